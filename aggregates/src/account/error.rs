@@ -1,0 +1,10 @@
+use crate::values::Role;
+
+/// Why an account refused a command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("the account already exists")]
+    AlreadyExists,
+    #[error("{0} is not a staff role")]
+    NotAStaffRole(Role),
+}

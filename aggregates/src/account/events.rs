@@ -1,0 +1,31 @@
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::values::{Email, Role};
+use crate::EVENT_VERSION_1;
+
+/// What happened to an account. Released shapes are never edited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AccountEvent {
+    /// A staff member's work login is not a customer's personal data, so it is stored plainly.
+    StaffAccountCreated {
+        login: Email,
+        role: Role,
+        password_hash: String,
+        created_at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for AccountEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::StaffAccountCreated { .. } => "StaffAccountCreated",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        EVENT_VERSION_1.to_string()
+    }
+}

@@ -1,0 +1,74 @@
+//! The application: every aggregate's framework and the services they share.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k911_aggregates::account::Account;
+use k911_aggregates::support_ticket::SupportTicket;
+use k911_event_store::keys::{KeyStore, MasterKey};
+use k911_event_store::store::{self, Cqrs};
+use k911_event_store::Database;
+use k911_projections::Projectors;
+
+use crate::clock::Clock;
+use crate::ids::IdGenerator;
+
+/// Tunables of the use cases.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a bearer token of a staff member stays valid.
+    pub staff_session_ttl: Duration,
+    /// How long a command waits for the read models before answering (for `queue_position`).
+    pub read_your_writes_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            staff_session_ttl: Duration::from_secs(8 * 3600),
+            read_your_writes_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Everything a request needs; cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub db: Database,
+    pub keys: KeyStore,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    pub projectors: Projectors,
+    pub settings: Settings,
+    pub(crate) tickets: Arc<Cqrs<SupportTicket>>,
+    pub(crate) accounts: Arc<Cqrs<Account>>,
+    pub(crate) ticket_store: Arc<store::Store<SupportTicket>>,
+    pub(crate) account_store: Arc<store::Store<Account>>,
+}
+
+impl App {
+    /// The application over `db`, with every read model's projector (not started yet: see
+    /// [`Projectors::start`]).
+    pub fn new(
+        db: Database,
+        master_key: &MasterKey,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        settings: Settings,
+    ) -> Self {
+        let keys = KeyStore::new(db.sqlx.clone(), master_key);
+        let projectors = Projectors::new(db.clone(), k911_projections::all());
+        Self {
+            tickets: Arc::new(store::cqrs(&db, ())),
+            accounts: Arc::new(store::cqrs(&db, ())),
+            ticket_store: Arc::new(store::store(&db)),
+            account_store: Arc::new(store::store(&db)),
+            db,
+            keys,
+            clock,
+            ids,
+            projectors,
+            settings,
+        }
+    }
+}

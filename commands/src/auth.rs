@@ -1,0 +1,279 @@
+//! Accounts and sessions: creating staff members, logging in with a password (argon2id), bearer
+//! tokens with expiry, logout, and failed-login throttling.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use k911_aggregates::account::{AccountCommand, AccountKind};
+use k911_aggregates::values::{Email, Role};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::{App, CommandMeta, Error, Written};
+
+/// Failures allowed before a login is locked.
+const FREE_FAILURES: i32 = 5;
+/// The first lock; each further failure doubles it, up to [`MAX_LOCK_SECS`].
+const FIRST_LOCK_SECS: i64 = 30;
+const MAX_LOCK_SECS: i64 = 15 * 60;
+/// Minimum password length for accounts k911 creates.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// A logged-in caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account_id: Uuid,
+    pub role: Role,
+}
+
+/// What a successful login hands out.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub principal: Principal,
+}
+
+/// Hashes a password with argon2id (the crate's defaults follow OWASP's recommendation).
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashes any password")
+        .to_string()
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Spends the same time as a real check, so an unknown login cannot be told by the clock.
+fn verify_against_nothing(password: &str) {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = DUMMY.get_or_init(|| hash_password("k911 timing equaliser"));
+    let _ = verify_password(password, hash);
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+impl App {
+    /// `k911 staff add`: a staff account with a unique login.
+    pub async fn create_staff(
+        &self,
+        login: Email,
+        role: Role,
+        password: &str,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let account_id = self.ids.new_id();
+        let key = login.as_str().to_lowercase();
+        let reserved = sqlx::query(
+            "INSERT INTO account_logins (login, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(&key)
+        .bind(account_id)
+        .execute(&self.db.sqlx)
+        .await?;
+        if reserved.rows_affected() == 0 {
+            return Err(Error::LoginTaken);
+        }
+        let password = password.to_string();
+        let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| Error::Storage(e.to_string()))?;
+        let command = AccountCommand::CreateStaff {
+            login,
+            role,
+            password_hash,
+            at: self.clock.now(),
+        };
+        let written = self
+            .execute(&self.accounts, account_id, command, meta)
+            .await;
+        if written.is_err() {
+            // The account was not created: free its login again.
+            sqlx::query("DELETE FROM account_logins WHERE login = $1 AND account_id = $2")
+                .bind(&key)
+                .bind(account_id)
+                .execute(&self.db.sqlx)
+                .await?;
+        }
+        written
+    }
+
+    /// Logs in with a login and password. Unknown logins and wrong passwords look the same.
+    pub async fn login(&self, login: &str, password: &str) -> Result<Session, Error> {
+        let key = login.trim().to_lowercase();
+        let now = self.clock.now();
+        let locked_until: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT locked_until FROM login_failures WHERE login = $1")
+                .bind(&key)
+                .fetch_optional(&self.db.sqlx)
+                .await?
+                .flatten();
+        if let Some(until) = locked_until.filter(|until| *until > now) {
+            return Err(Error::Throttled {
+                retry_after_secs: (until - now).num_seconds().max(1) as u64,
+            });
+        }
+        let account = self.account_by_login(&key).await?;
+        let password = password.to_string();
+        let checked = tokio::task::spawn_blocking(move || match account {
+            Some((id, role, hash)) if verify_password(&password, &hash) => Some(Principal {
+                account_id: id,
+                role,
+            }),
+            Some(_) => None,
+            None => {
+                verify_against_nothing(&password);
+                None
+            }
+        })
+        .await
+        .map_err(|e| Error::Storage(e.to_string()))?;
+        let Some(principal) = checked else {
+            self.record_failed_login(&key, now).await?;
+            return Err(Error::BadCredentials);
+        };
+        sqlx::query("DELETE FROM login_failures WHERE login = $1")
+            .bind(&key)
+            .execute(&self.db.sqlx)
+            .await?;
+        self.open_session(principal, now).await
+    }
+
+    async fn account_by_login(&self, key: &str) -> Result<Option<(Uuid, Role, String)>, Error> {
+        let account_id: Option<Uuid> =
+            sqlx::query_scalar("SELECT account_id FROM account_logins WHERE login = $1")
+                .bind(key)
+                .fetch_optional(&self.db.sqlx)
+                .await?;
+        let Some(account_id) = account_id else {
+            return Ok(None);
+        };
+        // The account's own events are the truth: no read model to lag behind a new account.
+        let account = self.load(&self.account_store, account_id).await?;
+        Ok(match account.kind() {
+            AccountKind::Staff {
+                role,
+                password_hash,
+                ..
+            } => Some((account_id, *role, password_hash.clone())),
+            AccountKind::None => None,
+        })
+    }
+
+    async fn record_failed_login(&self, key: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let failures: i32 = sqlx::query_scalar(
+            "INSERT INTO login_failures (login, failures, last_failure) VALUES ($1, 1, $2)
+             ON CONFLICT (login) DO UPDATE
+                SET failures = login_failures.failures + 1, last_failure = $2
+             RETURNING failures",
+        )
+        .bind(key)
+        .bind(now)
+        .fetch_one(&self.db.sqlx)
+        .await?;
+        if failures >= FREE_FAILURES {
+            let doublings = (failures - FREE_FAILURES).min(16) as u32;
+            let secs = (FIRST_LOCK_SECS << doublings).min(MAX_LOCK_SECS);
+            sqlx::query("UPDATE login_failures SET locked_until = $2 WHERE login = $1")
+                .bind(key)
+                .bind(now + ChronoDuration::seconds(secs))
+                .execute(&self.db.sqlx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn open_session(
+        &self,
+        principal: Principal,
+        now: DateTime<Utc>,
+    ) -> Result<Session, Error> {
+        let token = B64URL.encode(self.ids.secret());
+        let ttl = ChronoDuration::from_std(self.settings.staff_session_ttl)
+            .expect("session ttl fits chrono");
+        let expires_at = now + ttl;
+        sqlx::query(
+            "INSERT INTO auth_sessions (token_hash, account_id, role, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash(&token))
+        .bind(principal.account_id)
+        .bind(principal.role.as_str())
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.db.sqlx)
+        .await?;
+        Ok(Session {
+            token,
+            expires_at,
+            principal,
+        })
+    }
+
+    /// Who holds this bearer token, if it is valid now.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>, Error> {
+        #[derive(sqlx::FromRow)]
+        struct SessionRow {
+            account_id: Uuid,
+            role: String,
+            expires_at: DateTime<Utc>,
+            revoked_at: Option<DateTime<Utc>>,
+        }
+        let row: Option<SessionRow> = sqlx::query_as(
+            "SELECT account_id, role, expires_at, revoked_at FROM auth_sessions WHERE token_hash = $1",
+        )
+        .bind(token_hash(token))
+        .fetch_optional(&self.db.sqlx)
+        .await?;
+        let now = self.clock.now();
+        Ok(match row {
+            Some(s) if s.revoked_at.is_none() && s.expires_at > now => {
+                s.role.parse().ok().map(|role| Principal {
+                    account_id: s.account_id,
+                    role,
+                })
+            }
+            _ => None,
+        })
+    }
+
+    /// Ends the session of this token.
+    pub async fn logout(&self, token: &str) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE auth_sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash(token))
+        .bind(self.clock.now())
+        .execute(&self.db.sqlx)
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_only_against_its_own_argon2id_hash() {
+        let hash = hash_password("correct horse battery");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse batterY", &hash));
+        assert!(!verify_password("anything", "not a hash"));
+    }
+}

@@ -1,0 +1,62 @@
+//! "Now", injected: domain code never reads the system clock, so every rule is testable.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real time.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that only moves when told to, and only forward (development driver and tests).
+#[derive(Clone)]
+pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    pub fn starting_at(now: DateTime<Utc>) -> Self {
+        Self(Arc::new(Mutex::new(now)))
+    }
+
+    /// Moves the clock to `to`; refuses to go back in time.
+    pub fn set(&self, to: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+        let mut now = self.0.lock().expect("clock");
+        if to < *now {
+            return Err(*now);
+        }
+        *now = to;
+        Ok(())
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn the_manual_clock_moves_forward_only() {
+        let start = Utc.with_ymd_and_hms(2026, 12, 1, 7, 0, 0).unwrap();
+        let clock = ManualClock::starting_at(start);
+        let later = start + chrono::Duration::hours(1);
+        assert!(clock.set(later).is_ok());
+        assert_eq!(clock.now(), later);
+        assert_eq!(clock.set(start), Err(later));
+        assert_eq!(clock.now(), later);
+    }
+}

@@ -1,0 +1,50 @@
+//! Why a use case failed. The HTTP layer maps each variant to one status; user mistakes carry
+//! enough to say what is wrong, infrastructure failures are logged and never echoed.
+
+use k911_aggregates::account::AccountError;
+use k911_aggregates::support_ticket::SupportTicketError;
+use k911_event_store::keys::KeyError;
+use k911_projections::ProjectionError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Ticket(#[from] SupportTicketError),
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    /// The aggregate kept changing under us: retried from fresh loads, then given up.
+    #[error("the resource was changed by another request; try again")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+    #[error("the login is already taken")]
+    LoginTaken,
+    #[error("wrong login or password")]
+    BadCredentials,
+    #[error("too many failed attempts; try again in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
+    #[error("the read models are behind: {0}")]
+    NotReady(#[from] ProjectionError),
+    #[error("personal data unavailable: {0}")]
+    Keys(#[from] KeyError),
+    #[error("storage failure: {0}")]
+    Storage(String),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Storage(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Storage(e.to_string())
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Self::Storage(e.to_string())
+    }
+}

@@ -1,0 +1,97 @@
+//! Running one command: optimistic-concurrency retries, metadata, and the answer's position.
+
+use std::collections::HashMap;
+
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use k911_event_store::store::{self, Cqrs, Store};
+
+use crate::{App, Error};
+
+/// How often a command is retried from a fresh load when another writer got there first.
+const CONFLICT_RETRIES: usize = 5;
+
+/// Who asked and how; stored with every event for the audit trail. No personal data here.
+#[derive(Debug, Clone, Default)]
+pub struct CommandMeta {
+    pub actor_id: Option<uuid::Uuid>,
+    pub actor_role: Option<String>,
+    pub request_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub channel: &'static str,
+}
+
+impl CommandMeta {
+    fn to_map(&self) -> HashMap<String, String> {
+        let mut map = HashMap::new();
+        let mut put = |key: &str, value: Option<String>| {
+            if let Some(value) = value {
+                map.insert(key.to_string(), value);
+            }
+        };
+        put("actor_id", self.actor_id.map(|id| id.to_string()));
+        put("actor_role", self.actor_role.clone());
+        put("request_id", self.request_id.clone());
+        put("client_ip", self.client_ip.clone());
+        put("channel", Some(self.channel.to_string()));
+        map
+    }
+}
+
+/// What a successful command wrote: the aggregate and its last event's global position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub id: uuid::Uuid,
+    pub position: i64,
+}
+
+impl App {
+    /// Runs `command` against aggregate `id`, retrying concurrency conflicts from a fresh load.
+    pub(crate) async fn execute<A>(
+        &self,
+        cqrs: &Cqrs<A>,
+        id: uuid::Uuid,
+        command: A::Command,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+        Error: From<A::Error>,
+    {
+        let aggregate_id = id.to_string();
+        for _ in 0..CONFLICT_RETRIES {
+            match cqrs
+                .execute_with_metadata(&aggregate_id, command.clone(), meta.to_map())
+                .await
+            {
+                Ok(()) => {
+                    self.projectors.wake();
+                    let position = store::last_position(&self.db, A::TYPE, &aggregate_id)
+                        .await?
+                        .ok_or(Error::NotFound)?;
+                    return Ok(Written { id, position });
+                }
+                Err(AggregateError::AggregateConflict) => continue,
+                Err(AggregateError::UserError(e)) => return Err(e.into()),
+                Err(other) => return Err(Error::Storage(other.to_string())),
+            }
+        }
+        Err(Error::Conflict)
+    }
+}
+
+impl App {
+    /// An aggregate's current state, from its own events: for decisions that must not trust a
+    /// read model that may lag.
+    pub(crate) async fn load<A: Aggregate>(
+        &self,
+        store: &Store<A>,
+        id: uuid::Uuid,
+    ) -> Result<A, Error> {
+        let mut context = store
+            .load_aggregate(&id.to_string())
+            .await
+            .map_err(|e| Error::Storage(e.to_string()))?;
+        Ok(std::mem::take(context.aggregate()))
+    }
+}

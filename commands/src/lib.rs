@@ -1,0 +1,15 @@
+//! The application layer: runs commands through cqrs-es with the services the domain needs
+//! (clock, ids, personal-data keys, password hashing), answers with the command's log position,
+//! and keeps the read models moving.
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod execute;
+pub mod ids;
+pub mod support;
+
+pub use app::{App, Settings};
+pub use error::Error;
+pub use execute::{CommandMeta, Written};

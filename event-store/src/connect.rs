@@ -1,0 +1,186 @@
+//! Finding and connecting to PostgreSQL.
+//!
+//! Two pools on purpose: postgres-es speaks sqlx, while the projectors use tokio-postgres (the
+//! product owner's choice for read models). They never share a transaction.
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool as PgPool, RecyclingMethod};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool as SqlxPool};
+use tokio_postgres::NoTls;
+
+/// Connection pools of one database.
+#[derive(Clone)]
+pub struct Database {
+    /// For postgres-es and the write side (sqlx).
+    pub sqlx: SqlxPool,
+    /// For projectors and read-model queries (tokio-postgres).
+    pub pg: PgPool,
+    url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot connect to PostgreSQL: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("invalid database URL: {0}")]
+    Url(String),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("no PostgreSQL answers on the default port or socket; set DATABASE_URL")]
+    NoServer,
+}
+
+/// Default pool size: enough to keep two cores busy without queueing at the database.
+pub const DEFAULT_POOL_SIZE: u32 = 24;
+
+impl Database {
+    /// Connects both pools. Nothing panics when the database is down: the error is returned.
+    pub async fn connect(url: &str, pool_size: u32) -> Result<Self, ConnectError> {
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| ConnectError::Url(e.to_string()))?;
+        let options = options.log_statements(tracing::log::LevelFilter::Trace);
+        // A ping on every checkout doubles the round-trips of a command; broken connections are
+        // noticed by the query that uses them instead.
+        let sqlx = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
+        let pg_config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| ConnectError::Url(e.to_string()))?;
+        let manager = Manager::from_config(
+            pg_config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pg = PgPool::builder(manager)
+            .max_size(pool_size as usize)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| ConnectError::Url(e.to_string()))?;
+        Ok(Self {
+            sqlx,
+            pg,
+            url: url.to_string(),
+        })
+    }
+
+    /// Applies the embedded migrations that have not run yet.
+    pub async fn migrate(&self) -> Result<(), ConnectError> {
+        crate::MIGRATOR.run(&self.sqlx).await?;
+        Ok(())
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether the database answers, for `/readyz`.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.sqlx).await.is_ok()
+    }
+}
+
+/// The name of the database k911 uses on a server it found by itself.
+pub const DEFAULT_DATABASE: &str = "k911";
+
+/// The database to use when `DATABASE_URL` is not given: the local PostgreSQL on the default port
+/// or socket, with database `k911` created on first use.
+pub async fn discover_local() -> Result<String, ConnectError> {
+    let server = discover_local_server()
+        .await
+        .ok_or(ConnectError::NoServer)?;
+    ensure_database(&server, DEFAULT_DATABASE).await?;
+    Ok(with_database(&server, DEFAULT_DATABASE))
+}
+
+/// A server URL (database `postgres`) of the first local PostgreSQL that accepts us.
+pub async fn discover_local_server() -> Option<String> {
+    let mut users = vec![];
+    for var in ["PGUSER", "USER"] {
+        if let Ok(user) = std::env::var(var) {
+            if !user.is_empty() && !users.contains(&user) {
+                users.push(user);
+            }
+        }
+    }
+    users.push("postgres".to_string());
+    for user in &users {
+        // A Unix socket directory goes percent-encoded in the host part, which both sqlx and
+        // tokio-postgres understand.
+        for host in ["%2Fvar%2Frun%2Fpostgresql", "%2Ftmp", "127.0.0.1"] {
+            let url = format!("postgres://{user}@{host}:5432/postgres");
+            let attempt = tokio::time::timeout(Duration::from_secs(2), async {
+                let options: PgConnectOptions = url.parse().ok()?;
+                options.connect().await.ok()
+            });
+            if let Ok(Some(conn)) = attempt.await {
+                drop(conn);
+                return Some(url);
+            }
+        }
+    }
+    None
+}
+
+/// Creates `name` on the server unless it exists. Safe to race: a concurrent creation is fine.
+pub async fn ensure_database(server_url: &str, name: &str) -> Result<(), ConnectError> {
+    let options: PgConnectOptions = server_url
+        .parse()
+        .map_err(|e: sqlx::Error| ConnectError::Url(e.to_string()))?;
+    let mut conn = options.connect().await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT exists(SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let created = sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await;
+        match created {
+            Ok(_) => {}
+            // 42P04 duplicate_database, 23505 a concurrent CREATE won the race.
+            Err(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The same server URL pointing at another database.
+pub fn with_database(server_url: &str, name: &str) -> String {
+    let (base, query) = match server_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (server_url, String::new()),
+    };
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    format!("{base}/{name}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn with_database_replaces_only_the_database_name() {
+        assert_eq!(
+            with_database("postgres://u@%2Ftmp:5432/postgres?sslmode=disable", "k911"),
+            "postgres://u@%2Ftmp:5432/k911?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://u@127.0.0.1:5432/postgres", "x"),
+            "postgres://u@127.0.0.1:5432/x"
+        );
+    }
+}

@@ -1,0 +1,236 @@
+//! Per-subject keys for personal data (crypto-shredding, see ARCHITECTURE.md).
+//!
+//! Every subject (a customer, an anonymous ticket's author) has a random 256-bit data key, stored
+//! wrapped by the master key. Personal fields are sealed with XChaCha20-Poly1305 under the data key,
+//! with the subject id as associated data so a ciphertext cannot be moved to another subject.
+//! Destroying the wrapped key erases the data for good.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use k911_aggregates::Sealed;
+use rand::RngCore;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::Sha256;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 24;
+/// Decrypted data keys kept in memory; the cache is simply emptied when it grows past this.
+const CACHE_LIMIT: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the master key must be base64 of exactly 32 bytes")]
+    BadMasterKey,
+    #[error("the personal data of subject {0} has been erased")]
+    Erased(Uuid),
+    #[error("a sealed value of subject {0} cannot be opened with its key")]
+    Corrupt(Uuid),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// The key that wraps every subject key (`K911_MASTER_KEY`). Never logged.
+#[derive(Clone)]
+pub struct MasterKey([u8; KEY_LEN]);
+
+impl MasterKey {
+    pub fn from_base64(text: &str) -> Result<Self, KeyError> {
+        let bytes = B64
+            .decode(text.trim())
+            .map_err(|_| KeyError::BadMasterKey)?;
+        let key: [u8; KEY_LEN] = bytes.try_into().map_err(|_| KeyError::BadMasterKey)?;
+        Ok(Self(key))
+    }
+
+    pub fn generate() -> Self {
+        let mut key = [0u8; KEY_LEN];
+        rand::thread_rng().fill_bytes(&mut key);
+        Self(key)
+    }
+
+    pub fn to_base64(&self) -> String {
+        B64.encode(self.0)
+    }
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+/// Seals and opens personal data, creating subject keys on first use.
+#[derive(Clone)]
+pub struct KeyStore {
+    pool: PgPool,
+    master: XChaCha20Poly1305,
+    lookup: Hmac<Sha256>,
+    cache: Arc<Mutex<HashMap<Uuid, [u8; KEY_LEN]>>>,
+}
+
+impl KeyStore {
+    pub fn new(pool: PgPool, master: &MasterKey) -> Self {
+        // A separate key for lookup hashes, derived so that the master key is never used twice.
+        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(&master.0).expect("any key length");
+        derive.update(b"k911 lookup hash key v1");
+        let lookup_key = derive.finalize().into_bytes();
+        Self {
+            pool,
+            master: XChaCha20Poly1305::new((&master.0).into()),
+            lookup: <Hmac<Sha256> as Mac>::new_from_slice(&lookup_key).expect("any key length"),
+            cache: Arc::default(),
+        }
+    }
+
+    /// Encrypts `value` for `subject`, creating the subject's key if it has none.
+    pub async fn seal<T: Serialize>(
+        &self,
+        subject: Uuid,
+        value: &T,
+    ) -> Result<Sealed<T>, KeyError> {
+        let key = self.data_key(subject, true).await?;
+        let plaintext = serde_json::to_vec(value).expect("domain values serialize");
+        let (nonce, ciphertext) =
+            encrypt(&XChaCha20Poly1305::new((&key).into()), subject, &plaintext);
+        Ok(Sealed::new(
+            subject,
+            B64.encode(nonce),
+            B64.encode(ciphertext),
+        ))
+    }
+
+    /// Decrypts a sealed value; `Err(Erased)` once the subject's key is destroyed.
+    pub async fn open<T: DeserializeOwned>(&self, sealed: &Sealed<T>) -> Result<T, KeyError> {
+        let subject = sealed.subject_id;
+        let key = self.data_key(subject, false).await?;
+        let corrupt = || KeyError::Corrupt(subject);
+        let nonce = B64.decode(&sealed.nonce).map_err(|_| corrupt())?;
+        let ciphertext = B64.decode(&sealed.ciphertext).map_err(|_| corrupt())?;
+        let plaintext = decrypt(
+            &XChaCha20Poly1305::new((&key).into()),
+            subject,
+            &nonce,
+            &ciphertext,
+        )
+        .ok_or_else(corrupt)?;
+        serde_json::from_slice(&plaintext).map_err(|_| corrupt())
+    }
+
+    /// A keyed hash of a lookup value (phone, e-mail): equal inputs give equal hashes, and
+    /// nothing can be learned from the hash without the master key.
+    pub fn lookup_hash(&self, value: &str) -> Vec<u8> {
+        let mut mac = self.lookup.clone();
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    async fn data_key(&self, subject: Uuid, create: bool) -> Result<[u8; KEY_LEN], KeyError> {
+        if let Some(key) = self.cache.lock().expect("key cache").get(&subject) {
+            return Ok(*key);
+        }
+        let wrapped: Option<Option<Vec<u8>>> = if create {
+            let mut fresh = [0u8; KEY_LEN];
+            rand::thread_rng().fill_bytes(&mut fresh);
+            let (nonce, ciphertext) = encrypt(&self.master, subject, &fresh);
+            let wrapped = [nonce.as_slice(), ciphertext.as_slice()].concat();
+            // One round-trip whether or not the key exists; an existing (or erased) key wins.
+            sqlx::query_scalar(
+                "INSERT INTO subject_keys (subject_id, wrapped_key) VALUES ($1, $2)
+                 ON CONFLICT (subject_id) DO UPDATE SET subject_id = EXCLUDED.subject_id
+                 RETURNING wrapped_key",
+            )
+            .bind(subject)
+            .bind(wrapped)
+            .fetch_optional(&self.pool)
+            .await?
+        } else {
+            sqlx::query_scalar("SELECT wrapped_key FROM subject_keys WHERE subject_id = $1")
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?
+        };
+        let wrapped = wrapped.flatten().ok_or(KeyError::Erased(subject))?;
+        if wrapped.len() < NONCE_LEN {
+            return Err(KeyError::Corrupt(subject));
+        }
+        let (nonce, ciphertext) = wrapped.split_at(NONCE_LEN);
+        let key: [u8; KEY_LEN] = decrypt(&self.master, subject, nonce, ciphertext)
+            .and_then(|k| k.try_into().ok())
+            .ok_or(KeyError::Corrupt(subject))?;
+        let mut cache = self.cache.lock().expect("key cache");
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(subject, key);
+        Ok(key)
+    }
+}
+
+fn encrypt(
+    cipher: &XChaCha20Poly1305,
+    subject: Uuid,
+    plaintext: &[u8],
+) -> ([u8; NONCE_LEN], Vec<u8>) {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let payload = Payload {
+        msg: plaintext,
+        aad: subject.as_bytes(),
+    };
+    let ciphertext = cipher
+        .encrypt(XNonce::from_slice(&nonce), payload)
+        .expect("XChaCha20-Poly1305 encrypts any length that fits in memory");
+    (nonce, ciphertext)
+}
+
+fn decrypt(
+    cipher: &XChaCha20Poly1305,
+    subject: Uuid,
+    nonce: &[u8],
+    ciphertext: &[u8],
+) -> Option<Vec<u8>> {
+    if nonce.len() != NONCE_LEN {
+        return None;
+    }
+    let payload = Payload {
+        msg: ciphertext,
+        aad: subject.as_bytes(),
+    };
+    cipher.decrypt(XNonce::from_slice(nonce), payload).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_master_key_is_exactly_32_bytes_of_base64() {
+        let key = MasterKey::generate();
+        assert!(MasterKey::from_base64(&key.to_base64()).is_ok());
+        assert!(matches!(
+            MasterKey::from_base64("c2hvcnQ="),
+            Err(KeyError::BadMasterKey)
+        ));
+    }
+
+    #[test]
+    fn a_ciphertext_opens_only_for_its_own_subject() {
+        let cipher = XChaCha20Poly1305::new((&[7u8; KEY_LEN]).into());
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let (nonce, ciphertext) = encrypt(&cipher, a, b"4510 123456");
+        assert_eq!(
+            decrypt(&cipher, a, &nonce, &ciphertext).unwrap(),
+            b"4510 123456"
+        );
+        assert!(decrypt(&cipher, b, &nonce, &ciphertext).is_none());
+    }
+}

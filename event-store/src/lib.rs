@@ -1,0 +1,14 @@
+//! PostgreSQL for k911: connecting (with zero configuration), embedded migrations, the postgres-es
+//! event store, the ordered global log that projectors read, per-subject keys for personal data,
+//! and HTTP idempotency keys.
+
+pub mod connect;
+pub mod idempotency;
+pub mod keys;
+pub mod log;
+pub mod store;
+
+pub use connect::Database;
+
+/// The migrations, embedded in the binary and run at start-up.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -1,0 +1,65 @@
+//! Who is calling: a bearer token from `POST /api/v1/auth/login`, checked on every request.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use k911_aggregates::values::Role;
+use k911_commands::auth::Principal;
+use k911_commands::CommandMeta;
+
+use crate::error::ApiError;
+use crate::middleware::request_meta;
+use crate::AppState;
+
+/// An authenticated caller and the metadata their commands carry.
+pub struct Caller {
+    pub principal: Principal,
+    pub token: String,
+    pub meta: CommandMeta,
+}
+
+impl Caller {
+    /// 403 unless the caller has one of `roles`.
+    pub fn require(self, roles: &[Role]) -> Result<Self, ApiError> {
+        if roles.contains(&self.principal.role) {
+            Ok(self)
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(ApiError::Unauthorized)?.to_string();
+        let principal = state
+            .app
+            .authenticate(&token)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        let mut meta = request_meta(parts, "staff");
+        meta.actor_id = Some(principal.account_id);
+        meta.actor_role = Some(principal.role.to_string());
+        Ok(Caller {
+            principal,
+            token,
+            meta,
+        })
+    }
+}

@@ -1,0 +1,75 @@
+//! The HTTP layer: authenticates, validates the shape of a request, dispatches one use case and
+//! answers. Business rules live in the aggregates; errors are RFC 9457 problem documents.
+
+mod auth;
+mod error;
+mod extract;
+mod middleware;
+mod routes;
+
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::Router;
+use k911_commands::App;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+/// The largest request body accepted (a feedback form is a few kilobytes).
+const BODY_LIMIT: usize = 64 * 1024;
+/// How long a GET with `X-Min-Position` may wait for the read models (API.md: 5 s).
+const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
+
+/// What the HTTP layer is configured with besides the application.
+#[derive(Debug, Clone, Default)]
+pub struct HttpConfig {
+    /// Origins allowed by CORS; empty means no cross-origin access.
+    pub cors_origins: Vec<String>,
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub app: App,
+}
+
+/// The whole service as one router, so tests can drive it without a socket.
+pub fn router(app: App, config: &HttpConfig) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    routes::routes()
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            AppState { app: app.clone() },
+            middleware::idempotency,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            AppState { app: app.clone() },
+            middleware::min_position,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(cors(config))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(middleware::span))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(AppState { app })
+}
+
+fn cors(config: &HttpConfig) -> CorsLayer {
+    let origins: Vec<HeaderValue> = config
+        .cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-min-position"),
+        ])
+}

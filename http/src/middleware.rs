@@ -1,0 +1,164 @@
+//! Cross-cutting request handling: tracing spans, `X-Min-Position`, `Idempotency-Key`.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use k911_commands::CommandMeta;
+use k911_event_store::idempotency::{self, Reservation};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::{AppState, BODY_LIMIT, MIN_POSITION_WAIT};
+
+/// One span per request with its id, method and route; never a body, header or query value that
+/// might carry personal data.
+pub(crate) fn span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", request_id, method = %request.method(), path = %request.uri().path())
+}
+
+/// The metadata recorded with the events a request causes.
+pub(crate) fn request_meta(parts: &Parts, channel: &'static str) -> CommandMeta {
+    CommandMeta {
+        request_id: parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        client_ip: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+        channel,
+        ..CommandMeta::default()
+    }
+}
+
+/// `X-Min-Position: n` on a GET waits (up to 5 s) until the read models have applied event `n`.
+pub(crate) async fn min_position(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() == Method::GET {
+        if let Some(raw) = request.headers().get("x-min-position") {
+            let position = match raw.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok()) {
+                Some(n) if n >= 0 => n,
+                _ => {
+                    return ApiError::Malformed(
+                        "X-Min-Position must be a non-negative integer".into(),
+                    )
+                    .into_response()
+                }
+            };
+            if let Err(error) = state
+                .app
+                .projectors
+                .wait_for(position, MIN_POSITION_WAIT)
+                .await
+            {
+                return ApiError::Unavailable(error.to_string()).into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
+
+/// `Idempotency-Key` on a POST/PUT/DELETE: the first answer is stored and replayed for the same
+/// request; the same key with a different request is 422.
+pub(crate) async fn idempotency(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(raw) = request.headers().get("idempotency-key") else {
+        return next.run(request).await;
+    };
+    if request.method() == Method::GET {
+        return next.run(request).await;
+    }
+    let Some(key) = raw
+        .to_str()
+        .ok()
+        .and_then(|v| Uuid::parse_str(v.trim()).ok())
+    else {
+        return ApiError::Malformed("Idempotency-Key must be a UUID".into()).into_response();
+    };
+    // Keys are per caller, so one client cannot replay another's answer.
+    let scope = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| hex::encode(Sha256::digest(v.as_bytes())))
+        .unwrap_or_else(|| "anonymous".to_string());
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
+        return ApiError::TooLarge.into_response();
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update([0]);
+    hasher.update(parts.uri.path());
+    hasher.update([0]);
+    hasher.update(&bytes);
+    let request_hash = hasher.finalize();
+    let pool = &state.app.db.sqlx;
+    match idempotency::reserve(pool, &scope, key, &request_hash).await {
+        Err(e) => ApiError::Internal(e.to_string()).into_response(),
+        Ok(Reservation::Mismatch) => ApiError::Unprocessable(
+            "this Idempotency-Key was already used for a different request".into(),
+        )
+        .into_response(),
+        Ok(Reservation::InProgress) => {
+            ApiError::Conflict("a request with this Idempotency-Key is still running".into())
+                .into_response()
+        }
+        Ok(Reservation::Replay { status, body }) => replay(status, body),
+        Ok(Reservation::Reserved) => {
+            let response = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+            let status = response.status();
+            let (head, body) = response.into_parts();
+            let Ok(body) = to_bytes(body, usize::MAX).await else {
+                let _ = idempotency::release(pool, &scope, key).await;
+                return ApiError::Internal("response body could not be read".into())
+                    .into_response();
+            };
+            // Our own failures are not final answers: free the key so the client may retry.
+            let stored = if status.is_server_error() {
+                idempotency::release(pool, &scope, key).await
+            } else {
+                idempotency::complete(pool, &scope, key, status.as_u16(), &body).await
+            };
+            if let Err(e) = stored {
+                tracing::error!(error = %e, "idempotency answer not stored");
+            }
+            Response::from_parts(head, Body::from(body))
+        }
+    }
+}
+
+fn replay(status: u16, body: Vec<u8>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        "application/problem+json"
+    };
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}

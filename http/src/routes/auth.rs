@@ -1,0 +1,50 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json as JsonResponse;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::Json;
+use crate::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginRequest {
+    login: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct LoginResponse {
+    token: String,
+    expires_at: DateTime<Utc>,
+    role: &'static str,
+    user_id: Uuid,
+}
+
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<LoginRequest>,
+) -> Result<JsonResponse<LoginResponse>, ApiError> {
+    if body.login.trim().is_empty() {
+        return Err(ApiError::invalid("login", "must not be empty"));
+    }
+    let session = state.app.login(&body.login, &body.password).await?;
+    Ok(JsonResponse(LoginResponse {
+        token: session.token,
+        expires_at: session.expires_at,
+        role: session.principal.role.as_str(),
+        user_id: session.principal.account_id,
+    }))
+}
+
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<StatusCode, ApiError> {
+    state.app.logout(&caller.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

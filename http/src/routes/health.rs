@@ -1,0 +1,34 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::AppState;
+
+/// Read models further behind than this make the instance not ready.
+const MAX_READY_LAG: i64 = 10_000;
+
+/// Liveness: the process answers.
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers and the read models are close to the log.
+pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let database = state.app.db.ping().await;
+    let lag = if database {
+        state.app.projectors.lag().await.ok()
+    } else {
+        None
+    };
+    let ready = database && lag.is_some_and(|lag| lag <= MAX_READY_LAG);
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"ready": ready, "database": database, "projection_lag_events": lag})),
+    )
+}

@@ -1,0 +1,279 @@
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json as JsonResponse;
+use chrono::{DateTime, Utc};
+use k911_aggregates::support_ticket::{Requester, TicketContact, TicketKind};
+use k911_aggregates::values::{Email, MessageText, PersonName, Phone, Role, ValueError};
+use k911_commands::support::{TicketForm, TicketView};
+use k911_commands::CommandMeta;
+use k911_projections::support::TicketRow;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, FieldError};
+use crate::extract::{IdPath, Json, OptionalJson, Page};
+use crate::middleware::request_meta;
+use crate::AppState;
+
+/// The public feedback form.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TicketRequest {
+    name: String,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    question: String,
+}
+
+impl TicketRequest {
+    /// Every field checked, every failure reported at once.
+    fn parse(self) -> Result<(TicketContact, MessageText), ApiError> {
+        let mut errors = vec![];
+        let name = check(&mut errors, "name", PersonName::parse(&self.name));
+        let phone = given(self.phone).map(|p| check(&mut errors, "phone", Phone::parse(&p)));
+        let email = given(self.email).map(|e| check(&mut errors, "email", Email::parse(&e)));
+        let question = check(&mut errors, "question", MessageText::parse(&self.question));
+        if phone.is_none() && email.is_none() {
+            errors.push(FieldError::new(
+                "phone",
+                "a phone or an e-mail is required to send the answer",
+            ));
+        }
+        match (name, phone.flatten(), email.flatten(), question) {
+            (Some(name), phone, email, Some(question)) if errors.is_empty() => Ok((
+                TicketContact::new(name, phone, email)
+                    .map_err(|e| ApiError::invalid("phone", e))?,
+                question,
+            )),
+            _ => Err(ApiError::Invalid(errors)),
+        }
+    }
+}
+
+/// Keeps a parsed value, or notes why the field is wrong.
+fn check<T>(errors: &mut Vec<FieldError>, field: &str, result: Result<T, ValueError>) -> Option<T> {
+    result
+        .map_err(|e| errors.push(FieldError::new(field, e)))
+        .ok()
+}
+
+/// An optional text field left blank counts as not given.
+fn given(field: Option<String>) -> Option<String> {
+    field.filter(|v| !v.trim().is_empty())
+}
+
+#[derive(Serialize)]
+pub(crate) struct TicketReceipt {
+    ticket_id: Uuid,
+    queue_position: Option<i64>,
+    position: i64,
+}
+
+/// Metadata of an anonymous request.
+pub(crate) struct PublicMeta(CommandMeta);
+
+impl<S: Send + Sync> FromRequestParts<S> for PublicMeta {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(request_meta(parts, "site")))
+    }
+}
+
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    PublicMeta(meta): PublicMeta,
+    Json(body): Json<TicketRequest>,
+) -> Result<(StatusCode, JsonResponse<TicketReceipt>), ApiError> {
+    let (contact, question) = body.parse()?;
+    let form = TicketForm {
+        kind: TicketKind::Question,
+        requester: Requester::Anonymous,
+        contact,
+        question,
+    };
+    let (written, queue_position) = state.app.submit_ticket(form, &meta).await?;
+    Ok((
+        StatusCode::CREATED,
+        JsonResponse(TicketReceipt {
+            ticket_id: written.id,
+            queue_position,
+            position: written.position,
+        }),
+    ))
+}
+
+/// A ticket in the staff queue (no personal data).
+#[derive(Serialize)]
+pub(crate) struct QueueEntry {
+    ticket_id: Uuid,
+    kind: String,
+    requester: String,
+    status: String,
+    submitted_at: DateTime<Utc>,
+    queue_position: Option<i64>,
+}
+
+impl From<TicketRow> for QueueEntry {
+    fn from(row: TicketRow) -> Self {
+        Self {
+            ticket_id: row.ticket_id,
+            kind: row.kind,
+            requester: row.requester,
+            status: row.status,
+            submitted_at: row.submitted_at,
+            queue_position: row.queue_position,
+        }
+    }
+}
+
+pub(crate) async fn queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    page: Page,
+) -> Result<JsonResponse<Vec<QueueEntry>>, ApiError> {
+    caller.require(&[Role::Support])?;
+    let rows = state.app.support_queue(page.limit, page.offset).await?;
+    Ok(JsonResponse(
+        rows.into_iter().map(QueueEntry::from).collect(),
+    ))
+}
+
+/// A ticket as its agent sees it, personal data opened (`null` once erased).
+#[derive(Serialize)]
+pub(crate) struct TicketDetails {
+    ticket_id: Uuid,
+    kind: String,
+    requester: String,
+    status: String,
+    submitted_at: DateTime<Utc>,
+    name: Option<String>,
+    phone: Option<String>,
+    email: Option<String>,
+    question: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<i64>,
+}
+
+impl TicketDetails {
+    fn new(view: TicketView, status: &str, position: Option<i64>) -> Self {
+        let contact = view.contact;
+        Self {
+            ticket_id: view.row.ticket_id,
+            kind: view.row.kind,
+            requester: view.row.requester,
+            status: status.to_string(),
+            submitted_at: view.row.submitted_at,
+            name: contact.as_ref().map(|c| c.name.as_str().to_string()),
+            phone: contact
+                .as_ref()
+                .and_then(|c| c.phone.as_ref().map(|p| p.to_string())),
+            email: contact
+                .as_ref()
+                .and_then(|c| c.email.as_ref().map(|e| e.as_str().to_string())),
+            question: view.question.map(String::from),
+            position,
+        }
+    }
+}
+
+pub(crate) async fn take_next(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<JsonResponse<TicketDetails>, ApiError> {
+    let caller = caller.require(&[Role::Support])?;
+    let (written, view) = state
+        .app
+        .take_next_ticket(caller.principal.account_id, &caller.meta)
+        .await?
+        .ok_or(ApiError::NotFound("waiting ticket"))?;
+    Ok(JsonResponse(TicketDetails::new(
+        view,
+        "assigned",
+        Some(written.position),
+    )))
+}
+
+pub(crate) async fn ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(ticket_id): IdPath,
+) -> Result<JsonResponse<TicketDetails>, ApiError> {
+    let caller = caller.require(&[Role::Support])?;
+    let view = state
+        .app
+        .ticket_for_agent(ticket_id, caller.principal.account_id, &caller.meta)
+        .await?;
+    let status = view.row.status.clone();
+    Ok(JsonResponse(TicketDetails::new(view, &status, None)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReplyRequest {
+    text: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CloseRequest {
+    /// A last answer sent before closing.
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct TicketChanged {
+    ticket_id: Uuid,
+    status: &'static str,
+    position: i64,
+}
+
+pub(crate) async fn reply(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(ticket_id): IdPath,
+    Json(body): Json<ReplyRequest>,
+) -> Result<JsonResponse<TicketChanged>, ApiError> {
+    let caller = caller.require(&[Role::Support])?;
+    let text = MessageText::parse(&body.text).map_err(|e| ApiError::invalid("text", e))?;
+    let written = state
+        .app
+        .reply_to_ticket(ticket_id, caller.principal.account_id, text, &caller.meta)
+        .await?;
+    Ok(JsonResponse(TicketChanged {
+        ticket_id,
+        status: "answered",
+        position: written.position,
+    }))
+}
+
+pub(crate) async fn close(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(ticket_id): IdPath,
+    OptionalJson(body): OptionalJson<CloseRequest>,
+) -> Result<JsonResponse<TicketChanged>, ApiError> {
+    let caller = caller.require(&[Role::Support])?;
+    let agent = caller.principal.account_id;
+    if let Some(text) = body.text {
+        let text = MessageText::parse(&text).map_err(|e| ApiError::invalid("text", e))?;
+        state
+            .app
+            .reply_to_ticket(ticket_id, agent, text, &caller.meta)
+            .await?;
+    }
+    let written = state
+        .app
+        .close_ticket(ticket_id, agent, &caller.meta)
+        .await?;
+    Ok(JsonResponse(TicketChanged {
+        ticket_id,
+        status: "closed",
+        position: written.position,
+    }))
+}

@@ -1,0 +1,17 @@
+//! Read models and the projector runtime that keeps them current from the global log.
+//!
+//! Every read model is a set of typed SQL tables in the `read` schema, documented with
+//! `COMMENT ON` for analysts. A projector applies a batch of events and moves its checkpoint in one
+//! transaction, so each event is applied exactly once per read model, whatever crashes.
+
+pub mod runtime;
+pub mod support;
+
+use std::sync::Arc;
+
+pub use runtime::{Projection, ProjectionError, Projectors};
+
+/// Every read model the service keeps, in the order they are started.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(support::SupportTickets)]
+}

@@ -1,0 +1,381 @@
+//! The projector runtime: one task per read model that follows the global log from its checkpoint.
+//!
+//! - Exactly once: a batch of events and the new checkpoint commit in one transaction.
+//! - One writer per read model across instances: each batch takes a transaction-level advisory
+//!   lock (released with the transaction, even if the connection dies); a rebuild holds the same
+//!   lock for its whole run, so live projectors wait meanwhile.
+//! - Woken in-process right after a local commit; other instances' events are found by short
+//!   polling.
+//! - `rebuild` drops the tables, resets the checkpoint and replays the log through the same code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use k911_event_store::log::{self, Checkpoint, RecordedEvent};
+use k911_event_store::Database;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tokio_postgres::{Client, NoTls, Transaction};
+
+/// Events applied per transaction.
+const BATCH: i64 = 500;
+/// How often an idle projector looks for events written by other instances.
+const POLL: Duration = Duration::from_millis(100);
+/// Pause before a projector that failed tries again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// A read model (or process manager) fed from the global log.
+#[async_trait]
+pub trait Projection: Send + Sync {
+    /// Stable name: the checkpoint key and the `k911 projections rebuild NAME` argument.
+    fn name(&self) -> &'static str;
+    /// Creates the tables if they are missing. Must be idempotent.
+    fn create_sql(&self) -> &'static str;
+    /// Drops the tables, for a rebuild.
+    fn drop_sql(&self) -> &'static str;
+    /// Applies one event inside the batch transaction; events of no interest are ignored.
+    async fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Database(#[from] tokio_postgres::Error),
+    #[error("event at position {position} cannot be read: {reason}")]
+    BadEvent { position: i64, reason: String },
+    #[error("the read models did not reach position {0} in time")]
+    Timeout(i64),
+    #[error("no read model is called {0}")]
+    Unknown(String),
+    #[error("no database connection: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+}
+
+impl ProjectionError {
+    pub fn bad_event(event: &RecordedEvent, reason: impl ToString) -> Self {
+        Self::BadEvent {
+            position: event.position(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The projectors of this process.
+#[derive(Clone)]
+pub struct Projectors {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    projections: Vec<(Arc<dyn Projection>, Notify)>,
+    /// Bumped whenever a checkpoint moves, for `wait_for`.
+    progress: watch::Sender<u64>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Projectors {
+    pub fn new(db: Database, projections: Vec<Arc<dyn Projection>>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                projections: projections
+                    .into_iter()
+                    .map(|p| (p, Notify::new()))
+                    .collect(),
+                progress: watch::Sender::new(0),
+                shutdown: watch::Sender::new(false),
+            }),
+        }
+    }
+
+    /// Starts one task per read model. They run until [`Projectors::shutdown`].
+    pub fn start(&self) -> Vec<JoinHandle<()>> {
+        (0..self.inner.projections.len())
+            .map(|i| {
+                let inner = self.inner.clone();
+                tokio::spawn(async move { inner.run(i).await })
+            })
+            .collect()
+    }
+
+    /// Tells every projector that new events were committed here.
+    pub fn wake(&self) {
+        for (_, notify) in &self.inner.projections {
+            notify.notify_one();
+        }
+    }
+
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Waits until every read model has applied the event at `position` (read-your-writes).
+    pub async fn wait_for(&self, position: i64, timeout: Duration) -> Result<(), ProjectionError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let client = self.inner.db.pg.get().await?;
+        let Some(target) = log::checkpoint_of(&**client, position).await? else {
+            // A position that was never written is reached once the log has passed it.
+            return self.wait_past_head(position, deadline).await;
+        };
+        let mut progress = self.inner.progress.subscribe();
+        loop {
+            if self.lowest_checkpoint(&client).await? >= target {
+                return Ok(());
+            }
+            // Checkpoints may also move in another instance: look again every few milliseconds.
+            let wait = tokio::time::timeout(Duration::from_millis(20), progress.changed());
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ProjectionError::Timeout(position));
+            }
+            let _ = wait.await;
+        }
+    }
+
+    async fn wait_past_head(
+        &self,
+        position: i64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), ProjectionError> {
+        let client = self.inner.db.pg.get().await?;
+        loop {
+            let max: Option<i64> = client
+                .query_one("SELECT max(global_position) FROM events", &[])
+                .await?
+                .get(0);
+            if max.unwrap_or(0) >= position {
+                return Box::pin(self.wait_for(position, deadline - tokio::time::Instant::now()))
+                    .await;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ProjectionError::Timeout(position));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// How many visible events the slowest read model still has to apply.
+    pub async fn lag(&self) -> Result<i64, ProjectionError> {
+        let client = self.inner.db.pg.get().await?;
+        let lowest = self.lowest_checkpoint(&client).await?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM events
+                  WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+                    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
+                &[&lowest.transaction_id.to_string(), &lowest.global_position],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn lowest_checkpoint(&self, client: &Client) -> Result<Checkpoint, ProjectionError> {
+        let names: Vec<&str> = self
+            .inner
+            .projections
+            .iter()
+            .map(|(p, _)| p.name())
+            .collect();
+        let rows = client
+            .query(
+                "SELECT transaction_id::text, global_position FROM projection_checkpoints
+                  WHERE projection = ANY($1)",
+                &[&names],
+            )
+            .await?;
+        if rows.len() < names.len() {
+            // A read model that has not started yet has applied nothing.
+            return Ok(Checkpoint::default());
+        }
+        Ok(rows
+            .iter()
+            .map(|row| Checkpoint {
+                transaction_id: log::parse_xid(row.get(0)),
+                global_position: row.get(1),
+            })
+            .min()
+            .unwrap_or_default())
+    }
+
+    /// Drops and replays the read model `name` (all of them when `None`), holding its lock so a
+    /// live projector waits meanwhile. Returns how many events each replay applied.
+    pub async fn rebuild(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Vec<(&'static str, u64)>, ProjectionError> {
+        let selected: Vec<&Arc<dyn Projection>> = self
+            .inner
+            .projections
+            .iter()
+            .map(|(p, _)| p)
+            .filter(|p| name.is_none_or(|n| n == p.name()))
+            .collect();
+        if selected.is_empty() {
+            return Err(ProjectionError::Unknown(
+                name.unwrap_or_default().to_string(),
+            ));
+        }
+        let mut done = vec![];
+        for projection in selected {
+            let mut client = connect(&self.inner.db, projection.name()).await?;
+            // Held for the whole rebuild: live projectors skip their batches meanwhile.
+            client
+                .execute(
+                    "SELECT pg_advisory_lock(hashtext($1))",
+                    &[&lock_key(projection.as_ref())],
+                )
+                .await?;
+            client.batch_execute(projection.drop_sql()).await?;
+            prepare(&client, projection.as_ref()).await?;
+            client
+                .execute(
+                    "UPDATE projection_checkpoints SET transaction_id = '0', global_position = 0,
+                            updated_at = now() WHERE projection = $1",
+                    &[&projection.name()],
+                )
+                .await?;
+            let mut applied = 0u64;
+            loop {
+                let n = apply_batch(&mut client, projection.as_ref()).await?;
+                if n == 0 {
+                    break;
+                }
+                applied += n as u64;
+            }
+            client
+                .execute(
+                    "SELECT pg_advisory_unlock(hashtext($1))",
+                    &[&lock_key(projection.as_ref())],
+                )
+                .await?;
+            self.inner.progress.send_modify(|v| *v += 1);
+            done.push((projection.name(), applied));
+        }
+        Ok(done)
+    }
+}
+
+impl Inner {
+    /// Runs the projector `i` until shutdown, starting over after any failure.
+    async fn run(&self, i: usize) {
+        let projection = self.projections[i].0.clone();
+        let mut shutdown = self.shutdown.subscribe();
+        loop {
+            tokio::select! {
+                result = self.follow(i) => {
+                    if let Err(error) = result {
+                        tracing::warn!(projection = projection.name(), %error, "projector failed; restarting");
+                    }
+                }
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RETRY) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
+    /// Applies batches as events arrive, until the connection fails.
+    async fn follow(&self, i: usize) -> Result<(), ProjectionError> {
+        let (projection, wake) = (&self.projections[i].0, &self.projections[i].1);
+        let mut client = connect(&self.db, projection.name()).await?;
+        prepare(&client, projection.as_ref()).await?;
+        loop {
+            let applied = apply_batch(&mut client, projection.as_ref()).await?;
+            if applied > 0 {
+                self.progress.send_modify(|v| *v += 1);
+            } else {
+                let _ = tokio::time::timeout(POLL, wake.notified()).await;
+            }
+        }
+    }
+}
+
+/// A connection of its own, named so operators can see projectors in `pg_stat_activity`.
+async fn connect(db: &Database, projection: &str) -> Result<Client, ProjectionError> {
+    let mut config: tokio_postgres::Config = db.url().parse()?;
+    config.application_name(format!("k911 projector {projection}"));
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "projector connection closed");
+        }
+    });
+    Ok(client)
+}
+
+fn lock_key(projection: &dyn Projection) -> String {
+    format!("k911.projection.{}", projection.name())
+}
+
+async fn prepare(client: &Client, projection: &dyn Projection) -> Result<(), ProjectionError> {
+    client
+        .batch_execute("CREATE SCHEMA IF NOT EXISTS read")
+        .await?;
+    client.batch_execute(projection.create_sql()).await?;
+    client
+        .execute(
+            "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&projection.name()],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Applies the next batch and moves the checkpoint, in one transaction. Returns how many events
+/// it applied (0 also when another instance or a rebuild holds the read model's lock).
+async fn apply_batch(
+    client: &mut Client,
+    projection: &dyn Projection,
+) -> Result<usize, ProjectionError> {
+    let tx = client.transaction().await?;
+    // One writer per read model across instances, for the length of a batch; the checkpoint is
+    // read after the lock is taken, so no event is applied twice.
+    let locked: bool = tx
+        .query_one(
+            "SELECT pg_try_advisory_xact_lock(hashtext($1))",
+            &[&lock_key(projection)],
+        )
+        .await?
+        .get(0);
+    if !locked {
+        return Ok(0);
+    }
+    let row = tx
+        .query_one(
+            "SELECT transaction_id::text, global_position FROM projection_checkpoints
+              WHERE projection = $1",
+            &[&projection.name()],
+        )
+        .await?;
+    let checkpoint = Checkpoint {
+        transaction_id: log::parse_xid(row.get(0)),
+        global_position: row.get(1),
+    };
+    let events = log::read_after(&tx, checkpoint, BATCH).await?;
+    let Some(last) = events.last().map(|e| e.checkpoint) else {
+        return Ok(0);
+    };
+    for event in &events {
+        projection.apply(&tx, event).await?;
+    }
+    tx.execute(
+        "UPDATE projection_checkpoints
+            SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now()
+          WHERE projection = $1",
+        &[
+            &projection.name(),
+            &last.transaction_id.to_string(),
+            &last.global_position,
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(events.len())
+}

@@ -1,0 +1,141 @@
+//! `k911`: the service and its administration commands.
+
+mod config;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use k911_aggregates::values::{Email, Role};
+use k911_commands::clock::SystemClock;
+use k911_commands::ids::RandomIds;
+use k911_commands::{App, CommandMeta, Settings};
+use k911_event_store::connect::DEFAULT_POOL_SIZE;
+use k911_event_store::Database;
+
+use crate::config::{DatabaseArgs, ServeArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "k911",
+    version,
+    about = "k911: event-sourced backend of an online microfinance lender"
+)]
+struct Cli {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database, start the projectors and serve the HTTP API.
+    Serve(ServeArgs),
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Read-model maintenance.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+    /// Staff accounts.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Drop and replay a read model (all of them without NAME) from the event log.
+    Rebuild { name: Option<String> },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create a staff account.
+    Add {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long, env = "K911_STAFF_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let db = connect(&cli.database).await?;
+    match cli.command {
+        Command::Serve(args) => config::serve(db, &cli.database, args).await,
+        Command::Migrate => {
+            println!("migrations applied to {}", config::redacted(db.url()));
+            Ok(())
+        }
+        Command::Projections {
+            command: ProjectionsCommand::Rebuild { name },
+        } => {
+            let app = app(&db, &cli.database)?;
+            for (projection, events) in app.projectors.rebuild(name.as_deref()).await? {
+                println!("rebuilt {projection}: {events} events replayed");
+            }
+            Ok(())
+        }
+        Command::Staff {
+            command:
+                StaffCommand::Add {
+                    login,
+                    role,
+                    password,
+                },
+        } => {
+            let login = Email::parse(&login).map_err(|e| anyhow::anyhow!("--login {e}"))?;
+            let role: Role = role.parse().map_err(|e| anyhow::anyhow!("--role {e}"))?;
+            if password.chars().count() < k911_commands::auth::MIN_PASSWORD_CHARS {
+                anyhow::bail!(
+                    "--password must be at least {} characters",
+                    k911_commands::auth::MIN_PASSWORD_CHARS
+                );
+            }
+            let app = app(&db, &cli.database)?;
+            let meta = CommandMeta {
+                channel: "cli",
+                ..CommandMeta::default()
+            };
+            let written = app.create_staff(login, role, &password, &meta).await?;
+            println!(
+                "staff account {} created ({role}), position {}",
+                written.id, written.position
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn connect(args: &DatabaseArgs) -> anyhow::Result<Database> {
+    let url = args.resolve_url().await?;
+    let db = Database::connect(&url, DEFAULT_POOL_SIZE)
+        .await
+        .with_context(|| format!("connecting to {}", config::redacted(&url)))?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+fn app(db: &Database, args: &DatabaseArgs) -> anyhow::Result<App> {
+    Ok(App::new(
+        db.clone(),
+        &args.master_key()?,
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        Settings::default(),
+    ))
+}

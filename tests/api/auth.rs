@@ -1,0 +1,165 @@
+use axum::http::{Method, StatusCode};
+use k911_aggregates::values::Role;
+use k911_tests::{TestApp, STAFF_PASSWORD};
+use serde_json::json;
+
+#[tokio::test]
+async fn staff_log_in_with_their_password_and_get_an_expiring_token() {
+    let app = TestApp::spawn().await;
+    app.staff("anna@k911.ru", Role::Support).await;
+    let response = app
+        .post(
+            "/api/v1/auth/login",
+            &json!({"login": "Anna@K911.ru", "password": STAFF_PASSWORD}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.body["role"], "support");
+    assert_eq!(response.body["expires_at"], "2026-11-27T17:00:00Z");
+    assert!(response.body["user_id"].is_string());
+    let token = response.body["token"].as_str().unwrap();
+
+    app.get_as(token, "/api/v1/staff/support/queue").await;
+    app.clock
+        .set("2026-11-27T17:00:01Z".parse().unwrap())
+        .unwrap();
+    app.get_as(token, "/api/v1/staff/support/queue")
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_login_look_the_same() {
+    let app = TestApp::spawn().await;
+    app.staff("anna@k911.ru", Role::Support).await;
+    let wrong = app
+        .post(
+            "/api/v1/auth/login",
+            &json!({"login": "anna@k911.ru", "password": "nope"}),
+        )
+        .await;
+    let unknown = app
+        .post(
+            "/api/v1/auth/login",
+            &json!({"login": "who@k911.ru", "password": "nope"}),
+        )
+        .await;
+    wrong.problem(StatusCode::UNAUTHORIZED);
+    unknown.problem(StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.body, unknown.body);
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_login_with_a_growing_back_off() {
+    let app = TestApp::spawn().await;
+    app.staff("anna@k911.ru", Role::Support).await;
+    let attempt = |password: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/auth/login",
+                &json!({"login": "anna@k911.ru", "password": password}),
+            )
+            .await
+        }
+    };
+    for _ in 0..5 {
+        attempt("wrong").await.problem(StatusCode::UNAUTHORIZED);
+    }
+    // Locked now, even for the right password.
+    let locked = attempt(STAFF_PASSWORD).await;
+    locked.problem(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.headers["retry-after"], "30");
+    app.clock
+        .set("2026-11-27T09:00:31Z".parse().unwrap())
+        .unwrap();
+    attempt("wrong").await.problem(StatusCode::UNAUTHORIZED);
+    let locked = attempt(STAFF_PASSWORD).await;
+    locked.problem(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.headers["retry-after"], "60");
+    app.clock
+        .set("2026-11-27T09:01:32Z".parse().unwrap())
+        .unwrap();
+    assert_eq!(attempt(STAFF_PASSWORD).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let app = TestApp::spawn().await;
+    let token = app.staff("anna@k911.ru", Role::Support).await;
+    let out = app.post_as(&token, "/api/v1/auth/logout", None).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    app.get_as(&token, "/api/v1/staff/support/queue")
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_login_cannot_be_given_to_two_staff_members() {
+    let app = TestApp::spawn().await;
+    app.staff("anna@k911.ru", Role::Support).await;
+    let meta = k911_commands::CommandMeta::default();
+    let again = app
+        .app
+        .create_staff(
+            k911_aggregates::values::Email::parse("anna@k911.ru").unwrap(),
+            Role::Admin,
+            STAFF_PASSWORD,
+            &meta,
+        )
+        .await;
+    assert!(matches!(again, Err(k911_commands::Error::LoginTaken)));
+}
+
+#[tokio::test]
+async fn support_routes_are_for_support_staff_only() {
+    let app = TestApp::spawn().await;
+    let routes = [
+        (Method::GET, "/api/v1/staff/support/queue"),
+        (Method::POST, "/api/v1/staff/support/queue/next"),
+        (
+            Method::GET,
+            "/api/v1/staff/support/tickets/00000000-0000-0000-0000-000000000001",
+        ),
+        (
+            Method::POST,
+            "/api/v1/staff/support/tickets/00000000-0000-0000-0000-000000000001/reply",
+        ),
+        (
+            Method::POST,
+            "/api/v1/staff/support/tickets/00000000-0000-0000-0000-000000000001/close",
+        ),
+    ];
+    for (method, path) in &routes {
+        app.request(method.clone(), path, None, &[])
+            .await
+            .problem(StatusCode::UNAUTHORIZED);
+        app.request(
+            method.clone(),
+            path,
+            None,
+            &[("authorization", "Bearer forged")],
+        )
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    }
+    for (n, role) in [
+        Role::Underwriter,
+        Role::Compliance,
+        Role::Analyst,
+        Role::Admin,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let token = app.staff(&format!("staff{n}@k911.ru"), role).await;
+        let auth = format!("Bearer {token}");
+        for (method, path) in &routes {
+            let body = json!({"text": "x"});
+            let body = (method == Method::POST).then_some(&body);
+            app.request(method.clone(), path, body, &[("authorization", &auth)])
+                .await
+                .problem(StatusCode::FORBIDDEN);
+        }
+    }
+}

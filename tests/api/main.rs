@@ -1,0 +1,7 @@
+//! End-to-end tests: one binary, each test on its own fresh database.
+
+mod auth;
+mod errors;
+mod idempotency;
+mod projector;
+mod support;

@@ -1,0 +1,136 @@
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use k911_aggregates::values::Role;
+use k911_tests::TestApp;
+use serde_json::json;
+use uuid::Uuid;
+
+const TICKETS_BY_ID: (&str, &str) = ("read.support_tickets", "ticket_id");
+
+async fn submit(app: &TestApp, n: usize) {
+    let form =
+        json!({"name": "Иван", "email": "ivan@example.ru", "question": format!("Вопрос {n}")});
+    let response = app.post("/api/v1/support/tickets", &form).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{:#}", response.body);
+}
+
+/// Kills every projector connection, wherever it is in its batch.
+async fn kill_projectors(app: &TestApp) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+          WHERE application_name LIKE 'k911 projector %' AND datname = current_database()",
+    )
+    .fetch_one(&app.db.sqlx)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_projector_killed_mid_stream_resumes_and_equals_a_full_rebuild() {
+    let app = TestApp::spawn().await;
+    let support = app.staff("anna@k911.ru", Role::Support).await;
+    let mut killed = 0;
+    for n in 0..30 {
+        submit(&app, n).await;
+        if n % 3 == 0 {
+            let taken = app
+                .post_as(&support, "/api/v1/staff/support/queue/next", None)
+                .await;
+            assert_eq!(taken.status, StatusCode::OK, "{:#}", taken.body);
+        }
+        if n % 7 == 0 {
+            killed += kill_projectors(&app).await;
+        }
+    }
+    assert!(killed > 0, "the projector was killed at least once");
+    app.settle().await;
+    let live = app.dump(TICKETS_BY_ID.0, TICKETS_BY_ID.1).await;
+    assert_eq!(live.len(), 30);
+    let rebuilt = app
+        .app
+        .projectors
+        .rebuild(Some("support_tickets"))
+        .await
+        .unwrap();
+    assert_eq!(
+        rebuilt,
+        vec![("support_tickets", app.event_count().await as u64)]
+    );
+    assert_eq!(app.dump(TICKETS_BY_ID.0, TICKETS_BY_ID.1).await, live);
+}
+
+fn raw_ticket_event() -> serde_json::Value {
+    let sealed =
+        json!({"subject_id": Uuid::now_v7(), "nonce": "bm9uY2U=", "ciphertext": "Y2lwaGVy"});
+    json!({"TicketSubmitted": {
+        "kind": "question", "requester": {"type": "anonymous"},
+        "contact": sealed, "question": sealed, "submitted_at": "2026-11-27T09:00:00Z"
+    }})
+}
+
+async fn insert_raw(tx: &mut sqlx::PgConnection) -> (Uuid, i64) {
+    let id = Uuid::now_v7();
+    let position = sqlx::query_scalar(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('SupportTicket', $1, 1, 'TicketSubmitted', '1.0', $2, '{}') RETURNING global_position",
+    )
+    .bind(id.to_string())
+    .bind(raw_ticket_event())
+    .fetch_one(tx)
+    .await
+    .unwrap();
+    (id, position)
+}
+
+#[tokio::test]
+async fn writers_committing_out_of_position_order_never_make_the_projector_skip_an_event() {
+    let app = TestApp::spawn().await;
+    let mut early = app.db.sqlx.begin().await.unwrap();
+    let (first, first_position) = insert_raw(&mut early).await;
+    let mut late = app.db.sqlx.begin().await.unwrap();
+    let (second, second_position) = insert_raw(&mut late).await;
+    assert!(first_position < second_position);
+    // The later position commits first; the projector must hold it back, not pass the gap.
+    late.commit().await.unwrap();
+    app.app.projectors.wake();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM read.support_tickets")
+        .fetch_one(&app.db.sqlx)
+        .await
+        .unwrap();
+    assert_eq!(
+        seen, 0,
+        "nothing is applied while an earlier transaction is open"
+    );
+    early.commit().await.unwrap();
+    app.settle().await;
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT ticket_id FROM read.support_tickets ORDER BY arrival")
+            .fetch_all(&app.db.sqlx)
+            .await
+            .unwrap();
+    assert_eq!(ids, vec![first, second]);
+}
+
+#[tokio::test]
+async fn a_read_with_x_min_position_waits_for_the_projection() {
+    let app = TestApp::spawn().await;
+    let support = app.staff("anna@k911.ru", Role::Support).await;
+    submit(&app, 1).await;
+    let head: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(&app.db.sqlx)
+        .await
+        .unwrap();
+    let auth = format!("Bearer {support}");
+    let beyond = (head + 1000).to_string();
+    let response = app
+        .request(
+            axum::http::Method::GET,
+            "/api/v1/staff/support/queue",
+            None,
+            &[("authorization", &auth), ("x-min-position", &beyond)],
+        )
+        .await;
+    response.problem(StatusCode::SERVICE_UNAVAILABLE);
+}

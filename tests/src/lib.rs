@@ -1,0 +1,293 @@
+//! Test harness: the real router over a fresh PostgreSQL database per test, cloned from a
+//! migrated template so each test starts in milliseconds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use chrono::{TimeZone, Utc};
+use http_body_util::BodyExt;
+use k911_aggregates::values::{Email, Role};
+use k911_commands::clock::ManualClock;
+use k911_commands::ids::RandomIds;
+use k911_commands::{App, CommandMeta, Settings};
+use k911_event_store::connect::{discover_local_server, with_database};
+use k911_event_store::keys::MasterKey;
+use k911_event_store::{Database, MIGRATOR};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, PgConnection};
+use tokio::task::JoinHandle;
+
+/// Password of every staff member the tests create.
+pub const STAFF_PASSWORD: &str = "correct horse battery staple";
+
+/// One running service over its own database.
+pub struct TestApp {
+    pub app: App,
+    pub router: Router,
+    pub clock: ManualClock,
+    pub db: Database,
+    server_url: String,
+    db_name: String,
+    projectors: Vec<JoinHandle<()>>,
+}
+
+/// An HTTP answer, body parsed as JSON (`Value::Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts a problem document with `status` and returns the fields it names.
+    pub fn problem(&self, status: StatusCode) -> Vec<String> {
+        assert_eq!(self.status, status, "unexpected answer: {:#}", self.body);
+        assert_eq!(self.content_type(), "application/problem+json");
+        assert_eq!(self.body["status"], status.as_u16());
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let server_url = server_url().await;
+        let template = template(&server_url).await;
+        let db_name = format!("k911_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&server_url)
+            .await
+            .expect("admin connection");
+        sqlx::query(&format!("CREATE DATABASE {db_name} TEMPLATE {template}"))
+            .execute(&mut admin)
+            .await
+            .expect("test database from template");
+        admin.close().await.ok();
+        let db = Database::connect(&with_database(&server_url, &db_name), 8)
+            .await
+            .expect("test database");
+        let clock = ManualClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap());
+        let app = App::new(
+            db.clone(),
+            &MasterKey::generate(),
+            Arc::new(clock.clone()),
+            Arc::new(RandomIds),
+            Settings::default(),
+        );
+        let projectors = app.projectors.start();
+        let router = k911_http::router(app.clone(), &k911_http::HttpConfig::default());
+        Self {
+            app,
+            router,
+            clock,
+            db,
+            server_url,
+            db_name,
+            projectors,
+        }
+    }
+
+    /// Sends a request through the real router.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut builder = Request::builder().method(method).uri(path);
+        if body.is_some() {
+            builder = builder.header("content-type", "application/json");
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        self.send(builder.body(body).unwrap()).await
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        use tower::ServiceExt;
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> TestResponse {
+        self.request(Method::POST, path, Some(body), &[]).await
+    }
+
+    pub async fn post_as(&self, token: &str, path: &str, body: Option<&Value>) -> TestResponse {
+        let auth = format!("Bearer {token}");
+        self.request(Method::POST, path, body, &[("authorization", &auth)])
+            .await
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> TestResponse {
+        let auth = format!("Bearer {token}");
+        self.request(Method::GET, path, None, &[("authorization", &auth)])
+            .await
+    }
+
+    /// Creates a staff member (as `k911 staff add` does) and logs them in; returns the token.
+    pub async fn staff(&self, login: &str, role: Role) -> String {
+        let meta = CommandMeta {
+            channel: "test",
+            ..CommandMeta::default()
+        };
+        self.app
+            .create_staff(Email::parse(login).unwrap(), role, STAFF_PASSWORD, &meta)
+            .await
+            .expect("staff account");
+        let response = self
+            .post(
+                "/api/v1/auth/login",
+                &serde_json::json!({"login": login, "password": STAFF_PASSWORD}),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{:#}", response.body);
+        response.body["token"].as_str().unwrap().to_string()
+    }
+
+    /// How many events the store holds.
+    pub async fn event_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.db.sqlx)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the read models have applied everything committed so far.
+    pub async fn settle(&self) {
+        let head: Option<i64> = sqlx::query_scalar("SELECT max(global_position) FROM events")
+            .fetch_one(&self.db.sqlx)
+            .await
+            .unwrap();
+        if let Some(head) = head {
+            self.app
+                .projectors
+                .wait_for(head, Duration::from_secs(10))
+                .await
+                .expect("read models catch up");
+        }
+    }
+
+    /// A read model's rows as JSON text, in primary-key order, for comparing two states.
+    pub async fn dump(&self, table: &str, order_by: &str) -> Vec<String> {
+        sqlx::query_scalar(&format!(
+            "SELECT to_jsonb(t)::text FROM {table} t ORDER BY {order_by}"
+        ))
+        .fetch_all(&self.db.sqlx)
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.app.projectors.shutdown();
+        for task in &self.projectors {
+            task.abort();
+        }
+        // Drop the database from a thread of its own: Drop cannot await.
+        let (server_url, db_name) = (self.server_url.clone(), self.db_name.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&server_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The server the tests use: `DATABASE_URL`'s server if set, else the local one.
+async fn server_url() -> String {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => with_database(&url, "postgres"),
+        _ => discover_local_server()
+            .await
+            .expect("no PostgreSQL: start one or set DATABASE_URL"),
+    }
+}
+
+/// A migrated template database named after the migrations' checksums, created once per server.
+async fn template(server_url: &str) -> String {
+    let mut hasher = Sha256::new();
+    for migration in MIGRATOR.iter() {
+        hasher.update(migration.version.to_le_bytes());
+        hasher.update(&*migration.checksum);
+    }
+    let name = format!("k911_template_{}", &hex::encode(hasher.finalize())[..16]);
+    let mut admin = PgConnection::connect(server_url)
+        .await
+        .expect("admin connection");
+    // Test binaries run in parallel: one of them builds the template, the others wait.
+    sqlx::query("SELECT pg_advisory_lock(911911)")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let exists: bool =
+        sqlx::query_scalar("SELECT exists(SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+    if !exists {
+        // Built under another name and renamed when complete, so a crash leaves no half template.
+        let building = format!("{name}_building");
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {building}"),
+            format!("CREATE DATABASE {building}"),
+        ] {
+            sqlx::query(&sql).execute(&mut admin).await.unwrap();
+        }
+        let mut conn = PgConnection::connect(&with_database(server_url, &building))
+            .await
+            .unwrap();
+        MIGRATOR.run(&mut conn).await.expect("migrations");
+        conn.close().await.unwrap();
+        sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    sqlx::query("SELECT pg_advisory_unlock(911911)")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.ok();
+    name
+}
