@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use k911_commands::clock::SystemClock;
 use k911_commands::ids::RandomIds;
+use k911_commands::notify::{EmailSender, Ports, SmtpMailer};
 use k911_commands::{App, Settings};
 use k911_event_store::keys::MasterKey;
 use k911_event_store::Database;
@@ -21,8 +22,23 @@ pub enum Mode {
     Production,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmsDriver {
+    /// Development: messages land in the outbox shown at `GET /dev/sms`.
+    Outbox,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MailDriver {
+    /// Development: messages land in the outbox shown at `GET /dev/sms`'s twin, `GET /dev/mail`.
+    Outbox,
+    /// A real SMTP server (`K911_SMTP_URL`).
+    Smtp,
+}
+
+/// Settings every command shares.
 #[derive(Args)]
-pub struct DatabaseArgs {
+pub struct Config {
     /// PostgreSQL to use; by default the local server (database `k911`, created if missing).
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
@@ -38,9 +54,74 @@ pub struct DatabaseArgs {
     /// Base64 of 32 bytes wrapping the per-subject keys of personal data.
     #[arg(long, env = "K911_MASTER_KEY", global = true, hide_env_values = true)]
     pub master_key: Option<String>,
+    /// How SMS leave the service.
+    #[arg(
+        long,
+        env = "K911_SMS_DRIVER",
+        value_enum,
+        default_value = "outbox",
+        global = true
+    )]
+    pub sms_driver: SmsDriver,
+    /// How e-mail leaves the service.
+    #[arg(
+        long,
+        env = "K911_MAIL_DRIVER",
+        value_enum,
+        default_value = "outbox",
+        global = true
+    )]
+    pub mail_driver: MailDriver,
+    /// SMTP server for the `smtp` mail driver, e.g. `smtps://user:password@smtp.example.ru`.
+    #[arg(long, env = "K911_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of customer e-mail.
+    #[arg(
+        long,
+        env = "K911_MAIL_FROM",
+        default_value = "k911 <support@k911.ru>",
+        global = true
+    )]
+    pub mail_from: String,
 }
 
-impl DatabaseArgs {
+impl Config {
+    /// The application with the configured drivers; production refuses development ones.
+    pub fn app(&self, db: &Database) -> anyhow::Result<App> {
+        let clock: Arc<dyn k911_commands::clock::Clock> = Arc::new(SystemClock);
+        let development = Ports::development(db.sqlx.clone(), clock.clone());
+        if self.mode == Mode::Production && self.sms_driver == SmsDriver::Outbox {
+            bail!(
+                "K911_SMS_DRIVER=outbox is a development driver and is refused in production mode"
+            );
+        }
+        let email: Arc<dyn EmailSender> = match self.mail_driver {
+            MailDriver::Outbox if self.mode == Mode::Production => {
+                bail!("K911_MAIL_DRIVER=outbox is a development driver and is refused in production mode")
+            }
+            MailDriver::Outbox => development.email.clone(),
+            MailDriver::Smtp => {
+                let url = self
+                    .smtp_url
+                    .as_deref()
+                    .context("K911_MAIL_DRIVER=smtp needs K911_SMTP_URL")?;
+                Arc::new(SmtpMailer::new(url, &self.mail_from).map_err(anyhow::Error::msg)?)
+            }
+        };
+        let ports = Ports {
+            sms: development.sms,
+            email,
+        };
+        Ok(App::new(
+            db.clone(),
+            &self.master_key()?,
+            clock,
+            Arc::new(RandomIds),
+            ports,
+            Settings::default(),
+        ))
+    }
+
     pub async fn resolve_url(&self) -> anyhow::Result<String> {
         if let Some(url) = &self.database_url {
             return Ok(url.clone());
@@ -88,19 +169,15 @@ pub struct ServeArgs {
     pub cors_origins: Vec<String>,
 }
 
-pub async fn serve(db: Database, db_args: &DatabaseArgs, args: ServeArgs) -> anyhow::Result<()> {
-    let app = App::new(
-        db.clone(),
-        &db_args.master_key()?,
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
-        Settings::default(),
-    );
+pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Result<()> {
+    let app = config.app(&db)?;
     let projector_tasks = app.projectors.start();
+    let dispatcher = app.start_dispatcher();
     let router = k911_http::router(
         app.clone(),
         &HttpConfig {
             cors_origins: args.cors_origins,
+            dev_routes: config.mode == Mode::Development,
         },
     );
     let listener = tokio::net::TcpListener::bind(&args.addr)
@@ -117,6 +194,7 @@ pub async fn serve(db: Database, db_args: &DatabaseArgs, args: ServeArgs) -> any
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
+    dispatcher.abort();
     app.projectors.shutdown();
     for task in projector_tasks {
         let _ = task.await;

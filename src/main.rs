@@ -2,18 +2,14 @@
 
 mod config;
 
-use std::sync::Arc;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use k911_aggregates::values::{Email, Role};
-use k911_commands::clock::SystemClock;
-use k911_commands::ids::RandomIds;
-use k911_commands::{App, CommandMeta, Settings};
+use k911_commands::CommandMeta;
 use k911_event_store::connect::DEFAULT_POOL_SIZE;
 use k911_event_store::Database;
 
-use crate::config::{DatabaseArgs, ServeArgs};
+use crate::config::{Config, ServeArgs};
 
 #[derive(Parser)]
 #[command(
@@ -23,7 +19,7 @@ use crate::config::{DatabaseArgs, ServeArgs};
 )]
 struct Cli {
     #[command(flatten)]
-    database: DatabaseArgs,
+    config: Config,
     #[command(subcommand)]
     command: Command,
 }
@@ -74,9 +70,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    let db = connect(&cli.database).await?;
+    let db = connect(&cli.config).await?;
     match cli.command {
-        Command::Serve(args) => config::serve(db, &cli.database, args).await,
+        Command::Serve(args) => config::serve(db, &cli.config, args).await,
         Command::Migrate => {
             println!("migrations applied to {}", config::redacted(db.url()));
             Ok(())
@@ -84,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Projections {
             command: ProjectionsCommand::Rebuild { name },
         } => {
-            let app = app(&db, &cli.database)?;
+            let app = cli.config.app(&db)?;
             for (projection, events) in app.projectors.rebuild(name.as_deref()).await? {
                 println!("rebuilt {projection}: {events} events replayed");
             }
@@ -106,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
                     k911_commands::auth::MIN_PASSWORD_CHARS
                 );
             }
-            let app = app(&db, &cli.database)?;
+            let app = cli.config.app(&db)?;
             let meta = CommandMeta {
                 channel: "cli",
                 ..CommandMeta::default()
@@ -121,21 +117,11 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn connect(args: &DatabaseArgs) -> anyhow::Result<Database> {
+async fn connect(args: &Config) -> anyhow::Result<Database> {
     let url = args.resolve_url().await?;
     let db = Database::connect(&url, DEFAULT_POOL_SIZE)
         .await
         .with_context(|| format!("connecting to {}", config::redacted(&url)))?;
     db.migrate().await?;
     Ok(db)
-}
-
-fn app(db: &Database, args: &DatabaseArgs) -> anyhow::Result<App> {
-    Ok(App::new(
-        db.clone(),
-        &args.master_key()?,
-        Arc::new(SystemClock),
-        Arc::new(RandomIds),
-        Settings::default(),
-    ))
 }

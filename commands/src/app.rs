@@ -12,6 +12,7 @@ use k911_projections::Projectors;
 
 use crate::clock::Clock;
 use crate::ids::IdGenerator;
+use crate::notify::Ports;
 
 /// Tunables of the use cases.
 #[derive(Debug, Clone)]
@@ -39,6 +40,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     pub projectors: Projectors,
+    pub ports: Ports,
     pub settings: Settings,
     pub(crate) tickets: Arc<Cqrs<SupportTicket>>,
     pub(crate) accounts: Arc<Cqrs<Account>>,
@@ -54,6 +56,7 @@ impl App {
         master_key: &MasterKey,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
+        ports: Ports,
         settings: Settings,
     ) -> Self {
         let keys = KeyStore::new(db.sqlx.clone(), master_key);
@@ -68,6 +71,7 @@ impl App {
             clock,
             ids,
             projectors,
+            ports,
             settings,
         }
     }

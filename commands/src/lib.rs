@@ -8,6 +8,7 @@ pub mod clock;
 pub mod error;
 pub mod execute;
 pub mod ids;
+pub mod notify;
 pub mod support;
 
 pub use app::{App, Settings};

@@ -6,6 +6,7 @@ pub mod connect;
 pub mod idempotency;
 pub mod keys;
 pub mod log;
+pub mod outbox;
 pub mod store;
 
 pub use connect::Database;

@@ -28,6 +28,8 @@ const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
 pub struct HttpConfig {
     /// Origins allowed by CORS; empty means no cross-origin access.
     pub cors_origins: Vec<String>,
+    /// Serve the development routes (`/dev/sms`, `/dev/mail`); never in production mode.
+    pub dev_routes: bool,
 }
 
 #[derive(Clone)]
@@ -38,7 +40,7 @@ pub(crate) struct AppState {
 /// The whole service as one router, so tests can drive it without a socket.
 pub fn router(app: App, config: &HttpConfig) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    routes::routes()
+    routes::routes(config.dev_routes)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

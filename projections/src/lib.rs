@@ -4,6 +4,7 @@
 //! `COMMENT ON` for analysts. A projector applies a batch of events and moves its checkpoint in one
 //! transaction, so each event is applied exactly once per read model, whatever crashes.
 
+pub mod notifications;
 pub mod runtime;
 pub mod support;
 
@@ -13,5 +14,8 @@ pub use runtime::{Projection, ProjectionError, Projectors};
 
 /// Every read model the service keeps, in the order they are started.
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(support::SupportTickets)]
+    vec![
+        Arc::new(support::SupportTickets),
+        Arc::new(notifications::SupportNotifications),
+    ]
 }

@@ -3,5 +3,6 @@
 mod auth;
 mod errors;
 mod idempotency;
+mod notifications;
 mod projector;
 mod support;

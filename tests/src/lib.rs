@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 use k911_aggregates::values::{Email, Role};
 use k911_commands::clock::ManualClock;
 use k911_commands::ids::RandomIds;
+use k911_commands::notify::Ports;
 use k911_commands::{App, CommandMeta, Settings};
 use k911_event_store::connect::{discover_local_server, with_database};
 use k911_event_store::keys::MasterKey;
@@ -32,7 +33,7 @@ pub struct TestApp {
     pub db: Database,
     server_url: String,
     db_name: String,
-    projectors: Vec<JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 /// An HTTP answer, body parsed as JSON (`Value::Null` when empty or not JSON).
@@ -90,10 +91,16 @@ impl TestApp {
             &MasterKey::generate(),
             Arc::new(clock.clone()),
             Arc::new(RandomIds),
+            Ports::development(db.sqlx.clone(), Arc::new(clock.clone())),
             Settings::default(),
         );
-        let projectors = app.projectors.start();
-        let router = k911_http::router(app.clone(), &k911_http::HttpConfig::default());
+        let mut tasks = app.projectors.start();
+        tasks.push(app.start_dispatcher());
+        let config = k911_http::HttpConfig {
+            dev_routes: true,
+            ..Default::default()
+        };
+        let router = k911_http::router(app.clone(), &config);
         Self {
             app,
             router,
@@ -101,7 +108,7 @@ impl TestApp {
             db,
             server_url,
             db_name,
-            projectors,
+            tasks,
         }
     }
 
@@ -211,7 +218,7 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.app.projectors.shutdown();
-        for task in &self.projectors {
+        for task in &self.tasks {
             task.abort();
         }
         // Drop the database from a thread of its own: Drop cannot await.

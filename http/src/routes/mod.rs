@@ -1,6 +1,7 @@
 //! Every route of the API, grouped by who calls it.
 
 mod auth;
+mod dev;
 mod health;
 mod support;
 
@@ -9,8 +10,8 @@ use axum::Router;
 
 use crate::AppState;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+pub(crate) fn routes(dev_routes: bool) -> Router<AppState> {
+    let api = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/api/v1/auth/login", post(auth::login))
@@ -26,5 +27,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/api/v1/staff/support/tickets/{id}/close",
             post(support::close),
-        )
+        );
+    if dev_routes {
+        api.route("/dev/sms", get(dev::sms))
+            .route("/dev/mail", get(dev::mail))
+    } else {
+        api
+    }
 }

@@ -1,0 +1,72 @@
+//! Development-only routes (absent in production mode): what the outbox drivers "sent".
+
+use axum::extract::{Query, State};
+use axum::Json as JsonResponse;
+use chrono::{DateTime, Utc};
+use k911_aggregates::values::{Email, Phone};
+use k911_commands::notify::DevMessage;
+use k911_event_store::outbox::Channel;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+#[derive(Deserialize)]
+pub(crate) struct SmsQuery {
+    phone: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct SentSms {
+    phone: String,
+    text: String,
+    sent_at: DateTime<Utc>,
+}
+
+pub(crate) async fn sms(
+    State(state): State<AppState>,
+    Query(query): Query<SmsQuery>,
+) -> Result<JsonResponse<Vec<SentSms>>, ApiError> {
+    let phone = Phone::parse(&query.phone).map_err(|e| ApiError::invalid("phone", e))?;
+    let sent = state.app.dev_outbox(Channel::Sms, phone.as_str()).await?;
+    Ok(JsonResponse(
+        sent.into_iter()
+            .map(|m: DevMessage| SentSms {
+                phone: m.recipient,
+                text: m.body,
+                sent_at: m.sent_at,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MailQuery {
+    email: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct SentMail {
+    email: String,
+    subject: Option<String>,
+    text: String,
+    sent_at: DateTime<Utc>,
+}
+
+pub(crate) async fn mail(
+    State(state): State<AppState>,
+    Query(query): Query<MailQuery>,
+) -> Result<JsonResponse<Vec<SentMail>>, ApiError> {
+    let email = Email::parse(&query.email).map_err(|e| ApiError::invalid("email", e))?;
+    let sent = state.app.dev_outbox(Channel::Email, email.as_str()).await?;
+    Ok(JsonResponse(
+        sent.into_iter()
+            .map(|m| SentMail {
+                email: m.recipient,
+                subject: m.subject,
+                text: m.body,
+                sent_at: m.sent_at,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,73 @@
+//! Process manager `support_notifications`: when an agent answers a ticket, the answer is put in
+//! the notification outbox for the requester's phone and e-mail. Outbox ids derive from the event,
+//! so a replay or a rebuild sends nothing twice.
+
+use async_trait::async_trait;
+use k911_aggregates::support_ticket::SupportTicketEvent;
+use k911_event_store::log::RecordedEvent;
+use k911_event_store::outbox::{self, Channel, OutboxMessage};
+use tokio_postgres::Transaction;
+
+use crate::runtime::{Projection, ProjectionError};
+
+pub struct SupportNotifications;
+
+#[async_trait]
+impl Projection for SupportNotifications {
+    fn name(&self) -> &'static str {
+        "support_notifications"
+    }
+
+    // The outbox is a table of the write side (migrations), not a read model to drop.
+    fn create_sql(&self) -> &'static str {
+        ""
+    }
+
+    fn drop_sql(&self) -> &'static str {
+        ""
+    }
+
+    async fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.aggregate_type != "SupportTicket" || event.event_type != "TicketAnswered" {
+            return Ok(());
+        }
+        let answer = match serde_json::from_value(event.payload.clone()) {
+            Ok(SupportTicketEvent::TicketAnswered { answer, .. }) => answer,
+            Ok(_) => return Ok(()),
+            Err(e) => return Err(ProjectionError::bad_event(event, e)),
+        };
+        // The contact is in the ticket's first event, committed before this one.
+        let row = tx
+            .query_one(
+                "SELECT payload FROM events
+                  WHERE aggregate_type = 'SupportTicket' AND aggregate_id = $1 AND sequence = 1",
+                &[&event.aggregate_id],
+            )
+            .await?;
+        let contact = match serde_json::from_value(row.get(0)) {
+            Ok(SupportTicketEvent::TicketSubmitted { contact, .. }) => contact,
+            Ok(_) => {
+                return Err(ProjectionError::bad_event(
+                    event,
+                    "ticket without submission",
+                ))
+            }
+            Err(e) => return Err(ProjectionError::bad_event(event, e)),
+        };
+        let message = OutboxMessage::TicketAnswer { contact, answer };
+        for channel in Channel::ALL {
+            outbox::enqueue(
+                tx,
+                outbox::message_id(event.position(), channel),
+                channel,
+                &message,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
