@@ -11,7 +11,7 @@ use k911_commands::notify::{EmailSender, Ports, SmtpMailer};
 use k911_commands::{App, Settings};
 use k911_event_store::keys::MasterKey;
 use k911_event_store::Database;
-use k911_http::HttpConfig;
+use k911_http::{Contacts, HttpConfig};
 
 /// Where local state lives when nothing is configured (development master key).
 const STATE_DIR: &str = ".k911";
@@ -167,16 +167,37 @@ pub struct ServeArgs {
     /// Origins allowed by CORS, comma-separated.
     #[arg(long, env = "K911_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Hotline number shown at /api/v1/contacts.
+    #[arg(long, env = "K911_HOTLINE", default_value = "8 800 100-57-57")]
+    pub hotline: String,
+    /// WhatsApp number shown at /api/v1/contacts.
+    #[arg(long, env = "K911_WHATSAPP", default_value = "+7 993 100-57-57")]
+    pub whatsapp: String,
+    /// Support hours shown at /api/v1/contacts.
+    #[arg(
+        long,
+        env = "K911_SUPPORT_HOURS",
+        default_value = "ежедневно с 8:00 до 20:00 по московскому времени"
+    )]
+    pub support_hours: String,
 }
 
 pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     let app = config.app(&db)?;
     let projector_tasks = app.projectors.start();
     let dispatcher = app.start_dispatcher();
+    app.seed_documents()
+        .await
+        .context("publishing the seed documents")?;
     let router = k911_http::router(
         app.clone(),
         &HttpConfig {
             cors_origins: args.cors_origins,
+            contacts: Contacts {
+                hotline: args.hotline,
+                whatsapp: args.whatsapp,
+                support_hours: args.support_hours,
+            },
             dev_routes: config.mode == Mode::Development,
         },
     );

@@ -3,6 +3,8 @@
 //! encrypted personal data) is prepared by the `commands` crate and carried in the command.
 
 pub mod account;
+pub mod document;
+pub mod faq;
 pub mod sealed;
 pub mod support_ticket;
 pub mod values;

@@ -219,6 +219,48 @@ impl From<MessageText> for String {
     }
 }
 
+/// A short title (a document's name): one line, at most 200 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Title(String);
+
+impl Title {
+    pub const MAX_CHARS: usize = 200;
+
+    pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(ValueError::Empty);
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(ValueError::TooLong {
+                max: Self::MAX_CHARS,
+            });
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(ValueError::BadCharacters);
+        }
+        Ok(Self(trimmed.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Title {
+    type Error = ValueError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Title> for String {
+    fn from(value: Title) -> Self {
+        value.0
+    }
+}
+
 /// Who a user is to the system. Borrowers and agents are customers; the rest are staff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -360,6 +402,19 @@ mod tests {
         );
         assert!(MessageText::parse(&"ы".repeat(MessageText::MAX_CHARS)).is_ok());
         assert!(MessageText::parse(&"ы".repeat(MessageText::MAX_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn titles_are_one_bounded_line() {
+        assert_eq!(
+            Title::parse(" Общие условия ").unwrap().as_str(),
+            "Общие условия"
+        );
+        assert_eq!(Title::parse("a\nb"), Err(ValueError::BadCharacters));
+        assert_eq!(
+            Title::parse(&"т".repeat(201)),
+            Err(ValueError::TooLong { max: 200 })
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k911_aggregates::account::Account;
+use k911_aggregates::document::Document;
+use k911_aggregates::faq::FaqEntry;
 use k911_aggregates::support_ticket::SupportTicket;
 use k911_event_store::keys::{KeyStore, MasterKey};
 use k911_event_store::store::{self, Cqrs};
@@ -44,6 +46,8 @@ pub struct App {
     pub settings: Settings,
     pub(crate) tickets: Arc<Cqrs<SupportTicket>>,
     pub(crate) accounts: Arc<Cqrs<Account>>,
+    pub(crate) faq: Arc<Cqrs<FaqEntry>>,
+    pub(crate) documents: Arc<Cqrs<Document>>,
     pub(crate) ticket_store: Arc<store::Store<SupportTicket>>,
     pub(crate) account_store: Arc<store::Store<Account>>,
 }
@@ -64,6 +68,8 @@ impl App {
         Self {
             tickets: Arc::new(store::cqrs(&db, ())),
             accounts: Arc::new(store::cqrs(&db, ())),
+            faq: Arc::new(store::cqrs(&db, ())),
+            documents: Arc::new(store::cqrs(&db, ())),
             ticket_store: Arc::new(store::store(&db)),
             account_store: Arc::new(store::store(&db)),
             db,

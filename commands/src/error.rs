@@ -2,6 +2,8 @@
 //! enough to say what is wrong, infrastructure failures are logged and never echoed.
 
 use k911_aggregates::account::AccountError;
+use k911_aggregates::document::DocumentError;
+use k911_aggregates::faq::FaqError;
 use k911_aggregates::support_ticket::SupportTicketError;
 use k911_event_store::keys::KeyError;
 use k911_projections::ProjectionError;
@@ -12,6 +14,10 @@ pub enum Error {
     Ticket(#[from] SupportTicketError),
     #[error(transparent)]
     Account(#[from] AccountError),
+    #[error(transparent)]
+    Faq(#[from] FaqError),
+    #[error(transparent)]
+    Document(#[from] DocumentError),
     /// The aggregate kept changing under us: retried from fresh loads, then given up.
     #[error("the resource was changed by another request; try again")]
     Conflict,

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod auth;
 pub mod clock;
+pub mod content;
 pub mod error;
 pub mod execute;
 pub mod ids;

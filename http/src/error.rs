@@ -4,6 +4,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use k911_aggregates::account::AccountError;
+use k911_aggregates::document::DocumentError;
+use k911_aggregates::faq::FaqError;
 use k911_aggregates::support_ticket::SupportTicketError;
 use k911_commands::Error as AppError;
 use serde::Serialize;
@@ -201,6 +203,14 @@ impl From<AppError> for ApiError {
             AppError::Account(e) => match e {
                 AccountError::AlreadyExists => Self::Conflict(e.to_string()),
                 AccountError::NotAStaffRole(_) => Self::invalid("role", e),
+            },
+            AppError::Faq(e) => match e {
+                FaqError::NotFound => Self::NotFound("FAQ entry"),
+                FaqError::AlreadyPublished => Self::Conflict(e.to_string()),
+            },
+            AppError::Document(e) => match e {
+                DocumentError::NotFound => Self::NotFound("document"),
+                DocumentError::AlreadyPublished => Self::Conflict(e.to_string()),
             },
             AppError::Conflict => Self::Conflict(error.to_string()),
             AppError::NotFound => Self::NotFound("resource"),

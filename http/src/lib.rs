@@ -7,6 +7,7 @@ mod extract;
 mod middleware;
 mod routes;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, Method};
@@ -17,6 +18,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use routes::Contacts;
 
 /// The largest request body accepted (a feedback form is a few kilobytes).
 const BODY_LIMIT: usize = 64 * 1024;
@@ -24,10 +26,12 @@ const BODY_LIMIT: usize = 64 * 1024;
 const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
 
 /// What the HTTP layer is configured with besides the application.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// Origins allowed by CORS; empty means no cross-origin access.
     pub cors_origins: Vec<String>,
+    /// Hotline, WhatsApp and support hours shown at `/api/v1/contacts`.
+    pub contacts: Contacts,
     /// Serve the development routes (`/dev/sms`, `/dev/mail`); never in production mode.
     pub dev_routes: bool,
 }
@@ -35,20 +39,25 @@ pub struct HttpConfig {
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub app: App,
+    pub contacts: Arc<Contacts>,
 }
 
 /// The whole service as one router, so tests can drive it without a socket.
 pub fn router(app: App, config: &HttpConfig) -> Router {
+    let state = AppState {
+        app,
+        contacts: Arc::new(config.contacts.clone()),
+    };
     let request_id = HeaderName::from_static("x-request-id");
     routes::routes(config.dev_routes)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
-            AppState { app: app.clone() },
+            state.clone(),
             middleware::idempotency,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            AppState { app: app.clone() },
+            state.clone(),
             middleware::min_position,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
@@ -56,7 +65,7 @@ pub fn router(app: App, config: &HttpConfig) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(middleware::span))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(AppState { app })
+        .with_state(state)
 }
 
 fn cors(config: &HttpConfig) -> CorsLayer {

@@ -12,7 +12,10 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::{AppState, BODY_LIMIT, MIN_POSITION_WAIT};
+use crate::{AppState, MIN_POSITION_WAIT};
+
+/// The largest body any route accepts (document uploads); smaller limits apply per route.
+const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// One span per request with its id, method and route; never a body, header or query value that
 /// might carry personal data.
@@ -99,7 +102,7 @@ pub(crate) async fn idempotency(
         .map(|v| hex::encode(Sha256::digest(v.as_bytes())))
         .unwrap_or_else(|| "anonymous".to_string());
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, BODY_LIMIT).await else {
+    let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
         return ApiError::TooLarge.into_response();
     };
     let mut hasher = Sha256::new();

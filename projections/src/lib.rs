@@ -4,6 +4,7 @@
 //! `COMMENT ON` for analysts. A projector applies a batch of events and moves its checkpoint in one
 //! transaction, so each event is applied exactly once per read model, whatever crashes.
 
+pub mod content;
 pub mod notifications;
 pub mod runtime;
 pub mod support;
@@ -17,5 +18,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(support::SupportTickets),
         Arc::new(notifications::SupportNotifications),
+        Arc::new(content::Faq),
+        Arc::new(content::Documents),
     ]
 }

@@ -97,8 +97,13 @@ impl TestApp {
         let mut tasks = app.projectors.start();
         tasks.push(app.start_dispatcher());
         let config = k911_http::HttpConfig {
+            cors_origins: vec!["https://k911.ru".to_string()],
+            contacts: k911_http::Contacts {
+                hotline: "8 800 100-57-57".to_string(),
+                whatsapp: "+7 993 100-57-57".to_string(),
+                support_hours: "ежедневно с 8:00 до 20:00".to_string(),
+            },
             dev_routes: true,
-            ..Default::default()
         };
         let router = k911_http::router(app.clone(), &config);
         Self {

@@ -1,12 +1,16 @@
 //! Every route of the API, grouped by who calls it.
 
 mod auth;
+mod content;
 mod dev;
 mod health;
 mod support;
 
-use axum::routing::{get, post};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+
 use axum::Router;
+pub use content::Contacts;
 
 use crate::AppState;
 
@@ -17,6 +21,24 @@ pub(crate) fn routes(dev_routes: bool) -> Router<AppState> {
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/support/tickets", post(support::submit))
+        .route("/api/v1/faq", get(content::faq))
+        .route("/api/v1/documents", get(content::documents))
+        .route("/api/v1/documents/{id}/file", get(content::document_file))
+        .route("/api/v1/contacts", get(content::contacts))
+        .route("/api/v1/staff/faq", post(content::publish_faq))
+        .route(
+            "/api/v1/staff/faq/{id}",
+            put(content::edit_faq).delete(content::withdraw_faq),
+        )
+        .route(
+            "/api/v1/staff/documents",
+            // A PDF of 10 MiB is about 14 MiB of base64.
+            post(content::upload_document).layer(DefaultBodyLimit::max(15 * 1024 * 1024)),
+        )
+        .route(
+            "/api/v1/staff/documents/{id}",
+            axum::routing::delete(content::withdraw_document),
+        )
         .route("/api/v1/staff/support/queue", get(support::queue))
         .route("/api/v1/staff/support/queue/next", post(support::take_next))
         .route("/api/v1/staff/support/tickets/{id}", get(support::ticket))

@@ -1,0 +1,197 @@
+//! Public content: the FAQ and the "Documents" section, managed by staff.
+
+use chrono::{FixedOffset, NaiveDate};
+use k911_aggregates::document::{DocumentCommand, StoredFile};
+use k911_aggregates::faq::FaqCommand;
+use k911_aggregates::values::{MessageText, Title};
+use k911_projections::content::{self, DocumentRow, FaqRow};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::{App, CommandMeta, Error, Written};
+
+/// Largest document accepted.
+pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
+
+/// Documents every installation starts with (written for k911; `seed/documents/`).
+const SEED_DOCUMENTS: [(&str, &str, &[u8]); 3] = [
+    (
+        "general-terms",
+        "Общие условия договора потребительского займа",
+        include_bytes!("../seed/documents/general-terms.pdf"),
+    ),
+    (
+        "personal-data-policy",
+        "Политика обработки персональных данных",
+        include_bytes!("../seed/documents/personal-data-policy.pdf"),
+    ),
+    (
+        "complaints",
+        "Порядок рассмотрения обращений получателей финансовых услуг",
+        include_bytes!("../seed/documents/complaints.pdf"),
+    ),
+];
+
+/// Today in Europe/Moscow (UTC+3 all year since 2014).
+fn moscow_today(app: &App) -> NaiveDate {
+    let moscow = FixedOffset::east_opt(3 * 3600).expect("valid offset");
+    app.clock.now().with_timezone(&moscow).date_naive()
+}
+
+impl App {
+    pub async fn publish_faq(
+        &self,
+        question: MessageText,
+        answer: MessageText,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let command = FaqCommand::Publish {
+            question,
+            answer,
+            at: self.clock.now(),
+        };
+        self.execute(&self.faq, self.ids.new_id(), command, meta)
+            .await
+    }
+
+    pub async fn edit_faq(
+        &self,
+        id: Uuid,
+        question: MessageText,
+        answer: MessageText,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let command = FaqCommand::Edit {
+            question,
+            answer,
+            at: self.clock.now(),
+        };
+        self.execute(&self.faq, id, command, meta).await
+    }
+
+    pub async fn withdraw_faq(&self, id: Uuid, meta: &CommandMeta) -> Result<Written, Error> {
+        let command = FaqCommand::Withdraw {
+            at: self.clock.now(),
+        };
+        self.execute(&self.faq, id, command, meta).await
+    }
+
+    pub async fn faq(&self, limit: i64, offset: i64) -> Result<Vec<FaqRow>, Error> {
+        let client = self.db.pg.get().await?;
+        Ok(content::faq(&**client, limit, offset).await?)
+    }
+
+    /// Stores the file (once per content) and publishes it under `title`.
+    pub async fn publish_document(
+        &self,
+        id: Uuid,
+        title: Title,
+        published_on: Option<NaiveDate>,
+        bytes: &[u8],
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let sha256 = Sha256::digest(bytes).to_vec();
+        sqlx::query(
+            "INSERT INTO document_files (sha256, content_type, bytes) VALUES ($1, 'application/pdf', $2)
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(&sha256)
+        .bind(bytes)
+        .execute(&self.db.sqlx)
+        .await?;
+        let command = DocumentCommand::Publish {
+            title,
+            file: StoredFile {
+                sha256: hex(&sha256),
+                content_type: "application/pdf".to_string(),
+                size_bytes: bytes.len() as i64,
+            },
+            published_on: published_on.unwrap_or_else(|| moscow_today(self)),
+            at: self.clock.now(),
+        };
+        self.execute(&self.documents, id, command, meta).await
+    }
+
+    pub async fn withdraw_document(&self, id: Uuid, meta: &CommandMeta) -> Result<Written, Error> {
+        let command = DocumentCommand::Withdraw {
+            at: self.clock.now(),
+        };
+        self.execute(&self.documents, id, command, meta).await
+    }
+
+    pub async fn documents(&self, limit: i64, offset: i64) -> Result<Vec<DocumentRow>, Error> {
+        let client = self.db.pg.get().await?;
+        Ok(content::documents(&**client, limit, offset).await?)
+    }
+
+    /// A published document and its bytes.
+    pub async fn document_file(&self, id: Uuid) -> Result<(DocumentRow, Vec<u8>), Error> {
+        let client = self.db.pg.get().await?;
+        let row = content::document_by_id(&**client, id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let sha256 = unhex(&row.sha256).ok_or(Error::NotFound)?;
+        let bytes: Vec<u8> =
+            sqlx::query_scalar("SELECT bytes FROM document_files WHERE sha256 = $1")
+                .bind(sha256)
+                .fetch_optional(&self.db.sqlx)
+                .await?
+                .ok_or(Error::NotFound)?;
+        Ok((row, bytes))
+    }
+
+    /// Publishes the bundled documents unless they exist already; safe to run at every start.
+    pub async fn seed_documents(&self) -> Result<(), Error> {
+        const NAMESPACE: Uuid = Uuid::from_u128(0x6b39_3131_6465_6564_0000_0000_0000_0001);
+        let meta = CommandMeta {
+            channel: "seed",
+            ..CommandMeta::default()
+        };
+        for (slug, title, bytes) in SEED_DOCUMENTS {
+            let id = Uuid::new_v5(&NAMESPACE, slug.as_bytes());
+            let title = Title::parse(title).expect("seed titles are valid");
+            match self.publish_document(id, title, None, bytes, &meta).await {
+                Ok(_)
+                | Err(Error::Document(
+                    k911_aggregates::document::DocumentError::AlreadyPublished,
+                )) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_rejects_garbage() {
+        let bytes = [0u8, 1, 0xab, 0xff];
+        assert_eq!(unhex(&hex(&bytes)).unwrap(), bytes);
+        assert!(unhex("zz").is_none());
+    }
+
+    #[test]
+    fn every_seed_document_is_a_pdf_with_a_valid_title() {
+        for (_, title, bytes) in SEED_DOCUMENTS {
+            assert!(bytes.starts_with(b"%PDF-"), "{title}");
+            assert!(Title::parse(title).is_ok());
+        }
+    }
+}

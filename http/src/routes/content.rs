@@ -1,0 +1,252 @@
+//! Public content (FAQ, documents, contacts) and its management by staff.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json as JsonResponse;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use chrono::NaiveDate;
+use k911_aggregates::values::{MessageText, Role, Title};
+use k911_commands::content::MAX_DOCUMENT_BYTES;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, FieldError};
+use crate::extract::{IdPath, Json, Page};
+use crate::AppState;
+
+/// Who manages public content.
+const EDITORS: [Role; 2] = [Role::Support, Role::Admin];
+
+#[derive(Serialize)]
+pub(crate) struct FaqItem {
+    id: Uuid,
+    question: String,
+    answer: String,
+}
+
+pub(crate) async fn faq(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<JsonResponse<Vec<FaqItem>>, ApiError> {
+    let rows = state.app.faq(page.limit, page.offset).await?;
+    Ok(JsonResponse(
+        rows.into_iter()
+            .map(|r| FaqItem {
+                id: r.faq_id,
+                question: r.question,
+                answer: r.answer,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FaqRequest {
+    question: String,
+    answer: String,
+}
+
+impl FaqRequest {
+    fn parse(self) -> Result<(MessageText, MessageText), ApiError> {
+        match (
+            MessageText::parse(&self.question),
+            MessageText::parse(&self.answer),
+        ) {
+            (Ok(q), Ok(a)) => Ok((q, a)),
+            (q, a) => Err(ApiError::Invalid(
+                [
+                    q.err().map(|e| FieldError::new("question", e)),
+                    a.err().map(|e| FieldError::new("answer", e)),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
+            )),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct Changed {
+    id: Uuid,
+    position: i64,
+}
+
+impl From<k911_commands::Written> for Changed {
+    fn from(w: k911_commands::Written) -> Self {
+        Self {
+            id: w.id,
+            position: w.position,
+        }
+    }
+}
+
+pub(crate) async fn publish_faq(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<FaqRequest>,
+) -> Result<(StatusCode, JsonResponse<Changed>), ApiError> {
+    let caller = caller.require(&EDITORS)?;
+    let (question, answer) = body.parse()?;
+    let written = state
+        .app
+        .publish_faq(question, answer, &caller.meta)
+        .await?;
+    Ok((StatusCode::CREATED, JsonResponse(written.into())))
+}
+
+pub(crate) async fn edit_faq(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+    Json(body): Json<FaqRequest>,
+) -> Result<JsonResponse<Changed>, ApiError> {
+    let caller = caller.require(&EDITORS)?;
+    let (question, answer) = body.parse()?;
+    Ok(JsonResponse(
+        state
+            .app
+            .edit_faq(id, question, answer, &caller.meta)
+            .await?
+            .into(),
+    ))
+}
+
+pub(crate) async fn withdraw_faq(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<JsonResponse<Changed>, ApiError> {
+    let caller = caller.require(&EDITORS)?;
+    Ok(JsonResponse(
+        state.app.withdraw_faq(id, &caller.meta).await?.into(),
+    ))
+}
+
+#[derive(Serialize)]
+pub(crate) struct DocumentItem {
+    id: Uuid,
+    title: String,
+    content_type: String,
+    url: String,
+    published_on: NaiveDate,
+}
+
+pub(crate) async fn documents(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<JsonResponse<Vec<DocumentItem>>, ApiError> {
+    let rows = state.app.documents(page.limit, page.offset).await?;
+    Ok(JsonResponse(
+        rows.into_iter()
+            .map(|r| DocumentItem {
+                url: format!("/api/v1/documents/{}/file", r.document_id),
+                id: r.document_id,
+                title: r.title,
+                content_type: r.content_type,
+                published_on: r.published_on,
+            })
+            .collect(),
+    ))
+}
+
+pub(crate) async fn document_file(
+    State(state): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<Response, ApiError> {
+    let (row, bytes) = state.app.document_file(id).await?;
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&row.content_type).map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("inline; filename=\"{}.pdf\"", row.document_id))
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    // Content-addressed: the bytes of a document id never change.
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&format!("\"{}\"", row.sha256))
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DocumentUpload {
+    title: String,
+    #[serde(default)]
+    published_on: Option<NaiveDate>,
+    /// The PDF, base64.
+    content_base64: String,
+}
+
+pub(crate) async fn upload_document(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<DocumentUpload>,
+) -> Result<(StatusCode, JsonResponse<Changed>), ApiError> {
+    let caller = caller.require(&[Role::Admin])?;
+    let mut errors = vec![];
+    let title = Title::parse(&body.title)
+        .map_err(|e| errors.push(FieldError::new("title", e)))
+        .ok();
+    let bytes = match B64.decode(body.content_base64.trim()) {
+        Err(_) => {
+            errors.push(FieldError::new("content_base64", "must be base64"));
+            None
+        }
+        Ok(bytes) if !bytes.starts_with(b"%PDF-") => {
+            errors.push(FieldError::new("content_base64", "must be a PDF document"));
+            None
+        }
+        Ok(bytes) if bytes.len() > MAX_DOCUMENT_BYTES => {
+            errors.push(FieldError::new(
+                "content_base64",
+                format!("must be at most {MAX_DOCUMENT_BYTES} bytes"),
+            ));
+            None
+        }
+        Ok(bytes) => Some(bytes),
+    };
+    let (Some(title), Some(bytes)) = (title, bytes) else {
+        return Err(ApiError::Invalid(errors));
+    };
+    let id = state.app.ids.new_id();
+    let written = state
+        .app
+        .publish_document(id, title, body.published_on, &bytes, &caller.meta)
+        .await?;
+    Ok((StatusCode::CREATED, JsonResponse(written.into())))
+}
+
+pub(crate) async fn withdraw_document(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<JsonResponse<Changed>, ApiError> {
+    let caller = caller.require(&[Role::Admin])?;
+    Ok(JsonResponse(
+        state.app.withdraw_document(id, &caller.meta).await?.into(),
+    ))
+}
+
+/// How customers reach support; from configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Contacts {
+    pub hotline: String,
+    pub whatsapp: String,
+    pub support_hours: String,
+}
+
+pub(crate) async fn contacts(State(state): State<AppState>) -> JsonResponse<Contacts> {
+    JsonResponse(state.contacts.as_ref().clone())
+}
