@@ -44,7 +44,7 @@ pub trait Projection: Send + Sync {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
-    #[error(transparent)]
+    #[error("database: {}", pg_message(.0))]
     Database(#[from] tokio_postgres::Error),
     #[error("event at position {position} cannot be read: {reason}")]
     BadEvent { position: i64, reason: String },
@@ -154,6 +154,34 @@ impl Projectors {
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(ProjectionError::Timeout(position));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until every projector has created its tables and checkpoint.
+    pub async fn wait_started(&self, timeout: Duration) -> Result<(), ProjectionError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let names: Vec<&str> = self
+            .inner
+            .projections
+            .iter()
+            .map(|(p, _)| p.name())
+            .collect();
+        loop {
+            let client = self.inner.db.pg.get().await?;
+            let started: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM projection_checkpoints WHERE projection = ANY($1)",
+                    &[&names],
+                )
+                .await?
+                .get(0);
+            if started as usize == names.len() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ProjectionError::Timeout(0));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -315,9 +343,6 @@ fn lock_key(projection: &dyn Projection) -> String {
 }
 
 async fn prepare(client: &Client, projection: &dyn Projection) -> Result<(), ProjectionError> {
-    client
-        .batch_execute("CREATE SCHEMA IF NOT EXISTS read")
-        .await?;
     client.batch_execute(projection.create_sql()).await?;
     client
         .execute(
@@ -378,4 +403,12 @@ async fn apply_batch(
     .await?;
     tx.commit().await?;
     Ok(events.len())
+}
+
+/// tokio-postgres says only "db error" in its Display; the server's message is in the source.
+fn pg_message(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
 }

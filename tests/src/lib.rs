@@ -71,6 +71,14 @@ impl TestResponse {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        // Warnings of the service (a failing projector, say) show in a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
         let server_url = server_url().await;
         let template = template(&server_url).await;
         let db_name = format!("k911_test_{}", uuid::Uuid::new_v4().simple());
@@ -95,6 +103,10 @@ impl TestApp {
             Settings::default(),
         );
         let mut tasks = app.projectors.start();
+        app.projectors
+            .wait_started(Duration::from_secs(10))
+            .await
+            .expect("projectors start");
         tasks.push(app.start_dispatcher());
         let config = k911_http::HttpConfig {
             cors_origins: vec!["https://k911.ru".to_string()],
