@@ -14,6 +14,7 @@ use k911_projections::Projectors;
 
 use crate::clock::Clock;
 use crate::ids::IdGenerator;
+use crate::metrics::Metrics;
 use crate::notify::Ports;
 
 /// Tunables of the use cases.
@@ -44,6 +45,7 @@ pub struct App {
     pub projectors: Projectors,
     pub ports: Ports,
     pub settings: Settings,
+    pub metrics: Arc<Metrics>,
     pub(crate) tickets: Arc<Cqrs<SupportTicket>>,
     pub(crate) accounts: Arc<Cqrs<Account>>,
     pub(crate) faq: Arc<Cqrs<FaqEntry>>,
@@ -79,6 +81,7 @@ impl App {
             projectors,
             ports,
             settings,
+            metrics: Arc::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use k911_event_store::store::{self, Cqrs, Store};
 
+use crate::metrics::AggregateLabels;
 use crate::{App, Error};
 
 /// How often a command is retried from a fresh load when another writer got there first.
@@ -66,6 +67,12 @@ impl App {
             {
                 Ok(()) => {
                     self.projectors.wake();
+                    self.metrics
+                        .commands
+                        .get_or_create(&AggregateLabels {
+                            aggregate_type: A::TYPE.to_string(),
+                        })
+                        .inc();
                     let position = store::last_position(&self.db, A::TYPE, &aggregate_id)
                         .await?
                         .ok_or(Error::NotFound)?;

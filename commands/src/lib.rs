@@ -9,6 +9,7 @@ pub mod content;
 pub mod error;
 pub mod execute;
 pub mod ids;
+pub mod metrics;
 pub mod notify;
 pub mod support;
 

@@ -60,6 +60,10 @@ pub fn router(app: App, config: &HttpConfig) -> Router {
             state.clone(),
             middleware::min_position,
         ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::metrics,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors(config))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use k911_commands::metrics::{RequestLabels, RouteLabels};
 use k911_commands::CommandMeta;
 use k911_event_store::idempotency::{self, Reservation};
 use sha2::{Digest, Sha256};
@@ -163,5 +164,37 @@ fn replay(status: u16, body: Vec<u8>) -> Response {
     response
         .headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// Counts every answer and its latency by route template.
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    let metrics = &state.app.metrics;
+    metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
     response
 }

@@ -3,6 +3,7 @@
 mod auth;
 mod content;
 mod errors;
+mod health;
 mod idempotency;
 mod notifications;
 mod projector;

@@ -42,6 +42,8 @@ pub struct TestResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+    /// The raw body, for answers that are not JSON.
+    pub bytes: Vec<u8>,
 }
 
 impl TestResponse {
@@ -159,6 +161,7 @@ impl TestApp {
             status,
             headers,
             body,
+            bytes: bytes.to_vec(),
         }
     }
 

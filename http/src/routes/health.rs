@@ -32,3 +32,17 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
         Json(json!({"ready": ready, "database": database, "projection_lag_events": lag})),
     )
 }
+
+/// Prometheus metrics; the projector lag is measured at scrape time.
+pub(crate) async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    if let Ok(lag) = state.app.projectors.lag().await {
+        state.app.metrics.projection_lag.set(lag);
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.app.metrics.encode(),
+    )
+}

@@ -18,6 +18,7 @@ pub(crate) fn routes(dev_routes: bool) -> Router<AppState> {
     let api = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/support/tickets", post(support::submit))

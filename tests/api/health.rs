@@ -1,0 +1,33 @@
+use axum::http::{Method, StatusCode};
+use k911_tests::TestApp;
+use serde_json::json;
+
+#[tokio::test]
+async fn liveness_and_readiness_report_the_database_and_projector_lag() {
+    let app = TestApp::spawn().await;
+    let live = app.request(Method::GET, "/healthz", None, &[]).await;
+    assert_eq!(live.status, StatusCode::OK);
+    let ready = app.request(Method::GET, "/readyz", None, &[]).await;
+    assert_eq!(ready.status, StatusCode::OK, "{:#}", ready.body);
+    assert_eq!(ready.body["database"], true);
+    assert_eq!(ready.body["projection_lag_events"], 0);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_committed_commands() {
+    let app = TestApp::spawn().await;
+    let form = json!({"name": "Иван", "phone": "+79161234567", "question": "Вопрос"});
+    app.post("/api/v1/support/tickets", &form).await;
+    app.post("/api/v1/support/tickets", &json!({})).await;
+    let response = app.request(Method::GET, "/metrics", None, &[]).await;
+    assert_eq!(response.status, StatusCode::OK);
+    let text = String::from_utf8(response.bytes).unwrap();
+    for line in [
+        r#"k911_http_requests_total{method="POST",route="/api/v1/support/tickets",status="201"} 1"#,
+        r#"k911_http_requests_total{method="POST",route="/api/v1/support/tickets",status="422"} 1"#,
+        r#"k911_commands_committed_total{aggregate_type="SupportTicket"} 1"#,
+        "k911_projection_lag_events 0",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+}
