@@ -5,6 +5,7 @@ mod auth;
 mod error;
 mod extract;
 mod middleware;
+mod openapi;
 mod routes;
 
 use std::sync::Arc;

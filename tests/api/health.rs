@@ -31,3 +31,39 @@ async fn metrics_count_requests_by_route_and_committed_commands() {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = TestApp::spawn().await;
+    let doc = app
+        .request(Method::GET, "/api/v1/openapi.json", None, &[])
+        .await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc.body["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v1/support/tickets", "post"),
+        ("/api/v1/staff/support/queue", "get"),
+        ("/api/v1/staff/support/queue/next", "post"),
+        ("/api/v1/staff/support/tickets/{id}/reply", "post"),
+        ("/api/v1/staff/support/tickets/{id}/close", "post"),
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/faq", "get"),
+        ("/api/v1/documents", "get"),
+        ("/api/v1/contacts", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/dev/sms", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} undocumented"
+        );
+    }
+    let schemas = doc.body["components"]["schemas"].as_object().unwrap();
+    assert!(schemas.contains_key("Problem"));
+    assert!(schemas["TicketRequest"]["properties"]
+        .get("question")
+        .is_some());
+}

@@ -10,14 +10,14 @@ use crate::error::ApiError;
 use crate::extract::Json;
 use crate::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginRequest {
     login: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct LoginResponse {
     token: String,
     expires_at: DateTime<Utc>,
@@ -25,6 +25,7 @@ pub(crate) struct LoginResponse {
     user_id: Uuid,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     Json(body): Json<LoginRequest>,
@@ -41,6 +42,7 @@ pub(crate) async fn login(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])), responses((status = 204, description = "The token no longer works"), (status = 401, body = crate::error::Problem)))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     caller: Caller,

@@ -20,13 +20,14 @@ use crate::AppState;
 /// Who manages public content.
 const EDITORS: [Role; 2] = [Role::Support, Role::Admin];
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct FaqItem {
     id: Uuid,
     question: String,
     answer: String,
 }
 
+#[utoipa::path(get, path = "/api/v1/faq", tag = "content", params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0")), responses((status = 200, body = Vec<FaqItem>)))]
 pub(crate) async fn faq(
     State(state): State<AppState>,
     page: Page,
@@ -43,7 +44,7 @@ pub(crate) async fn faq(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FaqRequest {
     question: String,
@@ -70,7 +71,7 @@ impl FaqRequest {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Changed {
     id: Uuid,
     position: i64,
@@ -85,6 +86,7 @@ impl From<k911_commands::Written> for Changed {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/staff/faq", tag = "content", security(("bearer" = [])), request_body = FaqRequest, responses((status = 201, body = Changed), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn publish_faq(
     State(state): State<AppState>,
     caller: Caller,
@@ -99,6 +101,7 @@ pub(crate) async fn publish_faq(
     Ok((StatusCode::CREATED, JsonResponse(written.into())))
 }
 
+#[utoipa::path(put, path = "/api/v1/staff/faq/{id}", tag = "content", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = FaqRequest, responses((status = 200, body = Changed), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn edit_faq(
     State(state): State<AppState>,
     caller: Caller,
@@ -116,6 +119,7 @@ pub(crate) async fn edit_faq(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/v1/staff/faq/{id}", tag = "content", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Changed), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn withdraw_faq(
     State(state): State<AppState>,
     caller: Caller,
@@ -127,7 +131,7 @@ pub(crate) async fn withdraw_faq(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct DocumentItem {
     id: Uuid,
     title: String,
@@ -136,6 +140,7 @@ pub(crate) struct DocumentItem {
     published_on: NaiveDate,
 }
 
+#[utoipa::path(get, path = "/api/v1/documents", tag = "content", params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0")), responses((status = 200, body = Vec<DocumentItem>)))]
 pub(crate) async fn documents(
     State(state): State<AppState>,
     page: Page,
@@ -154,6 +159,7 @@ pub(crate) async fn documents(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/documents/{id}/file", tag = "content", params(("id" = uuid::Uuid, Path)), responses((status = 200, description = "The PDF", content_type = "application/pdf"), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn document_file(
     State(state): State<AppState>,
     IdPath(id): IdPath,
@@ -179,7 +185,7 @@ pub(crate) async fn document_file(
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DocumentUpload {
     title: String,
@@ -189,6 +195,7 @@ pub(crate) struct DocumentUpload {
     content_base64: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/staff/documents", tag = "content", security(("bearer" = [])), request_body = DocumentUpload, responses((status = 201, body = Changed), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn upload_document(
     State(state): State<AppState>,
     caller: Caller,
@@ -228,6 +235,7 @@ pub(crate) async fn upload_document(
     Ok((StatusCode::CREATED, JsonResponse(written.into())))
 }
 
+#[utoipa::path(delete, path = "/api/v1/staff/documents/{id}", tag = "content", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Changed), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn withdraw_document(
     State(state): State<AppState>,
     caller: Caller,
@@ -240,13 +248,14 @@ pub(crate) async fn withdraw_document(
 }
 
 /// How customers reach support; from configuration.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Contacts {
     pub hotline: String,
     pub whatsapp: String,
     pub support_hours: String,
 }
 
+#[utoipa::path(get, path = "/api/v1/contacts", tag = "content", responses((status = 200, body = Contacts)))]
 pub(crate) async fn contacts(State(state): State<AppState>) -> JsonResponse<Contacts> {
     JsonResponse(state.contacts.as_ref().clone())
 }

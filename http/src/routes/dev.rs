@@ -11,18 +11,19 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 use crate::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub(crate) struct SmsQuery {
     phone: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct SentSms {
     phone: String,
     text: String,
     sent_at: DateTime<Utc>,
 }
 
+#[utoipa::path(get, path = "/dev/sms", tag = "development", params(SmsQuery), responses((status = 200, body = Vec<SentSms>), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn sms(
     State(state): State<AppState>,
     Query(query): Query<SmsQuery>,
@@ -40,12 +41,12 @@ pub(crate) async fn sms(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub(crate) struct MailQuery {
     email: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct SentMail {
     email: String,
     subject: Option<String>,
@@ -53,6 +54,7 @@ pub(crate) struct SentMail {
     sent_at: DateTime<Utc>,
 }
 
+#[utoipa::path(get, path = "/dev/mail", tag = "development", params(MailQuery), responses((status = 200, body = Vec<SentMail>), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn mail(
     State(state): State<AppState>,
     Query(query): Query<MailQuery>,

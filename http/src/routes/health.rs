@@ -8,11 +8,13 @@ use crate::AppState;
 /// Read models further behind than this make the instance not ready.
 const MAX_READY_LAG: i64 = 10_000;
 
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process answers")))]
 /// Liveness: the process answers.
 pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Database reachable, read models close to the log"), (status = 503, description = "Not ready")))]
 /// Readiness: the database answers and the read models are close to the log.
 pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = state.app.db.ping().await;
@@ -33,6 +35,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
     )
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text exposition", content_type = "application/openmetrics-text")))]
 /// Prometheus metrics; the projector lag is measured at scrape time.
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
     if let Ok(lag) = state.app.projectors.lag().await {

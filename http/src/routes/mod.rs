@@ -1,10 +1,10 @@
 //! Every route of the API, grouped by who calls it.
 
-mod auth;
-mod content;
-mod dev;
-mod health;
-mod support;
+pub(crate) mod auth;
+pub(crate) mod content;
+pub(crate) mod dev;
+pub(crate) mod health;
+pub(crate) mod support;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
@@ -19,6 +19,7 @@ pub(crate) fn routes(dev_routes: bool) -> Router<AppState> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/api/v1/openapi.json", get(crate::openapi::document))
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/support/tickets", post(support::submit))

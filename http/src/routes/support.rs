@@ -18,7 +18,7 @@ use crate::middleware::request_meta;
 use crate::AppState;
 
 /// The public feedback form.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TicketRequest {
     name: String,
@@ -66,7 +66,7 @@ fn given(field: Option<String>) -> Option<String> {
     field.filter(|v| !v.trim().is_empty())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct TicketReceipt {
     ticket_id: Uuid,
     queue_position: Option<i64>,
@@ -84,6 +84,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PublicMeta {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/support/tickets", tag = "support", request_body = TicketRequest, params(("Idempotency-Key" = Option<String>, Header, description = "UUID; a retry gets the first answer")), responses((status = 201, body = TicketReceipt), (status = 400, body = crate::error::Problem), (status = 415, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn submit(
     State(state): State<AppState>,
     PublicMeta(meta): PublicMeta,
@@ -108,7 +109,7 @@ pub(crate) async fn submit(
 }
 
 /// A ticket in the staff queue (no personal data).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct QueueEntry {
     ticket_id: Uuid,
     kind: String,
@@ -131,6 +132,7 @@ impl From<TicketRow> for QueueEntry {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/staff/support/queue", tag = "support", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0"), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Vec<QueueEntry>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub(crate) async fn queue(
     State(state): State<AppState>,
     caller: Caller,
@@ -144,7 +146,7 @@ pub(crate) async fn queue(
 }
 
 /// A ticket as its agent sees it, personal data opened (`null` once erased).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct TicketDetails {
     ticket_id: Uuid,
     kind: String,
@@ -181,6 +183,7 @@ impl TicketDetails {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/staff/support/queue/next", tag = "support", security(("bearer" = [])), responses((status = 200, body = TicketDetails), (status = 404, body = crate::error::Problem, description = "The queue is empty"), (status = 403, body = crate::error::Problem)))]
 pub(crate) async fn take_next(
     State(state): State<AppState>,
     caller: Caller,
@@ -198,6 +201,7 @@ pub(crate) async fn take_next(
     )))
 }
 
+#[utoipa::path(get, path = "/api/v1/staff/support/tickets/{id}", tag = "support", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 200, body = TicketDetails), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn ticket(
     State(state): State<AppState>,
     caller: Caller,
@@ -212,13 +216,13 @@ pub(crate) async fn ticket(
     Ok(JsonResponse(TicketDetails::new(view, &status, None)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReplyRequest {
     text: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CloseRequest {
     /// A last answer sent before closing.
@@ -226,13 +230,14 @@ pub(crate) struct CloseRequest {
     text: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct TicketChanged {
     ticket_id: Uuid,
     status: &'static str,
     position: i64,
 }
 
+#[utoipa::path(post, path = "/api/v1/staff/support/tickets/{id}/reply", tag = "support", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = ReplyRequest, responses((status = 200, body = TicketChanged), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn reply(
     State(state): State<AppState>,
     caller: Caller,
@@ -252,6 +257,7 @@ pub(crate) async fn reply(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/staff/support/tickets/{id}/close", tag = "support", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body(content = Option<CloseRequest>, description = "optional last answer"), responses((status = 200, body = TicketChanged), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub(crate) async fn close(
     State(state): State<AppState>,
     caller: Caller,

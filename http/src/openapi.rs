@@ -1,0 +1,39 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{auth, content, dev, health, support};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "k911 API", description = "Event-sourced backend of an online microfinance lender."),
+    paths(
+        health::healthz, health::readyz, health::metrics,
+        auth::login, auth::logout,
+        support::submit, support::queue, support::take_next, support::ticket, support::reply, support::close,
+        content::faq, content::documents, content::document_file, content::contacts,
+        content::publish_faq, content::edit_faq, content::withdraw_faq,
+        content::upload_document, content::withdraw_document,
+        dev::sms, dev::mail,
+    ),
+    modifiers(&BearerAuth),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
