@@ -20,8 +20,12 @@ use tokio_postgres::{Client, NoTls, Transaction};
 
 /// Events applied per transaction.
 const BATCH: i64 = 500;
-/// How often an idle projector looks for events written by other instances.
+/// How often an idle projector looks for events anyway (a missed notification, a lost listener).
 const POLL: Duration = Duration::from_millis(100);
+/// The channel on which instances tell each other that events were committed.
+const CHANNEL: &str = "k911_events";
+/// At most one NOTIFY per this interval: NOTIFY serialises commits, so it is coalesced.
+const NOTIFY_EVERY: Duration = Duration::from_millis(5);
 /// Pause before a projector that failed tries again.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -74,6 +78,9 @@ pub struct Projectors {
 struct Inner {
     db: Database,
     projections: Vec<(Arc<dyn Projection>, Notify)>,
+    /// Set by local commits; the notifier task turns it into one NOTIFY for other instances.
+    committed: Notify,
+    poll: Duration,
     /// Bumped whenever a checkpoint moves, for `wait_for`.
     progress: watch::Sender<u64>,
     shutdown: watch::Sender<bool>,
@@ -88,27 +95,43 @@ impl Projectors {
                     .into_iter()
                     .map(|p| (p, Notify::new()))
                     .collect(),
+                committed: Notify::new(),
+                poll: POLL,
                 progress: watch::Sender::new(0),
                 shutdown: watch::Sender::new(false),
             }),
         }
     }
 
-    /// Starts one task per read model. They run until [`Projectors::shutdown`].
+    /// The same projectors, looking for missed events every `poll` instead of the default.
+    pub fn with_poll_interval(self, poll: Duration) -> Self {
+        let inner =
+            Arc::try_unwrap(self.inner).unwrap_or_else(|_| panic!("configure before start"));
+        Self {
+            inner: Arc::new(Inner { poll, ..inner }),
+        }
+    }
+
+    /// Starts one task per read model, the listener for other instances' commits and the
+    /// notifier for ours. They run until [`Projectors::shutdown`].
     pub fn start(&self) -> Vec<JoinHandle<()>> {
-        (0..self.inner.projections.len())
+        let mut tasks: Vec<JoinHandle<()>> = (0..self.inner.projections.len())
             .map(|i| {
                 let inner = self.inner.clone();
                 tokio::spawn(async move { inner.run(i).await })
             })
-            .collect()
+            .collect();
+        let inner = self.inner.clone();
+        tasks.push(tokio::spawn(async move { inner.listen().await }));
+        let inner = self.inner.clone();
+        tasks.push(tokio::spawn(async move { inner.notify_others().await }));
+        tasks
     }
 
-    /// Tells every projector that new events were committed here.
+    /// Tells every projector that new events were committed here, and other instances soon after.
     pub fn wake(&self) {
-        for (_, notify) in &self.inner.projections {
-            notify.notify_one();
-        }
+        self.inner.wake_local();
+        self.inner.committed.notify_one();
     }
 
     pub fn shutdown(&self) {
@@ -289,6 +312,76 @@ impl Projectors {
 }
 
 impl Inner {
+    fn wake_local(&self) {
+        for (_, notify) in &self.projections {
+            notify.notify_one();
+        }
+    }
+
+    /// LISTENs for other instances' commits and wakes the local projectors, reconnecting after
+    /// any failure, until shutdown.
+    async fn listen(&self) {
+        let mut shutdown = self.shutdown.subscribe();
+        loop {
+            tokio::select! {
+                result = self.listen_once() => {
+                    if let Err(error) = result {
+                        tracing::warn!(%error, "commit listener failed; reconnecting");
+                    }
+                }
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RETRY) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
+    async fn listen_once(&self) -> Result<(), ProjectionError> {
+        let mut config: tokio_postgres::Config = self.db.url().parse()?;
+        config.application_name("k911 listener");
+        let (client, mut connection) = config.connect(NoTls).await?;
+        // The connection must be polled for notifications to arrive; LISTEN is sent meanwhile.
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        let statement = format!("LISTEN {CHANNEL}");
+        let listen = client.batch_execute(&statement);
+        tokio::pin!(listen);
+        let mut listening = false;
+        loop {
+            tokio::select! {
+                done = &mut listen, if !listening => {
+                    done?;
+                    listening = true;
+                }
+                message = futures::StreamExt::next(&mut messages) => match message {
+                    Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => self.wake_local(),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+
+    /// Sends one NOTIFY for any number of local commits within [`NOTIFY_EVERY`].
+    async fn notify_others(&self) {
+        let mut shutdown = self.shutdown.subscribe();
+        loop {
+            tokio::select! {
+                _ = self.committed.notified() => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            if let Err(error) = sqlx::query(&format!("NOTIFY {CHANNEL}"))
+                .execute(&self.db.sqlx)
+                .await
+            {
+                tracing::debug!(%error, "NOTIFY failed; other instances will poll");
+            }
+            tokio::time::sleep(NOTIFY_EVERY).await;
+        }
+    }
+
     /// Runs the projector `i` until shutdown, starting over after any failure.
     async fn run(&self, i: usize) {
         let projection = self.projections[i].0.clone();
@@ -319,7 +412,7 @@ impl Inner {
             if applied > 0 {
                 self.progress.send_modify(|v| *v += 1);
             } else {
-                let _ = tokio::time::timeout(POLL, wake.notified()).await;
+                let _ = tokio::time::timeout(self.poll, wake.notified()).await;
             }
         }
     }

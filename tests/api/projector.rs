@@ -134,3 +134,71 @@ async fn a_read_with_x_min_position_waits_for_the_projection() {
         .await;
     response.problem(StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// A read model of positions only, to watch one projector instance.
+struct Probe;
+
+#[async_trait::async_trait]
+impl k911_projections::Projection for Probe {
+    fn name(&self) -> &'static str {
+        "probe"
+    }
+    fn create_sql(&self) -> &'static str {
+        "CREATE TABLE IF NOT EXISTS read.probe (position bigint PRIMARY KEY)"
+    }
+    fn drop_sql(&self) -> &'static str {
+        "DROP TABLE IF EXISTS read.probe"
+    }
+    async fn apply(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        event: &k911_event_store::log::RecordedEvent,
+    ) -> Result<(), k911_projections::ProjectionError> {
+        tx.execute("INSERT INTO read.probe VALUES ($1)", &[&event.position()])
+            .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn another_instance_learns_of_a_commit_by_notification_without_waiting_to_poll() {
+    let app = TestApp::spawn().await;
+    let other = k911_projections::Projectors::new(app.db.clone(), vec![std::sync::Arc::new(Probe)])
+        .with_poll_interval(Duration::from_secs(60));
+    let tasks = other.start();
+    other.wait_started(Duration::from_secs(10)).await.unwrap();
+    // Both instances' listeners are LISTENing before anything is committed.
+    for _ in 0..200 {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE datname = current_database() AND application_name = 'k911 listener' AND query LIKE 'LISTEN%'",
+        )
+        .fetch_one(&app.db.sqlx)
+        .await
+        .unwrap();
+        if listening >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    submit(&app, 1).await;
+    let mut seen = 0i64;
+    for _ in 0..100 {
+        seen = sqlx::query_scalar("SELECT count(*) FROM read.probe")
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap();
+        if seen == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        seen, 1,
+        "the other instance applied the event long before its 60 s poll"
+    );
+    other.shutdown();
+    for task in tasks {
+        task.abort();
+    }
+}
