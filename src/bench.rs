@@ -1,1 +1,453 @@
-fn main() {}
+//! `k911-bench`: load on the real service over HTTP, against a bare cqrs-es baseline.
+//!
+//! It creates a fresh database, starts `k911 serve` on it as a child process, and drives it with
+//! concurrent keep-alive clients for a fixed time: anonymous ticket submissions, with a staff
+//! queue read after every fourth. It prints commands/s, p50/p99 latency, projection lag (commit to
+//! read model, from the database's own clock) and the service's peak resident memory. Then, on the
+//! same database and concurrency, it appends one-event commands of a trivial aggregate through
+//! postgres-es with no HTTP, and prints the ratio.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use k911_event_store::connect::{discover_local_server, ensure_database, with_database};
+use k911_event_store::store;
+use k911_event_store::Database;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[derive(Parser)]
+#[command(
+    name = "k911-bench",
+    about = "Load test of the k911 HTTP API against a bare cqrs-es baseline"
+)]
+struct Args {
+    /// Seconds of load for each of the two runs.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+    /// Concurrent clients (and baseline tasks).
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// A PostgreSQL server to create the benchmark database on; by default the local one.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let server = match &args.database_url {
+        Some(url) => with_database(url, "postgres"),
+        None => discover_local_server()
+            .await
+            .context("no local PostgreSQL; set DATABASE_URL")?,
+    };
+    let name = format!("k911_bench_{}", std::process::id());
+    ensure_database(&server, &name).await?;
+    let url = with_database(&server, &name);
+    let result = run(&args, &url).await;
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    result
+}
+
+async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
+    let k911 = std::env::current_exe()?.with_file_name("k911");
+    let password = "benchmark password";
+    let status = tokio::process::Command::new(&k911)
+        .args([
+            "staff",
+            "add",
+            "--login",
+            "bench@k911.ru",
+            "--role",
+            "support",
+            "--password",
+            password,
+        ])
+        .env("DATABASE_URL", url)
+        .env(
+            "K911_MASTER_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .with_context(|| format!("running {}", k911.display()))?;
+    if !status.success() {
+        bail!("k911 staff add failed");
+    }
+    let mut child = tokio::process::Command::new(&k911)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("DATABASE_URL", url)
+        .env(
+            "K911_MASTER_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().context("service pid")?;
+    let mut lines = BufReader::new(child.stdout.take().context("service stdout")?).lines();
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await?
+            .context("the service exited before listening")?;
+        if let Some(rest) = line.strip_prefix("k911 listening on http://") {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+    };
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(args.clients)
+        .build_http();
+    let login = serde_json::json!({"login": "bench@k911.ru", "password": password});
+    let (_, body) = request(
+        &client,
+        &addr,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(login.to_string()),
+    )
+    .await?;
+    let token: String = serde_json::from_slice::<serde_json::Value>(&body)?["token"]
+        .as_str()
+        .context("login token")?
+        .to_string();
+
+    let db = Database::connect(url, 4).await?;
+    let watcher = LagWatcher::start(db.clone());
+    let duration = Duration::from_secs(args.duration);
+    println!(
+        "k911-bench: {} clients, {} s per run, service pid {pid} at {addr}",
+        args.clients, args.duration
+    );
+    let http = http_load(&client, &addr, &token, args.clients, duration).await;
+    let samples = watcher.stop().await;
+    let lag = projection_lags(&db, &samples).await?;
+    let peak_rss_kib = peak_rss_kib(pid);
+    child.kill().await.ok();
+
+    let baseline = baseline_load(&db, args.clients, duration).await;
+    let submit = http.get("submit").cloned().unwrap_or_default();
+    let queue = http.get("queue").cloned().unwrap_or_default();
+    let commands_per_s = submit.ok as f64 / duration.as_secs_f64();
+    let baseline_per_s = baseline.ok as f64 / duration.as_secs_f64();
+    println!();
+    println!(
+        "HTTP, ticket submissions:  {commands_per_s:.0} commands/s ({} ok, {} failed)",
+        submit.ok, submit.failed
+    );
+    println!(
+        "  latency p50 {:.2} ms, p99 {:.2} ms",
+        submit.percentile(50.0),
+        submit.percentile(99.0)
+    );
+    println!(
+        "HTTP, queue reads:         {:.0} reads/s, p50 {:.2} ms, p99 {:.2} ms",
+        queue.ok as f64 / duration.as_secs_f64(),
+        queue.percentile(50.0),
+        queue.percentile(99.0)
+    );
+    println!(
+        "projection lag (commit to read model): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        lag.percentile(50.0),
+        lag.percentile(99.0),
+        lag.percentile(100.0)
+    );
+    match peak_rss_kib {
+        Some(kib) => println!(
+            "service peak resident memory: {:.1} MB",
+            kib as f64 / 1024.0
+        ),
+        None => println!("service peak resident memory: unavailable (no /proc)"),
+    }
+    println!("baseline (cqrs-es + postgres-es, no HTTP): {baseline_per_s:.0} commands/s, p50 {:.2} ms, p99 {:.2} ms", baseline.percentile(50.0), baseline.percentile(99.0));
+    println!(
+        "ratio HTTP / baseline: {:.2}",
+        commands_per_s / baseline_per_s.max(1.0)
+    );
+    Ok(())
+}
+
+/// Latencies of one kind of request, in milliseconds.
+#[derive(Default, Clone)]
+struct Series {
+    ok: u64,
+    failed: u64,
+    millis: Vec<f64>,
+}
+
+impl Series {
+    fn record(&mut self, ok: bool, started: Instant) {
+        if ok {
+            self.ok += 1;
+            self.millis.push(started.elapsed().as_secs_f64() * 1000.0);
+        } else {
+            self.failed += 1;
+        }
+    }
+
+    fn merge(&mut self, other: Series) {
+        self.ok += other.ok;
+        self.failed += other.failed;
+        self.millis.extend(other.millis);
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        if self.millis.is_empty() {
+            return f64::NAN;
+        }
+        let mut sorted = self.millis.clone();
+        sorted.sort_by(f64::total_cmp);
+        let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+        sorted[rank.min(sorted.len() - 1)]
+    }
+}
+
+async fn request(
+    client: &HttpClient,
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<String>,
+) -> anyhow::Result<(u16, Bytes)> {
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"));
+    if body.is_some() {
+        builder = builder.header("content-type", "application/json");
+    }
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    let response = client
+        .request(builder.body(Full::new(Bytes::from(body.unwrap_or_default())))?)
+        .await?;
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    Ok((status, bytes))
+}
+
+async fn http_load(
+    client: &HttpClient,
+    addr: &str,
+    token: &str,
+    clients: usize,
+    duration: Duration,
+) -> HashMap<&'static str, Series> {
+    let deadline = Instant::now() + duration;
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (client, addr, token) = (client.clone(), addr.to_string(), token.to_string());
+            tokio::spawn(async move {
+                let (mut submit, mut queue) = (Series::default(), Series::default());
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    n += 1;
+                    let form = serde_json::json!({
+                        "name": "Иван Петров",
+                        "phone": "+79161234567",
+                        "question": format!("Нагрузочный вопрос {c}-{n}"),
+                    });
+                    let started = Instant::now();
+                    let result = request(
+                        &client,
+                        &addr,
+                        "POST",
+                        "/api/v1/support/tickets",
+                        None,
+                        Some(form.to_string()),
+                    )
+                    .await;
+                    submit.record(matches!(result, Ok((201, _))), started);
+                    if n % 4 == 0 {
+                        let started = Instant::now();
+                        let result = request(
+                            &client,
+                            &addr,
+                            "GET",
+                            "/api/v1/staff/support/queue?limit=20",
+                            Some(&token),
+                            None,
+                        )
+                        .await;
+                        queue.record(matches!(result, Ok((200, _))), started);
+                    }
+                }
+                (submit, queue)
+            })
+        })
+        .collect();
+    let mut totals: HashMap<&'static str, Series> = HashMap::new();
+    for task in tasks {
+        if let Ok((submit, queue)) = task.await {
+            totals.entry("submit").or_default().merge(submit);
+            totals.entry("queue").or_default().merge(queue);
+        }
+    }
+    totals
+}
+
+/// Samples the support read model's checkpoint with the database's clock every millisecond.
+struct LagWatcher {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<(i64, chrono::DateTime<chrono::Utc>)>>,
+}
+
+impl LagWatcher {
+    fn start(db: Database) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut samples = vec![];
+            while !flag.load(Ordering::Relaxed) {
+                let row: Result<(i64, chrono::DateTime<chrono::Utc>), _> = sqlx::query_as(
+                    "SELECT global_position, clock_timestamp() FROM projection_checkpoints
+                      WHERE projection = 'support_tickets'",
+                )
+                .fetch_one(&db.sqlx)
+                .await;
+                if let Ok(sample) = row {
+                    if samples.last().is_none_or(|(p, _)| *p != sample.0) {
+                        samples.push(sample);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            samples
+        });
+        Self { stop, task }
+    }
+
+    async fn stop(self) -> Vec<(i64, chrono::DateTime<chrono::Utc>)> {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// For each ticket event: from its commit (`recorded_at`) to the first sample whose checkpoint
+/// had passed it.
+async fn projection_lags(
+    db: &Database,
+    samples: &[(i64, chrono::DateTime<chrono::Utc>)],
+) -> anyhow::Result<Series> {
+    let events: Vec<(i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT global_position, recorded_at FROM events WHERE aggregate_type = 'SupportTicket' ORDER BY global_position",
+    )
+    .fetch_all(&db.sqlx)
+    .await?;
+    let mut lag = Series::default();
+    let mut i = 0;
+    for (position, recorded_at) in events {
+        while i < samples.len() && samples[i].0 < position {
+            i += 1;
+        }
+        if let Some((_, seen_at)) = samples.get(i) {
+            lag.ok += 1;
+            lag.millis.push(
+                ((*seen_at - recorded_at).num_microseconds().unwrap_or(0) as f64 / 1000.0).max(0.0),
+            );
+        }
+    }
+    Ok(lag)
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The baseline: a trivial aggregate, one event per command, through postgres-es.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Counter {
+    count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Counted;
+
+impl DomainEvent for Counted {
+    fn event_type(&self) -> String {
+        "Counted".into()
+    }
+    fn event_version(&self) -> String {
+        "1.0".into()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("never")]
+struct Never;
+
+impl Aggregate for Counter {
+    const TYPE: &'static str = "BenchCounter";
+    type Command = ();
+    type Event = Counted;
+    type Error = Never;
+    type Services = ();
+
+    async fn handle(&mut self, _: (), _: &(), sink: &EventSink<Self>) -> Result<(), Never> {
+        sink.write(Counted, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, _: Counted) {
+        self.count += 1;
+    }
+}
+
+async fn baseline_load(db: &Database, tasks: usize, duration: Duration) -> Series {
+    let cqrs = Arc::new(store::cqrs::<Counter>(db, ()));
+    let deadline = Instant::now() + duration;
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let cqrs = cqrs.clone();
+            tokio::spawn(async move {
+                let mut series = Series::default();
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    let ok = cqrs
+                        .execute(&uuid::Uuid::now_v7().to_string(), ())
+                        .await
+                        .is_ok();
+                    series.record(ok, started);
+                }
+                series
+            })
+        })
+        .collect();
+    let mut total = Series::default();
+    for handle in handles {
+        if let Ok(series) = handle.await {
+            total.merge(series);
+        }
+    }
+    total
+}

@@ -37,9 +37,10 @@ impl RecordedEvent {
     }
 }
 
-// xid8 has no Rust mapping in tokio-postgres, so it travels as text.
+// xid8 has no Rust mapping in tokio-postgres, so it travels as text. The text column gets another
+// name: `ORDER BY transaction_id` must sort the xid8 column, not its text ("10" < "9").
 const READ_AFTER: &str = "
-SELECT global_position, transaction_id::text, aggregate_type, aggregate_id, sequence,
+SELECT global_position, transaction_id::text AS xid, aggregate_type, aggregate_id, sequence,
        event_type, event_version, payload, metadata, recorded_at
   FROM events
  WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
@@ -96,22 +97,6 @@ pub async fn checkpoint_of(
     Ok(row.map(|row| Checkpoint {
         transaction_id: parse_xid(row.get(0)),
         global_position: position,
-    }))
-}
-
-/// The last event of the log that a reader can already see, for the projector-lag metric.
-pub async fn head(client: &impl GenericClient) -> Result<Checkpoint, tokio_postgres::Error> {
-    let row = client
-        .query_opt(
-            "SELECT global_position, transaction_id::text FROM events
-              WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-              ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
-            &[],
-        )
-        .await?;
-    Ok(row.map_or(Checkpoint::default(), |row| Checkpoint {
-        global_position: row.get(0),
-        transaction_id: parse_xid(row.get(1)),
     }))
 }
 

@@ -202,3 +202,30 @@ async fn another_instance_learns_of_a_commit_by_notification_without_waiting_to_
         task.abort();
     }
 }
+
+#[tokio::test]
+async fn the_log_orders_transaction_ids_as_numbers_not_as_text() {
+    let app = TestApp::spawn().await;
+    // Transaction ids across a digit boundary, all long committed (below any running xid).
+    for (xid, position_hint) in [("99", 1), ("100", 2), ("9", 3)] {
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, transaction_id)
+             VALUES ('Probe', $1, 1, 'Probed', '1.0', '{}', '{}', $2::text::xid8)",
+        )
+        .bind(format!("probe-{position_hint}"))
+        .bind(xid)
+        .execute(&app.db.sqlx)
+        .await
+        .unwrap();
+    }
+    let client = app.db.pg.get().await.unwrap();
+    let after_nine = k911_event_store::log::Checkpoint {
+        transaction_id: 9,
+        global_position: i64::MAX,
+    };
+    let read = k911_event_store::log::read_after(&**client, after_nine, 10)
+        .await
+        .unwrap();
+    let xids: Vec<u64> = read.iter().map(|e| e.checkpoint.transaction_id).collect();
+    assert_eq!(xids, vec![99, 100]);
+}
