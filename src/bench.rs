@@ -283,7 +283,7 @@ async fn http_load(
                     )
                     .await;
                     submit.record(matches!(result, Ok((201, _))), started);
-                    if n % 4 == 0 {
+                    if n.is_multiple_of(4) {
                         let started = Instant::now();
                         let result = request(
                             &client,
