@@ -99,7 +99,10 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
             "K911_MASTER_KEY",
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
         )
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("K911_BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
@@ -136,7 +139,8 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         .context("login token")?
         .to_string();
 
-    let db = Database::connect(url, 4).await?;
+    // The baseline gets the pool size the service uses.
+    let db = Database::connect(url, k911_event_store::connect::DEFAULT_POOL_SIZE).await?;
     let watcher = LagWatcher::start(db.clone());
     let duration = Duration::from_secs(args.duration);
     println!(
@@ -311,7 +315,7 @@ async fn http_load(
     totals
 }
 
-/// Samples the support read model's checkpoint with the database's clock every millisecond.
+/// Samples the support read model's checkpoint with the database's clock every 2 ms.
 struct LagWatcher {
     stop: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<Vec<(i64, chrono::DateTime<chrono::Utc>)>>,
@@ -335,7 +339,7 @@ impl LagWatcher {
                         samples.push(sample);
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(1)).await;
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
             samples
         });

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use k911_event_store::log::Checkpoint;
 use k911_event_store::store::{self, Cqrs, Store};
 
 use crate::metrics::AggregateLabels;
@@ -38,11 +39,12 @@ impl CommandMeta {
     }
 }
 
-/// What a successful command wrote: the aggregate and its last event's global position.
+/// What a successful command wrote: the aggregate and its last event's place in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
     pub id: uuid::Uuid,
     pub position: i64,
+    pub checkpoint: Checkpoint,
 }
 
 impl App {
@@ -73,10 +75,14 @@ impl App {
                             aggregate_type: A::TYPE.to_string(),
                         })
                         .inc();
-                    let position = store::last_position(&self.db, A::TYPE, &aggregate_id)
+                    let checkpoint = store::last_checkpoint(&self.db, A::TYPE, &aggregate_id)
                         .await?
                         .ok_or(Error::NotFound)?;
-                    return Ok(Written { id, position });
+                    return Ok(Written {
+                        id,
+                        position: checkpoint.global_position,
+                        checkpoint,
+                    });
                 }
                 Err(AggregateError::AggregateConflict) => continue,
                 Err(AggregateError::UserError(e)) => return Err(e.into()),

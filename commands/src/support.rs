@@ -43,7 +43,7 @@ impl App {
         let ticket_id = self.ids.new_id();
         // An anonymous requester is a subject of their own; a customer's data shares their key.
         let subject = match form.requester {
-            Requester::Anonymous => ticket_id,
+            Requester::Anonymous => self.keys.new_subject().await?,
             Requester::Customer { customer_id } => customer_id,
         };
         let command = SupportTicketCommand::Submit {
@@ -58,7 +58,11 @@ impl App {
             .await?;
         // Read-your-writes: the queue position is only known once the ticket is projected.
         self.projectors
-            .wait_for(written.position, self.settings.read_your_writes_timeout)
+            .wait_for_one(
+                support::NAME,
+                written.checkpoint,
+                self.settings.read_your_writes_timeout,
+            )
             .await?;
         let client = self.db.pg.get().await?;
         let row = support::by_id(&**client, ticket_id).await?;

@@ -25,6 +25,8 @@ const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
 /// Decrypted data keys kept in memory; the cache is simply emptied when it grows past this.
 const CACHE_LIMIT: usize = 10_000;
+/// Subject keys created ahead in one commit, for new subjects (see [`KeyStore::new_subject`]).
+const KEY_BATCH: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -75,6 +77,9 @@ pub struct KeyStore {
     master: XChaCha20Poly1305,
     lookup: Hmac<Sha256>,
     cache: Arc<Mutex<HashMap<Uuid, [u8; KEY_LEN]>>>,
+    /// Subjects whose keys are stored but not yet handed out.
+    fresh: Arc<Mutex<Vec<Uuid>>>,
+    refill: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl KeyStore {
@@ -88,6 +93,49 @@ impl KeyStore {
             master: XChaCha20Poly1305::new((&master.0).into()),
             lookup: <Hmac<Sha256> as Mac>::new_from_slice(&lookup_key).expect("any key length"),
             cache: Arc::default(),
+            fresh: Arc::default(),
+            refill: Arc::default(),
+        }
+    }
+
+    /// A new subject whose key is already stored, so sealing its data writes nothing more.
+    ///
+    /// Keys are created ahead, [`KEY_BATCH`] in one durable commit, instead of one commit per
+    /// anonymous ticket. A key handed to no one (the process stopped first) guards no data: it is
+    /// an unused row, not a leak.
+    pub async fn new_subject(&self) -> Result<Uuid, KeyError> {
+        loop {
+            if let Some(subject) = self.fresh.lock().expect("fresh subjects").pop() {
+                return Ok(subject);
+            }
+            let _refilling = self.refill.lock().await;
+            if !self.fresh.lock().expect("fresh subjects").is_empty() {
+                continue;
+            }
+            let mut subjects = Vec::with_capacity(KEY_BATCH);
+            let mut wrapped_keys = Vec::with_capacity(KEY_BATCH);
+            let mut keys = Vec::with_capacity(KEY_BATCH);
+            for _ in 0..KEY_BATCH {
+                let subject = Uuid::now_v7();
+                let mut key = [0u8; KEY_LEN];
+                rand::thread_rng().fill_bytes(&mut key);
+                let (nonce, ciphertext) = encrypt(&self.master, subject, &key);
+                subjects.push(subject);
+                wrapped_keys.push([nonce.as_slice(), ciphertext.as_slice()].concat());
+                keys.push(key);
+            }
+            sqlx::query("INSERT INTO subject_keys (subject_id, wrapped_key) SELECT * FROM UNNEST($1::uuid[], $2::bytea[])")
+                .bind(&subjects)
+                .bind(&wrapped_keys)
+                .execute(&self.pool)
+                .await?;
+            let mut cache = self.cache.lock().expect("key cache");
+            if cache.len() + KEY_BATCH >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.extend(subjects.iter().copied().zip(keys));
+            drop(cache);
+            self.fresh.lock().expect("fresh subjects").extend(subjects);
         }
     }
 

@@ -5,6 +5,7 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, CqrsFramework};
 use postgres_es::PostgresEventRepository;
 
+use crate::log::{parse_xid, Checkpoint};
 use crate::Database;
 
 /// The event store of one aggregate type.
@@ -22,20 +23,25 @@ pub fn cqrs<A: Aggregate>(db: &Database, services: A::Services) -> Cqrs<A> {
     CqrsFramework::new(store::<A>(db), vec![], services)
 }
 
-/// The global position of an aggregate's last event: what a command answers as `position`, since
-/// `execute` returns neither events nor positions.
-pub async fn last_position(
+/// Where an aggregate's last event stands in the log: what a command answers as `position`
+/// (`execute` returns neither events nor positions), with the transaction id that read models
+/// are checked against.
+pub async fn last_checkpoint(
     db: &Database,
     aggregate_type: &str,
     aggregate_id: &str,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT global_position FROM events
+) -> Result<Option<Checkpoint>, sqlx::Error> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT global_position, transaction_id::text FROM events
           WHERE aggregate_type = $1 AND aggregate_id = $2
           ORDER BY sequence DESC LIMIT 1",
     )
     .bind(aggregate_type)
     .bind(aggregate_id)
     .fetch_optional(&db.sqlx)
-    .await
+    .await?;
+    Ok(row.map(|(global_position, xid)| Checkpoint {
+        transaction_id: parse_xid(&xid),
+        global_position,
+    }))
 }

@@ -75,9 +75,18 @@ pub struct Projectors {
     inner: Arc<Inner>,
 }
 
+/// One read model in this process: what wakes it, and how far it has applied the log.
+struct Slot {
+    projection: Arc<dyn Projection>,
+    wake: Notify,
+    /// The checkpoint as last seen by this process's projector (its own batches, or another
+    /// instance's, read back from the database).
+    applied: watch::Sender<Checkpoint>,
+}
+
 struct Inner {
     db: Database,
-    projections: Vec<(Arc<dyn Projection>, Notify)>,
+    projections: Vec<Slot>,
     /// Set by local commits; the notifier task turns it into one NOTIFY for other instances.
     committed: Notify,
     poll: Duration,
@@ -93,7 +102,11 @@ impl Projectors {
                 db,
                 projections: projections
                     .into_iter()
-                    .map(|p| (p, Notify::new()))
+                    .map(|projection| Slot {
+                        projection,
+                        wake: Notify::new(),
+                        applied: watch::Sender::new(Checkpoint::default()),
+                    })
                     .collect(),
                 committed: Notify::new(),
                 poll: POLL,
@@ -142,21 +155,53 @@ impl Projectors {
     pub async fn wait_for(&self, position: i64, timeout: Duration) -> Result<(), ProjectionError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let client = self.inner.db.pg.get().await?;
-        let Some(target) = log::checkpoint_of(&**client, position).await? else {
+        match log::checkpoint_of(&**client, position).await? {
+            Some(target) => self.wait_until(None, target, deadline).await,
             // A position that was never written is reached once the log has passed it.
-            return self.wait_past_head(position, deadline).await;
-        };
+            None => self.wait_past_head(position, deadline).await,
+        }
+    }
+
+    /// Waits until the read model `name` has applied the event at `target`, which a command's
+    /// answer knows without asking the database.
+    pub async fn wait_for_one(
+        &self,
+        name: &str,
+        target: Checkpoint,
+        timeout: Duration,
+    ) -> Result<(), ProjectionError> {
+        self.wait_until(Some(name), target, tokio::time::Instant::now() + timeout)
+            .await
+    }
+
+    /// Waits on this process's projectors (which also pick up other instances' progress when
+    /// they read their checkpoints): no query per waiting request.
+    async fn wait_until(
+        &self,
+        only: Option<&str>,
+        target: Checkpoint,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), ProjectionError> {
         let mut progress = self.inner.progress.subscribe();
         loop {
-            if self.lowest_checkpoint(&client).await? >= target {
+            progress.borrow_and_update();
+            let lowest = self
+                .inner
+                .projections
+                .iter()
+                .filter(|slot| only.is_none_or(|name| name == slot.projection.name()))
+                .map(|slot| *slot.applied.borrow())
+                .min()
+                .unwrap_or_default();
+            if lowest >= target {
                 return Ok(());
             }
-            // Checkpoints may also move in another instance: look again every few milliseconds.
-            let wait = tokio::time::timeout(Duration::from_millis(20), progress.changed());
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ProjectionError::Timeout(position));
+            if tokio::time::timeout_at(deadline, progress.changed())
+                .await
+                .is_err()
+            {
+                return Err(ProjectionError::Timeout(target.global_position));
             }
-            let _ = wait.await;
         }
     }
 
@@ -172,8 +217,8 @@ impl Projectors {
                 .await?
                 .get(0);
             if max.unwrap_or(0) >= position {
-                return Box::pin(self.wait_for(position, deadline - tokio::time::Instant::now()))
-                    .await;
+                let left = deadline - tokio::time::Instant::now();
+                return Box::pin(self.wait_for(position, left)).await;
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(ProjectionError::Timeout(position));
@@ -189,7 +234,7 @@ impl Projectors {
             .inner
             .projections
             .iter()
-            .map(|(p, _)| p.name())
+            .map(|slot| slot.projection.name())
             .collect();
         loop {
             let client = self.inner.db.pg.get().await?;
@@ -225,12 +270,13 @@ impl Projectors {
         Ok(row.get(0))
     }
 
+    /// The stored checkpoint of the slowest read model.
     async fn lowest_checkpoint(&self, client: &Client) -> Result<Checkpoint, ProjectionError> {
         let names: Vec<&str> = self
             .inner
             .projections
             .iter()
-            .map(|(p, _)| p.name())
+            .map(|slot| slot.projection.name())
             .collect();
         let rows = client
             .query(
@@ -259,12 +305,11 @@ impl Projectors {
         &self,
         name: Option<&str>,
     ) -> Result<Vec<(&'static str, u64)>, ProjectionError> {
-        let selected: Vec<&Arc<dyn Projection>> = self
+        let selected: Vec<&Slot> = self
             .inner
             .projections
             .iter()
-            .map(|(p, _)| p)
-            .filter(|p| name.is_none_or(|n| n == p.name()))
+            .filter(|slot| name.is_none_or(|n| n == slot.projection.name()))
             .collect();
         if selected.is_empty() {
             return Err(ProjectionError::Unknown(
@@ -272,7 +317,8 @@ impl Projectors {
             ));
         }
         let mut done = vec![];
-        for projection in selected {
+        for slot in selected {
+            let projection = &slot.projection;
             let mut client = connect(&self.inner.db, projection.name()).await?;
             // Held for the whole rebuild: live projectors skip their batches meanwhile.
             client
@@ -292,11 +338,14 @@ impl Projectors {
                 .await?;
             let mut applied = 0u64;
             loop {
-                let n = apply_batch(&mut client, projection.as_ref()).await?;
-                if n == 0 {
+                let batch = apply_batch(&mut client, projection.as_ref()).await?;
+                if let Some(checkpoint) = batch.checkpoint {
+                    slot.applied.send_replace(checkpoint);
+                }
+                if batch.applied == 0 {
                     break;
                 }
-                applied += n as u64;
+                applied += batch.applied as u64;
             }
             client
                 .execute(
@@ -313,8 +362,8 @@ impl Projectors {
 
 impl Inner {
     fn wake_local(&self) {
-        for (_, notify) in &self.projections {
-            notify.notify_one();
+        for slot in &self.projections {
+            slot.wake.notify_one();
         }
     }
 
@@ -384,7 +433,7 @@ impl Inner {
 
     /// Runs the projector `i` until shutdown, starting over after any failure.
     async fn run(&self, i: usize) {
-        let projection = self.projections[i].0.clone();
+        let projection = self.projections[i].projection.clone();
         let mut shutdown = self.shutdown.subscribe();
         loop {
             tokio::select! {
@@ -404,15 +453,22 @@ impl Inner {
 
     /// Applies batches as events arrive, until the connection fails.
     async fn follow(&self, i: usize) -> Result<(), ProjectionError> {
-        let (projection, wake) = (&self.projections[i].0, &self.projections[i].1);
+        let slot = &self.projections[i];
+        let projection = slot.projection.as_ref();
         let mut client = connect(&self.db, projection.name()).await?;
-        prepare(&client, projection.as_ref()).await?;
+        prepare(&client, projection).await?;
         loop {
-            let applied = apply_batch(&mut client, projection.as_ref()).await?;
-            if applied > 0 {
+            let batch = apply_batch(&mut client, projection).await?;
+            // Another instance's progress shows here too, read back with the checkpoint.
+            let moved = batch.checkpoint.is_some_and(|checkpoint| {
+                slot.applied
+                    .send_if_modified(|seen| std::mem::replace(seen, checkpoint) != checkpoint)
+            });
+            if moved {
                 self.progress.send_modify(|v| *v += 1);
-            } else {
-                let _ = tokio::time::timeout(self.poll, wake.notified()).await;
+            }
+            if batch.applied == 0 {
+                let _ = tokio::time::timeout(self.poll, slot.wake.notified()).await;
             }
         }
     }
@@ -422,6 +478,11 @@ impl Inner {
 async fn connect(db: &Database, projection: &str) -> Result<Client, ProjectionError> {
     let mut config: tokio_postgres::Config = db.url().parse()?;
     config.application_name(format!("k911 projector {projection}"));
+    // A read model and its checkpoint commit together, and the log can always replay them: a
+    // crash that loses the last commits only makes the projector apply them again. So the
+    // projector need not wait for its commits to be flushed, which keeps it from holding back
+    // the log horizon of every other reader.
+    config.options("-c synchronous_commit=off");
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
@@ -446,39 +507,46 @@ async fn prepare(client: &Client, projection: &dyn Projection) -> Result<(), Pro
     Ok(())
 }
 
-/// Applies the next batch and moves the checkpoint, in one transaction. Returns how many events
-/// it applied (0 also when another instance or a rebuild holds the read model's lock).
+/// Where a batch left a read model.
+struct Batch {
+    /// Events applied (0: nothing new, or another instance holds the lock).
+    applied: usize,
+    /// The stored checkpoint after the batch; `None` when the lock was not ours.
+    checkpoint: Option<Checkpoint>,
+}
+
+/// Applies the next batch and moves the checkpoint, in one transaction.
 async fn apply_batch(
     client: &mut Client,
     projection: &dyn Projection,
-) -> Result<usize, ProjectionError> {
+) -> Result<Batch, ProjectionError> {
     let tx = client.transaction().await?;
     // One writer per read model across instances, for the length of a batch; the checkpoint is
-    // read after the lock is taken, so no event is applied twice.
-    let locked: bool = tx
-        .query_one(
-            "SELECT pg_try_advisory_xact_lock(hashtext($1))",
-            &[&lock_key(projection)],
-        )
-        .await?
-        .get(0);
-    if !locked {
-        return Ok(0);
-    }
+    // read once the lock is taken (same statement), so no event is applied twice.
     let row = tx
-        .query_one(
+        .query_opt(
             "SELECT transaction_id::text, global_position FROM projection_checkpoints
-              WHERE projection = $1",
-            &[&projection.name()],
+              WHERE projection = $1 AND pg_try_advisory_xact_lock(hashtext($2))",
+            &[&projection.name(), &lock_key(projection)],
         )
         .await?;
+    let Some(row) = row else {
+        return Ok(Batch {
+            applied: 0,
+            checkpoint: None,
+        });
+    };
     let checkpoint = Checkpoint {
         transaction_id: log::parse_xid(row.get(0)),
         global_position: row.get(1),
     };
+    let started = std::time::Instant::now();
     let events = log::read_after(&tx, checkpoint, BATCH).await?;
     let Some(last) = events.last().map(|e| e.checkpoint) else {
-        return Ok(0);
+        return Ok(Batch {
+            applied: 0,
+            checkpoint: Some(checkpoint),
+        });
     };
     for event in &events {
         projection.apply(&tx, event).await?;
@@ -495,7 +563,16 @@ async fn apply_batch(
     )
     .await?;
     tx.commit().await?;
-    Ok(events.len())
+    tracing::debug!(
+        projection = projection.name(),
+        events = events.len(),
+        micros = started.elapsed().as_micros() as u64,
+        "batch applied"
+    );
+    Ok(Batch {
+        applied: events.len(),
+        checkpoint: Some(last),
+    })
 }
 
 /// tokio-postgres says only "db error" in its Display; the server's message is in the source.

@@ -12,6 +12,9 @@ use crate::runtime::{Projection, ProjectionError};
 
 pub struct SupportTickets;
 
+/// The read model's name (checkpoint key, rebuild argument).
+pub const NAME: &str = "support_tickets";
+
 const CREATE: &str = r#"
 CREATE TABLE IF NOT EXISTS read.support_tickets (
     ticket_id      uuid PRIMARY KEY,
@@ -51,7 +54,7 @@ COMMENT ON COLUMN read.support_tickets.last_position IS
 #[async_trait]
 impl Projection for SupportTickets {
     fn name(&self) -> &'static str {
-        "support_tickets"
+        NAME
     }
 
     fn create_sql(&self) -> &'static str {
