@@ -315,10 +315,13 @@ async fn http_load(
     totals
 }
 
+/// A checkpoint `(transaction id, position)` and when the database's clock saw it.
+type Sample = ((i64, i64), chrono::DateTime<chrono::Utc>);
+
 /// Samples the support read model's checkpoint with the database's clock every 2 ms.
 struct LagWatcher {
     stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<Vec<(i64, chrono::DateTime<chrono::Utc>)>>,
+    task: tokio::task::JoinHandle<Vec<Sample>>,
 }
 
 impl LagWatcher {
@@ -328,15 +331,18 @@ impl LagWatcher {
         let task = tokio::spawn(async move {
             let mut samples = vec![];
             while !flag.load(Ordering::Relaxed) {
-                let row: Result<(i64, chrono::DateTime<chrono::Utc>), _> = sqlx::query_as(
-                    "SELECT global_position, clock_timestamp() FROM projection_checkpoints
-                      WHERE projection = 'support_tickets'",
+                let row: Result<(i64, i64, chrono::DateTime<chrono::Utc>), _> = sqlx::query_as(
+                    "SELECT transaction_id::text::bigint, global_position, clock_timestamp()
+                       FROM projection_checkpoints WHERE projection = 'support_tickets'",
                 )
                 .fetch_one(&db.sqlx)
                 .await;
-                if let Ok(sample) = row {
-                    if samples.last().is_none_or(|(p, _)| *p != sample.0) {
-                        samples.push(sample);
+                if let Ok((xid, position, at)) = row {
+                    if samples
+                        .last()
+                        .is_none_or(|(seen, _): &Sample| *seen != (xid, position))
+                    {
+                        samples.push(((xid, position), at));
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -346,7 +352,7 @@ impl LagWatcher {
         Self { stop, task }
     }
 
-    async fn stop(self) -> Vec<(i64, chrono::DateTime<chrono::Utc>)> {
+    async fn stop(self) -> Vec<Sample> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.unwrap_or_default()
@@ -354,20 +360,18 @@ impl LagWatcher {
 }
 
 /// For each ticket event: from its commit (`recorded_at`) to the first sample whose checkpoint
-/// had passed it.
-async fn projection_lags(
-    db: &Database,
-    samples: &[(i64, chrono::DateTime<chrono::Utc>)],
-) -> anyhow::Result<Series> {
-    let events: Vec<(i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-        "SELECT global_position, recorded_at FROM events WHERE aggregate_type = 'SupportTicket' ORDER BY global_position",
+/// had passed it, in log order `(transaction id, position)`.
+async fn projection_lags(db: &Database, samples: &[Sample]) -> anyhow::Result<Series> {
+    let events: Vec<(i64, i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, global_position, recorded_at FROM events
+          WHERE aggregate_type = 'SupportTicket' ORDER BY transaction_id, global_position",
     )
     .fetch_all(&db.sqlx)
     .await?;
     let mut lag = Series::default();
     let mut i = 0;
-    for (position, recorded_at) in events {
-        while i < samples.len() && samples[i].0 < position {
+    for (xid, position, recorded_at) in events {
+        while i < samples.len() && samples[i].0 < (xid, position) {
             i += 1;
         }
         if let Some((_, seen_at)) = samples.get(i) {

@@ -37,23 +37,48 @@ impl RecordedEvent {
     }
 }
 
-// xid8 has no Rust mapping in tokio-postgres, so it travels as text. The text column gets another
-// name: `ORDER BY transaction_id` must sort the xid8 column, not its text ("10" < "9").
-const READ_AFTER: &str = "
-SELECT global_position, transaction_id::text AS xid, aggregate_type, aggregate_id, sequence,
-       event_type, event_version, payload, metadata, recorded_at
-  FROM events
- WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY transaction_id, global_position
- LIMIT $3";
+/// What one read of the log found.
+#[derive(Debug, Clone)]
+pub struct LogPage {
+    pub events: Vec<RecordedEvent>,
+    /// How far the read has seen: every event of the asked types up to here is in `events`. Past
+    /// the last event when the page is not full: everything below the oldest running transaction
+    /// was visible, so a reader may move its checkpoint there without missing anything.
+    pub reached: Checkpoint,
+    /// Events of the asked types exist beyond the horizon, waiting for older transactions (of
+    /// any database in the cluster) to end: worth reading again soon.
+    pub held_back: bool,
+}
 
-/// Up to `limit` events after `after`, in log order, all from transactions that have ended.
+// One statement, so the horizon and the events come from the same snapshot. xid8 has no Rust
+// mapping in tokio-postgres, so it travels as text, under another name: `ORDER BY
+// transaction_id` must sort the xid8 column, not its text ("10" < "9").
+const READ_AFTER: &str = "
+SELECT h.horizon::text,
+       exists(SELECT 1 FROM events b
+               WHERE b.transaction_id >= h.horizon AND b.aggregate_type = ANY($4)) AS held_back,
+       e.global_position, e.xid, e.aggregate_type, e.aggregate_id, e.sequence,
+       e.event_type, e.event_version, e.payload, e.metadata, e.recorded_at
+  FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) h
+  LEFT JOIN LATERAL (
+        SELECT global_position, transaction_id, transaction_id::text AS xid, aggregate_type,
+               aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at
+          FROM events
+         WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+           AND transaction_id < h.horizon
+           AND aggregate_type = ANY($4)
+         ORDER BY transaction_id, global_position
+         LIMIT $3) e ON true
+ ORDER BY e.transaction_id, e.global_position";
+
+/// Up to `limit` events of `aggregate_types` after `after`, in log order, all from transactions
+/// that have ended.
 pub async fn read_after(
     client: &impl GenericClient,
     after: Checkpoint,
+    aggregate_types: &[&str],
     limit: i64,
-) -> Result<Vec<RecordedEvent>, tokio_postgres::Error> {
+) -> Result<LogPage, tokio_postgres::Error> {
     let rows = client
         .query(
             READ_AFTER,
@@ -61,26 +86,46 @@ pub async fn read_after(
                 &after.transaction_id.to_string(),
                 &after.global_position,
                 &limit,
+                &aggregate_types,
             ],
         )
         .await?;
-    Ok(rows
+    let horizon = rows.first().map_or(0, |row| parse_xid(row.get(0)));
+    let held_back = rows.first().is_some_and(|row| row.get(1));
+    let events: Vec<RecordedEvent> = rows
         .into_iter()
+        .filter(|row| row.get::<_, Option<i64>>(2).is_some())
         .map(|row| RecordedEvent {
             checkpoint: Checkpoint {
-                global_position: row.get(0),
-                transaction_id: parse_xid(row.get(1)),
+                global_position: row.get(2),
+                transaction_id: parse_xid(row.get(3)),
             },
-            aggregate_type: row.get(2),
-            aggregate_id: row.get(3),
-            sequence: row.get(4),
-            event_type: row.get(5),
-            event_version: row.get(6),
-            payload: row.get(7),
-            metadata: row.get(8),
-            recorded_at: row.get(9),
+            aggregate_type: row.get(4),
+            aggregate_id: row.get(5),
+            sequence: row.get(6),
+            event_type: row.get(7),
+            event_version: row.get(8),
+            payload: row.get(9),
+            metadata: row.get(10),
+            recorded_at: row.get(11),
         })
-        .collect())
+        .collect();
+    let last = events.last().map_or(after, |e| e.checkpoint);
+    let reached = if (events.len() as i64) < limit {
+        // Every event below the horizon has been seen; later ones have larger transaction ids.
+        let below_horizon = Checkpoint {
+            transaction_id: horizon.saturating_sub(1),
+            global_position: i64::MAX,
+        };
+        last.max(below_horizon).max(after)
+    } else {
+        last
+    };
+    Ok(LogPage {
+        events,
+        reached,
+        held_back,
+    })
 }
 
 /// Where event `position` stands in log order, or `None` if there is no such event.

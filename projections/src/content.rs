@@ -36,6 +36,10 @@ impl Projection for Faq {
         "faq"
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["FaqEntry"]
+    }
+
     fn create_sql(&self) -> &'static str {
         "CREATE TABLE IF NOT EXISTS read.faq (
             faq_id        uuid PRIMARY KEY,
@@ -137,6 +141,10 @@ pub struct Documents;
 impl Projection for Documents {
     fn name(&self) -> &'static str {
         "documents"
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["Document"]
     }
 
     fn create_sql(&self) -> &'static str {

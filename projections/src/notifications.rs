@@ -19,6 +19,10 @@ impl Projection for SupportNotifications {
     }
 
     // The outbox is a table of the write side (migrations), not a read model to drop.
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["SupportTicket"]
+    }
+
     fn create_sql(&self) -> &'static str {
         ""
     }

@@ -26,6 +26,10 @@ const POLL: Duration = Duration::from_millis(100);
 const CHANNEL: &str = "k911_events";
 /// At most one NOTIFY per this interval: NOTIFY serialises commits, so it is coalesced.
 const NOTIFY_EVERY: Duration = Duration::from_millis(5);
+/// How soon a projector looks again at events held back by a running transaction.
+const HELD_BACK_RETRY: Duration = Duration::from_millis(5);
+/// How often a projector with nothing to apply stores how far it has seen.
+const PERSIST_IDLE_EVERY: Duration = Duration::from_secs(1);
 /// Pause before a projector that failed tries again.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -34,11 +38,17 @@ const RETRY: Duration = Duration::from_secs(1);
 pub trait Projection: Send + Sync {
     /// Stable name: the checkpoint key and the `k911 projections rebuild NAME` argument.
     fn name(&self) -> &'static str;
+    /// The aggregate types whose events it reads; the log is filtered to these.
+    fn aggregate_types(&self) -> &'static [&'static str];
     /// Creates the tables if they are missing. Must be idempotent.
     fn create_sql(&self) -> &'static str;
     /// Drops the tables, for a rebuild.
     fn drop_sql(&self) -> &'static str;
     /// Applies one event inside the batch transaction; events of no interest are ignored.
+    ///
+    /// The applies of one batch are pipelined: each one's first statement reaches the server in
+    /// event order, so an apply of a single statement may rely on the events before it. An apply
+    /// of several statements must depend only on committed data for its later statements.
     async fn apply(
         &self,
         tx: &Transaction<'_>,
@@ -255,48 +265,29 @@ impl Projectors {
         }
     }
 
-    /// How many visible events the slowest read model still has to apply.
+    /// How many visible events of its aggregate types the slowest read model still has to apply,
+    /// as this process's projectors last saw their checkpoints.
     pub async fn lag(&self) -> Result<i64, ProjectionError> {
         let client = self.inner.db.pg.get().await?;
-        let lowest = self.lowest_checkpoint(&client).await?;
-        let row = client
-            .query_one(
-                "SELECT count(*) FROM events
-                  WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-                    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())",
-                &[&lowest.transaction_id.to_string(), &lowest.global_position],
-            )
-            .await?;
-        Ok(row.get(0))
-    }
-
-    /// The stored checkpoint of the slowest read model.
-    async fn lowest_checkpoint(&self, client: &Client) -> Result<Checkpoint, ProjectionError> {
-        let names: Vec<&str> = self
-            .inner
-            .projections
-            .iter()
-            .map(|slot| slot.projection.name())
-            .collect();
-        let rows = client
-            .query(
-                "SELECT transaction_id::text, global_position FROM projection_checkpoints
-                  WHERE projection = ANY($1)",
-                &[&names],
-            )
-            .await?;
-        if rows.len() < names.len() {
-            // A read model that has not started yet has applied nothing.
-            return Ok(Checkpoint::default());
+        let mut worst = 0;
+        for slot in &self.inner.projections {
+            let seen = *slot.applied.borrow();
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM events
+                      WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+                        AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                        AND aggregate_type = ANY($3)",
+                    &[
+                        &seen.transaction_id.to_string(),
+                        &seen.global_position,
+                        &slot.projection.aggregate_types(),
+                    ],
+                )
+                .await?;
+            worst = worst.max(row.get::<_, i64>(0));
         }
-        Ok(rows
-            .iter()
-            .map(|row| Checkpoint {
-                transaction_id: log::parse_xid(row.get(0)),
-                global_position: row.get(1),
-            })
-            .min()
-            .unwrap_or_default())
+        Ok(worst)
     }
 
     /// Drops and replays the read model `name` (all of them when `None`), holding its lock so a
@@ -338,7 +329,7 @@ impl Projectors {
                 .await?;
             let mut applied = 0u64;
             loop {
-                let batch = apply_batch(&mut client, projection.as_ref()).await?;
+                let batch = apply_batch(&mut client, projection.as_ref(), true).await?;
                 if let Some(checkpoint) = batch.checkpoint {
                     slot.applied.send_replace(checkpoint);
                 }
@@ -457,8 +448,13 @@ impl Inner {
         let projection = slot.projection.as_ref();
         let mut client = connect(&self.db, projection.name()).await?;
         prepare(&client, projection).await?;
+        let mut persisted_at = std::time::Instant::now();
         loop {
-            let batch = apply_batch(&mut client, projection).await?;
+            let persist_idle = persisted_at.elapsed() >= PERSIST_IDLE_EVERY;
+            let batch = apply_batch(&mut client, projection, persist_idle).await?;
+            if batch.persisted {
+                persisted_at = std::time::Instant::now();
+            }
             // Another instance's progress shows here too, read back with the checkpoint.
             let moved = batch.checkpoint.is_some_and(|checkpoint| {
                 slot.applied
@@ -467,8 +463,15 @@ impl Inner {
             if moved {
                 self.progress.send_modify(|v| *v += 1);
             }
-            if batch.applied == 0 {
-                let _ = tokio::time::timeout(self.poll, slot.wake.notified()).await;
+            if batch.applied == 0 && !moved {
+                // Events held back by a transaction still running elsewhere are looked at again
+                // soon: no commit notification will come for them.
+                let pause = if batch.held_back {
+                    HELD_BACK_RETRY
+                } else {
+                    self.poll
+                };
+                let _ = tokio::time::timeout(pause, slot.wake.notified()).await;
             }
         }
     }
@@ -511,14 +514,21 @@ async fn prepare(client: &Client, projection: &dyn Projection) -> Result<(), Pro
 struct Batch {
     /// Events applied (0: nothing new, or another instance holds the lock).
     applied: usize,
-    /// The stored checkpoint after the batch; `None` when the lock was not ours.
+    /// How far the log has been seen; `None` when the lock was not ours.
     checkpoint: Option<Checkpoint>,
+    /// Whether that was stored.
+    persisted: bool,
+    /// Newer events wait for older transactions to end.
+    held_back: bool,
 }
 
-/// Applies the next batch and moves the checkpoint, in one transaction.
+/// Applies the next batch and moves the checkpoint, in one transaction. A read that finds
+/// nothing to apply stores how far it has seen only when `persist_idle`: the read is harmless to
+/// repeat, so idle checkpoints need not cost a commit each time.
 async fn apply_batch(
     client: &mut Client,
     projection: &dyn Projection,
+    persist_idle: bool,
 ) -> Result<Batch, ProjectionError> {
     let tx = client.transaction().await?;
     // One writer per read model across instances, for the length of a batch; the checkpoint is
@@ -534,6 +544,8 @@ async fn apply_batch(
         return Ok(Batch {
             applied: 0,
             checkpoint: None,
+            persisted: false,
+            held_back: false,
         });
     };
     let checkpoint = Checkpoint {
@@ -541,24 +553,28 @@ async fn apply_batch(
         global_position: row.get(1),
     };
     let started = std::time::Instant::now();
-    let events = log::read_after(&tx, checkpoint, BATCH).await?;
-    let Some(last) = events.last().map(|e| e.checkpoint) else {
+    let page = log::read_after(&tx, checkpoint, projection.aggregate_types(), BATCH).await?;
+    let (events, reached, held_back) = (page.events, page.reached, page.held_back);
+    if events.is_empty() && (!persist_idle || reached == checkpoint) {
         return Ok(Batch {
             applied: 0,
-            checkpoint: Some(checkpoint),
+            checkpoint: Some(reached),
+            persisted: false,
+            held_back,
         });
-    };
-    for event in &events {
-        projection.apply(&tx, event).await?;
     }
+    // All statements of the batch are pipelined: sent in event order without waiting for each
+    // answer (the server still runs them one after another, in that order).
+    let applies = events.iter().map(|event| projection.apply(&tx, event));
+    futures::future::try_join_all(applies).await?;
     tx.execute(
         "UPDATE projection_checkpoints
             SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now()
           WHERE projection = $1",
         &[
             &projection.name(),
-            &last.transaction_id.to_string(),
-            &last.global_position,
+            &reached.transaction_id.to_string(),
+            &reached.global_position,
         ],
     )
     .await?;
@@ -571,7 +587,9 @@ async fn apply_batch(
     );
     Ok(Batch {
         applied: events.len(),
-        checkpoint: Some(last),
+        checkpoint: Some(reached),
+        persisted: true,
+        held_back,
     })
 }
 

@@ -57,6 +57,10 @@ impl Projection for SupportTickets {
         NAME
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["SupportTicket"]
+    }
+
     fn create_sql(&self) -> &'static str {
         CREATE
     }
