@@ -56,7 +56,7 @@ pub struct LogPage {
 const READ_AFTER: &str = "
 SELECT h.horizon::text,
        exists(SELECT 1 FROM events b
-               WHERE b.transaction_id >= h.horizon AND b.aggregate_type = ANY($4)) AS held_back,
+               WHERE b.transaction_id >= h.horizon AND b.event_type = ANY($4)) AS held_back,
        e.global_position, e.xid, e.aggregate_type, e.aggregate_id, e.sequence,
        e.event_type, e.event_version, e.payload, e.metadata, e.recorded_at
   FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) h
@@ -66,17 +66,17 @@ SELECT h.horizon::text,
           FROM events
          WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
            AND transaction_id < h.horizon
-           AND aggregate_type = ANY($4)
+           AND event_type = ANY($4)
          ORDER BY transaction_id, global_position
          LIMIT $3) e ON true
  ORDER BY e.transaction_id, e.global_position";
 
-/// Up to `limit` events of `aggregate_types` after `after`, in log order, all from transactions
+/// Up to `limit` events of `event_types` after `after`, in log order, all from transactions
 /// that have ended.
 pub async fn read_after(
     client: &impl GenericClient,
     after: Checkpoint,
-    aggregate_types: &[&str],
+    event_types: &[&str],
     limit: i64,
 ) -> Result<LogPage, tokio_postgres::Error> {
     let rows = client
@@ -86,7 +86,7 @@ pub async fn read_after(
                 &after.transaction_id.to_string(),
                 &after.global_position,
                 &limit,
-                &aggregate_types,
+                &event_types,
             ],
         )
         .await?;

@@ -36,8 +36,8 @@ impl Projection for Faq {
         "faq"
     }
 
-    fn aggregate_types(&self) -> &'static [&'static str] {
-        &["FaqEntry"]
+    fn event_types(&self) -> &'static [&'static str] {
+        &["FaqEntryPublished", "FaqEntryEdited", "FaqEntryWithdrawn"]
     }
 
     fn create_sql(&self) -> &'static str {
@@ -143,8 +143,8 @@ impl Projection for Documents {
         "documents"
     }
 
-    fn aggregate_types(&self) -> &'static [&'static str] {
-        &["Document"]
+    fn event_types(&self) -> &'static [&'static str] {
+        &["DocumentPublished", "DocumentWithdrawn"]
     }
 
     fn create_sql(&self) -> &'static str {

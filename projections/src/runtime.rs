@@ -38,8 +38,9 @@ const RETRY: Duration = Duration::from_secs(1);
 pub trait Projection: Send + Sync {
     /// Stable name: the checkpoint key and the `k911 projections rebuild NAME` argument.
     fn name(&self) -> &'static str;
-    /// The aggregate types whose events it reads; the log is filtered to these.
-    fn aggregate_types(&self) -> &'static [&'static str];
+    /// The event types it reads; the log is filtered to these. Event type names are unique
+    /// across aggregates.
+    fn event_types(&self) -> &'static [&'static str];
     /// Creates the tables if they are missing. Must be idempotent.
     fn create_sql(&self) -> &'static str;
     /// Drops the tables, for a rebuild.
@@ -265,7 +266,7 @@ impl Projectors {
         }
     }
 
-    /// How many visible events of its aggregate types the slowest read model still has to apply,
+    /// How many visible events of its types the slowest read model still has to apply,
     /// as this process's projectors last saw their checkpoints.
     pub async fn lag(&self) -> Result<i64, ProjectionError> {
         let client = self.inner.db.pg.get().await?;
@@ -277,11 +278,11 @@ impl Projectors {
                     "SELECT count(*) FROM events
                       WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
                         AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-                        AND aggregate_type = ANY($3)",
+                        AND event_type = ANY($3)",
                     &[
                         &seen.transaction_id.to_string(),
                         &seen.global_position,
-                        &slot.projection.aggregate_types(),
+                        &slot.projection.event_types(),
                     ],
                 )
                 .await?;
@@ -553,7 +554,7 @@ async fn apply_batch(
         global_position: row.get(1),
     };
     let started = std::time::Instant::now();
-    let page = log::read_after(&tx, checkpoint, projection.aggregate_types(), BATCH).await?;
+    let page = log::read_after(&tx, checkpoint, projection.event_types(), BATCH).await?;
     let (events, reached, held_back) = (page.events, page.reached, page.held_back);
     if events.is_empty() && (!persist_idle || reached == checkpoint) {
         return Ok(Batch {

@@ -57,8 +57,13 @@ impl Projection for SupportTickets {
         NAME
     }
 
-    fn aggregate_types(&self) -> &'static [&'static str] {
-        &["SupportTicket"]
+    fn event_types(&self) -> &'static [&'static str] {
+        &[
+            "TicketSubmitted",
+            "TicketAssigned",
+            "TicketAnswered",
+            "TicketClosed",
+        ]
     }
 
     fn create_sql(&self) -> &'static str {

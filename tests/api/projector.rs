@@ -145,8 +145,8 @@ impl k911_projections::Projection for Probe {
     fn name(&self) -> &'static str {
         "probe"
     }
-    fn aggregate_types(&self) -> &'static [&'static str] {
-        &["SupportTicket"]
+    fn event_types(&self) -> &'static [&'static str] {
+        &["TicketSubmitted"]
     }
     fn create_sql(&self) -> &'static str {
         "CREATE TABLE IF NOT EXISTS read.probe (position bigint PRIMARY KEY)"
@@ -231,7 +231,7 @@ async fn the_log_orders_transaction_ids_as_numbers_not_as_text() {
         transaction_id: 9,
         global_position: i64::MAX,
     };
-    let read = k911_event_store::log::read_after(&**client, after_nine, &["Probe"], 10)
+    let read = k911_event_store::log::read_after(&**client, after_nine, &["Probed"], 10)
         .await
         .unwrap();
     let xids: Vec<u64> = read
