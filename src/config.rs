@@ -13,7 +13,7 @@ use k911_event_store::keys::MasterKey;
 use k911_event_store::Database;
 use k911_http::{Contacts, HttpConfig};
 
-/// Where local state lives when nothing is configured (development master key).
+/// Where local state lives when nothing is configured (development master key, private cluster).
 const STATE_DIR: &str = ".k911";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -126,10 +126,12 @@ impl Config {
         if let Some(url) = &self.database_url {
             return Ok(url.clone());
         }
-        k911_event_store::connect::discover_local().await.context(
-            "no DATABASE_URL and no local PostgreSQL on port 5432 or its socket; \
-             install PostgreSQL or set DATABASE_URL",
-        )
+        k911_event_store::connect::discover_local(std::path::Path::new(STATE_DIR))
+            .await
+            .context(
+                "no DATABASE_URL, no local PostgreSQL on port 5432 or its socket, and no private \
+                 cluster could be started; install PostgreSQL or set DATABASE_URL",
+            )
     }
 
     /// The configured master key; in development one generated once and kept under `./.k911/`.

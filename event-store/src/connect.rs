@@ -28,8 +28,8 @@ pub enum ConnectError {
     Url(String),
     #[error("cannot migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("no PostgreSQL answers on the default port or socket; set DATABASE_URL")]
-    NoServer,
+    #[error("cannot start a private PostgreSQL cluster: {0}")]
+    Cluster(String),
 }
 
 /// Default pool size: enough to keep two cores busy without queueing at the database.
@@ -94,13 +94,21 @@ impl Database {
 pub const DEFAULT_DATABASE: &str = "k911";
 
 /// The database to use when `DATABASE_URL` is not given: the local PostgreSQL on the default port
-/// or socket, with database `k911` created on first use.
-pub async fn discover_local() -> Result<String, ConnectError> {
-    let server = discover_local_server()
-        .await
-        .ok_or(ConnectError::NoServer)?;
+/// or socket, else a private cluster under `state_dir`, with database `k911` created on first use.
+pub async fn discover_local(state_dir: &std::path::Path) -> Result<String, ConnectError> {
+    let server = local_or_private_server(state_dir).await?;
     ensure_database(&server, DEFAULT_DATABASE).await?;
     Ok(with_database(&server, DEFAULT_DATABASE))
+}
+
+/// A server URL (database `postgres`): the local PostgreSQL if one accepts us, else the private
+/// cluster under `state_dir/postgres`, started from the machine's binaries. (A directory of its
+/// own: as root it is handed to the `postgres` user, which must not read the rest of the state.)
+pub async fn local_or_private_server(state_dir: &std::path::Path) -> Result<String, ConnectError> {
+    match discover_local_server().await {
+        Some(server) => Ok(server),
+        None => crate::cluster::start_private_cluster(&state_dir.join("postgres")).await,
+    }
 }
 
 /// A server URL (database `postgres`) of the first local PostgreSQL that accepts us.

@@ -14,7 +14,7 @@ use k911_commands::clock::ManualClock;
 use k911_commands::ids::RandomIds;
 use k911_commands::notify::Ports;
 use k911_commands::{App, CommandMeta, Settings};
-use k911_event_store::connect::{discover_local_server, with_database};
+use k911_event_store::connect::{local_or_private_server, with_database};
 use k911_event_store::keys::MasterKey;
 use k911_event_store::{Database, MIGRATOR};
 use serde_json::Value;
@@ -260,13 +260,17 @@ impl Drop for TestApp {
     }
 }
 
-/// The server the tests use: `DATABASE_URL`'s server if set, else the local one.
+/// The server the tests use: `DATABASE_URL`'s server if set, else the local one, else a private
+/// cluster under the workspace's `.k911/` (as `k911 serve` does).
 async fn server_url() -> String {
     match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => with_database(&url, "postgres"),
-        _ => discover_local_server()
-            .await
-            .expect("no PostgreSQL: start one or set DATABASE_URL"),
+        _ => {
+            let state = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.k911");
+            local_or_private_server(&state)
+                .await
+                .expect("no PostgreSQL: install one or set DATABASE_URL")
+        }
     }
 }
 
