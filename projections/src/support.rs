@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS read.support_tickets (
 );
 CREATE INDEX IF NOT EXISTS support_tickets_waiting
     ON read.support_tickets (arrival) WHERE status = 'waiting';
+CREATE INDEX IF NOT EXISTS support_tickets_left
+    ON read.support_tickets (arrival) WHERE status <> 'waiting';
 CREATE INDEX IF NOT EXISTS support_tickets_customer
     ON read.support_tickets (customer_id, arrival) WHERE customer_id IS NOT NULL;
 COMMENT ON TABLE read.support_tickets IS
@@ -199,13 +201,19 @@ impl TicketRow {
     }
 }
 
+// A waiting ticket's place = its arrival, less those that arrived before it and left. Everything
+// before the oldest waiting ticket has left; beyond it, only the few tickets taken out of order
+// need counting, so the cost does not grow with the length of the queue.
 const SELECT_TICKET: &str = "
 SELECT t.*,
        CASE WHEN t.status = 'waiting' THEN
-           (SELECT count(*) FROM read.support_tickets w
-             WHERE w.status = 'waiting' AND w.arrival <= t.arrival)
+           t.arrival - f.front
+           - (SELECT count(*) FROM read.support_tickets d
+               WHERE d.status <> 'waiting' AND d.arrival > f.front AND d.arrival < t.arrival)
        END AS queue_position
-  FROM read.support_tickets t";
+  FROM read.support_tickets t,
+       (SELECT coalesce(min(arrival), 1) - 1 AS front
+          FROM read.support_tickets WHERE status = 'waiting') f";
 
 /// Waiting tickets, oldest first, with their queue positions.
 pub async fn waiting(
