@@ -68,7 +68,7 @@ impl App {
                 .await
             {
                 Ok(()) => {
-                    self.projectors.wake();
+                    self.projectors.wake(A::TYPE);
                     self.metrics
                         .commands
                         .get_or_create(&AggregateLabels {

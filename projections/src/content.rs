@@ -6,10 +6,10 @@ use k911_aggregates::document::DocumentEvent;
 use k911_aggregates::faq::FaqEvent;
 use k911_event_store::log::RecordedEvent;
 use serde::de::DeserializeOwned;
-use tokio_postgres::{GenericClient, Transaction};
+use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
-use crate::runtime::{Projection, ProjectionError};
+use crate::runtime::{BatchTx, Projection, ProjectionError};
 
 /// The aggregate id and payload of an event of `aggregate_type`, or `None` for other events.
 fn decode<E: DeserializeOwned>(
@@ -36,6 +36,10 @@ impl Projection for Faq {
         "faq"
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["FaqEntry"]
+    }
+
     fn event_types(&self) -> &'static [&'static str] {
         &["FaqEntryPublished", "FaqEntryEdited", "FaqEntryWithdrawn"]
     }
@@ -59,11 +63,7 @@ impl Projection for Faq {
         "DROP TABLE IF EXISTS read.faq"
     }
 
-    async fn apply(
-        &self,
-        tx: &Transaction<'_>,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
         let Some((id, payload)) = decode::<FaqEvent>(event, "FaqEntry")? else {
             return Ok(());
         };
@@ -143,6 +143,10 @@ impl Projection for Documents {
         "documents"
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["Document"]
+    }
+
     fn event_types(&self) -> &'static [&'static str] {
         &["DocumentPublished", "DocumentWithdrawn"]
     }
@@ -168,11 +172,7 @@ impl Projection for Documents {
         "DROP TABLE IF EXISTS read.documents"
     }
 
-    async fn apply(
-        &self,
-        tx: &Transaction<'_>,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
         let Some((id, payload)) = decode::<DocumentEvent>(event, "Document")? else {
             return Ok(());
         };

@@ -6,9 +6,8 @@ use async_trait::async_trait;
 use k911_aggregates::support_ticket::SupportTicketEvent;
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::outbox::{self, Channel, OutboxMessage};
-use tokio_postgres::Transaction;
 
-use crate::runtime::{Projection, ProjectionError};
+use crate::runtime::{BatchTx, Projection, ProjectionError};
 
 pub struct SupportNotifications;
 
@@ -19,6 +18,10 @@ impl Projection for SupportNotifications {
     }
 
     // The outbox is a table of the write side (migrations), not a read model to drop.
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["SupportTicket"]
+    }
+
     fn event_types(&self) -> &'static [&'static str] {
         &["TicketAnswered"]
     }
@@ -31,11 +34,7 @@ impl Projection for SupportNotifications {
         ""
     }
 
-    async fn apply(
-        &self,
-        tx: &Transaction<'_>,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
         if event.aggregate_type != "SupportTicket" || event.event_type != "TicketAnswered" {
             return Ok(());
         }
@@ -65,7 +64,7 @@ impl Projection for SupportNotifications {
         let message = OutboxMessage::TicketAnswer { contact, answer };
         for channel in Channel::ALL {
             outbox::enqueue(
-                tx,
+                tx.transaction(),
                 outbox::message_id(event.position(), channel),
                 channel,
                 &message,

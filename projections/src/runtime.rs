@@ -8,6 +8,7 @@
 //!   polling.
 //! - `rebuild` drops the tables, resets the checkpoint and replays the log through the same code.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,8 @@ use k911_event_store::log::{self, Checkpoint, RecordedEvent};
 use k911_event_store::Database;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, NoTls, Transaction};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement, Transaction};
 
 /// Events applied per transaction.
 const BATCH: i64 = 500;
@@ -38,6 +40,8 @@ const RETRY: Duration = Duration::from_secs(1);
 pub trait Projection: Send + Sync {
     /// Stable name: the checkpoint key and the `k911 projections rebuild NAME` argument.
     fn name(&self) -> &'static str;
+    /// The aggregates whose commits wake it.
+    fn aggregate_types(&self) -> &'static [&'static str];
     /// The event types it reads; the log is filtered to these. Event type names are unique
     /// across aggregates.
     fn event_types(&self) -> &'static [&'static str];
@@ -46,15 +50,7 @@ pub trait Projection: Send + Sync {
     /// Drops the tables, for a rebuild.
     fn drop_sql(&self) -> &'static str;
     /// Applies one event inside the batch transaction; events of no interest are ignored.
-    ///
-    /// The applies of one batch are pipelined: each one's first statement reaches the server in
-    /// event order, so an apply of a single statement may rely on the events before it. An apply
-    /// of several statements must depend only on committed data for its later statements.
-    async fn apply(
-        &self,
-        tx: &Transaction<'_>,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError>;
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +76,55 @@ impl ProjectionError {
     }
 }
 
+/// Prepared statements of one projector connection: each SQL text is parsed and planned once
+/// per connection, not once per event.
+#[derive(Default)]
+pub struct Statements(std::sync::Mutex<HashMap<&'static str, Statement>>);
+
+/// The transaction a batch is applied in, with its connection's prepared statements.
+pub struct BatchTx<'a> {
+    tx: Transaction<'a>,
+    statements: &'a Statements,
+}
+
+impl BatchTx<'_> {
+    pub async fn execute(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let statement = self.prepare(sql).await?;
+        self.tx.execute(&statement, params).await
+    }
+
+    pub async fn query_one(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, tokio_postgres::Error> {
+        let statement = self.prepare(sql).await?;
+        self.tx.query_one(&statement, params).await
+    }
+
+    /// The transaction itself, for helpers that take any client.
+    pub fn transaction(&self) -> &Transaction<'_> {
+        &self.tx
+    }
+
+    async fn prepare(&self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(statement) = self.statements.0.lock().expect("statement cache").get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.tx.prepare(sql).await?;
+        self.statements
+            .0
+            .lock()
+            .expect("statement cache")
+            .insert(sql, statement.clone());
+        Ok(statement)
+    }
+}
+
 /// The projectors of this process.
 #[derive(Clone)]
 pub struct Projectors {
@@ -100,6 +145,10 @@ struct Inner {
     projections: Vec<Slot>,
     /// Set by local commits; the notifier task turns it into one NOTIFY for other instances.
     committed: Notify,
+    /// Aggregate types committed here since the last NOTIFY.
+    pending: std::sync::Mutex<std::collections::BTreeSet<&'static str>>,
+    /// Tells this instance's notifications from others'.
+    instance: u64,
     poll: Duration,
     /// Bumped whenever a checkpoint moves, for `wait_for`.
     progress: watch::Sender<u64>,
@@ -120,6 +169,8 @@ impl Projectors {
                     })
                     .collect(),
                 committed: Notify::new(),
+                pending: std::sync::Mutex::default(),
+                instance: rand_instance_id(),
                 poll: POLL,
                 progress: watch::Sender::new(0),
                 shutdown: watch::Sender::new(false),
@@ -152,9 +203,15 @@ impl Projectors {
         tasks
     }
 
-    /// Tells every projector that new events were committed here, and other instances soon after.
-    pub fn wake(&self) {
-        self.inner.wake_local();
+    /// Tells the projectors that follow `aggregate_type` that its events were committed here,
+    /// and other instances soon after.
+    pub fn wake(&self, aggregate_type: &'static str) {
+        self.inner.wake_for(aggregate_type);
+        self.inner
+            .pending
+            .lock()
+            .expect("pending types")
+            .insert(aggregate_type);
         self.inner.committed.notify_one();
     }
 
@@ -312,6 +369,7 @@ impl Projectors {
         for slot in selected {
             let projection = &slot.projection;
             let mut client = connect(&self.inner.db, projection.name()).await?;
+            let statements = Statements::default();
             // Held for the whole rebuild: live projectors skip their batches meanwhile.
             client
                 .execute(
@@ -330,7 +388,8 @@ impl Projectors {
                 .await?;
             let mut applied = 0u64;
             loop {
-                let batch = apply_batch(&mut client, projection.as_ref(), true).await?;
+                let batch =
+                    apply_batch(&mut client, &statements, projection.as_ref(), true).await?;
                 if let Some(checkpoint) = batch.checkpoint {
                     slot.applied.send_replace(checkpoint);
                 }
@@ -353,9 +412,27 @@ impl Projectors {
 }
 
 impl Inner {
-    fn wake_local(&self) {
+    fn wake_for(&self, aggregate_type: &str) {
         for slot in &self.projections {
-            slot.wake.notify_one();
+            if slot.projection.aggregate_types().contains(&aggregate_type) {
+                slot.wake.notify_one();
+            }
+        }
+    }
+
+    /// Handles another instance's NOTIFY (`instance:Type,Type`); our own are ignored.
+    fn on_notification(&self, payload: &str) {
+        match payload.split_once(':') {
+            Some((instance, types)) => {
+                if instance.parse() != Ok(self.instance) {
+                    types.split(',').for_each(|t| self.wake_for(t));
+                }
+            }
+            // Unknown sender: wake everyone.
+            None => self
+                .projections
+                .iter()
+                .for_each(|slot| slot.wake.notify_one()),
         }
     }
 
@@ -396,7 +473,7 @@ impl Inner {
                     listening = true;
                 }
                 message = futures::StreamExt::next(&mut messages) => match message {
-                    Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => self.wake_local(),
+                    Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => self.on_notification(n.payload()),
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(e.into()),
                     None => return Ok(()),
@@ -413,7 +490,14 @@ impl Inner {
                 _ = self.committed.notified() => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
-            if let Err(error) = sqlx::query(&format!("NOTIFY {CHANNEL}"))
+            let types: Vec<&str> =
+                std::mem::take(&mut *self.pending.lock().expect("pending types"))
+                    .into_iter()
+                    .collect();
+            let payload = format!("{}:{}", self.instance, types.join(","));
+            if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload)
                 .execute(&self.db.sqlx)
                 .await
             {
@@ -448,11 +532,12 @@ impl Inner {
         let slot = &self.projections[i];
         let projection = slot.projection.as_ref();
         let mut client = connect(&self.db, projection.name()).await?;
+        let statements = Statements::default();
         prepare(&client, projection).await?;
         let mut persisted_at = std::time::Instant::now();
         loop {
             let persist_idle = persisted_at.elapsed() >= PERSIST_IDLE_EVERY;
-            let batch = apply_batch(&mut client, projection, persist_idle).await?;
+            let batch = apply_batch(&mut client, &statements, projection, persist_idle).await?;
             if batch.persisted {
                 persisted_at = std::time::Instant::now();
             }
@@ -528,16 +613,24 @@ struct Batch {
 /// repeat, so idle checkpoints need not cost a commit each time.
 async fn apply_batch(
     client: &mut Client,
+    statements: &Statements,
     projection: &dyn Projection,
     persist_idle: bool,
 ) -> Result<Batch, ProjectionError> {
-    let tx = client.transaction().await?;
+    let tx = BatchTx {
+        tx: client.transaction().await?,
+        statements,
+    };
     // One writer per read model across instances, for the length of a batch; the checkpoint is
     // read once the lock is taken (same statement), so no event is applied twice.
     let row = tx
+        .tx
         .query_opt(
-            "SELECT transaction_id::text, global_position FROM projection_checkpoints
-              WHERE projection = $1 AND pg_try_advisory_xact_lock(hashtext($2))",
+            &tx.prepare(
+                "SELECT transaction_id::text, global_position FROM projection_checkpoints
+                  WHERE projection = $1 AND pg_try_advisory_xact_lock(hashtext($2))",
+            )
+            .await?,
             &[&projection.name(), &lock_key(projection)],
         )
         .await?;
@@ -554,7 +647,7 @@ async fn apply_batch(
         global_position: row.get(1),
     };
     let started = std::time::Instant::now();
-    let page = log::read_after(&tx, checkpoint, projection.event_types(), BATCH).await?;
+    let page = log::read_after(&tx.tx, checkpoint, projection.event_types(), BATCH).await?;
     let (events, reached, held_back) = (page.events, page.reached, page.held_back);
     if events.is_empty() && (!persist_idle || reached == checkpoint) {
         return Ok(Batch {
@@ -564,10 +657,11 @@ async fn apply_batch(
             held_back,
         });
     }
-    // All statements of the batch are pipelined: sent in event order without waiting for each
-    // answer (the server still runs them one after another, in that order).
-    let applies = events.iter().map(|event| projection.apply(&tx, event));
-    futures::future::try_join_all(applies).await?;
+    // One after another: an event's statements may depend on the rows of the events before it.
+    // Prepared statements keep each one a single cheap round-trip.
+    for event in &events {
+        projection.apply(&tx, event).await?;
+    }
     tx.execute(
         "UPDATE projection_checkpoints
             SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now()
@@ -579,7 +673,7 @@ async fn apply_batch(
         ],
     )
     .await?;
-    tx.commit().await?;
+    tx.tx.commit().await?;
     tracing::debug!(
         projection = projection.name(),
         events = events.len(),
@@ -600,4 +694,12 @@ fn pg_message(error: &tokio_postgres::Error) -> String {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => error.to_string(),
     }
+}
+
+fn rand_instance_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // A random per-process id from the standard library's randomly keyed hasher.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.finish()
 }

@@ -5,10 +5,10 @@
 use async_trait::async_trait;
 use k911_aggregates::support_ticket::{Requester, SupportTicketEvent, TicketKind};
 use k911_event_store::log::RecordedEvent;
-use tokio_postgres::{GenericClient, Row, Transaction};
+use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
-use crate::runtime::{Projection, ProjectionError};
+use crate::runtime::{BatchTx, Projection, ProjectionError};
 
 pub struct SupportTickets;
 
@@ -59,6 +59,10 @@ impl Projection for SupportTickets {
         NAME
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["SupportTicket"]
+    }
+
     fn event_types(&self) -> &'static [&'static str] {
         &[
             "TicketSubmitted",
@@ -76,11 +80,7 @@ impl Projection for SupportTickets {
         "DROP TABLE IF EXISTS read.support_tickets"
     }
 
-    async fn apply(
-        &self,
-        tx: &Transaction<'_>,
-        event: &RecordedEvent,
-    ) -> Result<(), ProjectionError> {
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
         if event.aggregate_type != "SupportTicket" {
             return Ok(());
         }

@@ -95,7 +95,7 @@ async fn writers_committing_out_of_position_order_never_make_the_projector_skip_
     assert!(first_position < second_position);
     // The later position commits first; the projector must hold it back, not pass the gap.
     late.commit().await.unwrap();
-    app.app.projectors.wake();
+    app.app.projectors.wake("SupportTicket");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM read.support_tickets")
         .fetch_one(&app.db.sqlx)
@@ -145,6 +145,10 @@ impl k911_projections::Projection for Probe {
     fn name(&self) -> &'static str {
         "probe"
     }
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["SupportTicket"]
+    }
+
     fn event_types(&self) -> &'static [&'static str] {
         &["TicketSubmitted"]
     }
@@ -156,7 +160,7 @@ impl k911_projections::Projection for Probe {
     }
     async fn apply(
         &self,
-        tx: &tokio_postgres::Transaction<'_>,
+        tx: &k911_projections::runtime::BatchTx<'_>,
         event: &k911_event_store::log::RecordedEvent,
     ) -> Result<(), k911_projections::ProjectionError> {
         tx.execute("INSERT INTO read.probe VALUES ($1)", &[&event.position()])
