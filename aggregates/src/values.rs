@@ -24,6 +24,33 @@ pub enum ValueError {
     NotOneOf(&'static str),
 }
 
+/// The plumbing every string value shares: read-only access, and (de)serialization through
+/// `parse`, so a value read back from an event is as valid as one parsed at the edge.
+macro_rules! string_value {
+    ($($name:ident),*) => {$(
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = ValueError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+    )*};
+}
+
+string_value!(Phone, Email, PersonName, MessageText, Title);
+
 /// A Russian mobile phone in E.164 (`+79XXXXXXXXX`). Common input forms (`8 916 123-45-67`,
 /// `+7 (916) 123 45 67`, `79161234567`) are normalised.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -55,23 +82,6 @@ impl Phone {
             return Err(ValueError::NotRussianMobile);
         }
         Ok(Self(format!("+7{national}")))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Phone {
-    type Error = ValueError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Phone> for String {
-    fn from(value: Phone) -> Self {
-        value.0
     }
 }
 
@@ -113,23 +123,6 @@ impl Email {
         }
         Ok(Self(format!("{local}@{}", domain.to_lowercase())))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Email {
-    type Error = ValueError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Email> for String {
-    fn from(value: Email) -> Self {
-        value.0
-    }
 }
 
 /// How a person asks to be addressed: letters of any script, spaces, hyphens, apostrophes and
@@ -152,23 +145,6 @@ impl PersonName {
             return Err(ValueError::BadCharacters);
         }
         Ok(Self(trimmed.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for PersonName {
-    type Error = ValueError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<PersonName> for String {
-    fn from(value: PersonName) -> Self {
-        value.0
     }
 }
 
@@ -200,23 +176,6 @@ impl MessageText {
         }
         Ok(Self(trimmed.to_string()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for MessageText {
-    type Error = ValueError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<MessageText> for String {
-    fn from(value: MessageText) -> Self {
-        value.0
-    }
 }
 
 /// A short title (a document's name): one line, at most 200 characters.
@@ -241,23 +200,6 @@ impl Title {
             return Err(ValueError::BadCharacters);
         }
         Ok(Self(trimmed.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Title {
-    type Error = ValueError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Title> for String {
-    fn from(value: Title) -> Self {
-        value.0
     }
 }
 
