@@ -133,19 +133,28 @@ pub struct PersonName(String);
 
 impl PersonName {
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(ValueError::Empty);
-        }
-        if trimmed.chars().count() > 100 {
-            return Err(ValueError::TooLong { max: 100 });
-        }
         let allowed = |c: char| c.is_alphabetic() || matches!(c, ' ' | '-' | '\'' | '.' | '’');
-        if !trimmed.chars().all(allowed) {
-            return Err(ValueError::BadCharacters);
-        }
-        Ok(Self(trimmed.to_string()))
+        bounded_text(raw, 100, allowed).map(Self)
     }
+}
+
+/// Trimmed text of 1 to `max` characters, each of them `allowed`.
+fn bounded_text(
+    raw: &str,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+) -> Result<String, ValueError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(ValueError::Empty);
+    }
+    if trimmed.chars().count() > max {
+        return Err(ValueError::TooLong { max });
+    }
+    if !trimmed.chars().all(allowed) {
+        return Err(ValueError::BadCharacters);
+    }
+    Ok(trimmed.to_string())
 }
 
 /// Free text written by a person (a question, an answer): trimmed, non-empty, bounded so one
@@ -159,22 +168,8 @@ impl MessageText {
     pub const MAX_CHARS: usize = 4000;
 
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(ValueError::Empty);
-        }
-        if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(ValueError::TooLong {
-                max: Self::MAX_CHARS,
-            });
-        }
-        if trimmed
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        {
-            return Err(ValueError::BadCharacters);
-        }
-        Ok(Self(trimmed.to_string()))
+        let allowed = |c: char| !c.is_control() || matches!(c, '\n' | '\r' | '\t');
+        bounded_text(raw, Self::MAX_CHARS, allowed).map(Self)
     }
 }
 
@@ -187,19 +182,7 @@ impl Title {
     pub const MAX_CHARS: usize = 200;
 
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(ValueError::Empty);
-        }
-        if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(ValueError::TooLong {
-                max: Self::MAX_CHARS,
-            });
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(ValueError::BadCharacters);
-        }
-        Ok(Self(trimmed.to_string()))
+        bounded_text(raw, Self::MAX_CHARS, |c| !c.is_control()).map(Self)
     }
 }
 
