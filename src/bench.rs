@@ -432,7 +432,11 @@ impl Aggregate for Counter {
 }
 
 async fn baseline_load(db: &Database, tasks: usize, duration: Duration) -> Series {
-    let cqrs = Arc::new(store::cqrs::<Counter>(db, ()));
+    let cqrs = Arc::new(cqrs_es::CqrsFramework::new(
+        store::store::<Counter>(db),
+        vec![],
+        (),
+    ));
     let deadline = Instant::now() + duration;
     let handles: Vec<_> = (0..tasks)
         .map(|_| {

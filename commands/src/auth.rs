@@ -98,9 +98,7 @@ impl App {
             password_hash,
             at: self.clock.now(),
         };
-        let written = self
-            .execute(&self.accounts, account_id, command, meta)
-            .await;
+        let written = self.create(&self.accounts, account_id, command, meta).await;
         if written.is_err() {
             // The account was not created: free its login again.
             sqlx::query("DELETE FROM account_logins WHERE login = $1 AND account_id = $2")

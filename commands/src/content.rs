@@ -50,7 +50,7 @@ impl App {
             answer,
             at: self.clock.now(),
         };
-        self.execute(&self.faq, self.ids.new_id(), command, meta)
+        self.create(&self.faq, self.ids.new_id(), command, meta)
             .await
     }
 

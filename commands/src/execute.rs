@@ -48,6 +48,23 @@ pub struct Written {
 }
 
 impl App {
+    /// Runs the command that creates aggregate `id`, an id just generated: no events to load.
+    pub(crate) async fn create<A>(
+        &self,
+        cqrs: &Cqrs<A>,
+        id: uuid::Uuid,
+        command: A::Command,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+        Error: From<A::Error>,
+    {
+        cqrs.expect_new(&id.to_string());
+        self.execute(cqrs, id, command, meta).await
+    }
+
     /// Runs `command` against aggregate `id`, retrying concurrency conflicts from a fresh load.
     pub(crate) async fn execute<A>(
         &self,
@@ -64,6 +81,7 @@ impl App {
         let aggregate_id = id.to_string();
         for _ in 0..CONFLICT_RETRIES {
             match cqrs
+                .framework
                 .execute_with_metadata(&aggregate_id, command.clone(), meta.to_map())
                 .await
             {

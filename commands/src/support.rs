@@ -53,9 +53,7 @@ impl App {
             question: self.keys.seal(subject, &form.question).await?,
             at: self.clock.now(),
         };
-        let written = self
-            .execute(&self.tickets, ticket_id, command, meta)
-            .await?;
+        let written = self.create(&self.tickets, ticket_id, command, meta).await?;
         // Read-your-writes: the queue position is only known once the ticket is projected.
         self.projectors
             .wait_for_one(

@@ -1,8 +1,11 @@
 //! The postgres-es event store, in its plain event-store mode (the snapshot modes of 0.5.0 apply
 //! new events twice; see ARCHITECTURE.md).
 
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, CqrsFramework};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventEnvelope, EventStore};
 use postgres_es::PostgresEventRepository;
 
 use crate::log::{parse_xid, Checkpoint};
@@ -11,16 +14,77 @@ use crate::Database;
 /// The event store of one aggregate type.
 pub type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
 
-/// A cqrs-es framework persisting to PostgreSQL. It has no in-process queries: read models are
-/// built by projectors from the global log, which survives a crash between commit and dispatch.
-pub type Cqrs<A> = CqrsFramework<A, Store<A>>;
-
 pub fn store<A: Aggregate>(db: &Database) -> Store<A> {
     PersistedEventStore::new_event_store(PostgresEventRepository::new(db.sqlx.clone()))
 }
 
+/// A cqrs-es framework persisting to PostgreSQL. It has no in-process queries: read models are
+/// built by projectors from the global log, which survives a crash between commit and dispatch.
+pub struct Cqrs<A: Aggregate> {
+    pub framework: CqrsFramework<A, NewAwareStore<A>>,
+    fresh: Arc<Mutex<HashSet<String>>>,
+}
+
+impl<A: Aggregate> Cqrs<A> {
+    /// The next command on `id` creates the aggregate (its id was just generated): no need to
+    /// read its events. Should it exist after all, the append conflicts and the retry loads it.
+    pub fn expect_new(&self, id: &str) {
+        self.fresh.lock().expect("fresh ids").insert(id.to_string());
+    }
+}
+
 pub fn cqrs<A: Aggregate>(db: &Database, services: A::Services) -> Cqrs<A> {
-    CqrsFramework::new(store::<A>(db), vec![], services)
+    let fresh: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let store = NewAwareStore {
+        inner: store::<A>(db),
+        fresh: fresh.clone(),
+    };
+    Cqrs {
+        framework: CqrsFramework::new(store, vec![], services),
+        fresh,
+    }
+}
+
+/// The postgres-es store, minus the read of an aggregate known to be new.
+pub struct NewAwareStore<A: Aggregate> {
+    inner: Store<A>,
+    fresh: Arc<Mutex<HashSet<String>>>,
+}
+
+impl<A: Aggregate> EventStore<A> for NewAwareStore<A> {
+    type AC = EventStoreAggregateContext<A>;
+
+    async fn load_events(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        self.inner.load_events(aggregate_id).await
+    }
+
+    async fn load_aggregate(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Self::AC, AggregateError<A::Error>> {
+        // Taken out on first use, so a retry after a conflict reads the events.
+        if self.fresh.lock().expect("fresh ids").remove(aggregate_id) {
+            return Ok(EventStoreAggregateContext {
+                aggregate_id: aggregate_id.to_string(),
+                aggregate: A::default(),
+                current_sequence: 0,
+                current_snapshot: None,
+            });
+        }
+        self.inner.load_aggregate(aggregate_id).await
+    }
+
+    async fn commit(
+        &self,
+        events: Vec<A::Event>,
+        context: Self::AC,
+        metadata: HashMap<String, String>,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        self.inner.commit(events, context, metadata).await
+    }
 }
 
 /// Where an aggregate's last event stands in the log: what a command answers as `position`

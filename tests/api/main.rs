@@ -8,4 +8,5 @@ mod health;
 mod idempotency;
 mod notifications;
 mod projector;
+mod store;
 mod support;
