@@ -251,18 +251,24 @@ impl Projectors {
         deadline: tokio::time::Instant,
     ) -> Result<(), ProjectionError> {
         let mut progress = self.inner.progress.subscribe();
+        let mut woken = false;
         loop {
             progress.borrow_and_update();
-            let lowest = self
+            let behind: Vec<&Slot> = self
                 .inner
                 .projections
                 .iter()
                 .filter(|slot| only.is_none_or(|name| name == slot.projection.name()))
-                .map(|slot| *slot.applied.borrow())
-                .min()
-                .unwrap_or_default();
-            if lowest >= target {
+                .filter(|slot| *slot.applied.borrow() < target)
+                .collect();
+            if behind.is_empty() {
                 return Ok(());
+            }
+            // A projector with nothing of its own to apply only looks at the log when polled;
+            // nudge those behind once so they move their horizon now.
+            if !woken {
+                behind.iter().for_each(|slot| slot.wake.notify_one());
+                woken = true;
             }
             if tokio::time::timeout_at(deadline, progress.changed())
                 .await
