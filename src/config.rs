@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use k911_commands::clock::SystemClock;
+use k911_commands::clock::{ManualClock, SystemClock};
 use k911_commands::ids::RandomIds;
 use k911_commands::notify::{EmailSender, Ports, SmtpMailer};
 use k911_commands::{App, Settings};
@@ -20,6 +20,14 @@ const STATE_DIR: &str = ".k911";
 pub enum Mode {
     Development,
     Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClockDriver {
+    /// The real time.
+    System,
+    /// Development: starts at the real time and moves only by `POST /dev/clock`.
+    Manual,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,6 +83,15 @@ pub struct Config {
     /// SMTP server for the `smtp` mail driver, e.g. `smtps://user:password@smtp.example.ru`.
     #[arg(long, env = "K911_SMTP_URL", global = true, hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// Where "now" comes from.
+    #[arg(
+        long,
+        env = "K911_CLOCK",
+        value_enum,
+        default_value = "system",
+        global = true
+    )]
+    pub clock: ClockDriver,
     /// Sender of customer e-mail.
     #[arg(
         long,
@@ -88,7 +105,22 @@ pub struct Config {
 impl Config {
     /// The application with the configured drivers; production refuses development ones.
     pub fn app(&self, db: &Database) -> anyhow::Result<App> {
-        let clock: Arc<dyn k911_commands::clock::Clock> = Arc::new(SystemClock);
+        self.app_and_clock(db).map(|(app, _)| app)
+    }
+
+    /// The application, and the manual clock that drives it if `K911_CLOCK=manual`.
+    pub fn app_and_clock(&self, db: &Database) -> anyhow::Result<(App, Option<ManualClock>)> {
+        let manual = match self.clock {
+            ClockDriver::System => None,
+            ClockDriver::Manual if self.mode == Mode::Production => {
+                bail!("K911_CLOCK=manual is a development driver and is refused in production mode")
+            }
+            ClockDriver::Manual => Some(ManualClock::starting_at(chrono::Utc::now())),
+        };
+        let clock: Arc<dyn k911_commands::clock::Clock> = match &manual {
+            Some(manual) => Arc::new(manual.clone()),
+            None => Arc::new(SystemClock),
+        };
         let development = Ports::development(db.sqlx.clone(), clock.clone());
         if self.mode == Mode::Production && self.sms_driver == SmsDriver::Outbox {
             bail!(
@@ -112,14 +144,15 @@ impl Config {
             sms: development.sms,
             email,
         };
-        Ok(App::new(
+        let app = App::new(
             db.clone(),
             &self.master_key()?,
             clock,
             Arc::new(RandomIds),
             ports,
             Settings::default(),
-        ))
+        );
+        Ok((app, manual))
     }
 
     pub async fn resolve_url(&self) -> anyhow::Result<String> {
@@ -185,7 +218,7 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Result<()> {
-    let app = config.app(&db)?;
+    let (app, manual_clock) = config.app_and_clock(&db)?;
     let projector_tasks = app.projectors.start();
     let dispatcher = app.start_dispatcher();
     app.seed_documents()
@@ -201,6 +234,7 @@ pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Re
                 support_hours: args.support_hours,
             },
             dev_routes: config.mode == Mode::Development,
+            manual_clock,
         },
     );
     let listener = tokio::net::TcpListener::bind(&args.addr)

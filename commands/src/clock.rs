@@ -18,7 +18,7 @@ impl Clock for SystemClock {
 }
 
 /// A clock that only moves when told to, and only forward (development driver and tests).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
 
 impl ManualClock {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::Router;
+use k911_commands::clock::ManualClock;
 use k911_commands::App;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -35,12 +36,15 @@ pub struct HttpConfig {
     pub contacts: Contacts,
     /// Serve the development routes (`/dev/sms`, `/dev/mail`); never in production mode.
     pub dev_routes: bool,
+    /// The manual clock behind `POST /dev/clock`, when the service runs on one.
+    pub manual_clock: Option<ManualClock>,
 }
 
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub app: App,
     pub contacts: Arc<Contacts>,
+    pub manual_clock: Option<ManualClock>,
 }
 
 /// The whole service as one router, so tests can drive it without a socket.
@@ -48,9 +52,10 @@ pub fn router(app: App, config: &HttpConfig) -> Router {
     let state = AppState {
         app,
         contacts: Arc::new(config.contacts.clone()),
+        manual_clock: config.manual_clock.clone(),
     };
     let request_id = HeaderName::from_static("x-request-id");
-    routes::routes(config.dev_routes)
+    routes::routes(config.dev_routes, config.manual_clock.is_some())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

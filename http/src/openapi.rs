@@ -16,7 +16,7 @@ use crate::routes::{auth, content, dev, health, support};
         content::faq, content::documents, content::document_file, content::contacts,
         content::publish_faq, content::edit_faq, content::withdraw_faq,
         content::upload_document, content::withdraw_document,
-        dev::sms, dev::mail,
+        dev::sms, dev::mail, dev::clock,
     ),
     modifiers(&BearerAuth),
 )]

@@ -3,6 +3,7 @@
 mod auth;
 mod cluster;
 mod content;
+mod dev;
 mod errors;
 mod health;
 mod idempotency;

@@ -118,6 +118,7 @@ impl TestApp {
                 support_hours: "ежедневно с 8:00 до 20:00".to_string(),
             },
             dev_routes: true,
+            manual_clock: Some(clock.clone()),
         };
         let router = k911_http::router(app.clone(), &config);
         Self {

@@ -72,3 +72,39 @@ pub(crate) async fn mail(
             .collect(),
     ))
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClockRequest {
+    /// RFC 3339, e.g. `2026-12-01T10:00:00+03:00`.
+    now: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ClockResponse {
+    now: DateTime<Utc>,
+}
+
+/// Moves the manual clock forward (never back).
+#[utoipa::path(post, path = "/dev/clock", tag = "development", request_body = ClockRequest, responses((status = 200, body = ClockResponse), (status = 422, body = crate::error::Problem)))]
+pub(crate) async fn clock(
+    State(state): State<AppState>,
+    crate::extract::Json(body): crate::extract::Json<ClockRequest>,
+) -> Result<JsonResponse<ClockResponse>, ApiError> {
+    let clock = state
+        .manual_clock
+        .as_ref()
+        .ok_or(ApiError::NotFound("route"))?;
+    let to = DateTime::parse_from_rfc3339(body.now.trim())
+        .map_err(|_| {
+            ApiError::invalid(
+                "now",
+                "must be an RFC 3339 time, e.g. 2026-12-01T10:00:00+03:00",
+            )
+        })?
+        .with_timezone(&Utc);
+    clock.set(to).map_err(|now| {
+        ApiError::invalid("now", format!("the clock only moves forward; it is {now}"))
+    })?;
+    Ok(JsonResponse(ClockResponse { now: to }))
+}

@@ -14,7 +14,7 @@ pub use content::Contacts;
 
 use crate::AppState;
 
-pub(crate) fn routes(dev_routes: bool) -> Router<AppState> {
+pub(crate) fn routes(dev_routes: bool, manual_clock: bool) -> Router<AppState> {
     let api = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -52,10 +52,14 @@ pub(crate) fn routes(dev_routes: bool) -> Router<AppState> {
             "/api/v1/staff/support/tickets/{id}/close",
             post(support::close),
         );
-    if dev_routes {
-        api.route("/dev/sms", get(dev::sms))
+    match (dev_routes, manual_clock) {
+        (false, _) => api,
+        (true, false) => api
+            .route("/dev/sms", get(dev::sms))
+            .route("/dev/mail", get(dev::mail)),
+        (true, true) => api
+            .route("/dev/sms", get(dev::sms))
             .route("/dev/mail", get(dev::mail))
-    } else {
-        api
+            .route("/dev/clock", post(dev::clock)),
     }
 }
