@@ -46,3 +46,27 @@ async fn a_malformed_key_is_refused() {
     .problem(StatusCode::BAD_REQUEST);
     assert_eq!(app.event_count().await, 0);
 }
+
+#[tokio::test]
+async fn concurrent_retries_with_one_key_write_once() {
+    let app = TestApp::spawn().await;
+    let form = json!({"name": "Иван", "phone": "+79161234567", "question": "Вопрос"});
+    let key = [("idempotency-key", "5a0f7c2e-2c6b-4f7e-8f1a-3b9d2e4c6a01")];
+    let attempts = (0..8).map(|_| app.request(Method::POST, TICKETS, Some(&form), &key));
+    let answers = futures::future::join_all(attempts).await;
+    let created: Vec<_> = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CREATED)
+        .collect();
+    assert!(!created.is_empty());
+    for answer in &answers {
+        // Either the first answer (replayed), or "still running" while the first is in flight.
+        assert!(
+            answer.status == StatusCode::CREATED || answer.status == StatusCode::CONFLICT,
+            "{:#}",
+            answer.body
+        );
+    }
+    assert!(created.iter().all(|a| a.body == created[0].body));
+    assert_eq!(app.event_count().await, 1);
+}
