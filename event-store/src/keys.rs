@@ -270,6 +270,24 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn lookup_hashes_are_stable_per_master_key_and_reveal_nothing_across_keys() {
+        // No query runs: the pool is never used by lookup hashes.
+        let pool = sqlx::PgPool::connect_lazy("postgres://localhost/unused").unwrap();
+        let (one, other) = (MasterKey::generate(), MasterKey::generate());
+        let store = KeyStore::new(pool.clone(), &one);
+        let phone = "+79161234567";
+        assert_eq!(
+            store.lookup_hash(phone),
+            KeyStore::new(pool.clone(), &one).lookup_hash(phone)
+        );
+        assert_ne!(store.lookup_hash(phone), store.lookup_hash("+79161234568"));
+        assert_ne!(
+            store.lookup_hash(phone),
+            KeyStore::new(pool, &other).lookup_hash(phone)
+        );
+    }
+
     #[test]
     fn a_ciphertext_opens_only_for_its_own_subject() {
         let cipher = XChaCha20Poly1305::new((&[7u8; KEY_LEN]).into());
