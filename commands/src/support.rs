@@ -115,7 +115,7 @@ impl App {
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
         let row = self.ticket_row(ticket_id).await?;
-        let subject = sealed_subject(&row)?;
+        let subject = sealed::<TicketContact>(&row.contact)?.subject_id;
         let command = SupportTicketCommand::Reply {
             agent_id,
             answer: self.keys.seal(subject, &answer).await?,
@@ -178,10 +178,8 @@ impl App {
         agent_id: Uuid,
         meta: &CommandMeta,
     ) -> Result<TicketView, Error> {
-        let contact: Sealed<TicketContact> = serde_json::from_value(row.contact.clone())
-            .map_err(|e| Error::Storage(e.to_string()))?;
-        let question: Sealed<MessageText> = serde_json::from_value(row.question.clone())
-            .map_err(|e| Error::Storage(e.to_string()))?;
+        let contact: Sealed<TicketContact> = sealed(&row.contact)?;
+        let question: Sealed<MessageText> = sealed(&row.question)?;
         self.record_personal_data_read(agent_id, contact.subject_id, "support ticket", meta)
             .await?;
         Ok(TicketView {
@@ -227,12 +225,9 @@ impl App {
     }
 }
 
-fn sealed_subject(row: &TicketRow) -> Result<Uuid, Error> {
-    row.contact
-        .get("subject_id")
-        .and_then(|v| v.as_str())
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Error::Storage(format!("ticket {} has no sealed contact", row.ticket_id)))
+/// A sealed value as the read model stores it.
+fn sealed<T>(stored: &serde_json::Value) -> Result<Sealed<T>, Error> {
+    serde_json::from_value(stored.clone()).map_err(|e| Error::Storage(e.to_string()))
 }
 
 /// Erased personal data reads as `None`; any other failure is an error.
