@@ -67,11 +67,13 @@ impl App {
     ) -> Self {
         let keys = KeyStore::new(db.sqlx.clone(), master_key);
         let projectors = Projectors::new(db.clone(), k911_projections::all());
+        let woken = projectors.clone();
+        let on_commit: store::OnCommit = Arc::new(move |types| woken.committed(types));
         Self {
-            tickets: Arc::new(store::cqrs(&db, ())),
-            accounts: Arc::new(store::cqrs(&db, ())),
-            faq: Arc::new(store::cqrs(&db, ())),
-            documents: Arc::new(store::cqrs(&db, ())),
+            tickets: Arc::new(store::cqrs(&db, (), on_commit.clone())),
+            accounts: Arc::new(store::cqrs(&db, (), on_commit.clone())),
+            faq: Arc::new(store::cqrs(&db, (), on_commit.clone())),
+            documents: Arc::new(store::cqrs(&db, (), on_commit)),
             ticket_store: Arc::new(store::store(&db)),
             account_store: Arc::new(store::store(&db)),
             db,

@@ -86,7 +86,6 @@ impl App {
                 .await
             {
                 Ok(()) => {
-                    self.projectors.wake(A::TYPE);
                     self.metrics
                         .commands
                         .get_or_create(&AggregateLabels {

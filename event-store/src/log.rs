@@ -53,10 +53,14 @@ pub struct LogPage {
 // One statement, so the horizon and the events come from the same snapshot. xid8 has no Rust
 // mapping in tokio-postgres, so it travels as text, under another name: `ORDER BY
 // transaction_id` must sort the xid8 column, not its text ("10" < "9").
+// `held_back` is a scalar subquery with ORDER BY ... LIMIT 1, not EXISTS: the planner cannot
+// estimate `>= pg_snapshot_xmin(..)` and, for EXISTS (which drops ORDER BY and LIMIT), chose a
+// sequential scan of the whole log on every read (measured: 6 ms at 6 000 events).
 const READ_AFTER: &str = "
 SELECT h.horizon::text,
-       exists(SELECT 1 FROM events b
-               WHERE b.transaction_id >= h.horizon AND b.event_type = ANY($4)) AS held_back,
+       (SELECT b.transaction_id FROM events b
+         WHERE b.transaction_id >= h.horizon AND b.event_type = ANY($4)
+         ORDER BY b.transaction_id LIMIT 1) IS NOT NULL AS held_back,
        e.global_position, e.xid, e.aggregate_type, e.aggregate_id, e.sequence,
        e.event_type, e.event_version, e.payload, e.metadata, e.recorded_at
   FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) h

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
-use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventEnvelope, EventStore};
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, DomainEvent, EventEnvelope, EventStore};
 use postgres_es::PostgresEventRepository;
 
 use crate::log::{parse_xid, Checkpoint};
@@ -33,11 +33,16 @@ impl<A: Aggregate> Cqrs<A> {
     }
 }
 
-pub fn cqrs<A: Aggregate>(db: &Database, services: A::Services) -> Cqrs<A> {
+/// Told the event types of every commit, right after it: how the projectors that read those
+/// types (and only those) are woken.
+pub type OnCommit = Arc<dyn Fn(&[String]) + Send + Sync>;
+
+pub fn cqrs<A: Aggregate>(db: &Database, services: A::Services, on_commit: OnCommit) -> Cqrs<A> {
     let fresh: Arc<Mutex<HashSet<String>>> = Arc::default();
     let store = NewAwareStore {
         inner: store::<A>(db),
         fresh: fresh.clone(),
+        on_commit,
     };
     Cqrs {
         framework: CqrsFramework::new(store, vec![], services),
@@ -45,10 +50,11 @@ pub fn cqrs<A: Aggregate>(db: &Database, services: A::Services) -> Cqrs<A> {
     }
 }
 
-/// The postgres-es store, minus the read of an aggregate known to be new.
+/// The postgres-es store, minus the read of an aggregate known to be new, plus a commit hook.
 pub struct NewAwareStore<A: Aggregate> {
     inner: Store<A>,
     fresh: Arc<Mutex<HashSet<String>>>,
+    on_commit: OnCommit,
 }
 
 impl<A: Aggregate> EventStore<A> for NewAwareStore<A> {
@@ -83,7 +89,10 @@ impl<A: Aggregate> EventStore<A> for NewAwareStore<A> {
         context: Self::AC,
         metadata: HashMap<String, String>,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        self.inner.commit(events, context, metadata).await
+        let types: Vec<String> = events.iter().map(DomainEvent::event_type).collect();
+        let committed = self.inner.commit(events, context, metadata).await?;
+        (self.on_commit)(&types);
+        Ok(committed)
     }
 }
 

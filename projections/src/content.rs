@@ -36,10 +36,6 @@ impl Projection for Faq {
         "faq"
     }
 
-    fn aggregate_types(&self) -> &'static [&'static str] {
-        &["FaqEntry"]
-    }
-
     fn event_types(&self) -> &'static [&'static str] {
         &["FaqEntryPublished", "FaqEntryEdited", "FaqEntryWithdrawn"]
     }
@@ -141,10 +137,6 @@ pub struct Documents;
 impl Projection for Documents {
     fn name(&self) -> &'static str {
         "documents"
-    }
-
-    fn aggregate_types(&self) -> &'static [&'static str] {
-        &["Document"]
     }
 
     fn event_types(&self) -> &'static [&'static str] {

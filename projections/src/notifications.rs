@@ -18,10 +18,6 @@ impl Projection for SupportNotifications {
     }
 
     // The outbox is a table of the write side (migrations), not a read model to drop.
-    fn aggregate_types(&self) -> &'static [&'static str] {
-        &["SupportTicket"]
-    }
-
     fn event_types(&self) -> &'static [&'static str] {
         &["TicketAnswered"]
     }

@@ -40,10 +40,8 @@ const RETRY: Duration = Duration::from_secs(1);
 pub trait Projection: Send + Sync {
     /// Stable name: the checkpoint key and the `k911 projections rebuild NAME` argument.
     fn name(&self) -> &'static str;
-    /// The aggregates whose commits wake it.
-    fn aggregate_types(&self) -> &'static [&'static str];
-    /// The event types it reads; the log is filtered to these. Event type names are unique
-    /// across aggregates.
+    /// The event types it reads; the log is filtered to these, and only their commits wake it.
+    /// Event type names are unique across aggregates.
     fn event_types(&self) -> &'static [&'static str];
     /// Creates the tables if they are missing. Must be idempotent.
     fn create_sql(&self) -> &'static str;
@@ -145,8 +143,8 @@ struct Inner {
     projections: Vec<Slot>,
     /// Set by local commits; the notifier task turns it into one NOTIFY for other instances.
     committed: Notify,
-    /// Aggregate types committed here since the last NOTIFY.
-    pending: std::sync::Mutex<std::collections::BTreeSet<&'static str>>,
+    /// Event types committed here since the last NOTIFY.
+    pending: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Tells this instance's notifications from others'.
     instance: u64,
     poll: Duration,
@@ -203,15 +201,15 @@ impl Projectors {
         tasks
     }
 
-    /// Tells the projectors that follow `aggregate_type` that its events were committed here,
-    /// and other instances soon after.
-    pub fn wake(&self, aggregate_type: &'static str) {
-        self.inner.wake_for(aggregate_type);
+    /// Tells the projectors that read `event_types` that such events were committed here, and
+    /// other instances soon after.
+    pub fn committed(&self, event_types: &[String]) {
+        event_types.iter().for_each(|t| self.inner.wake_for(t));
         self.inner
             .pending
             .lock()
             .expect("pending types")
-            .insert(aggregate_type);
+            .extend(event_types.iter().cloned());
         self.inner.committed.notify_one();
     }
 
@@ -395,7 +393,7 @@ impl Projectors {
             let mut applied = 0u64;
             loop {
                 let batch =
-                    apply_batch(&mut client, &statements, projection.as_ref(), true).await?;
+                    apply_batch(&mut client, &statements, projection.as_ref(), true, None).await?;
                 if let Some(checkpoint) = batch.checkpoint {
                     slot.applied.send_replace(checkpoint);
                 }
@@ -418,15 +416,15 @@ impl Projectors {
 }
 
 impl Inner {
-    fn wake_for(&self, aggregate_type: &str) {
+    fn wake_for(&self, event_type: &str) {
         for slot in &self.projections {
-            if slot.projection.aggregate_types().contains(&aggregate_type) {
+            if slot.projection.event_types().contains(&event_type) {
                 slot.wake.notify_one();
             }
         }
     }
 
-    /// Handles another instance's NOTIFY (`instance:Type,Type`); our own are ignored.
+    /// Handles another instance's NOTIFY (`instance:EventType,EventType`); our own are ignored.
     fn on_notification(&self, payload: &str) {
         match payload.split_once(':') {
             Some((instance, types)) => {
@@ -496,7 +494,7 @@ impl Inner {
                 _ = self.committed.notified() => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
-            let types: Vec<&str> =
+            let types: Vec<String> =
                 std::mem::take(&mut *self.pending.lock().expect("pending types"))
                     .into_iter()
                     .collect();
@@ -541,9 +539,12 @@ impl Inner {
         let statements = Statements::default();
         prepare(&client, projection).await?;
         let mut persisted_at = std::time::Instant::now();
+        let mut seen = None;
         loop {
             let persist_idle = persisted_at.elapsed() >= PERSIST_IDLE_EVERY;
-            let batch = apply_batch(&mut client, &statements, projection, persist_idle).await?;
+            let batch =
+                apply_batch(&mut client, &statements, projection, persist_idle, seen).await?;
+            seen = batch.seen;
             if batch.persisted {
                 persisted_at = std::time::Instant::now();
             }
@@ -612,6 +613,19 @@ struct Batch {
     persisted: bool,
     /// Newer events wait for older transactions to end.
     held_back: bool,
+    /// An idle read that was not stored: where the next read may start instead of the stored
+    /// checkpoint, as long as that has not moved.
+    seen: Option<IdleRead>,
+}
+
+/// How far an idle read saw past the stored checkpoint `from`: nothing of the projection's
+/// types lies in between, and nothing ever will (anything committed later sorts after `reached`).
+/// Only trusted while the stored checkpoint is still `from`: another instance's batch or a
+/// rebuild (even a failed one) moves it, and then the read starts from the stored one again.
+#[derive(Debug, Clone, Copy)]
+struct IdleRead {
+    from: Checkpoint,
+    reached: Checkpoint,
 }
 
 /// Applies the next batch and moves the checkpoint, in one transaction. A read that finds
@@ -622,6 +636,7 @@ async fn apply_batch(
     statements: &Statements,
     projection: &dyn Projection,
     persist_idle: bool,
+    seen: Option<IdleRead>,
 ) -> Result<Batch, ProjectionError> {
     let tx = BatchTx {
         tx: client.transaction().await?,
@@ -646,14 +661,21 @@ async fn apply_batch(
             checkpoint: None,
             persisted: false,
             held_back: false,
+            seen: None,
         });
     };
     let checkpoint = Checkpoint {
         transaction_id: log::parse_xid(row.get(0)),
         global_position: row.get(1),
     };
+    // Without this, a projector whose events are rare would rescan everything since its last
+    // stored checkpoint on every wake.
+    let start = match seen {
+        Some(seen) if seen.from == checkpoint => seen.reached,
+        _ => checkpoint,
+    };
     let started = std::time::Instant::now();
-    let page = log::read_after(&tx.tx, checkpoint, projection.event_types(), BATCH).await?;
+    let page = log::read_after(&tx.tx, start, projection.event_types(), BATCH).await?;
     let (events, reached, held_back) = (page.events, page.reached, page.held_back);
     if events.is_empty() && (!persist_idle || reached == checkpoint) {
         return Ok(Batch {
@@ -661,6 +683,10 @@ async fn apply_batch(
             checkpoint: Some(reached),
             persisted: false,
             held_back,
+            seen: Some(IdleRead {
+                from: checkpoint,
+                reached,
+            }),
         });
     }
     // One after another: an event's statements may depend on the rows of the events before it.
@@ -691,6 +717,7 @@ async fn apply_batch(
         checkpoint: Some(reached),
         persisted: true,
         held_back,
+        seen: None,
     })
 }
 

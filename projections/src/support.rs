@@ -59,10 +59,6 @@ impl Projection for SupportTickets {
         NAME
     }
 
-    fn aggregate_types(&self) -> &'static [&'static str] {
-        &["SupportTicket"]
-    }
-
     fn event_types(&self) -> &'static [&'static str] {
         &[
             "TicketSubmitted",
@@ -223,11 +219,14 @@ pub async fn waiting(
 ) -> Result<Vec<TicketRow>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "SELECT t.*, row_number() OVER (ORDER BY t.arrival) AS queue_position
-               FROM read.support_tickets t
-              WHERE t.status = 'waiting'
-              ORDER BY t.arrival
-              LIMIT $1 OFFSET $2",
+            // Numbered after the page is cut: a window over the whole queue would read every
+            // waiting ticket on every call.
+            "SELECT t.*, $2 + row_number() OVER (ORDER BY t.arrival) AS queue_position
+               FROM (SELECT * FROM read.support_tickets
+                      WHERE status = 'waiting'
+                      ORDER BY arrival
+                      LIMIT $1 OFFSET $2) t
+              ORDER BY t.arrival",
             &[&limit, &offset],
         )
         .await?;

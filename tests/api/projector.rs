@@ -95,7 +95,9 @@ async fn writers_committing_out_of_position_order_never_make_the_projector_skip_
     assert!(first_position < second_position);
     // The later position commits first; the projector must hold it back, not pass the gap.
     late.commit().await.unwrap();
-    app.app.projectors.wake("SupportTicket");
+    app.app
+        .projectors
+        .committed(&["TicketSubmitted".to_string()]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM read.support_tickets")
         .fetch_one(&app.db.sqlx)
@@ -145,10 +147,6 @@ impl k911_projections::Projection for Probe {
     fn name(&self) -> &'static str {
         "probe"
     }
-    fn aggregate_types(&self) -> &'static [&'static str] {
-        &["SupportTicket"]
-    }
-
     fn event_types(&self) -> &'static [&'static str] {
         &["TicketSubmitted"]
     }

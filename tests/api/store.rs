@@ -16,7 +16,7 @@ fn create() -> AccountCommand {
 #[tokio::test]
 async fn an_aggregate_wrongly_expected_new_conflicts_and_the_retry_reads_its_events() {
     let app = TestApp::spawn().await;
-    let cqrs = k911_event_store::store::cqrs::<Account>(&app.db, ());
+    let cqrs = k911_event_store::store::cqrs::<Account>(&app.db, (), std::sync::Arc::new(|_| {}));
     let id = uuid::Uuid::now_v7().to_string();
     cqrs.expect_new(&id);
     cqrs.framework.execute(&id, create()).await.unwrap();
