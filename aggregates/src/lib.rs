@@ -5,6 +5,8 @@
 pub mod account;
 pub mod document;
 pub mod faq;
+pub mod loan_application;
+pub mod money;
 pub mod sealed;
 pub mod support_ticket;
 pub mod values;

@@ -22,6 +22,14 @@ pub enum ValueError {
     NotEmail,
     #[error("must be one of: {0}")]
     NotOneOf(&'static str),
+    #[error("must not be negative")]
+    Negative,
+    #[error("must be a positive decimal percentage with at most three decimals, e.g. \"0.8\"")]
+    NotRate,
+    #[error("must be written in Cyrillic letters (hyphens and spaces between words allowed)")]
+    NotCyrillic,
+    #[error("must be {0}")]
+    BadFormat(&'static str),
 }
 
 /// The plumbing every string value shares: read-only access, and (de)serialization through
@@ -139,7 +147,7 @@ impl PersonName {
 }
 
 /// Trimmed text of 1 to `max` characters, each of them `allowed`.
-fn bounded_text(
+pub(crate) fn bounded_text(
     raw: &str,
     max: usize,
     allowed: impl Fn(char) -> bool,

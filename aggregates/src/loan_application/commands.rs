@@ -1,0 +1,39 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::applicant::{Applicant, PayoutMethod};
+use super::LoanRequest;
+use crate::money::{DailyRate, Kopecks};
+use crate::values::MessageText;
+use crate::Sealed;
+
+/// What can be asked of a loan application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum LoanApplicationCommand {
+    /// A customer applies: the first time this also registers them; a repeat application is
+    /// prefilled from the profile. Personal data arrives sealed with the customer's key.
+    Submit {
+        customer_id: Uuid,
+        applicant: Sealed<Applicant>,
+        loan: LoanRequest,
+        payout: Sealed<PayoutMethod>,
+        referral_code: Option<String>,
+        repeat: bool,
+        at: DateTime<Utc>,
+    },
+    /// An underwriter approves, possibly for less, for a shorter term, or at a lower rate than
+    /// the product's; what is not given stays as asked (the rate: the product's).
+    Approve {
+        underwriter_id: Uuid,
+        amount: Option<Kopecks>,
+        term_days: Option<u16>,
+        daily_rate: Option<DailyRate>,
+        at: DateTime<Utc>,
+    },
+    Reject {
+        underwriter_id: Uuid,
+        reason: MessageText,
+        at: DateTime<Utc>,
+    },
+}

@@ -1,0 +1,53 @@
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::applicant::{Applicant, PayoutMethod};
+use super::LoanRequest;
+use crate::money::{DailyRate, Kopecks};
+use crate::values::MessageText;
+use crate::{Sealed, EVENT_VERSION_1};
+
+/// What happened to a loan application. Released shapes are never edited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum LoanApplicationEvent {
+    ApplicationSubmitted {
+        customer_id: Uuid,
+        applicant: Sealed<Applicant>,
+        loan: LoanRequest,
+        payout: Sealed<PayoutMethod>,
+        /// The three consents (personal data, credit history check, terms) were all given.
+        consents_given_at: DateTime<Utc>,
+        referral_code: Option<String>,
+        repeat: bool,
+        submitted_at: DateTime<Utc>,
+    },
+    ApplicationApproved {
+        underwriter_id: Uuid,
+        amount: Kopecks,
+        term_days: u16,
+        daily_rate: DailyRate,
+        approved_at: DateTime<Utc>,
+    },
+    ApplicationRejected {
+        underwriter_id: Uuid,
+        reason: MessageText,
+        rejected_at: DateTime<Utc>,
+    },
+}
+
+impl DomainEvent for LoanApplicationEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::ApplicationSubmitted { .. } => "ApplicationSubmitted",
+            Self::ApplicationApproved { .. } => "ApplicationApproved",
+            Self::ApplicationRejected { .. } => "ApplicationRejected",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        EVENT_VERSION_1.to_string()
+    }
+}

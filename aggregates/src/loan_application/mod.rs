@@ -1,0 +1,214 @@
+//! A loan application: submitted by a customer (the first one registers them), decided once by an
+//! underwriter. The decision is final; the loan itself is a separate aggregate.
+
+pub mod applicant;
+mod commands;
+mod error;
+mod events;
+#[cfg(test)]
+mod tests;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use commands::LoanApplicationCommand;
+pub use error::LoanApplicationError;
+pub use events::LoanApplicationEvent;
+
+use crate::money::{DailyRate, Kopecks};
+
+/// The loan asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoanRequest {
+    pub amount: Kopecks,
+    pub term_days: u16,
+}
+
+/// The product's limits, from configuration: what may be asked for and granted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub min_amount: Kopecks,
+    pub max_amount: Kopecks,
+    pub min_term_days: u16,
+    pub max_term_days: u16,
+    /// The rate an approval gets unless the underwriter sets a lower one; never above the legal
+    /// cap (checked when the configuration is read).
+    pub daily_rate: DailyRate,
+}
+
+impl Default for Product {
+    fn default() -> Self {
+        Self {
+            min_amount: Kopecks::from_roubles(1_000),
+            max_amount: Kopecks::from_roubles(30_000),
+            min_term_days: 5,
+            max_term_days: 30,
+            daily_rate: DailyRate::parse("0.8").expect("a valid rate"),
+        }
+    }
+}
+
+impl Product {
+    fn check(&self, amount: Kopecks, term_days: u16) -> Result<(), LoanApplicationError> {
+        if !(self.min_amount..=self.max_amount).contains(&amount) {
+            return Err(LoanApplicationError::AmountOutOfLimits {
+                min: self.min_amount,
+                max: self.max_amount,
+            });
+        }
+        if !(self.min_term_days..=self.max_term_days).contains(&term_days) {
+            return Err(LoanApplicationError::TermOutOfLimits {
+                min: self.min_term_days,
+                max: self.max_term_days,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApplicationStatus {
+    #[default]
+    New,
+    Submitted,
+    Approved,
+    Rejected,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LoanApplication {
+    status: ApplicationStatus,
+    customer_id: Option<Uuid>,
+    loan: Option<LoanRequest>,
+}
+
+impl LoanApplication {
+    pub fn status(&self) -> ApplicationStatus {
+        self.status
+    }
+
+    pub fn customer_id(&self) -> Option<Uuid> {
+        self.customer_id
+    }
+}
+
+impl Aggregate for LoanApplication {
+    const TYPE: &'static str = "LoanApplication";
+    type Command = LoanApplicationCommand;
+    type Event = LoanApplicationEvent;
+    type Error = LoanApplicationError;
+    type Services = Product;
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        product: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        use LoanApplicationError as E;
+        let event = match command {
+            LoanApplicationCommand::Submit {
+                customer_id,
+                applicant,
+                loan,
+                payout,
+                referral_code,
+                repeat,
+                at,
+            } => {
+                if self.status != ApplicationStatus::New {
+                    return Err(E::AlreadySubmitted);
+                }
+                product.check(loan.amount, loan.term_days)?;
+                LoanApplicationEvent::ApplicationSubmitted {
+                    customer_id,
+                    applicant,
+                    loan,
+                    payout,
+                    consents_given_at: at,
+                    referral_code,
+                    repeat,
+                    submitted_at: at,
+                }
+            }
+            LoanApplicationCommand::Approve {
+                underwriter_id,
+                amount,
+                term_days,
+                daily_rate,
+                at,
+            } => {
+                let asked = self.undecided()?;
+                let amount = amount.unwrap_or(asked.amount);
+                let term_days = term_days.unwrap_or(asked.term_days);
+                if amount > asked.amount {
+                    return Err(E::AmountAboveRequest { asked: asked.amount });
+                }
+                if term_days > asked.term_days {
+                    return Err(E::TermAboveRequest {
+                        asked: asked.term_days,
+                    });
+                }
+                product.check(amount, term_days)?;
+                let daily_rate = daily_rate.unwrap_or(product.daily_rate);
+                if daily_rate > product.daily_rate {
+                    return Err(E::RateAboveCap {
+                        cap: product.daily_rate,
+                    });
+                }
+                LoanApplicationEvent::ApplicationApproved {
+                    underwriter_id,
+                    amount,
+                    term_days,
+                    daily_rate,
+                    approved_at: at,
+                }
+            }
+            LoanApplicationCommand::Reject {
+                underwriter_id,
+                reason,
+                at,
+            } => {
+                self.undecided()?;
+                LoanApplicationEvent::ApplicationRejected {
+                    underwriter_id,
+                    reason,
+                    rejected_at: at,
+                }
+            }
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            LoanApplicationEvent::ApplicationSubmitted {
+                customer_id, loan, ..
+            } => {
+                self.status = ApplicationStatus::Submitted;
+                self.customer_id = Some(customer_id);
+                self.loan = Some(loan);
+            }
+            LoanApplicationEvent::ApplicationApproved { .. } => {
+                self.status = ApplicationStatus::Approved
+            }
+            LoanApplicationEvent::ApplicationRejected { .. } => {
+                self.status = ApplicationStatus::Rejected
+            }
+        }
+    }
+}
+
+impl LoanApplication {
+    /// The loan asked for, if the application still waits for its decision.
+    fn undecided(&self) -> Result<LoanRequest, LoanApplicationError> {
+        match (self.status, self.loan) {
+            (ApplicationStatus::Submitted, Some(loan)) => Ok(loan),
+            (ApplicationStatus::New, _) => Err(LoanApplicationError::NotSubmitted),
+            _ => Err(LoanApplicationError::AlreadyDecided),
+        }
+    }
+}

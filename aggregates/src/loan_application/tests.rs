@@ -1,0 +1,226 @@
+use chrono::{DateTime, TimeZone, Utc};
+use cqrs_es::test::TestFramework;
+use uuid::Uuid;
+
+use super::*;
+use crate::values::MessageText;
+use crate::Sealed;
+
+type Framework = TestFramework<LoanApplication>;
+
+const CUSTOMER: Uuid = Uuid::from_u128(1);
+const UNDERWRITER: Uuid = Uuid::from_u128(2);
+
+fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()
+}
+
+fn rate(text: &str) -> DailyRate {
+    DailyRate::parse(text).unwrap()
+}
+
+fn rub(roubles: i64) -> Kopecks {
+    Kopecks::from_roubles(roubles)
+}
+
+fn asked(amount: Kopecks, term_days: u16) -> LoanRequest {
+    LoanRequest { amount, term_days }
+}
+
+fn submit(loan: LoanRequest) -> LoanApplicationCommand {
+    LoanApplicationCommand::Submit {
+        customer_id: CUSTOMER,
+        applicant: Sealed::new(CUSTOMER, "n".into(), "c".into()),
+        loan,
+        payout: Sealed::new(CUSTOMER, "n2".into(), "c2".into()),
+        referral_code: None,
+        repeat: false,
+        at: at(),
+    }
+}
+
+fn submitted() -> LoanApplicationEvent {
+    submitted_with(asked(rub(15_000), 21))
+}
+
+fn submitted_with(loan: LoanRequest) -> LoanApplicationEvent {
+    LoanApplicationEvent::ApplicationSubmitted {
+        customer_id: CUSTOMER,
+        applicant: Sealed::new(CUSTOMER, "n".into(), "c".into()),
+        loan,
+        payout: Sealed::new(CUSTOMER, "n2".into(), "c2".into()),
+        consents_given_at: at(),
+        referral_code: None,
+        repeat: false,
+        submitted_at: at(),
+    }
+}
+
+fn approve(amount: Option<i64>, term: Option<u16>, daily: Option<&str>) -> LoanApplicationCommand {
+    LoanApplicationCommand::Approve {
+        underwriter_id: UNDERWRITER,
+        amount: amount.map(rub),
+        term_days: term,
+        daily_rate: daily.map(rate),
+        at: at(),
+    }
+}
+
+fn approved(amount: i64, term_days: u16, daily: &str) -> LoanApplicationEvent {
+    LoanApplicationEvent::ApplicationApproved {
+        underwriter_id: UNDERWRITER,
+        amount: rub(amount),
+        term_days,
+        daily_rate: rate(daily),
+        approved_at: at(),
+    }
+}
+
+fn reject() -> LoanApplicationCommand {
+    LoanApplicationCommand::Reject {
+        underwriter_id: UNDERWRITER,
+        reason: MessageText::parse("ПДН выше допустимого").unwrap(),
+        at: at(),
+    }
+}
+
+fn rejected() -> LoanApplicationEvent {
+    LoanApplicationEvent::ApplicationRejected {
+        underwriter_id: UNDERWRITER,
+        reason: MessageText::parse("ПДН выше допустимого").unwrap(),
+        rejected_at: at(),
+    }
+}
+
+fn framework() -> Framework {
+    Framework::with(Product::default())
+}
+
+#[test]
+fn a_customer_submits_an_application_within_the_product_limits() {
+    framework()
+        .given_no_previous_events()
+        .when(submit(asked(rub(15_000), 21)))
+        .then_expect_events(vec![submitted()]);
+}
+
+#[test]
+fn the_limits_are_inclusive() {
+    for loan in [asked(rub(1_000), 5), asked(rub(30_000), 30)] {
+        framework()
+            .given_no_previous_events()
+            .when(submit(loan))
+            .then_expect_events(vec![submitted_with(loan)]);
+    }
+}
+
+#[test]
+fn an_amount_outside_the_product_limits_is_refused() {
+    for amount in [Kopecks::new(99_999).unwrap(), Kopecks::new(3_000_001).unwrap()] {
+        framework()
+            .given_no_previous_events()
+            .when(submit(asked(amount, 21)))
+            .then_expect_error(LoanApplicationError::AmountOutOfLimits {
+                min: rub(1_000),
+                max: rub(30_000),
+            });
+    }
+}
+
+#[test]
+fn a_term_outside_the_product_limits_is_refused() {
+    for term in [4, 31] {
+        framework()
+            .given_no_previous_events()
+            .when(submit(asked(rub(15_000), term)))
+            .then_expect_error(LoanApplicationError::TermOutOfLimits { min: 5, max: 30 });
+    }
+}
+
+#[test]
+fn an_application_is_submitted_once() {
+    framework()
+        .given(vec![submitted()])
+        .when(submit(asked(rub(15_000), 21)))
+        .then_expect_error(LoanApplicationError::AlreadySubmitted);
+}
+
+#[test]
+fn approval_keeps_what_was_asked_at_the_product_rate_by_default() {
+    framework()
+        .given(vec![submitted()])
+        .when(approve(None, None, None))
+        .then_expect_events(vec![approved(15_000, 21, "0.8")]);
+}
+
+#[test]
+fn an_underwriter_may_approve_less_for_shorter_at_a_lower_rate() {
+    framework()
+        .given(vec![submitted()])
+        .when(approve(Some(10_000), Some(14), Some("0.5")))
+        .then_expect_events(vec![approved(10_000, 14, "0.5")]);
+}
+
+#[test]
+fn approval_never_grants_more_or_longer_than_asked() {
+    framework()
+        .given(vec![submitted()])
+        .when(approve(Some(20_000), None, None))
+        .then_expect_error(LoanApplicationError::AmountAboveRequest { asked: rub(15_000) });
+    framework()
+        .given(vec![submitted()])
+        .when(approve(None, Some(30), None))
+        .then_expect_error(LoanApplicationError::TermAboveRequest { asked: 21 });
+}
+
+#[test]
+fn approval_stays_within_the_product_limits_and_rate_cap() {
+    framework()
+        .given(vec![submitted()])
+        .when(approve(Some(500), None, None))
+        .then_expect_error(LoanApplicationError::AmountOutOfLimits {
+            min: rub(1_000),
+            max: rub(30_000),
+        });
+    framework()
+        .given(vec![submitted()])
+        .when(approve(None, None, Some("0.801")))
+        .then_expect_error(LoanApplicationError::RateAboveCap { cap: rate("0.8") });
+}
+
+#[test]
+fn an_underwriter_rejects_with_a_reason() {
+    framework()
+        .given(vec![submitted()])
+        .when(reject())
+        .then_expect_events(vec![rejected()]);
+}
+
+#[test]
+fn decisions_are_final() {
+    for history in [
+        vec![submitted(), approved(15_000, 21, "0.8")],
+        vec![submitted(), rejected()],
+    ] {
+        framework()
+            .given(history.clone())
+            .when(approve(None, None, None))
+            .then_expect_error(LoanApplicationError::AlreadyDecided);
+        framework()
+            .given(history)
+            .when(reject())
+            .then_expect_error(LoanApplicationError::AlreadyDecided);
+    }
+}
+
+#[test]
+fn nothing_is_decided_on_an_application_never_submitted() {
+    framework()
+        .given_no_previous_events()
+        .when(approve(None, None, None))
+        .then_expect_error(LoanApplicationError::NotSubmitted);
+    framework()
+        .given_no_previous_events()
+        .when(reject())
+        .then_expect_error(LoanApplicationError::NotSubmitted);
+}
