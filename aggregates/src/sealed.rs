@@ -49,6 +49,8 @@ impl<T> PartialEq for Sealed<T> {
     }
 }
 
+impl<T> Eq for Sealed<T> {}
+
 // Never print ciphertext either: logs carry the subject only.
 impl<T> fmt::Debug for Sealed<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,4 +7,8 @@ pub enum AccountError {
     AlreadyExists,
     #[error("{0} is not a staff role")]
     NotAStaffRole(Role),
+    #[error("no customer account")]
+    NotACustomer,
+    #[error("the account was already opened by another application")]
+    AlreadyOpen,
 }

@@ -2,8 +2,10 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::values::{Email, Role};
-use crate::EVENT_VERSION_1;
+use uuid::Uuid;
+
+use crate::values::{Email, Phone, Role};
+use crate::{Sealed, EVENT_VERSION_1};
 
 /// What happened to an account. Released shapes are never edited.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,12 +17,30 @@ pub enum AccountEvent {
         password_hash: String,
         created_at: DateTime<Utc>,
     },
+    CustomerRegistered {
+        application_id: Uuid,
+        phone: Sealed<Phone>,
+        email: Option<Sealed<Email>>,
+        registered_at: DateTime<Utc>,
+    },
+    CustomerAccountOpened {
+        application_id: Uuid,
+        password_hash: Option<String>,
+        opened_at: DateTime<Utc>,
+    },
+    PasswordIssued {
+        password_hash: String,
+        issued_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for AccountEvent {
     fn event_type(&self) -> String {
         match self {
             Self::StaffAccountCreated { .. } => "StaffAccountCreated",
+            Self::CustomerRegistered { .. } => "CustomerRegistered",
+            Self::CustomerAccountOpened { .. } => "CustomerAccountOpened",
+            Self::PasswordIssued { .. } => "PasswordIssued",
         }
         .to_string()
     }
