@@ -52,7 +52,7 @@ impl fmt::Display for Kopecks {
         let digits = roubles.to_string();
         let mut grouped = String::new();
         for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 grouped.push('\u{a0}');
             }
             grouped.push(c);
@@ -106,15 +106,24 @@ mod tests {
     #[test]
     fn kopecks_are_never_negative_and_print_as_roubles() {
         assert_eq!(Kopecks::new(-1), Err(ValueError::Negative));
-        assert_eq!(Kopecks::new(1_500_000).unwrap().to_string(), "15\u{a0}000,00\u{a0}₽");
+        assert_eq!(
+            Kopecks::new(1_500_000).unwrap().to_string(),
+            "15\u{a0}000,00\u{a0}₽"
+        );
         assert_eq!(Kopecks::new(105).unwrap().to_string(), "1,05\u{a0}₽");
-        assert_eq!(Kopecks::from_roubles(1_000_000).to_string(), "1\u{a0}000\u{a0}000,00\u{a0}₽");
+        assert_eq!(
+            Kopecks::from_roubles(1_000_000).to_string(),
+            "1\u{a0}000\u{a0}000,00\u{a0}₽"
+        );
     }
 
     #[test]
     fn daily_rates_are_positive_decimals_with_at_most_three_places() {
         assert_eq!(DailyRate::parse("0.8").unwrap().to_string(), "0.8");
-        assert_eq!(DailyRate::parse("0.800").unwrap(), DailyRate::parse("0.8").unwrap());
+        assert_eq!(
+            DailyRate::parse("0.800").unwrap(),
+            DailyRate::parse("0.8").unwrap()
+        );
         assert!(DailyRate::parse("0.65").unwrap() < DailyRate::parse("0.8").unwrap());
         for bad in ["0", "-0.1", "0.0001", "abc", ""] {
             assert_eq!(DailyRate::parse(bad), Err(ValueError::NotRate), "{bad}");

@@ -6,16 +6,19 @@ use std::time::Duration;
 use k911_aggregates::account::Account;
 use k911_aggregates::document::Document;
 use k911_aggregates::faq::FaqEntry;
+use k911_aggregates::loan_application::{LoanApplication, Product};
 use k911_aggregates::support_ticket::SupportTicket;
 use k911_event_store::keys::{KeyStore, MasterKey};
 use k911_event_store::store::{self, Cqrs};
 use k911_event_store::Database;
+use k911_projections::runtime::Waker;
 use k911_projections::Projectors;
 
 use crate::clock::Clock;
 use crate::ids::IdGenerator;
 use crate::metrics::Metrics;
 use crate::notify::Ports;
+use crate::onboarding::Onboarding;
 
 /// Tunables of the use cases.
 #[derive(Debug, Clone)]
@@ -24,6 +27,8 @@ pub struct Settings {
     pub staff_session_ttl: Duration,
     /// How long a command waits for the read models before answering (for `queue_position`).
     pub read_your_writes_timeout: Duration,
+    /// The loan product's limits and rate.
+    pub product: Product,
 }
 
 impl Default for Settings {
@@ -31,6 +36,7 @@ impl Default for Settings {
         Self {
             staff_session_ttl: Duration::from_secs(8 * 3600),
             read_your_writes_timeout: Duration::from_secs(5),
+            product: Product::default(),
         }
     }
 }
@@ -50,6 +56,7 @@ pub struct App {
     pub(crate) accounts: Arc<Cqrs<Account>>,
     pub(crate) faq: Arc<Cqrs<FaqEntry>>,
     pub(crate) documents: Arc<Cqrs<Document>>,
+    pub(crate) applications: Arc<Cqrs<LoanApplication>>,
     pub(crate) ticket_store: Arc<store::Store<SupportTicket>>,
     pub(crate) account_store: Arc<store::Store<Account>>,
 }
@@ -66,14 +73,25 @@ impl App {
         settings: Settings,
     ) -> Self {
         let keys = KeyStore::new(db.sqlx.clone(), master_key);
-        let projectors = Projectors::new(db.clone(), k911_projections::all());
-        let woken = projectors.clone();
-        let on_commit: store::OnCommit = Arc::new(move |types| woken.committed(types));
+        let waker = Waker::default();
+        let hook = waker.clone();
+        let on_commit: store::OnCommit = Arc::new(move |types| hook.committed(types));
+        let accounts = Arc::new(store::cqrs(&db, (), on_commit.clone()));
+        let mut projections = k911_projections::all();
+        projections.push(Arc::new(Onboarding {
+            accounts: accounts.clone(),
+            keys: keys.clone(),
+            clock: clock.clone(),
+            ids: ids.clone(),
+        }));
+        let projectors = Projectors::new(db.clone(), projections);
+        waker.attach(&projectors);
         Self {
             tickets: Arc::new(store::cqrs(&db, (), on_commit.clone())),
-            accounts: Arc::new(store::cqrs(&db, (), on_commit.clone())),
+            accounts,
             faq: Arc::new(store::cqrs(&db, (), on_commit.clone())),
-            documents: Arc::new(store::cqrs(&db, (), on_commit)),
+            documents: Arc::new(store::cqrs(&db, (), on_commit.clone())),
+            applications: Arc::new(store::cqrs(&db, settings.product.clone(), on_commit)),
             ticket_store: Arc::new(store::store(&db)),
             account_store: Arc::new(store::store(&db)),
             db,

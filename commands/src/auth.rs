@@ -12,6 +12,7 @@ use k911_aggregates::values::{Email, Role};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::onboarding::email_key;
 use crate::{App, CommandMeta, Error, Written};
 
 /// Failures allowed before a login is locked.
@@ -44,6 +45,20 @@ pub fn hash_password(password: &str) -> String {
         .hash_password(password.as_bytes(), &salt)
         .expect("argon2 hashes any password")
         .to_string()
+}
+
+/// A password for a new cabinet, from 32 random bytes: 12 characters of an alphabet without the
+/// look-alikes (0/O, 1/l/I) a person misreads from an SMS. 56 symbols, ~70 bits.
+pub fn generate_password(secret: [u8; 32]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    // Rejection sampling keeps every symbol equally likely.
+    let limit = 256 - 256 % ALPHABET.len();
+    secret
+        .iter()
+        .filter(|b| (**b as usize) < limit)
+        .take(12)
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 fn verify_password(password: &str, hash: &str) -> bool {
@@ -151,12 +166,29 @@ impl App {
         self.open_session(principal, now).await
     }
 
+    /// A staff login, else a customer's e-mail (found by its keyed hash: customers' e-mails are
+    /// personal data and stored nowhere in clear).
     async fn account_by_login(&self, key: &str) -> Result<Option<(Uuid, Role, String)>, Error> {
-        let account_id: Option<Uuid> =
+        let staff: Option<Uuid> =
             sqlx::query_scalar("SELECT account_id FROM account_logins WHERE login = $1")
                 .bind(key)
                 .fetch_optional(&self.db.sqlx)
                 .await?;
+        let customer = || async {
+            let Ok(email) = Email::parse(key) else {
+                return Ok::<_, Error>(None);
+            };
+            Ok(sqlx::query_scalar(
+                "SELECT customer_id FROM customer_identities WHERE kind = 'email' AND hash = $1",
+            )
+            .bind(self.keys.lookup_hash(&email_key(&email)))
+            .fetch_optional(&self.db.sqlx)
+            .await?)
+        };
+        let account_id = match staff {
+            Some(id) => Some(id),
+            None => customer().await?,
+        };
         let Some(account_id) = account_id else {
             return Ok(None);
         };
@@ -168,7 +200,13 @@ impl App {
                 password_hash,
                 ..
             } => Some((account_id, *role, password_hash.clone())),
-            AccountKind::None => None,
+            // No credential works before the first application is approved.
+            AccountKind::Customer {
+                opened_by: Some(_),
+                password_hash: Some(hash),
+                ..
+            } => Some((account_id, Role::Borrower, hash.clone())),
+            AccountKind::Customer { .. } | AccountKind::None => None,
         })
     }
 
@@ -273,5 +311,15 @@ mod tests {
         assert!(verify_password("correct horse battery", &hash));
         assert!(!verify_password("correct horse batterY", &hash));
         assert!(!verify_password("anything", "not a hash"));
+    }
+
+    #[test]
+    fn generated_passwords_are_twelve_unambiguous_characters() {
+        let password = generate_password([7u8; 32]);
+        assert_eq!(password.chars().count(), 12);
+        assert!(!password.contains(['0', 'O', '1', 'l', 'I']));
+        let mixed: Vec<u8> = (0..32).map(|i| (i * 37 + 11) as u8).collect();
+        let other = generate_password(mixed.try_into().unwrap());
+        assert_ne!(password, other);
     }
 }

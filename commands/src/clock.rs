@@ -43,6 +43,13 @@ impl Clock for ManualClock {
     }
 }
 
+/// The calendar day in Moscow at `at`: the day that counts for ages, interest and due dates.
+/// Moscow keeps UTC+3 all year (no daylight saving since 2014).
+pub fn moscow_date(at: DateTime<Utc>) -> chrono::NaiveDate {
+    let moscow = chrono::FixedOffset::east_opt(3 * 3600).expect("UTC+3 is a valid offset");
+    at.with_timezone(&moscow).date_naive()
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -58,5 +65,14 @@ mod tests {
         assert_eq!(clock.now(), later);
         assert_eq!(clock.set(start), Err(later));
         assert_eq!(clock.now(), later);
+    }
+
+    #[test]
+    fn the_moscow_day_turns_at_21_00_utc() {
+        use chrono::TimeZone;
+        let before = Utc.with_ymd_and_hms(2026, 11, 27, 20, 59, 59).unwrap();
+        let after = Utc.with_ymd_and_hms(2026, 11, 27, 21, 0, 0).unwrap();
+        assert_eq!(moscow_date(before).to_string(), "2026-11-27");
+        assert_eq!(moscow_date(after).to_string(), "2026-11-28");
     }
 }

@@ -4,6 +4,7 @@
 use k911_aggregates::account::AccountError;
 use k911_aggregates::document::DocumentError;
 use k911_aggregates::faq::FaqError;
+use k911_aggregates::loan_application::LoanApplicationError;
 use k911_aggregates::support_ticket::SupportTicketError;
 use k911_event_store::keys::KeyError;
 use k911_projections::ProjectionError;
@@ -18,6 +19,13 @@ pub enum Error {
     Faq(#[from] FaqError),
     #[error(transparent)]
     Document(#[from] DocumentError),
+    #[error(transparent)]
+    Application(#[from] LoanApplicationError),
+    /// A first application from someone already registered (same phone, e-mail or passport).
+    #[error("this person is already our customer: log in to the cabinet and apply from there")]
+    KnownCustomer,
+    #[error("no agent has this referral code")]
+    UnknownReferralCode,
     /// The aggregate kept changing under us: retried from fresh loads, then given up.
     #[error("the resource was changed by another request; try again")]
     Conflict,

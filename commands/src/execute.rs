@@ -23,7 +23,7 @@ pub struct CommandMeta {
 }
 
 impl CommandMeta {
-    fn to_map(&self) -> HashMap<String, String> {
+    pub(crate) fn to_map(&self) -> HashMap<String, String> {
         let mut map = HashMap::new();
         let mut put = |key: &str, value: Option<String>| {
             if let Some(value) = value {

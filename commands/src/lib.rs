@@ -11,6 +11,7 @@ pub mod execute;
 pub mod ids;
 pub mod metrics;
 pub mod notify;
+pub mod onboarding;
 pub mod support;
 
 pub use app::{App, Settings};

@@ -251,6 +251,15 @@ impl App {
                     _ => Delivery::Nothing("no contact for this channel"),
                 })
             }
+            OutboxMessage::Sms { phone, text } => {
+                match (self.keys.open(&phone).await, self.keys.open(&text).await) {
+                    (Ok(phone), Ok(text)) => Ok(Delivery::Sms(phone, text)),
+                    (Err(KeyError::Erased(_)), _) | (_, Err(KeyError::Erased(_))) => {
+                        Ok(Delivery::Nothing("personal data erased"))
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(e.into()),
+                }
+            }
         }
     }
 }

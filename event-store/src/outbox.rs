@@ -1,7 +1,7 @@
 //! The notification outbox: what process managers ask to be sent, sealed until sending.
 
 use k911_aggregates::support_ticket::TicketContact;
-use k911_aggregates::values::MessageText;
+use k911_aggregates::values::{MessageText, Phone};
 use k911_aggregates::Sealed;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::GenericClient;
@@ -34,6 +34,12 @@ pub enum OutboxMessage {
         contact: Sealed<TicketContact>,
         answer: Sealed<MessageText>,
     },
+    /// A text for a customer's phone, composed by a process manager (it may carry a password,
+    /// so it is sealed like the number).
+    Sms {
+        phone: Sealed<Phone>,
+        text: Sealed<String>,
+    },
 }
 
 /// Adds a notification inside the caller's transaction. The id derives from the triggering event
@@ -53,6 +59,15 @@ pub async fn enqueue(
         )
         .await?;
     Ok(())
+}
+
+/// Whether the notification `id` was already enqueued (a process manager's proof that it
+/// finished its work for an event).
+pub async fn exists(client: &impl GenericClient, id: Uuid) -> Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_opt("SELECT 1 FROM notification_outbox WHERE id = $1", &[&id])
+        .await?;
+    Ok(row.is_some())
 }
 
 /// A stable id for the notification `channel` caused by event `position`.

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use k911_aggregates::account::AccountError;
 use k911_aggregates::document::DocumentError;
 use k911_aggregates::faq::FaqError;
+use k911_aggregates::loan_application::LoanApplicationError;
 use k911_aggregates::support_ticket::SupportTicketError;
 use k911_commands::Error as AppError;
 use serde::Serialize;
@@ -204,6 +205,9 @@ impl From<AppError> for ApiError {
             AppError::Account(e) => match e {
                 AccountError::AlreadyExists => Self::Conflict(e.to_string()),
                 AccountError::NotAStaffRole(_) => Self::invalid("role", e),
+                AccountError::NotACustomer | AccountError::AlreadyOpen => {
+                    Self::Conflict(e.to_string())
+                }
             },
             AppError::Faq(e) => match e {
                 FaqError::NotFound => Self::NotFound("FAQ entry"),
@@ -213,6 +217,21 @@ impl From<AppError> for ApiError {
                 DocumentError::NotFound => Self::NotFound("document"),
                 DocumentError::AlreadyPublished => Self::Conflict(e.to_string()),
             },
+            AppError::Application(e) => match e {
+                LoanApplicationError::NotSubmitted => Self::NotFound("application"),
+                LoanApplicationError::AmountOutOfLimits { .. }
+                | LoanApplicationError::AmountAboveRequest { .. } => {
+                    Self::invalid("amount_kopecks", e)
+                }
+                LoanApplicationError::TermOutOfLimits { .. }
+                | LoanApplicationError::TermAboveRequest { .. } => Self::invalid("term_days", e),
+                LoanApplicationError::RateAboveCap { .. } => Self::invalid("daily_rate", e),
+                LoanApplicationError::AlreadySubmitted | LoanApplicationError::AlreadyDecided => {
+                    Self::Conflict(e.to_string())
+                }
+            },
+            AppError::KnownCustomer => Self::Conflict(error.to_string()),
+            AppError::UnknownReferralCode => Self::invalid("referral_code", error),
             AppError::Conflict => Self::Conflict(error.to_string()),
             AppError::NotFound => Self::NotFound("resource"),
             AppError::LoginTaken => Self::Conflict(error.to_string()),

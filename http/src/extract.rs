@@ -161,6 +161,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
     }
 }
 
+/// Keeps a parsed value, or notes why the field is wrong: every field of a form is checked and
+/// every failure reported at once.
+pub(crate) fn check<T, E: ToString>(
+    errors: &mut Vec<crate::error::FieldError>,
+    field: &str,
+    result: Result<T, E>,
+) -> Option<T> {
+    result
+        .map_err(|e| errors.push(crate::error::FieldError::new(field, e)))
+        .ok()
+}
+
+/// An optional text field left blank counts as not given.
+pub(crate) fn given(field: Option<String>) -> Option<String> {
+    field.filter(|v| !v.trim().is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{auth, content, dev, health, support};
+use crate::routes::{applications, auth, content, dev, health, support};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,6 +12,7 @@ use crate::routes::{auth, content, dev, health, support};
     paths(
         health::healthz, health::readyz, health::metrics,
         auth::login, auth::logout,
+        applications::apply, applications::approve, applications::reject,
         support::submit, support::queue, support::take_next, support::ticket, support::reply, support::close,
         content::faq, content::documents, content::document_file, content::contacts,
         content::publish_faq, content::edit_faq, content::withdraw_faq,

@@ -129,6 +129,25 @@ pub struct Projectors {
     inner: Arc<Inner>,
 }
 
+/// Wakes the projectors once they exist. Stores are built before the projectors (a process
+/// manager among them may hold a store), so a store's commit hook holds this, and only a weak
+/// reference to the projectors: no cycle keeps either alive.
+#[derive(Clone, Default)]
+pub struct Waker(Arc<std::sync::OnceLock<std::sync::Weak<Inner>>>);
+
+impl Waker {
+    pub fn committed(&self, event_types: &[String]) {
+        if let Some(inner) = self.0.get().and_then(std::sync::Weak::upgrade) {
+            Projectors { inner }.committed(event_types);
+        }
+    }
+
+    /// Points the waker at `projectors`; the first call wins.
+    pub fn attach(&self, projectors: &Projectors) {
+        let _ = self.0.set(Arc::downgrade(&projectors.inner));
+    }
+}
+
 /// One read model in this process: what wakes it, and how far it has applied the log.
 struct Slot {
     projection: Arc<dyn Projection>,

@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod idempotency;
 mod notifications;
+mod onboarding;
 mod projector;
 mod store;
 mod support;

@@ -8,7 +8,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// Polls a development outbox route until it lists `count` messages.
-async fn outbox(app: &TestApp, path: &str, count: usize) -> TestResponse {
+pub(crate) async fn outbox(app: &TestApp, path: &str, count: usize) -> TestResponse {
     for _ in 0..100 {
         let response = app.request(Method::GET, path, None, &[]).await;
         assert_eq!(response.status, StatusCode::OK, "{:#}", response.body);

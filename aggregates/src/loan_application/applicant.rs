@@ -34,7 +34,13 @@ macro_rules! text_value {
     )*};
 }
 
-text_value!(CyrillicName, PassportSeries, PassportNumber, DivisionCode, OfficialText);
+text_value!(
+    CyrillicName,
+    PassportSeries,
+    PassportNumber,
+    DivisionCode,
+    OfficialText
+);
 
 /// A surname, given name or patronymic as written in a Russian passport: Cyrillic words joined
 /// by hyphens or single spaces (`Салтыков-Щедрин`, `Мамед оглы`), at most 50 characters.
@@ -151,7 +157,9 @@ pub fn check_issue_date(
         return Err(ValueError::BadFormat("a date not in the future"));
     }
     if age_on(birth, issued_on) < PASSPORT_AGE {
-        return Err(ValueError::BadFormat("on or after the holder's 14th birthday"));
+        return Err(ValueError::BadFormat(
+            "on or after the holder's 14th birthday",
+        ));
     }
     Ok(issued_on)
 }
@@ -286,13 +294,20 @@ mod tests {
 
     #[test]
     fn names_are_cyrillic_words_joined_by_hyphens_or_spaces() {
-        for ok in ["Иванов", "Салтыков-Щедрин", "Мамед оглы", "Ёлкин"] {
+        for ok in ["Иванов", "Салтыков-Щедрин", "Мамед оглы", "Ёлкин"]
+        {
             assert!(CyrillicName::parse(ok).is_ok(), "{ok}");
         }
-        assert_eq!(CyrillicName::parse("Ivanov"), Err(ValueError::BadCharacters));
+        assert_eq!(
+            CyrillicName::parse("Ivanov"),
+            Err(ValueError::BadCharacters)
+        );
         assert_eq!(CyrillicName::parse("Иван2"), Err(ValueError::BadCharacters));
         assert_eq!(CyrillicName::parse("-Иван"), Err(ValueError::NotCyrillic));
-        assert_eq!(CyrillicName::parse("Иван--Петр"), Err(ValueError::NotCyrillic));
+        assert_eq!(
+            CyrillicName::parse("Иван--Петр"),
+            Err(ValueError::NotCyrillic)
+        );
         assert_eq!(CyrillicName::parse(" "), Err(ValueError::Empty));
     }
 

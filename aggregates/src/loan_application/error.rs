@@ -17,6 +17,8 @@ pub enum LoanApplicationError {
     AmountAboveRequest { asked: Kopecks },
     #[error("the approved term cannot exceed the {asked} days asked for")]
     TermAboveRequest { asked: u16 },
-    #[error("the daily rate cannot exceed {cap} % (353-FZ art. 5 part 23, and the product's rate)")]
+    #[error(
+        "the daily rate cannot exceed {cap} % (353-FZ art. 5 part 23, and the product's rate)"
+    )]
     RateAboveCap { cap: DailyRate },
 }

@@ -51,7 +51,8 @@ impl Default for Product {
 }
 
 impl Product {
-    fn check(&self, amount: Kopecks, term_days: u16) -> Result<(), LoanApplicationError> {
+    /// Whether the product lends `amount` for `term_days`.
+    pub fn check(&self, amount: Kopecks, term_days: u16) -> Result<(), LoanApplicationError> {
         if !(self.min_amount..=self.max_amount).contains(&amount) {
             return Err(LoanApplicationError::AmountOutOfLimits {
                 min: self.min_amount,
@@ -144,7 +145,9 @@ impl Aggregate for LoanApplication {
                 let amount = amount.unwrap_or(asked.amount);
                 let term_days = term_days.unwrap_or(asked.term_days);
                 if amount > asked.amount {
-                    return Err(E::AmountAboveRequest { asked: asked.amount });
+                    return Err(E::AmountAboveRequest {
+                        asked: asked.amount,
+                    });
                 }
                 if term_days > asked.term_days {
                     return Err(E::TermAboveRequest {

@@ -116,7 +116,10 @@ fn the_limits_are_inclusive() {
 
 #[test]
 fn an_amount_outside_the_product_limits_is_refused() {
-    for amount in [Kopecks::new(99_999).unwrap(), Kopecks::new(3_000_001).unwrap()] {
+    for amount in [
+        Kopecks::new(99_999).unwrap(),
+        Kopecks::new(3_000_001).unwrap(),
+    ] {
         framework()
             .given_no_previous_events()
             .when(submit(asked(amount, 21)))

@@ -1,5 +1,6 @@
 //! Every route of the API, grouped by who calls it.
 
+pub(crate) mod applications;
 pub(crate) mod auth;
 pub(crate) mod content;
 pub(crate) mod dev;
@@ -23,6 +24,15 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool) -> Router<AppState> {
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/support/tickets", post(support::submit))
+        .route("/api/v1/applications", post(applications::apply))
+        .route(
+            "/api/v1/staff/applications/{id}/approve",
+            post(applications::approve),
+        )
+        .route(
+            "/api/v1/staff/applications/{id}/reject",
+            post(applications::reject),
+        )
         .route("/api/v1/faq", get(content::faq))
         .route("/api/v1/documents", get(content::documents))
         .route("/api/v1/documents/{id}/file", get(content::document_file))

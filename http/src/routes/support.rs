@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use chrono::{DateTime, Utc};
 use k911_aggregates::support_ticket::{Requester, TicketContact, TicketKind};
-use k911_aggregates::values::{Email, MessageText, PersonName, Phone, Role, ValueError};
+use k911_aggregates::values::{Email, MessageText, PersonName, Phone, Role};
 use k911_commands::support::{TicketForm, TicketView};
 use k911_commands::CommandMeta;
 use k911_projections::support::TicketRow;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{IdPath, Json, OptionalJson, Page};
+use crate::extract::{check, given, IdPath, Json, OptionalJson, Page};
 use crate::middleware::request_meta;
 use crate::AppState;
 
@@ -54,18 +54,6 @@ impl TicketRequest {
     }
 }
 
-/// Keeps a parsed value, or notes why the field is wrong.
-fn check<T>(errors: &mut Vec<FieldError>, field: &str, result: Result<T, ValueError>) -> Option<T> {
-    result
-        .map_err(|e| errors.push(FieldError::new(field, e)))
-        .ok()
-}
-
-/// An optional text field left blank counts as not given.
-fn given(field: Option<String>) -> Option<String> {
-    field.filter(|v| !v.trim().is_empty())
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct TicketReceipt {
     ticket_id: Uuid,
@@ -74,7 +62,7 @@ pub(crate) struct TicketReceipt {
 }
 
 /// Metadata of an anonymous request.
-pub(crate) struct PublicMeta(CommandMeta);
+pub(crate) struct PublicMeta(pub(crate) CommandMeta);
 
 impl<S: Send + Sync> FromRequestParts<S> for PublicMeta {
     type Rejection = ApiError;

@@ -1,0 +1,405 @@
+//! Borrower onboarding: the first application registers the customer; an underwriter decides;
+//! the decision opens the cabinet and is sent by SMS (process manager [`Onboarding`]).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cqrs_es::AggregateError;
+use k911_aggregates::account::{AccountCommand, AccountError, AccountEvent};
+use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod};
+use k911_aggregates::loan_application::{
+    LoanApplicationCommand, LoanApplicationEvent, LoanRequest,
+};
+use k911_aggregates::money::{DailyRate, Kopecks};
+use k911_aggregates::values::{Email, MessageText};
+use k911_aggregates::Sealed;
+use k911_event_store::keys::KeyStore;
+use k911_event_store::log::RecordedEvent;
+use k911_event_store::outbox::{self, Channel, OutboxMessage};
+use k911_event_store::store::Cqrs;
+use k911_projections::runtime::{BatchTx, Projection, ProjectionError};
+use uuid::Uuid;
+
+use crate::auth::{generate_password, hash_password};
+use crate::clock::Clock;
+use crate::ids::IdGenerator;
+use crate::{App, CommandMeta, Error, Written};
+
+/// How long a reservation of a phone, e-mail or passport may stand without its customer's first
+/// event before another application may take it over (the first one failed half-way).
+const ORPHAN_AFTER_SECS: f64 = 60.0;
+
+/// A first application, validated at the edge.
+#[derive(Debug, Clone)]
+pub struct ApplicationForm {
+    pub applicant: Applicant,
+    pub loan: LoanRequest,
+    pub payout: PayoutMethod,
+    pub referral_code: Option<String>,
+}
+
+/// An underwriter's approval: what is not given stays as asked.
+#[derive(Debug, Clone, Default)]
+pub struct Approval {
+    pub amount: Option<Kopecks>,
+    pub term_days: Option<u16>,
+    pub daily_rate: Option<DailyRate>,
+}
+
+impl App {
+    /// The first application: registers the customer and submits the application. A known
+    /// phone, e-mail or passport is [`Error::KnownCustomer`]: that person logs in instead.
+    pub async fn apply(&self, form: ApplicationForm, meta: &CommandMeta) -> Result<Written, Error> {
+        if form.referral_code.is_some() {
+            // No agent has a code yet; agents and their codes come with the agents' issue.
+            return Err(Error::UnknownReferralCode);
+        }
+        // Checked before the customer is registered: a refused application writes nothing.
+        self.settings
+            .product
+            .check(form.loan.amount, form.loan.term_days)?;
+        let customer_id = self.ids.new_id();
+        let application_id = self.ids.new_id();
+        let applicant = &form.applicant;
+        let mut identities = vec![
+            ("phone", self.keys.lookup_hash(applicant.phone.as_str())),
+            (
+                "passport",
+                self.keys.lookup_hash(&applicant.passport.identity()),
+            ),
+        ];
+        if let Some(email) = &applicant.email {
+            identities.push(("email", self.keys.lookup_hash(&email_key(email))));
+        }
+        self.reserve_identities(customer_id, &identities).await?;
+        let written = self.register(customer_id, application_id, form, meta).await;
+        if written.is_err() {
+            sqlx::query("DELETE FROM customer_identities WHERE customer_id = $1")
+                .bind(customer_id)
+                .execute(&self.db.sqlx)
+                .await?;
+        }
+        written
+    }
+
+    async fn register(
+        &self,
+        customer_id: Uuid,
+        application_id: Uuid,
+        form: ApplicationForm,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let now = self.clock.now();
+        let phone = self.keys.seal(customer_id, &form.applicant.phone).await?;
+        let email = match &form.applicant.email {
+            Some(email) => Some(self.keys.seal(customer_id, email).await?),
+            None => None,
+        };
+        let register = AccountCommand::RegisterCustomer {
+            application_id,
+            phone,
+            email,
+            at: now,
+        };
+        self.create(&self.accounts, customer_id, register, meta)
+            .await?;
+        let submit = LoanApplicationCommand::Submit {
+            customer_id,
+            applicant: self.keys.seal(customer_id, &form.applicant).await?,
+            loan: form.loan,
+            payout: self.keys.seal(customer_id, &form.payout).await?,
+            referral_code: form.referral_code,
+            repeat: false,
+            at: now,
+        };
+        self.create(&self.applications, application_id, submit, meta)
+            .await
+    }
+
+    /// Reserves every identity for `customer_id`, or none. One held by a registered customer
+    /// refuses the application; one left behind by a failed application is taken over.
+    async fn reserve_identities(
+        &self,
+        customer_id: Uuid,
+        identities: &[(&str, Vec<u8>)],
+    ) -> Result<(), Error> {
+        let mut tx = self.db.sqlx.begin().await?;
+        for (kind, hash) in identities {
+            let holder: Option<(Uuid, bool)> = sqlx::query_as(
+                "SELECT i.customer_id,
+                        exists(SELECT 1 FROM events e WHERE e.aggregate_type = 'Account'
+                                  AND e.aggregate_id = i.customer_id::text)
+                        OR i.created_at > now() - make_interval(secs => $3)
+                   FROM customer_identities i WHERE kind = $1 AND hash = $2
+                    FOR UPDATE",
+            )
+            .bind(kind)
+            .bind(hash)
+            .bind(ORPHAN_AFTER_SECS)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match holder {
+                Some((_, true)) => return Err(Error::KnownCustomer),
+                Some((_, false)) => {
+                    sqlx::query(
+                        "UPDATE customer_identities SET customer_id = $3, created_at = now()
+                          WHERE kind = $1 AND hash = $2",
+                    )
+                    .bind(kind)
+                    .bind(hash)
+                    .bind(customer_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    let inserted = sqlx::query(
+                        "INSERT INTO customer_identities (kind, hash, customer_id)
+                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(kind)
+                    .bind(hash)
+                    .bind(customer_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    // Someone else's reservation committed meanwhile.
+                    if inserted.rows_affected() == 0 {
+                        return Err(Error::KnownCustomer);
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn approve_application(
+        &self,
+        application_id: Uuid,
+        underwriter_id: Uuid,
+        approval: Approval,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let command = LoanApplicationCommand::Approve {
+            underwriter_id,
+            amount: approval.amount,
+            term_days: approval.term_days,
+            daily_rate: approval.daily_rate,
+            at: self.clock.now(),
+        };
+        self.decide(application_id, command, meta).await
+    }
+
+    pub async fn reject_application(
+        &self,
+        application_id: Uuid,
+        underwriter_id: Uuid,
+        reason: MessageText,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let command = LoanApplicationCommand::Reject {
+            underwriter_id,
+            reason,
+            at: self.clock.now(),
+        };
+        self.decide(application_id, command, meta).await
+    }
+
+    async fn decide(
+        &self,
+        application_id: Uuid,
+        command: LoanApplicationCommand,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        match self
+            .execute(&self.applications, application_id, command, meta)
+            .await
+        {
+            Err(Error::Application(
+                k911_aggregates::loan_application::LoanApplicationError::NotSubmitted,
+            )) => Err(Error::NotFound),
+            other => other,
+        }
+    }
+}
+
+/// The key an e-mail is looked up by: addresses differ only in case are the same mailbox to a
+/// person typing their login.
+pub(crate) fn email_key(email: &Email) -> String {
+    email.as_str().to_lowercase()
+}
+
+/// Process manager `onboarding`: a decided first application opens the cabinet (with a generated
+/// password when there is an e-mail to log in with) and tells the applicant by SMS.
+///
+/// Exactly once: the SMS's outbox id derives from the decision event, and the outbox row commits
+/// with this projector's checkpoint. Should the process stop after the account opened but before
+/// that commit, the next run finds no SMS, so the account issues a new password (the first one
+/// was never sent) and the SMS carries that one.
+pub struct Onboarding {
+    pub(crate) accounts: Arc<Cqrs<k911_aggregates::account::Account>>,
+    pub(crate) keys: KeyStore,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<dyn IdGenerator>,
+}
+
+#[async_trait]
+impl Projection for Onboarding {
+    fn name(&self) -> &'static str {
+        "onboarding"
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &["ApplicationApproved", "ApplicationRejected"]
+    }
+
+    fn create_sql(&self) -> &'static str {
+        ""
+    }
+
+    fn drop_sql(&self) -> &'static str {
+        ""
+    }
+
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        let sms_id = outbox::message_id(event.position(), Channel::Sms);
+        if outbox::exists(tx.transaction(), sms_id).await? {
+            return Ok(());
+        }
+        let decision: LoanApplicationEvent = serde_json::from_value(event.payload.clone())
+            .map_err(|e| ProjectionError::bad_event(event, e))?;
+        let (customer_id, repeat) =
+            match first_event(tx, "LoanApplication", &event.aggregate_id).await? {
+                Ok(LoanApplicationEvent::ApplicationSubmitted {
+                    customer_id,
+                    repeat,
+                    ..
+                }) => (customer_id, repeat),
+                _ => {
+                    return Err(ProjectionError::bad_event(
+                        event,
+                        "application without submission",
+                    ))
+                }
+            };
+        let (phone, email) = match first_event(tx, "Account", &customer_id.to_string()).await? {
+            Ok(AccountEvent::CustomerRegistered { phone, email, .. }) => (phone, email),
+            _ => {
+                return Err(ProjectionError::bad_event(
+                    event,
+                    "customer without registration",
+                ))
+            }
+        };
+        let application_id: Uuid = event
+            .aggregate_id
+            .parse()
+            .map_err(|e| ProjectionError::bad_event(event, e))?;
+        let text = match decision {
+            LoanApplicationEvent::ApplicationApproved {
+                amount, term_days, ..
+            } => {
+                let granted = format!(
+                    "k911: заявка одобрена: {amount} на {term_days} дн. Подпишите договор в личном кабинете."
+                );
+                if repeat {
+                    granted
+                } else {
+                    let login = self
+                        .open_cabinet(customer_id, application_id, email)
+                        .await
+                        .map_err(|e| ProjectionError::bad_event(event, e))?;
+                    format!("{granted} {login}")
+                }
+            }
+            LoanApplicationEvent::ApplicationRejected { .. } => {
+                "k911: по вашей заявке на заём принято отрицательное решение. Спасибо, что обратились к нам.".to_string()
+            }
+            LoanApplicationEvent::ApplicationSubmitted { .. } => return Ok(()),
+        };
+        let text = self
+            .keys
+            .seal(customer_id, &text)
+            .await
+            .map_err(|e| ProjectionError::bad_event(event, e))?;
+        let message = OutboxMessage::Sms { phone, text };
+        outbox::enqueue(tx.transaction(), sms_id, Channel::Sms, &message).await?;
+        Ok(())
+    }
+}
+
+impl Onboarding {
+    /// Opens the cabinet and says how to log in: with the e-mail and a new password, or by phone
+    /// and a code.
+    async fn open_cabinet(
+        &self,
+        customer_id: Uuid,
+        application_id: Uuid,
+        email: Option<Sealed<Email>>,
+    ) -> Result<String, String> {
+        let email = match email {
+            Some(sealed) => Some(self.keys.open(&sealed).await.map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let password = email.as_ref().map(|_| generate_password(self.ids.secret()));
+        let password_hash = match password.clone() {
+            Some(password) => Some(
+                tokio::task::spawn_blocking(move || hash_password(&password))
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        let meta = CommandMeta {
+            actor_role: Some("system".into()),
+            channel: "onboarding",
+            ..CommandMeta::default()
+        }
+        .to_map();
+        let command = AccountCommand::OpenCustomer {
+            application_id,
+            password_hash,
+            at: self.clock.now(),
+        };
+        let id = customer_id.to_string();
+        let mut attempts = 0;
+        loop {
+            match self
+                .accounts
+                .framework
+                .execute_with_metadata(&id, command.clone(), meta.clone())
+                .await
+            {
+                Ok(()) => break,
+                Err(AggregateError::AggregateConflict) if attempts < 5 => attempts += 1,
+                // Opened by an earlier application: this approval opens nothing new.
+                Err(AggregateError::UserError(AccountError::AlreadyOpen)) => {
+                    return Ok("Вход в личный кабинет — как прежде.".to_string())
+                }
+                Err(other) => return Err(other.to_string()),
+            }
+        }
+        Ok(match (email, password) {
+            (Some(email), Some(password)) => format!(
+                "Личный кабинет: логин {}, пароль {password}",
+                email.as_str()
+            ),
+            _ => "Вход в личный кабинет — по номеру телефона и коду из SMS.".to_string(),
+        })
+    }
+}
+
+/// The first event of an aggregate, read in the projector's transaction.
+async fn first_event<E: serde::de::DeserializeOwned>(
+    tx: &BatchTx<'_>,
+    aggregate_type: &'static str,
+    aggregate_id: &str,
+) -> Result<Result<E, serde_json::Error>, ProjectionError> {
+    let row = tx
+        .query_one(
+            "SELECT payload FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1",
+            &[&aggregate_type, &aggregate_id],
+        )
+        .await?;
+    Ok(serde_json::from_value(row.get(0)))
+}

@@ -1,0 +1,367 @@
+//! The first application is the registration; approval opens the cabinet and says so by SMS.
+
+use axum::http::{Method, StatusCode};
+use k911_aggregates::values::Role;
+use k911_tests::TestApp;
+use serde_json::{json, Value};
+
+use crate::notifications::outbox;
+
+fn application(phone: &str, email: Option<&str>, passport_number: &str) -> Value {
+    json!({
+        "applicant": {
+            "last_name": "Иванов", "first_name": "Иван", "middle_name": "Иванович",
+            "birth_date": "1990-05-14", "birth_place": "г. Москва",
+            "passport": {"series": "4510", "number": passport_number, "issued_on": "2010-06-01",
+                         "issued_by": "ОВД Тверского района г. Москвы", "division_code": "770-001"},
+            "registration_address": "г. Москва, ул. Тверская, д. 1, кв. 1",
+            "residence_address": null,
+            "phone": phone, "email": email,
+            "employment": {"status": "employed", "employer": "ООО Ромашка", "position": "инженер"},
+            "monthly_income_kopecks": 8000000
+        },
+        "loan": {"amount_kopecks": 1500000, "term_days": 21},
+        "payout": {"method": "card", "card_token": "tok_sandbox_1", "masked_pan": "220000******0004"},
+        "consents": {"personal_data": true, "credit_history_check": true, "terms": true},
+        "referral_code": null
+    })
+}
+
+async fn apply(app: &TestApp, body: &Value) -> String {
+    let response = app.post("/api/v1/applications", body).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{:#}", response.body);
+    assert_eq!(response.body["status"], "submitted");
+    assert!(response.body["position"].as_i64().unwrap() > 0);
+    response.body["application_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn login(app: &TestApp, login: &str, password: &str) -> (StatusCode, Value) {
+    let response = app
+        .post(
+            "/api/v1/auth/login",
+            &json!({"login": login, "password": password}),
+        )
+        .await;
+    (response.status, response.body)
+}
+
+/// The password the approval SMS carries.
+fn password_in(sms: &str) -> String {
+    sms.rsplit("пароль ").next().unwrap().trim().to_string()
+}
+
+#[tokio::test]
+async fn apply_approve_sms_then_log_in_with_the_password() {
+    let app = TestApp::spawn().await;
+    let id = apply(
+        &app,
+        &application("8 916 123-45-67", Some("Ivan@Example.ru"), "123456"),
+    )
+    .await;
+    // The cabinet exists but no credential works before approval.
+    assert_eq!(
+        login(&app, "ivan@example.ru", "anything at all").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let underwriter = app.staff("olga@k911.ru", Role::Underwriter).await;
+    let approved = app
+        .post_as(
+            &underwriter,
+            &format!("/api/v1/staff/applications/{id}/approve"),
+            Some(&json!({"amount_kopecks": 1000000, "daily_rate": "0.5"})),
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{:#}", approved.body);
+    assert_eq!(approved.body["status"], "approved");
+
+    let sms = outbox(&app, "/dev/sms?phone=%2B79161234567", 1).await;
+    let text = sms.body[0]["text"].as_str().unwrap().to_string();
+    assert!(
+        text.contains("заявка одобрена: 10\u{a0}000,00\u{a0}₽ на 21 дн."),
+        "{text}"
+    );
+    assert!(text.contains("логин Ivan@example.ru"), "{text}");
+    let password = password_in(&text);
+    assert_eq!(password.chars().count(), 12);
+
+    let (status, body) = login(&app, "IVAN@example.ru", &password).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(body["role"], "borrower");
+    assert_eq!(
+        login(&app, "ivan@example.ru", "wrong password").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Decisions are final.
+    let again = app
+        .post_as(
+            &underwriter,
+            &format!("/api/v1/staff/applications/{id}/reject"),
+            Some(&json!({"reason": "передумали"})),
+        )
+        .await;
+    again.problem(StatusCode::CONFLICT);
+
+    // Replaying the process manager sends no second SMS and opens nothing twice.
+    app.app
+        .projectors
+        .rebuild(Some("onboarding"))
+        .await
+        .unwrap();
+    app.settle().await;
+    let all = outbox(&app, "/dev/sms?phone=%2B79161234567", 1).await;
+    assert_eq!(all.body.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_phone_only_customer_is_told_to_log_in_by_code_and_a_rejection_is_sent_too() {
+    let app = TestApp::spawn().await;
+    let phone_only = apply(&app, &application("+79160000001", None, "000001")).await;
+    let rejected = apply(&app, &application("+79160000002", None, "000002")).await;
+    let underwriter = app.staff("olga@k911.ru", Role::Underwriter).await;
+    let path = format!("/api/v1/staff/applications/{phone_only}/approve");
+    assert_eq!(
+        app.post_as(&underwriter, &path, None).await.status,
+        StatusCode::OK
+    );
+    let path = format!("/api/v1/staff/applications/{rejected}/reject");
+    let response = app
+        .post_as(
+            &underwriter,
+            &path,
+            Some(&json!({"reason": "ПДН выше 80 %"})),
+        )
+        .await;
+    assert_eq!(response.body["status"], "rejected");
+
+    let sms = outbox(&app, "/dev/sms?phone=%2B79160000001", 1).await;
+    let text = sms.body[0]["text"].as_str().unwrap();
+    assert!(text.contains("15\u{a0}000,00\u{a0}₽ на 21 дн."), "{text}");
+    assert!(text.contains("по номеру телефона и коду из SMS"), "{text}");
+    assert!(!text.contains("пароль"), "{text}");
+    let sms = outbox(&app, "/dev/sms?phone=%2B79160000002", 1).await;
+    assert!(sms.body[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("отрицательное решение"));
+}
+
+#[tokio::test]
+async fn a_known_person_is_sent_to_log_in_instead_of_registering_again() {
+    let app = TestApp::spawn().await;
+    apply(
+        &app,
+        &application("+79161234567", Some("ivan@example.ru"), "123456"),
+    )
+    .await;
+    let before = app.event_count().await;
+    for (body, why) in [
+        (application("+79161234567", None, "999999"), "same phone"),
+        (application("+79169999999", None, "123456"), "same passport"),
+        (
+            application("+79169999999", Some("IVAN@example.ru"), "999999"),
+            "same e-mail",
+        ),
+    ] {
+        let response = app.post("/api/v1/applications", &body).await;
+        response.problem(StatusCode::CONFLICT);
+        assert!(
+            response.body["detail"].as_str().unwrap().contains("log in"),
+            "{why}: {:#}",
+            response.body
+        );
+    }
+    assert_eq!(app.event_count().await, before, "nothing written");
+}
+
+#[tokio::test]
+async fn every_invalid_field_is_named_and_nothing_is_written() {
+    let app = TestApp::spawn().await;
+    let before = app.event_count().await;
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "/applicant/last_name",
+            json!("Ivanov"),
+            "applicant.last_name",
+        ),
+        (
+            "/applicant/first_name",
+            json!("Иван1"),
+            "applicant.first_name",
+        ),
+        (
+            "/applicant/middle_name",
+            json!("-"),
+            "applicant.middle_name",
+        ),
+        (
+            "/applicant/birth_date",
+            json!("2009-01-01"),
+            "applicant.birth_date",
+        ),
+        (
+            "/applicant/birth_date",
+            json!("1950-01-01"),
+            "applicant.birth_date",
+        ),
+        (
+            "/applicant/birth_place",
+            json!(" "),
+            "applicant.birth_place",
+        ),
+        (
+            "/applicant/passport/series",
+            json!("451"),
+            "applicant.passport.series",
+        ),
+        (
+            "/applicant/passport/number",
+            json!("12345x"),
+            "applicant.passport.number",
+        ),
+        (
+            "/applicant/passport/issued_on",
+            json!("2030-01-01"),
+            "applicant.passport.issued_on",
+        ),
+        (
+            "/applicant/passport/issued_on",
+            json!("2003-01-01"),
+            "applicant.passport.issued_on",
+        ),
+        (
+            "/applicant/passport/issued_by",
+            json!(""),
+            "applicant.passport.issued_by",
+        ),
+        (
+            "/applicant/passport/division_code",
+            json!("770001"),
+            "applicant.passport.division_code",
+        ),
+        (
+            "/applicant/registration_address",
+            json!(""),
+            "applicant.registration_address",
+        ),
+        ("/applicant/phone", json!("+74951234567"), "applicant.phone"),
+        ("/applicant/email", json!("ivan@"), "applicant.email"),
+        (
+            "/applicant/employment/status",
+            json!("pirate"),
+            "applicant.employment.status",
+        ),
+        (
+            "/applicant/employment/employer",
+            json!(null),
+            "applicant.employment.employer",
+        ),
+        (
+            "/applicant/monthly_income_kopecks",
+            json!(-1),
+            "applicant.monthly_income_kopecks",
+        ),
+        ("/loan/amount_kopecks", json!(99_999), "loan.amount_kopecks"),
+        (
+            "/loan/amount_kopecks",
+            json!(3_000_001),
+            "loan.amount_kopecks",
+        ),
+        ("/loan/term_days", json!(4), "loan.term_days"),
+        ("/loan/term_days", json!(31), "loan.term_days"),
+        ("/payout/method", json!("cash"), "payout.method"),
+        (
+            "/payout/masked_pan",
+            json!("2200000000000004"),
+            "payout.masked_pan",
+        ),
+        ("/payout/card_token", json!(""), "payout.card_token"),
+        (
+            "/consents/personal_data",
+            json!(false),
+            "consents.personal_data",
+        ),
+        (
+            "/consents/credit_history_check",
+            json!(false),
+            "consents.credit_history_check",
+        ),
+        ("/consents/terms", json!(false), "consents.terms"),
+        ("/referral_code", json!("AGENT-1"), "referral_code"),
+    ];
+    for (pointer, value, field) in cases {
+        let mut body = application("+79161234567", Some("ivan@example.ru"), "123456");
+        *body.pointer_mut(pointer).unwrap() = value.clone();
+        let response = app.post("/api/v1/applications", &body).await;
+        let fields = response.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        // A birth date too late also makes the passport's issue date precede the 14th birthday.
+        assert!(
+            fields.contains(&field.to_string()),
+            "{pointer} = {value}: {:#}",
+            response.body
+        );
+        assert!(fields.len() <= 2, "{:#}", response.body);
+    }
+    assert_eq!(app.event_count().await, before);
+}
+
+#[tokio::test]
+async fn only_underwriters_decide_and_within_what_was_asked() {
+    let app = TestApp::spawn().await;
+    let id = apply(&app, &application("+79161234567", None, "123456")).await;
+    let support = app.staff("anna@k911.ru", Role::Support).await;
+    let underwriter = app.staff("olga@k911.ru", Role::Underwriter).await;
+    let approve = format!("/api/v1/staff/applications/{id}/approve");
+    app.post_as(&support, &approve, None)
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    app.request(Method::POST, &approve, None, &[])
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    for (body, field) in [
+        (json!({"amount_kopecks": 2000000}), "amount_kopecks"),
+        (json!({"term_days": 30}), "term_days"),
+        (json!({"daily_rate": "0.9"}), "daily_rate"),
+        (json!({"daily_rate": "much"}), "daily_rate"),
+    ] {
+        let response = app.post_as(&underwriter, &approve, Some(&body)).await;
+        assert_eq!(
+            response.problem(StatusCode::UNPROCESSABLE_ENTITY),
+            vec![field]
+        );
+    }
+    let unknown = format!(
+        "/api/v1/staff/applications/{}/approve",
+        uuid::Uuid::now_v7()
+    );
+    app.post_as(&underwriter, &unknown, None)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_events_hold_no_plaintext_name_passport_phone_or_email() {
+    let app = TestApp::spawn().await;
+    apply(
+        &app,
+        &application("+79161234567", Some("ivan@example.ru"), "123456"),
+    )
+    .await;
+    let events = app.dump("events", "global_position").await.join("\n");
+    for secret in [
+        "Иванов",
+        "123456",
+        "9161234567",
+        "ivan@example.ru",
+        "Тверская",
+        "220000",
+    ] {
+        assert!(!events.contains(secret), "{secret} in the events");
+    }
+    let identities = app.dump("customer_identities", "kind").await.join("\n");
+    assert!(!identities.contains("9161234567") && !identities.contains("ivan@"));
+}
