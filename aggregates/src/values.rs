@@ -57,6 +57,8 @@ macro_rules! string_value {
     )*};
 }
 
+pub(crate) use string_value;
+
 string_value!(Phone, Email, PersonName, MessageText, Title);
 
 /// A Russian mobile phone in E.164 (`+79XXXXXXXXX`). Common input forms (`8 916 123-45-67`,

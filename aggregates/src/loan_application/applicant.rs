@@ -5,7 +5,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::money::Kopecks;
-use crate::values::{bounded_text, Email, Phone, ValueError};
+use crate::values::{bounded_text, string_value, Email, Phone, ValueError};
 
 /// Age limits of a borrower on the day of the application.
 pub const MIN_AGE: i32 = 18;
@@ -13,28 +13,7 @@ pub const MAX_AGE: i32 = 75;
 /// A Russian internal passport is first issued at 14.
 pub const PASSPORT_AGE: i32 = 14;
 
-macro_rules! text_value {
-    ($($name:ident),*) => {$(
-        impl $name {
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-        impl TryFrom<String> for $name {
-            type Error = ValueError;
-            fn try_from(value: String) -> Result<Self, Self::Error> {
-                Self::parse(&value)
-            }
-        }
-        impl From<$name> for String {
-            fn from(value: $name) -> Self {
-                value.0
-            }
-        }
-    )*};
-}
-
-text_value!(
+string_value!(
     CyrillicName,
     PassportSeries,
     PassportNumber,
