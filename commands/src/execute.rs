@@ -79,34 +79,52 @@ impl App {
         Error: From<A::Error>,
     {
         let aggregate_id = id.to_string();
-        for _ in 0..CONFLICT_RETRIES {
-            match cqrs
-                .framework
-                .execute_with_metadata(&aggregate_id, command.clone(), meta.to_map())
-                .await
-            {
-                Ok(()) => {
-                    self.metrics
-                        .commands
-                        .get_or_create(&AggregateLabels {
-                            aggregate_type: A::TYPE.to_string(),
-                        })
-                        .inc();
-                    let checkpoint = store::last_checkpoint(&self.db, A::TYPE, &aggregate_id)
-                        .await?
-                        .ok_or(Error::NotFound)?;
-                    return Ok(Written {
-                        id,
-                        position: checkpoint.global_position,
-                        checkpoint,
-                    });
-                }
-                Err(AggregateError::AggregateConflict) => continue,
-                Err(AggregateError::UserError(e)) => return Err(e.into()),
-                Err(other) => return Err(Error::Storage(other.to_string())),
+        match run_retrying(cqrs, &aggregate_id, command, meta.to_map()).await {
+            Ok(()) => {
+                self.metrics
+                    .commands
+                    .get_or_create(&AggregateLabels {
+                        aggregate_type: A::TYPE.to_string(),
+                    })
+                    .inc();
+                let checkpoint = store::last_checkpoint(&self.db, A::TYPE, &aggregate_id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                Ok(Written {
+                    id,
+                    position: checkpoint.global_position,
+                    checkpoint,
+                })
             }
+            Err(AggregateError::AggregateConflict) => Err(Error::Conflict),
+            Err(AggregateError::UserError(e)) => Err(e.into()),
+            Err(other) => Err(Error::Storage(other.to_string())),
         }
-        Err(Error::Conflict)
+    }
+}
+
+/// Runs `command` on aggregate `id`; while another writer got there first, again from a fresh
+/// load, at most [`CONFLICT_RETRIES`] times. For callers without an [`App`] (process managers).
+pub(crate) async fn run_retrying<A>(
+    cqrs: &Cqrs<A>,
+    id: &str,
+    command: A::Command,
+    metadata: HashMap<String, String>,
+) -> Result<(), AggregateError<A::Error>>
+where
+    A: Aggregate,
+    A::Command: Clone,
+{
+    let mut attempt = 1;
+    loop {
+        match cqrs
+            .framework
+            .execute_with_metadata(id, command.clone(), metadata.clone())
+            .await
+        {
+            Err(AggregateError::AggregateConflict) if attempt < CONFLICT_RETRIES => attempt += 1,
+            result => return result,
+        }
     }
 }
 

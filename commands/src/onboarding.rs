@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::auth::{generate_password, hash_password};
 use crate::clock::Clock;
+use crate::execute::run_retrying;
 use crate::ids::IdGenerator;
 use crate::{App, CommandMeta, Error, Written};
 
@@ -186,7 +187,8 @@ impl App {
             daily_rate: approval.daily_rate,
             at: self.clock.now(),
         };
-        self.decide(application_id, command, meta).await
+        self.execute(&self.applications, application_id, command, meta)
+            .await
     }
 
     pub async fn reject_application(
@@ -201,24 +203,8 @@ impl App {
             reason,
             at: self.clock.now(),
         };
-        self.decide(application_id, command, meta).await
-    }
-
-    async fn decide(
-        &self,
-        application_id: Uuid,
-        command: LoanApplicationCommand,
-        meta: &CommandMeta,
-    ) -> Result<Written, Error> {
-        match self
-            .execute(&self.applications, application_id, command, meta)
+        self.execute(&self.applications, application_id, command, meta)
             .await
-        {
-            Err(Error::Application(
-                k911_aggregates::loan_application::LoanApplicationError::NotSubmitted,
-            )) => Err(Error::NotFound),
-            other => other,
-        }
     }
 }
 
@@ -267,21 +253,26 @@ impl Projection for Onboarding {
         }
         let decision: LoanApplicationEvent = serde_json::from_value(event.payload.clone())
             .map_err(|e| ProjectionError::bad_event(event, e))?;
-        let (customer_id, repeat) =
-            match first_event(tx, "LoanApplication", &event.aggregate_id).await? {
-                Ok(LoanApplicationEvent::ApplicationSubmitted {
-                    customer_id,
-                    repeat,
-                    ..
-                }) => (customer_id, repeat),
-                _ => {
-                    return Err(ProjectionError::bad_event(
-                        event,
-                        "application without submission",
-                    ))
-                }
-            };
-        let (phone, email) = match first_event(tx, "Account", &customer_id.to_string()).await? {
+        let submitted = tx
+            .first_payload("LoanApplication", &event.aggregate_id)
+            .await?;
+        let (customer_id, repeat) = match serde_json::from_value(submitted) {
+            Ok(LoanApplicationEvent::ApplicationSubmitted {
+                customer_id,
+                repeat,
+                ..
+            }) => (customer_id, repeat),
+            _ => {
+                return Err(ProjectionError::bad_event(
+                    event,
+                    "application without submission",
+                ))
+            }
+        };
+        let registered = tx
+            .first_payload("Account", &customer_id.to_string())
+            .await?;
+        let (phone, email) = match serde_json::from_value(registered) {
             Ok(AccountEvent::CustomerRegistered { phone, email, .. }) => (phone, email),
             _ => {
                 return Err(ProjectionError::bad_event(
@@ -360,23 +351,13 @@ impl Onboarding {
             password_hash,
             at: self.clock.now(),
         };
-        let id = customer_id.to_string();
-        let mut attempts = 0;
-        loop {
-            match self
-                .accounts
-                .framework
-                .execute_with_metadata(&id, command.clone(), meta.clone())
-                .await
-            {
-                Ok(()) => break,
-                Err(AggregateError::AggregateConflict) if attempts < 5 => attempts += 1,
-                // Opened by an earlier application: this approval opens nothing new.
-                Err(AggregateError::UserError(AccountError::AlreadyOpen)) => {
-                    return Ok("Вход в личный кабинет — как прежде.".to_string())
-                }
-                Err(other) => return Err(other.to_string()),
+        match run_retrying(&self.accounts, &customer_id.to_string(), command, meta).await {
+            Ok(()) => {}
+            // Opened by an earlier application: this approval opens nothing new.
+            Err(AggregateError::UserError(AccountError::AlreadyOpen)) => {
+                return Ok("Вход в личный кабинет — как прежде.".to_string())
             }
+            Err(other) => return Err(other.to_string()),
         }
         Ok(match (email, password) {
             (Some(email), Some(password)) => format!(
@@ -386,20 +367,4 @@ impl Onboarding {
             _ => "Вход в личный кабинет — по номеру телефона и коду из SMS.".to_string(),
         })
     }
-}
-
-/// The first event of an aggregate, read in the projector's transaction.
-async fn first_event<E: serde::de::DeserializeOwned>(
-    tx: &BatchTx<'_>,
-    aggregate_type: &'static str,
-    aggregate_id: &str,
-) -> Result<Result<E, serde_json::Error>, ProjectionError> {
-    let row = tx
-        .query_one(
-            "SELECT payload FROM events
-              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1",
-            &[&aggregate_type, &aggregate_id],
-        )
-        .await?;
-    Ok(serde_json::from_value(row.get(0)))
 }

@@ -40,14 +40,10 @@ impl Projection for SupportNotifications {
             Err(e) => return Err(ProjectionError::bad_event(event, e)),
         };
         // The contact is in the ticket's first event, committed before this one.
-        let row = tx
-            .query_one(
-                "SELECT payload FROM events
-                  WHERE aggregate_type = 'SupportTicket' AND aggregate_id = $1 AND sequence = 1",
-                &[&event.aggregate_id],
-            )
+        let first = tx
+            .first_payload("SupportTicket", &event.aggregate_id)
             .await?;
-        let contact = match serde_json::from_value(row.get(0)) {
+        let contact = match serde_json::from_value(first) {
             Ok(SupportTicketEvent::TicketSubmitted { contact, .. }) => contact,
             Ok(_) => {
                 return Err(ProjectionError::bad_event(

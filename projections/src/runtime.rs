@@ -104,6 +104,23 @@ impl BatchTx<'_> {
         self.tx.query_one(&statement, params).await
     }
 
+    /// The payload of an aggregate's first event: how a process manager reaches the data that
+    /// started the aggregate (a ticket's contact, an application's customer).
+    pub async fn first_payload(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<serde_json::Value, tokio_postgres::Error> {
+        let row = self
+            .query_one(
+                "SELECT payload FROM events
+                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1",
+                &[&aggregate_type, &aggregate_id],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
     /// The transaction itself, for helpers that take any client.
     pub fn transaction(&self) -> &Transaction<'_> {
         &self.tx
