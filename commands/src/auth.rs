@@ -174,20 +174,9 @@ impl App {
                 .bind(key)
                 .fetch_optional(&self.db.sqlx)
                 .await?;
-        let customer = || async {
-            let Ok(email) = Email::parse(key) else {
-                return Ok::<_, Error>(None);
-            };
-            Ok(sqlx::query_scalar(
-                "SELECT customer_id FROM customer_identities WHERE kind = 'email' AND hash = $1",
-            )
-            .bind(self.keys.lookup_hash(&email_key(&email)))
-            .fetch_optional(&self.db.sqlx)
-            .await?)
-        };
         let account_id = match staff {
             Some(id) => Some(id),
-            None => customer().await?,
+            None => self.customer_by_email(key).await?,
         };
         let Some(account_id) = account_id else {
             return Ok(None);
@@ -208,6 +197,18 @@ impl App {
             } => Some((account_id, Role::Borrower, hash.clone())),
             AccountKind::Customer { .. } | AccountKind::None => None,
         })
+    }
+
+    async fn customer_by_email(&self, login: &str) -> Result<Option<Uuid>, Error> {
+        let Ok(email) = Email::parse(login) else {
+            return Ok(None);
+        };
+        Ok(sqlx::query_scalar(
+            "SELECT customer_id FROM customer_identities WHERE kind = 'email' AND hash = $1",
+        )
+        .bind(self.keys.lookup_hash(&email_key(&email)))
+        .fetch_optional(&self.db.sqlx)
+        .await?)
     }
 
     async fn record_failed_login(&self, key: &str, now: DateTime<Utc>) -> Result<(), Error> {

@@ -195,6 +195,29 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// A loan application's refusal; the loan's fields are named under `prefix` (`"loan."` in
+    /// an application body, nothing in an approval's).
+    pub(crate) fn application(error: LoanApplicationError, prefix: &str) -> Self {
+        let field = |name: &str| format!("{prefix}{name}");
+        match error {
+            LoanApplicationError::NotSubmitted => Self::NotFound("application"),
+            LoanApplicationError::AmountOutOfLimits { .. }
+            | LoanApplicationError::AmountAboveRequest { .. } => {
+                Self::invalid(&field("amount_kopecks"), error)
+            }
+            LoanApplicationError::TermOutOfLimits { .. }
+            | LoanApplicationError::TermAboveRequest { .. } => {
+                Self::invalid(&field("term_days"), error)
+            }
+            LoanApplicationError::RateAboveCap { .. } => Self::invalid(&field("daily_rate"), error),
+            LoanApplicationError::AlreadySubmitted | LoanApplicationError::AlreadyDecided => {
+                Self::Conflict(error.to_string())
+            }
+        }
+    }
+}
+
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         match error {
@@ -217,19 +240,7 @@ impl From<AppError> for ApiError {
                 DocumentError::NotFound => Self::NotFound("document"),
                 DocumentError::AlreadyPublished => Self::Conflict(e.to_string()),
             },
-            AppError::Application(e) => match e {
-                LoanApplicationError::NotSubmitted => Self::NotFound("application"),
-                LoanApplicationError::AmountOutOfLimits { .. }
-                | LoanApplicationError::AmountAboveRequest { .. } => {
-                    Self::invalid("amount_kopecks", e)
-                }
-                LoanApplicationError::TermOutOfLimits { .. }
-                | LoanApplicationError::TermAboveRequest { .. } => Self::invalid("term_days", e),
-                LoanApplicationError::RateAboveCap { .. } => Self::invalid("daily_rate", e),
-                LoanApplicationError::AlreadySubmitted | LoanApplicationError::AlreadyDecided => {
-                    Self::Conflict(e.to_string())
-                }
-            },
+            AppError::Application(e) => Self::application(e, ""),
             AppError::KnownCustomer => Self::Conflict(error.to_string()),
             AppError::UnknownReferralCode => Self::invalid("referral_code", error),
             AppError::Conflict => Self::Conflict(error.to_string()),

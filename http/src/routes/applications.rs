@@ -9,7 +9,7 @@ use k911_aggregates::loan_application::applicant::{
     check_birth_date, check_issue_date, Applicant, CyrillicName, DivisionCode, Employment,
     EmploymentStatus, OfficialText, Passport, PassportNumber, PassportSeries, PayoutMethod,
 };
-use k911_aggregates::loan_application::{LoanApplicationError, LoanRequest};
+use k911_aggregates::loan_application::LoanRequest;
 use k911_aggregates::money::{DailyRate, Kopecks};
 use k911_aggregates::values::{Email, MessageText, Phone, Role};
 use k911_commands::clock::moscow_date;
@@ -343,25 +343,6 @@ pub(crate) struct ApplicationReceipt {
     position: i64,
 }
 
-/// Limits broken by the loan asked for are the loan fields' fault.
-fn loan_field_errors(error: AppError, prefix: &str) -> ApiError {
-    match error {
-        AppError::Application(e @ LoanApplicationError::AmountOutOfLimits { .. })
-        | AppError::Application(e @ LoanApplicationError::AmountAboveRequest { .. }) => {
-            ApiError::invalid(&format!("{prefix}amount_kopecks"), e)
-        }
-        AppError::Application(e @ LoanApplicationError::TermOutOfLimits { .. })
-        | AppError::Application(e @ LoanApplicationError::TermAboveRequest { .. }) => {
-            ApiError::invalid(&format!("{prefix}term_days"), e)
-        }
-        AppError::Application(e @ LoanApplicationError::RateAboveCap { .. }) => {
-            ApiError::invalid(&format!("{prefix}daily_rate"), e)
-        }
-        AppError::UnknownReferralCode => ApiError::invalid("referral_code", &error),
-        other => other.into(),
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/applications", tag = "applications", request_body = ApplicationRequest, responses((status = 201, body = ApplicationReceipt), (status = 409, body = crate::error::Problem, description = "Already a customer: log in"), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn apply(
     State(state): State<AppState>,
@@ -369,11 +350,11 @@ pub(crate) async fn apply(
     Json(body): Json<ApplicationRequest>,
 ) -> Result<(StatusCode, JsonResponse<ApplicationReceipt>), ApiError> {
     let form = body.parse(moscow_date(state.app.clock.now()))?;
-    let written = state
-        .app
-        .apply(form, &meta)
-        .await
-        .map_err(|e| loan_field_errors(e, "loan."))?;
+    let written = state.app.apply(form, &meta).await.map_err(|e| match e {
+        // The limits broken by the loan asked for are the loan fields' fault.
+        AppError::Application(e) => ApiError::application(e, "loan."),
+        other => other.into(),
+    })?;
     Ok((
         StatusCode::CREATED,
         JsonResponse(ApplicationReceipt {
@@ -447,8 +428,7 @@ pub(crate) async fn approve(
             approval,
             &caller.meta,
         )
-        .await
-        .map_err(|e| loan_field_errors(e, ""))?;
+        .await?;
     Ok(JsonResponse(Decision {
         application_id,
         status: "approved",
