@@ -19,12 +19,18 @@ use crate::ids::IdGenerator;
 use crate::metrics::Metrics;
 use crate::notify::Ports;
 use crate::onboarding::Onboarding;
+use crate::otp::OtpRules;
 
 /// Tunables of the use cases.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// How long a bearer token of a staff member stays valid.
     pub staff_session_ttl: Duration,
+    /// How long a borrower's bearer token stays valid: shorter, as a cabinet is often opened on
+    /// a shared or lost phone.
+    pub customer_session_ttl: Duration,
+    /// Limits of one-time SMS codes.
+    pub otp: OtpRules,
     /// How long a command waits for the read models before answering (for `queue_position`).
     pub read_your_writes_timeout: Duration,
     /// The loan product's limits and rate.
@@ -35,6 +41,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             staff_session_ttl: Duration::from_secs(8 * 3600),
+            customer_session_ttl: Duration::from_secs(30 * 60),
+            otp: OtpRules::default(),
             read_your_writes_timeout: Duration::from_secs(5),
             product: Product::default(),
         }

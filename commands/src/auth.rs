@@ -8,11 +8,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use k911_aggregates::account::{AccountCommand, AccountKind};
-use k911_aggregates::values::{Email, Role};
+use k911_aggregates::values::{Email, Phone, Role};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::onboarding::email_key;
+use crate::otp::OtpPurpose;
 use crate::{App, CommandMeta, Error, Written};
 
 /// Failures allowed before a login is locked.
@@ -128,18 +129,9 @@ impl App {
     /// Logs in with a login and password. Unknown logins and wrong passwords look the same.
     pub async fn login(&self, login: &str, password: &str) -> Result<Session, Error> {
         let key = login.trim().to_lowercase();
+        let throttle = self.throttle_key(&key);
         let now = self.clock.now();
-        let locked_until: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT locked_until FROM login_failures WHERE login = $1")
-                .bind(&key)
-                .fetch_optional(&self.db.sqlx)
-                .await?
-                .flatten();
-        if let Some(until) = locked_until.filter(|until| *until > now) {
-            return Err(Error::Throttled {
-                retry_after_secs: (until - now).num_seconds().max(1) as u64,
-            });
-        }
+        self.check_not_locked(&throttle, now).await?;
         let account = self.account_by_login(&key).await?;
         let password = password.to_string();
         let checked = tokio::task::spawn_blocking(move || match account {
@@ -155,12 +147,71 @@ impl App {
         })
         .await
         .map_err(|e| Error::Storage(e.to_string()))?;
+        self.finish_login(&throttle, checked, now).await
+    }
+
+    /// Logs in a phone-only customer with the one-time code sent to the phone. An unknown
+    /// phone, a wrong, used or expired code all look the same.
+    pub async fn login_with_code(&self, login: &str, code: &str) -> Result<Session, Error> {
+        let phone = Phone::parse(login);
+        let throttle = self.throttle_key(&match &phone {
+            Ok(phone) => phone.as_str().to_string(),
+            Err(_) => login.trim().to_string(),
+        });
+        let now = self.clock.now();
+        self.check_not_locked(&throttle, now).await?;
+        let principal = match &phone {
+            Ok(phone) => match self.accept_code(phone, OtpPurpose::Login, code).await? {
+                // The account is checked again: the code was sent while it could log in.
+                Some(accepted) => self
+                    .phone_only_customer(phone)
+                    .await?
+                    .filter(|(id, _)| *id == accepted.account_id)
+                    .map(|(account_id, _)| Principal {
+                        account_id,
+                        role: Role::Borrower,
+                    }),
+                None => None,
+            },
+            Err(_) => None,
+        };
+        self.finish_login(&throttle, principal, now).await
+    }
+
+    /// Failed-login counters are kept per keyed hash of the login: customers' logins are
+    /// personal data.
+    fn throttle_key(&self, login: &str) -> String {
+        hex::encode(self.keys.lookup_hash(&format!("login:{login}")))
+    }
+
+    async fn check_not_locked(&self, throttle: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let locked_until: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT locked_until FROM login_failures WHERE login = $1")
+                .bind(throttle)
+                .fetch_optional(&self.db.sqlx)
+                .await?
+                .flatten();
+        match locked_until.filter(|until| *until > now) {
+            Some(until) => Err(Error::Throttled {
+                retry_after_secs: (until - now).num_seconds().max(1) as u64,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Opens a session for a checked caller, or counts the failure.
+    async fn finish_login(
+        &self,
+        throttle: &str,
+        checked: Option<Principal>,
+        now: DateTime<Utc>,
+    ) -> Result<Session, Error> {
         let Some(principal) = checked else {
-            self.record_failed_login(&key, now).await?;
+            self.record_failed_login(throttle, now).await?;
             return Err(Error::BadCredentials);
         };
         sqlx::query("DELETE FROM login_failures WHERE login = $1")
-            .bind(&key)
+            .bind(throttle)
             .execute(&self.db.sqlx)
             .await?;
         self.open_session(principal, now).await
@@ -176,7 +227,13 @@ impl App {
                 .await?;
         let account_id = match staff {
             Some(id) => Some(id),
-            None => self.customer_by_email(key).await?,
+            None => match Email::parse(key) {
+                Ok(email) => {
+                    self.customer_by_identity("email", &email_key(&email))
+                        .await?
+                }
+                Err(_) => None,
+            },
         };
         let Some(account_id) = account_id else {
             return Ok(None);
@@ -199,14 +256,18 @@ impl App {
         })
     }
 
-    async fn customer_by_email(&self, login: &str) -> Result<Option<Uuid>, Error> {
-        let Ok(email) = Email::parse(login) else {
-            return Ok(None);
-        };
+    /// The customer holding this identity (`phone` in E.164, `email` as [`email_key`] gives),
+    /// found by its keyed hash.
+    pub(crate) async fn customer_by_identity(
+        &self,
+        kind: &str,
+        value: &str,
+    ) -> Result<Option<Uuid>, Error> {
         Ok(sqlx::query_scalar(
-            "SELECT customer_id FROM customer_identities WHERE kind = 'email' AND hash = $1",
+            "SELECT customer_id FROM customer_identities WHERE kind = $1 AND hash = $2",
         )
-        .bind(self.keys.lookup_hash(&email_key(&email)))
+        .bind(kind)
+        .bind(self.keys.lookup_hash(value))
         .fetch_optional(&self.db.sqlx)
         .await?)
     }
@@ -240,8 +301,12 @@ impl App {
         now: DateTime<Utc>,
     ) -> Result<Session, Error> {
         let token = B64URL.encode(self.ids.secret());
-        let ttl = ChronoDuration::from_std(self.settings.staff_session_ttl)
-            .expect("session ttl fits chrono");
+        let ttl = if principal.role == Role::Borrower {
+            self.settings.customer_session_ttl
+        } else {
+            self.settings.staff_session_ttl
+        };
+        let ttl = ChronoDuration::from_std(ttl).expect("session ttl fits chrono");
         let expires_at = now + ttl;
         sqlx::query(
             "INSERT INTO auth_sessions (token_hash, account_id, role, created_at, expires_at)

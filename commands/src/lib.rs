@@ -12,6 +12,7 @@ pub mod ids;
 pub mod metrics;
 pub mod notify;
 pub mod onboarding;
+pub mod otp;
 pub mod support;
 
 pub use app::{App, Settings};

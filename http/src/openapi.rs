@@ -11,7 +11,7 @@ use crate::routes::{applications, auth, content, dev, health, support};
     info(title = "k911 API", description = "Event-sourced backend of an online microfinance lender."),
     paths(
         health::healthz, health::readyz, health::metrics,
-        auth::login, auth::logout,
+        auth::login, auth::logout, auth::otp,
         applications::apply, applications::approve, applications::reject,
         support::submit, support::queue, support::take_next, support::ticket, support::reply, support::close,
         content::faq, content::documents, content::document_file, content::contacts,

@@ -9,6 +9,7 @@ mod health;
 mod idempotency;
 mod notifications;
 mod onboarding;
+mod otp;
 mod projector;
 mod store;
 mod support;

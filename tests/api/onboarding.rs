@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::notifications::outbox;
 
-fn application(phone: &str, email: Option<&str>, passport_number: &str) -> Value {
+pub(crate) fn application(phone: &str, email: Option<&str>, passport_number: &str) -> Value {
     json!({
         "applicant": {
             "last_name": "Иванов", "first_name": "Иван", "middle_name": "Иванович",
@@ -27,7 +27,7 @@ fn application(phone: &str, email: Option<&str>, passport_number: &str) -> Value
     })
 }
 
-async fn apply(app: &TestApp, body: &Value) -> String {
+pub(crate) async fn apply(app: &TestApp, body: &Value) -> String {
     let response = app.post("/api/v1/applications", body).await;
     assert_eq!(response.status, StatusCode::CREATED, "{:#}", response.body);
     assert_eq!(response.body["status"], "submitted");

@@ -23,6 +23,7 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool) -> Router<AppState> {
         .route("/api/v1/openapi.json", get(crate::openapi::document))
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/auth/otp", post(auth::otp))
         .route("/api/v1/support/tickets", post(support::submit))
         .route("/api/v1/applications", post(applications::apply))
         .route(
