@@ -3,6 +3,8 @@ use serde::{Deserialize, Serialize};
 
 use uuid::Uuid;
 
+use super::ApplicationOutcome;
+use crate::loan_application::applicant::ProfileChanges;
 use crate::values::{Email, Phone, Role};
 use crate::Sealed;
 
@@ -31,6 +33,25 @@ pub enum AccountCommand {
     OpenCustomer {
         application_id: Uuid,
         password_hash: Option<String>,
+        at: DateTime<Utc>,
+    },
+    /// A returning customer applies again from the cabinet, possibly changing their profile.
+    /// One application at a time: the next waits for the decision on the last.
+    StartApplication {
+        application_id: Uuid,
+        /// The changes, sealed, and the names of the changed fields.
+        changes: Option<(Sealed<ProfileChanges>, Vec<String>)>,
+        at: DateTime<Utc>,
+    },
+    /// The application was decided (or could not be submitted): the customer may apply again.
+    CloseApplication {
+        application_id: Uuid,
+        outcome: ApplicationOutcome,
+        at: DateTime<Utc>,
+    },
+    /// The holder changed their password (the current one was checked before).
+    ChangePassword {
+        password_hash: String,
         at: DateTime<Utc>,
     },
 }

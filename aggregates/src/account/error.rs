@@ -11,4 +11,10 @@ pub enum AccountError {
     NotACustomer,
     #[error("the account was already opened by another application")]
     AlreadyOpen,
+    #[error("the cabinet is not open yet: it opens when the first application is approved")]
+    NotOpen,
+    #[error("an application is already being considered; wait for its decision")]
+    ApplicationPending,
+    #[error("this cabinet logs in with SMS codes: it has no password to change")]
+    NoPassword,
 }

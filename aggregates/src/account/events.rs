@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use uuid::Uuid;
 
+use super::ApplicationOutcome;
+use crate::loan_application::applicant::ProfileChanges;
 use crate::values::{Email, Phone, Role};
 use crate::{Sealed, EVENT_VERSION_1};
 
@@ -32,6 +34,28 @@ pub enum AccountEvent {
         password_hash: String,
         issued_at: DateTime<Utc>,
     },
+    /// A repeat application from the cabinet.
+    ApplicationStarted {
+        application_id: Uuid,
+        started_at: DateTime<Utc>,
+    },
+    /// The customer changed their profile with a repeat application. `fields` names what
+    /// changed (in clear, for the audit trail); the values are sealed.
+    ProfileChanged {
+        application_id: Uuid,
+        changes: Sealed<ProfileChanges>,
+        fields: Vec<String>,
+        changed_at: DateTime<Utc>,
+    },
+    ApplicationClosed {
+        application_id: Uuid,
+        outcome: ApplicationOutcome,
+        closed_at: DateTime<Utc>,
+    },
+    PasswordChanged {
+        password_hash: String,
+        changed_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -41,6 +65,10 @@ impl DomainEvent for AccountEvent {
             Self::CustomerRegistered { .. } => "CustomerRegistered",
             Self::CustomerAccountOpened { .. } => "CustomerAccountOpened",
             Self::PasswordIssued { .. } => "PasswordIssued",
+            Self::ApplicationStarted { .. } => "ApplicationStarted",
+            Self::ProfileChanged { .. } => "ProfileChanged",
+            Self::ApplicationClosed { .. } => "ApplicationClosed",
+            Self::PasswordChanged { .. } => "PasswordChanged",
         }
         .to_string()
     }

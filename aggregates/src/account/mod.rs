@@ -37,7 +37,22 @@ pub enum AccountKind {
         /// credential works meanwhile.
         opened_by: Option<Uuid>,
         password_hash: Option<String>,
+        /// The customer's latest decided application: its profile is what the next one starts
+        /// from.
+        latest_application: Uuid,
+        /// The application waiting for a decision, if any.
+        pending_application: Option<Uuid>,
     },
+}
+
+/// How an application ended, as far as the account is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationOutcome {
+    Approved,
+    Rejected,
+    /// Started but never submitted (the submission failed).
+    Abandoned,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -128,6 +143,81 @@ impl Aggregate for Account {
                 };
                 sink.write(event, self).await;
             }
+            AccountCommand::StartApplication {
+                application_id,
+                changes,
+                at,
+            } => {
+                let AccountKind::Customer {
+                    opened_by,
+                    pending_application,
+                    ..
+                } = &self.kind
+                else {
+                    return Err(AccountError::NotACustomer);
+                };
+                if opened_by.is_none() {
+                    return Err(AccountError::NotOpen);
+                }
+                if pending_application.is_some() {
+                    return Err(AccountError::ApplicationPending);
+                }
+                if let Some((changes, fields)) = changes {
+                    let changed = AccountEvent::ProfileChanged {
+                        application_id,
+                        changes,
+                        fields,
+                        changed_at: at,
+                    };
+                    sink.write(changed, self).await;
+                }
+                let started = AccountEvent::ApplicationStarted {
+                    application_id,
+                    started_at: at,
+                };
+                sink.write(started, self).await;
+            }
+            AccountCommand::CloseApplication {
+                application_id,
+                outcome,
+                at,
+            } => {
+                let AccountKind::Customer {
+                    pending_application,
+                    ..
+                } = &self.kind
+                else {
+                    return Err(AccountError::NotACustomer);
+                };
+                // Closing what is not pending (a replay, an opened first application) is a no-op.
+                if *pending_application == Some(application_id) {
+                    let closed = AccountEvent::ApplicationClosed {
+                        application_id,
+                        outcome,
+                        closed_at: at,
+                    };
+                    sink.write(closed, self).await;
+                }
+            }
+            AccountCommand::ChangePassword { password_hash, at } => {
+                match &self.kind {
+                    AccountKind::Staff { .. } => {}
+                    AccountKind::Customer {
+                        opened_by: None, ..
+                    } => return Err(AccountError::NotOpen),
+                    AccountKind::Customer {
+                        password_hash: None,
+                        ..
+                    } => return Err(AccountError::NoPassword),
+                    AccountKind::Customer { .. } => {}
+                    AccountKind::None => return Err(AccountError::NotACustomer),
+                }
+                let changed = AccountEvent::PasswordChanged {
+                    password_hash,
+                    changed_at: at,
+                };
+                sink.write(changed, self).await;
+            }
         }
         Ok(())
     }
@@ -146,12 +236,19 @@ impl Aggregate for Account {
                     password_hash,
                 }
             }
-            AccountEvent::CustomerRegistered { phone, email, .. } => {
+            AccountEvent::CustomerRegistered {
+                phone,
+                email,
+                application_id,
+                ..
+            } => {
                 self.kind = AccountKind::Customer {
                     phone,
                     email,
                     opened_by: None,
                     password_hash: None,
+                    latest_application: application_id,
+                    pending_application: Some(application_id),
                 }
             }
             AccountEvent::CustomerAccountOpened {
@@ -162,21 +259,57 @@ impl Aggregate for Account {
                 if let AccountKind::Customer {
                     opened_by,
                     password_hash,
+                    pending_application,
                     ..
                 } = &mut self.kind
                 {
                     *opened_by = Some(application_id);
                     *password_hash = hash;
+                    // Opening is the first application's approval.
+                    *pending_application = None;
                 }
             }
             AccountEvent::PasswordIssued {
                 password_hash: hash,
                 ..
-            } => {
-                if let AccountKind::Customer { password_hash, .. } = &mut self.kind {
-                    *password_hash = Some(hash);
+            }
+            | AccountEvent::PasswordChanged {
+                password_hash: hash,
+                ..
+            } => match &mut self.kind {
+                AccountKind::Customer { password_hash, .. } => *password_hash = Some(hash),
+                AccountKind::Staff { password_hash, .. } => *password_hash = hash,
+                AccountKind::None => {}
+            },
+            AccountEvent::ApplicationStarted { application_id, .. } => {
+                if let AccountKind::Customer {
+                    pending_application,
+                    ..
+                } = &mut self.kind
+                {
+                    *pending_application = Some(application_id);
                 }
             }
+            AccountEvent::ApplicationClosed {
+                application_id,
+                outcome,
+                ..
+            } => {
+                if let AccountKind::Customer {
+                    latest_application,
+                    pending_application,
+                    ..
+                } = &mut self.kind
+                {
+                    *pending_application = None;
+                    // An abandoned application was never submitted: it has no profile.
+                    if outcome != ApplicationOutcome::Abandoned {
+                        *latest_application = application_id;
+                    }
+                }
+            }
+            // The changed profile travels with the application it came with.
+            AccountEvent::ProfileChanged { .. } => {}
         }
     }
 }
@@ -187,6 +320,7 @@ mod tests {
     use cqrs_es::test::TestFramework;
 
     use super::*;
+    use crate::loan_application::applicant::ProfileChanges;
 
     fn create(role: Role) -> AccountCommand {
         AccountCommand::CreateStaff {
@@ -309,6 +443,141 @@ mod tests {
         TestFramework::<Account>::with(())
             .given(vec![created()])
             .when(open(APPLICATION, None))
+            .then_expect_error(AccountError::NotACustomer);
+    }
+
+    fn start(id: u128, changes: Option<(Sealed<ProfileChanges>, Vec<String>)>) -> AccountCommand {
+        AccountCommand::StartApplication {
+            application_id: Uuid::from_u128(id),
+            changes,
+            at: at(),
+        }
+    }
+
+    fn started(id: u128) -> AccountEvent {
+        AccountEvent::ApplicationStarted {
+            application_id: Uuid::from_u128(id),
+            started_at: at(),
+        }
+    }
+
+    fn close(id: u128, outcome: ApplicationOutcome) -> AccountCommand {
+        AccountCommand::CloseApplication {
+            application_id: Uuid::from_u128(id),
+            outcome,
+            at: at(),
+        }
+    }
+
+    fn closed(id: u128, outcome: ApplicationOutcome) -> AccountEvent {
+        AccountEvent::ApplicationClosed {
+            application_id: Uuid::from_u128(id),
+            outcome,
+            closed_at: at(),
+        }
+    }
+
+    #[test]
+    fn a_customer_applies_again_from_an_open_cabinet_recording_what_changed() {
+        let changes: Sealed<ProfileChanges> =
+            Sealed::new(Uuid::from_u128(9), "n".into(), "c".into());
+        let fields = vec!["monthly_income_kopecks".to_string()];
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), opened(None)])
+            .when(start(20, Some((changes.clone(), fields.clone()))))
+            .then_expect_events(vec![
+                AccountEvent::ProfileChanged {
+                    application_id: Uuid::from_u128(20),
+                    changes,
+                    fields,
+                    changed_at: at(),
+                },
+                started(20),
+            ]);
+    }
+
+    #[test]
+    fn one_application_at_a_time_and_only_from_an_open_cabinet() {
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), opened(None), started(20)])
+            .when(start(21, None))
+            .then_expect_error(AccountError::ApplicationPending);
+        TestFramework::<Account>::with(())
+            .given(vec![registered()])
+            .when(start(21, None))
+            .then_expect_error(AccountError::NotOpen);
+        TestFramework::<Account>::with(())
+            .given(vec![created()])
+            .when(start(21, None))
+            .then_expect_error(AccountError::NotACustomer);
+        // Once decided, the next may come.
+        TestFramework::<Account>::with(())
+            .given(vec![
+                registered(),
+                opened(None),
+                started(20),
+                closed(20, ApplicationOutcome::Rejected),
+            ])
+            .when(start(21, None))
+            .then_expect_events(vec![started(21)]);
+    }
+
+    #[test]
+    fn closing_an_application_that_is_not_pending_changes_nothing() {
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), opened(None), started(20)])
+            .when(close(20, ApplicationOutcome::Approved))
+            .then_expect_events(vec![closed(20, ApplicationOutcome::Approved)]);
+        TestFramework::<Account>::with(())
+            .given(vec![
+                registered(),
+                opened(None),
+                started(20),
+                closed(20, ApplicationOutcome::Approved),
+            ])
+            .when(close(20, ApplicationOutcome::Approved))
+            .then_expect_events(vec![]);
+        // The first application closes by opening the cabinet.
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), opened(None)])
+            .when(close(APPLICATION.as_u128(), ApplicationOutcome::Approved))
+            .then_expect_events(vec![]);
+        TestFramework::<Account>::with(())
+            .given(vec![created()])
+            .when(close(20, ApplicationOutcome::Rejected))
+            .then_expect_error(AccountError::NotACustomer);
+    }
+
+    #[test]
+    fn a_password_is_changed_by_staff_and_by_customers_who_have_one() {
+        let change = || AccountCommand::ChangePassword {
+            password_hash: "$argon2id$new".into(),
+            at: at(),
+        };
+        let changed = AccountEvent::PasswordChanged {
+            password_hash: "$argon2id$new".into(),
+            changed_at: at(),
+        };
+        for given in [
+            vec![created()],
+            vec![registered(), opened(Some("$argon2id$h"))],
+        ] {
+            TestFramework::<Account>::with(())
+                .given(given)
+                .when(change())
+                .then_expect_events(vec![changed.clone()]);
+        }
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), opened(None)])
+            .when(change())
+            .then_expect_error(AccountError::NoPassword);
+        TestFramework::<Account>::with(())
+            .given(vec![registered()])
+            .when(change())
+            .then_expect_error(AccountError::NotOpen);
+        TestFramework::<Account>::with(())
+            .given_no_previous_events()
+            .when(change())
             .then_expect_error(AccountError::NotACustomer);
     }
 

@@ -224,6 +224,78 @@ impl Applicant {
     }
 }
 
+/// What a returning customer changed in their profile on a repeat application. Contacts (phone,
+/// e-mail) are not changed this way: they are logins, changed through support.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileChanges {
+    pub last_name: Option<CyrillicName>,
+    pub first_name: Option<CyrillicName>,
+    pub middle_name: Option<CyrillicName>,
+    /// A new passport (at 20 and 45, or after a change of name).
+    pub passport: Option<Passport>,
+    pub registration_address: Option<OfficialText>,
+    pub residence_address: Option<OfficialText>,
+    pub employment: Option<Employment>,
+    pub monthly_income: Option<Kopecks>,
+    pub payout: Option<PayoutMethod>,
+}
+
+impl ProfileChanges {
+    /// The names of the changed fields, as the application form names them: not personal data,
+    /// so they may be recorded in clear.
+    pub fn fields(&self) -> Vec<String> {
+        [
+            ("last_name", self.last_name.is_some()),
+            ("first_name", self.first_name.is_some()),
+            ("middle_name", self.middle_name.is_some()),
+            ("passport", self.passport.is_some()),
+            ("registration_address", self.registration_address.is_some()),
+            ("residence_address", self.residence_address.is_some()),
+            ("employment", self.employment.is_some()),
+            ("monthly_income_kopecks", self.monthly_income.is_some()),
+            ("payout", self.payout.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(field, _)| field.to_string())
+        .collect()
+    }
+
+    /// The profile and payout method with these changes made.
+    pub fn applied_to(
+        self,
+        mut applicant: Applicant,
+        payout: PayoutMethod,
+    ) -> (Applicant, PayoutMethod) {
+        let a = &mut applicant;
+        if let Some(v) = self.last_name {
+            a.last_name = v;
+        }
+        if let Some(v) = self.first_name {
+            a.first_name = v;
+        }
+        if let Some(v) = self.middle_name {
+            a.middle_name = Some(v);
+        }
+        if let Some(v) = self.passport {
+            a.passport = v;
+        }
+        if let Some(v) = self.registration_address {
+            a.registration_address = v;
+        }
+        if let Some(v) = self.residence_address {
+            a.residence_address = Some(v);
+        }
+        if let Some(v) = self.employment {
+            a.employment = v;
+        }
+        if let Some(v) = self.monthly_income {
+            a.monthly_income = v;
+        }
+        (applicant, self.payout.unwrap_or(payout))
+    }
+}
+
 /// Where the money goes: a card tokenised by the payout provider (the service never sees the
 /// card number), or an e-wallet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -326,6 +398,51 @@ mod tests {
         assert!(check_issue_date(date(2004, 5, 14), birth, today).is_ok());
         assert!(check_issue_date(date(2004, 5, 13), birth, today).is_err());
         assert!(check_issue_date(date(2026, 11, 28), birth, today).is_err());
+    }
+
+    #[test]
+    fn profile_changes_replace_only_what_they_name() {
+        let applicant = Applicant {
+            last_name: CyrillicName::parse("Иванова").unwrap(),
+            first_name: CyrillicName::parse("Мария").unwrap(),
+            middle_name: None,
+            birth_date: date(1990, 5, 14),
+            birth_place: OfficialText::parse("г. Москва").unwrap(),
+            passport: Passport {
+                series: PassportSeries::parse("4510").unwrap(),
+                number: PassportNumber::parse("123456").unwrap(),
+                issued_on: date(2010, 6, 1),
+                issued_by: OfficialText::parse("ОВД").unwrap(),
+                division_code: DivisionCode::parse("770-001").unwrap(),
+            },
+            registration_address: OfficialText::parse("г. Москва").unwrap(),
+            residence_address: None,
+            phone: Phone::parse("+79161234567").unwrap(),
+            email: None,
+            employment: Employment {
+                status: EmploymentStatus::Unemployed,
+                employer: None,
+                position: None,
+            },
+            monthly_income: Kopecks::new(0).unwrap(),
+        };
+        let card = PayoutMethod::Card {
+            card_token: "tok".into(),
+            masked_pan: "220000******0004".into(),
+        };
+        let changes = ProfileChanges {
+            last_name: Some(CyrillicName::parse("Петрова").unwrap()),
+            monthly_income: Some(Kopecks::new(5_000_000).unwrap()),
+            ..ProfileChanges::default()
+        };
+        assert_eq!(changes.fields(), ["last_name", "monthly_income_kopecks"]);
+        let (changed, payout) = changes.applied_to(applicant.clone(), card.clone());
+        assert_eq!(changed.last_name.as_str(), "Петрова");
+        assert_eq!(changed.monthly_income, Kopecks::new(5_000_000).unwrap());
+        assert_eq!(changed.first_name, applicant.first_name);
+        assert_eq!(changed.passport, applicant.passport);
+        assert_eq!(payout, card);
+        assert!(ProfileChanges::default().fields().is_empty());
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub use error::LoanApplicationError;
 pub use events::LoanApplicationEvent;
 
 use crate::money::{DailyRate, Kopecks};
+use crate::Sealed;
+use applicant::{Applicant, PayoutMethod};
 
 /// The loan asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +85,8 @@ pub struct LoanApplication {
     status: ApplicationStatus,
     customer_id: Option<Uuid>,
     loan: Option<LoanRequest>,
+    /// The profile and payout method as submitted: what a repeat application starts from.
+    profile: Option<(Sealed<Applicant>, Sealed<PayoutMethod>)>,
 }
 
 impl LoanApplication {
@@ -92,6 +96,11 @@ impl LoanApplication {
 
     pub fn customer_id(&self) -> Option<Uuid> {
         self.customer_id
+    }
+
+    /// The applicant's data and payout method as submitted (sealed).
+    pub fn profile(&self) -> Option<&(Sealed<Applicant>, Sealed<PayoutMethod>)> {
+        self.profile.as_ref()
     }
 }
 
@@ -189,11 +198,16 @@ impl Aggregate for LoanApplication {
     fn apply(&mut self, event: Self::Event) {
         match event {
             LoanApplicationEvent::ApplicationSubmitted {
-                customer_id, loan, ..
+                customer_id,
+                loan,
+                applicant,
+                payout,
+                ..
             } => {
                 self.status = ApplicationStatus::Submitted;
                 self.customer_id = Some(customer_id);
                 self.loan = Some(loan);
+                self.profile = Some((applicant, payout));
             }
             LoanApplicationEvent::ApplicationApproved { .. } => {
                 self.status = ApplicationStatus::Approved
