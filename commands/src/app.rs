@@ -67,6 +67,7 @@ pub struct App {
     pub(crate) applications: Arc<Cqrs<LoanApplication>>,
     pub(crate) ticket_store: Arc<store::Store<SupportTicket>>,
     pub(crate) account_store: Arc<store::Store<Account>>,
+    pub(crate) application_store: Arc<store::Store<LoanApplication>>,
 }
 
 impl App {
@@ -102,6 +103,7 @@ impl App {
             applications: Arc::new(store::cqrs(&db, settings.product.clone(), on_commit)),
             ticket_store: Arc::new(store::store(&db)),
             account_store: Arc::new(store::store(&db)),
+            application_store: Arc::new(store::store(&db)),
             db,
             keys,
             clock,

@@ -62,7 +62,7 @@ pub fn generate_password(secret: [u8; 32]) -> String {
         .collect()
 }
 
-fn verify_password(password: &str, hash: &str) -> bool {
+pub(crate) fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()
@@ -180,11 +180,15 @@ impl App {
 
     /// Failed-login counters are kept per keyed hash of the login: customers' logins are
     /// personal data.
-    fn throttle_key(&self, login: &str) -> String {
+    pub(crate) fn throttle_key(&self, login: &str) -> String {
         hex::encode(self.keys.lookup_hash(&format!("login:{login}")))
     }
 
-    async fn check_not_locked(&self, throttle: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    pub(crate) async fn check_not_locked(
+        &self,
+        throttle: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         let locked_until: Option<DateTime<Utc>> =
             sqlx::query_scalar("SELECT locked_until FROM login_failures WHERE login = $1")
                 .bind(throttle)
@@ -272,7 +276,11 @@ impl App {
         .await?)
     }
 
-    async fn record_failed_login(&self, key: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    pub(crate) async fn record_failed_login(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         let failures: i32 = sqlx::query_scalar(
             "INSERT INTO login_failures (login, failures, last_failure) VALUES ($1, 1, $2)
              ON CONFLICT (login) DO UPDATE
@@ -351,6 +359,24 @@ impl App {
             }
             _ => None,
         })
+    }
+
+    /// Ends every session of the account but the one holding `token` (after a password change).
+    pub(crate) async fn end_other_sessions(
+        &self,
+        account_id: Uuid,
+        token: &str,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE auth_sessions SET revoked_at = $3
+              WHERE account_id = $1 AND token_hash <> $2 AND revoked_at IS NULL",
+        )
+        .bind(account_id)
+        .bind(token_hash(token))
+        .bind(self.clock.now())
+        .execute(&self.db.sqlx)
+        .await?;
+        Ok(())
     }
 
     /// Ends the session of this token.

@@ -24,6 +24,11 @@ pub enum Error {
     /// A first application from someone already registered (same phone, e-mail or passport).
     #[error("this person is already our customer: log in to the cabinet and apply from there")]
     KnownCustomer,
+    /// A repeat application names a passport that another customer registered.
+    #[error("this passport is registered to another customer; please contact support")]
+    PassportOfAnotherCustomer,
+    #[error("the current password is wrong")]
+    WrongCurrentPassword,
     #[error("no agent has this referral code")]
     UnknownReferralCode,
     /// The aggregate kept changing under us: retried from fresh loads, then given up.

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod cabinet;
 pub mod clock;
 pub mod content;
 pub mod error;

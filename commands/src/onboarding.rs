@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cqrs_es::AggregateError;
-use k911_aggregates::account::{AccountCommand, AccountError, AccountEvent};
+use k911_aggregates::account::{AccountCommand, AccountError, AccountEvent, ApplicationOutcome};
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod};
 use k911_aggregates::loan_application::{
     LoanApplicationCommand, LoanApplicationEvent, LoanRequest,
@@ -119,7 +119,7 @@ impl App {
 
     /// Reserves every identity for `customer_id`, or none. One held by a registered customer
     /// refuses the application; one left behind by a failed application is taken over.
-    async fn reserve_identities(
+    pub(crate) async fn reserve_identities(
         &self,
         customer_id: Uuid,
         identities: &[(&str, Vec<u8>)],
@@ -140,6 +140,8 @@ impl App {
             .fetch_optional(&mut *tx)
             .await?;
             match holder {
+                // A customer's own identity (a repeat application naming the same passport).
+                Some((holder, _)) if holder == customer_id => {}
                 Some((_, true)) => return Err(Error::KnownCustomer),
                 Some((_, false)) => {
                     sqlx::query(
@@ -285,7 +287,7 @@ impl Projection for Onboarding {
             .aggregate_id
             .parse()
             .map_err(|e| ProjectionError::bad_event(event, e))?;
-        let text = match decision {
+        let text = match &decision {
             LoanApplicationEvent::ApplicationApproved {
                 amount, term_days, ..
             } => {
@@ -307,6 +309,13 @@ impl Projection for Onboarding {
             }
             LoanApplicationEvent::ApplicationSubmitted { .. } => return Ok(()),
         };
+        let outcome = match decision {
+            LoanApplicationEvent::ApplicationRejected { .. } => ApplicationOutcome::Rejected,
+            _ => ApplicationOutcome::Approved,
+        };
+        self.close_application(customer_id, application_id, outcome)
+            .await
+            .map_err(|e| ProjectionError::bad_event(event, e))?;
         let text = self
             .keys
             .seal(customer_id, &text)
@@ -319,6 +328,37 @@ impl Projection for Onboarding {
 }
 
 impl Onboarding {
+    fn meta() -> std::collections::HashMap<String, String> {
+        CommandMeta {
+            actor_role: Some("system".into()),
+            channel: "onboarding",
+            ..CommandMeta::default()
+        }
+        .to_map()
+    }
+
+    /// Frees the customer to apply again (a no-op for an application that opened the cabinet).
+    async fn close_application(
+        &self,
+        customer_id: Uuid,
+        application_id: Uuid,
+        outcome: ApplicationOutcome,
+    ) -> Result<(), String> {
+        let command = AccountCommand::CloseApplication {
+            application_id,
+            outcome,
+            at: self.clock.now(),
+        };
+        run_retrying(
+            &self.accounts,
+            &customer_id.to_string(),
+            command,
+            Self::meta(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+
     /// Opens the cabinet and says how to log in: with the e-mail and a new password, or by phone
     /// and a code.
     async fn open_cabinet(
@@ -340,18 +380,19 @@ impl Onboarding {
             ),
             None => None,
         };
-        let meta = CommandMeta {
-            actor_role: Some("system".into()),
-            channel: "onboarding",
-            ..CommandMeta::default()
-        }
-        .to_map();
         let command = AccountCommand::OpenCustomer {
             application_id,
             password_hash,
             at: self.clock.now(),
         };
-        match run_retrying(&self.accounts, &customer_id.to_string(), command, meta).await {
+        match run_retrying(
+            &self.accounts,
+            &customer_id.to_string(),
+            command,
+            Self::meta(),
+        )
+        .await
+        {
             Ok(()) => {}
             // Opened by an earlier application: this approval opens nothing new.
             Err(AggregateError::UserError(AccountError::AlreadyOpen)) => {

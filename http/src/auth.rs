@@ -53,7 +53,12 @@ impl FromRequestParts<AppState> for Caller {
             .authenticate(&token)
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        let mut meta = request_meta(parts, "staff");
+        let channel = if principal.role == Role::Borrower {
+            "cabinet"
+        } else {
+            "staff"
+        };
+        let mut meta = request_meta(parts, channel);
         meta.actor_id = Some(principal.account_id);
         meta.actor_role = Some(principal.role.to_string());
         Ok(Caller {

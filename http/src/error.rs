@@ -228,9 +228,11 @@ impl From<AppError> for ApiError {
             AppError::Account(e) => match e {
                 AccountError::AlreadyExists => Self::Conflict(e.to_string()),
                 AccountError::NotAStaffRole(_) => Self::invalid("role", e),
-                AccountError::NotACustomer | AccountError::AlreadyOpen => {
-                    Self::Conflict(e.to_string())
-                }
+                AccountError::NotACustomer
+                | AccountError::AlreadyOpen
+                | AccountError::NotOpen
+                | AccountError::ApplicationPending
+                | AccountError::NoPassword => Self::Conflict(e.to_string()),
             },
             AppError::Faq(e) => match e {
                 FaqError::NotFound => Self::NotFound("FAQ entry"),
@@ -241,7 +243,10 @@ impl From<AppError> for ApiError {
                 DocumentError::AlreadyPublished => Self::Conflict(e.to_string()),
             },
             AppError::Application(e) => Self::application(e, ""),
-            AppError::KnownCustomer => Self::Conflict(error.to_string()),
+            AppError::KnownCustomer | AppError::PassportOfAnotherCustomer => {
+                Self::Conflict(error.to_string())
+            }
+            AppError::WrongCurrentPassword => Self::invalid("current_password", error),
             AppError::UnknownReferralCode => Self::invalid("referral_code", error),
             AppError::Conflict => Self::Conflict(error.to_string()),
             AppError::NotFound => Self::NotFound("resource"),

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{applications, auth, content, dev, health, support};
+use crate::routes::{applications, auth, content, dev, health, me, support};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,7 +12,8 @@ use crate::routes::{applications, auth, content, dev, health, support};
     paths(
         health::healthz, health::readyz, health::metrics,
         auth::login, auth::logout, auth::otp,
-        applications::apply, applications::approve, applications::reject,
+        applications::apply, applications::queue, applications::approve, applications::reject,
+        me::me, me::applications, me::application, me::apply_again, me::change_password,
         support::submit, support::queue, support::take_next, support::ticket, support::reply, support::close,
         content::faq, content::documents, content::document_file, content::contacts,
         content::publish_faq, content::edit_faq, content::withdraw_faq,

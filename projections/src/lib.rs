@@ -4,6 +4,7 @@
 //! `COMMENT ON` for analysts. A projector applies a batch of events and moves its checkpoint in one
 //! transaction, so each event is applied exactly once per read model, whatever crashes.
 
+pub mod cabinet;
 pub mod content;
 pub mod notifications;
 pub mod runtime;
@@ -20,5 +21,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(notifications::SupportNotifications),
         Arc::new(content::Faq),
         Arc::new(content::Documents),
+        Arc::new(cabinet::Customers),
+        Arc::new(cabinet::LoanApplications),
     ]
 }

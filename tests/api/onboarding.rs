@@ -49,7 +49,7 @@ async fn login(app: &TestApp, login: &str, password: &str) -> (StatusCode, Value
 }
 
 /// The password the approval SMS carries.
-fn password_in(sms: &str) -> String {
+pub(crate) fn password_in(sms: &str) -> String {
     sms.rsplit("пароль ").next().unwrap().trim().to_string()
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod auth;
 pub(crate) mod content;
 pub(crate) mod dev;
 pub(crate) mod health;
+pub(crate) mod me;
 pub(crate) mod support;
 
 use axum::extract::DefaultBodyLimit;
@@ -34,6 +35,14 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool) -> Router<AppState> {
             "/api/v1/staff/applications/{id}/reject",
             post(applications::reject),
         )
+        .route("/api/v1/me", get(me::me))
+        .route(
+            "/api/v1/me/applications",
+            get(me::applications).post(me::apply_again),
+        )
+        .route("/api/v1/me/applications/{id}", get(me::application))
+        .route("/api/v1/me/password", put(me::change_password))
+        .route("/api/v1/staff/applications", get(applications::queue))
         .route("/api/v1/faq", get(content::faq))
         .route("/api/v1/documents", get(content::documents))
         .route("/api/v1/documents/{id}/file", get(content::document_file))

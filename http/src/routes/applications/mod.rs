@@ -1,0 +1,220 @@
+//! Loan applications: the public first application (= registration) and the underwriters'
+//! decisions.
+
+pub(crate) mod form;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::Json as JsonResponse;
+use k911_aggregates::money::{DailyRate, Kopecks};
+use k911_aggregates::values::{MessageText, Role};
+use k911_commands::clock::moscow_date;
+use k911_commands::onboarding::Approval;
+use k911_commands::{Error as AppError, Written};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{check, IdPath, Json, OptionalJson, Page};
+use crate::routes::support::PublicMeta;
+use crate::AppState;
+use form::ApplicationRequest;
+use k911_projections::cabinet::ApplicationRow;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ApplicationReceipt {
+    application_id: Uuid,
+    status: &'static str,
+    position: i64,
+}
+
+impl ApplicationReceipt {
+    pub(crate) fn submitted(written: Written) -> Self {
+        Self {
+            application_id: written.id,
+            status: "submitted",
+            position: written.position,
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/applications", tag = "applications", request_body = ApplicationRequest, responses((status = 201, body = ApplicationReceipt), (status = 409, body = crate::error::Problem, description = "Already a customer: log in"), (status = 422, body = crate::error::Problem)))]
+pub(crate) async fn apply(
+    State(state): State<AppState>,
+    PublicMeta(meta): PublicMeta,
+    Json(body): Json<ApplicationRequest>,
+) -> Result<(StatusCode, JsonResponse<ApplicationReceipt>), ApiError> {
+    let form = body.parse(moscow_date(state.app.clock.now()))?;
+    let written = state.app.apply(form, &meta).await.map_err(|e| match e {
+        // The limits broken by the loan asked for are the loan fields' fault.
+        AppError::Application(e) => ApiError::application(e, "loan."),
+        other => other.into(),
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        JsonResponse(ApplicationReceipt::submitted(written)),
+    ))
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApproveRequest {
+    #[serde(default)]
+    amount_kopecks: Option<i64>,
+    #[serde(default)]
+    term_days: Option<i64>,
+    /// Percent per day, e.g. "0.8".
+    #[serde(default)]
+    daily_rate: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RejectRequest {
+    reason: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Decision {
+    application_id: Uuid,
+    status: &'static str,
+    position: i64,
+}
+
+#[utoipa::path(post, path = "/api/v1/staff/applications/{id}/approve", tag = "applications", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = ApproveRequest, responses((status = 200, body = Decision), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "Already decided"), (status = 422, body = crate::error::Problem)))]
+pub(crate) async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(application_id): IdPath,
+    OptionalJson(body): OptionalJson<ApproveRequest>,
+) -> Result<JsonResponse<Decision>, ApiError> {
+    let caller = caller.require(&[Role::Underwriter])?;
+    let mut errors = vec![];
+    let amount = body
+        .amount_kopecks
+        .map(|a| check(&mut errors, "amount_kopecks", Kopecks::new(a)));
+    let term_days = body.term_days.map(|t| {
+        check(
+            &mut errors,
+            "term_days",
+            u16::try_from(t).map_err(|_| "must be a number of days"),
+        )
+    });
+    let daily_rate = body
+        .daily_rate
+        .map(|rate: String| check(&mut errors, "daily_rate", DailyRate::parse(&rate)));
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let approval = Approval {
+        amount: amount.flatten(),
+        term_days: term_days.flatten(),
+        daily_rate: daily_rate.flatten(),
+    };
+    let written = state
+        .app
+        .approve_application(
+            application_id,
+            caller.principal.account_id,
+            approval,
+            &caller.meta,
+        )
+        .await?;
+    Ok(JsonResponse(Decision {
+        application_id,
+        status: "approved",
+        position: written.position,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/staff/applications/{id}/reject", tag = "applications", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = RejectRequest, responses((status = 200, body = Decision), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "Already decided"), (status = 422, body = crate::error::Problem)))]
+pub(crate) async fn reject(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(application_id): IdPath,
+    Json(body): Json<RejectRequest>,
+) -> Result<JsonResponse<Decision>, ApiError> {
+    let caller = caller.require(&[Role::Underwriter])?;
+    let reason = MessageText::parse(&body.reason).map_err(|e| ApiError::invalid("reason", e))?;
+    let written = state
+        .app
+        .reject_application(
+            application_id,
+            caller.principal.account_id,
+            reason,
+            &caller.meta,
+        )
+        .await?;
+    Ok(JsonResponse(Decision {
+        application_id,
+        status: "rejected",
+        position: written.position,
+    }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(crate) struct QueueFilter {
+    /// `submitted` (default) | `approved` | `rejected`
+    status: Option<String>,
+}
+
+/// An application in the underwriters' queue; the applicant's personal data is not in the list.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct QueuedApplication {
+    application_id: Uuid,
+    customer_id: Uuid,
+    status: String,
+    repeat: bool,
+    requested_amount_kopecks: i64,
+    requested_term_days: i32,
+    approved_amount_kopecks: Option<i64>,
+    approved_term_days: Option<i32>,
+    daily_rate: Option<String>,
+    submitted_at: chrono::DateTime<chrono::Utc>,
+    decided_at: Option<chrono::DateTime<chrono::Utc>>,
+    rejection_reason: Option<String>,
+}
+
+impl From<ApplicationRow> for QueuedApplication {
+    fn from(row: ApplicationRow) -> Self {
+        Self {
+            application_id: row.application_id,
+            customer_id: row.customer_id,
+            status: row.status,
+            repeat: row.repeat,
+            requested_amount_kopecks: row.requested_amount_kopecks,
+            requested_term_days: row.requested_term_days,
+            approved_amount_kopecks: row.approved_amount_kopecks,
+            approved_term_days: row.approved_term_days,
+            daily_rate: row.daily_rate,
+            submitted_at: row.submitted_at,
+            decided_at: row.decided_at,
+            rejection_reason: row.rejection_reason,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/staff/applications", tag = "applications", security(("bearer" = [])), params(QueueFilter, ("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0"), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Vec<QueuedApplication>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub(crate) async fn queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    filter: Result<Query<QueueFilter>, QueryRejection>,
+    page: Page,
+) -> Result<JsonResponse<Vec<QueuedApplication>>, ApiError> {
+    caller.require(&[Role::Underwriter])?;
+    let Query(filter) = filter.map_err(|e| ApiError::Malformed(e.body_text()))?;
+    let status = filter.status.as_deref().unwrap_or("submitted");
+    if !["submitted", "approved", "rejected"].contains(&status) {
+        return Err(ApiError::invalid(
+            "status",
+            "must be one of: submitted, approved, rejected",
+        ));
+    }
+    let rows = state
+        .app
+        .applications_with_status(status, page.limit, page.offset)
+        .await?;
+    Ok(JsonResponse(rows.into_iter().map(Into::into).collect()))
+}

@@ -1,0 +1,413 @@
+//! The cabinet's read models: `read.customers` (one row per customer, personal data sealed) and
+//! `read.loan_applications` (every application with its decision), for the borrower's own pages,
+//! the underwriters' queue and analysts.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use k911_aggregates::account::AccountEvent;
+use k911_aggregates::loan_application::LoanApplicationEvent;
+use k911_event_store::log::RecordedEvent;
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+use crate::runtime::{BatchTx, Projection, ProjectionError};
+
+/// `read.customers`.
+pub struct Customers;
+/// `read.loan_applications`.
+pub struct LoanApplications;
+
+pub const CUSTOMERS: &str = "customers";
+pub const APPLICATIONS: &str = "loan_applications";
+
+const CREATE_CUSTOMERS: &str = r#"
+CREATE TABLE IF NOT EXISTS read.customers (
+    customer_id          uuid PRIMARY KEY,
+    status               text        NOT NULL,
+    login                text        NOT NULL,
+    registered_at        timestamptz NOT NULL,
+    opened_at            timestamptz,
+    first_application_id uuid        NOT NULL,
+    applications         integer     NOT NULL DEFAULT 0,
+    phone                jsonb       NOT NULL,
+    email                jsonb,
+    profile              jsonb,
+    payout               jsonb,
+    last_position        bigint      NOT NULL
+);
+COMMENT ON TABLE read.customers IS 'Borrowers: one row per customer, from the first application on.';
+COMMENT ON COLUMN read.customers.status IS 'registered (first application not approved) | open';
+COMMENT ON COLUMN read.customers.login IS 'email (password login) | phone (SMS codes)';
+COMMENT ON COLUMN read.customers.applications IS 'Applications submitted, first included.';
+COMMENT ON COLUMN read.customers.phone IS 'Sealed with the customer''s key (personal data).';
+COMMENT ON COLUMN read.customers.email IS 'Sealed like phone; null for phone-only customers.';
+COMMENT ON COLUMN read.customers.profile IS
+    'The applicant form as of the latest application, sealed like phone.';
+COMMENT ON COLUMN read.customers.payout IS 'The latest payout method (card token or wallet), sealed.';
+"#;
+
+const CREATE_APPLICATIONS: &str = r#"
+CREATE TABLE IF NOT EXISTS read.loan_applications (
+    application_id           uuid PRIMARY KEY,
+    arrival                  bigint      NOT NULL,
+    customer_id              uuid        NOT NULL,
+    repeat                   boolean     NOT NULL,
+    status                   text        NOT NULL,
+    requested_amount_kopecks bigint      NOT NULL,
+    requested_term_days      integer     NOT NULL,
+    approved_amount_kopecks  bigint,
+    approved_term_days       integer,
+    daily_rate               numeric,
+    referral_code            text,
+    submitted_at             timestamptz NOT NULL,
+    decided_at               timestamptz,
+    decided_by               uuid,
+    rejection_reason         text,
+    last_position            bigint      NOT NULL
+);
+CREATE INDEX IF NOT EXISTS loan_applications_status ON read.loan_applications (status, arrival);
+CREATE INDEX IF NOT EXISTS loan_applications_customer
+    ON read.loan_applications (customer_id, arrival);
+COMMENT ON TABLE read.loan_applications IS 'Loan applications, first and repeat, with decisions.';
+COMMENT ON COLUMN read.loan_applications.arrival IS
+    'Global log position of the submission: the underwriters'' queue is served in this order.';
+COMMENT ON COLUMN read.loan_applications.status IS 'submitted | approved | rejected';
+COMMENT ON COLUMN read.loan_applications.daily_rate IS 'Approved rate, percent per day.';
+COMMENT ON COLUMN read.loan_applications.decided_by IS 'The underwriter''s account id.';
+"#;
+
+fn payload<T: serde::de::DeserializeOwned>(event: &RecordedEvent) -> Result<T, ProjectionError> {
+    serde_json::from_value(event.payload.clone()).map_err(|e| ProjectionError::bad_event(event, e))
+}
+
+fn aggregate_uuid(event: &RecordedEvent) -> Result<Uuid, ProjectionError> {
+    event
+        .aggregate_id
+        .parse()
+        .map_err(|e| ProjectionError::bad_event(event, e))
+}
+
+fn json(value: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(value).expect("sealed values serialize")
+}
+
+#[async_trait]
+impl Projection for Customers {
+    fn name(&self) -> &'static str {
+        CUSTOMERS
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &[
+            "CustomerRegistered",
+            "CustomerAccountOpened",
+            "ApplicationSubmitted",
+        ]
+    }
+
+    fn create_sql(&self) -> &'static str {
+        CREATE_CUSTOMERS
+    }
+
+    fn drop_sql(&self) -> &'static str {
+        "DROP TABLE IF EXISTS read.customers"
+    }
+
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        let position = event.position();
+        match event.aggregate_type.as_str() {
+            "Account" => {
+                let customer_id = aggregate_uuid(event)?;
+                match payload(event)? {
+                    AccountEvent::CustomerRegistered {
+                        application_id,
+                        phone,
+                        email,
+                        registered_at,
+                    } => {
+                        let login = if email.is_some() { "email" } else { "phone" };
+                        tx.execute(
+                            "INSERT INTO read.customers (customer_id, status, login, registered_at,
+                                 first_application_id, phone, email, last_position)
+                             VALUES ($1, 'registered', $2, $3, $4, $5, $6, $7)",
+                            &[
+                                &customer_id,
+                                &login,
+                                &registered_at,
+                                &application_id,
+                                &json(&phone),
+                                &email.as_ref().map(json),
+                                &position,
+                            ],
+                        )
+                        .await?;
+                    }
+                    AccountEvent::CustomerAccountOpened { opened_at, .. } => {
+                        tx.execute(
+                            "UPDATE read.customers
+                                SET status = 'open', opened_at = $2, last_position = $3
+                              WHERE customer_id = $1",
+                            &[&customer_id, &opened_at, &position],
+                        )
+                        .await?;
+                    }
+                    _ => {}
+                }
+            }
+            "LoanApplication" => {
+                if let LoanApplicationEvent::ApplicationSubmitted {
+                    customer_id,
+                    applicant,
+                    payout,
+                    ..
+                } = payload(event)?
+                {
+                    tx.execute(
+                        "UPDATE read.customers
+                            SET profile = $2, payout = $3, applications = applications + 1,
+                                last_position = $4
+                          WHERE customer_id = $1",
+                        &[&customer_id, &json(&applicant), &json(&payout), &position],
+                    )
+                    .await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Projection for LoanApplications {
+    fn name(&self) -> &'static str {
+        APPLICATIONS
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &[
+            "ApplicationSubmitted",
+            "ApplicationApproved",
+            "ApplicationRejected",
+        ]
+    }
+
+    fn create_sql(&self) -> &'static str {
+        CREATE_APPLICATIONS
+    }
+
+    fn drop_sql(&self) -> &'static str {
+        "DROP TABLE IF EXISTS read.loan_applications"
+    }
+
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        if event.aggregate_type != "LoanApplication" {
+            return Ok(());
+        }
+        let application_id = aggregate_uuid(event)?;
+        let position = event.position();
+        match payload(event)? {
+            LoanApplicationEvent::ApplicationSubmitted {
+                customer_id,
+                loan,
+                referral_code,
+                repeat,
+                submitted_at,
+                ..
+            } => {
+                tx.execute(
+                    "INSERT INTO read.loan_applications (application_id, arrival, customer_id,
+                         repeat, status, requested_amount_kopecks, requested_term_days,
+                         referral_code, submitted_at, last_position)
+                     VALUES ($1, $2, $3, $4, 'submitted', $5, $6, $7, $8, $2)",
+                    &[
+                        &application_id,
+                        &position,
+                        &customer_id,
+                        &repeat,
+                        &loan.amount.get(),
+                        &i32::from(loan.term_days),
+                        &referral_code,
+                        &submitted_at,
+                    ],
+                )
+                .await?;
+            }
+            LoanApplicationEvent::ApplicationApproved {
+                underwriter_id,
+                amount,
+                term_days,
+                daily_rate,
+                approved_at,
+            } => {
+                tx.execute(
+                    "UPDATE read.loan_applications
+                        SET status = 'approved', approved_amount_kopecks = $2,
+                            approved_term_days = $3, daily_rate = $4::text::numeric,
+                            decided_at = $5, decided_by = $6, last_position = $7
+                      WHERE application_id = $1",
+                    &[
+                        &application_id,
+                        &amount.get(),
+                        &i32::from(term_days),
+                        &daily_rate.to_string(),
+                        &approved_at,
+                        &underwriter_id,
+                        &position,
+                    ],
+                )
+                .await?;
+            }
+            LoanApplicationEvent::ApplicationRejected {
+                underwriter_id,
+                reason,
+                rejected_at,
+            } => {
+                tx.execute(
+                    "UPDATE read.loan_applications
+                        SET status = 'rejected', rejection_reason = $2, decided_at = $3,
+                            decided_by = $4, last_position = $5
+                      WHERE application_id = $1",
+                    &[
+                        &application_id,
+                        &reason.as_str(),
+                        &rejected_at,
+                        &underwriter_id,
+                        &position,
+                    ],
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A customer as `read.customers` holds them (personal data still sealed).
+#[derive(Debug, Clone)]
+pub struct CustomerRow {
+    pub customer_id: Uuid,
+    pub status: String,
+    pub login: String,
+    pub registered_at: DateTime<Utc>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub applications: i32,
+    pub phone: serde_json::Value,
+    pub email: Option<serde_json::Value>,
+    pub profile: Option<serde_json::Value>,
+    pub payout: Option<serde_json::Value>,
+}
+
+pub async fn customer(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+) -> Result<Option<CustomerRow>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT * FROM read.customers WHERE customer_id = $1",
+            &[&customer_id],
+        )
+        .await?;
+    Ok(row.map(|row| CustomerRow {
+        customer_id: row.get("customer_id"),
+        status: row.get("status"),
+        login: row.get("login"),
+        registered_at: row.get("registered_at"),
+        opened_at: row.get("opened_at"),
+        applications: row.get("applications"),
+        phone: row.get("phone"),
+        email: row.get("email"),
+        profile: row.get("profile"),
+        payout: row.get("payout"),
+    }))
+}
+
+/// An application as `read.loan_applications` holds it.
+#[derive(Debug, Clone)]
+pub struct ApplicationRow {
+    pub application_id: Uuid,
+    pub customer_id: Uuid,
+    pub repeat: bool,
+    pub status: String,
+    pub requested_amount_kopecks: i64,
+    pub requested_term_days: i32,
+    pub approved_amount_kopecks: Option<i64>,
+    pub approved_term_days: Option<i32>,
+    /// Percent per day, as written (`"0.8"`).
+    pub daily_rate: Option<String>,
+    pub submitted_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub rejection_reason: Option<String>,
+}
+
+impl ApplicationRow {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            application_id: row.get("application_id"),
+            customer_id: row.get("customer_id"),
+            repeat: row.get("repeat"),
+            status: row.get("status"),
+            requested_amount_kopecks: row.get("requested_amount_kopecks"),
+            requested_term_days: row.get("requested_term_days"),
+            approved_amount_kopecks: row.get("approved_amount_kopecks"),
+            approved_term_days: row.get("approved_term_days"),
+            daily_rate: row.get("daily_rate"),
+            submitted_at: row.get("submitted_at"),
+            decided_at: row.get("decided_at"),
+            rejection_reason: row.get("rejection_reason"),
+        }
+    }
+}
+
+const SELECT_APPLICATION: &str = "SELECT application_id, customer_id, repeat, status,
+        requested_amount_kopecks, requested_term_days, approved_amount_kopecks,
+        approved_term_days, daily_rate::text AS daily_rate, submitted_at, decided_at,
+        rejection_reason
+   FROM read.loan_applications";
+
+pub async fn application(
+    client: &impl GenericClient,
+    application_id: Uuid,
+) -> Result<Option<ApplicationRow>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            &format!("{SELECT_APPLICATION} WHERE application_id = $1"),
+            &[&application_id],
+        )
+        .await?;
+    Ok(row.as_ref().map(ApplicationRow::from_row))
+}
+
+/// One customer's applications, oldest first.
+pub async fn customer_applications(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<ApplicationRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            &format!(
+                "{SELECT_APPLICATION} WHERE customer_id = $1 ORDER BY arrival LIMIT $2 OFFSET $3"
+            ),
+            &[&customer_id, &limit, &offset],
+        )
+        .await?;
+    Ok(rows.iter().map(ApplicationRow::from_row).collect())
+}
+
+/// Applications in `status`, oldest first (the underwriters' queue).
+pub async fn applications_with_status(
+    client: &impl GenericClient,
+    status: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<ApplicationRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            &format!("{SELECT_APPLICATION} WHERE status = $1 ORDER BY arrival LIMIT $2 OFFSET $3"),
+            &[&status, &limit, &offset],
+        )
+        .await?;
+    Ok(rows.iter().map(ApplicationRow::from_row).collect())
+}
