@@ -7,7 +7,8 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use k911_commands::clock::{ManualClock, SystemClock};
 use k911_commands::ids::RandomIds;
-use k911_commands::notify::{EmailSender, Ports, SmtpMailer};
+use k911_commands::notify::{EmailSender, Ports, SmsSender, SmtpMailer};
+use k911_commands::smsru::{SmsRu, SMSRU_URL};
 use k911_commands::{App, Settings};
 use k911_event_store::keys::MasterKey;
 use k911_event_store::Database;
@@ -34,6 +35,8 @@ pub enum ClockDriver {
 pub enum SmsDriver {
     /// Development: messages land in the outbox shown at `GET /dev/sms`.
     Outbox,
+    /// The SMS.ru gateway (`K911_SMSRU_API_ID`).
+    Smsru,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -71,6 +74,15 @@ pub struct Config {
         global = true
     )]
     pub sms_driver: SmsDriver,
+    /// API key of the SMS.ru gateway, for `K911_SMS_DRIVER=smsru`.
+    #[arg(long, env = "K911_SMSRU_API_ID", global = true, hide_env_values = true)]
+    pub smsru_api_id: Option<String>,
+    /// Base URL of the SMS.ru API (a stand-in for tests).
+    #[arg(long, env = "K911_SMSRU_URL", default_value = SMSRU_URL, global = true)]
+    pub smsru_url: String,
+    /// Approved sender name of the SMS; the gateway's default if not set.
+    #[arg(long, env = "K911_SMS_FROM", global = true)]
+    pub sms_from: Option<String>,
     /// How e-mail leaves the service.
     #[arg(
         long,
@@ -122,11 +134,22 @@ impl Config {
             None => Arc::new(SystemClock),
         };
         let development = Ports::development(db.sqlx.clone(), clock.clone());
-        if self.mode == Mode::Production && self.sms_driver == SmsDriver::Outbox {
-            bail!(
-                "K911_SMS_DRIVER=outbox is a development driver and is refused in production mode"
-            );
-        }
+        let sms: Arc<dyn SmsSender> = match self.sms_driver {
+            SmsDriver::Outbox if self.mode == Mode::Production => {
+                bail!("K911_SMS_DRIVER=outbox is a development driver and is refused in production mode")
+            }
+            SmsDriver::Outbox => development.sms.clone(),
+            SmsDriver::Smsru => {
+                let api_id = self
+                    .smsru_api_id
+                    .as_deref()
+                    .context("K911_SMS_DRIVER=smsru needs K911_SMSRU_API_ID")?;
+                Arc::new(
+                    SmsRu::new(&self.smsru_url, api_id, self.sms_from.clone())
+                        .map_err(anyhow::Error::msg)?,
+                )
+            }
+        };
         let email: Arc<dyn EmailSender> = match self.mail_driver {
             MailDriver::Outbox if self.mode == Mode::Production => {
                 bail!("K911_MAIL_DRIVER=outbox is a development driver and is refused in production mode")
@@ -140,10 +163,7 @@ impl Config {
                 Arc::new(SmtpMailer::new(url, &self.mail_from).map_err(anyhow::Error::msg)?)
             }
         };
-        let ports = Ports {
-            sms: development.sms,
-            email,
-        };
+        let ports = Ports { sms, email };
         let app = App::new(
             db.clone(),
             &self.master_key()?,

@@ -12,5 +12,6 @@ mod notifications;
 mod onboarding;
 mod otp;
 mod projector;
+mod smsru;
 mod store;
 mod support;

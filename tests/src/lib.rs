@@ -1,6 +1,8 @@
 //! Test harness: the real router over a fresh PostgreSQL database per test, cloned from a
 //! migrated template so each test starts in milliseconds.
 
+pub mod smsru;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use http_body_util::BodyExt;
 use k911_aggregates::values::{Email, Role};
 use k911_commands::clock::ManualClock;
 use k911_commands::ids::RandomIds;
-use k911_commands::notify::Ports;
+use k911_commands::notify::{Ports, SmsSender};
 use k911_commands::{App, CommandMeta, Settings};
 use k911_event_store::connect::{local_or_private_server, with_database};
 use k911_event_store::keys::MasterKey;
@@ -73,6 +75,11 @@ impl TestResponse {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with_sms(None).await
+    }
+
+    /// A service whose SMS go out through `sms` instead of the development outbox.
+    pub async fn spawn_with_sms(sms: Option<Arc<dyn SmsSender>>) -> Self {
         // Warnings of the service (a failing projector, say) show in a failing test's output.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
@@ -96,12 +103,16 @@ impl TestApp {
             .await
             .expect("test database");
         let clock = ManualClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap());
+        let mut ports = Ports::development(db.sqlx.clone(), Arc::new(clock.clone()));
+        if let Some(sms) = sms {
+            ports.sms = sms;
+        }
         let app = App::new(
             db.clone(),
             &MasterKey::generate(),
             Arc::new(clock.clone()),
             Arc::new(RandomIds),
-            Ports::development(db.sqlx.clone(), Arc::new(clock.clone())),
+            ports,
             Settings::default(),
         );
         let mut tasks = app.projectors.start();
