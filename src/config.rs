@@ -40,6 +40,12 @@ pub enum SmsDriver {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PayoutDriver {
+    /// Development: the sandbox provider, which also tokenises cards at `POST /sandbox/cards`.
+    Sandbox,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MailDriver {
     /// Development: messages land in the outbox shown at `GET /dev/sms`'s twin, `GET /dev/mail`.
     Outbox,
@@ -83,6 +89,15 @@ pub struct Config {
     /// Approved sender name of the SMS; the gateway's default if not set.
     #[arg(long, env = "K911_SMS_FROM", global = true)]
     pub sms_from: Option<String>,
+    /// Who pays loans out to cards and e-wallets.
+    #[arg(
+        long,
+        env = "K911_PAYOUT_DRIVER",
+        value_enum,
+        default_value = "sandbox",
+        global = true
+    )]
+    pub payout_driver: PayoutDriver,
     /// How e-mail leaves the service.
     #[arg(
         long,
@@ -163,7 +178,15 @@ impl Config {
                 Arc::new(SmtpMailer::new(url, &self.mail_from).map_err(anyhow::Error::msg)?)
             }
         };
-        let ports = Ports { sms, email };
+        // No real payout provider is connected yet: production mode cannot start until one is.
+        if self.mode == Mode::Production && self.payout_driver == PayoutDriver::Sandbox {
+            bail!("K911_PAYOUT_DRIVER=sandbox is a development driver and is refused in production mode");
+        }
+        let ports = Ports {
+            sms,
+            email,
+            payout: development.payout,
+        };
         let app = App::new(
             db.clone(),
             &self.master_key()?,

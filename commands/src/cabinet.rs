@@ -146,6 +146,9 @@ impl App {
         self.settings
             .product
             .check(form.loan.amount, form.loan.term_days)?;
+        if let Some(payout) = &form.changes.payout {
+            self.check_payout(payout).await?;
+        }
         let (applicant, payout) = self.current_profile(customer_id).await?;
         if let Some(passport) = &form.changes.passport {
             let hash = self.keys.lookup_hash(&passport.identity());

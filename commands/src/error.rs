@@ -27,6 +27,9 @@ pub enum Error {
     /// A repeat application names a passport that another customer registered.
     #[error("this passport is registered to another customer; please contact support")]
     PassportOfAnotherCustomer,
+    /// The card token is not the payout provider's, or names another card.
+    #[error("unknown card token: tokenise the card with the payout provider first")]
+    UnknownCard,
     #[error("the current password is wrong")]
     WrongCurrentPassword,
     #[error("no agent has this referral code")]

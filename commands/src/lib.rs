@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod notify;
 pub mod onboarding;
 pub mod otp;
+pub mod payout;
 pub mod smsru;
 pub mod support;
 

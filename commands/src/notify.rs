@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::clock::Clock;
+use crate::payout::{PayoutProvider, SandboxPayouts};
 use crate::{App, Error};
 
 /// Messages sent per dispatcher transaction.
@@ -39,20 +40,24 @@ pub trait EmailSender: Send + Sync {
     async fn send_email(&self, to: &Email, subject: &str, body: &str) -> Result<(), String>;
 }
 
-/// The drivers notifications go out through.
+/// The drivers of the outside world: notifications and payouts.
 #[derive(Clone)]
 pub struct Ports {
     pub sms: Arc<dyn SmsSender>,
     pub email: Arc<dyn EmailSender>,
+    pub payout: Arc<dyn PayoutProvider>,
 }
 
 impl Ports {
-    /// Development drivers: everything lands in the `dev_outbox` table (`GET /dev/sms`).
+    /// Development drivers: notifications land in the `dev_outbox` table (`GET /dev/sms`),
+    /// payouts go to the sandbox provider.
     pub fn development(pool: PgPool, clock: Arc<dyn Clock>) -> Self {
+        let payout = Arc::new(SandboxPayouts::new(pool.clone(), clock.clone()));
         let outbox = Arc::new(DevOutbox { pool, clock });
         Self {
             sms: outbox.clone(),
             email: outbox,
+            payout,
         }
     }
 }

@@ -59,6 +59,7 @@ impl App {
         self.settings
             .product
             .check(form.loan.amount, form.loan.term_days)?;
+        self.check_payout(&form.payout).await?;
         let customer_id = self.ids.new_id();
         let application_id = self.ids.new_id();
         let applicant = &form.applicant;

@@ -247,6 +247,7 @@ impl From<AppError> for ApiError {
                 Self::Conflict(error.to_string())
             }
             AppError::WrongCurrentPassword => Self::invalid("current_password", error),
+            AppError::UnknownCard => Self::invalid("payout.card_token", error),
             AppError::UnknownReferralCode => Self::invalid("referral_code", error),
             AppError::Conflict => Self::Conflict(error.to_string()),
             AppError::NotFound => Self::NotFound("resource"),

@@ -49,13 +49,14 @@ pub(crate) struct AppState {
 
 /// The whole service as one router, so tests can drive it without a socket.
 pub fn router(app: App, config: &HttpConfig) -> Router {
+    let sandbox = app.ports.payout.sandbox().is_some();
     let state = AppState {
         app,
         contacts: Arc::new(config.contacts.clone()),
         manual_clock: config.manual_clock.clone(),
     };
     let request_id = HeaderName::from_static("x-request-id");
-    routes::routes(config.dev_routes, config.manual_clock.is_some())
+    routes::routes(config.dev_routes, config.manual_clock.is_some(), sandbox)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

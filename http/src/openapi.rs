@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{applications, auth, content, dev, health, me, support};
+use crate::routes::{applications, auth, content, dev, health, me, sandbox, support};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,7 +18,7 @@ use crate::routes::{applications, auth, content, dev, health, me, support};
         content::faq, content::documents, content::document_file, content::contacts,
         content::publish_faq, content::edit_faq, content::withdraw_faq,
         content::upload_document, content::withdraw_document,
-        dev::sms, dev::mail, dev::clock,
+        dev::sms, dev::mail, dev::clock, sandbox::tokenise,
     ),
     modifiers(&BearerAuth),
 )]

@@ -21,14 +21,28 @@ pub(crate) fn application(phone: &str, email: Option<&str>, passport_number: &st
             "monthly_income_kopecks": 8000000
         },
         "loan": {"amount_kopecks": 1500000, "term_days": 21},
-        "payout": {"method": "card", "card_token": "tok_sandbox_1", "masked_pan": "220000******0004"},
+        "payout": {"method": "card", "card_token": "tok_unknown", "masked_pan": "220000******0004"},
         "consents": {"personal_data": true, "credit_history_check": true, "terms": true},
         "referral_code": null
     })
 }
 
+/// The body with its card tokenised by the sandbox provider, as a client's payment page does.
+pub(crate) async fn with_card(app: &TestApp, body: &Value) -> Value {
+    let mut body = body.clone();
+    if body["payout"]["method"] == "card" {
+        let card = json!({"pan": "2200 0000 0000 0004", "exp_month": 12, "exp_year": 2030});
+        let response = app.post("/sandbox/cards", &card).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{:#}", response.body);
+        body["payout"]["card_token"] = response.body["card_token"].clone();
+        body["payout"]["masked_pan"] = response.body["masked_pan"].clone();
+    }
+    body
+}
+
 pub(crate) async fn apply(app: &TestApp, body: &Value) -> String {
-    let response = app.post("/api/v1/applications", body).await;
+    let body = with_card(app, body).await;
+    let response = app.post("/api/v1/applications", &body).await;
     assert_eq!(response.status, StatusCode::CREATED, "{:#}", response.body);
     assert_eq!(response.body["status"], "submitted");
     assert!(response.body["position"].as_i64().unwrap() > 0);
@@ -167,6 +181,7 @@ async fn a_known_person_is_sent_to_log_in_instead_of_registering_again() {
             "same e-mail",
         ),
     ] {
+        let body = with_card(&app, &body).await;
         let response = app.post("/api/v1/applications", &body).await;
         response.problem(StatusCode::CONFLICT);
         assert!(
@@ -364,4 +379,73 @@ async fn the_events_hold_no_plaintext_name_passport_phone_or_email() {
     }
     let identities = app.dump("customer_identities", "kind").await.join("\n");
     assert!(!identities.contains("9161234567") && !identities.contains("ivan@"));
+}
+
+#[tokio::test]
+async fn the_sandbox_tokenises_only_valid_live_cards() {
+    let app = TestApp::spawn().await;
+    for (card, field) in [
+        (
+            json!({"pan": "2200000000000005", "exp_month": 12, "exp_year": 2030}),
+            "pan",
+        ),
+        (
+            json!({"pan": "22000000", "exp_month": 12, "exp_year": 2030}),
+            "pan",
+        ),
+        (
+            json!({"pan": "2200000000000004", "exp_month": 13, "exp_year": 2030}),
+            "exp_month",
+        ),
+        (
+            json!({"pan": "2200000000000004", "exp_month": 10, "exp_year": 2026}),
+            "exp_year",
+        ),
+    ] {
+        let fields = app
+            .post("/sandbox/cards", &card)
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields, [field], "{card}");
+    }
+    let card = json!({"pan": "2200000000000004", "exp_month": 11, "exp_year": 2026});
+    let response = app.post("/sandbox/cards", &card).await;
+    assert_eq!(response.status, StatusCode::CREATED);
+    assert_eq!(response.body["masked_pan"], "220000******0004");
+    let token = response.body["card_token"].as_str().unwrap();
+    assert!(token.starts_with("tok_"));
+    // The card number itself is kept nowhere.
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sandbox_cards WHERE masked_pan LIKE '%0000000%'")
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap();
+    assert_eq!(stored, 0);
+
+    // An application must name a live token of the provider, with its masked number.
+    let before = app.event_count().await;
+    let mut body = application("+79161234567", None, "123456");
+    let fields = app
+        .post("/api/v1/applications", &body)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["payout.card_token"], "unknown token");
+    body["payout"]["card_token"] = json!(token);
+    body["payout"]["masked_pan"] = json!("220000******9999");
+    let fields = app
+        .post("/api/v1/applications", &body)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["payout.card_token"], "another card's mask");
+    // Valid through the end of its month, then expired.
+    body["payout"]["masked_pan"] = json!("220000******0004");
+    app.clock
+        .set("2026-11-30T21:00:00Z".parse().unwrap())
+        .unwrap();
+    let fields = app
+        .post("/api/v1/applications", &body)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["payout.card_token"], "expired");
+    assert_eq!(app.event_count().await, before);
 }

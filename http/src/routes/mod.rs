@@ -6,6 +6,7 @@ pub(crate) mod content;
 pub(crate) mod dev;
 pub(crate) mod health;
 pub(crate) mod me;
+pub(crate) mod sandbox;
 pub(crate) mod support;
 
 use axum::extract::DefaultBodyLimit;
@@ -16,8 +17,8 @@ pub use content::Contacts;
 
 use crate::AppState;
 
-pub(crate) fn routes(dev_routes: bool, manual_clock: bool) -> Router<AppState> {
-    let api = Router::new()
+pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Router<AppState> {
+    let mut api = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -72,6 +73,9 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool) -> Router<AppState> {
             "/api/v1/staff/support/tickets/{id}/close",
             post(support::close),
         );
+    if sandbox {
+        api = api.route("/sandbox/cards", post(sandbox::tokenise));
+    }
     match (dev_routes, manual_clock) {
         (false, _) => api,
         (true, false) => api

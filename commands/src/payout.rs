@@ -1,0 +1,202 @@
+//! The payout provider port. Cards are tokenised by the provider, so a card number never reaches
+//! the service: an application names a token, and the provider confirms the token is its own.
+//! The development driver is a sandbox with its own card vault (`POST /sandbox/cards`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use chrono::Datelike;
+use k911_aggregates::loan_application::applicant::PayoutMethod;
+use sqlx::PgPool;
+
+use crate::clock::{moscow_date, Clock};
+use crate::{App, Error};
+
+#[async_trait]
+pub trait PayoutProvider: Send + Sync {
+    /// The masked number of the card behind `token` if this provider issued the token and the
+    /// card has not expired.
+    async fn card(&self, token: &str) -> Result<Option<String>, String>;
+
+    /// The sandbox, when this is it (it also tokenises cards for development clients).
+    fn sandbox(&self) -> Option<&SandboxPayouts> {
+        None
+    }
+}
+
+/// Why a card cannot be tokenised, by field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardRejected {
+    Pan(&'static str),
+    ExpMonth,
+    Expired,
+}
+
+/// A tokenised card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardToken {
+    pub card_token: String,
+    pub masked_pan: String,
+}
+
+/// Whether `digits` passes the Luhn check that every payment card number carries.
+pub fn luhn_ok(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            match (i % 2 == 1, d * 2) {
+                (false, _) => d,
+                (true, doubled) if doubled > 9 => doubled - 9,
+                (true, doubled) => doubled,
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// `220000******0004`: the first six digits (the issuer) and the last four, as card schemes allow
+/// to be shown.
+pub fn mask(pan: &str) -> String {
+    let stars = "*".repeat(pan.len() - 10);
+    format!("{}{stars}{}", &pan[..6], &pan[pan.len() - 4..])
+}
+
+pub struct SandboxPayouts {
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+}
+
+impl SandboxPayouts {
+    pub fn new(pool: PgPool, clock: Arc<dyn Clock>) -> Self {
+        Self { pool, clock }
+    }
+
+    /// Checks a card as a provider would (number, expiry) and keeps it under a new token.
+    pub async fn tokenise(
+        &self,
+        pan: &str,
+        exp_month: u32,
+        exp_year: i32,
+        secret: [u8; 32],
+    ) -> Result<Result<CardToken, CardRejected>, String> {
+        let pan: String = pan.chars().filter(|c| !c.is_whitespace()).collect();
+        if !(13..=19).contains(&pan.len()) || !pan.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(Err(CardRejected::Pan("must be 13 to 19 digits")));
+        }
+        if !luhn_ok(&pan) {
+            return Ok(Err(CardRejected::Pan(
+                "is not a valid card number (Luhn check)",
+            )));
+        }
+        if !(1..=12).contains(&exp_month) {
+            return Ok(Err(CardRejected::ExpMonth));
+        }
+        let today = moscow_date(self.clock.now());
+        if (exp_year, exp_month) < (today.year(), today.month()) {
+            return Ok(Err(CardRejected::Expired));
+        }
+        let card = CardToken {
+            card_token: format!("tok_{}", B64URL.encode(&secret[..18])),
+            masked_pan: mask(&pan),
+        };
+        sqlx::query(
+            "INSERT INTO sandbox_cards (card_token, masked_pan, exp_month, exp_year, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&card.card_token)
+        .bind(&card.masked_pan)
+        .bind(exp_month as i32)
+        .bind(exp_year)
+        .bind(self.clock.now())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(Ok(card))
+    }
+}
+
+#[async_trait]
+impl PayoutProvider for SandboxPayouts {
+    async fn card(&self, token: &str) -> Result<Option<String>, String> {
+        let card: Option<(String, i32, i32)> = sqlx::query_as(
+            "SELECT masked_pan, exp_month, exp_year FROM sandbox_cards WHERE card_token = $1",
+        )
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        let today = moscow_date(self.clock.now());
+        Ok(card
+            .filter(|(_, month, year)| (*year, *month as u32) >= (today.year(), today.month()))
+            .map(|(masked, _, _)| masked))
+    }
+
+    fn sandbox(&self) -> Option<&SandboxPayouts> {
+        Some(self)
+    }
+}
+
+impl App {
+    /// A card payout method must name a live token of the payout provider, with its masked
+    /// number as the provider has it.
+    pub(crate) async fn check_payout(&self, payout: &PayoutMethod) -> Result<(), Error> {
+        let PayoutMethod::Card {
+            card_token,
+            masked_pan,
+        } = payout
+        else {
+            return Ok(());
+        };
+        let known = self
+            .ports
+            .payout
+            .card(card_token)
+            .await
+            .map_err(Error::Storage)?;
+        match known {
+            Some(masked) if masked == *masked_pan => Ok(()),
+            _ => Err(Error::UnknownCard),
+        }
+    }
+
+    /// `POST /sandbox/cards`: `None` when the payout driver is not the sandbox.
+    pub async fn sandbox_tokenise(
+        &self,
+        pan: &str,
+        exp_month: u32,
+        exp_year: i32,
+    ) -> Result<Option<Result<CardToken, CardRejected>>, Error> {
+        let Some(sandbox) = self.ports.payout.sandbox() else {
+            return Ok(None);
+        };
+        let tokenised = sandbox
+            .tokenise(pan, exp_month, exp_year, self.ids.secret())
+            .await
+            .map_err(Error::Storage)?;
+        Ok(Some(tokenised))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_luhn_check_catches_one_wrong_digit() {
+        assert!(luhn_ok("2200000000000004"));
+        assert!(luhn_ok("4111111111111111"));
+        assert!(!luhn_ok("2200000000000005"));
+        assert!(!luhn_ok("4111111111111121"));
+    }
+
+    #[test]
+    fn a_mask_keeps_the_issuer_and_the_last_four_digits() {
+        assert_eq!(mask("2200000000000004"), "220000******0004");
+        assert_eq!(mask("2200123456789012345"), "220012*********2345");
+    }
+}
