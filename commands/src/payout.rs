@@ -56,7 +56,7 @@ pub fn luhn_ok(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// `220000******0004`: the first six digits (the issuer) and the last four, as card schemes allow
