@@ -232,7 +232,9 @@ impl From<AppError> for ApiError {
                 | AccountError::AlreadyOpen
                 | AccountError::NotOpen
                 | AccountError::ApplicationPending
-                | AccountError::NoPassword => Self::Conflict(e.to_string()),
+                | AccountError::NoPassword
+                | AccountError::AlreadyLinked(_) => Self::Conflict(e.to_string()),
+                AccountError::NotLinked(_) => Self::NotFound("social link"),
             },
             AppError::Faq(e) => match e {
                 FaqError::NotFound => Self::NotFound("FAQ entry"),

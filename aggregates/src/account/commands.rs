@@ -54,4 +54,15 @@ pub enum AccountCommand {
         password_hash: String,
         at: DateTime<Utc>,
     },
+    /// The customer proved (through the provider) that they hold this OpenID Connect account.
+    LinkSocial {
+        provider: String,
+        /// The provider's subject identifier, sealed: it identifies a person.
+        subject: Sealed<String>,
+        at: DateTime<Utc>,
+    },
+    UnlinkSocial {
+        provider: String,
+        at: DateTime<Utc>,
+    },
 }

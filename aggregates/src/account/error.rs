@@ -17,4 +17,8 @@ pub enum AccountError {
     ApplicationPending,
     #[error("this cabinet logs in with SMS codes: it has no password to change")]
     NoPassword,
+    #[error("an account of {0} is already linked; unlink it first")]
+    AlreadyLinked(String),
+    #[error("no account of {0} is linked")]
+    NotLinked(String),
 }

@@ -56,6 +56,15 @@ pub enum AccountEvent {
         password_hash: String,
         changed_at: DateTime<Utc>,
     },
+    SocialAccountLinked {
+        provider: String,
+        subject: Sealed<String>,
+        linked_at: DateTime<Utc>,
+    },
+    SocialAccountUnlinked {
+        provider: String,
+        unlinked_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -69,6 +78,8 @@ impl DomainEvent for AccountEvent {
             Self::ProfileChanged { .. } => "ProfileChanged",
             Self::ApplicationClosed { .. } => "ApplicationClosed",
             Self::PasswordChanged { .. } => "PasswordChanged",
+            Self::SocialAccountLinked { .. } => "SocialAccountLinked",
+            Self::SocialAccountUnlinked { .. } => "SocialAccountUnlinked",
         }
         .to_string()
     }

@@ -42,6 +42,8 @@ pub enum AccountKind {
         latest_application: Uuid,
         /// The application waiting for a decision, if any.
         pending_application: Option<Uuid>,
+        /// OpenID Connect providers with a linked account (one account per provider).
+        social_providers: Vec<String>,
     },
 }
 
@@ -63,6 +65,19 @@ pub struct Account {
 impl Account {
     pub fn kind(&self) -> &AccountKind {
         &self.kind
+    }
+
+    /// The linked providers of an opened customer's cabinet; social accounts link only there.
+    fn open_customer_providers(&self) -> Result<&[String], AccountError> {
+        match &self.kind {
+            AccountKind::Customer {
+                opened_by: None, ..
+            } => Err(AccountError::NotOpen),
+            AccountKind::Customer {
+                social_providers, ..
+            } => Ok(social_providers),
+            _ => Err(AccountError::NotACustomer),
+        }
     }
 }
 
@@ -199,6 +214,33 @@ impl Aggregate for Account {
                     sink.write(closed, self).await;
                 }
             }
+            AccountCommand::LinkSocial {
+                provider,
+                subject,
+                at,
+            } => {
+                let providers = self.open_customer_providers()?;
+                if providers.contains(&provider) {
+                    return Err(AccountError::AlreadyLinked(provider));
+                }
+                let linked = AccountEvent::SocialAccountLinked {
+                    provider,
+                    subject,
+                    linked_at: at,
+                };
+                sink.write(linked, self).await;
+            }
+            AccountCommand::UnlinkSocial { provider, at } => {
+                let providers = self.open_customer_providers()?;
+                if !providers.contains(&provider) {
+                    return Err(AccountError::NotLinked(provider));
+                }
+                let unlinked = AccountEvent::SocialAccountUnlinked {
+                    provider,
+                    unlinked_at: at,
+                };
+                sink.write(unlinked, self).await;
+            }
             AccountCommand::ChangePassword { password_hash, at } => {
                 match &self.kind {
                     AccountKind::Staff { .. } => {}
@@ -249,6 +291,7 @@ impl Aggregate for Account {
                     password_hash: None,
                     latest_application: application_id,
                     pending_application: Some(application_id),
+                    social_providers: vec![],
                 }
             }
             AccountEvent::CustomerAccountOpened {
@@ -310,6 +353,22 @@ impl Aggregate for Account {
             }
             // The changed profile travels with the application it came with.
             AccountEvent::ProfileChanged { .. } => {}
+            AccountEvent::SocialAccountLinked { provider, .. } => {
+                if let AccountKind::Customer {
+                    social_providers, ..
+                } = &mut self.kind
+                {
+                    social_providers.push(provider);
+                }
+            }
+            AccountEvent::SocialAccountUnlinked { provider, .. } => {
+                if let AccountKind::Customer {
+                    social_providers, ..
+                } = &mut self.kind
+                {
+                    social_providers.retain(|p| *p != provider);
+                }
+            }
         }
     }
 }
@@ -578,6 +637,53 @@ mod tests {
         TestFramework::<Account>::with(())
             .given_no_previous_events()
             .when(change())
+            .then_expect_error(AccountError::NotACustomer);
+    }
+
+    #[test]
+    fn one_social_account_per_provider_is_linked_and_unlinked_in_an_open_cabinet() {
+        let subject: Sealed<String> = Sealed::new(Uuid::from_u128(9), "n".into(), "c".into());
+        let link = || AccountCommand::LinkSocial {
+            provider: "vk".into(),
+            subject: subject.clone(),
+            at: at(),
+        };
+        let linked = AccountEvent::SocialAccountLinked {
+            provider: "vk".into(),
+            subject: subject.clone(),
+            linked_at: at(),
+        };
+        let unlink = || AccountCommand::UnlinkSocial {
+            provider: "vk".into(),
+            at: at(),
+        };
+        let unlinked = AccountEvent::SocialAccountUnlinked {
+            provider: "vk".into(),
+            unlinked_at: at(),
+        };
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), opened(None)])
+            .when(link())
+            .then_expect_events(vec![linked.clone()]);
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), opened(None), linked.clone()])
+            .when(link())
+            .then_expect_error(AccountError::AlreadyLinked("vk".into()));
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), opened(None), linked.clone()])
+            .when(unlink())
+            .then_expect_events(vec![unlinked.clone()]);
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), opened(None), linked, unlinked])
+            .when(unlink())
+            .then_expect_error(AccountError::NotLinked("vk".into()));
+        TestFramework::<Account>::with(())
+            .given(vec![registered()])
+            .when(link())
+            .then_expect_error(AccountError::NotOpen);
+        TestFramework::<Account>::with(())
+            .given(vec![created()])
+            .when(link())
             .then_expect_error(AccountError::NotACustomer);
     }
 
