@@ -98,6 +98,18 @@ pub struct Config {
         global = true
     )]
     pub payout_driver: PayoutDriver,
+    /// OpenID Connect providers for social login, as JSON:
+    /// `[{"name": "vk", "issuer": "https://id.vk.com", "client_id": "...", "client_secret": "..."}]`.
+    #[arg(
+        long,
+        env = "K911_OIDC_PROVIDERS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub oidc_providers: Option<String>,
+    /// The web client's page that providers send the browser back to (registered with them).
+    #[arg(long, env = "K911_OIDC_REDIRECT_URL", global = true)]
+    pub oidc_redirect_url: Option<String>,
     /// How e-mail leaves the service.
     #[arg(
         long,
@@ -187,13 +199,21 @@ impl Config {
             email,
             payout: development.payout,
         };
+        let mut settings = Settings::default();
+        if let Some(json) = &self.oidc_providers {
+            settings.oidc_providers = serde_json::from_str(json)
+                .context("K911_OIDC_PROVIDERS must be a JSON list of {name, issuer, client_id, client_secret}")?;
+        }
+        if let Some(url) = &self.oidc_redirect_url {
+            settings.oidc_redirect_url = url.clone();
+        }
         let app = App::new(
             db.clone(),
             &self.master_key()?,
             clock,
             Arc::new(RandomIds),
             ports,
-            Settings::default(),
+            settings,
         );
         Ok((app, manual))
     }

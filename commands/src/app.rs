@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::notify::Ports;
 use crate::onboarding::Onboarding;
 use crate::otp::OtpRules;
+use crate::social::{Oidc, OidcProvider};
 
 /// Tunables of the use cases.
 #[derive(Debug, Clone)]
@@ -31,6 +32,10 @@ pub struct Settings {
     pub customer_session_ttl: Duration,
     /// Limits of one-time SMS codes.
     pub otp: OtpRules,
+    /// OpenID Connect providers customers may link and log in with.
+    pub oidc_providers: Vec<OidcProvider>,
+    /// Where providers send the customer's browser back (the web client's callback page).
+    pub oidc_redirect_url: String,
     /// How long a command waits for the read models before answering (for `queue_position`).
     pub read_your_writes_timeout: Duration,
     /// The loan product's limits and rate.
@@ -43,6 +48,8 @@ impl Default for Settings {
             staff_session_ttl: Duration::from_secs(8 * 3600),
             customer_session_ttl: Duration::from_secs(30 * 60),
             otp: OtpRules::default(),
+            oidc_providers: vec![],
+            oidc_redirect_url: "http://127.0.0.1:8080/cabinet/social/callback".to_string(),
             read_your_writes_timeout: Duration::from_secs(5),
             product: Product::default(),
         }
@@ -60,6 +67,7 @@ pub struct App {
     pub ports: Ports,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
+    pub oidc: Arc<Oidc>,
     pub(crate) tickets: Arc<Cqrs<SupportTicket>>,
     pub(crate) accounts: Arc<Cqrs<Account>>,
     pub(crate) faq: Arc<Cqrs<FaqEntry>>,
@@ -94,6 +102,10 @@ impl App {
             ids: ids.clone(),
         }));
         let projectors = Projectors::new(db.clone(), projections);
+        let oidc = Arc::new(Oidc::new(
+            settings.oidc_providers.clone(),
+            settings.oidc_redirect_url.clone(),
+        ));
         waker.attach(&projectors);
         Self {
             tickets: Arc::new(store::cqrs(&db, (), on_commit.clone())),
@@ -112,6 +124,7 @@ impl App {
             ports,
             settings,
             metrics: Arc::default(),
+            oidc,
         }
     }
 }

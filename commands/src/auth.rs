@@ -303,7 +303,7 @@ impl App {
         Ok(())
     }
 
-    async fn open_session(
+    pub(crate) async fn open_session(
         &self,
         principal: Principal,
         now: DateTime<Utc>,

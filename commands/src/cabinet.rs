@@ -34,6 +34,8 @@ pub struct CustomerView {
     pub email: Option<Email>,
     pub profile: Option<Applicant>,
     pub payout: Option<PayoutMethod>,
+    /// Linked OpenID Connect providers and when.
+    pub social_links: Vec<(String, DateTime<Utc>)>,
 }
 
 fn sealed<T>(stored: serde_json::Value) -> Result<Sealed<T>, Error> {
@@ -70,6 +72,7 @@ impl App {
             email,
             profile,
             payout,
+            social_links: row.social_links,
         })
     }
 

@@ -30,6 +30,19 @@ pub enum Error {
     /// The card token is not the payout provider's, or names another card.
     #[error("unknown card token: tokenise the card with the payout provider first")]
     UnknownCard,
+    #[error("no such login provider")]
+    UnknownProvider,
+    /// The provider's discovery document or keys could not be fetched.
+    #[error("the login provider is unavailable: {0}")]
+    ProviderUnavailable(String),
+    /// The `state` names no flow in progress (unknown, used, expired, or another purpose).
+    #[error("unknown or expired login attempt; start again")]
+    BadSocialState,
+    /// The provider did not vouch for the customer (bad code, bad ID token).
+    #[error("the login provider did not confirm the account: {0}")]
+    SocialRefused(String),
+    #[error("this social account is linked to another customer")]
+    SocialAccountTaken,
     #[error("the current password is wrong")]
     WrongCurrentPassword,
     #[error("no agent has this referral code")]

@@ -16,6 +16,7 @@ pub mod onboarding;
 pub mod otp;
 pub mod payout;
 pub mod smsru;
+pub mod social;
 pub mod support;
 
 pub use app::{App, Settings};

@@ -250,6 +250,11 @@ impl From<AppError> for ApiError {
             }
             AppError::WrongCurrentPassword => Self::invalid("current_password", error),
             AppError::UnknownCard => Self::invalid("payout.card_token", error),
+            AppError::UnknownProvider => Self::NotFound("login provider"),
+            AppError::ProviderUnavailable(e) => Self::Unavailable(e),
+            AppError::BadSocialState => Self::invalid("state", error),
+            AppError::SocialRefused(_) => Self::invalid("code", error),
+            AppError::SocialAccountTaken => Self::Conflict(error.to_string()),
             AppError::UnknownReferralCode => Self::invalid("referral_code", error),
             AppError::Conflict => Self::Conflict(error.to_string()),
             AppError::NotFound => Self::NotFound("resource"),

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{applications, auth, content, dev, health, me, sandbox, support};
+use crate::routes::{applications, auth, content, dev, health, me, sandbox, social, support};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -12,6 +12,7 @@ use crate::routes::{applications, auth, content, dev, health, me, sandbox, suppo
     paths(
         health::healthz, health::readyz, health::metrics,
         auth::login, auth::logout, auth::otp,
+        social::providers, social::begin_login, social::finish_login, social::link, social::unlink,
         applications::apply, applications::queue, applications::approve, applications::reject,
         me::me, me::applications, me::application, me::apply_again, me::change_password,
         support::submit, support::queue, support::take_next, support::ticket, support::reply, support::close,

@@ -44,6 +44,14 @@ COMMENT ON COLUMN read.customers.email IS 'Sealed like phone; null for phone-onl
 COMMENT ON COLUMN read.customers.profile IS
     'The applicant form as of the latest application, sealed like phone.';
 COMMENT ON COLUMN read.customers.payout IS 'The latest payout method (card token or wallet), sealed.';
+CREATE TABLE IF NOT EXISTS read.customer_social_links (
+    customer_id uuid        NOT NULL,
+    provider    text        NOT NULL,
+    linked_at   timestamptz NOT NULL,
+    PRIMARY KEY (customer_id, provider)
+);
+COMMENT ON TABLE read.customer_social_links IS
+    'OpenID Connect accounts linked to customers (the subject stays in the sealed event).';
 "#;
 
 const CREATE_APPLICATIONS: &str = r#"
@@ -102,6 +110,8 @@ impl Projection for Customers {
             "CustomerRegistered",
             "CustomerAccountOpened",
             "ApplicationSubmitted",
+            "SocialAccountLinked",
+            "SocialAccountUnlinked",
         ]
     }
 
@@ -110,7 +120,7 @@ impl Projection for Customers {
     }
 
     fn drop_sql(&self) -> &'static str {
-        "DROP TABLE IF EXISTS read.customers"
+        "DROP TABLE IF EXISTS read.customers, read.customer_social_links"
     }
 
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
@@ -148,6 +158,26 @@ impl Projection for Customers {
                                 SET status = 'open', opened_at = $2, last_position = $3
                               WHERE customer_id = $1",
                             &[&customer_id, &opened_at, &position],
+                        )
+                        .await?;
+                    }
+                    AccountEvent::SocialAccountLinked {
+                        provider,
+                        linked_at,
+                        ..
+                    } => {
+                        tx.execute(
+                            "INSERT INTO read.customer_social_links (customer_id, provider, linked_at)
+                             VALUES ($1, $2, $3)",
+                            &[&customer_id, &provider, &linked_at],
+                        )
+                        .await?;
+                    }
+                    AccountEvent::SocialAccountUnlinked { provider, .. } => {
+                        tx.execute(
+                            "DELETE FROM read.customer_social_links
+                              WHERE customer_id = $1 AND provider = $2",
+                            &[&customer_id, &provider],
                         )
                         .await?;
                     }
@@ -296,6 +326,8 @@ pub struct CustomerRow {
     pub email: Option<serde_json::Value>,
     pub profile: Option<serde_json::Value>,
     pub payout: Option<serde_json::Value>,
+    /// Linked OpenID Connect providers and when, in the order linked.
+    pub social_links: Vec<(String, DateTime<Utc>)>,
 }
 
 pub async fn customer(
@@ -308,7 +340,20 @@ pub async fn customer(
             &[&customer_id],
         )
         .await?;
-    Ok(row.map(|row| CustomerRow {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let social_links = client
+        .query(
+            "SELECT provider, linked_at FROM read.customer_social_links
+              WHERE customer_id = $1 ORDER BY linked_at, provider",
+            &[&customer_id],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    Ok(Some(CustomerRow {
         customer_id: row.get("customer_id"),
         status: row.get("status"),
         login: row.get("login"),
@@ -319,6 +364,7 @@ pub async fn customer(
         email: row.get("email"),
         profile: row.get("profile"),
         payout: row.get("payout"),
+        social_links,
     }))
 }
 

@@ -13,5 +13,6 @@ mod onboarding;
 mod otp;
 mod projector;
 mod smsru;
+mod social;
 mod store;
 mod support;

@@ -8,7 +8,7 @@ use k911_aggregates::values::{Phone, Role};
 use k911_commands::notify::SmsSender;
 use k911_commands::smsru::SmsRu;
 use k911_tests::smsru::{Received, SmsRuStandIn};
-use k911_tests::TestApp;
+use k911_tests::{Options, TestApp};
 use serde_json::json;
 
 use crate::onboarding::{application, apply};
@@ -49,7 +49,11 @@ async fn the_adapter_speaks_the_gateways_api_and_reports_its_refusals() {
 async fn a_decision_reaches_the_gateway_through_the_outbox() {
     let gateway = SmsRuStandIn::start("key-1").await;
     let sms = SmsRu::new(&gateway.url, "key-1", None).unwrap();
-    let app = TestApp::spawn_with_sms(Some(Arc::new(sms))).await;
+    let app = TestApp::spawn_with(Options {
+        sms: Some(Arc::new(sms)),
+        ..Options::default()
+    })
+    .await;
     let id = apply(&app, &application("+79160000001", None, "000001")).await;
     let underwriter = app.staff("olga@k911.ru", Role::Underwriter).await;
     let path = format!("/api/v1/staff/applications/{id}/reject");

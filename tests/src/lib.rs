@@ -1,6 +1,7 @@
 //! Test harness: the real router over a fresh PostgreSQL database per test, cloned from a
 //! migrated template so each test starts in milliseconds.
 
+pub mod oidc;
 pub mod smsru;
 
 use std::sync::Arc;
@@ -26,6 +27,25 @@ use tokio::task::JoinHandle;
 
 /// Password of every staff member the tests create.
 pub const STAFF_PASSWORD: &str = "correct horse battery staple";
+
+/// What a test may change about the service it spawns.
+pub struct Options {
+    /// The service's clock; tests move it.
+    pub clock: ManualClock,
+    /// SMS driver instead of the development outbox.
+    pub sms: Option<Arc<dyn SmsSender>>,
+    pub settings: Settings,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            clock: ManualClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()),
+            sms: None,
+            settings: Settings::default(),
+        }
+    }
+}
 
 /// One running service over its own database.
 pub struct TestApp {
@@ -75,11 +95,16 @@ impl TestResponse {
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        Self::spawn_with_sms(None).await
+        Self::spawn_with(Options::default()).await
     }
 
-    /// A service whose SMS go out through `sms` instead of the development outbox.
-    pub async fn spawn_with_sms(sms: Option<Arc<dyn SmsSender>>) -> Self {
+    /// A service with other drivers or settings than the defaults.
+    pub async fn spawn_with(options: Options) -> Self {
+        let Options {
+            clock,
+            sms,
+            settings,
+        } = options;
         // Warnings of the service (a failing projector, say) show in a failing test's output.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
@@ -102,7 +127,6 @@ impl TestApp {
         let db = Database::connect(&with_database(&server_url, &db_name), 8)
             .await
             .expect("test database");
-        let clock = ManualClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap());
         let mut ports = Ports::development(db.sqlx.clone(), Arc::new(clock.clone()));
         if let Some(sms) = sms {
             ports.sms = sms;
@@ -113,7 +137,7 @@ impl TestApp {
             Arc::new(clock.clone()),
             Arc::new(RandomIds),
             ports,
-            Settings::default(),
+            settings,
         );
         let mut tasks = app.projectors.start();
         app.projectors

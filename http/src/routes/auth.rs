@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use crate::extract::Json;
 use crate::AppState;
 use k911_aggregates::values::Phone;
+use k911_commands::auth::Session;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +42,17 @@ pub(crate) struct LoginResponse {
     user_id: Uuid,
 }
 
+impl From<Session> for LoginResponse {
+    fn from(session: Session) -> Self {
+        Self {
+            token: session.token,
+            expires_at: session.expires_at,
+            role: session.principal.role.as_str(),
+            user_id: session.principal.account_id,
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
 pub(crate) async fn login(
     State(state): State<AppState>,
@@ -60,12 +72,7 @@ pub(crate) async fn login(
         }
         (None, None) => return Err(ApiError::invalid("password", "required (or a code)")),
     };
-    Ok(JsonResponse(LoginResponse {
-        token: session.token,
-        expires_at: session.expires_at,
-        role: session.principal.role.as_str(),
-        user_id: session.principal.account_id,
-    }))
+    Ok(JsonResponse(session.into()))
 }
 
 /// Asks for a one-time login code by SMS. The answer is the same whether or not the phone

@@ -34,6 +34,13 @@ pub(crate) struct Me {
     contacts: MeContacts,
     profile: Option<Profile>,
     payout_methods: Vec<PayoutView>,
+    social_accounts: Vec<SocialAccount>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SocialAccount {
+    provider: String,
+    linked_at: DateTime<Utc>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -140,6 +147,14 @@ impl From<CustomerView> for Me {
             },
             profile: c.profile.map(Profile::from),
             payout_methods: c.payout.map(PayoutView::from).into_iter().collect(),
+            social_accounts: c
+                .social_links
+                .into_iter()
+                .map(|(provider, linked_at)| SocialAccount {
+                    provider,
+                    linked_at,
+                })
+                .collect(),
         }
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod dev;
 pub(crate) mod health;
 pub(crate) mod me;
 pub(crate) mod sandbox;
+pub(crate) mod social;
 pub(crate) mod support;
 
 use axum::extract::DefaultBodyLimit;
@@ -26,6 +27,17 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/auth/otp", post(auth::otp))
+        .route("/api/v1/auth/social", get(social::providers))
+        .route("/api/v1/auth/social/{provider}", post(social::begin_login))
+        .route(
+            "/api/v1/auth/social/{provider}/callback",
+            post(social::finish_login),
+        )
+        .route("/api/v1/me/social-links", post(social::link))
+        .route(
+            "/api/v1/me/social-links/{provider}",
+            axum::routing::delete(social::unlink),
+        )
         .route("/api/v1/support/tickets", post(support::submit))
         .route("/api/v1/applications", post(applications::apply))
         .route(
