@@ -112,6 +112,32 @@ impl App {
         Ok(cabinet::applications_with_status(&**client, status, limit, offset).await?)
     }
 
+    /// An application for its underwriter, the applicant's personal data opened; the read is
+    /// recorded (who, whose, why) before anything is shown.
+    pub async fn application_for_underwriter(
+        &self,
+        application_id: Uuid,
+        underwriter_id: Uuid,
+        purpose: &str,
+        meta: &CommandMeta,
+    ) -> Result<(ApplicationRow, Applicant, PayoutMethod), Error> {
+        let client = self.db.pg.get().await?;
+        let row = cabinet::application(&**client, application_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        drop(client);
+        // The sealed profile comes from the application's own events.
+        let application = self.load(&self.application_store, application_id).await?;
+        let (applicant, payout) = application.profile().ok_or(Error::NotFound)?;
+        self.record_personal_data_read(underwriter_id, row.customer_id, purpose, meta)
+            .await?;
+        Ok((
+            row,
+            self.keys.open(applicant).await?,
+            self.keys.open(payout).await?,
+        ))
+    }
+
     /// The customer's profile and payout method as their latest decided application has them:
     /// what a repeat application starts from. Only for an opened cabinet.
     pub async fn current_profile(

@@ -20,7 +20,7 @@ pub struct Caller {
 
 impl Caller {
     /// 403 unless the caller has one of `roles`.
-    pub fn require(self, roles: &[Role]) -> Result<Self, ApiError> {
+    fn require(self, roles: &[Role]) -> Result<Self, ApiError> {
         if roles.contains(&self.principal.role) {
             Ok(self)
         } else {
@@ -38,6 +38,37 @@ pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
         .strip_prefix("Bearer ")
         .map(str::trim)
         .filter(|t| !t.is_empty())
+}
+
+/// Extractors of a caller in one of a route's roles. They run before the body is read, so a
+/// caller in the wrong role hears 403 whatever they sent.
+macro_rules! role_extractor {
+    ($($(#[$doc:meta])* $name:ident: [$($role:expr),+];)+) => {$(
+        $(#[$doc])*
+        pub struct $name(pub Caller);
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, Self::Rejection> {
+                let caller = Caller::from_request_parts(parts, state).await?;
+                caller.require(&[$($role),+]).map($name)
+            }
+        }
+    )+};
+}
+
+role_extractor! {
+    /// A customer in their cabinet.
+    Borrower: [Role::Borrower];
+    Underwriter: [Role::Underwriter];
+    Support: [Role::Support];
+    Admin: [Role::Admin];
+    /// Who edits the public content (FAQ).
+    Editor: [Role::Support, Role::Admin];
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -13,7 +13,7 @@ use crate::routes::{applications, auth, content, dev, health, me, sandbox, socia
         health::healthz, health::readyz, health::metrics,
         auth::login, auth::logout, auth::otp,
         social::providers, social::begin_login, social::finish_login, social::link, social::unlink,
-        applications::apply, applications::queue, applications::approve, applications::reject,
+        applications::apply, applications::queue, applications::details, applications::approve, applications::reject,
         me::me, me::applications, me::application, me::apply_again, me::change_password,
         support::submit, support::queue, support::take_next, support::ticket, support::reply, support::close,
         content::faq, content::documents, content::document_file, content::contacts,

@@ -84,7 +84,7 @@ async fn the_cabinet_shows_the_customers_own_profile_and_applications() {
     assert_eq!(me["profile"]["last_name"], "Иванов");
     assert_eq!(me["profile"]["birth_date"], "1990-05-14");
     assert_eq!(me["profile"]["passport"]["series"], "4510");
-    assert_eq!(me["profile"]["passport"]["number_masked"], "****56");
+    assert_eq!(me["profile"]["passport"]["number"], "****56");
     assert_eq!(me["profile"]["employment"]["status"], "employed");
     assert_eq!(me["profile"]["monthly_income_kopecks"], 8000000);
     assert_eq!(
@@ -285,7 +285,7 @@ async fn a_new_passport_may_not_be_someone_elses() {
         .await;
     assert_eq!(response.status, StatusCode::CREATED, "{:#}", response.body);
     let me = get_settled(&app, &token, "/api/v1/me").await.body;
-    assert_eq!(me["profile"]["passport"]["number_masked"], "****11");
+    assert_eq!(me["profile"]["passport"]["number"], "****11");
 }
 
 #[tokio::test]
@@ -369,4 +369,63 @@ async fn the_underwriters_queue_is_oldest_first_and_filtered_by_status() {
         .await
         .problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields, ["status"]);
+}
+
+#[tokio::test]
+async fn an_underwriter_opens_an_applicants_data_only_with_a_purpose_and_it_is_recorded() {
+    let app = TestApp::spawn().await;
+    let id = apply(
+        &app,
+        &application("+79161234567", Some("ivan@example.ru"), "123456"),
+    )
+    .await;
+    let underwriter = app.staff("olga@k911.ru", Role::Underwriter).await;
+    let support = app.staff("anna@k911.ru", Role::Support).await;
+    app.settle().await;
+    let reads = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM personal_data_reads")
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap()
+    };
+    let path = format!("/api/v1/staff/applications/{id}");
+    let fields = app
+        .get_as(&underwriter, &path)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["purpose"]);
+    let with_purpose = format!("{path}?purpose=underwriting");
+    app.get_as(&support, &with_purpose)
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    assert_eq!(reads().await, 0);
+
+    let details = app.get_as(&underwriter, &with_purpose).await;
+    assert_eq!(details.status, StatusCode::OK, "{:#}", details.body);
+    assert_eq!(details.body["application_id"], id.as_str());
+    assert_eq!(details.body["applicant"]["passport"]["number"], "123456");
+    assert_eq!(details.body["contacts"]["phone"], "+79161234567");
+    assert_eq!(details.body["payout"]["masked"], "220000******0004");
+    let (actor, purpose): (uuid::Uuid, String) =
+        sqlx::query_as("SELECT actor_id, purpose FROM personal_data_reads")
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap();
+    assert_eq!(purpose, "underwriting");
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            &json!({"login": "olga@k911.ru", "password": k911_tests::STAFF_PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.body["user_id"], actor.to_string());
+    app.get_as(
+        &underwriter,
+        &format!(
+            "/api/v1/staff/applications/{}?purpose=x",
+            uuid::Uuid::now_v7()
+        ),
+    )
+    .await
+    .problem(StatusCode::NOT_FOUND);
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary, each test on its own fresh database.
 
 mod auth;
+mod authorization;
 mod cabinet;
 mod cluster;
 mod content;

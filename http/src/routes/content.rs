@@ -7,18 +7,17 @@ use axum::Json as JsonResponse;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::NaiveDate;
-use k911_aggregates::values::{MessageText, Role, Title};
+use k911_aggregates::values::{MessageText, Title};
 use k911_commands::content::MAX_DOCUMENT_BYTES;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::auth::{Admin, Editor};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{IdPath, Json, Page};
 use crate::AppState;
 
 /// Who manages public content.
-const EDITORS: [Role; 2] = [Role::Support, Role::Admin];
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct FaqItem {
@@ -89,10 +88,9 @@ impl From<k911_commands::Written> for Changed {
 #[utoipa::path(post, path = "/api/v1/staff/faq", tag = "content", security(("bearer" = [])), request_body = FaqRequest, responses((status = 201, body = Changed), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn publish_faq(
     State(state): State<AppState>,
-    caller: Caller,
+    Editor(caller): Editor,
     Json(body): Json<FaqRequest>,
 ) -> Result<(StatusCode, JsonResponse<Changed>), ApiError> {
-    let caller = caller.require(&EDITORS)?;
     let (question, answer) = body.parse()?;
     let written = state
         .app
@@ -104,11 +102,10 @@ pub(crate) async fn publish_faq(
 #[utoipa::path(put, path = "/api/v1/staff/faq/{id}", tag = "content", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = FaqRequest, responses((status = 200, body = Changed), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn edit_faq(
     State(state): State<AppState>,
-    caller: Caller,
+    Editor(caller): Editor,
     IdPath(id): IdPath,
     Json(body): Json<FaqRequest>,
 ) -> Result<JsonResponse<Changed>, ApiError> {
-    let caller = caller.require(&EDITORS)?;
     let (question, answer) = body.parse()?;
     Ok(JsonResponse(
         state
@@ -122,10 +119,9 @@ pub(crate) async fn edit_faq(
 #[utoipa::path(delete, path = "/api/v1/staff/faq/{id}", tag = "content", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Changed), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn withdraw_faq(
     State(state): State<AppState>,
-    caller: Caller,
+    Editor(caller): Editor,
     IdPath(id): IdPath,
 ) -> Result<JsonResponse<Changed>, ApiError> {
-    let caller = caller.require(&EDITORS)?;
     Ok(JsonResponse(
         state.app.withdraw_faq(id, &caller.meta).await?.into(),
     ))
@@ -198,10 +194,9 @@ pub(crate) struct DocumentUpload {
 #[utoipa::path(post, path = "/api/v1/staff/documents", tag = "content", security(("bearer" = [])), request_body = DocumentUpload, responses((status = 201, body = Changed), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn upload_document(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Json(body): Json<DocumentUpload>,
 ) -> Result<(StatusCode, JsonResponse<Changed>), ApiError> {
-    let caller = caller.require(&[Role::Admin])?;
     let mut errors = vec![];
     let title = Title::parse(&body.title)
         .map_err(|e| errors.push(FieldError::new("title", e)))
@@ -238,10 +233,9 @@ pub(crate) async fn upload_document(
 #[utoipa::path(delete, path = "/api/v1/staff/documents/{id}", tag = "content", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Changed), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn withdraw_document(
     State(state): State<AppState>,
-    caller: Caller,
+    Admin(caller): Admin,
     IdPath(id): IdPath,
 ) -> Result<JsonResponse<Changed>, ApiError> {
-    let caller = caller.require(&[Role::Admin])?;
     Ok(JsonResponse(
         state.app.withdraw_document(id, &caller.meta).await?.into(),
     ))

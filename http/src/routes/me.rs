@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use chrono::{DateTime, NaiveDate, Utc};
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod};
-use k911_aggregates::values::Role;
 use k911_commands::auth::MIN_PASSWORD_CHARS;
 use k911_commands::cabinet::CustomerView;
 use k911_commands::clock::moscow_date;
@@ -15,7 +14,7 @@ use k911_projections::cabinet::ApplicationRow;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::auth::{Borrower, Caller};
 use crate::error::ApiError;
 use crate::extract::{IdPath, Json, Page};
 use crate::routes::applications::form::RepeatRequest;
@@ -66,8 +65,9 @@ pub(crate) struct Profile {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct PassportView {
     series: String,
-    /// Only the last two digits: enough to recognise it, useless to anyone who steals a session.
-    number_masked: String,
+    /// In the cabinet only the last two digits (`****56`): enough to recognise it, useless to
+    /// anyone who steals a session.
+    number: String,
     issued_on: NaiveDate,
     issued_by: String,
     division_code: String,
@@ -88,9 +88,20 @@ pub(crate) struct PayoutView {
     masked: String,
 }
 
-impl From<Applicant> for Profile {
-    fn from(a: Applicant) -> Self {
+/// How much of the passport number a view shows.
+#[derive(Clone, Copy)]
+pub(crate) enum PassportNumber {
+    Masked,
+    Full,
+}
+
+impl Profile {
+    pub(crate) fn new(a: Applicant, passport_number: PassportNumber) -> Self {
         let number = a.passport.number.as_str();
+        let number = match passport_number {
+            PassportNumber::Masked => format!("****{}", &number[number.len() - 2..]),
+            PassportNumber::Full => number.to_string(),
+        };
         let employment = serde_json::to_value(a.employment.status)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
@@ -103,7 +114,7 @@ impl From<Applicant> for Profile {
             birth_place: a.birth_place.as_str().to_string(),
             passport: PassportView {
                 series: a.passport.series.as_str().to_string(),
-                number_masked: format!("****{}", &number[number.len() - 2..]),
+                number,
                 issued_on: a.passport.issued_on,
                 issued_by: a.passport.issued_by.as_str().to_string(),
                 division_code: a.passport.division_code.as_str().to_string(),
@@ -145,7 +156,7 @@ impl From<CustomerView> for Me {
                 phone: c.phone.as_str().to_string(),
                 email: c.email.map(|e| e.as_str().to_string()),
             },
-            profile: c.profile.map(Profile::from),
+            profile: c.profile.map(|p| Profile::new(p, PassportNumber::Masked)),
             payout_methods: c.payout.map(PayoutView::from).into_iter().collect(),
             social_accounts: c
                 .social_links
@@ -162,9 +173,8 @@ impl From<CustomerView> for Me {
 #[utoipa::path(get, path = "/api/v1/me", tag = "cabinet", security(("bearer" = [])), params(("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Me), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub(crate) async fn me(
     State(state): State<AppState>,
-    caller: Caller,
+    Borrower(caller): Borrower,
 ) -> Result<JsonResponse<Me>, ApiError> {
-    let caller = caller.require(&[Role::Borrower])?;
     let view = state.app.customer_view(caller.principal.account_id).await?;
     Ok(JsonResponse(view.into()))
 }
@@ -206,10 +216,9 @@ impl From<ApplicationRow> for MyApplication {
 #[utoipa::path(get, path = "/api/v1/me/applications", tag = "cabinet", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0"), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Vec<MyApplication>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub(crate) async fn applications(
     State(state): State<AppState>,
-    caller: Caller,
+    Borrower(caller): Borrower,
     page: Page,
 ) -> Result<JsonResponse<Vec<MyApplication>>, ApiError> {
-    let caller = caller.require(&[Role::Borrower])?;
     let rows = state
         .app
         .customer_applications(caller.principal.account_id, page.limit, page.offset)
@@ -220,10 +229,9 @@ pub(crate) async fn applications(
 #[utoipa::path(get, path = "/api/v1/me/applications/{id}", tag = "cabinet", security(("bearer" = [])), params(("id" = uuid::Uuid, Path), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = MyApplication), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem, description = "Unknown, or another customer's")))]
 pub(crate) async fn application(
     State(state): State<AppState>,
-    caller: Caller,
+    Borrower(caller): Borrower,
     IdPath(application_id): IdPath,
 ) -> Result<JsonResponse<MyApplication>, ApiError> {
-    let caller = caller.require(&[Role::Borrower])?;
     let row = state
         .app
         .customer_application(caller.principal.account_id, application_id)
@@ -235,10 +243,9 @@ pub(crate) async fn application(
 #[utoipa::path(post, path = "/api/v1/me/applications", tag = "cabinet", security(("bearer" = [])), request_body = RepeatRequest, responses((status = 201, body = ApplicationReceipt), (status = 409, body = crate::error::Problem, description = "An application is already being considered"), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn apply_again(
     State(state): State<AppState>,
-    caller: Caller,
+    Borrower(caller): Borrower,
     Json(body): Json<RepeatRequest>,
 ) -> Result<(StatusCode, JsonResponse<ApplicationReceipt>), ApiError> {
-    let caller = caller.require(&[Role::Borrower])?;
     let customer_id = caller.principal.account_id;
     let today = moscow_date(state.app.clock.now());
     let (profile, _) = state.app.current_profile(customer_id).await?;

@@ -56,6 +56,10 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         .route("/api/v1/me/applications/{id}", get(me::application))
         .route("/api/v1/me/password", put(me::change_password))
         .route("/api/v1/staff/applications", get(applications::queue))
+        .route(
+            "/api/v1/staff/applications/{id}",
+            get(applications::details),
+        )
         .route("/api/v1/faq", get(content::faq))
         .route("/api/v1/documents", get(content::documents))
         .route("/api/v1/documents/{id}/file", get(content::document_file))

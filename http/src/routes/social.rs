@@ -5,12 +5,11 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json as JsonResponse;
-use k911_aggregates::values::Role;
 use k911_commands::social::{SocialPurpose, SocialRedirect};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::auth::Borrower;
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::routes::auth::LoginResponse;
@@ -106,11 +105,10 @@ pub(crate) struct Linked {
 #[utoipa::path(post, path = "/api/v1/me/social-links", tag = "cabinet", security(("bearer" = [])), request_body = LinkRequest, responses((status = 200, body = Redirect, description = "Started: send the browser to the provider"), (status = 201, body = Linked), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn link(
     State(state): State<AppState>,
-    caller: Caller,
+    Borrower(caller): Borrower,
     Json(body): Json<LinkRequest>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let caller = caller.require(&[Role::Borrower])?;
     let account_id = caller.principal.account_id;
     match (body.code, body.state) {
         (None, None) => {
@@ -140,10 +138,9 @@ pub(crate) async fn link(
 #[utoipa::path(delete, path = "/api/v1/me/social-links/{provider}", tag = "cabinet", security(("bearer" = [])), params(("provider" = String, Path)), responses((status = 200, body = Linked), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn unlink(
     State(state): State<AppState>,
-    caller: Caller,
+    Borrower(caller): Borrower,
     Path(provider): Path<String>,
 ) -> Result<JsonResponse<Linked>, ApiError> {
-    let caller = caller.require(&[Role::Borrower])?;
     let account_id = caller.principal.account_id;
     let written = state
         .app

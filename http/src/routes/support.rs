@@ -4,14 +4,14 @@ use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use chrono::{DateTime, Utc};
 use k911_aggregates::support_ticket::{Requester, TicketContact, TicketKind};
-use k911_aggregates::values::{Email, MessageText, PersonName, Phone, Role};
+use k911_aggregates::values::{Email, MessageText, PersonName, Phone};
 use k911_commands::support::{TicketForm, TicketView};
 use k911_commands::CommandMeta;
 use k911_projections::support::TicketRow;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::auth::Support;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, given, IdPath, Json, OptionalJson, Page};
 use crate::middleware::request_meta;
@@ -123,10 +123,9 @@ impl From<TicketRow> for QueueEntry {
 #[utoipa::path(get, path = "/api/v1/staff/support/queue", tag = "support", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0"), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Vec<QueueEntry>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub(crate) async fn queue(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Support,
     page: Page,
 ) -> Result<JsonResponse<Vec<QueueEntry>>, ApiError> {
-    caller.require(&[Role::Support])?;
     let rows = state.app.support_queue(page.limit, page.offset).await?;
     Ok(JsonResponse(
         rows.into_iter().map(QueueEntry::from).collect(),
@@ -174,9 +173,8 @@ impl TicketDetails {
 #[utoipa::path(post, path = "/api/v1/staff/support/queue/next", tag = "support", security(("bearer" = [])), responses((status = 200, body = TicketDetails), (status = 404, body = crate::error::Problem, description = "The queue is empty"), (status = 403, body = crate::error::Problem)))]
 pub(crate) async fn take_next(
     State(state): State<AppState>,
-    caller: Caller,
+    Support(caller): Support,
 ) -> Result<JsonResponse<TicketDetails>, ApiError> {
-    let caller = caller.require(&[Role::Support])?;
     let (written, view) = state
         .app
         .take_next_ticket(caller.principal.account_id, &caller.meta)
@@ -192,10 +190,9 @@ pub(crate) async fn take_next(
 #[utoipa::path(get, path = "/api/v1/staff/support/tickets/{id}", tag = "support", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 200, body = TicketDetails), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn ticket(
     State(state): State<AppState>,
-    caller: Caller,
+    Support(caller): Support,
     IdPath(ticket_id): IdPath,
 ) -> Result<JsonResponse<TicketDetails>, ApiError> {
-    let caller = caller.require(&[Role::Support])?;
     let view = state
         .app
         .ticket_for_agent(ticket_id, caller.principal.account_id, &caller.meta)
@@ -228,11 +225,10 @@ pub(crate) struct TicketChanged {
 #[utoipa::path(post, path = "/api/v1/staff/support/tickets/{id}/reply", tag = "support", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = ReplyRequest, responses((status = 200, body = TicketChanged), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn reply(
     State(state): State<AppState>,
-    caller: Caller,
+    Support(caller): Support,
     IdPath(ticket_id): IdPath,
     Json(body): Json<ReplyRequest>,
 ) -> Result<JsonResponse<TicketChanged>, ApiError> {
-    let caller = caller.require(&[Role::Support])?;
     let text = MessageText::parse(&body.text).map_err(|e| ApiError::invalid("text", e))?;
     let written = state
         .app
@@ -248,11 +244,10 @@ pub(crate) async fn reply(
 #[utoipa::path(post, path = "/api/v1/staff/support/tickets/{id}/close", tag = "support", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body(content = Option<CloseRequest>, description = "optional last answer"), responses((status = 200, body = TicketChanged), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub(crate) async fn close(
     State(state): State<AppState>,
-    caller: Caller,
+    Support(caller): Support,
     IdPath(ticket_id): IdPath,
     OptionalJson(body): OptionalJson<CloseRequest>,
 ) -> Result<JsonResponse<TicketChanged>, ApiError> {
-    let caller = caller.require(&[Role::Support])?;
     let agent = caller.principal.account_id;
     if let Some(text) = body.text {
         let text = MessageText::parse(&text).map_err(|e| ApiError::invalid("text", e))?;

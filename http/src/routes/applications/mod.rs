@@ -8,16 +8,17 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use k911_aggregates::money::{DailyRate, Kopecks};
-use k911_aggregates::values::{MessageText, Role};
+use k911_aggregates::values::MessageText;
 use k911_commands::clock::moscow_date;
 use k911_commands::onboarding::Approval;
 use k911_commands::{Error as AppError, Written};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::auth::Caller;
+use crate::auth::Underwriter;
 use crate::error::ApiError;
 use crate::extract::{check, IdPath, Json, OptionalJson, Page};
+use crate::routes::me::{PassportNumber, PayoutView, Profile};
 use crate::routes::support::PublicMeta;
 use crate::AppState;
 use form::ApplicationRequest;
@@ -86,11 +87,10 @@ pub(crate) struct Decision {
 #[utoipa::path(post, path = "/api/v1/staff/applications/{id}/approve", tag = "applications", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = ApproveRequest, responses((status = 200, body = Decision), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "Already decided"), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn approve(
     State(state): State<AppState>,
-    caller: Caller,
+    Underwriter(caller): Underwriter,
     IdPath(application_id): IdPath,
     OptionalJson(body): OptionalJson<ApproveRequest>,
 ) -> Result<JsonResponse<Decision>, ApiError> {
-    let caller = caller.require(&[Role::Underwriter])?;
     let mut errors = vec![];
     let amount = body
         .amount_kopecks
@@ -132,11 +132,10 @@ pub(crate) async fn approve(
 #[utoipa::path(post, path = "/api/v1/staff/applications/{id}/reject", tag = "applications", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = RejectRequest, responses((status = 200, body = Decision), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "Already decided"), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn reject(
     State(state): State<AppState>,
-    caller: Caller,
+    Underwriter(caller): Underwriter,
     IdPath(application_id): IdPath,
     Json(body): Json<RejectRequest>,
 ) -> Result<JsonResponse<Decision>, ApiError> {
-    let caller = caller.require(&[Role::Underwriter])?;
     let reason = MessageText::parse(&body.reason).map_err(|e| ApiError::invalid("reason", e))?;
     let written = state
         .app
@@ -151,6 +150,66 @@ pub(crate) async fn reject(
         application_id,
         status: "rejected",
         position: written.position,
+    }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(crate) struct Purpose {
+    /// Why the applicant's personal data is opened (kept in the audit trail), e.g.
+    /// `underwriting`.
+    purpose: Option<String>,
+}
+
+/// An application with the applicant's personal data, for the underwriter deciding it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ApplicationDetails {
+    #[serde(flatten)]
+    application: QueuedApplication,
+    applicant: Profile,
+    contacts: ApplicantContacts,
+    payout: PayoutView,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ApplicantContacts {
+    phone: String,
+    email: Option<String>,
+}
+
+/// Opens the applicant's personal data for underwriting; every call is recorded with the caller
+/// and the purpose.
+#[utoipa::path(get, path = "/api/v1/staff/applications/{id}", tag = "applications", security(("bearer" = [])), params(("id" = uuid::Uuid, Path), Purpose), responses((status = 200, body = ApplicationDetails), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem, description = "No purpose given")))]
+pub(crate) async fn details(
+    State(state): State<AppState>,
+    Underwriter(caller): Underwriter,
+    IdPath(application_id): IdPath,
+    purpose: Result<Query<Purpose>, QueryRejection>,
+) -> Result<JsonResponse<ApplicationDetails>, ApiError> {
+    let Query(purpose) = purpose.map_err(|e| ApiError::Malformed(e.body_text()))?;
+    let purpose = purpose
+        .purpose
+        .map(|p| MessageText::parse(&p))
+        .transpose()
+        .map_err(|e| ApiError::invalid("purpose", e))?
+        .ok_or_else(|| ApiError::invalid("purpose", "say why the personal data is needed"))?;
+    let (row, applicant, payout) = state
+        .app
+        .application_for_underwriter(
+            application_id,
+            caller.principal.account_id,
+            purpose.as_str(),
+            &caller.meta,
+        )
+        .await?;
+    let contacts = ApplicantContacts {
+        phone: applicant.phone.as_str().to_string(),
+        email: applicant.email.as_ref().map(|e| e.as_str().to_string()),
+    };
+    Ok(JsonResponse(ApplicationDetails {
+        application: row.into(),
+        applicant: Profile::new(applicant, PassportNumber::Full),
+        contacts,
+        payout: payout.into(),
     }))
 }
 
@@ -199,11 +258,10 @@ impl From<ApplicationRow> for QueuedApplication {
 #[utoipa::path(get, path = "/api/v1/staff/applications", tag = "applications", security(("bearer" = [])), params(QueueFilter, ("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0"), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Vec<QueuedApplication>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn queue(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Underwriter,
     filter: Result<Query<QueueFilter>, QueryRejection>,
     page: Page,
 ) -> Result<JsonResponse<Vec<QueuedApplication>>, ApiError> {
-    caller.require(&[Role::Underwriter])?;
     let Query(filter) = filter.map_err(|e| ApiError::Malformed(e.body_text()))?;
     let status = filter.status.as_deref().unwrap_or("submitted");
     if !["submitted", "approved", "rejected"].contains(&status) {
