@@ -2,7 +2,7 @@
 //! password.
 
 use chrono::{DateTime, Utc};
-use k911_aggregates::account::{AccountCommand, AccountKind, ApplicationOutcome};
+use k911_aggregates::account::{AccountCommand, AccountKind};
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod, ProfileChanges};
 use k911_aggregates::loan_application::{LoanApplicationCommand, LoanRequest};
 use k911_aggregates::values::{Email, Phone};
@@ -217,13 +217,7 @@ impl App {
             .create(&self.applications, application_id, submit, meta)
             .await;
         if written.is_err() {
-            // Not submitted: free the customer to apply again.
-            let abandon = AccountCommand::CloseApplication {
-                application_id,
-                outcome: ApplicationOutcome::Abandoned,
-                at: now,
-            };
-            self.execute(&self.accounts, customer_id, abandon, meta)
+            self.abandon_application(customer_id, application_id, meta)
                 .await?;
         }
         written

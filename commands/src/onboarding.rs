@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cqrs_es::AggregateError;
-use k911_aggregates::account::{AccountCommand, AccountError, AccountEvent, ApplicationOutcome};
+use k911_aggregates::account::{
+    AccountCommand, AccountError, AccountEvent, AccountKind, ApplicationOutcome,
+};
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod};
 use k911_aggregates::loan_application::{
     LoanApplicationCommand, LoanApplicationEvent, LoanRequest,
@@ -73,7 +75,13 @@ impl App {
         if let Some(email) = &applicant.email {
             identities.push(("email", self.keys.lookup_hash(&email_key(email))));
         }
-        self.reserve_identities(customer_id, &identities).await?;
+        match self.reserve_identities(customer_id, &identities).await {
+            Ok(()) => {}
+            Err(Error::KnownCustomer) => {
+                return self.apply_after_rejection(form, &identities, meta).await
+            }
+            Err(other) => return Err(other),
+        }
         let written = self.register(customer_id, application_id, form, meta).await;
         if written.is_err() {
             sqlx::query("DELETE FROM customer_identities WHERE customer_id = $1")
@@ -116,6 +124,98 @@ impl App {
         };
         self.create(&self.applications, application_id, submit, meta)
             .await
+    }
+
+    /// A person whose first application was rejected applies again through the public form (they
+    /// have no cabinet to apply from). Allowed when everything known of them belongs to that one
+    /// registration, with the same phone and e-mail, and nothing is pending; anyone else known
+    /// is [`Error::KnownCustomer`].
+    async fn apply_after_rejection(
+        &self,
+        form: ApplicationForm,
+        identities: &[(&str, Vec<u8>)],
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let mut holders: Vec<(String, Uuid)> = vec![];
+        for (kind, hash) in identities {
+            let holder: Option<Uuid> = sqlx::query_scalar(
+                "SELECT customer_id FROM customer_identities WHERE kind = $1 AND hash = $2",
+            )
+            .bind(kind)
+            .bind(hash)
+            .fetch_optional(&self.db.sqlx)
+            .await?;
+            if let Some(holder) = holder {
+                holders.push((kind.to_string(), holder));
+            }
+        }
+        let Some((_, customer_id)) = holders.first().cloned() else {
+            return Err(Error::KnownCustomer);
+        };
+        let same_person = holders.iter().all(|(_, holder)| *holder == customer_id);
+        let holds = |kind: &str| holders.iter().any(|(k, _)| k == kind);
+        let account = self.load(&self.account_store, customer_id).await?;
+        let AccountKind::Customer {
+            email,
+            opened_by: None,
+            pending_application: None,
+            ..
+        } = account.kind()
+        else {
+            return Err(Error::KnownCustomer);
+        };
+        // The contacts were fixed at registration: the SMS and the login go there.
+        let same_contacts = holds("phone")
+            && (email.is_some() == form.applicant.email.is_some())
+            && (email.is_none() || holds("email"));
+        if !same_person || !same_contacts {
+            return Err(Error::KnownCustomer);
+        }
+        // A new passport becomes theirs too.
+        self.reserve_identities(customer_id, identities).await?;
+        let application_id = self.ids.new_id();
+        let now = self.clock.now();
+        let start = AccountCommand::StartApplication {
+            application_id,
+            changes: None,
+            at: now,
+        };
+        self.execute(&self.accounts, customer_id, start, meta)
+            .await?;
+        let submit = LoanApplicationCommand::Submit {
+            customer_id,
+            applicant: self.keys.seal(customer_id, &form.applicant).await?,
+            loan: form.loan,
+            payout: self.keys.seal(customer_id, &form.payout).await?,
+            referral_code: form.referral_code,
+            repeat: false,
+            at: now,
+        };
+        let written = self
+            .create(&self.applications, application_id, submit, meta)
+            .await;
+        if written.is_err() {
+            self.abandon_application(customer_id, application_id, meta)
+                .await?;
+        }
+        written
+    }
+
+    /// Frees a customer whose application could not be submitted to apply again.
+    pub(crate) async fn abandon_application(
+        &self,
+        customer_id: Uuid,
+        application_id: Uuid,
+        meta: &CommandMeta,
+    ) -> Result<(), Error> {
+        let abandon = AccountCommand::CloseApplication {
+            application_id,
+            outcome: ApplicationOutcome::Abandoned,
+            at: self.clock.now(),
+        };
+        self.execute(&self.accounts, customer_id, abandon, meta)
+            .await
+            .map(|_| ())
     }
 
     /// Reserves every identity for `customer_id`, or none. One held by a registered customer

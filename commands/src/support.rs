@@ -5,7 +5,7 @@ use k911_aggregates::support_ticket::{
     Requester, SupportTicket, SupportTicketCommand, SupportTicketError, TicketContact, TicketKind,
     TicketStatus,
 };
-use k911_aggregates::values::MessageText;
+use k911_aggregates::values::{MessageText, PersonName};
 use k911_aggregates::Sealed;
 use k911_projections::support::{self, TicketRow};
 use uuid::Uuid;
@@ -138,6 +138,55 @@ impl App {
     }
 
     /// The waiting queue, oldest first.
+    /// A question or a deletion request from the cabinet: the contacts come from the profile.
+    pub async fn submit_customer_ticket(
+        &self,
+        customer_id: Uuid,
+        kind: TicketKind,
+        question: MessageText,
+        meta: &CommandMeta,
+    ) -> Result<(Written, Option<i64>), Error> {
+        let (applicant, _) = self.current_profile(customer_id).await?;
+        // Addressed by first name and patronymic, as is polite in Russian; the first name alone
+        // when both together are too long for a contact name.
+        let first = applicant.first_name.as_str();
+        let addressed = match &applicant.middle_name {
+            Some(middle) => format!("{first} {}", middle.as_str()),
+            None => first.to_string(),
+        };
+        let name = PersonName::parse(&addressed)
+            .or_else(|_| PersonName::parse(first))
+            .map_err(|e| Error::Storage(format!("profile name: {e}")))?;
+        let contact = TicketContact::new(name, Some(applicant.phone), applicant.email)
+            .map_err(|e| Error::Storage(format!("profile contacts: {e}")))?;
+        let form = TicketForm {
+            kind,
+            requester: Requester::Customer { customer_id },
+            contact,
+            question,
+        };
+        self.submit_ticket(form, meta).await
+    }
+
+    /// The customer's own tickets with their questions, oldest first.
+    pub async fn customer_tickets(
+        &self,
+        customer_id: Uuid,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<(TicketRow, Option<MessageText>)>, Error> {
+        let client = self.db.pg.get().await?;
+        let rows = support::customer_tickets(&**client, customer_id, limit, offset).await?;
+        drop(client);
+        let mut tickets = Vec::with_capacity(rows.len());
+        for row in rows {
+            let question = sealed::<MessageText>(&row.question)?;
+            let question = opened(self.keys.open(&question).await)?;
+            tickets.push((row, question));
+        }
+        Ok(tickets)
+    }
+
     pub async fn support_queue(&self, limit: i64, offset: i64) -> Result<Vec<TicketRow>, Error> {
         let client = self.db.pg.get().await?;
         Ok(support::waiting(&**client, limit, offset).await?)

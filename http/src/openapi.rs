@@ -4,7 +4,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{applications, auth, content, dev, health, me, sandbox, social, support};
+use crate::routes::{
+    applications, auth, content, dev, health, me, my_support, sandbox, social, support,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +17,7 @@ use crate::routes::{applications, auth, content, dev, health, me, sandbox, socia
         social::providers, social::begin_login, social::finish_login, social::link, social::unlink,
         applications::apply, applications::queue, applications::details, applications::approve, applications::reject,
         me::me, me::applications, me::application, me::apply_again, me::change_password,
+        my_support::tickets, my_support::ask, my_support::request_deletion,
         support::submit, support::queue, support::take_next, support::ticket, support::reply, support::close,
         content::faq, content::documents, content::document_file, content::contacts,
         content::publish_faq, content::edit_faq, content::withdraw_faq,

@@ -245,3 +245,21 @@ pub async fn by_id(
         .await?;
     Ok(row.as_ref().map(TicketRow::from_row))
 }
+
+/// One customer's tickets, oldest first, with their queue positions.
+pub async fn customer_tickets(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<TicketRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            &format!(
+                "{SELECT_TICKET} WHERE t.customer_id = $1 ORDER BY t.arrival LIMIT $2 OFFSET $3"
+            ),
+            &[&customer_id, &limit, &offset],
+        )
+        .await?;
+    Ok(rows.iter().map(TicketRow::from_row).collect())
+}

@@ -449,3 +449,68 @@ async fn the_sandbox_tokenises_only_valid_live_cards() {
     assert_eq!(fields, ["payout.card_token"], "expired");
     assert_eq!(app.event_count().await, before);
 }
+
+#[tokio::test]
+async fn a_rejected_applicant_may_apply_again_and_the_approval_opens_the_cabinet() {
+    let app = TestApp::spawn().await;
+    let body = application("+79161234567", Some("ivan@example.ru"), "123456");
+    let first = apply(&app, &body).await;
+    // Pending: the same person cannot apply twice.
+    let pending = app
+        .post("/api/v1/applications", &with_card(&app, &body).await)
+        .await;
+    pending.problem(StatusCode::CONFLICT);
+
+    let underwriter = app.staff("olga@k911.ru", Role::Underwriter).await;
+    app.post_as(
+        &underwriter,
+        &format!("/api/v1/staff/applications/{first}/reject"),
+        Some(&json!({"reason": "ПДН выше 80 %"})),
+    )
+    .await;
+    outbox(&app, "/dev/sms?phone=%2B79161234567", 1).await;
+    app.settle().await;
+
+    // Other contacts than registered are not this way: that is for support.
+    let other_email = application("+79161234567", Some("other@example.ru"), "123456");
+    app.post("/api/v1/applications", &with_card(&app, &other_email).await)
+        .await
+        .problem(StatusCode::CONFLICT);
+
+    // With a new passport, the same phone and e-mail: a new application of the same customer.
+    let again = apply(
+        &app,
+        &application("+79161234567", Some("ivan@example.ru"), "654321"),
+    )
+    .await;
+    assert_ne!(again, first);
+    let response = app
+        .post_as(
+            &underwriter,
+            &format!("/api/v1/staff/applications/{again}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{:#}", response.body);
+    let sms = outbox(&app, "/dev/sms?phone=%2B79161234567", 2).await;
+    let password = password_in(sms.body[1]["text"].as_str().unwrap());
+    let (status, body) = login(&app, "ivan@example.ru", &password).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    app.settle().await;
+    let token = body["token"].as_str().unwrap();
+    let mine = app.get_as(token, "/api/v1/me/applications").await.body;
+    let statuses: Vec<&str> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["rejected", "approved"]);
+    // The new passport now belongs to this customer as well.
+    app.post(
+        "/api/v1/applications",
+        &with_card(&app, &application("+79169999999", None, "654321")).await,
+    )
+    .await
+    .problem(StatusCode::CONFLICT);
+}

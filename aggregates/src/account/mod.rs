@@ -163,17 +163,15 @@ impl Aggregate for Account {
                 changes,
                 at,
             } => {
+                // From the cabinet, or, for someone whose first application was rejected (no
+                // cabinet), from the public form again.
                 let AccountKind::Customer {
-                    opened_by,
                     pending_application,
                     ..
                 } = &self.kind
                 else {
                     return Err(AccountError::NotACustomer);
                 };
-                if opened_by.is_none() {
-                    return Err(AccountError::NotOpen);
-                }
                 if pending_application.is_some() {
                     return Err(AccountError::ApplicationPending);
                 }
@@ -556,15 +554,24 @@ mod tests {
     }
 
     #[test]
-    fn one_application_at_a_time_and_only_from_an_open_cabinet() {
+    fn one_application_at_a_time() {
         TestFramework::<Account>::with(())
             .given(vec![registered(), opened(None), started(20)])
             .when(start(21, None))
             .then_expect_error(AccountError::ApplicationPending);
+        // The first application is pending from registration on.
         TestFramework::<Account>::with(())
             .given(vec![registered()])
             .when(start(21, None))
-            .then_expect_error(AccountError::NotOpen);
+            .then_expect_error(AccountError::ApplicationPending);
+        // Rejected without a cabinet: the person may apply again.
+        TestFramework::<Account>::with(())
+            .given(vec![
+                registered(),
+                closed(APPLICATION.as_u128(), ApplicationOutcome::Rejected),
+            ])
+            .when(start(21, None))
+            .then_expect_events(vec![started(21)]);
         TestFramework::<Account>::with(())
             .given(vec![created()])
             .when(start(21, None))

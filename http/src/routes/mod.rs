@@ -6,6 +6,7 @@ pub(crate) mod content;
 pub(crate) mod dev;
 pub(crate) mod health;
 pub(crate) mod me;
+pub(crate) mod my_support;
 pub(crate) mod sandbox;
 pub(crate) mod social;
 pub(crate) mod support;
@@ -55,6 +56,14 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         )
         .route("/api/v1/me/applications/{id}", get(me::application))
         .route("/api/v1/me/password", put(me::change_password))
+        .route(
+            "/api/v1/me/support/tickets",
+            get(my_support::tickets).post(my_support::ask),
+        )
+        .route(
+            "/api/v1/me/deletion-request",
+            post(my_support::request_deletion),
+        )
         .route("/api/v1/staff/applications", get(applications::queue))
         .route(
             "/api/v1/staff/applications/{id}",

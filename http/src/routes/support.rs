@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use k911_aggregates::support_ticket::{Requester, TicketContact, TicketKind};
 use k911_aggregates::values::{Email, MessageText, PersonName, Phone};
 use k911_commands::support::{TicketForm, TicketView};
-use k911_commands::CommandMeta;
+use k911_commands::{CommandMeta, Written};
 use k911_projections::support::TicketRow;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -61,6 +61,16 @@ pub(crate) struct TicketReceipt {
     position: i64,
 }
 
+impl TicketReceipt {
+    pub(crate) fn new(written: Written, queue_position: Option<i64>) -> Self {
+        Self {
+            ticket_id: written.id,
+            queue_position,
+            position: written.position,
+        }
+    }
+}
+
 /// Metadata of an anonymous request.
 pub(crate) struct PublicMeta(pub(crate) CommandMeta);
 
@@ -88,11 +98,7 @@ pub(crate) async fn submit(
     let (written, queue_position) = state.app.submit_ticket(form, &meta).await?;
     Ok((
         StatusCode::CREATED,
-        JsonResponse(TicketReceipt {
-            ticket_id: written.id,
-            queue_position,
-            position: written.position,
-        }),
+        JsonResponse(TicketReceipt::new(written, queue_position)),
     ))
 }
 
