@@ -5,6 +5,7 @@
 pub mod account;
 pub mod document;
 pub mod faq;
+pub mod loan;
 pub mod loan_application;
 pub mod money;
 pub mod sealed;

@@ -2,14 +2,16 @@
 
 use std::fmt;
 
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
 use crate::values::ValueError;
 
 /// An amount of roubles in kopecks. Negative amounts are not money a customer can owe or pay, so
 /// they cannot be built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(try_from = "i64", into = "i64")]
 pub struct Kopecks(i64);
 
@@ -29,6 +31,38 @@ impl Kopecks {
 
     pub fn get(self) -> i64 {
         self.0
+    }
+
+    /// What is left of `self` after taking `other`, never below zero.
+    pub fn saturating_sub(self, other: Kopecks) -> Kopecks {
+        Self((self.0 - other.0).max(0))
+    }
+
+    /// `percent` % of this amount, rounded to the kopeck half away from zero (the rounding
+    /// every charge of a loan uses).
+    pub fn percent(self, percent: Decimal) -> Kopecks {
+        let exact = Decimal::from(self.0) * percent / Decimal::ONE_HUNDRED;
+        let rounded = exact.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+        Self(i64::try_from(rounded).expect("a share of an amount fits the amount's type"))
+    }
+}
+
+impl std::ops::Add for Kopecks {
+    type Output = Kopecks;
+    fn add(self, other: Kopecks) -> Kopecks {
+        Self(self.0 + other.0)
+    }
+}
+
+impl std::ops::AddAssign for Kopecks {
+    fn add_assign(&mut self, other: Kopecks) {
+        self.0 += other.0;
+    }
+}
+
+impl std::iter::Sum for Kopecks {
+    fn sum<I: Iterator<Item = Kopecks>>(iter: I) -> Kopecks {
+        iter.fold(Kopecks::ZERO, |a, b| a + b)
     }
 }
 
@@ -114,6 +148,30 @@ mod tests {
         assert_eq!(
             Kopecks::from_roubles(1_000_000).to_string(),
             "1\u{a0}000\u{a0}000,00\u{a0}₽"
+        );
+    }
+
+    #[test]
+    fn a_percentage_of_an_amount_rounds_half_away_from_zero_to_the_kopeck() {
+        let amount = Kopecks::new(1_500_000).unwrap();
+        assert_eq!(
+            amount.percent(Decimal::new(8, 1)),
+            Kopecks::new(12_000).unwrap()
+        );
+        // 333.33 ₽ × 0.8 % = 2.66664 ₽ → 2.67 ₽; 0.625 kopecks → 1 kopeck.
+        assert_eq!(
+            Kopecks::new(33_333).unwrap().percent(Decimal::new(8, 1)),
+            Kopecks::new(267).unwrap()
+        );
+        assert_eq!(
+            Kopecks::new(125).unwrap().percent(Decimal::new(5, 1)),
+            Kopecks::new(1).unwrap()
+        );
+        assert_eq!(
+            Kopecks::new(100)
+                .unwrap()
+                .saturating_sub(Kopecks::new(150).unwrap()),
+            Kopecks::ZERO
         );
     }
 
