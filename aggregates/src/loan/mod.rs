@@ -1,6 +1,377 @@
-//! Loans: the contract's money rules (353-FZ limits, the full cost of credit, the debt and how a
-//! payment is applied to it).
+//! A loan, from the offer an approval makes to the last kopeck repaid: the contract's money rules
+//! (353-FZ limits, the full cost of credit, the debt and how a payment is applied) and the Loan
+//! aggregate that keeps them.
 
+mod commands;
+mod error;
+mod events;
 pub mod law;
 pub mod ledger;
 pub mod psk;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+
+use chrono::{Days, NaiveDate};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use commands::{LoanCommand, OfferTerms};
+pub use error::LoanError;
+pub use events::LoanEvent;
+
+use crate::money::Kopecks;
+use ledger::{allocate, charges_for_day, DayCharges, Debt};
+use psk::{psk_percent, CashFlow};
+
+/// Where a loan stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoanStatus {
+    #[default]
+    None,
+    /// Waiting for the borrower's signature.
+    Offered,
+    Expired,
+    /// Signed; the payout is next.
+    Signed,
+    PayoutRequested,
+    /// The provider could not pay out: the loan was never issued.
+    PayoutFailed,
+    /// Issued and not yet repaid (overdue or not).
+    Active,
+    /// Repaid in full.
+    Closed,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Loan {
+    status: LoanStatus,
+    terms: Option<OfferTerms>,
+    payout_id: Option<Uuid>,
+    issued_on: Option<NaiveDate>,
+    due_on: Option<NaiveDate>,
+    /// The last day charged.
+    accrued_through: Option<NaiveDate>,
+    overdue: bool,
+    debt: Debt,
+    /// Interest and penalties charged so far (what the total cost cap counts).
+    charged: Kopecks,
+    /// Overpayments kept for the borrower.
+    held: Kopecks,
+    /// `(channel, external_id)` of every payment applied: each is applied once.
+    payments: BTreeSet<(String, String)>,
+}
+
+impl Loan {
+    pub fn status(&self) -> LoanStatus {
+        self.status
+    }
+
+    pub fn terms(&self) -> Option<&OfferTerms> {
+        self.terms.as_ref()
+    }
+
+    pub fn debt(&self) -> &Debt {
+        &self.debt
+    }
+
+    pub fn has_payment(&self, channel: &str, external_id: &str) -> bool {
+        self.payments
+            .contains(&(channel.to_string(), external_id.to_string()))
+    }
+
+    /// The charges for every day after the last one charged up to `through`: one event per run
+    /// of term days and of overdue days, and the turn to overdue between them.
+    fn accruals(&self, through: NaiveDate) -> Vec<LoanEvent> {
+        let (Some(terms), Some(issued_on), Some(due_on)) =
+            (&self.terms, self.issued_on, self.due_on)
+        else {
+            return vec![];
+        };
+        let mut events = vec![];
+        let mut debt = self.debt;
+        let mut charged = self.charged;
+        let mut overdue = self.overdue;
+        // Interest runs from the day after issue.
+        let mut day = self.accrued_through.unwrap_or(issued_on) + Days::new(1);
+        let mut run: Option<(NaiveDate, NaiveDate, DayCharges)> = None;
+        let flush = |run: &mut Option<(NaiveDate, NaiveDate, DayCharges)>,
+                     events: &mut Vec<LoanEvent>,
+                     overdue: bool| {
+            if let Some((from, through, charges)) = run.take() {
+                if charges != DayCharges::default() {
+                    events.push(LoanEvent::InterestAccrued {
+                        from,
+                        through,
+                        interest: charges.interest,
+                        penalty: charges.penalty,
+                        overdue,
+                    });
+                }
+            }
+        };
+        while day <= through {
+            if day > due_on && !overdue {
+                flush(&mut run, &mut events, overdue);
+                events.push(LoanEvent::LoanFellOverdue { on: day });
+                debt = debt.fall_due();
+                overdue = true;
+            }
+            let charges = charges_for_day(
+                terms.principal,
+                &debt,
+                charged,
+                terms.daily_rate,
+                overdue,
+                &terms.rules,
+            );
+            charged += charges.interest + charges.penalty;
+            debt = debt.charge(charges, overdue);
+            run = Some(match run {
+                Some((from, _, sum)) => (
+                    from,
+                    day,
+                    DayCharges {
+                        interest: sum.interest + charges.interest,
+                        penalty: sum.penalty + charges.penalty,
+                    },
+                ),
+                None => (day, day, charges),
+            });
+            day = day + Days::new(1);
+        }
+        flush(&mut run, &mut events, overdue);
+        events
+    }
+}
+
+impl Aggregate for Loan {
+    const TYPE: &'static str = "Loan";
+    type Command = LoanCommand;
+    type Event = LoanEvent;
+    type Error = LoanError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        use LoanError as E;
+        match command {
+            LoanCommand::Offer { terms, at } => {
+                if self.status != LoanStatus::None {
+                    return Err(E::AlreadyOffered);
+                }
+                let rules = &terms.rules;
+                if terms.daily_rate.percent() > rules.max_daily_rate_percent {
+                    return Err(E::RateAboveCap {
+                        cap: rules.max_daily_rate_percent,
+                    });
+                }
+                // Every day of the term charges the same interest on the whole principal.
+                let daily = terms.principal.percent(terms.daily_rate.percent());
+                let interest_for_term: Kopecks =
+                    std::iter::repeat_n(daily, usize::from(terms.term_days)).sum();
+                let total_to_repay = terms.principal + interest_for_term;
+                let flows = [
+                    CashFlow {
+                        day: 0,
+                        kopecks: -terms.principal.get(),
+                    },
+                    CashFlow {
+                        day: u32::from(terms.term_days),
+                        kopecks: total_to_repay.get(),
+                    },
+                ];
+                let psk = psk_percent(&flows).ok_or(E::PskAboveCap {
+                    psk: rules.max_psk_percent,
+                    cap: rules.max_psk_percent,
+                })?;
+                if psk > rules.max_psk_percent {
+                    return Err(E::PskAboveCap {
+                        psk,
+                        cap: rules.max_psk_percent,
+                    });
+                }
+                let offered = LoanEvent::LoanOffered {
+                    terms,
+                    interest_for_term,
+                    total_to_repay,
+                    psk_percent: psk,
+                    offered_at: at,
+                };
+                sink.write(offered, self).await;
+            }
+            LoanCommand::Sign { at } => {
+                let terms = self.terms.as_ref().ok_or(E::NotOffered)?;
+                if self.status != LoanStatus::Offered {
+                    return Err(E::NotSignable);
+                }
+                if at >= terms.expires_at {
+                    return Err(E::OfferExpired);
+                }
+                sink.write(LoanEvent::ContractSigned { signed_at: at }, self)
+                    .await;
+            }
+            LoanCommand::Expire { at } => {
+                let lapsed = self.status == LoanStatus::Offered
+                    && self.terms.as_ref().is_some_and(|t| at >= t.expires_at);
+                if lapsed {
+                    sink.write(LoanEvent::OfferExpired { expired_at: at }, self)
+                        .await;
+                }
+            }
+            LoanCommand::RequestPayout { payout_id, at } => match self.status {
+                LoanStatus::Signed => {
+                    let requested = LoanEvent::PayoutRequested {
+                        payout_id,
+                        requested_at: at,
+                    };
+                    sink.write(requested, self).await;
+                }
+                // Asked again (a retry): it was asked once, and that is enough.
+                LoanStatus::PayoutRequested
+                | LoanStatus::Active
+                | LoanStatus::Closed
+                | LoanStatus::PayoutFailed => {}
+                _ => return Err(E::NotSigned),
+            },
+            LoanCommand::ConfirmPayout { payout_id, on, at } => {
+                if self.payout_id != Some(payout_id) {
+                    return Err(E::UnknownPayout(payout_id));
+                }
+                if self.status == LoanStatus::PayoutRequested {
+                    let term = self.terms.as_ref().map_or(0, |t| t.term_days);
+                    let issued = LoanEvent::LoanIssued {
+                        payout_id,
+                        issued_on: on,
+                        due_on: on + Days::new(u64::from(term)),
+                        issued_at: at,
+                    };
+                    sink.write(issued, self).await;
+                }
+            }
+            LoanCommand::FailPayout {
+                payout_id,
+                reason,
+                at,
+            } => {
+                if self.payout_id != Some(payout_id) {
+                    return Err(E::UnknownPayout(payout_id));
+                }
+                if self.status == LoanStatus::PayoutRequested {
+                    let failed = LoanEvent::PayoutFailed {
+                        payout_id,
+                        reason,
+                        failed_at: at,
+                    };
+                    sink.write(failed, self).await;
+                }
+            }
+            LoanCommand::Accrue { through } => {
+                if self.status == LoanStatus::Active {
+                    for event in self.accruals(through) {
+                        sink.write(event, self).await;
+                    }
+                }
+            }
+            LoanCommand::ApplyPayment {
+                channel,
+                external_id,
+                amount,
+                paid_at,
+                paid_on,
+            } => {
+                if self.has_payment(&channel, &external_id) {
+                    return Ok(());
+                }
+                if !matches!(self.status, LoanStatus::Active | LoanStatus::Closed) {
+                    return Err(E::NotIssued);
+                }
+                // Interest is owed for every day the money was used, the day of payment too.
+                if self.status == LoanStatus::Active {
+                    for event in self.accruals(paid_on) {
+                        sink.write(event, self).await;
+                    }
+                }
+                let order = self
+                    .terms
+                    .as_ref()
+                    .map(|t| t.rules.allocation)
+                    .ok_or(E::NotOffered)?;
+                let allocation = allocate(&self.debt, amount, order);
+                let received = LoanEvent::PaymentReceived {
+                    channel,
+                    external_id,
+                    amount,
+                    paid_at,
+                    paid_on,
+                    allocation,
+                };
+                sink.write(received, self).await;
+                if self.status == LoanStatus::Active && self.debt.total() == Kopecks::ZERO {
+                    sink.write(LoanEvent::LoanRepaid { closed_on: paid_on }, self)
+                        .await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            LoanEvent::LoanOffered { terms, .. } => {
+                self.status = LoanStatus::Offered;
+                self.debt = Debt::issued(terms.principal);
+                self.terms = Some(terms);
+            }
+            LoanEvent::ContractSigned { .. } => self.status = LoanStatus::Signed,
+            LoanEvent::OfferExpired { .. } => self.status = LoanStatus::Expired,
+            LoanEvent::PayoutRequested { payout_id, .. } => {
+                self.status = LoanStatus::PayoutRequested;
+                self.payout_id = Some(payout_id);
+            }
+            LoanEvent::LoanIssued {
+                issued_on, due_on, ..
+            } => {
+                self.status = LoanStatus::Active;
+                self.issued_on = Some(issued_on);
+                self.due_on = Some(due_on);
+            }
+            LoanEvent::PayoutFailed { .. } => self.status = LoanStatus::PayoutFailed,
+            LoanEvent::InterestAccrued {
+                through,
+                interest,
+                penalty,
+                overdue,
+                ..
+            } => {
+                self.debt = self.debt.charge(DayCharges { interest, penalty }, overdue);
+                self.charged += interest + penalty;
+                self.accrued_through = Some(through);
+            }
+            LoanEvent::LoanFellOverdue { on } => {
+                self.debt = self.debt.fall_due();
+                self.overdue = true;
+                // The day it fell overdue may have charged nothing (the cap): it still counts.
+                self.accrued_through = self.accrued_through.max(on.pred_opt());
+            }
+            LoanEvent::PaymentReceived {
+                channel,
+                external_id,
+                allocation,
+                ..
+            } => {
+                self.debt = self.debt.less(&allocation.applied);
+                self.held += allocation.held;
+                self.payments.insert((channel, external_id));
+            }
+            LoanEvent::LoanRepaid { .. } => self.status = LoanStatus::Closed,
+        }
+    }
+}

@@ -1,0 +1,64 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::law::LawRules;
+use crate::loan_application::applicant::PayoutMethod;
+use crate::money::{DailyRate, Kopecks};
+use crate::Sealed;
+
+/// The individual conditions an approval offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfferTerms {
+    pub application_id: Uuid,
+    pub customer_id: Uuid,
+    /// What the customer types in Sberbank Online or at a terminal.
+    pub contract_number: String,
+    pub principal: Kopecks,
+    pub term_days: u16,
+    pub daily_rate: DailyRate,
+    pub payout: Sealed<PayoutMethod>,
+    /// The day (Europe/Moscow) the contract is concluded; it picks the law's edition.
+    pub contract_date: NaiveDate,
+    /// The edition of 353-FZ in force on `contract_date`.
+    pub rules: LawRules,
+    /// Unsigned after this, the offer lapses.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What can be asked of a loan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum LoanCommand {
+    Offer {
+        terms: OfferTerms,
+        at: DateTime<Utc>,
+    },
+    /// The borrower's simple electronic signature (the SMS code was checked before).
+    Sign { at: DateTime<Utc> },
+    /// The offer's time ran out unsigned.
+    Expire { at: DateTime<Utc> },
+    /// The payout is asked of the provider: once per loan, under this id.
+    RequestPayout { payout_id: Uuid, at: DateTime<Utc> },
+    /// The provider paid out: the loan is issued on `on` (Europe/Moscow).
+    ConfirmPayout {
+        payout_id: Uuid,
+        on: NaiveDate,
+        at: DateTime<Utc>,
+    },
+    FailPayout {
+        payout_id: Uuid,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    /// Charges interest (and, once overdue, penalty) for every day up to and including
+    /// `through` not charged yet.
+    Accrue { through: NaiveDate },
+    /// A repayment from an outside channel, made on `paid_on` (Europe/Moscow).
+    ApplyPayment {
+        channel: String,
+        external_id: String,
+        amount: Kopecks,
+        paid_at: DateTime<Utc>,
+        paid_on: NaiveDate,
+    },
+}

@@ -1,0 +1,24 @@
+use rust_decimal::Decimal;
+
+/// Why a loan refused a command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoanError {
+    #[error("the loan was already offered")]
+    AlreadyOffered,
+    #[error("no such loan")]
+    NotOffered,
+    #[error("the daily rate cannot exceed {cap} % (353-FZ art. 5 part 23)")]
+    RateAboveCap { cap: Decimal },
+    #[error("the full cost of credit {psk} % would exceed {cap} % (353-FZ art. 6 part 11)")]
+    PskAboveCap { psk: Decimal, cap: Decimal },
+    #[error("the offer is no longer open for signing")]
+    NotSignable,
+    #[error("the offer expired unsigned")]
+    OfferExpired,
+    #[error("the contract is not signed")]
+    NotSigned,
+    #[error("no payout {0} was requested for this loan")]
+    UnknownPayout(uuid::Uuid),
+    #[error("the loan has not been issued")]
+    NotIssued,
+}

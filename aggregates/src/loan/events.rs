@@ -1,0 +1,93 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use cqrs_es::DomainEvent;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::commands::OfferTerms;
+use super::ledger::Allocation;
+use crate::money::Kopecks;
+use crate::EVENT_VERSION_1;
+
+/// What happened to a loan. Released shapes are never edited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum LoanEvent {
+    /// The individual conditions, with what they cost: the figures the contract document shows.
+    LoanOffered {
+        terms: OfferTerms,
+        /// Interest for the whole term.
+        interest_for_term: Kopecks,
+        total_to_repay: Kopecks,
+        /// 353-FZ art. 6, percent a year to three decimals.
+        psk_percent: Decimal,
+        offered_at: DateTime<Utc>,
+    },
+    ContractSigned {
+        signed_at: DateTime<Utc>,
+    },
+    OfferExpired {
+        expired_at: DateTime<Utc>,
+    },
+    PayoutRequested {
+        payout_id: Uuid,
+        requested_at: DateTime<Utc>,
+    },
+    LoanIssued {
+        payout_id: Uuid,
+        issued_on: NaiveDate,
+        due_on: NaiveDate,
+        issued_at: DateTime<Utc>,
+    },
+    PayoutFailed {
+        payout_id: Uuid,
+        reason: String,
+        failed_at: DateTime<Utc>,
+    },
+    /// Charges for the days `from..=through` (all in the term, or all overdue).
+    InterestAccrued {
+        from: NaiveDate,
+        through: NaiveDate,
+        interest: Kopecks,
+        penalty: Kopecks,
+        overdue: bool,
+    },
+    /// The due date passed with debt left: from `on` the loan is overdue.
+    LoanFellOverdue {
+        on: NaiveDate,
+    },
+    PaymentReceived {
+        channel: String,
+        external_id: String,
+        amount: Kopecks,
+        paid_at: DateTime<Utc>,
+        paid_on: NaiveDate,
+        /// How it was applied (353-FZ art. 5 part 20), and any overpayment held.
+        allocation: Allocation,
+    },
+    /// Nothing is owed any more.
+    LoanRepaid {
+        closed_on: NaiveDate,
+    },
+}
+
+impl DomainEvent for LoanEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::LoanOffered { .. } => "LoanOffered",
+            Self::ContractSigned { .. } => "ContractSigned",
+            Self::OfferExpired { .. } => "OfferExpired",
+            Self::PayoutRequested { .. } => "PayoutRequested",
+            Self::LoanIssued { .. } => "LoanIssued",
+            Self::PayoutFailed { .. } => "PayoutFailed",
+            Self::InterestAccrued { .. } => "InterestAccrued",
+            Self::LoanFellOverdue { .. } => "LoanFellOverdue",
+            Self::PaymentReceived { .. } => "PaymentReceived",
+            Self::LoanRepaid { .. } => "LoanRepaid",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        EVENT_VERSION_1.to_string()
+    }
+}

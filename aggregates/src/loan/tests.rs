@@ -1,0 +1,388 @@
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use cqrs_es::test::TestFramework;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::ledger::{Allocation, Debt};
+use super::*;
+use crate::loan::law::LawEditions;
+use crate::money::DailyRate;
+use crate::Sealed;
+
+fn k(kopecks: i64) -> Kopecks {
+    Kopecks::new(kopecks).unwrap()
+}
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, d).unwrap()
+}
+
+fn at(d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, d, 9, 0, 0).unwrap()
+}
+
+const PAYOUT: Uuid = Uuid::from_u128(77);
+
+/// 15 000 ₽ for 21 days at 0.8 %: 120 ₽ a day, 2 520 ₽ for the term.
+fn terms(rate: &str) -> OfferTerms {
+    let contract_date = day(1);
+    OfferTerms {
+        application_id: Uuid::from_u128(1),
+        customer_id: Uuid::from_u128(2),
+        contract_number: "K911-261201-000001".into(),
+        principal: k(1_500_000),
+        term_days: 21,
+        daily_rate: DailyRate::parse(rate).unwrap(),
+        payout: Sealed::new(Uuid::from_u128(2), "n".into(), "c".into()),
+        contract_date,
+        rules: LawEditions::default().for_contract(contract_date).clone(),
+        expires_at: at(3),
+    }
+}
+
+fn offered() -> LoanEvent {
+    LoanEvent::LoanOffered {
+        terms: terms("0.8"),
+        interest_for_term: k(252_000),
+        total_to_repay: k(1_752_000),
+        psk_percent: "292.000".parse().unwrap(),
+        offered_at: at(1),
+    }
+}
+
+fn signed() -> LoanEvent {
+    LoanEvent::ContractSigned { signed_at: at(2) }
+}
+
+fn requested() -> LoanEvent {
+    LoanEvent::PayoutRequested {
+        payout_id: PAYOUT,
+        requested_at: at(2),
+    }
+}
+
+/// Issued on 1 December; due on 22 December.
+fn issued() -> LoanEvent {
+    LoanEvent::LoanIssued {
+        payout_id: PAYOUT,
+        issued_on: day(1),
+        due_on: day(22),
+        issued_at: at(1),
+    }
+}
+
+fn active() -> Vec<LoanEvent> {
+    vec![offered(), signed(), requested(), issued()]
+}
+
+fn accrued(from: u32, through: u32, interest: i64, penalty: i64, overdue: bool) -> LoanEvent {
+    LoanEvent::InterestAccrued {
+        from: day(from),
+        through: day(through),
+        interest: k(interest),
+        penalty: k(penalty),
+        overdue,
+    }
+}
+
+fn pay(id: &str, amount: i64, on: u32) -> LoanCommand {
+    LoanCommand::ApplyPayment {
+        channel: "sberbank_online".into(),
+        external_id: id.into(),
+        amount: k(amount),
+        paid_at: at(on),
+        paid_on: day(on),
+    }
+}
+
+fn received(id: &str, amount: i64, on: u32, applied: Debt, held: i64) -> LoanEvent {
+    LoanEvent::PaymentReceived {
+        channel: "sberbank_online".into(),
+        external_id: id.into(),
+        amount: k(amount),
+        paid_at: at(on),
+        paid_on: day(on),
+        allocation: Allocation {
+            applied,
+            held: k(held),
+        },
+    }
+}
+
+fn loans() -> TestFramework<Loan> {
+    TestFramework::with(())
+}
+
+#[test]
+fn an_offer_states_its_cost_and_full_cost_of_credit() {
+    loans()
+        .given_no_previous_events()
+        .when(LoanCommand::Offer {
+            terms: terms("0.8"),
+            at: at(1),
+        })
+        .then_expect_events(vec![offered()]);
+    loans()
+        .given(vec![offered()])
+        .when(LoanCommand::Offer {
+            terms: terms("0.8"),
+            at: at(1),
+        })
+        .then_expect_error(LoanError::AlreadyOffered);
+}
+
+#[test]
+fn the_law_caps_the_rate_and_the_full_cost_of_credit() {
+    loans()
+        .given_no_previous_events()
+        .when(LoanCommand::Offer {
+            terms: terms("0.81"),
+            at: at(1),
+        })
+        .then_expect_error(LoanError::RateAboveCap {
+            cap: Decimal::new(8, 1),
+        });
+    // A stricter edition (a ПСК cap of 200 %) refuses what the rate cap allows.
+    let mut strict = terms("0.8");
+    strict.rules.max_psk_percent = Decimal::from(200);
+    loans()
+        .given_no_previous_events()
+        .when(LoanCommand::Offer {
+            terms: strict,
+            at: at(1),
+        })
+        .then_expect_error(LoanError::PskAboveCap {
+            psk: "292.000".parse().unwrap(),
+            cap: Decimal::from(200),
+        });
+}
+
+#[test]
+fn the_borrower_signs_before_the_offer_lapses() {
+    loans()
+        .given(vec![offered()])
+        .when(LoanCommand::Sign { at: at(2) })
+        .then_expect_events(vec![signed()]);
+    loans()
+        .given(vec![offered()])
+        .when(LoanCommand::Sign { at: at(3) })
+        .then_expect_error(LoanError::OfferExpired);
+    loans()
+        .given(vec![offered(), signed()])
+        .when(LoanCommand::Sign { at: at(2) })
+        .then_expect_error(LoanError::NotSignable);
+    loans()
+        .given_no_previous_events()
+        .when(LoanCommand::Sign { at: at(2) })
+        .then_expect_error(LoanError::NotOffered);
+}
+
+#[test]
+fn an_unsigned_offer_lapses_once_its_time_is_up() {
+    loans()
+        .given(vec![offered()])
+        .when(LoanCommand::Expire { at: at(3) })
+        .then_expect_events(vec![LoanEvent::OfferExpired { expired_at: at(3) }]);
+    for given in [vec![offered()], vec![offered(), signed()]] {
+        loans()
+            .given(given)
+            .when(LoanCommand::Expire { at: at(2) })
+            .then_expect_events(vec![]);
+    }
+}
+
+#[test]
+fn the_payout_is_requested_once_and_confirmed_or_failed_once() {
+    let request = || LoanCommand::RequestPayout {
+        payout_id: PAYOUT,
+        at: at(2),
+    };
+    loans()
+        .given(vec![offered(), signed()])
+        .when(request())
+        .then_expect_events(vec![requested()]);
+    loans()
+        .given(vec![offered(), signed(), requested()])
+        .when(request())
+        .then_expect_events(vec![]);
+    loans()
+        .given(vec![offered()])
+        .when(request())
+        .then_expect_error(LoanError::NotSigned);
+
+    let confirm = |id| LoanCommand::ConfirmPayout {
+        payout_id: id,
+        on: day(1),
+        at: at(1),
+    };
+    loans()
+        .given(vec![offered(), signed(), requested()])
+        .when(confirm(PAYOUT))
+        .then_expect_events(vec![issued()]);
+    loans()
+        .given(active())
+        .when(confirm(PAYOUT))
+        .then_expect_events(vec![]);
+    loans()
+        .given(vec![offered(), signed(), requested()])
+        .when(confirm(Uuid::from_u128(5)))
+        .then_expect_error(LoanError::UnknownPayout(Uuid::from_u128(5)));
+
+    let fail = LoanCommand::FailPayout {
+        payout_id: PAYOUT,
+        reason: "card blocked".into(),
+        at: at(2),
+    };
+    loans()
+        .given(vec![offered(), signed(), requested()])
+        .when(fail.clone())
+        .then_expect_events(vec![LoanEvent::PayoutFailed {
+            payout_id: PAYOUT,
+            reason: "card blocked".into(),
+            failed_at: at(2),
+        }]);
+    loans()
+        .given(active())
+        .when(fail)
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn interest_accrues_from_the_day_after_issue_once_per_day() {
+    loans()
+        .given(active())
+        .when(LoanCommand::Accrue { through: day(1) })
+        .then_expect_events(vec![]);
+    loans()
+        .given(active())
+        .when(LoanCommand::Accrue { through: day(5) })
+        .then_expect_events(vec![accrued(2, 5, 48_000, 0, false)]);
+    // Catching up after downtime, and the same day again changes nothing.
+    let mut given = active();
+    given.push(accrued(2, 5, 48_000, 0, false));
+    loans()
+        .given(given.clone())
+        .when(LoanCommand::Accrue { through: day(5) })
+        .then_expect_events(vec![]);
+    loans()
+        .given(given)
+        .when(LoanCommand::Accrue { through: day(7) })
+        .then_expect_events(vec![accrued(6, 7, 24_000, 0, false)]);
+}
+
+#[test]
+fn after_the_due_date_the_loan_is_overdue_and_a_penalty_accrues() {
+    let mut given = active();
+    given.push(accrued(2, 22, 252_000, 0, false));
+    // 15 000 ₽ × 20 % / 365 = 8.22 ₽ a day on the overdue principal.
+    loans()
+        .given(given)
+        .when(LoanCommand::Accrue { through: day(24) })
+        .then_expect_events(vec![
+            LoanEvent::LoanFellOverdue { on: day(23) },
+            accrued(23, 24, 24_000, 1_644, true),
+        ]);
+}
+
+#[test]
+fn nothing_accrues_beyond_the_total_cost_cap() {
+    // A contract of December 2026: at most 100 % of 15 000 ₽ in interest and penalties.
+    let mut given = active();
+    given.push(accrued(2, 22, 252_000, 0, false));
+    given.push(LoanEvent::LoanFellOverdue { on: day(23) });
+    given.push(LoanEvent::InterestAccrued {
+        from: day(23),
+        through: day(23),
+        interest: k(1_200_000),
+        penalty: k(47_000),
+        overdue: true,
+    });
+    // 2 520 + 12 000 + 470 = 14 990 ₽ charged: 10 ₽ of room, all of it interest.
+    loans()
+        .given(given.clone())
+        .when(LoanCommand::Accrue { through: day(25) })
+        .then_expect_events(vec![accrued(24, 25, 1_000, 0, true)]);
+    given.push(accrued(24, 25, 1_000, 0, true));
+    loans()
+        .given(given)
+        .when(LoanCommand::Accrue { through: day(31) })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn early_repayment_pays_interest_for_the_days_used_and_closes_the_loan() {
+    // Repaid on day 5 after issue: 4 days of interest (2nd to 5th), 480 ₽.
+    let applied = Debt {
+        current_interest: k(48_000),
+        current_principal: k(1_500_000),
+        ..Debt::default()
+    };
+    loans()
+        .given(active())
+        .when(pay("p1", 1_548_000, 5))
+        .then_expect_events(vec![
+            accrued(2, 5, 48_000, 0, false),
+            received("p1", 1_548_000, 5, applied, 0),
+            LoanEvent::LoanRepaid { closed_on: day(5) },
+        ]);
+}
+
+#[test]
+fn a_partial_payment_goes_to_interest_first_and_a_duplicate_is_ignored() {
+    let mut given = active();
+    given.push(accrued(2, 5, 48_000, 0, false));
+    let applied = Debt {
+        current_interest: k(48_000),
+        current_principal: k(2_000),
+        ..Debt::default()
+    };
+    loans()
+        .given(given.clone())
+        .when(pay("p1", 50_000, 5))
+        .then_expect_events(vec![received("p1", 50_000, 5, applied, 0)]);
+    given.push(received("p1", 50_000, 5, applied, 0));
+    loans()
+        .given(given)
+        .when(pay("p1", 50_000, 5))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_overpayment_is_held_and_payments_before_issue_are_refused() {
+    let applied = Debt {
+        current_interest: k(12_000),
+        current_principal: k(1_500_000),
+        ..Debt::default()
+    };
+    loans()
+        .given(active())
+        .when(pay("p1", 1_600_000, 2))
+        .then_expect_events(vec![
+            accrued(2, 2, 12_000, 0, false),
+            received("p1", 1_600_000, 2, applied, 88_000),
+            LoanEvent::LoanRepaid { closed_on: day(2) },
+        ]);
+    loans()
+        .given(vec![offered(), signed()])
+        .when(pay("p1", 100, 2))
+        .then_expect_error(LoanError::NotIssued);
+}
+
+#[test]
+fn an_overdue_payment_settles_overdue_interest_then_overdue_principal() {
+    let mut given = active();
+    given.push(accrued(2, 22, 252_000, 0, false));
+    given.push(LoanEvent::LoanFellOverdue { on: day(23) });
+    given.push(accrued(23, 23, 12_000, 822, true));
+    // Paid on day 23: 2 640 ₽ overdue interest first, then 1 000 ₽ of principal; the penalty
+    // waits (a contract from 2024-07-01).
+    let applied = Debt {
+        overdue_interest: k(264_000),
+        overdue_principal: k(100_000),
+        ..Debt::default()
+    };
+    loans()
+        .given(given)
+        .when(pay("p2", 364_000, 23))
+        .then_expect_events(vec![received("p2", 364_000, 23, applied, 0)]);
+}
