@@ -284,6 +284,8 @@ pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Re
     let (app, manual_clock) = config.app_and_clock(&db)?;
     let projector_tasks = app.projectors.start();
     let dispatcher = app.start_dispatcher();
+    // Payout answers are polled every few seconds; a new day's accrual starts within as long.
+    let scheduler = app.start_scheduler(std::time::Duration::from_secs(5));
     app.seed_documents()
         .await
         .context("publishing the seed documents")?;
@@ -315,6 +317,7 @@ pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Re
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     dispatcher.abort();
+    scheduler.abort();
     app.projectors.shutdown();
     for task in projector_tasks {
         let _ = task.await;

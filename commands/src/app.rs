@@ -6,6 +6,8 @@ use std::time::Duration;
 use k911_aggregates::account::Account;
 use k911_aggregates::document::Document;
 use k911_aggregates::faq::FaqEntry;
+use k911_aggregates::loan::law::LawEditions;
+use k911_aggregates::loan::Loan;
 use k911_aggregates::loan_application::{LoanApplication, Product};
 use k911_aggregates::support_ticket::SupportTicket;
 use k911_event_store::keys::{KeyStore, MasterKey};
@@ -16,10 +18,11 @@ use k911_projections::Projectors;
 
 use crate::clock::Clock;
 use crate::ids::IdGenerator;
+use crate::lending::Lending;
 use crate::metrics::Metrics;
 use crate::notify::Ports;
 use crate::onboarding::Onboarding;
-use crate::otp::OtpRules;
+use crate::otp::{Codes, OtpRules};
 use crate::social::{Oidc, OidcProvider};
 
 /// Tunables of the use cases.
@@ -32,6 +35,10 @@ pub struct Settings {
     pub customer_session_ttl: Duration,
     /// Limits of one-time SMS codes.
     pub otp: OtpRules,
+    /// How long an offer waits for the borrower's signature.
+    pub offer_ttl: Duration,
+    /// The editions of 353-FZ's limits (rates, caps, the order payments are applied in).
+    pub law: LawEditions,
     /// OpenID Connect providers customers may link and log in with.
     pub oidc_providers: Vec<OidcProvider>,
     /// Where providers send the customer's browser back (the web client's callback page).
@@ -48,6 +55,8 @@ impl Default for Settings {
             staff_session_ttl: Duration::from_secs(8 * 3600),
             customer_session_ttl: Duration::from_secs(30 * 60),
             otp: OtpRules::default(),
+            offer_ttl: Duration::from_secs(3 * 24 * 3600),
+            law: LawEditions::default(),
             oidc_providers: vec![],
             oidc_redirect_url: "http://127.0.0.1:8080/cabinet/social/callback".to_string(),
             read_your_writes_timeout: Duration::from_secs(5),
@@ -68,6 +77,7 @@ pub struct App {
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
     pub oidc: Arc<Oidc>,
+    pub(crate) codes: Codes,
     pub(crate) tickets: Arc<Cqrs<SupportTicket>>,
     pub(crate) accounts: Arc<Cqrs<Account>>,
     pub(crate) faq: Arc<Cqrs<FaqEntry>>,
@@ -76,6 +86,8 @@ pub struct App {
     pub(crate) ticket_store: Arc<store::Store<SupportTicket>>,
     pub(crate) account_store: Arc<store::Store<Account>>,
     pub(crate) application_store: Arc<store::Store<LoanApplication>>,
+    pub(crate) loans: Arc<Cqrs<Loan>>,
+    pub(crate) loan_store: Arc<store::Store<Loan>>,
 }
 
 impl App {
@@ -101,6 +113,23 @@ impl App {
             clock: clock.clone(),
             ids: ids.clone(),
         }));
+        let codes = Codes {
+            db: db.clone(),
+            keys: keys.clone(),
+            clock: clock.clone(),
+            ids: ids.clone(),
+            rules: settings.otp.clone(),
+        };
+        let loans = Arc::new(store::cqrs(&db, (), on_commit.clone()));
+        let loan_store = Arc::new(store::store(&db));
+        projections.push(Arc::new(Lending {
+            loans: loans.clone(),
+            loan_store: loan_store.clone(),
+            codes: codes.clone(),
+            payout: ports.payout.clone(),
+            offer_ttl: settings.offer_ttl,
+            law: settings.law.clone(),
+        }));
         let projectors = Projectors::new(db.clone(), projections);
         let oidc = Arc::new(Oidc::new(
             settings.oidc_providers.clone(),
@@ -116,6 +145,8 @@ impl App {
             ticket_store: Arc::new(store::store(&db)),
             account_store: Arc::new(store::store(&db)),
             application_store: Arc::new(store::store(&db)),
+            loans,
+            loan_store,
             db,
             keys,
             clock,
@@ -125,6 +156,7 @@ impl App {
             settings,
             metrics: Arc::default(),
             oidc,
+            codes,
         }
     }
 }

@@ -161,7 +161,7 @@ impl App {
         let now = self.clock.now();
         self.check_not_locked(&throttle, now).await?;
         let principal = match &phone {
-            Ok(phone) => match self.accept_code(phone, OtpPurpose::Login, code).await? {
+            Ok(phone) => match self.codes.accept(phone, &OtpPurpose::Login, code).await? {
                 // The account is checked again: the code was sent while it could log in.
                 Some(accepted) => self
                     .phone_only_customer(phone)

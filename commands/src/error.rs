@@ -43,6 +43,11 @@ pub enum Error {
     SocialRefused(String),
     #[error("this social account is linked to another customer")]
     SocialAccountTaken,
+    #[error(transparent)]
+    Loan(#[from] k911_aggregates::loan::LoanError),
+    /// A one-time code that does not match (or is used, expired, burnt).
+    #[error("wrong or expired code; ask for a new one")]
+    WrongCode,
     #[error("the current password is wrong")]
     WrongCurrentPassword,
     #[error("no agent has this referral code")]

@@ -10,6 +10,7 @@ pub mod content;
 pub mod error;
 pub mod execute;
 pub mod ids;
+pub mod lending;
 pub mod metrics;
 pub mod notify;
 pub mod onboarding;

@@ -12,6 +12,13 @@ use k911_aggregates::Sealed;
 use k911_event_store::outbox::{self, Channel, OutboxMessage};
 use uuid::Uuid;
 
+use std::sync::Arc;
+
+use k911_event_store::keys::KeyStore;
+use k911_event_store::Database;
+
+use crate::clock::Clock;
+use crate::ids::IdGenerator;
 use crate::{App, Error};
 
 /// The limits of one-time codes.
@@ -59,17 +66,47 @@ fn chrono_duration(d: Duration) -> chrono::Duration {
 }
 
 /// What a one-time code is for; a code for one purpose never works for another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OtpPurpose {
     Login,
+    /// The borrower's simple electronic signature of one loan contract.
+    Sign {
+        loan_id: Uuid,
+        contract_number: String,
+    },
 }
 
 impl OtpPurpose {
-    fn as_str(self) -> &'static str {
+    fn key(&self) -> String {
         match self {
-            Self::Login => "login",
+            Self::Login => "login".to_string(),
+            Self::Sign { loan_id, .. } => format!("sign:{loan_id}"),
         }
     }
+
+    fn text(&self, code: &str) -> String {
+        match self {
+            Self::Login => {
+                format!("k911: код для входа в личный кабинет: {code}. Никому его не сообщайте.")
+            }
+            Self::Sign {
+                contract_number, ..
+            } => format!(
+                "k911: код для подписания договора займа № {contract_number}: {code}. \
+                 Вводя его, вы подписываете договор. Никому его не сообщайте."
+            ),
+        }
+    }
+}
+
+/// Sends and checks one-time codes; shared by the use cases and the process managers.
+#[derive(Clone)]
+pub struct Codes {
+    pub(crate) db: Database,
+    pub(crate) keys: KeyStore,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<dyn IdGenerator>,
+    pub(crate) rules: OtpRules,
 }
 
 /// Six decimal digits from 32 random bytes; rejection sampling keeps all codes equally likely.
@@ -94,32 +131,25 @@ pub(crate) struct AcceptedCode {
     pub account_id: Uuid,
 }
 
-impl App {
-    /// `POST /api/v1/auth/otp`: an opened phone-only customer gets a login code by SMS. Returns
-    /// when the next code may be asked for; the same for a known or an unknown phone.
-    pub async fn request_login_code(&self, phone: &Phone) -> Result<DateTime<Utc>, Error> {
-        let recipient = self.phone_only_customer(phone).await?;
-        self.send_code(phone, OtpPurpose::Login, recipient).await
-    }
-
+impl Codes {
     /// Records a code request for `phone` and, when within the limits and there is a
-    /// recipient, sends a fresh code. Returns when the next code may be asked for.
-    async fn send_code(
+    /// recipient, sends a fresh code (its SMS under `message_id` if given, so that a process
+    /// manager sends it once). Returns when the next code may be asked for.
+    pub(crate) async fn send(
         &self,
         phone: &Phone,
-        purpose: OtpPurpose,
+        purpose: &OtpPurpose,
         recipient: Option<(Uuid, Sealed<Phone>)>,
+        message_id: Option<Uuid>,
     ) -> Result<DateTime<Utc>, Error> {
-        let rules = &self.settings.otp;
+        let rules = &self.rules;
         let now = self.clock.now();
         let phone_hash = self.keys.lookup_hash(phone.as_str());
         let id = self.ids.new_id();
         let code = code_from(self.ids.secret());
         let message = match &recipient {
             Some((account_id, sealed_phone)) => {
-                let text = format!(
-                    "k911: код для входа в личный кабинет: {code}. Никому его не сообщайте."
-                );
+                let text = purpose.text(&code);
                 Some(OutboxMessage::Sms {
                     phone: sealed_phone.clone(),
                     text: self.keys.seal(*account_id, &text).await?,
@@ -143,7 +173,7 @@ impl App {
                   ORDER BY created_at DESC",
                 &[
                     &phone_hash,
-                    &purpose.as_str(),
+                    &purpose.key(),
                     &(now - chrono::Duration::hours(1)),
                 ],
             )
@@ -167,7 +197,7 @@ impl App {
             &[
                 &id,
                 &phone_hash,
-                &purpose.as_str(),
+                &purpose.key(),
                 &account_id,
                 &code_hash,
                 &now,
@@ -176,7 +206,7 @@ impl App {
         )
         .await?;
         if let Some(message) = message {
-            outbox::enqueue(&*tx, id, Channel::Sms, &message).await?;
+            outbox::enqueue(&*tx, message_id.unwrap_or(id), Channel::Sms, &message).await?;
         }
         tx.commit().await?;
         Ok(rules.next_allowed(&[now], now))
@@ -184,13 +214,13 @@ impl App {
 
     /// Checks `code` against the newest code sent to `phone` for `purpose`. A wrong code counts
     /// against that code's tries; the right one works once.
-    pub(crate) async fn accept_code(
+    pub(crate) async fn accept(
         &self,
         phone: &Phone,
-        purpose: OtpPurpose,
+        purpose: &OtpPurpose,
         code: &str,
     ) -> Result<Option<AcceptedCode>, Error> {
-        let rules = &self.settings.otp;
+        let rules = &self.rules;
         let now = self.clock.now();
         let phone_hash = self.keys.lookup_hash(phone.as_str());
         let mut client = self.db.pg.get().await?;
@@ -202,7 +232,7 @@ impl App {
                   WHERE phone_hash = $1 AND purpose = $2 AND code_hash IS NOT NULL
                   ORDER BY created_at DESC LIMIT 1
                     FOR UPDATE",
-                &[&phone_hash, &purpose.as_str()],
+                &[&phone_hash, &purpose.key()],
             )
             .await?
         else {
@@ -235,6 +265,17 @@ impl App {
         Ok(Some(AcceptedCode {
             account_id: row.get("account_id"),
         }))
+    }
+}
+
+impl App {
+    /// `POST /api/v1/auth/otp`: an opened phone-only customer gets a login code by SMS. Returns
+    /// when the next code may be asked for; the same for a known or an unknown phone.
+    pub async fn request_login_code(&self, phone: &Phone) -> Result<DateTime<Utc>, Error> {
+        let recipient = self.phone_only_customer(phone).await?;
+        self.codes
+            .send(phone, &OtpPurpose::Login, recipient, None)
+            .await
     }
 
     /// The opened account of a customer who logs in by phone only (gave no e-mail), with the

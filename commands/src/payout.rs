@@ -9,16 +9,43 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use chrono::Datelike;
 use k911_aggregates::loan_application::applicant::PayoutMethod;
+use k911_aggregates::money::Kopecks;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::clock::{moscow_date, Clock};
 use crate::{App, Error};
+
+/// A loan to pay out.
+#[derive(Debug, Clone)]
+pub struct PayoutOrder {
+    /// The provider pays each id once, however often it is asked.
+    pub payout_id: Uuid,
+    pub loan_id: Uuid,
+    pub amount: Kopecks,
+    pub method: PayoutMethod,
+}
+
+/// What became of a payout, as the provider tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayoutOutcome {
+    /// Not answered yet (or never asked).
+    Pending,
+    Paid,
+    Failed(String),
+}
 
 #[async_trait]
 pub trait PayoutProvider: Send + Sync {
     /// The masked number of the card behind `token` if this provider issued the token and the
     /// card has not expired.
     async fn card(&self, token: &str) -> Result<Option<String>, String>;
+
+    /// Asks for a payout. Idempotent by `payout_id`.
+    async fn pay_out(&self, order: &PayoutOrder) -> Result<(), String>;
+
+    /// The provider's answer about a payout (providers answer later than they are asked).
+    async fn outcome(&self, payout_id: Uuid) -> Result<PayoutOutcome, String>;
 
     /// The sandbox, when this is it (it also tokenises cards for development clients).
     fn sandbox(&self) -> Option<&SandboxPayouts> {
@@ -66,6 +93,9 @@ pub fn mask(pan: &str) -> String {
     format!("{}{stars}{}", &pan[..6], &pan[pan.len() - 4..])
 }
 
+/// Sandbox cards whose number ends so refuse payouts (`2200 0000 0002 0002` is Luhn-valid).
+pub const DECLINING_CARD_SUFFIX: &str = "0002";
+
 pub struct SandboxPayouts {
     pool: PgPool,
     clock: Arc<dyn Clock>,
@@ -100,19 +130,23 @@ impl SandboxPayouts {
         if (exp_year, exp_month) < (today.year(), today.month()) {
             return Ok(Err(CardRejected::Expired));
         }
+        // The sandbox's test card for a refused payout, as real sandboxes have them.
+        let declines_payouts = pan.ends_with(DECLINING_CARD_SUFFIX);
         let card = CardToken {
             card_token: format!("tok_{}", B64URL.encode(&secret[..18])),
             masked_pan: mask(&pan),
         };
         sqlx::query(
-            "INSERT INTO sandbox_cards (card_token, masked_pan, exp_month, exp_year, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO sandbox_cards (card_token, masked_pan, exp_month, exp_year, created_at,
+                                        declines_payouts)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&card.card_token)
         .bind(&card.masked_pan)
         .bind(exp_month as i32)
         .bind(exp_year)
         .bind(self.clock.now())
+        .bind(declines_payouts)
         .execute(&self.pool)
         .await
         .map_err(|e| e.to_string())?;
@@ -134,6 +168,45 @@ impl PayoutProvider for SandboxPayouts {
         Ok(card
             .filter(|(_, month, year)| (*year, *month as u32) >= (today.year(), today.month()))
             .map(|(masked, _, _)| masked))
+    }
+
+    async fn pay_out(&self, order: &PayoutOrder) -> Result<(), String> {
+        let destination = match &order.method {
+            PayoutMethod::Card { card_token, .. } => card_token.clone(),
+            wallet => wallet.masked(),
+        };
+        sqlx::query(
+            "INSERT INTO sandbox_payouts (payout_id, loan_id, amount, destination, requested_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (payout_id) DO NOTHING",
+        )
+        .bind(order.payout_id)
+        .bind(order.loan_id)
+        .bind(order.amount.get())
+        .bind(destination)
+        .bind(self.clock.now())
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+
+    async fn outcome(&self, payout_id: Uuid) -> Result<PayoutOutcome, String> {
+        let payout: Option<(String, Option<bool>)> = sqlx::query_as(
+            "SELECT p.destination, c.declines_payouts
+               FROM sandbox_payouts p LEFT JOIN sandbox_cards c ON c.card_token = p.destination
+              WHERE p.payout_id = $1",
+        )
+        .bind(payout_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(match payout {
+            None => PayoutOutcome::Pending,
+            Some((_, Some(true))) => {
+                PayoutOutcome::Failed("the card's issuer refused the transfer".to_string())
+            }
+            Some(_) => PayoutOutcome::Paid,
+        })
     }
 
     fn sandbox(&self) -> Option<&SandboxPayouts> {

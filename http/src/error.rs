@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use k911_aggregates::account::AccountError;
 use k911_aggregates::document::DocumentError;
 use k911_aggregates::faq::FaqError;
+use k911_aggregates::loan::LoanError;
 use k911_aggregates::loan_application::LoanApplicationError;
 use k911_aggregates::support_ticket::SupportTicketError;
 use k911_commands::Error as AppError;
@@ -251,6 +252,14 @@ impl From<AppError> for ApiError {
             AppError::WrongCurrentPassword => Self::invalid("current_password", error),
             AppError::UnknownCard => Self::invalid("payout.card_token", error),
             AppError::UnknownProvider => Self::NotFound("login provider"),
+            AppError::WrongCode => Self::invalid("code", error),
+            AppError::Loan(e) => match e {
+                LoanError::NotOffered => Self::NotFound("loan"),
+                LoanError::RateAboveCap { .. } | LoanError::PskAboveCap { .. } => {
+                    Self::invalid("daily_rate", e)
+                }
+                other => Self::Conflict(other.to_string()),
+            },
             AppError::ProviderUnavailable(e) => Self::Unavailable(e),
             AppError::BadSocialState => Self::invalid("state", error),
             AppError::SocialRefused(_) => Self::invalid("code", error),

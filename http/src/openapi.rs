@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    applications, auth, content, dev, health, me, my_support, sandbox, social, support,
+    applications, auth, content, dev, health, loans, me, my_support, sandbox, social, support,
 };
 
 #[derive(OpenApi)]
@@ -18,6 +18,7 @@ use crate::routes::{
         applications::apply, applications::queue, applications::details, applications::approve, applications::reject,
         me::me, me::applications, me::application, me::apply_again, me::change_password,
         my_support::tickets, my_support::ask, my_support::request_deletion,
+        loans::list, loans::one, loans::sign, loans::resend_code,
         support::submit, support::queue, support::take_next, support::ticket, support::reply, support::close,
         content::faq, content::documents, content::document_file, content::contacts,
         content::publish_faq, content::edit_faq, content::withdraw_faq,

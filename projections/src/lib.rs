@@ -6,6 +6,7 @@
 
 pub mod cabinet;
 pub mod content;
+pub mod loans;
 pub mod notifications;
 pub mod runtime;
 pub mod support;
@@ -23,5 +24,6 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(content::Documents),
         Arc::new(cabinet::Customers),
         Arc::new(cabinet::LoanApplications),
+        Arc::new(loans::Loans),
     ]
 }

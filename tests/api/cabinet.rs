@@ -6,7 +6,7 @@ use k911_aggregates::values::Role;
 use k911_tests::{TestApp, TestResponse};
 use serde_json::{json, Value};
 
-use crate::notifications::outbox;
+use crate::notifications::sms_with;
 use crate::onboarding::{application, apply, password_in};
 
 /// An approved customer with an e-mail, logged in: (customer token, underwriter token, first
@@ -40,9 +40,7 @@ pub(crate) async fn customer_with(
         )
         .await;
     assert_eq!(approved.status, StatusCode::OK, "{:#}", approved.body);
-    let sms_path = format!("/dev/sms?phone={}", phone.replace('+', "%2B"));
-    let sms = outbox(app, &sms_path, 1).await;
-    let password = password_in(sms.body[0]["text"].as_str().unwrap());
+    let password = password_in(&sms_with(app, phone, "пароль").await);
     let token = login(app, email, &password).await;
     (token, underwriter, id, password)
 }
@@ -180,11 +178,7 @@ async fn a_repeat_application_is_prefilled_and_records_only_what_changed() {
         )
         .await;
     assert_eq!(decided.status, StatusCode::OK);
-    let sms = outbox(&app, "/dev/sms?phone=%2B79161234567", 2).await;
-    assert!(sms.body[1]["text"]
-        .as_str()
-        .unwrap()
-        .contains("отрицательное решение"));
+    sms_with(&app, "+79161234567", "отрицательное решение").await;
     app.settle().await;
     let list = app.get_as(&token, "/api/v1/me/applications").await.body;
     assert_eq!(list[1]["status"], "rejected");
@@ -210,8 +204,7 @@ async fn a_repeat_application_is_prefilled_and_records_only_what_changed() {
         None,
     )
     .await;
-    let sms = outbox(&app, "/dev/sms?phone=%2B79161234567", 3).await;
-    let text = sms.body[2]["text"].as_str().unwrap();
+    let text = sms_with(&app, "+79161234567", "1\u{a0}000,00\u{a0}₽ на 10 дн.").await;
     assert!(text.contains("заявка одобрена"), "{text}");
     assert!(!text.contains("пароль"), "{text}");
 }

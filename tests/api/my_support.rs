@@ -6,7 +6,7 @@ use k911_tests::TestApp;
 use serde_json::json;
 
 use crate::cabinet::{customer, customer_with};
-use crate::notifications::outbox;
+use crate::notifications::sms_with;
 
 #[tokio::test]
 async fn a_customer_asks_from_the_cabinet_and_is_answered_at_the_profiles_contacts() {
@@ -64,8 +64,7 @@ async fn a_customer_asks_from_the_cabinet_and_is_answered_at_the_profiles_contac
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK);
-    let sms = outbox(&app, "/dev/sms?phone=%2B79161234567", 2).await;
-    assert!(sms.body[1]["text"].as_str().unwrap().contains("Погасить"));
+    sms_with(&app, "+79161234567", "Погасить").await;
 
     let fields = app
         .post_as(

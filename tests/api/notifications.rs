@@ -20,6 +20,46 @@ pub(crate) async fn outbox(app: &TestApp, path: &str, count: usize) -> TestRespo
     panic!("{path} did not reach {count} messages");
 }
 
+/// The texts of the SMS sent to `phone` (E.164), oldest first.
+pub(crate) async fn sms_texts(app: &TestApp, phone: &str) -> Vec<String> {
+    let path = format!("/dev/sms?phone={}", phone.replace('+', "%2B"));
+    let response = app.request(Method::GET, &path, None, &[]).await;
+    assert_eq!(response.status, StatusCode::OK, "{:#}", response.body);
+    response
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Waits until `count` SMS to `phone` contain `needle`; returns those texts, oldest first.
+pub(crate) async fn sms_with_n(
+    app: &TestApp,
+    phone: &str,
+    needle: &str,
+    count: usize,
+) -> Vec<String> {
+    for _ in 0..100 {
+        let found: Vec<String> = sms_texts(app, phone)
+            .await
+            .into_iter()
+            .filter(|text| text.contains(needle))
+            .collect();
+        if found.len() >= count {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{phone} did not get {count} SMS with {needle:?}");
+}
+
+/// The newest SMS to `phone` that contains `needle`, once it was sent.
+pub(crate) async fn sms_with(app: &TestApp, phone: &str, needle: &str) -> String {
+    sms_with_n(app, phone, needle, 1).await.pop().unwrap()
+}
+
 #[tokio::test]
 async fn the_answer_reaches_the_requester_by_sms_and_email_exactly_once() {
     let app = TestApp::spawn().await;

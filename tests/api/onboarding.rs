@@ -5,7 +5,7 @@ use k911_aggregates::values::Role;
 use k911_tests::TestApp;
 use serde_json::{json, Value};
 
-use crate::notifications::outbox;
+use crate::notifications::{sms_with, sms_with_n};
 
 pub(crate) fn application(phone: &str, email: Option<&str>, passport_number: &str) -> Value {
     json!({
@@ -92,8 +92,7 @@ async fn apply_approve_sms_then_log_in_with_the_password() {
     assert_eq!(approved.status, StatusCode::OK, "{:#}", approved.body);
     assert_eq!(approved.body["status"], "approved");
 
-    let sms = outbox(&app, "/dev/sms?phone=%2B79161234567", 1).await;
-    let text = sms.body[0]["text"].as_str().unwrap().to_string();
+    let text = sms_with(&app, "+79161234567", "заявка одобрена").await;
     assert!(
         text.contains("заявка одобрена: 10\u{a0}000,00\u{a0}₽ на 21 дн."),
         "{text}"
@@ -127,8 +126,8 @@ async fn apply_approve_sms_then_log_in_with_the_password() {
         .await
         .unwrap();
     app.settle().await;
-    let all = outbox(&app, "/dev/sms?phone=%2B79161234567", 1).await;
-    assert_eq!(all.body.as_array().unwrap().len(), 1);
+    let decisions = sms_with_n(&app, "+79161234567", "заявка одобрена", 1).await;
+    assert_eq!(decisions.len(), 1);
 }
 
 #[tokio::test]
@@ -152,16 +151,11 @@ async fn a_phone_only_customer_is_told_to_log_in_by_code_and_a_rejection_is_sent
         .await;
     assert_eq!(response.body["status"], "rejected");
 
-    let sms = outbox(&app, "/dev/sms?phone=%2B79160000001", 1).await;
-    let text = sms.body[0]["text"].as_str().unwrap();
+    let text = sms_with(&app, "+79160000001", "заявка одобрена").await;
     assert!(text.contains("15\u{a0}000,00\u{a0}₽ на 21 дн."), "{text}");
     assert!(text.contains("по номеру телефона и коду из SMS"), "{text}");
     assert!(!text.contains("пароль"), "{text}");
-    let sms = outbox(&app, "/dev/sms?phone=%2B79160000002", 1).await;
-    assert!(sms.body[0]["text"]
-        .as_str()
-        .unwrap()
-        .contains("отрицательное решение"));
+    sms_with(&app, "+79160000002", "отрицательное решение").await;
 }
 
 #[tokio::test]
@@ -468,7 +462,7 @@ async fn a_rejected_applicant_may_apply_again_and_the_approval_opens_the_cabinet
         Some(&json!({"reason": "ПДН выше 80 %"})),
     )
     .await;
-    outbox(&app, "/dev/sms?phone=%2B79161234567", 1).await;
+    sms_with(&app, "+79161234567", "отрицательное решение").await;
     app.settle().await;
 
     // Other contacts than registered are not this way: that is for support.
@@ -492,8 +486,7 @@ async fn a_rejected_applicant_may_apply_again_and_the_approval_opens_the_cabinet
         )
         .await;
     assert_eq!(response.status, StatusCode::OK, "{:#}", response.body);
-    let sms = outbox(&app, "/dev/sms?phone=%2B79161234567", 2).await;
-    let password = password_in(sms.body[1]["text"].as_str().unwrap());
+    let password = password_in(&sms_with(&app, "+79161234567", "пароль").await);
     let (status, body) = login(&app, "ivan@example.ru", &password).await;
     assert_eq!(status, StatusCode::OK, "{body:#}");
     app.settle().await;

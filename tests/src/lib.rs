@@ -245,18 +245,29 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Waits until the read models have applied everything committed so far.
+    /// Waits until the read models have applied everything committed, including what process
+    /// managers write while catching up: until the log stops growing.
     pub async fn settle(&self) {
-        let head: Option<i64> = sqlx::query_scalar("SELECT max(global_position) FROM events")
-            .fetch_one(&self.db.sqlx)
-            .await
-            .unwrap();
-        if let Some(head) = head {
-            self.app
-                .projectors
-                .wait_for(head, Duration::from_secs(10))
+        let head = || async {
+            sqlx::query_scalar::<_, Option<i64>>("SELECT max(global_position) FROM events")
+                .fetch_one(&self.db.sqlx)
                 .await
-                .expect("read models catch up");
+                .unwrap()
+        };
+        let mut seen = head().await;
+        loop {
+            if let Some(position) = seen {
+                self.app
+                    .projectors
+                    .wait_for(position, Duration::from_secs(10))
+                    .await
+                    .expect("read models catch up");
+            }
+            let now = head().await;
+            if now == seen {
+                return;
+            }
+            seen = now;
         }
     }
 

@@ -5,6 +5,7 @@ pub(crate) mod auth;
 pub(crate) mod content;
 pub(crate) mod dev;
 pub(crate) mod health;
+pub(crate) mod loans;
 pub(crate) mod me;
 pub(crate) mod my_support;
 pub(crate) mod sandbox;
@@ -56,6 +57,10 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         )
         .route("/api/v1/me/applications/{id}", get(me::application))
         .route("/api/v1/me/password", put(me::change_password))
+        .route("/api/v1/me/loans", get(loans::list))
+        .route("/api/v1/me/loans/{id}", get(loans::one))
+        .route("/api/v1/me/loans/{id}/sign", post(loans::sign))
+        .route("/api/v1/me/loans/{id}/sign-code", post(loans::resend_code))
         .route(
             "/api/v1/me/support/tickets",
             get(my_support::tickets).post(my_support::ask),

@@ -1,0 +1,492 @@
+//! Lending: an approval becomes a loan offer (with a contract number and a signing code by SMS),
+//! the borrower signs with the code, the payout provider pays the loan out, and the daily jobs
+//! accrue interest and lapse unsigned offers (process manager [`Lending`] and the jobs below).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use cqrs_es::{AggregateContext, EventStore};
+use k911_aggregates::account::{AccountEvent, AccountKind};
+use k911_aggregates::loan::law::LawEditions;
+use k911_aggregates::loan::{Loan, LoanCommand, LoanEvent, LoanStatus, OfferTerms};
+use k911_aggregates::loan_application::LoanApplicationEvent;
+use k911_aggregates::values::Phone;
+use k911_event_store::log::RecordedEvent;
+use k911_event_store::outbox::{self, Channel, OutboxMessage};
+use k911_event_store::store::{Cqrs, Store};
+use k911_projections::loans::{self, LoanRow, PaymentRow};
+use k911_projections::runtime::{BatchTx, Projection, ProjectionError};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::clock::moscow_date;
+use crate::execute::run_retrying;
+use crate::otp::{Codes, OtpPurpose};
+use crate::payout::{PayoutOrder, PayoutOutcome, PayoutProvider};
+use crate::{App, CommandMeta, Error, Written};
+
+const NAMESPACE: Uuid = Uuid::from_u128(0x6b39_3131_6c65_6e64_696e_6700_0000_0001);
+
+/// The loan an approved application becomes: one per application, so a replay finds it.
+pub fn loan_id_for(application_id: Uuid) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("loan/{application_id}").as_bytes())
+}
+
+/// The payout of a loan: one per loan, whoever asks and however often.
+fn payout_id_for(loan_id: Uuid) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("payout/{loan_id}").as_bytes())
+}
+
+/// The SMS the process manager sends for the event at `position`.
+fn sms_id(position: i64) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("sms/{position}").as_bytes())
+}
+
+/// Digits only: how a contract number is found however it was typed.
+pub fn contract_digits(number: &str) -> String {
+    number.chars().filter(char::is_ascii_digit).collect()
+}
+
+fn system_meta() -> std::collections::HashMap<String, String> {
+    CommandMeta {
+        actor_role: Some("system".into()),
+        channel: "lending",
+        ..CommandMeta::default()
+    }
+    .to_map()
+}
+
+/// Process manager `lending`.
+pub struct Lending {
+    pub(crate) loans: Arc<Cqrs<Loan>>,
+    pub(crate) loan_store: Arc<Store<Loan>>,
+    pub(crate) codes: Codes,
+    pub(crate) payout: Arc<dyn PayoutProvider>,
+    pub(crate) offer_ttl: Duration,
+    pub(crate) law: LawEditions,
+}
+
+#[async_trait]
+impl Projection for Lending {
+    fn name(&self) -> &'static str {
+        "lending"
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &["ApplicationApproved", "ContractSigned", "PayoutFailed"]
+    }
+
+    fn create_sql(&self) -> &'static str {
+        ""
+    }
+
+    fn drop_sql(&self) -> &'static str {
+        ""
+    }
+
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
+        let id: Uuid = event.aggregate_id.parse().map_err(|e| bad(&e))?;
+        match event.aggregate_type.as_str() {
+            "LoanApplication" => {
+                if let Ok(LoanApplicationEvent::ApplicationApproved {
+                    amount,
+                    term_days,
+                    daily_rate,
+                    approved_at,
+                    ..
+                }) = serde_json::from_value(event.payload.clone())
+                {
+                    let approved = Approved {
+                        application_id: id,
+                        principal: amount,
+                        term_days,
+                        daily_rate,
+                        approved_at,
+                    };
+                    self.offer(tx, event, approved).await?;
+                }
+            }
+            "Loan" => match serde_json::from_value(event.payload.clone()) {
+                Ok(LoanEvent::ContractSigned { signed_at }) => {
+                    self.pay_out(id, signed_at).await.map_err(|e| bad(&e))?
+                }
+                Ok(LoanEvent::PayoutFailed { .. }) => {
+                    self.tell_payout_failed(tx, event, id).await?
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// What the approval decided.
+struct Approved {
+    application_id: Uuid,
+    principal: k911_aggregates::money::Kopecks,
+    term_days: u16,
+    daily_rate: k911_aggregates::money::DailyRate,
+    approved_at: DateTime<Utc>,
+}
+
+impl Lending {
+    /// The loan's current state from its events.
+    async fn load(&self, loan_id: Uuid) -> Result<Loan, Error> {
+        let mut context = self
+            .loan_store
+            .load_aggregate(&loan_id.to_string())
+            .await
+            .map_err(|e| Error::Storage(e.to_string()))?;
+        Ok(std::mem::take(context.aggregate()))
+    }
+
+    /// The approval becomes an offer with its contract number; the borrower gets the signing
+    /// code by SMS.
+    async fn offer(
+        &self,
+        tx: &BatchTx<'_>,
+        event: &RecordedEvent,
+        approved: Approved,
+    ) -> Result<(), ProjectionError> {
+        let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
+        let loan_id = loan_id_for(approved.application_id);
+        let submitted = tx
+            .first_payload("LoanApplication", &approved.application_id.to_string())
+            .await?;
+        let Ok(LoanApplicationEvent::ApplicationSubmitted {
+            customer_id,
+            payout,
+            ..
+        }) = serde_json::from_value(submitted)
+        else {
+            return Err(bad(&"application without submission"));
+        };
+        let registered = tx
+            .first_payload("Account", &customer_id.to_string())
+            .await?;
+        let Ok(AccountEvent::CustomerRegistered { phone, .. }) = serde_json::from_value(registered)
+        else {
+            return Err(bad(&"customer without registration"));
+        };
+        let loan = self.load(loan_id).await.map_err(|e| bad(&e))?;
+        let existing = loan.terms().map(|t| t.contract_number.clone());
+        let contract_number = match existing {
+            Some(number) => number,
+            None => {
+                let row = tx
+                    .transaction()
+                    .query_one("SELECT nextval('contract_number_seq')", &[])
+                    .await?;
+                let serial: i64 = row.get(0);
+                let contract_date = moscow_date(approved.approved_at);
+                let number = format!("911-{}-{serial:06}", contract_date.format("%y%m%d"));
+                let ttl = chrono::Duration::from_std(self.offer_ttl).map_err(|e| bad(&e))?;
+                let terms = OfferTerms {
+                    application_id: approved.application_id,
+                    customer_id,
+                    contract_number: number.clone(),
+                    principal: approved.principal,
+                    term_days: approved.term_days,
+                    daily_rate: approved.daily_rate,
+                    payout,
+                    contract_date,
+                    rules: self.law.for_contract(contract_date).clone(),
+                    expires_at: approved.approved_at + ttl,
+                };
+                let offer = LoanCommand::Offer {
+                    terms,
+                    at: approved.approved_at,
+                };
+                run_retrying(&self.loans, &loan_id.to_string(), offer, system_meta())
+                    .await
+                    .map_err(|e| bad(&e))?;
+                number
+            }
+        };
+        tx.transaction()
+            .execute(
+                "INSERT INTO contracts (digits, contract_number, loan_id, customer_id)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                &[
+                    &contract_digits(&contract_number),
+                    &contract_number,
+                    &loan_id,
+                    &customer_id,
+                ],
+            )
+            .await?;
+        let message_id = sms_id(event.position());
+        if outbox::exists(tx.transaction(), message_id).await? {
+            return Ok(());
+        }
+        let phone_number: Phone = self.codes.keys.open(&phone).await.map_err(|e| bad(&e))?;
+        let purpose = OtpPurpose::Sign {
+            loan_id,
+            contract_number,
+        };
+        self.codes
+            .send(
+                &phone_number,
+                &purpose,
+                Some((customer_id, phone)),
+                Some(message_id),
+            )
+            .await
+            .map_err(|e| bad(&e))?;
+        Ok(())
+    }
+
+    /// A signed contract is paid out: requested once on the loan, then asked of the provider
+    /// (which pays each payout id once).
+    async fn pay_out(&self, loan_id: Uuid, at: DateTime<Utc>) -> Result<(), Error> {
+        let payout_id = payout_id_for(loan_id);
+        let request = LoanCommand::RequestPayout { payout_id, at };
+        run_retrying(&self.loans, &loan_id.to_string(), request, system_meta())
+            .await
+            .map_err(|e| Error::Storage(e.to_string()))?;
+        let loan = self.load(loan_id).await?;
+        let terms = loan.terms().ok_or(Error::NotFound)?;
+        let order = PayoutOrder {
+            payout_id,
+            loan_id,
+            amount: terms.principal,
+            method: self.codes.keys.open(&terms.payout).await?,
+        };
+        self.payout.pay_out(&order).await.map_err(Error::Storage)
+    }
+
+    /// The money could not be sent: the borrower hears it by SMS.
+    async fn tell_payout_failed(
+        &self,
+        tx: &BatchTx<'_>,
+        event: &RecordedEvent,
+        loan_id: Uuid,
+    ) -> Result<(), ProjectionError> {
+        let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
+        let message_id = sms_id(event.position());
+        if outbox::exists(tx.transaction(), message_id).await? {
+            return Ok(());
+        }
+        let loan = self.load(loan_id).await.map_err(|e| bad(&e))?;
+        let terms = loan.terms().cloned().ok_or_else(|| bad(&"no offer"))?;
+        let registered = tx
+            .first_payload("Account", &terms.customer_id.to_string())
+            .await?;
+        let Ok(AccountEvent::CustomerRegistered { phone, .. }) = serde_json::from_value(registered)
+        else {
+            return Err(bad(&"customer without registration"));
+        };
+        let text = format!(
+            "k911: не удалось перечислить заём по договору № {} на выбранную карту или кошелёк. \
+             Подайте новую заявку с другим способом получения или обратитесь в поддержку.",
+            terms.contract_number
+        );
+        let text = self
+            .codes
+            .keys
+            .seal(terms.customer_id, &text)
+            .await
+            .map_err(|e| bad(&e))?;
+        let message = OutboxMessage::Sms { phone, text };
+        outbox::enqueue(tx.transaction(), message_id, Channel::Sms, &message).await?;
+        Ok(())
+    }
+}
+
+/// A loan as its borrower sees it, with its payments.
+#[derive(Debug, Clone)]
+pub struct LoanView {
+    pub loan: LoanRow,
+    pub payments: Vec<PaymentRow>,
+}
+
+impl App {
+    /// The customer's loans, oldest first.
+    pub async fn customer_loans(
+        &self,
+        customer_id: Uuid,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<LoanView>, Error> {
+        let client = self.db.pg.get().await?;
+        let rows = loans::customer_loans(&**client, customer_id, limit, offset).await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for loan in rows {
+            let payments = loans::payments(&**client, loan.loan_id).await?;
+            views.push(LoanView { loan, payments });
+        }
+        Ok(views)
+    }
+
+    /// One of the customer's loans; another customer's is [`Error::NotFound`].
+    pub async fn customer_loan(&self, customer_id: Uuid, loan_id: Uuid) -> Result<LoanView, Error> {
+        let client = self.db.pg.get().await?;
+        let loan = loans::loan(&**client, loan_id)
+            .await?
+            .filter(|row| row.customer_id == customer_id)
+            .ok_or(Error::NotFound)?;
+        let payments = loans::payments(&**client, loan_id).await?;
+        Ok(LoanView { loan, payments })
+    }
+
+    /// The loan's own state, if it is the customer's.
+    async fn own_loan(
+        &self,
+        customer_id: Uuid,
+        loan_id: Uuid,
+    ) -> Result<(Loan, OfferTerms), Error> {
+        let loan = self.load(&self.loan_store, loan_id).await?;
+        let terms = loan
+            .terms()
+            .filter(|t| t.customer_id == customer_id)
+            .cloned()
+            .ok_or(Error::NotFound)?;
+        Ok((loan, terms))
+    }
+
+    /// The customer's phone, opened, and as the account keeps it.
+    async fn customer_phone(
+        &self,
+        customer_id: Uuid,
+    ) -> Result<(Phone, k911_aggregates::Sealed<Phone>), Error> {
+        let account = self.load(&self.account_store, customer_id).await?;
+        let AccountKind::Customer { phone, .. } = account.kind() else {
+            return Err(Error::NotFound);
+        };
+        Ok((self.keys.open(phone).await?, phone.clone()))
+    }
+
+    /// `POST /api/v1/me/loans/{id}/sign`: the code from the offer's SMS signs the contract.
+    pub async fn sign_loan(
+        &self,
+        customer_id: Uuid,
+        loan_id: Uuid,
+        code: &str,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let (loan, terms) = self.own_loan(customer_id, loan_id).await?;
+        if loan.status() != LoanStatus::Offered {
+            return Err(k911_aggregates::loan::LoanError::NotSignable.into());
+        }
+        let (phone, _) = self.customer_phone(customer_id).await?;
+        let purpose = OtpPurpose::Sign {
+            loan_id,
+            contract_number: terms.contract_number,
+        };
+        if self.codes.accept(&phone, &purpose, code).await?.is_none() {
+            return Err(Error::WrongCode);
+        }
+        let sign = LoanCommand::Sign {
+            at: self.clock.now(),
+        };
+        self.execute(&self.loans, loan_id, sign, meta).await
+    }
+
+    /// A new signing code for an offer still open; returns when the next may be asked for.
+    pub async fn resend_signing_code(
+        &self,
+        customer_id: Uuid,
+        loan_id: Uuid,
+    ) -> Result<DateTime<Utc>, Error> {
+        let (loan, terms) = self.own_loan(customer_id, loan_id).await?;
+        if loan.status() != LoanStatus::Offered {
+            return Err(k911_aggregates::loan::LoanError::NotSignable.into());
+        }
+        let (phone, sealed) = self.customer_phone(customer_id).await?;
+        let purpose = OtpPurpose::Sign {
+            loan_id,
+            contract_number: terms.contract_number,
+        };
+        self.codes
+            .send(&phone, &purpose, Some((customer_id, sealed)), None)
+            .await
+    }
+
+    /// Asks the payout provider about every payout still pending and records its answers.
+    pub async fn settle_payouts(&self) -> Result<(), Error> {
+        let client = self.db.pg.get().await?;
+        let pending = loans::with_status(&**client, "payout_requested").await?;
+        drop(client);
+        let meta = CommandMeta {
+            actor_role: Some("system".into()),
+            channel: "payouts",
+            ..CommandMeta::default()
+        };
+        for loan in pending {
+            let Some(payout_id) = loan.payout_id else {
+                continue;
+            };
+            let at = self.clock.now();
+            let command = match self
+                .ports
+                .payout
+                .outcome(payout_id)
+                .await
+                .map_err(Error::Storage)?
+            {
+                PayoutOutcome::Pending => continue,
+                PayoutOutcome::Paid => LoanCommand::ConfirmPayout {
+                    payout_id,
+                    on: moscow_date(at),
+                    at,
+                },
+                PayoutOutcome::Failed(reason) => LoanCommand::FailPayout {
+                    payout_id,
+                    reason,
+                    at,
+                },
+            };
+            self.execute(&self.loans, loan.loan_id, command, &meta)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The daily jobs, for today in Moscow: interest on every active loan (catching up every
+    /// day missed), lapsing unsigned offers. Idempotent: running them again changes nothing.
+    pub async fn run_daily_jobs(&self) -> Result<(), Error> {
+        let now = self.clock.now();
+        let today = moscow_date(now);
+        let meta = CommandMeta {
+            actor_role: Some("system".into()),
+            channel: "scheduler",
+            ..CommandMeta::default()
+        };
+        let client = self.db.pg.get().await?;
+        let active = loans::with_status(&**client, "active").await?;
+        let offered = loans::with_status(&**client, "offered").await?;
+        drop(client);
+        for loan in active {
+            let accrue = LoanCommand::Accrue { through: today };
+            self.execute(&self.loans, loan.loan_id, accrue, &meta)
+                .await?;
+        }
+        for loan in offered.into_iter().filter(|l| l.expires_at <= now) {
+            let expire = LoanCommand::Expire { at: now };
+            self.execute(&self.loans, loan.loan_id, expire, &meta)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the payout poll and the daily jobs every `every` (at most a minute late on a new
+    /// day) until the service stops.
+    pub fn start_scheduler(&self, every: Duration) -> JoinHandle<()> {
+        let app = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = app.settle_payouts().await {
+                    tracing::warn!(%error, "payout poll failed");
+                }
+                if let Err(error) = app.run_daily_jobs().await {
+                    tracing::warn!(%error, "daily jobs failed");
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+}

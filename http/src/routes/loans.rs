@@ -1,0 +1,249 @@
+//! The borrower's obligations: loans with what is owed, the schedule and every payment; signing
+//! an offer with the code from its SMS.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json as JsonResponse;
+use chrono::{DateTime, NaiveDate, Utc};
+use k911_commands::clock::moscow_date;
+use k911_commands::lending::LoanView;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::Borrower;
+use crate::error::ApiError;
+use crate::extract::{IdPath, Json, Page};
+use crate::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Outstanding {
+    principal_kopecks: i64,
+    interest_kopecks: i64,
+    penalty_kopecks: i64,
+    total_kopecks: i64,
+}
+
+/// One payment due under the contract.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ScheduledPayment {
+    /// `null` until the loan is issued (the term runs from the payout).
+    due_on: Option<NaiveDate>,
+    principal_kopecks: i64,
+    interest_kopecks: i64,
+    total_kopecks: i64,
+}
+
+/// How a payment was applied, part by part (353-FZ art. 5 part 20).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Applied {
+    overdue_interest_kopecks: i64,
+    overdue_principal_kopecks: i64,
+    current_interest_kopecks: i64,
+    current_principal_kopecks: i64,
+    penalty_kopecks: i64,
+    other_kopecks: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Payment {
+    /// `sberbank_online` | `terminal`
+    channel: String,
+    external_id: String,
+    amount_kopecks: i64,
+    paid_at: DateTime<Utc>,
+    paid_on: NaiveDate,
+    applied: Applied,
+    /// Overpaid and held for the borrower.
+    held_kopecks: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct LoanDetails {
+    loan_id: Uuid,
+    application_id: Uuid,
+    contract_number: String,
+    /// `offered` | `expired` | `signed` | `payout_requested` | `payout_failed` | `active` |
+    /// `closed`
+    status: String,
+    principal_kopecks: i64,
+    term_days: i32,
+    /// Percent a day.
+    daily_rate: String,
+    /// Full cost of credit, percent a year (353-FZ art. 6).
+    psk_percent: String,
+    interest_for_term_kopecks: i64,
+    total_to_repay_kopecks: i64,
+    offer_expires_at: DateTime<Utc>,
+    signed_at: Option<DateTime<Utc>>,
+    issued_on: Option<NaiveDate>,
+    due_on: Option<NaiveDate>,
+    closed_on: Option<NaiveDate>,
+    days_overdue: i64,
+    outstanding: Outstanding,
+    paid_kopecks: i64,
+    held_kopecks: i64,
+    schedule: Vec<ScheduledPayment>,
+    payments: Vec<Payment>,
+}
+
+impl LoanDetails {
+    fn new(view: LoanView, today: NaiveDate) -> Self {
+        let l = view.loan;
+        let days_overdue = match (l.status.as_str(), l.due_on) {
+            ("active", Some(due_on)) if today > due_on => (today - due_on).num_days(),
+            _ => 0,
+        };
+        let outstanding = Outstanding {
+            principal_kopecks: l.outstanding_principal_kopecks,
+            interest_kopecks: l.outstanding_interest_kopecks,
+            penalty_kopecks: l.outstanding_penalty_kopecks,
+            total_kopecks: l.outstanding_principal_kopecks
+                + l.outstanding_interest_kopecks
+                + l.outstanding_penalty_kopecks,
+        };
+        // A single repayment at the end of the term.
+        let schedule = vec![ScheduledPayment {
+            due_on: l.due_on,
+            principal_kopecks: l.principal_kopecks,
+            interest_kopecks: l.interest_for_term_kopecks,
+            total_kopecks: l.total_to_repay_kopecks,
+        }];
+        let payments = view
+            .payments
+            .into_iter()
+            .map(|p| Payment {
+                channel: p.channel,
+                external_id: p.external_id,
+                amount_kopecks: p.amount_kopecks,
+                paid_at: p.paid_at,
+                paid_on: p.paid_on,
+                applied: Applied {
+                    overdue_interest_kopecks: p.to_overdue_interest,
+                    overdue_principal_kopecks: p.to_overdue_principal,
+                    current_interest_kopecks: p.to_current_interest,
+                    current_principal_kopecks: p.to_current_principal,
+                    penalty_kopecks: p.to_penalty,
+                    other_kopecks: p.to_other,
+                },
+                held_kopecks: p.held_kopecks,
+            })
+            .collect();
+        Self {
+            loan_id: l.loan_id,
+            application_id: l.application_id,
+            contract_number: l.contract_number,
+            status: l.status,
+            principal_kopecks: l.principal_kopecks,
+            term_days: l.term_days,
+            daily_rate: l.daily_rate,
+            psk_percent: l.psk_percent,
+            interest_for_term_kopecks: l.interest_for_term_kopecks,
+            total_to_repay_kopecks: l.total_to_repay_kopecks,
+            offer_expires_at: l.expires_at,
+            signed_at: l.signed_at,
+            issued_on: l.issued_on,
+            due_on: l.due_on,
+            closed_on: l.closed_on,
+            days_overdue,
+            outstanding,
+            paid_kopecks: l.paid_kopecks,
+            held_kopecks: l.held_kopecks,
+            schedule,
+            payments,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/me/loans", tag = "cabinet", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0"), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Vec<LoanDetails>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Borrower(caller): Borrower,
+    page: Page,
+) -> Result<JsonResponse<Vec<LoanDetails>>, ApiError> {
+    let today = moscow_date(state.app.clock.now());
+    let loans = state
+        .app
+        .customer_loans(caller.principal.account_id, page.limit, page.offset)
+        .await?;
+    Ok(JsonResponse(
+        loans
+            .into_iter()
+            .map(|l| LoanDetails::new(l, today))
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/me/loans/{id}", tag = "cabinet", security(("bearer" = [])), params(("id" = uuid::Uuid, Path), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = LoanDetails), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem, description = "Unknown, or another customer's")))]
+pub(crate) async fn one(
+    State(state): State<AppState>,
+    Borrower(caller): Borrower,
+    IdPath(loan_id): IdPath,
+) -> Result<JsonResponse<LoanDetails>, ApiError> {
+    let today = moscow_date(state.app.clock.now());
+    let loan = state
+        .app
+        .customer_loan(caller.principal.account_id, loan_id)
+        .await?;
+    Ok(JsonResponse(LoanDetails::new(loan, today)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignRequest {
+    /// The code from the offer's SMS.
+    code: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Signed {
+    loan_id: Uuid,
+    status: &'static str,
+    position: i64,
+}
+
+/// The borrower's simple electronic signature: the payout follows.
+#[utoipa::path(post, path = "/api/v1/me/loans/{id}/sign", tag = "cabinet", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = SignRequest, responses((status = 200, body = Signed), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "Not open for signing (signed, lapsed)"), (status = 422, body = crate::error::Problem, description = "Wrong or expired code")))]
+pub(crate) async fn sign(
+    State(state): State<AppState>,
+    Borrower(caller): Borrower,
+    IdPath(loan_id): IdPath,
+    Json(body): Json<SignRequest>,
+) -> Result<JsonResponse<Signed>, ApiError> {
+    let written = state
+        .app
+        .sign_loan(
+            caller.principal.account_id,
+            loan_id,
+            &body.code,
+            &caller.meta,
+        )
+        .await?;
+    Ok(JsonResponse(Signed {
+        loan_id,
+        status: "signed",
+        position: written.position,
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct CodeSent {
+    /// When another code may be asked for.
+    resend_after: DateTime<Utc>,
+}
+
+/// A new signing code by SMS (at most one a minute and five an hour).
+#[utoipa::path(post, path = "/api/v1/me/loans/{id}/sign-code", tag = "cabinet", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 202, body = CodeSent), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub(crate) async fn resend_code(
+    State(state): State<AppState>,
+    Borrower(caller): Borrower,
+    IdPath(loan_id): IdPath,
+) -> Result<(StatusCode, JsonResponse<CodeSent>), ApiError> {
+    let resend_after = state
+        .app
+        .resend_signing_code(caller.principal.account_id, loan_id)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        JsonResponse(CodeSent { resend_after }),
+    ))
+}

@@ -1,0 +1,434 @@
+//! `read.loans` and `read.loan_payments`: every loan with what is owed on it, and every payment
+//! with how it was applied. The cabinet's obligations view and analysts read these.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use k911_aggregates::loan::LoanEvent;
+use k911_event_store::log::RecordedEvent;
+use tokio_postgres::{GenericClient, Row};
+use uuid::Uuid;
+
+use crate::runtime::{BatchTx, Projection, ProjectionError};
+
+/// An update of one loan's row that also records the event's position: `$1` is the loan, `$2`
+/// the position.
+macro_rules! set {
+    ($columns:literal) => {
+        concat!(
+            "UPDATE read.loans SET ",
+            $columns,
+            ", last_position = $2 WHERE loan_id = $1"
+        )
+    };
+}
+
+pub struct Loans;
+
+pub const NAME: &str = "loans";
+
+const CREATE: &str = r#"
+CREATE TABLE IF NOT EXISTS read.loans (
+    loan_id                       uuid PRIMARY KEY,
+    application_id                uuid        NOT NULL,
+    customer_id                   uuid        NOT NULL,
+    contract_number               text        NOT NULL,
+    status                        text        NOT NULL,
+    principal_kopecks             bigint      NOT NULL,
+    term_days                     integer     NOT NULL,
+    daily_rate                    numeric     NOT NULL,
+    psk_percent                   numeric     NOT NULL,
+    interest_for_term_kopecks     bigint      NOT NULL,
+    total_to_repay_kopecks        bigint      NOT NULL,
+    contract_date                 date        NOT NULL,
+    offered_at                    timestamptz NOT NULL,
+    expires_at                    timestamptz NOT NULL,
+    signed_at                     timestamptz,
+    payout_id                     uuid,
+    issued_on                     date,
+    due_on                        date,
+    overdue_since                 date,
+    closed_on                     date,
+    accrued_through               date,
+    outstanding_principal_kopecks bigint      NOT NULL DEFAULT 0,
+    outstanding_interest_kopecks  bigint      NOT NULL DEFAULT 0,
+    outstanding_penalty_kopecks   bigint      NOT NULL DEFAULT 0,
+    paid_kopecks                  bigint      NOT NULL DEFAULT 0,
+    held_kopecks                  bigint      NOT NULL DEFAULT 0,
+    last_position                 bigint      NOT NULL
+);
+CREATE INDEX IF NOT EXISTS loans_customer ON read.loans (customer_id, offered_at);
+CREATE INDEX IF NOT EXISTS loans_status ON read.loans (status);
+COMMENT ON TABLE read.loans IS 'Loans from offer to repayment, with what is owed now.';
+COMMENT ON COLUMN read.loans.status IS
+    'offered | expired | signed | payout_requested | payout_failed | active | closed';
+COMMENT ON COLUMN read.loans.psk_percent IS 'Full cost of credit, 353-FZ art. 6, % a year.';
+COMMENT ON COLUMN read.loans.overdue_since IS 'First overdue day, if the due date passed unpaid.';
+COMMENT ON COLUMN read.loans.held_kopecks IS 'Overpayments held for the borrower.';
+CREATE TABLE IF NOT EXISTS read.loan_payments (
+    channel                    text        NOT NULL,
+    external_id                text        NOT NULL,
+    loan_id                    uuid        NOT NULL,
+    amount_kopecks             bigint      NOT NULL,
+    paid_at                    timestamptz NOT NULL,
+    paid_on                    date        NOT NULL,
+    to_overdue_interest        bigint      NOT NULL,
+    to_overdue_principal       bigint      NOT NULL,
+    to_current_interest        bigint      NOT NULL,
+    to_current_principal       bigint      NOT NULL,
+    to_penalty                 bigint      NOT NULL,
+    to_other                   bigint      NOT NULL,
+    held_kopecks               bigint      NOT NULL,
+    position                   bigint      NOT NULL,
+    PRIMARY KEY (channel, external_id)
+);
+CREATE INDEX IF NOT EXISTS loan_payments_loan ON read.loan_payments (loan_id, position);
+COMMENT ON TABLE read.loan_payments IS
+    'Repayments and how each was applied (353-FZ art. 5 part 20 order).';
+"#;
+
+#[async_trait]
+impl Projection for Loans {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &[
+            "LoanOffered",
+            "ContractSigned",
+            "OfferExpired",
+            "PayoutRequested",
+            "LoanIssued",
+            "PayoutFailed",
+            "InterestAccrued",
+            "LoanFellOverdue",
+            "PaymentReceived",
+            "LoanRepaid",
+        ]
+    }
+
+    fn create_sql(&self) -> &'static str {
+        CREATE
+    }
+
+    fn drop_sql(&self) -> &'static str {
+        "DROP TABLE IF EXISTS read.loans, read.loan_payments"
+    }
+
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        if event.aggregate_type != "Loan" {
+            return Ok(());
+        }
+        let loan_id: Uuid = event
+            .aggregate_id
+            .parse()
+            .map_err(|e| ProjectionError::bad_event(event, e))?;
+        let payload: LoanEvent = serde_json::from_value(event.payload.clone())
+            .map_err(|e| ProjectionError::bad_event(event, e))?;
+        let p = event.position();
+        match payload {
+            LoanEvent::LoanOffered {
+                terms,
+                interest_for_term,
+                total_to_repay,
+                psk_percent,
+                offered_at,
+            } => {
+                tx.execute(
+                    "INSERT INTO read.loans (loan_id, application_id, customer_id, contract_number,
+                         status, principal_kopecks, term_days, daily_rate, psk_percent,
+                         interest_for_term_kopecks, total_to_repay_kopecks, contract_date,
+                         offered_at, expires_at, last_position)
+                     VALUES ($1, $2, $3, $4, 'offered', $5, $6, $7::text::numeric,
+                             $8::text::numeric, $9, $10, $11, $12, $13, $14)",
+                    &[
+                        &loan_id,
+                        &terms.application_id,
+                        &terms.customer_id,
+                        &terms.contract_number,
+                        &terms.principal.get(),
+                        &i32::from(terms.term_days),
+                        &terms.daily_rate.to_string(),
+                        &psk_percent.to_string(),
+                        &interest_for_term.get(),
+                        &total_to_repay.get(),
+                        &terms.contract_date,
+                        &offered_at,
+                        &terms.expires_at,
+                        &p,
+                    ],
+                )
+                .await?;
+            }
+            LoanEvent::ContractSigned { signed_at } => {
+                tx.execute(
+                    set!("status = 'signed', signed_at = $3"),
+                    &[&loan_id, &p, &signed_at],
+                )
+                .await?;
+            }
+            LoanEvent::OfferExpired { .. } => {
+                tx.execute(set!("status = 'expired'"), &[&loan_id, &p])
+                    .await?;
+            }
+            LoanEvent::PayoutRequested { payout_id, .. } => {
+                tx.execute(
+                    set!("status = 'payout_requested', payout_id = $3"),
+                    &[&loan_id, &p, &payout_id],
+                )
+                .await?;
+            }
+            LoanEvent::PayoutFailed { .. } => {
+                tx.execute(set!("status = 'payout_failed'"), &[&loan_id, &p])
+                    .await?;
+            }
+            LoanEvent::LoanIssued {
+                issued_on, due_on, ..
+            } => {
+                tx.execute(
+                    set!(
+                        "status = 'active', issued_on = $3, due_on = $4,
+                          outstanding_principal_kopecks = principal_kopecks"
+                    ),
+                    &[&loan_id, &p, &issued_on, &due_on],
+                )
+                .await?;
+            }
+            LoanEvent::InterestAccrued {
+                through,
+                interest,
+                penalty,
+                ..
+            } => {
+                tx.execute(
+                    set!(
+                        "accrued_through = $3,
+                          outstanding_interest_kopecks = outstanding_interest_kopecks + $4,
+                          outstanding_penalty_kopecks = outstanding_penalty_kopecks + $5"
+                    ),
+                    &[&loan_id, &p, &through, &interest.get(), &penalty.get()],
+                )
+                .await?;
+            }
+            LoanEvent::LoanFellOverdue { on } => {
+                tx.execute(set!("overdue_since = $3"), &[&loan_id, &p, &on])
+                    .await?;
+            }
+            LoanEvent::PaymentReceived {
+                channel,
+                external_id,
+                amount,
+                paid_at,
+                paid_on,
+                allocation,
+            } => {
+                let a = allocation.applied;
+                tx.execute(
+                    set!(
+                        "paid_kopecks = paid_kopecks + $3, held_kopecks = held_kopecks + $4,
+                          outstanding_principal_kopecks = outstanding_principal_kopecks - $5,
+                          outstanding_interest_kopecks = outstanding_interest_kopecks - $6,
+                          outstanding_penalty_kopecks = outstanding_penalty_kopecks - $7"
+                    ),
+                    &[
+                        &loan_id,
+                        &p,
+                        &amount.get(),
+                        &allocation.held.get(),
+                        &a.principal().get(),
+                        &a.interest().get(),
+                        &a.penalty.get(),
+                    ],
+                )
+                .await?;
+                tx.execute(
+                    "INSERT INTO read.loan_payments (channel, external_id, loan_id, amount_kopecks,
+                         paid_at, paid_on, to_overdue_interest, to_overdue_principal,
+                         to_current_interest, to_current_principal, to_penalty, to_other,
+                         held_kopecks, position)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                    &[
+                        &channel,
+                        &external_id,
+                        &loan_id,
+                        &amount.get(),
+                        &paid_at,
+                        &paid_on,
+                        &a.overdue_interest.get(),
+                        &a.overdue_principal.get(),
+                        &a.current_interest.get(),
+                        &a.current_principal.get(),
+                        &a.penalty.get(),
+                        &a.other.get(),
+                        &allocation.held.get(),
+                        &p,
+                    ],
+                )
+                .await?;
+            }
+            LoanEvent::LoanRepaid { closed_on } => {
+                tx.execute(
+                    set!("status = 'closed', closed_on = $3"),
+                    &[&loan_id, &p, &closed_on],
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A loan as `read.loans` holds it.
+#[derive(Debug, Clone)]
+pub struct LoanRow {
+    pub loan_id: Uuid,
+    pub application_id: Uuid,
+    pub customer_id: Uuid,
+    pub contract_number: String,
+    pub status: String,
+    pub principal_kopecks: i64,
+    pub term_days: i32,
+    pub daily_rate: String,
+    pub psk_percent: String,
+    pub interest_for_term_kopecks: i64,
+    pub total_to_repay_kopecks: i64,
+    pub contract_date: NaiveDate,
+    pub offered_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub signed_at: Option<DateTime<Utc>>,
+    pub payout_id: Option<Uuid>,
+    pub issued_on: Option<NaiveDate>,
+    pub due_on: Option<NaiveDate>,
+    pub overdue_since: Option<NaiveDate>,
+    pub closed_on: Option<NaiveDate>,
+    pub outstanding_principal_kopecks: i64,
+    pub outstanding_interest_kopecks: i64,
+    pub outstanding_penalty_kopecks: i64,
+    pub paid_kopecks: i64,
+    pub held_kopecks: i64,
+}
+
+impl LoanRow {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            loan_id: row.get("loan_id"),
+            application_id: row.get("application_id"),
+            customer_id: row.get("customer_id"),
+            contract_number: row.get("contract_number"),
+            status: row.get("status"),
+            principal_kopecks: row.get("principal_kopecks"),
+            term_days: row.get("term_days"),
+            daily_rate: row.get("daily_rate_text"),
+            psk_percent: row.get("psk_percent_text"),
+            interest_for_term_kopecks: row.get("interest_for_term_kopecks"),
+            total_to_repay_kopecks: row.get("total_to_repay_kopecks"),
+            contract_date: row.get("contract_date"),
+            offered_at: row.get("offered_at"),
+            expires_at: row.get("expires_at"),
+            signed_at: row.get("signed_at"),
+            payout_id: row.get("payout_id"),
+            issued_on: row.get("issued_on"),
+            due_on: row.get("due_on"),
+            overdue_since: row.get("overdue_since"),
+            closed_on: row.get("closed_on"),
+            outstanding_principal_kopecks: row.get("outstanding_principal_kopecks"),
+            outstanding_interest_kopecks: row.get("outstanding_interest_kopecks"),
+            outstanding_penalty_kopecks: row.get("outstanding_penalty_kopecks"),
+            paid_kopecks: row.get("paid_kopecks"),
+            held_kopecks: row.get("held_kopecks"),
+        }
+    }
+}
+
+// Rates as written (`0.8`, `292.000`): the numeric columns are read as text.
+const SELECT_LOAN: &str = "SELECT l.*, l.daily_rate::text AS daily_rate_text,
+        l.psk_percent::text AS psk_percent_text FROM read.loans l";
+
+/// A customer's loans, newest offer last.
+pub async fn customer_loans(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<LoanRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            &format!(
+                "{SELECT_LOAN} WHERE l.customer_id = $1 ORDER BY l.offered_at, l.loan_id
+                 LIMIT $2 OFFSET $3"
+            ),
+            &[&customer_id, &limit, &offset],
+        )
+        .await?;
+    Ok(rows.iter().map(LoanRow::from_row).collect())
+}
+
+pub async fn loan(
+    client: &impl GenericClient,
+    loan_id: Uuid,
+) -> Result<Option<LoanRow>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(&format!("{SELECT_LOAN} WHERE l.loan_id = $1"), &[&loan_id])
+        .await?;
+    Ok(row.as_ref().map(LoanRow::from_row))
+}
+
+/// Loans in `status` (the jobs' work lists).
+pub async fn with_status(
+    client: &impl GenericClient,
+    status: &str,
+) -> Result<Vec<LoanRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            &format!("{SELECT_LOAN} WHERE l.status = $1 ORDER BY l.loan_id"),
+            &[&status],
+        )
+        .await?;
+    Ok(rows.iter().map(LoanRow::from_row).collect())
+}
+
+/// A payment as `read.loan_payments` holds it.
+#[derive(Debug, Clone)]
+pub struct PaymentRow {
+    pub channel: String,
+    pub external_id: String,
+    pub amount_kopecks: i64,
+    pub paid_at: DateTime<Utc>,
+    pub paid_on: NaiveDate,
+    pub to_overdue_interest: i64,
+    pub to_overdue_principal: i64,
+    pub to_current_interest: i64,
+    pub to_current_principal: i64,
+    pub to_penalty: i64,
+    pub to_other: i64,
+    pub held_kopecks: i64,
+}
+
+pub async fn payments(
+    client: &impl GenericClient,
+    loan_id: Uuid,
+) -> Result<Vec<PaymentRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT * FROM read.loan_payments WHERE loan_id = $1 ORDER BY position",
+            &[&loan_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| PaymentRow {
+            channel: row.get("channel"),
+            external_id: row.get("external_id"),
+            amount_kopecks: row.get("amount_kopecks"),
+            paid_at: row.get("paid_at"),
+            paid_on: row.get("paid_on"),
+            to_overdue_interest: row.get("to_overdue_interest"),
+            to_overdue_principal: row.get("to_overdue_principal"),
+            to_current_interest: row.get("to_current_interest"),
+            to_current_principal: row.get("to_current_principal"),
+            to_penalty: row.get("to_penalty"),
+            to_other: row.get("to_other"),
+            held_kopecks: row.get("held_kopecks"),
+        })
+        .collect())
+}

@@ -1,0 +1,171 @@
+//! Loans through HTTP with the manual clock: the offer an approval makes, signing with the SMS
+//! code, the payout, daily interest, lapsed offers and failed payouts.
+
+use axum::http::StatusCode;
+use k911_tests::{TestApp, TestResponse};
+use serde_json::{json, Value};
+
+use crate::cabinet::{customer, login};
+use crate::notifications::sms_with;
+use crate::onboarding::{application, password_in};
+
+/// The newest signing code sent to `phone`.
+async fn signing_code(app: &TestApp, phone: &str) -> String {
+    let text = sms_with(app, phone, "код для подписания").await;
+    // "… договора займа № 911-…: 123456. …"
+    let tail = text.split(": ").nth(2).unwrap();
+    tail.chars().take_while(char::is_ascii_digit).collect()
+}
+
+async fn loans(app: &TestApp, token: &str) -> Value {
+    app.settle().await;
+    let response = app.get_as(token, "/api/v1/me/loans").await;
+    assert_eq!(response.status, StatusCode::OK, "{:#}", response.body);
+    response.body
+}
+
+async fn move_clock(app: &TestApp, to: &str) -> TestResponse {
+    app.settle().await;
+    let response = app.post("/dev/clock", &json!({ "now": to })).await;
+    assert_eq!(response.status, StatusCode::OK, "{:#}", response.body);
+    app.settle().await;
+    response
+}
+
+#[tokio::test]
+async fn an_approval_offers_a_loan_that_is_signed_paid_out_and_accrues_interest() {
+    let app = TestApp::spawn().await;
+    let (token, _, application_id, password) = customer(&app).await;
+    // A borrower's session lasts 30 minutes: after the clock moves, log in again.
+    let relogin = || login(&app, "ivan@example.ru", &password);
+    let list = loans(&app, &token).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
+    let loan = &list[0];
+    assert_eq!(loan["status"], "offered");
+    assert_eq!(loan["application_id"], application_id.as_str());
+    assert_eq!(loan["contract_number"], "911-261127-000001");
+    assert_eq!(loan["principal_kopecks"], 1_500_000);
+    assert_eq!(loan["daily_rate"], "0.8");
+    assert_eq!(loan["psk_percent"], "292.000");
+    assert_eq!(loan["interest_for_term_kopecks"], 252_000);
+    assert_eq!(loan["total_to_repay_kopecks"], 1_752_000);
+    assert_eq!(loan["schedule"][0]["total_kopecks"], 1_752_000);
+    let id = loan["loan_id"].as_str().unwrap().to_string();
+
+    let code = signing_code(&app, "+79161234567").await;
+    let path = format!("/api/v1/me/loans/{id}/sign");
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let fields = app
+        .post_as(&token, &path, Some(&json!({ "code": wrong })))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["code"]);
+    let signed = app
+        .post_as(&token, &path, Some(&json!({ "code": code })))
+        .await;
+    assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
+    assert_eq!(signed.body["status"], "signed");
+    app.post_as(&token, &path, Some(&json!({ "code": code })))
+        .await
+        .problem(StatusCode::CONFLICT);
+
+    // The provider answers the payout; the loan is issued today and due in 21 days.
+    move_clock(&app, "2026-11-27T12:05:00+03:00").await;
+    let token = relogin().await;
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["status"], "active", "{loan:#}");
+    assert_eq!(loan["issued_on"], "2026-11-27");
+    assert_eq!(loan["due_on"], "2026-12-18");
+    assert_eq!(loan["outstanding"]["principal_kopecks"], 1_500_000);
+    assert_eq!(loan["outstanding"]["interest_kopecks"], 0);
+
+    // Five days later: interest for the 28th to the 2nd, 120 ₽ a day.
+    move_clock(&app, "2026-12-02T09:00:00+03:00").await;
+    let token = relogin().await;
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["outstanding"]["interest_kopecks"], 60_000);
+    assert_eq!(loan["outstanding"]["total_kopecks"], 1_560_000);
+    assert_eq!(loan["days_overdue"], 0);
+    // The job again the same day changes nothing.
+    move_clock(&app, "2026-12-02T18:00:00+03:00").await;
+    let token = relogin().await;
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["outstanding"]["interest_kopecks"], 60_000);
+
+    // Past the due date: overdue, with a penalty.
+    move_clock(&app, "2026-12-20T09:00:00+03:00").await;
+    let token = relogin().await;
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["days_overdue"], 2);
+    // 23 days of interest (28 Nov – 20 Dec) and 2 days of penalty at 8.22 ₽.
+    assert_eq!(loan["outstanding"]["interest_kopecks"], 276_000);
+    assert_eq!(loan["outstanding"]["penalty_kopecks"], 1_644);
+
+    // Another customer does not see it.
+    let other = app
+        .get_as(
+            &token,
+            &format!("/api/v1/me/loans/{}", uuid::Uuid::now_v7()),
+        )
+        .await;
+    other.problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_unsigned_offer_lapses_and_a_refused_payout_leaves_the_loan_unissued() {
+    let app = TestApp::spawn().await;
+    let (token, _, _, password) = customer(&app).await;
+    let id = loans(&app, &token).await[0]["loan_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Three days unsigned: the offer lapses.
+    move_clock(&app, "2026-11-30T12:00:00+03:00").await;
+    let token = login(&app, "ivan@example.ru", &password).await;
+    assert_eq!(loans(&app, &token).await[0]["status"], "expired");
+    let code = signing_code(&app, "+79161234567").await;
+    app.post_as(
+        &token,
+        &format!("/api/v1/me/loans/{id}/sign"),
+        Some(&json!({ "code": code })),
+    )
+    .await
+    .problem(StatusCode::CONFLICT);
+
+    // A customer whose card refuses payouts: signed, never issued, told by SMS.
+    let mut body = application("+79160000002", Some("petr@example.ru"), "000002");
+    let card = json!({"pan": "2200000000020002", "exp_month": 12, "exp_year": 2030});
+    let card = app.post("/sandbox/cards", &card).await;
+    body["payout"]["card_token"] = card.body["card_token"].clone();
+    body["payout"]["masked_pan"] = card.body["masked_pan"].clone();
+    let response = app.post("/api/v1/applications", &body).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{:#}", response.body);
+    let application_id = response.body["application_id"].as_str().unwrap();
+    let underwriter = login(&app, "olga@k911.ru", k911_tests::STAFF_PASSWORD).await;
+    app.post_as(
+        &underwriter,
+        &format!("/api/v1/staff/applications/{application_id}/approve"),
+        None,
+    )
+    .await;
+    let password = password_in(&sms_with(&app, "+79160000002", "пароль").await);
+    let token = login(&app, "petr@example.ru", &password).await;
+    let id = loans(&app, &token).await[0]["loan_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let code = signing_code(&app, "+79160000002").await;
+    let signed = app
+        .post_as(
+            &token,
+            &format!("/api/v1/me/loans/{id}/sign"),
+            Some(&json!({ "code": code })),
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
+    move_clock(&app, "2026-11-30T12:05:00+03:00").await;
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["status"], "payout_failed", "{loan:#}");
+    assert_eq!(loan["outstanding"]["total_kopecks"], 0);
+    sms_with(&app, "+79160000002", "не удалось перечислить").await;
+}
