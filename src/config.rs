@@ -110,6 +110,22 @@ pub struct Config {
     /// The web client's page that providers send the browser back to (registered with them).
     #[arg(long, env = "K911_OIDC_REDIRECT_URL", global = true)]
     pub oidc_redirect_url: Option<String>,
+    /// HMAC secret of Sberbank Online's payment notifications; the channel is closed without.
+    #[arg(
+        long,
+        env = "K911_PAYMENT_SECRET_SBERBANK_ONLINE",
+        global = true,
+        hide_env_values = true
+    )]
+    pub payment_secret_sberbank_online: Option<String>,
+    /// HMAC secret of the terminal operators' payment notifications.
+    #[arg(
+        long,
+        env = "K911_PAYMENT_SECRET_TERMINAL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub payment_secret_terminal: Option<String>,
     /// How e-mail leaves the service.
     #[arg(
         long,
@@ -203,6 +219,16 @@ impl Config {
         if let Some(json) = &self.oidc_providers {
             settings.oidc_providers = serde_json::from_str(json)
                 .context("K911_OIDC_PROVIDERS must be a JSON list of {name, issuer, client_id, client_secret}")?;
+        }
+        for (channel, secret) in [
+            ("sberbank_online", &self.payment_secret_sberbank_online),
+            ("terminal", &self.payment_secret_terminal),
+        ] {
+            if let Some(secret) = secret.as_ref().filter(|s| !s.is_empty()) {
+                settings
+                    .payment_secrets
+                    .insert(channel.to_string(), secret.clone());
+            }
         }
         if let Some(url) = &self.oidc_redirect_url {
             settings.oidc_redirect_url = url.clone();

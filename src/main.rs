@@ -40,6 +40,22 @@ enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// Repayments from outside channels.
+    Payments {
+        #[command(subcommand)]
+        command: PaymentsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PaymentsCommand {
+    /// Apply a channel's payment registry (CSV: external_id,contract_number,amount_kopecks,paid_at).
+    Import {
+        /// `sberbank_online` or `terminal`.
+        #[arg(long)]
+        channel: String,
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -116,7 +132,47 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Payments {
+            command: PaymentsCommand::Import { channel, file },
+        } => {
+            let app = cli.config.app(&db)?;
+            import_payments(&app, &channel, &file).await
+        }
     }
+}
+
+/// `k911 payments import`: prints the totals and every rejected row; fails only when the file
+/// cannot be read.
+async fn import_payments(
+    app: &k911_commands::App,
+    channel: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let bytes = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    // The bar follows the bytes read, so it needs no first pass to count the rows.
+    let bar = indicatif::ProgressBar::new(bytes);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
+            .expect("a valid template"),
+    );
+    let reader = bar.wrap_read(file);
+    let report = app
+        .import_payments(channel, reader, |line| {
+            bar.set_message(format!("line {line}"))
+        })
+        .await?;
+    bar.finish_and_clear();
+    for (line, why) in &report.errors {
+        println!("line {line}: {why}");
+    }
+    println!(
+        "applied {}, duplicate {}, unmatched {}, rejected {}",
+        report.applied, report.duplicate, report.unmatched, report.rejected
+    );
+    Ok(())
 }
 
 async fn connect(args: &Config) -> anyhow::Result<Database> {

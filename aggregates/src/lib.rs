@@ -5,6 +5,7 @@
 pub mod account;
 pub mod document;
 pub mod faq;
+pub mod incoming_payment;
 pub mod loan;
 pub mod loan_application;
 pub mod money;

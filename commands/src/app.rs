@@ -6,6 +6,7 @@ use std::time::Duration;
 use k911_aggregates::account::Account;
 use k911_aggregates::document::Document;
 use k911_aggregates::faq::FaqEntry;
+use k911_aggregates::incoming_payment::IncomingPayment;
 use k911_aggregates::loan::law::LawEditions;
 use k911_aggregates::loan::Loan;
 use k911_aggregates::loan_application::{LoanApplication, Product};
@@ -23,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::notify::Ports;
 use crate::onboarding::Onboarding;
 use crate::otp::{Codes, OtpRules};
+use crate::payments::ChannelSecrets;
 use crate::social::{Oidc, OidcProvider};
 
 /// Tunables of the use cases.
@@ -39,6 +41,8 @@ pub struct Settings {
     pub offer_ttl: Duration,
     /// The editions of 353-FZ's limits (rates, caps, the order payments are applied in).
     pub law: LawEditions,
+    /// HMAC secrets of the payment channels; a channel without one is closed.
+    pub payment_secrets: ChannelSecrets,
     /// OpenID Connect providers customers may link and log in with.
     pub oidc_providers: Vec<OidcProvider>,
     /// Where providers send the customer's browser back (the web client's callback page).
@@ -57,6 +61,7 @@ impl Default for Settings {
             otp: OtpRules::default(),
             offer_ttl: Duration::from_secs(3 * 24 * 3600),
             law: LawEditions::default(),
+            payment_secrets: ChannelSecrets::new(),
             oidc_providers: vec![],
             oidc_redirect_url: "http://127.0.0.1:8080/cabinet/social/callback".to_string(),
             read_your_writes_timeout: Duration::from_secs(5),
@@ -88,6 +93,8 @@ pub struct App {
     pub(crate) application_store: Arc<store::Store<LoanApplication>>,
     pub(crate) loans: Arc<Cqrs<Loan>>,
     pub(crate) loan_store: Arc<store::Store<Loan>>,
+    pub(crate) incoming: Arc<Cqrs<IncomingPayment>>,
+    pub(crate) incoming_store: Arc<store::Store<IncomingPayment>>,
 }
 
 impl App {
@@ -141,12 +148,18 @@ impl App {
             accounts,
             faq: Arc::new(store::cqrs(&db, (), on_commit.clone())),
             documents: Arc::new(store::cqrs(&db, (), on_commit.clone())),
-            applications: Arc::new(store::cqrs(&db, settings.product.clone(), on_commit)),
+            applications: Arc::new(store::cqrs(
+                &db,
+                settings.product.clone(),
+                on_commit.clone(),
+            )),
             ticket_store: Arc::new(store::store(&db)),
             account_store: Arc::new(store::store(&db)),
             application_store: Arc::new(store::store(&db)),
             loans,
             loan_store,
+            incoming: Arc::new(store::cqrs(&db, (), on_commit)),
+            incoming_store: Arc::new(store::store(&db)),
             db,
             keys,
             clock,

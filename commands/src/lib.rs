@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod notify;
 pub mod onboarding;
 pub mod otp;
+pub mod payments;
 pub mod payout;
 pub mod smsru;
 pub mod social;

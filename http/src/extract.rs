@@ -20,6 +20,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let RawJson(bytes) = RawJson::from_request(req, state).await?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// The bytes of a JSON body, unparsed: for bodies whose signature is checked over the exact
+/// bytes before anything in them is trusted. Content type and size are checked as for [`Json`].
+pub struct RawJson(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let is_json = req
             .headers()
             .get(CONTENT_TYPE)
@@ -42,7 +55,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             }
             other => ApiError::Malformed(other.body_text()),
         })?;
-        parse_json(&bytes).map(Json)
+        Ok(RawJson(bytes))
     }
 }
 

@@ -5,7 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    applications, auth, content, dev, health, loans, me, my_support, sandbox, social, support,
+    applications, auth, content, dev, health, loans, me, my_support, payments, sandbox, social,
+    support,
 };
 
 #[derive(OpenApi)]
@@ -19,6 +20,7 @@ use crate::routes::{
         me::me, me::applications, me::application, me::apply_again, me::change_password,
         my_support::tickets, my_support::ask, my_support::request_deletion,
         loans::list, loans::one, loans::sign, loans::resend_code,
+        payments::notification,
         support::submit, support::queue, support::take_next, support::ticket, support::reply, support::close,
         content::faq, content::documents, content::document_file, content::contacts,
         content::publish_faq, content::edit_faq, content::withdraw_faq,

@@ -10,21 +10,21 @@ use crate::notifications::sms_with;
 use crate::onboarding::{application, password_in};
 
 /// The newest signing code sent to `phone`.
-async fn signing_code(app: &TestApp, phone: &str) -> String {
+pub(crate) async fn signing_code(app: &TestApp, phone: &str) -> String {
     let text = sms_with(app, phone, "код для подписания").await;
     // "… договора займа № 911-…: 123456. …"
     let tail = text.split(": ").nth(2).unwrap();
     tail.chars().take_while(char::is_ascii_digit).collect()
 }
 
-async fn loans(app: &TestApp, token: &str) -> Value {
+pub(crate) async fn loans(app: &TestApp, token: &str) -> Value {
     app.settle().await;
     let response = app.get_as(token, "/api/v1/me/loans").await;
     assert_eq!(response.status, StatusCode::OK, "{:#}", response.body);
     response.body
 }
 
-async fn move_clock(app: &TestApp, to: &str) -> TestResponse {
+pub(crate) async fn move_clock(app: &TestApp, to: &str) -> TestResponse {
     app.settle().await;
     let response = app.post("/dev/clock", &json!({ "now": to })).await;
     assert_eq!(response.status, StatusCode::OK, "{:#}", response.body);
@@ -168,4 +168,24 @@ async fn an_unsigned_offer_lapses_and_a_refused_payout_leaves_the_loan_unissued(
     assert_eq!(loan["status"], "payout_failed", "{loan:#}");
     assert_eq!(loan["outstanding"]["total_kopecks"], 0);
     sms_with(&app, "+79160000002", "не удалось перечислить").await;
+}
+
+/// An approved customer's loan, signed and paid out on 2026-11-27 (due 2026-12-18): the
+/// customer's password, the loan id and its contract number.
+pub(crate) async fn issued_loan(app: &TestApp) -> (String, String, String) {
+    let (token, _, _, password) = customer(app).await;
+    let loan = &loans(app, &token).await[0];
+    let id = loan["loan_id"].as_str().unwrap().to_string();
+    let number = loan["contract_number"].as_str().unwrap().to_string();
+    let code = signing_code(app, "+79161234567").await;
+    let signed = app
+        .post_as(
+            &token,
+            &format!("/api/v1/me/loans/{id}/sign"),
+            Some(&json!({ "code": code })),
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
+    move_clock(app, "2026-11-27T12:05:00+03:00").await;
+    (password, id, number)
 }

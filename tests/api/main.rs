@@ -14,6 +14,7 @@ mod my_support;
 mod notifications;
 mod onboarding;
 mod otp;
+mod payments;
 mod projector;
 mod smsru;
 mod social;

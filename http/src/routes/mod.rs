@@ -8,6 +8,7 @@ pub(crate) mod health;
 pub(crate) mod loans;
 pub(crate) mod me;
 pub(crate) mod my_support;
+pub(crate) mod payments;
 pub(crate) mod sandbox;
 pub(crate) mod social;
 pub(crate) mod support;
@@ -42,6 +43,10 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         )
         .route("/api/v1/support/tickets", post(support::submit))
         .route("/api/v1/applications", post(applications::apply))
+        .route(
+            "/api/v1/payments/notifications",
+            post(payments::notification),
+        )
         .route(
             "/api/v1/staff/applications/{id}/approve",
             post(applications::approve),

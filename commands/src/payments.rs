@@ -1,0 +1,253 @@
+//! Repayments from outside channels (Sberbank Online, payment terminals): notifications signed
+//! per channel and registry files, each payment applied exactly once, whichever way and however
+//! often it arrives. A payment no loan can take is held for staff, never dropped.
+
+use std::collections::BTreeMap;
+
+use hmac::{Hmac, Mac};
+use k911_aggregates::incoming_payment::{
+    ExternalPayment, IncomingPayment, IncomingPaymentCommand, IncomingPaymentError,
+};
+use k911_aggregates::loan::{LoanCommand, LoanError};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use crate::clock::moscow_date;
+use crate::lending::contract_digits;
+use crate::{App, CommandMeta, Error};
+
+/// The channels payments come from.
+pub const CHANNELS: [&str; 2] = ["sberbank_online", "terminal"];
+
+/// The HMAC secret of each open channel; a channel without one takes no notifications.
+pub type ChannelSecrets = BTreeMap<String, String>;
+
+impl From<IncomingPaymentError> for Error {
+    fn from(e: IncomingPaymentError) -> Self {
+        match e {}
+    }
+}
+
+/// What became of a reported payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    Applied,
+    Duplicate,
+    Unmatched,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Duplicate => "duplicate",
+            Self::Unmatched => "unmatched",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentReceipt {
+    pub status: PaymentStatus,
+    pub payment_id: Uuid,
+    /// The log position of the payment's last event (0 when nothing was ever written).
+    pub position: i64,
+}
+
+impl App {
+    /// Whether `signature` (hex) is the HMAC-SHA256 of `body` under `channel`'s secret. A
+    /// closed channel verifies nothing.
+    pub fn payment_signature_ok(&self, channel: &str, body: &[u8], signature: &str) -> bool {
+        let Some(secret) = self.settings.payment_secrets.get(channel) else {
+            return false;
+        };
+        let Ok(signature) = hex::decode(signature.trim()) else {
+            return false;
+        };
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(body);
+        // Constant-time comparison.
+        mac.verify_slice(&signature).is_ok()
+    }
+
+    /// Applies a reported payment to its loan, once; holds it when no loan can take it.
+    pub async fn receive_payment(
+        &self,
+        payment: ExternalPayment,
+        meta: &CommandMeta,
+    ) -> Result<PaymentReceipt, Error> {
+        let payment_id = payment.id();
+        let receipt = |status, position| PaymentReceipt {
+            status,
+            payment_id,
+            position,
+        };
+        // Held before (its loan could not take it then): it stays with staff.
+        let inbox: IncomingPayment = self.load(&self.incoming_store, payment_id).await?;
+        if inbox.received() {
+            return Ok(receipt(
+                PaymentStatus::Duplicate,
+                self.position_of("IncomingPayment", payment_id).await?,
+            ));
+        }
+        let loan_id: Option<Uuid> =
+            sqlx::query_scalar("SELECT loan_id FROM contracts WHERE digits = $1")
+                .bind(contract_digits(&payment.contract_number))
+                .fetch_optional(&self.db.sqlx)
+                .await?;
+        let reason = match loan_id {
+            None => "no contract with this number".to_string(),
+            Some(loan_id) => {
+                let loan = self.load(&self.loan_store, loan_id).await?;
+                if loan.has_payment(&payment.channel, &payment.external_id) {
+                    let position = self.position_of("Loan", loan_id).await?;
+                    return Ok(receipt(PaymentStatus::Duplicate, position));
+                }
+                let apply = LoanCommand::ApplyPayment {
+                    channel: payment.channel.clone(),
+                    external_id: payment.external_id.clone(),
+                    amount: payment.amount,
+                    paid_at: payment.paid_at,
+                    paid_on: moscow_date(payment.paid_at),
+                };
+                match self.execute(&self.loans, loan_id, apply, meta).await {
+                    Ok(written) => return Ok(receipt(PaymentStatus::Applied, written.position)),
+                    Err(Error::Loan(LoanError::NotIssued)) => {
+                        "the loan under this contract has not been issued".to_string()
+                    }
+                    Err(other) => return Err(other),
+                }
+            }
+        };
+        let hold = IncomingPaymentCommand::Hold {
+            payment,
+            reason,
+            at: self.clock.now(),
+        };
+        let written = self.execute(&self.incoming, payment_id, hold, meta).await?;
+        Ok(receipt(PaymentStatus::Unmatched, written.position))
+    }
+
+    async fn position_of(&self, aggregate_type: &str, id: Uuid) -> Result<i64, Error> {
+        Ok(
+            k911_event_store::store::last_checkpoint(&self.db, aggregate_type, &id.to_string())
+                .await?
+                .map_or(0, |c| c.global_position),
+        )
+    }
+}
+
+/// What an import did, row by row.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    pub applied: usize,
+    pub duplicate: usize,
+    pub unmatched: usize,
+    pub rejected: usize,
+    /// `(line, why)` of every rejected row.
+    pub errors: Vec<(u64, String)>,
+}
+
+/// The registry layout every channel's file is mapped onto (API.md): UTF-8 CSV with the header
+/// `external_id,contract_number,amount_kopecks,paid_at`.
+pub const REGISTRY_HEADER: [&str; 4] = [
+    "external_id",
+    "contract_number",
+    "amount_kopecks",
+    "paid_at",
+];
+
+/// One row of a registry, parsed.
+fn registry_row(channel: &str, record: &csv::StringRecord) -> Result<ExternalPayment, String> {
+    if record.len() != REGISTRY_HEADER.len() {
+        return Err(format!("expected 4 fields, found {}", record.len()));
+    }
+    let field = |i: usize| record.get(i).unwrap_or("").trim();
+    let amount: i64 = field(2)
+        .parse()
+        .map_err(|_| "amount_kopecks: must be a whole number of kopecks".to_string())?;
+    let paid_at = chrono::DateTime::parse_from_rfc3339(field(3))
+        .map_err(|_| "paid_at: must be an RFC 3339 time".to_string())?
+        .with_timezone(&chrono::Utc);
+    let (external_id, contract_number) = (field(0), field(1));
+    if external_id.is_empty() || external_id.chars().count() > 100 {
+        return Err("external_id: must be 1 to 100 characters".into());
+    }
+    if contract_number.is_empty() || contract_number.chars().count() > 50 {
+        return Err("contract_number: must be 1 to 50 characters".into());
+    }
+    let amount = k911_aggregates::money::Kopecks::new(amount)
+        .ok()
+        .filter(|k| k.get() > 0)
+        .ok_or_else(|| "amount_kopecks: must be more than zero".to_string())?;
+    Ok(ExternalPayment {
+        channel: channel.to_string(),
+        external_id: external_id.to_string(),
+        contract_number: contract_number.to_string(),
+        amount,
+        paid_at,
+    })
+}
+
+impl App {
+    /// `k911 payments import`: every row of a registry, each payment applied once (a row seen
+    /// before, by file or by notification, is a duplicate). A bad row is reported with its line
+    /// and the rest go on; `progress` hears of every row done. Fails only when the file cannot be
+    /// read as CSV with the registry's header.
+    pub async fn import_payments(
+        &self,
+        channel: &str,
+        file: impl std::io::Read,
+        mut progress: impl FnMut(u64),
+    ) -> Result<ImportReport, Error> {
+        if !CHANNELS.contains(&channel) {
+            return Err(Error::Storage(format!(
+                "unknown channel {channel}: one of {}",
+                CHANNELS.join(", ")
+            )));
+        }
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+        let header = reader
+            .headers()
+            .map_err(|e| Error::Storage(format!("unreadable registry: {e}")))?
+            .clone();
+        if header.iter().map(str::trim).ne(REGISTRY_HEADER) {
+            return Err(Error::Storage(format!(
+                "the header must be {}",
+                REGISTRY_HEADER.join(",")
+            )));
+        }
+        let meta = CommandMeta {
+            actor_role: Some(format!("payment_registry:{channel}")),
+            channel: "registry",
+            ..CommandMeta::default()
+        };
+        let mut report = ImportReport::default();
+        for record in reader.records() {
+            let (line, row) = match record {
+                Ok(record) => (
+                    record.position().map_or(0, |p| p.line()),
+                    registry_row(channel, &record),
+                ),
+                Err(e) => (
+                    e.position().map_or(0, |p| p.line()),
+                    Err(format!("unreadable row: {e}")),
+                ),
+            };
+            match row {
+                Ok(payment) => match self.receive_payment(payment, &meta).await?.status {
+                    PaymentStatus::Applied => report.applied += 1,
+                    PaymentStatus::Duplicate => report.duplicate += 1,
+                    PaymentStatus::Unmatched => report.unmatched += 1,
+                },
+                Err(why) => {
+                    report.rejected += 1;
+                    report.errors.push((line, why));
+                }
+            }
+            progress(line);
+        }
+        Ok(report)
+    }
+}

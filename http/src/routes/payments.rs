@@ -1,0 +1,131 @@
+//! Repayment notifications from outside channels (Sberbank Online, terminals), signed per channel
+//! with HMAC-SHA256 over the exact body.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json as JsonResponse;
+use chrono::{DateTime, Utc};
+use k911_aggregates::incoming_payment::ExternalPayment;
+use k911_aggregates::money::Kopecks;
+use k911_commands::CommandMeta;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldError};
+use crate::extract::{check, parse_json, RawJson};
+use crate::routes::support::PublicMeta;
+use crate::AppState;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Notification {
+    /// `sberbank_online` | `terminal`
+    channel: String,
+    /// The channel's own id of the payment: each is applied once.
+    external_id: String,
+    /// As the payer typed it; dashes and spaces do not matter.
+    contract_number: String,
+    amount_kopecks: i64,
+    paid_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PaymentAnswer {
+    /// `applied` | `duplicate` | `unmatched`
+    status: &'static str,
+    payment_id: Uuid,
+    position: i64,
+}
+
+/// Just enough of the body to know whose secret signs it.
+#[derive(Deserialize)]
+struct Channel {
+    channel: String,
+}
+
+/// Checks the fields of a reported payment; every failure is named.
+pub(crate) fn external_payment(
+    channel: String,
+    external_id: String,
+    contract_number: String,
+    amount_kopecks: i64,
+    paid_at: DateTime<Utc>,
+) -> Result<ExternalPayment, Vec<FieldError>> {
+    let mut errors = vec![];
+    let text = |errors: &mut Vec<FieldError>, field: &str, value: String, max: usize| {
+        let value = value.trim().to_string();
+        let ok = !value.is_empty() && value.chars().count() <= max;
+        check(
+            errors,
+            field,
+            if ok {
+                Ok(value)
+            } else {
+                Err(format!("must be 1 to {max} characters"))
+            },
+        )
+    };
+    let external_id = text(&mut errors, "external_id", external_id, 100);
+    let contract_number = text(&mut errors, "contract_number", contract_number, 50);
+    let amount = check(
+        &mut errors,
+        "amount_kopecks",
+        Kopecks::new(amount_kopecks)
+            .map_err(|e| e.to_string())
+            .and_then(|k| match k > Kopecks::ZERO {
+                true => Ok(k),
+                false => Err("must be more than zero".to_string()),
+            }),
+    );
+    match (external_id, contract_number, amount) {
+        (Some(external_id), Some(contract_number), Some(amount)) if errors.is_empty() => {
+            Ok(ExternalPayment {
+                channel,
+                external_id,
+                contract_number,
+                amount,
+                paid_at,
+            })
+        }
+        _ => Err(errors),
+    }
+}
+
+/// A channel reports a repayment. The signature (`X-Signature`: hex HMAC-SHA256 of the raw body
+/// under the channel's secret) is checked before anything else; a bad one stores nothing.
+#[utoipa::path(post, path = "/api/v1/payments/notifications", tag = "payments", request_body = Notification, params(("X-Signature" = String, Header, description = "hex(HMAC-SHA256(channel secret, raw body))")), responses((status = 200, body = PaymentAnswer), (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem, description = "Bad signature, or a closed channel"), (status = 422, body = crate::error::Problem)))]
+pub(crate) async fn notification(
+    State(state): State<AppState>,
+    PublicMeta(meta): PublicMeta,
+    headers: HeaderMap,
+    RawJson(body): RawJson,
+) -> Result<JsonResponse<PaymentAnswer>, ApiError> {
+    let Channel { channel } = serde_json::from_slice(&body).map_err(|_| ApiError::Unauthorized)?;
+    let signature = headers
+        .get("x-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !state.app.payment_signature_ok(&channel, &body, signature) {
+        return Err(ApiError::Unauthorized);
+    }
+    let n: Notification = parse_json(&body)?;
+    let payment = external_payment(
+        n.channel.clone(),
+        n.external_id,
+        n.contract_number,
+        n.amount_kopecks,
+        n.paid_at,
+    )
+    .map_err(ApiError::Invalid)?;
+    let meta = CommandMeta {
+        actor_role: Some(format!("payment_channel:{}", n.channel)),
+        channel: "payments",
+        ..meta
+    };
+    let receipt = state.app.receive_payment(payment, &meta).await?;
+    Ok(JsonResponse(PaymentAnswer {
+        status: receipt.status.as_str(),
+        payment_id: receipt.payment_id,
+        position: receipt.position,
+    }))
+}

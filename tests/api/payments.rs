@@ -1,0 +1,177 @@
+//! Repayments from outside: signed notifications and registry files, each payment applied once
+//! in the law's order, until the loan closes; and an overdue loan that reaches the cost cap.
+
+use axum::http::{Method, StatusCode};
+use hmac::{Hmac, Mac};
+use k911_tests::{Options, TestApp, TestResponse};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::cabinet::login;
+use crate::loans::{issued_loan, loans, move_clock};
+
+const SECRET: &str = "sberbank-test-secret";
+
+async fn spawn() -> TestApp {
+    let mut options = Options::default();
+    options
+        .settings
+        .payment_secrets
+        .insert("sberbank_online".into(), SECRET.into());
+    TestApp::spawn_with(options).await
+}
+
+fn sign(body: &str, secret: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+async fn notify(app: &TestApp, body: &Value, secret: &str) -> TestResponse {
+    let raw = body.to_string();
+    let signature = sign(&raw, secret);
+    let request = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/payments/notifications")
+        .header("content-type", "application/json")
+        .header("x-signature", signature)
+        .body(axum::body::Body::from(raw))
+        .unwrap();
+    app.send(request).await
+}
+
+fn notification(external_id: &str, contract: &str, kopecks: i64, paid_at: &str) -> Value {
+    json!({"channel": "sberbank_online", "external_id": external_id,
+           "contract_number": contract, "amount_kopecks": kopecks, "paid_at": paid_at})
+}
+
+#[tokio::test]
+async fn a_loan_is_repaid_by_notification_and_registry_each_payment_once_and_closes() {
+    let app = spawn().await;
+    let (password, id, number) = issued_loan(&app).await;
+    move_clock(&app, "2026-12-02T09:00:00+03:00").await;
+
+    // 5 000 ₽ on 2 December: 600 ₽ interest for 5 days first, then 4 400 ₽ of principal.
+    // Typed without dashes at the terminal: the number is found by its digits.
+    let typed = number.replace('-', "");
+    let payment = notification("sb-1", &typed, 500_000, "2026-12-02T10:00:00+03:00");
+    let answer = notify(&app, &payment, SECRET).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:#}", answer.body);
+    assert_eq!(answer.body["status"], "applied");
+    let payment_id = answer.body["payment_id"].clone();
+
+    // The same notification again: nothing changes.
+    let again = notify(&app, &payment, SECRET).await;
+    assert_eq!(again.body["status"], "duplicate");
+    assert_eq!(again.body["payment_id"], payment_id);
+
+    // A forged signature and a closed channel store nothing.
+    let before = app.event_count().await;
+    let forged = notification("sb-2", &number, 100, "2026-12-02T10:00:00+03:00");
+    notify(&app, &forged, "not the secret")
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    let mut closed = forged.clone();
+    closed["channel"] = json!("terminal");
+    notify(&app, &closed, SECRET)
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+    let mut bad = notification("sb-3", &number, 0, "2026-12-02T10:00:00+03:00");
+    bad["external_id"] = json!("");
+    let fields = notify(&app, &bad, SECRET)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["external_id", "amount_kopecks"]);
+    assert_eq!(app.event_count().await, before);
+
+    let token = login(&app, "ivan@example.ru", &password).await;
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["outstanding"]["principal_kopecks"], 1_060_000);
+    assert_eq!(loan["outstanding"]["interest_kopecks"], 0);
+    assert_eq!(
+        loan["payments"][0]["applied"]["current_interest_kopecks"],
+        60_000
+    );
+    assert_eq!(
+        loan["payments"][0]["applied"]["current_principal_kopecks"],
+        440_000
+    );
+
+    // The registry of 5 December: the notified payment again, an unknown contract, a bad row,
+    // and the rest: 10 600 ₽ + 3 days × 84.80 ₽ = 10 854.40 ₽.
+    move_clock(&app, "2026-12-05T09:00:00+03:00").await;
+    let registry = format!(
+        "external_id,contract_number,amount_kopecks,paid_at\n\
+         sb-1,{typed},500000,2026-12-02T10:00:00+03:00\n\
+         sb-9,911-000000-999999,100000,2026-12-05T08:00:00+03:00\n\
+         sb-10,{number},ten roubles,2026-12-05T08:00:00+03:00\n\
+         sb-11,{number},1085440,2026-12-05T08:30:00+03:00\n"
+    );
+    let report = app
+        .app
+        .import_payments("sberbank_online", registry.as_bytes(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.applied,
+            report.duplicate,
+            report.unmatched,
+            report.rejected
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(report.errors[0].0, 4, "the bad row's line");
+    assert!(report.errors[0].1.contains("amount_kopecks"));
+    // Importing the same file again applies nothing.
+    let again = app
+        .app
+        .import_payments("sberbank_online", registry.as_bytes(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((again.applied, again.duplicate, again.unmatched), (0, 3, 0));
+
+    let token = login(&app, "ivan@example.ru", &password).await;
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["loan_id"], id.as_str());
+    assert_eq!(loan["status"], "closed", "{loan:#}");
+    assert_eq!(loan["closed_on"], "2026-12-05");
+    assert_eq!(loan["outstanding"]["total_kopecks"], 0);
+    assert_eq!(loan["paid_kopecks"], 1_585_440);
+    assert_eq!(loan["payments"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        loan["payments"][1]["applied"]["current_interest_kopecks"],
+        25_440
+    );
+
+    // The read model says what replaying the loan's events says.
+    app.app.projectors.rebuild(Some("loans")).await.unwrap();
+    let rebuilt = &loans(&app, &token).await[0];
+    assert_eq!(rebuilt, loan);
+}
+
+#[tokio::test]
+async fn an_overdue_loan_stops_accruing_at_the_total_cost_cap() {
+    let app = spawn().await;
+    let (password, _, _) = issued_loan(&app).await;
+    // Half a year later: a contract of 2026 may cost at most 100 % of the principal.
+    move_clock(&app, "2027-05-27T09:00:00+03:00").await;
+    let token = login(&app, "ivan@example.ru", &password).await;
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["status"], "active");
+    assert_eq!(loan["days_overdue"], 160);
+    let outstanding = &loan["outstanding"];
+    assert_eq!(
+        outstanding["interest_kopecks"].as_i64().unwrap()
+            + outstanding["penalty_kopecks"].as_i64().unwrap(),
+        1_500_000
+    );
+    assert_eq!(outstanding["total_kopecks"], 3_000_000);
+    // And no further.
+    move_clock(&app, "2027-06-27T09:00:00+03:00").await;
+    let token = login(&app, "ivan@example.ru", &password).await;
+    assert_eq!(
+        loans(&app, &token).await[0]["outstanding"]["total_kopecks"],
+        3_000_000
+    );
+}
