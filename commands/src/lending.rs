@@ -49,6 +49,30 @@ pub fn contract_digits(number: &str) -> String {
     number.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// Whether a recorded ratio (as `read.loans` keeps it) calls for the warning.
+pub fn pdn_needs_warning(pdn_percent: Option<&str>) -> bool {
+    let pdn = pdn_percent.and_then(|p| p.parse::<rust_decimal::Decimal>().ok());
+    pdn_warning(pdn).is_some()
+}
+
+/// The warning a borrower gets before signing when the loan would take more than half their
+/// income (353-FZ art. 5.1), or when no income was declared.
+pub fn pdn_warning(pdn_percent: Option<rust_decimal::Decimal>) -> Option<String> {
+    let fifty = rust_decimal::Decimal::from(50);
+    match pdn_percent {
+        Some(pdn) if pdn <= fifty => None,
+        Some(pdn) => Some(format!(
+            "Внимание: ваша долговая нагрузка (ПДН) с этим займом — {pdn} % дохода, больше 50 %: \
+             есть риск не исполнить обязательства."
+        )),
+        None => Some(
+            "Внимание: доход не указан, долговую нагрузку (ПДН) оценить нельзя: \
+             есть риск не исполнить обязательства."
+                .to_string(),
+        ),
+    }
+}
+
 fn system_meta() -> std::collections::HashMap<String, String> {
     CommandMeta {
         actor_role: Some("system".into()),
@@ -173,9 +197,9 @@ impl Lending {
             return Err(bad(&"customer without registration"));
         };
         let loan = self.load(loan_id).await.map_err(|e| bad(&e))?;
-        let existing = loan.terms().map(|t| t.contract_number.clone());
-        let contract_number = match existing {
-            Some(number) => number,
+        let existing = loan.terms().cloned();
+        let (contract_number, pdn_percent) = match existing {
+            Some(terms) => (terms.contract_number, terms.pdn_percent),
             None => {
                 let row = tx
                     .transaction()
@@ -185,6 +209,19 @@ impl Lending {
                 let contract_date = moscow_date(approved.approved_at);
                 let number = format!("911-{}-{serial:06}", contract_date.format("%y%m%d"));
                 let ttl = chrono::Duration::from_std(self.offer_ttl).map_err(|e| bad(&e))?;
+                let assessed = tx
+                    .latest_payload(
+                        "LoanApplication",
+                        &approved.application_id.to_string(),
+                        "DebtToIncomeAssessed",
+                    )
+                    .await?;
+                let pdn_percent = match assessed.map(serde_json::from_value) {
+                    Some(Ok(LoanApplicationEvent::DebtToIncomeAssessed {
+                        pdn_percent, ..
+                    })) => pdn_percent,
+                    _ => None,
+                };
                 let terms = OfferTerms {
                     application_id: approved.application_id,
                     customer_id,
@@ -196,6 +233,7 @@ impl Lending {
                     contract_date,
                     rules: self.law.for_contract(contract_date).clone(),
                     expires_at: approved.approved_at + ttl,
+                    pdn_percent,
                 };
                 let offer = LoanCommand::Offer {
                     terms,
@@ -204,7 +242,7 @@ impl Lending {
                 run_retrying(&self.loans, &loan_id.to_string(), offer, system_meta())
                     .await
                     .map_err(|e| bad(&e))?;
-                number
+                (number, pdn_percent)
             }
         };
         tx.transaction()
@@ -227,6 +265,7 @@ impl Lending {
         let purpose = OtpPurpose::Sign {
             loan_id,
             contract_number,
+            warning: pdn_warning(pdn_percent),
         };
         self.codes
             .send(
@@ -376,6 +415,7 @@ impl App {
         let purpose = OtpPurpose::Sign {
             loan_id,
             contract_number: terms.contract_number,
+            warning: None,
         };
         if self.codes.accept(&phone, &purpose, code).await?.is_none() {
             return Err(Error::WrongCode);
@@ -400,6 +440,7 @@ impl App {
         let purpose = OtpPurpose::Sign {
             loan_id,
             contract_number: terms.contract_number,
+            warning: pdn_warning(terms.pdn_percent),
         };
         self.codes
             .send(&phone, &purpose, Some((customer_id, sealed)), None)

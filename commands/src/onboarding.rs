@@ -10,7 +10,7 @@ use k911_aggregates::account::{
 };
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod};
 use k911_aggregates::loan_application::{
-    LoanApplicationCommand, LoanApplicationEvent, LoanRequest,
+    Assessment, LoanApplicationCommand, LoanApplicationEvent, LoanRequest,
 };
 use k911_aggregates::money::{DailyRate, Kopecks};
 use k911_aggregates::values::{Email, MessageText};
@@ -20,6 +20,7 @@ use k911_event_store::log::RecordedEvent;
 use k911_event_store::outbox::{self, Channel, OutboxMessage};
 use k911_event_store::store::Cqrs;
 use k911_projections::runtime::{BatchTx, Projection, ProjectionError};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::auth::{generate_password, hash_password};
@@ -283,15 +284,52 @@ impl App {
         approval: Approval,
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
+        let assessment = self.assess(application_id).await?;
         let command = LoanApplicationCommand::Approve {
             underwriter_id,
             amount: approval.amount,
             term_days: approval.term_days,
             daily_rate: approval.daily_rate,
+            assessment,
             at: self.clock.now(),
         };
         self.execute(&self.applications, application_id, command, meta)
             .await
+    }
+
+    /// The applicant's declared income and the loans they already hold, for the decision.
+    async fn assess(&self, application_id: Uuid) -> Result<Assessment, Error> {
+        let application = self.load(&self.application_store, application_id).await?;
+        let (Some(customer_id), Some((applicant, _))) =
+            (application.customer_id(), application.profile())
+        else {
+            // Unknown: the aggregate answers that.
+            return Ok(Assessment {
+                monthly_income: Kopecks::ZERO,
+                monthly_payments: Kopecks::ZERO,
+                high_cost_loans: 0,
+            });
+        };
+        let applicant: Applicant = self.keys.open(applicant).await?;
+        let client = self.db.pg.get().await?;
+        let held = k911_projections::loans::in_force(&**client, customer_id).await?;
+        let monthly_payments = held
+            .iter()
+            .map(|loan| Kopecks::new(loan.monthly_payment_kopecks()).unwrap_or(Kopecks::ZERO))
+            .sum();
+        let high_cost_loans = held
+            .iter()
+            .filter(|loan| {
+                loan.psk_percent
+                    .parse::<Decimal>()
+                    .is_ok_and(|p| p > Decimal::from(200))
+            })
+            .count();
+        Ok(Assessment {
+            monthly_income: applicant.monthly_income,
+            monthly_payments,
+            high_cost_loans: u16::try_from(high_cost_loans).unwrap_or(u16::MAX),
+        })
     }
 
     pub async fn reject_application(
@@ -408,7 +446,8 @@ impl Projection for Onboarding {
             LoanApplicationEvent::ApplicationRejected { .. } => {
                 "k911: по вашей заявке на заём принято отрицательное решение. Спасибо, что обратились к нам.".to_string()
             }
-            LoanApplicationEvent::ApplicationSubmitted { .. } => return Ok(()),
+            LoanApplicationEvent::ApplicationSubmitted { .. }
+            | LoanApplicationEvent::DebtToIncomeAssessed { .. } => return Ok(()),
         };
         let outcome = match decision {
             LoanApplicationEvent::ApplicationRejected { .. } => ApplicationOutcome::Rejected,

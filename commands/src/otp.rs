@@ -73,6 +73,8 @@ pub enum OtpPurpose {
     Sign {
         loan_id: Uuid,
         contract_number: String,
+        /// Said before the code when the debt-to-income ratio is high.
+        warning: Option<String>,
     },
 }
 
@@ -90,10 +92,16 @@ impl OtpPurpose {
                 format!("k911: код для входа в личный кабинет: {code}. Никому его не сообщайте.")
             }
             Self::Sign {
-                contract_number, ..
+                contract_number,
+                warning,
+                ..
             } => format!(
-                "k911: код для подписания договора займа № {contract_number}: {code}. \
-                 Вводя его, вы подписываете договор. Никому его не сообщайте."
+                "{}k911: код для подписания договора займа № {contract_number}: {code}. \
+                 Вводя его, вы подписываете договор. Никому его не сообщайте.",
+                warning
+                    .as_deref()
+                    .map(|w| format!("{w} "))
+                    .unwrap_or_default()
             ),
         }
     }

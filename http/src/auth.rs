@@ -67,7 +67,7 @@ role_extractor! {
     Underwriter: [Role::Underwriter];
     Support: [Role::Support];
     Admin: [Role::Admin];
-    /// Who edits the public content (FAQ).
+    /// Who edits the public content (FAQ) and resolves payments no loan could take.
     Editor: [Role::Support, Role::Admin];
 }
 

@@ -212,9 +212,10 @@ impl ApiError {
                 Self::invalid(&field("term_days"), error)
             }
             LoanApplicationError::RateAboveCap { .. } => Self::invalid(&field("daily_rate"), error),
-            LoanApplicationError::AlreadySubmitted | LoanApplicationError::AlreadyDecided => {
-                Self::Conflict(error.to_string())
-            }
+            // The borrower's standing debt, not a field of the request, refuses it.
+            LoanApplicationError::AlreadySubmitted
+            | LoanApplicationError::AlreadyDecided
+            | LoanApplicationError::HighCostLoanLimit { .. } => Self::Conflict(error.to_string()),
         }
     }
 }

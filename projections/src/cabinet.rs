@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS read.loan_applications (
     decided_at               timestamptz,
     decided_by               uuid,
     rejection_reason         text,
+    pdn_percent              numeric,
     last_position            bigint      NOT NULL
 );
 CREATE INDEX IF NOT EXISTS loan_applications_status ON read.loan_applications (status, arrival);
@@ -82,6 +83,8 @@ COMMENT ON COLUMN read.loan_applications.arrival IS
 COMMENT ON COLUMN read.loan_applications.status IS 'submitted | approved | rejected';
 COMMENT ON COLUMN read.loan_applications.daily_rate IS 'Approved rate, percent per day.';
 COMMENT ON COLUMN read.loan_applications.decided_by IS 'The underwriter''s account id.';
+COMMENT ON COLUMN read.loan_applications.pdn_percent IS
+    'Debt-to-income ratio with the approved loan (353-FZ art. 5.1), %; null without income.';
 "#;
 
 fn payload<T: serde::de::DeserializeOwned>(event: &RecordedEvent) -> Result<T, ProjectionError> {
@@ -219,6 +222,7 @@ impl Projection for LoanApplications {
             "ApplicationSubmitted",
             "ApplicationApproved",
             "ApplicationRejected",
+            "DebtToIncomeAssessed",
         ]
     }
 
@@ -283,6 +287,19 @@ impl Projection for LoanApplications {
                         &daily_rate.to_string(),
                         &approved_at,
                         &underwriter_id,
+                        &position,
+                    ],
+                )
+                .await?;
+            }
+            LoanApplicationEvent::DebtToIncomeAssessed { pdn_percent, .. } => {
+                tx.execute(
+                    "UPDATE read.loan_applications
+                        SET pdn_percent = $2::text::numeric, last_position = $3
+                      WHERE application_id = $1",
+                    &[
+                        &application_id,
+                        &pdn_percent.map(|p| p.to_string()),
                         &position,
                     ],
                 )

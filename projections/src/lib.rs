@@ -25,5 +25,6 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(cabinet::Customers),
         Arc::new(cabinet::LoanApplications),
         Arc::new(loans::Loans),
+        Arc::new(loans::UnmatchedPayments),
     ]
 }

@@ -1,8 +1,10 @@
 //! `read.loans` and `read.loan_payments`: every loan with what is owed on it, and every payment
-//! with how it was applied. The cabinet's obligations view and analysts read these.
+//! with how it was applied; `read.unmatched_payments`: money no loan could take. The cabinet's
+//! obligations view, the staff and analysts read these.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use k911_aggregates::incoming_payment::IncomingPaymentEvent;
 use k911_aggregates::loan::LoanEvent;
 use k911_event_store::log::RecordedEvent;
 use tokio_postgres::{GenericClient, Row};
@@ -37,6 +39,7 @@ CREATE TABLE IF NOT EXISTS read.loans (
     term_days                     integer     NOT NULL,
     daily_rate                    numeric     NOT NULL,
     psk_percent                   numeric     NOT NULL,
+    pdn_percent                   numeric,
     interest_for_term_kopecks     bigint      NOT NULL,
     total_to_repay_kopecks        bigint      NOT NULL,
     contract_date                 date        NOT NULL,
@@ -62,6 +65,7 @@ COMMENT ON TABLE read.loans IS 'Loans from offer to repayment, with what is owed
 COMMENT ON COLUMN read.loans.status IS
     'offered | expired | signed | payout_requested | payout_failed | active | closed';
 COMMENT ON COLUMN read.loans.psk_percent IS 'Full cost of credit, 353-FZ art. 6, % a year.';
+COMMENT ON COLUMN read.loans.pdn_percent IS 'Debt-to-income ratio with this loan, %.';
 COMMENT ON COLUMN read.loans.overdue_since IS 'First overdue day, if the due date passed unpaid.';
 COMMENT ON COLUMN read.loans.held_kopecks IS 'Overpayments held for the borrower.';
 CREATE TABLE IF NOT EXISTS read.loan_payments (
@@ -138,9 +142,10 @@ impl Projection for Loans {
                     "INSERT INTO read.loans (loan_id, application_id, customer_id, contract_number,
                          status, principal_kopecks, term_days, daily_rate, psk_percent,
                          interest_for_term_kopecks, total_to_repay_kopecks, contract_date,
-                         offered_at, expires_at, last_position)
+                         offered_at, expires_at, last_position, pdn_percent)
                      VALUES ($1, $2, $3, $4, 'offered', $5, $6, $7::text::numeric,
-                             $8::text::numeric, $9, $10, $11, $12, $13, $14)",
+                             $8::text::numeric, $9, $10, $11, $12, $13, $14,
+                             $15::text::numeric)",
                     &[
                         &loan_id,
                         &terms.application_id,
@@ -156,6 +161,7 @@ impl Projection for Loans {
                         &offered_at,
                         &terms.expires_at,
                         &p,
+                        &terms.pdn_percent.map(|p| p.to_string()),
                     ],
                 )
                 .await?;
@@ -290,6 +296,7 @@ pub struct LoanRow {
     pub term_days: i32,
     pub daily_rate: String,
     pub psk_percent: String,
+    pub pdn_percent: Option<String>,
     pub interest_for_term_kopecks: i64,
     pub total_to_repay_kopecks: i64,
     pub contract_date: NaiveDate,
@@ -320,6 +327,7 @@ impl LoanRow {
             term_days: row.get("term_days"),
             daily_rate: row.get("daily_rate_text"),
             psk_percent: row.get("psk_percent_text"),
+            pdn_percent: row.get("pdn_percent_text"),
             interest_for_term_kopecks: row.get("interest_for_term_kopecks"),
             total_to_repay_kopecks: row.get("total_to_repay_kopecks"),
             contract_date: row.get("contract_date"),
@@ -342,7 +350,8 @@ impl LoanRow {
 
 // Rates as written (`0.8`, `292.000`): the numeric columns are read as text.
 const SELECT_LOAN: &str = "SELECT l.*, l.daily_rate::text AS daily_rate_text,
-        l.psk_percent::text AS psk_percent_text FROM read.loans l";
+        l.psk_percent::text AS psk_percent_text, l.pdn_percent::text AS pdn_percent_text
+   FROM read.loans l";
 
 /// A customer's loans, newest offer last.
 pub async fn customer_loans(
@@ -371,6 +380,38 @@ pub async fn loan(
         .query_opt(&format!("{SELECT_LOAN} WHERE l.loan_id = $1"), &[&loan_id])
         .await?;
     Ok(row.as_ref().map(LoanRow::from_row))
+}
+
+impl LoanRow {
+    /// What the loan weighs on its borrower a month: all that is due (loans here run a month
+    /// at most), or for a loan not yet issued, all it will be.
+    pub fn monthly_payment_kopecks(&self) -> i64 {
+        match self.status.as_str() {
+            "active" => {
+                self.outstanding_principal_kopecks
+                    + self.outstanding_interest_kopecks
+                    + self.outstanding_penalty_kopecks
+            }
+            _ => self.total_to_repay_kopecks,
+        }
+    }
+}
+
+/// A customer's loans in force or about to be: offered, signed, being paid out, active.
+pub async fn in_force(
+    client: &impl GenericClient,
+    customer_id: Uuid,
+) -> Result<Vec<LoanRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            &format!(
+                "{SELECT_LOAN} WHERE l.customer_id = $1
+                   AND l.status IN ('offered', 'signed', 'payout_requested', 'active')"
+            ),
+            &[&customer_id],
+        )
+        .await?;
+    Ok(rows.iter().map(LoanRow::from_row).collect())
 }
 
 /// Loans in `status` (the jobs' work lists).
@@ -429,6 +470,122 @@ pub async fn payments(
             to_penalty: row.get("to_penalty"),
             to_other: row.get("to_other"),
             held_kopecks: row.get("held_kopecks"),
+        })
+        .collect())
+}
+
+/// `read.unmatched_payments`: money received that no loan could take, for staff to resolve.
+pub struct UnmatchedPayments;
+
+pub const UNMATCHED: &str = "unmatched_payments";
+
+const CREATE_UNMATCHED: &str = r#"
+CREATE TABLE IF NOT EXISTS read.unmatched_payments (
+    payment_id      uuid PRIMARY KEY,
+    channel         text        NOT NULL,
+    external_id     text        NOT NULL,
+    contract_number text        NOT NULL,
+    amount_kopecks  bigint      NOT NULL,
+    paid_at         timestamptz NOT NULL,
+    received_at     timestamptz NOT NULL,
+    reason          text        NOT NULL,
+    position        bigint      NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unmatched_payments_order ON read.unmatched_payments (position);
+COMMENT ON TABLE read.unmatched_payments IS
+    'Repayments no loan could take (unknown contract number, loan not issued), oldest first.';
+COMMENT ON COLUMN read.unmatched_payments.contract_number IS 'As the payer typed it.';
+"#;
+
+#[async_trait]
+impl Projection for UnmatchedPayments {
+    fn name(&self) -> &'static str {
+        UNMATCHED
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &["PaymentUnmatched"]
+    }
+
+    fn create_sql(&self) -> &'static str {
+        CREATE_UNMATCHED
+    }
+
+    fn drop_sql(&self) -> &'static str {
+        "DROP TABLE IF EXISTS read.unmatched_payments"
+    }
+
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        if event.aggregate_type != "IncomingPayment" {
+            return Ok(());
+        }
+        let payment_id: Uuid = event
+            .aggregate_id
+            .parse()
+            .map_err(|e| ProjectionError::bad_event(event, e))?;
+        let IncomingPaymentEvent::PaymentUnmatched {
+            payment,
+            reason,
+            received_at,
+        } = serde_json::from_value(event.payload.clone())
+            .map_err(|e| ProjectionError::bad_event(event, e))?;
+        tx.execute(
+            "INSERT INTO read.unmatched_payments (payment_id, channel, external_id, contract_number,
+                 amount_kopecks, paid_at, received_at, reason, position)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &payment_id,
+                &payment.channel,
+                &payment.external_id,
+                &payment.contract_number,
+                &payment.amount.get(),
+                &payment.paid_at,
+                &received_at,
+                &reason,
+                &event.position(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// A payment waiting for staff.
+#[derive(Debug, Clone)]
+pub struct UnmatchedRow {
+    pub payment_id: Uuid,
+    pub channel: String,
+    pub external_id: String,
+    pub contract_number: String,
+    pub amount_kopecks: i64,
+    pub paid_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// Unmatched payments, oldest first.
+pub async fn unmatched(
+    client: &impl GenericClient,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<UnmatchedRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT * FROM read.unmatched_payments ORDER BY position LIMIT $1 OFFSET $2",
+            &[&limit, &offset],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| UnmatchedRow {
+            payment_id: row.get("payment_id"),
+            channel: row.get("channel"),
+            external_id: row.get("external_id"),
+            contract_number: row.get("contract_number"),
+            amount_kopecks: row.get("amount_kopecks"),
+            paid_at: row.get("paid_at"),
+            received_at: row.get("received_at"),
+            reason: row.get("reason"),
         })
         .collect())
 }

@@ -104,6 +104,15 @@ impl BatchTx<'_> {
         self.tx.query_one(&statement, params).await
     }
 
+    pub async fn query_opt(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        let statement = self.prepare(sql).await?;
+        self.tx.query_opt(&statement, params).await
+    }
+
     /// The payload of an aggregate's first event: how a process manager reaches the data that
     /// started the aggregate (a ticket's contact, an application's customer).
     pub async fn first_payload(
@@ -119,6 +128,24 @@ impl BatchTx<'_> {
             )
             .await?;
         Ok(row.get(0))
+    }
+
+    /// The payload of an aggregate's latest event of `event_type`, if it has one.
+    pub async fn latest_payload(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        event_type: &str,
+    ) -> Result<Option<serde_json::Value>, tokio_postgres::Error> {
+        let row = self
+            .query_opt(
+                "SELECT payload FROM events
+                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND event_type = $3
+                  ORDER BY sequence DESC LIMIT 1",
+                &[&aggregate_type, &aggregate_id, &event_type],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
     }
 
     /// The transaction itself, for helpers that take any client.

@@ -47,6 +47,9 @@ async fn an_approval_offers_a_loan_that_is_signed_paid_out_and_accrues_interest(
     assert_eq!(loan["principal_kopecks"], 1_500_000);
     assert_eq!(loan["daily_rate"], "0.8");
     assert_eq!(loan["psk_percent"], "292.000");
+    // 17 520 ₽ due against 80 000 ₽ of income a month.
+    assert_eq!(loan["pdn_percent"], "21.9");
+    assert_eq!(loan["pdn_warning"], false);
     assert_eq!(loan["interest_for_term_kopecks"], 252_000);
     assert_eq!(loan["total_to_repay_kopecks"], 1_752_000);
     assert_eq!(loan["schedule"][0]["total_kopecks"], 1_752_000);
@@ -188,4 +191,66 @@ pub(crate) async fn issued_loan(app: &TestApp) -> (String, String, String) {
     assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
     move_clock(app, "2026-11-27T12:05:00+03:00").await;
     (password, id, number)
+}
+
+#[tokio::test]
+async fn a_high_debt_to_income_ratio_is_warned_and_a_third_high_cost_loan_refused() {
+    let app = TestApp::spawn().await;
+    let mut body = application("+79160000002", Some("petr@example.ru"), "000002");
+    body["applicant"]["monthly_income_kopecks"] = json!(2_000_000);
+    let body = crate::onboarding::with_card(&app, &body).await;
+    let response = app.post("/api/v1/applications", &body).await;
+    let first = response.body["application_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let underwriter = app
+        .staff("olga@k911.ru", k911_aggregates::values::Role::Underwriter)
+        .await;
+    let approve = |id: String| {
+        let underwriter = underwriter.clone();
+        let app = &app;
+        async move {
+            app.post_as(
+                &underwriter,
+                &format!("/api/v1/staff/applications/{id}/approve"),
+                None,
+            )
+            .await
+        }
+    };
+    assert_eq!(approve(first).await.status, StatusCode::OK);
+    // 17 520 ₽ against 20 000 ₽: 87.6 %, said before the code.
+    let text = sms_with(&app, "+79160000002", "код для подписания").await;
+    assert!(
+        text.starts_with("Внимание: ваша долговая нагрузка (ПДН) с этим займом — 87.6 %"),
+        "{text}"
+    );
+    let password = password_in(&sms_with(&app, "+79160000002", "пароль").await);
+    let token = login(&app, "petr@example.ru", &password).await;
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["pdn_percent"], "87.6");
+    assert_eq!(loan["pdn_warning"], true);
+
+    // A second loan at 292 % a year is allowed, a third is not: the refusal names the rule.
+    let repeat = json!({"loan": {"amount_kopecks": 100000, "term_days": 10}});
+    let second = app
+        .post_as(&token, "/api/v1/me/applications", Some(&repeat))
+        .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{:#}", second.body);
+    let id = second.body["application_id"].as_str().unwrap().to_string();
+    assert_eq!(approve(id).await.status, StatusCode::OK);
+    app.settle().await;
+    let third = app
+        .post_as(&token, "/api/v1/me/applications", Some(&repeat))
+        .await;
+    assert_eq!(third.status, StatusCode::CREATED, "{:#}", third.body);
+    let id = third.body["application_id"].as_str().unwrap().to_string();
+    let refused = approve(id).await;
+    refused.problem(StatusCode::CONFLICT);
+    assert!(
+        refused.body["detail"].as_str().unwrap().contains("200 %"),
+        "{:#}",
+        refused.body
+    );
 }

@@ -131,6 +131,20 @@ async fn a_loan_is_repaid_by_notification_and_registry_each_payment_once_and_clo
         .unwrap();
     assert_eq!((again.applied, again.duplicate, again.unmatched), (0, 3, 0));
 
+    // The unknown contract's payment waits for staff.
+    let support = app
+        .staff("anna@k911.ru", k911_aggregates::values::Role::Support)
+        .await;
+    app.settle().await;
+    let queue = app
+        .get_as(&support, "/api/v1/staff/payments/unmatched")
+        .await;
+    assert_eq!(queue.status, StatusCode::OK, "{:#}", queue.body);
+    assert_eq!(queue.body.as_array().unwrap().len(), 1);
+    assert_eq!(queue.body[0]["external_id"], "sb-9");
+    assert_eq!(queue.body[0]["amount_kopecks"], 100_000);
+    assert_eq!(queue.body[0]["reason"], "no contract with this number");
+
     let token = login(&app, "ivan@example.ru", &password).await;
     let loan = &loans(&app, &token).await[0];
     assert_eq!(loan["loan_id"], id.as_str());

@@ -1,4 +1,5 @@
 use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -24,6 +25,9 @@ pub struct OfferTerms {
     pub rules: LawRules,
     /// Unsigned after this, the offer lapses.
     pub expires_at: DateTime<Utc>,
+    /// The borrower's debt-to-income ratio with this loan (353-FZ art. 5.1), % (`None`: no
+    /// income declared). Above 50 % the borrower is warned before signing.
+    pub pdn_percent: Option<Decimal>,
 }
 
 /// What can be asked of a loan.

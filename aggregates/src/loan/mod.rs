@@ -23,9 +23,9 @@ pub use commands::{LoanCommand, OfferTerms};
 pub use error::LoanError;
 pub use events::LoanEvent;
 
+use crate::loan_application::LoanCost;
 use crate::money::Kopecks;
 use ledger::{allocate, charges_for_day, DayCharges, Debt};
-use psk::{psk_percent, CashFlow};
 
 /// Where a loan stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,25 +173,9 @@ impl Aggregate for Loan {
                         cap: rules.max_daily_rate_percent,
                     });
                 }
-                // Every day of the term charges the same interest on the whole principal.
-                let daily = terms.principal.percent(terms.daily_rate.percent());
-                let interest_for_term: Kopecks =
-                    std::iter::repeat_n(daily, usize::from(terms.term_days)).sum();
-                let total_to_repay = terms.principal + interest_for_term;
-                let flows = [
-                    CashFlow {
-                        day: 0,
-                        kopecks: -terms.principal.get(),
-                    },
-                    CashFlow {
-                        day: u32::from(terms.term_days),
-                        kopecks: total_to_repay.get(),
-                    },
-                ];
-                let psk = psk_percent(&flows).ok_or(E::PskAboveCap {
-                    psk: rules.max_psk_percent,
-                    cap: rules.max_psk_percent,
-                })?;
+                let cost = LoanCost::of(terms.principal, terms.term_days, terms.daily_rate);
+                let (interest_for_term, total_to_repay, psk) =
+                    (cost.interest, cost.total, cost.psk_percent);
                 if psk > rules.max_psk_percent {
                     return Err(E::PskAboveCap {
                         psk,

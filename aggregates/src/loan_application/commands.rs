@@ -8,6 +8,17 @@ use crate::money::{DailyRate, Kopecks};
 use crate::values::MessageText;
 use crate::Sealed;
 
+/// What a decision weighs besides the application itself (looked up before the command).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assessment {
+    /// As the applicant declared it.
+    pub monthly_income: Kopecks,
+    /// The average monthly payments on the borrower's loans already in force.
+    pub monthly_payments: Kopecks,
+    /// How many of those loans cost more than 200 % a year (ПСК).
+    pub high_cost_loans: u16,
+}
+
 /// What can be asked of a loan application.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum LoanApplicationCommand {
@@ -29,6 +40,8 @@ pub enum LoanApplicationCommand {
         amount: Option<Kopecks>,
         term_days: Option<u16>,
         daily_rate: Option<DailyRate>,
+        /// The borrower's debt as the lender knows it when deciding.
+        assessment: Assessment,
         at: DateTime<Utc>,
     },
     Reject {

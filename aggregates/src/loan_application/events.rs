@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -35,6 +36,15 @@ pub enum LoanApplicationEvent {
         reason: MessageText,
         rejected_at: DateTime<Utc>,
     },
+    /// The debt-to-income ratio (ПДН, 353-FZ art. 5.1) with the approved loan, recorded before
+    /// the approval. `None` when no income was declared.
+    DebtToIncomeAssessed {
+        monthly_income: Kopecks,
+        /// Existing loans' monthly payments plus the new loan's.
+        monthly_payments: Kopecks,
+        pdn_percent: Option<Decimal>,
+        assessed_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for LoanApplicationEvent {
@@ -43,6 +53,7 @@ impl DomainEvent for LoanApplicationEvent {
             Self::ApplicationSubmitted { .. } => "ApplicationSubmitted",
             Self::ApplicationApproved { .. } => "ApplicationApproved",
             Self::ApplicationRejected { .. } => "ApplicationRejected",
+            Self::DebtToIncomeAssessed { .. } => "DebtToIncomeAssessed",
         }
         .to_string()
     }

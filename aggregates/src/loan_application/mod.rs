@@ -13,12 +13,66 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use commands::LoanApplicationCommand;
+pub use commands::{Assessment, LoanApplicationCommand};
 pub use error::LoanApplicationError;
 pub use events::LoanApplicationEvent;
 
+use crate::loan::psk::{psk_percent, CashFlow};
 use crate::money::{DailyRate, Kopecks};
 use crate::Sealed;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// A loan costing more than this (ПСК, % a year) is high-cost...
+const HIGH_COST_PSK_PERCENT: i64 = 200;
+/// ...and a borrower holding this many of them gets no further one.
+const MAX_HIGH_COST_LOANS: u16 = 2;
+
+/// What a loan repaid at once at the end of its term costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoanCost {
+    pub interest: Kopecks,
+    pub total: Kopecks,
+    pub psk_percent: Decimal,
+}
+
+impl LoanCost {
+    /// Every day of the term charges the day's rate on the whole principal.
+    pub fn of(principal: Kopecks, term_days: u16, rate: DailyRate) -> Self {
+        let daily = principal.percent(rate.percent());
+        let interest: Kopecks = std::iter::repeat_n(daily, usize::from(term_days)).sum();
+        let total = principal + interest;
+        let flows = [
+            CashFlow {
+                day: 0,
+                kopecks: -principal.get(),
+            },
+            CashFlow {
+                day: u32::from(term_days),
+                kopecks: total.get(),
+            },
+        ];
+        Self {
+            interest,
+            total,
+            psk_percent: psk_percent(&flows).unwrap_or(Decimal::ZERO),
+        }
+    }
+
+    /// Its average monthly payment for the debt-to-income ratio: a loan of up to a month is
+    /// repaid within one, so the whole amount due counts.
+    pub fn monthly_payment(&self) -> Kopecks {
+        self.total
+    }
+}
+
+/// ПДН: monthly payments over monthly income, in percent to one decimal; `None` without income.
+pub fn pdn_percent(monthly_payments: Kopecks, monthly_income: Kopecks) -> Option<Decimal> {
+    (monthly_income > Kopecks::ZERO).then(|| {
+        (Decimal::from(monthly_payments.get()) * Decimal::ONE_HUNDRED
+            / Decimal::from(monthly_income.get()))
+        .round_dp_with_strategy(1, RoundingStrategy::MidpointAwayFromZero)
+    })
+}
 use applicant::{Applicant, PayoutMethod};
 
 /// The loan asked for.
@@ -148,6 +202,7 @@ impl Aggregate for LoanApplication {
                 amount,
                 term_days,
                 daily_rate,
+                assessment,
                 at,
             } => {
                 let asked = self.undecided()?;
@@ -170,6 +225,22 @@ impl Aggregate for LoanApplication {
                         cap: product.daily_rate,
                     });
                 }
+                let cost = LoanCost::of(amount, term_days, daily_rate);
+                if cost.psk_percent > Decimal::from(HIGH_COST_PSK_PERCENT)
+                    && assessment.high_cost_loans >= MAX_HIGH_COST_LOANS
+                {
+                    return Err(E::HighCostLoanLimit {
+                        held: assessment.high_cost_loans,
+                    });
+                }
+                let monthly_payments = assessment.monthly_payments + cost.monthly_payment();
+                let assessed = LoanApplicationEvent::DebtToIncomeAssessed {
+                    monthly_income: assessment.monthly_income,
+                    monthly_payments,
+                    pdn_percent: pdn_percent(monthly_payments, assessment.monthly_income),
+                    assessed_at: at,
+                };
+                sink.write(assessed, self).await;
                 LoanApplicationEvent::ApplicationApproved {
                     underwriter_id,
                     amount,
@@ -215,6 +286,7 @@ impl Aggregate for LoanApplication {
             LoanApplicationEvent::ApplicationRejected { .. } => {
                 self.status = ApplicationStatus::Rejected
             }
+            LoanApplicationEvent::DebtToIncomeAssessed { .. } => {}
         }
     }
 }

@@ -56,13 +56,41 @@ fn submitted_with(loan: LoanRequest) -> LoanApplicationEvent {
     }
 }
 
+/// 80 000 ₽ a month, no other loans.
+fn assessment() -> Assessment {
+    Assessment {
+        monthly_income: rub(80_000),
+        monthly_payments: Kopecks::ZERO,
+        high_cost_loans: 0,
+    }
+}
+
 fn approve(amount: Option<i64>, term: Option<u16>, daily: Option<&str>) -> LoanApplicationCommand {
+    approve_with(amount, term, daily, assessment())
+}
+
+fn approve_with(
+    amount: Option<i64>,
+    term: Option<u16>,
+    daily: Option<&str>,
+    assessment: Assessment,
+) -> LoanApplicationCommand {
     LoanApplicationCommand::Approve {
         underwriter_id: UNDERWRITER,
         amount: amount.map(rub),
         term_days: term,
         daily_rate: daily.map(rate),
+        assessment,
         at: at(),
+    }
+}
+
+fn assessed(income: i64, payments_kopecks: i64, pdn: Option<&str>) -> LoanApplicationEvent {
+    LoanApplicationEvent::DebtToIncomeAssessed {
+        monthly_income: rub(income),
+        monthly_payments: Kopecks::new(payments_kopecks).unwrap(),
+        pdn_percent: pdn.map(|p| p.parse().unwrap()),
+        assessed_at: at(),
     }
 }
 
@@ -153,7 +181,11 @@ fn approval_keeps_what_was_asked_at_the_product_rate_by_default() {
     framework()
         .given(vec![submitted()])
         .when(approve(None, None, None))
-        .then_expect_events(vec![approved(15_000, 21, "0.8")]);
+        .then_expect_events(vec![
+            // 17 520 ₽ due against 80 000 ₽ a month: 21.9 %.
+            assessed(80_000, 1_752_000, Some("21.9")),
+            approved(15_000, 21, "0.8"),
+        ]);
 }
 
 #[test]
@@ -161,7 +193,59 @@ fn an_underwriter_may_approve_less_for_shorter_at_a_lower_rate() {
     framework()
         .given(vec![submitted()])
         .when(approve(Some(10_000), Some(14), Some("0.5")))
-        .then_expect_events(vec![approved(10_000, 14, "0.5")]);
+        .then_expect_events(vec![
+            // 10 000 ₽ + 14 × 50 ₽ = 10 700 ₽: 13.4 % (13.375 rounded half up).
+            assessed(80_000, 1_070_000, Some("13.4")),
+            approved(10_000, 14, "0.5"),
+        ]);
+}
+
+#[test]
+fn the_debt_to_income_ratio_counts_existing_loans_and_needs_an_income() {
+    let heavy = Assessment {
+        monthly_income: rub(30_000),
+        monthly_payments: rub(20_000),
+        high_cost_loans: 1,
+    };
+    framework()
+        .given(vec![submitted()])
+        .when(approve_with(None, None, None, heavy))
+        .then_expect_events(vec![
+            // (20 000 + 17 520) / 30 000 = 125.1 %: recorded (the borrower is warned).
+            assessed(30_000, 3_752_000, Some("125.1")),
+            approved(15_000, 21, "0.8"),
+        ]);
+    let no_income = Assessment {
+        monthly_income: Kopecks::ZERO,
+        ..assessment()
+    };
+    framework()
+        .given(vec![submitted()])
+        .when(approve_with(None, None, None, no_income))
+        .then_expect_events(vec![
+            assessed(0, 1_752_000, None),
+            approved(15_000, 21, "0.8"),
+        ]);
+}
+
+#[test]
+fn no_third_loan_above_200_percent_a_year() {
+    let two_expensive = Assessment {
+        high_cost_loans: 2,
+        ..assessment()
+    };
+    framework()
+        .given(vec![submitted()])
+        .when(approve_with(None, None, None, two_expensive))
+        .then_expect_error(LoanApplicationError::HighCostLoanLimit { held: 2 });
+    // At 0.5 % a day the loan costs 182.5 % a year: not high-cost, so allowed.
+    framework()
+        .given(vec![submitted()])
+        .when(approve_with(None, None, Some("0.5"), two_expensive))
+        .then_expect_events(vec![
+            assessed(80_000, 1_657_500, Some("20.7")),
+            approved(15_000, 21, "0.5"),
+        ]);
 }
 
 #[test]

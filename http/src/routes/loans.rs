@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use chrono::{DateTime, NaiveDate, Utc};
 use k911_commands::clock::moscow_date;
-use k911_commands::lending::LoanView;
+use k911_commands::lending::{pdn_needs_warning, LoanView};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -71,6 +71,10 @@ pub(crate) struct LoanDetails {
     daily_rate: String,
     /// Full cost of credit, percent a year (353-FZ art. 6).
     psk_percent: String,
+    /// Debt-to-income ratio with this loan, % (`null`: no income declared).
+    pdn_percent: Option<String>,
+    /// The ratio is above 50 % (or unknown): there is a risk of not meeting the obligations.
+    pdn_warning: bool,
     interest_for_term_kopecks: i64,
     total_to_repay_kopecks: i64,
     offer_expires_at: DateTime<Utc>,
@@ -136,6 +140,8 @@ impl LoanDetails {
             principal_kopecks: l.principal_kopecks,
             term_days: l.term_days,
             daily_rate: l.daily_rate,
+            pdn_warning: pdn_needs_warning(l.pdn_percent.as_deref()),
+            pdn_percent: l.pdn_percent,
             psk_percent: l.psk_percent,
             interest_for_term_kopecks: l.interest_for_term_kopecks,
             total_to_repay_kopecks: l.total_to_repay_kopecks,

@@ -74,6 +74,7 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
             "/api/v1/me/deletion-request",
             post(my_support::request_deletion),
         )
+        .route("/api/v1/staff/payments/unmatched", get(payments::unmatched))
         .route("/api/v1/staff/applications", get(applications::queue))
         .route(
             "/api/v1/staff/applications/{id}",

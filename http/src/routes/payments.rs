@@ -11,8 +11,9 @@ use k911_commands::CommandMeta;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::auth::Editor;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, parse_json, RawJson};
+use crate::extract::{check, parse_json, Page, RawJson};
 use crate::routes::support::PublicMeta;
 use crate::AppState;
 
@@ -128,4 +129,44 @@ pub(crate) async fn notification(
         payment_id: receipt.payment_id,
         position: receipt.position,
     }))
+}
+
+/// A payment waiting for staff: no loan could take it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Unmatched {
+    payment_id: Uuid,
+    channel: String,
+    external_id: String,
+    /// As the payer typed it.
+    contract_number: String,
+    amount_kopecks: i64,
+    paid_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+    reason: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/staff/payments/unmatched", tag = "payments", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0"), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Vec<Unmatched>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
+pub(crate) async fn unmatched(
+    State(state): State<AppState>,
+    _: Editor,
+    page: Page,
+) -> Result<JsonResponse<Vec<Unmatched>>, ApiError> {
+    let rows = state
+        .app
+        .unmatched_payments(page.limit, page.offset)
+        .await?;
+    Ok(JsonResponse(
+        rows.into_iter()
+            .map(|r| Unmatched {
+                payment_id: r.payment_id,
+                channel: r.channel,
+                external_id: r.external_id,
+                contract_number: r.contract_number,
+                amount_kopecks: r.amount_kopecks,
+                paid_at: r.paid_at,
+                received_at: r.received_at,
+                reason: r.reason,
+            })
+            .collect(),
+    ))
 }
