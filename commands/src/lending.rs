@@ -236,7 +236,7 @@ impl Lending {
                     pdn_percent,
                 };
                 let offer = LoanCommand::Offer {
-                    terms,
+                    terms: Box::new(terms),
                     at: approved.approved_at,
                 };
                 run_retrying(&self.loans, &loan_id.to_string(), offer, system_meta())

@@ -34,7 +34,8 @@ pub struct OfferTerms {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum LoanCommand {
     Offer {
-        terms: OfferTerms,
+        /// Boxed: the conditions are many, the other commands small.
+        terms: Box<OfferTerms>,
         at: DateTime<Utc>,
     },
     /// The borrower's simple electronic signature (the SMS code was checked before).

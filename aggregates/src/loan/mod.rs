@@ -164,6 +164,7 @@ impl Aggregate for Loan {
         use LoanError as E;
         match command {
             LoanCommand::Offer { terms, at } => {
+                let terms = *terms;
                 if self.status != LoanStatus::None {
                     return Err(E::AlreadyOffered);
                 }

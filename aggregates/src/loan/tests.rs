@@ -119,14 +119,14 @@ fn an_offer_states_its_cost_and_full_cost_of_credit() {
     loans()
         .given_no_previous_events()
         .when(LoanCommand::Offer {
-            terms: terms("0.8"),
+            terms: Box::new(terms("0.8")),
             at: at(1),
         })
         .then_expect_events(vec![offered()]);
     loans()
         .given(vec![offered()])
         .when(LoanCommand::Offer {
-            terms: terms("0.8"),
+            terms: Box::new(terms("0.8")),
             at: at(1),
         })
         .then_expect_error(LoanError::AlreadyOffered);
@@ -137,7 +137,7 @@ fn the_law_caps_the_rate_and_the_full_cost_of_credit() {
     loans()
         .given_no_previous_events()
         .when(LoanCommand::Offer {
-            terms: terms("0.81"),
+            terms: Box::new(terms("0.81")),
             at: at(1),
         })
         .then_expect_error(LoanError::RateAboveCap {
@@ -149,7 +149,7 @@ fn the_law_caps_the_rate_and_the_full_cost_of_credit() {
     loans()
         .given_no_previous_events()
         .when(LoanCommand::Offer {
-            terms: strict,
+            terms: Box::new(strict),
             at: at(1),
         })
         .then_expect_error(LoanError::PskAboveCap {
