@@ -4,13 +4,14 @@
 use chrono::{DateTime, Utc};
 use k911_aggregates::account::{AccountCommand, AccountKind};
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod, ProfileChanges};
-use k911_aggregates::loan_application::{LoanApplicationCommand, LoanRequest};
+use k911_aggregates::loan_application::LoanRequest;
 use k911_aggregates::values::{Email, Phone};
 use k911_aggregates::Sealed;
 use k911_projections::cabinet::{self, ApplicationRow};
 use uuid::Uuid;
 
 use crate::auth::{hash_password, verify_password};
+use crate::onboarding::ApplicationForm;
 use crate::{App, CommandMeta, Error, Written};
 
 /// A repeat application: the loan, and whatever changed since the last one.
@@ -188,7 +189,6 @@ impl App {
                     other => other,
                 })?;
         }
-        let application_id = self.ids.new_id();
         let fields = form.changes.fields();
         let changes = if fields.is_empty() {
             None
@@ -196,31 +196,14 @@ impl App {
             Some((self.keys.seal(customer_id, &form.changes).await?, fields))
         };
         let (applicant, payout) = form.changes.applied_to(applicant, payout);
-        let now = self.clock.now();
-        let start = AccountCommand::StartApplication {
-            application_id,
-            changes,
-            at: now,
-        };
-        self.execute(&self.accounts, customer_id, start, meta)
-            .await?;
-        let submit = LoanApplicationCommand::Submit {
-            customer_id,
-            applicant: self.keys.seal(customer_id, &applicant).await?,
+        let application = ApplicationForm {
+            applicant,
             loan: form.loan,
-            payout: self.keys.seal(customer_id, &payout).await?,
+            payout,
             referral_code: None,
-            repeat: true,
-            at: now,
         };
-        let written = self
-            .create(&self.applications, application_id, submit, meta)
-            .await;
-        if written.is_err() {
-            self.abandon_application(customer_id, application_id, meta)
-                .await?;
-        }
-        written
+        self.start_and_submit(customer_id, application, changes, true, meta)
+            .await
     }
 
     /// `PUT /api/v1/me/password`: the current password proves it is the holder; every other

@@ -8,7 +8,7 @@ use cqrs_es::AggregateError;
 use k911_aggregates::account::{
     AccountCommand, AccountError, AccountEvent, AccountKind, ApplicationOutcome,
 };
-use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod};
+use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod, ProfileChanges};
 use k911_aggregates::loan_application::{
     Assessment, LoanApplicationCommand, LoanApplicationEvent, LoanRequest,
 };
@@ -114,17 +114,65 @@ impl App {
         };
         self.create(&self.accounts, customer_id, register, meta)
             .await?;
+        self.submit(customer_id, application_id, form, false, now, meta)
+            .await
+    }
+
+    /// Submits an application of `customer_id`, its personal data sealed with their key.
+    async fn submit(
+        &self,
+        customer_id: Uuid,
+        application_id: Uuid,
+        form: ApplicationForm,
+        repeat: bool,
+        at: chrono::DateTime<chrono::Utc>,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
         let submit = LoanApplicationCommand::Submit {
             customer_id,
             applicant: self.keys.seal(customer_id, &form.applicant).await?,
             loan: form.loan,
             payout: self.keys.seal(customer_id, &form.payout).await?,
             referral_code: form.referral_code,
-            repeat: false,
-            at: now,
+            repeat,
+            at,
         };
         self.create(&self.applications, application_id, submit, meta)
             .await
+    }
+
+    /// A registered customer's next application: started on the account (one at a time, with
+    /// any profile changes) and submitted; should the submission fail, the account is freed.
+    pub(crate) async fn start_and_submit(
+        &self,
+        customer_id: Uuid,
+        form: ApplicationForm,
+        changes: Option<(Sealed<ProfileChanges>, Vec<String>)>,
+        repeat: bool,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let application_id = self.ids.new_id();
+        let now = self.clock.now();
+        let start = AccountCommand::StartApplication {
+            application_id,
+            changes,
+            at: now,
+        };
+        self.execute(&self.accounts, customer_id, start, meta)
+            .await?;
+        let written = self
+            .submit(customer_id, application_id, form, repeat, now, meta)
+            .await;
+        if written.is_err() {
+            let abandon = AccountCommand::CloseApplication {
+                application_id,
+                outcome: ApplicationOutcome::Abandoned,
+                at: self.clock.now(),
+            };
+            self.execute(&self.accounts, customer_id, abandon, meta)
+                .await?;
+        }
+        written
     }
 
     /// A person whose first application was rejected applies again through the public form (they
@@ -174,49 +222,8 @@ impl App {
         }
         // A new passport becomes theirs too.
         self.reserve_identities(customer_id, identities).await?;
-        let application_id = self.ids.new_id();
-        let now = self.clock.now();
-        let start = AccountCommand::StartApplication {
-            application_id,
-            changes: None,
-            at: now,
-        };
-        self.execute(&self.accounts, customer_id, start, meta)
-            .await?;
-        let submit = LoanApplicationCommand::Submit {
-            customer_id,
-            applicant: self.keys.seal(customer_id, &form.applicant).await?,
-            loan: form.loan,
-            payout: self.keys.seal(customer_id, &form.payout).await?,
-            referral_code: form.referral_code,
-            repeat: false,
-            at: now,
-        };
-        let written = self
-            .create(&self.applications, application_id, submit, meta)
-            .await;
-        if written.is_err() {
-            self.abandon_application(customer_id, application_id, meta)
-                .await?;
-        }
-        written
-    }
-
-    /// Frees a customer whose application could not be submitted to apply again.
-    pub(crate) async fn abandon_application(
-        &self,
-        customer_id: Uuid,
-        application_id: Uuid,
-        meta: &CommandMeta,
-    ) -> Result<(), Error> {
-        let abandon = AccountCommand::CloseApplication {
-            application_id,
-            outcome: ApplicationOutcome::Abandoned,
-            at: self.clock.now(),
-        };
-        self.execute(&self.accounts, customer_id, abandon, meta)
+        self.start_and_submit(customer_id, form, None, false, meta)
             .await
-            .map(|_| ())
     }
 
     /// Reserves every identity for `customer_id`, or none. One held by a registered customer

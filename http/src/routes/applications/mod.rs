@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::auth::Underwriter;
 use crate::error::ApiError;
 use crate::extract::{check, IdPath, Json, OptionalJson, Page};
-use crate::routes::me::{PassportNumber, PayoutView, Profile};
+use crate::routes::me::{MyApplication, PassportNumber, PayoutView, Profile};
 use crate::routes::support::PublicMeta;
 use crate::AppState;
 use form::ApplicationRequest;
@@ -222,35 +222,18 @@ pub(crate) struct QueueFilter {
 /// An application in the underwriters' queue; the applicant's personal data is not in the list.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct QueuedApplication {
-    application_id: Uuid,
+    #[serde(flatten)]
+    application: MyApplication,
     customer_id: Uuid,
-    status: String,
-    repeat: bool,
-    requested_amount_kopecks: i64,
-    requested_term_days: i32,
-    approved_amount_kopecks: Option<i64>,
-    approved_term_days: Option<i32>,
-    daily_rate: Option<String>,
-    submitted_at: chrono::DateTime<chrono::Utc>,
-    decided_at: Option<chrono::DateTime<chrono::Utc>>,
     rejection_reason: Option<String>,
 }
 
 impl From<ApplicationRow> for QueuedApplication {
     fn from(row: ApplicationRow) -> Self {
         Self {
-            application_id: row.application_id,
             customer_id: row.customer_id,
-            status: row.status,
-            repeat: row.repeat,
-            requested_amount_kopecks: row.requested_amount_kopecks,
-            requested_term_days: row.requested_term_days,
-            approved_amount_kopecks: row.approved_amount_kopecks,
-            approved_term_days: row.approved_term_days,
-            daily_rate: row.daily_rate,
-            submitted_at: row.submitted_at,
-            decided_at: row.decided_at,
-            rejection_reason: row.rejection_reason,
+            rejection_reason: row.rejection_reason.clone(),
+            application: row.into(),
         }
     }
 }
