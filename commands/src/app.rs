@@ -8,6 +8,7 @@ use k911_aggregates::document::Document;
 use k911_aggregates::faq::FaqEntry;
 use k911_aggregates::incoming_payment::IncomingPayment;
 use k911_aggregates::loan::law::LawEditions;
+use k911_aggregates::loan::reminders::ReminderRules;
 use k911_aggregates::loan::Loan;
 use k911_aggregates::loan_application::{LoanApplication, Product};
 use k911_aggregates::support_ticket::SupportTicket;
@@ -41,6 +42,8 @@ pub struct Settings {
     pub offer_ttl: Duration,
     /// The editions of 353-FZ's limits (rates, caps, the order payments are applied in).
     pub law: LawEditions,
+    /// When overdue debtors may be reminded (230-FZ art. 7).
+    pub reminders: ReminderRules,
     /// HMAC secrets of the payment channels; a channel without one is closed.
     pub payment_secrets: ChannelSecrets,
     /// OpenID Connect providers customers may link and log in with.
@@ -61,6 +64,7 @@ impl Default for Settings {
             otp: OtpRules::default(),
             offer_ttl: Duration::from_secs(3 * 24 * 3600),
             law: LawEditions::default(),
+            reminders: ReminderRules::default(),
             payment_secrets: ChannelSecrets::new(),
             oidc_providers: vec![],
             oidc_redirect_url: "http://127.0.0.1:8080/cabinet/social/callback".to_string(),

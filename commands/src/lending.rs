@@ -99,7 +99,12 @@ impl Projection for Lending {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        &["ApplicationApproved", "ContractSigned", "PayoutFailed"]
+        &[
+            "ApplicationApproved",
+            "ContractSigned",
+            "PayoutFailed",
+            "OverdueReminderSent",
+        ]
     }
 
     fn create_sql(&self) -> &'static str {
@@ -138,7 +143,26 @@ impl Projection for Lending {
                     self.pay_out(id, signed_at).await.map_err(|e| bad(&e))?
                 }
                 Ok(LoanEvent::PayoutFailed { .. }) => {
-                    self.tell_payout_failed(tx, event, id).await?
+                    self.tell(tx, event, id, |number| {
+                        format!(
+                            "k911: не удалось перечислить заём по договору № {number} на выбранную \
+                             карту или кошелёк. Подайте новую заявку с другим способом получения \
+                             или обратитесь в поддержку."
+                        )
+                    })
+                    .await?
+                }
+                Ok(LoanEvent::OverdueReminderSent {
+                    days_overdue, owed, ..
+                }) => {
+                    self.tell(tx, event, id, |number| {
+                        format!(
+                            "k911: платёж по договору № {number} просрочен на {days_overdue} дн. \
+                             Задолженность {owed}. Оплатите в Сбербанк Онлайн или в терминале \
+                             по номеру договора."
+                        )
+                    })
+                    .await?
                 }
                 _ => {}
             },
@@ -298,12 +322,13 @@ impl Lending {
         self.payout.pay_out(&order).await.map_err(Error::Storage)
     }
 
-    /// The money could not be sent: the borrower hears it by SMS.
-    async fn tell_payout_failed(
+    /// Tells the borrower by SMS what `text` says (given the contract number), once per event.
+    async fn tell(
         &self,
         tx: &BatchTx<'_>,
         event: &RecordedEvent,
         loan_id: Uuid,
+        text: impl FnOnce(&str) -> String,
     ) -> Result<(), ProjectionError> {
         let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
         let message_id = sms_id(event.position());
@@ -319,11 +344,7 @@ impl Lending {
         else {
             return Err(bad(&"customer without registration"));
         };
-        let text = format!(
-            "k911: не удалось перечислить заём по договору № {} на выбранную карту или кошелёк. \
-             Подайте новую заявку с другим способом получения или обратитесь в поддержку.",
-            terms.contract_number
-        );
+        let text = text(&terms.contract_number);
         let text = self
             .codes
             .keys
@@ -504,6 +525,13 @@ impl App {
         for loan in active {
             let accrue = LoanCommand::Accrue { through: today };
             self.execute(&self.loans, loan.loan_id, accrue, &meta)
+                .await?;
+            // The loan decides whether the law lets a reminder go now.
+            let remind = LoanCommand::Remind {
+                at: now,
+                rules: self.settings.reminders.clone(),
+            };
+            self.execute(&self.loans, loan.loan_id, remind, &meta)
                 .await?;
         }
         for loan in offered.into_iter().filter(|l| l.expires_at <= now) {

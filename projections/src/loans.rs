@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS read.loans (
     outstanding_penalty_kopecks   bigint      NOT NULL DEFAULT 0,
     paid_kopecks                  bigint      NOT NULL DEFAULT 0,
     held_kopecks                  bigint      NOT NULL DEFAULT 0,
+    reminders_sent                integer     NOT NULL DEFAULT 0,
+    last_reminder_at              timestamptz,
     last_position                 bigint      NOT NULL
 );
 CREATE INDEX IF NOT EXISTS loans_customer ON read.loans (customer_id, offered_at);
@@ -68,6 +70,7 @@ COMMENT ON COLUMN read.loans.psk_percent IS 'Full cost of credit, 353-FZ art. 6,
 COMMENT ON COLUMN read.loans.pdn_percent IS 'Debt-to-income ratio with this loan, %.';
 COMMENT ON COLUMN read.loans.overdue_since IS 'First overdue day, if the due date passed unpaid.';
 COMMENT ON COLUMN read.loans.held_kopecks IS 'Overpayments held for the borrower.';
+COMMENT ON COLUMN read.loans.reminders_sent IS 'Overdue reminders sent by SMS (230-FZ limits apply).';
 CREATE TABLE IF NOT EXISTS read.loan_payments (
     channel                    text        NOT NULL,
     external_id                text        NOT NULL,
@@ -107,6 +110,7 @@ impl Projection for Loans {
             "InterestAccrued",
             "LoanFellOverdue",
             "PaymentReceived",
+            "OverdueReminderSent",
             "LoanRepaid",
         ]
     }
@@ -269,6 +273,13 @@ impl Projection for Loans {
                         &allocation.held.get(),
                         &p,
                     ],
+                )
+                .await?;
+            }
+            LoanEvent::OverdueReminderSent { sent_at, .. } => {
+                tx.execute(
+                    set!("reminders_sent = reminders_sent + 1, last_reminder_at = $3"),
+                    &[&loan_id, &p, &sent_at],
                 )
                 .await?;
             }

@@ -254,3 +254,45 @@ async fn a_high_debt_to_income_ratio_is_warned_and_a_third_high_cost_loan_refuse
         refused.body
     );
 }
+
+#[tokio::test]
+async fn an_overdue_debtor_is_reminded_by_sms_only_when_the_law_allows() {
+    let app = TestApp::spawn().await;
+    issued_loan(&app).await;
+    // Due on Friday 18 December. Saturday 19th, 08:30: a day off, too early.
+    move_clock(&app, "2026-12-19T08:30:00+03:00").await;
+    assert!(reminders(&app).await.is_empty());
+    move_clock(&app, "2026-12-19T09:30:00+03:00").await;
+    let sent = sms_with(&app, "+79161234567", "просрочен").await;
+    assert!(sent.contains("просрочен на 1 дн."), "{sent}");
+    assert!(
+        sent.contains("Задолженность 17\u{a0}648,22\u{a0}₽"),
+        "{sent}"
+    );
+    // Not again within the product's six hours; a second one after; no third that day.
+    move_clock(&app, "2026-12-19T12:00:00+03:00").await;
+    assert_eq!(reminders(&app).await.len(), 1);
+    move_clock(&app, "2026-12-19T15:30:00+03:00").await;
+    assert_eq!(sms_with_n_count(&app, 2).await, 2);
+    move_clock(&app, "2026-12-19T19:45:00+03:00").await;
+    assert_eq!(reminders(&app).await.len(), 2);
+    // Saturday 20:30 is past a day off's hours; Sunday morning is fine again.
+    move_clock(&app, "2026-12-20T10:00:00+03:00").await;
+    assert_eq!(sms_with_n_count(&app, 3).await, 3);
+}
+
+/// Waits for `n` reminders and returns how many there are.
+async fn sms_with_n_count(app: &TestApp, n: usize) -> usize {
+    crate::notifications::sms_with_n(app, "+79161234567", "просрочен", n)
+        .await
+        .len()
+}
+
+/// The reminders sent so far.
+async fn reminders(app: &TestApp) -> Vec<String> {
+    crate::notifications::sms_texts(app, "+79161234567")
+        .await
+        .into_iter()
+        .filter(|t| t.contains("просрочен"))
+        .collect()
+}

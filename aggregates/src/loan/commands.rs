@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::law::LawRules;
+use super::reminders::ReminderRules;
 use crate::loan_application::applicant::PayoutMethod;
 use crate::money::{DailyRate, Kopecks};
 use crate::Sealed;
@@ -58,6 +59,11 @@ pub enum LoanCommand {
     /// Charges interest (and, once overdue, penalty) for every day up to and including
     /// `through` not charged yet.
     Accrue { through: NaiveDate },
+    /// Reminds an overdue debtor by SMS, if the law (230-FZ) and the product's pace allow now.
+    Remind {
+        at: DateTime<Utc>,
+        rules: ReminderRules,
+    },
     /// A repayment from an outside channel, made on `paid_on` (Europe/Moscow).
     ApplyPayment {
         channel: String,

@@ -64,6 +64,12 @@ pub enum LoanEvent {
         /// How it was applied (353-FZ art. 5 part 20), and any overpayment held.
         allocation: Allocation,
     },
+    /// An overdue debtor was reminded (the SMS goes out from the outbox).
+    OverdueReminderSent {
+        days_overdue: i64,
+        owed: Kopecks,
+        sent_at: DateTime<Utc>,
+    },
     /// Nothing is owed any more.
     LoanRepaid {
         closed_on: NaiveDate,
@@ -82,6 +88,7 @@ impl DomainEvent for LoanEvent {
             Self::InterestAccrued { .. } => "InterestAccrued",
             Self::LoanFellOverdue { .. } => "LoanFellOverdue",
             Self::PaymentReceived { .. } => "PaymentReceived",
+            Self::OverdueReminderSent { .. } => "OverdueReminderSent",
             Self::LoanRepaid { .. } => "LoanRepaid",
         }
         .to_string()

@@ -8,12 +8,13 @@ mod events;
 pub mod law;
 pub mod ledger;
 pub mod psk;
+pub mod reminders;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeSet;
 
-use chrono::{Days, NaiveDate};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,8 @@ pub struct Loan {
     held: Kopecks,
     /// `(channel, external_id)` of every payment applied: each is applied once.
     payments: BTreeSet<(String, String)>,
+    /// When overdue reminders went out (what the law's limits count).
+    reminders: Vec<DateTime<Utc>>,
 }
 
 impl Loan {
@@ -265,6 +268,22 @@ impl Aggregate for Loan {
                     }
                 }
             }
+            LoanCommand::Remind { at, rules } => {
+                let (Some(due_on), true) = (self.due_on, self.overdue) else {
+                    return Ok(());
+                };
+                let owed = self.debt.total();
+                let due = self.status == LoanStatus::Active && owed > Kopecks::ZERO;
+                if due && rules.may_send(at, &self.reminders) {
+                    let today = rules.local_date(at);
+                    let reminded = LoanEvent::OverdueReminderSent {
+                        days_overdue: (today - due_on).num_days(),
+                        owed,
+                        sent_at: at,
+                    };
+                    sink.write(reminded, self).await;
+                }
+            }
             LoanCommand::ApplyPayment {
                 channel,
                 external_id,
@@ -356,6 +375,7 @@ impl Aggregate for Loan {
                 self.held += allocation.held;
                 self.payments.insert((channel, external_id));
             }
+            LoanEvent::OverdueReminderSent { sent_at, .. } => self.reminders.push(sent_at),
             LoanEvent::LoanRepaid { .. } => self.status = LoanStatus::Closed,
         }
     }

@@ -387,3 +387,40 @@ fn an_overdue_payment_settles_overdue_interest_then_overdue_principal() {
         .when(pay("p2", 364_000, 23))
         .then_expect_events(vec![received("p2", 364_000, 23, applied, 0)]);
 }
+
+#[test]
+fn an_overdue_debtor_is_reminded_within_the_laws_limits() {
+    use super::reminders::ReminderRules;
+    let mut given = active();
+    given.push(accrued(2, 22, 252_000, 0, false));
+    given.push(LoanEvent::LoanFellOverdue { on: day(23) });
+    let remind = |d: u32, h: u32| LoanCommand::Remind {
+        at: Utc.with_ymd_and_hms(2026, 12, d, h, 0, 0).unwrap(),
+        rules: ReminderRules::default(),
+    };
+    // Thursday 24 December, 12:00 in Moscow (09:00 UTC): two days overdue, 17 520 ₽ owed.
+    let sent = LoanEvent::OverdueReminderSent {
+        days_overdue: 2,
+        owed: k(1_752_000),
+        sent_at: Utc.with_ymd_and_hms(2026, 12, 24, 9, 0, 0).unwrap(),
+    };
+    loans()
+        .given(given.clone())
+        .when(remind(24, 9))
+        .then_expect_events(vec![sent.clone()]);
+    // Not at night (23:00 in Moscow), not again too soon.
+    loans()
+        .given(given.clone())
+        .when(remind(24, 20))
+        .then_expect_events(vec![]);
+    given.push(sent);
+    loans()
+        .given(given)
+        .when(remind(24, 10))
+        .then_expect_events(vec![]);
+    // A loan in its term is not reminded.
+    loans()
+        .given(active())
+        .when(remind(10, 9))
+        .then_expect_events(vec![]);
+}

@@ -1,0 +1,187 @@
+//! When a debtor may be reminded of an overdue loan by SMS: Federal Law 230-FZ art. 7 limits
+//! the lender's own messages to a debtor to 2 a day, 4 a week and 16 a month, and forbids them
+//! at night: on working days from 22:00 to 08:00, on weekends and holidays from 20:00 to 09:00,
+//! in the debtor's local time. The defaults below are the law's; a deployment may configure
+//! others (a stricter product policy, another time zone, this year's holidays).
+
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Timelike, Utc, Weekday};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderRules {
+    /// Art. 7 part 3 point 3 (b): at most so many messages a day...
+    pub per_day: usize,
+    /// ...a week...
+    pub per_week: usize,
+    /// ...and a month.
+    pub per_month: usize,
+    /// Art. 7 part 3 point 1: hours (local) when messages may go on working days, `[from, to)`.
+    pub working_day_hours: (u32, u32),
+    /// ...and on weekends and public holidays.
+    pub day_off_hours: (u32, u32),
+    /// Public holidays (month, day) besides Saturdays and Sundays.
+    pub holidays: Vec<(u32, u32)>,
+    /// The debtor's local time as an offset from UTC, in hours (Moscow: +3).
+    pub utc_offset_hours: i32,
+    /// The product's own pace: the least time between two reminders.
+    pub min_interval_hours: i64,
+}
+
+impl Default for ReminderRules {
+    fn default() -> Self {
+        Self {
+            per_day: 2,
+            per_week: 4,
+            per_month: 16,
+            working_day_hours: (8, 22),
+            day_off_hours: (9, 20),
+            // Labour Code art. 112: New Year holidays, 23 February, 8 March, 1 and 9 May,
+            // 12 June, 4 November.
+            holidays: vec![
+                (1, 1),
+                (1, 2),
+                (1, 3),
+                (1, 4),
+                (1, 5),
+                (1, 6),
+                (1, 7),
+                (1, 8),
+                (2, 23),
+                (3, 8),
+                (5, 1),
+                (5, 9),
+                (6, 12),
+                (11, 4),
+            ],
+            utc_offset_hours: 3,
+            min_interval_hours: 6,
+        }
+    }
+}
+
+impl ReminderRules {
+    fn local(&self, at: DateTime<Utc>) -> DateTime<FixedOffset> {
+        let offset = FixedOffset::east_opt(self.utc_offset_hours * 3600).expect("a valid offset");
+        at.with_timezone(&offset)
+    }
+
+    /// The debtor's calendar day at `at`.
+    pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
+        self.local(at).date_naive()
+    }
+
+    fn day_off(&self, day: NaiveDate) -> bool {
+        matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
+            || self.holidays.contains(&(day.month(), day.day()))
+    }
+
+    /// Whether `at` falls within the hours messages may be sent.
+    pub fn in_hours(&self, at: DateTime<Utc>) -> bool {
+        let local = self.local(at);
+        let (from, to) = if self.day_off(local.date_naive()) {
+            self.day_off_hours
+        } else {
+            self.working_day_hours
+        };
+        (from..to).contains(&local.hour())
+    }
+
+    /// Whether another reminder may go at `now`, given those sent before (any order).
+    pub fn may_send(&self, now: DateTime<Utc>, sent: &[DateTime<Utc>]) -> bool {
+        if !self.in_hours(now) {
+            return false;
+        }
+        let local = self.local(now);
+        let today = local.date_naive();
+        let local_days: Vec<NaiveDate> = sent.iter().map(|t| self.local(*t).date_naive()).collect();
+        let same_day = local_days.iter().filter(|d| **d == today).count();
+        let same_week = local_days
+            .iter()
+            .filter(|d| d.iso_week() == today.iso_week())
+            .count();
+        let same_month = local_days
+            .iter()
+            .filter(|d| (d.year(), d.month()) == (today.year(), today.month()))
+            .count();
+        let rested = sent
+            .iter()
+            .all(|t| now - *t >= Duration::hours(self.min_interval_hours));
+        same_day < self.per_day
+            && same_week < self.per_week
+            && same_month < self.per_month
+            && rested
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    /// A Moscow wall-clock time.
+    fn msk(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        FixedOffset::east_opt(3 * 3600)
+            .unwrap()
+            .with_ymd_and_hms(y, m, d, h, min, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn not_at_night_on_working_days() {
+        let rules = ReminderRules::default();
+        // Tuesday 1 December 2026.
+        assert!(!rules.in_hours(msk(2026, 12, 1, 7, 59)));
+        assert!(rules.in_hours(msk(2026, 12, 1, 8, 0)));
+        assert!(rules.in_hours(msk(2026, 12, 1, 21, 59)));
+        assert!(!rules.in_hours(msk(2026, 12, 1, 22, 0)));
+    }
+
+    #[test]
+    fn a_shorter_day_on_weekends_and_holidays() {
+        let rules = ReminderRules::default();
+        // Saturday 5 December 2026.
+        assert!(!rules.in_hours(msk(2026, 12, 5, 8, 30)));
+        assert!(rules.in_hours(msk(2026, 12, 5, 9, 0)));
+        assert!(!rules.in_hours(msk(2026, 12, 5, 20, 0)));
+        // Wednesday 4 November 2026, National Unity Day.
+        assert!(!rules.in_hours(msk(2026, 11, 4, 8, 30)));
+        assert!(!rules.in_hours(msk(2026, 11, 4, 21, 0)));
+        assert!(rules.in_hours(msk(2026, 11, 4, 19, 59)));
+    }
+
+    #[test]
+    fn two_a_day_four_a_week_sixteen_a_month() {
+        let rules = ReminderRules {
+            min_interval_hours: 0,
+            ..ReminderRules::default()
+        };
+        // Monday 7 December 2026.
+        let day = [msk(2026, 12, 7, 9, 0), msk(2026, 12, 7, 12, 0)];
+        assert!(rules.may_send(msk(2026, 12, 7, 10, 0), &day[..1]));
+        assert!(!rules.may_send(msk(2026, 12, 7, 15, 0), &day));
+        let week = [
+            msk(2026, 12, 7, 9, 0),
+            msk(2026, 12, 7, 12, 0),
+            msk(2026, 12, 8, 9, 0),
+            msk(2026, 12, 8, 12, 0),
+        ];
+        assert!(!rules.may_send(msk(2026, 12, 9, 10, 0), &week));
+        // The next week starts afresh.
+        assert!(rules.may_send(msk(2026, 12, 14, 10, 0), &week));
+        let month: Vec<_> = (1..=16)
+            .map(|d| msk(2026, 12, d, 9, 0) + Duration::hours(0))
+            .collect();
+        assert!(!rules.may_send(msk(2026, 12, 28, 10, 0), &month));
+        assert!(rules.may_send(msk(2027, 1, 11, 10, 0), &month));
+    }
+
+    #[test]
+    fn the_product_paces_its_reminders() {
+        let rules = ReminderRules::default();
+        let sent = [msk(2026, 12, 7, 9, 0)];
+        assert!(!rules.may_send(msk(2026, 12, 7, 14, 59), &sent));
+        assert!(rules.may_send(msk(2026, 12, 7, 15, 0), &sent));
+    }
+}
