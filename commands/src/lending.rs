@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::clock::moscow_date;
+use crate::contract::ContractFacts;
 use crate::execute::run_retrying;
 use crate::otp::{Codes, OtpPurpose};
 use crate::payout::{PayoutOrder, PayoutOutcome, PayoutProvider};
@@ -445,6 +446,40 @@ impl App {
             at: self.clock.now(),
         };
         self.execute(&self.loans, loan_id, sign, meta).await
+    }
+
+    /// The contract's individual conditions as a PDF, from the loan's own figures.
+    pub async fn contract_pdf(&self, customer_id: Uuid, loan_id: Uuid) -> Result<Vec<u8>, Error> {
+        let (loan, terms) = self.own_loan(customer_id, loan_id).await?;
+        let cost = loan.cost().ok_or(Error::NotFound)?;
+        let application = self
+            .load(&self.application_store, terms.application_id)
+            .await?;
+        let (applicant, _) = application.profile().ok_or(Error::NotFound)?;
+        let applicant: k911_aggregates::loan_application::applicant::Applicant =
+            self.keys.open(applicant).await?;
+        let payout: k911_aggregates::loan_application::applicant::PayoutMethod =
+            self.keys.open(&terms.payout).await?;
+        let facts = ContractFacts {
+            contract_number: terms.contract_number,
+            contract_date: terms.contract_date,
+            borrower: applicant.full_name(),
+            principal: terms.principal,
+            term_days: terms.term_days,
+            daily_rate: terms.daily_rate,
+            interest_for_term: cost.interest_for_term,
+            total_to_repay: cost.total_to_repay,
+            psk_percent: cost.psk_percent,
+            due_on: loan.due_on(),
+            payout: payout.masked(),
+            rules: terms.rules,
+            pdn_warning: pdn_warning(terms.pdn_percent),
+            signed_at: loan.signed_at(),
+        };
+        // Drawing and subsetting the font is CPU work: off the async threads.
+        tokio::task::spawn_blocking(move || facts.pdf())
+            .await
+            .map_err(|e| Error::Storage(e.to_string()))
     }
 
     /// A new signing code for an offer still open; returns when the next may be asked for.

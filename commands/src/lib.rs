@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cabinet;
 pub mod clock;
 pub mod content;
+pub mod contract;
 pub mod error;
 pub mod execute;
 pub mod ids;

@@ -296,3 +296,106 @@ async fn reminders(app: &TestApp) -> Vec<String> {
         .filter(|t| t.contains("просрочен"))
         .collect()
 }
+
+#[tokio::test]
+async fn the_contract_pdf_shows_the_loans_own_figures_with_the_psk_framed_top_right() {
+    let app = TestApp::spawn().await;
+    let (token, _, _, _) = customer(&app).await;
+    let loan = &loans(&app, &token).await[0];
+    let url = loan["contract_url"].as_str().unwrap();
+    let response = app.get_as(&token, url).await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.content_type(), "application/pdf");
+    assert!(response.bytes.starts_with(b"%PDF-"));
+
+    let pdf = lopdf::Document::load_mem(&response.bytes).unwrap();
+    assert_eq!(pdf.get_pages().len(), 1);
+    let text = pdf_text(&pdf).replace('\u{a0}', " ");
+    for expected in [
+        "911-261127-000001",
+        "292,000 %",
+        "ПОЛНАЯ СТОИМОСТЬ",
+        "2 520,00 ₽",
+        "15 000,00 ₽",
+        "17 520,00 ₽",
+        "Иванов Иван Иванович",
+        "220000******0004",
+        "0,8 % в день",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in {text}");
+    }
+    // Two square frames in the top right corner of the page (x > half the width, near the top).
+    let page = pdf.get_pages()[&1];
+    let content = pdf.get_and_decode_page_content(page).unwrap();
+    let squares: Vec<Vec<f32>> = content
+        .operations
+        .iter()
+        .filter(|op| op.operator == "re")
+        .map(|op| op.operands.iter().map(|o| o.as_float().unwrap()).collect())
+        .collect();
+    assert_eq!(squares.len(), 2, "{squares:?}");
+    for square in squares {
+        let (x, y, w, h) = (square[0], square[1], square[2], square[3]);
+        assert!((w - h).abs() < 0.01 && w > 100.0, "square: {square:?}");
+        assert!(x > 297.0 && y + h > 780.0, "top right: {square:?}");
+    }
+    // Another customer's contract does not exist for them.
+    let other = format!("/api/v1/me/loans/{}/contract", uuid::Uuid::now_v7());
+    app.get_as(&token, &other)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+}
+
+/// The text of a one-font PDF's first page, decoded through the font's ToUnicode map (read by
+/// hand: the map's `bfchar` pairs; lopdf's own reader does not take printpdf's layout).
+fn pdf_text(pdf: &lopdf::Document) -> String {
+    let mut map = std::collections::HashMap::new();
+    for object in pdf.objects.values() {
+        let Ok(stream) = object.as_stream() else {
+            continue;
+        };
+        let content = stream
+            .decompressed_content()
+            .unwrap_or_else(|_| stream.content.clone());
+        let text = String::from_utf8_lossy(&content);
+        if !text.contains("beginbfchar") {
+            continue;
+        }
+        let hex: Vec<&str> = text
+            .split('<')
+            .skip(1)
+            .filter_map(|part| part.split('>').next())
+            .filter(|h| h.len() == 4 && h.chars().all(|c| c.is_ascii_hexdigit()))
+            .collect();
+        // The first pair is the code space range, the rest code → Unicode.
+        for pair in hex[2..].chunks(2) {
+            let code = u16::from_str_radix(pair[0], 16).unwrap();
+            let unicode = u32::from_str_radix(pair[1], 16).unwrap();
+            map.insert(code, char::from_u32(unicode).unwrap());
+        }
+    }
+    let page = pdf.get_pages()[&1];
+    let content = pdf.get_and_decode_page_content(page).unwrap();
+    let mut text = String::new();
+    for op in &content.operations {
+        match op.operator.as_str() {
+            "TJ" | "Tj" => {
+                let strings: Vec<&lopdf::Object> = match op.operands[0].as_array() {
+                    Ok(items) => items.iter().collect(),
+                    Err(_) => vec![&op.operands[0]],
+                };
+                for item in strings {
+                    if let Ok(bytes) = item.as_str() {
+                        for code in bytes.chunks(2) {
+                            let code = u16::from_be_bytes([code[0], code[1]]);
+                            text.push(*map.get(&code).unwrap_or(&'?'));
+                        }
+                    }
+                }
+            }
+            "ET" => text.push('\n'),
+            _ => {}
+        }
+    }
+    text
+}

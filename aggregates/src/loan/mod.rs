@@ -66,6 +66,17 @@ pub struct Loan {
     payments: BTreeSet<(String, String)>,
     /// When overdue reminders went out (what the law's limits count).
     reminders: Vec<DateTime<Utc>>,
+    /// What the offer said the loan costs.
+    cost: Option<OfferedCost>,
+    signed_at: Option<DateTime<Utc>>,
+}
+
+/// The figures of the offer, as its event recorded them: what the contract document shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferedCost {
+    pub interest_for_term: Kopecks,
+    pub total_to_repay: Kopecks,
+    pub psk_percent: rust_decimal::Decimal,
 }
 
 impl Loan {
@@ -79,6 +90,18 @@ impl Loan {
 
     pub fn debt(&self) -> &Debt {
         &self.debt
+    }
+
+    pub fn cost(&self) -> Option<OfferedCost> {
+        self.cost
+    }
+
+    pub fn signed_at(&self) -> Option<DateTime<Utc>> {
+        self.signed_at
+    }
+
+    pub fn due_on(&self) -> Option<NaiveDate> {
+        self.due_on
     }
 
     pub fn has_payment(&self, channel: &str, external_id: &str) -> bool {
@@ -329,12 +352,26 @@ impl Aggregate for Loan {
 
     fn apply(&mut self, event: Self::Event) {
         match event {
-            LoanEvent::LoanOffered { terms, .. } => {
+            LoanEvent::LoanOffered {
+                terms,
+                interest_for_term,
+                total_to_repay,
+                psk_percent,
+                ..
+            } => {
+                self.cost = Some(OfferedCost {
+                    interest_for_term,
+                    total_to_repay,
+                    psk_percent,
+                });
                 self.status = LoanStatus::Offered;
                 self.debt = Debt::issued(terms.principal);
                 self.terms = Some(terms);
             }
-            LoanEvent::ContractSigned { .. } => self.status = LoanStatus::Signed,
+            LoanEvent::ContractSigned { signed_at } => {
+                self.status = LoanStatus::Signed;
+                self.signed_at = Some(signed_at);
+            }
             LoanEvent::OfferExpired { .. } => self.status = LoanStatus::Expired,
             LoanEvent::PayoutRequested { payout_id, .. } => {
                 self.status = LoanStatus::PayoutRequested;

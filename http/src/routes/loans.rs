@@ -88,6 +88,8 @@ pub(crate) struct LoanDetails {
     held_kopecks: i64,
     schedule: Vec<ScheduledPayment>,
     payments: Vec<Payment>,
+    /// The individual conditions as a PDF.
+    contract_url: String,
 }
 
 impl LoanDetails {
@@ -133,6 +135,7 @@ impl LoanDetails {
             })
             .collect();
         Self {
+            contract_url: format!("/api/v1/me/loans/{}/contract", l.loan_id),
             loan_id: l.loan_id,
             application_id: l.application_id,
             contract_number: l.contract_number,
@@ -191,6 +194,30 @@ pub(crate) async fn one(
         .customer_loan(caller.principal.account_id, loan_id)
         .await?;
     Ok(JsonResponse(LoanDetails::new(loan, today)))
+}
+
+/// The individual conditions of the contract as a PDF, with the ПСК framed on the first page.
+#[utoipa::path(get, path = "/api/v1/me/loans/{id}/contract", tag = "cabinet", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 200, content_type = "application/pdf", description = "The PDF"), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub(crate) async fn contract(
+    State(state): State<AppState>,
+    Borrower(caller): Borrower,
+    IdPath(loan_id): IdPath,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let pdf = state
+        .app
+        .contract_pdf(caller.principal.account_id, loan_id)
+        .await?;
+    let disposition = format!("inline; filename=\"contract-{loan_id}.pdf\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        pdf,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
