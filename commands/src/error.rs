@@ -45,6 +45,10 @@ pub enum Error {
     SocialAccountTaken,
     #[error(transparent)]
     Loan(#[from] k911_aggregates::loan::LoanError),
+    #[error("no contract with this number")]
+    UnknownContract,
+    #[error("{0}")]
+    PaymentMatch(String),
     /// A one-time code that does not match (or is used, expired, burnt).
     #[error("wrong or expired code; ask for a new one")]
     WrongCode,

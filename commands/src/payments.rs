@@ -24,7 +24,10 @@ pub type ChannelSecrets = BTreeMap<String, String>;
 
 impl From<IncomingPaymentError> for Error {
     fn from(e: IncomingPaymentError) -> Self {
-        match e {}
+        match e {
+            IncomingPaymentError::NotHeld => Error::NotFound,
+            other => Error::PaymentMatch(other.to_string()),
+        }
     }
 }
 
@@ -139,6 +142,46 @@ impl App {
 }
 
 impl App {
+    /// A staff member sends a held payment to the loan of `contract_number`: the match is
+    /// recorded, then the loan applies the payment (once, under its channel and external id).
+    pub async fn match_payment(
+        &self,
+        payment_id: Uuid,
+        contract_number: &str,
+        staff_id: Uuid,
+        meta: &CommandMeta,
+    ) -> Result<crate::Written, Error> {
+        let inbox: IncomingPayment = self.load(&self.incoming_store, payment_id).await?;
+        let payment = inbox.payment().cloned().ok_or(Error::NotFound)?;
+        let loan_id: Uuid = sqlx::query_scalar("SELECT loan_id FROM contracts WHERE digits = $1")
+            .bind(contract_digits(contract_number))
+            .fetch_optional(&self.db.sqlx)
+            .await?
+            .ok_or(Error::UnknownContract)?;
+        let loan = self.load(&self.loan_store, loan_id).await?;
+        if !matches!(
+            loan.status(),
+            k911_aggregates::loan::LoanStatus::Active | k911_aggregates::loan::LoanStatus::Closed
+        ) {
+            return Err(LoanError::NotIssued.into());
+        }
+        let matched = IncomingPaymentCommand::Match {
+            loan_id,
+            staff_id,
+            at: self.clock.now(),
+        };
+        self.execute(&self.incoming, payment_id, matched, meta)
+            .await?;
+        let apply = LoanCommand::ApplyPayment {
+            channel: payment.channel,
+            external_id: payment.external_id,
+            amount: payment.amount,
+            paid_at: payment.paid_at,
+            paid_on: moscow_date(payment.paid_at),
+        };
+        self.execute(&self.loans, loan_id, apply, meta).await
+    }
+
     /// `GET /api/v1/staff/payments/unmatched`: money no loan could take, oldest first.
     pub async fn unmatched_payments(
         &self,

@@ -254,6 +254,8 @@ impl From<AppError> for ApiError {
             AppError::UnknownCard => Self::invalid("payout.card_token", error),
             AppError::UnknownProvider => Self::NotFound("login provider"),
             AppError::WrongCode => Self::invalid("code", error),
+            AppError::UnknownContract => Self::invalid("contract_number", error),
+            AppError::PaymentMatch(e) => Self::Conflict(e),
             AppError::Loan(e) => match e {
                 LoanError::NotOffered => Self::NotFound("loan"),
                 LoanError::RateAboveCap { .. } | LoanError::PskAboveCap { .. } => {

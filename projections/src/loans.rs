@@ -500,12 +500,18 @@ CREATE TABLE IF NOT EXISTS read.unmatched_payments (
     paid_at         timestamptz NOT NULL,
     received_at     timestamptz NOT NULL,
     reason          text        NOT NULL,
+    status          text        NOT NULL DEFAULT 'waiting',
+    matched_loan_id uuid,
+    matched_by      uuid,
+    matched_at      timestamptz,
     position        bigint      NOT NULL
 );
-CREATE INDEX IF NOT EXISTS unmatched_payments_order ON read.unmatched_payments (position);
+CREATE INDEX IF NOT EXISTS unmatched_payments_order ON read.unmatched_payments (position)
+    WHERE status = 'waiting';
 COMMENT ON TABLE read.unmatched_payments IS
     'Repayments no loan could take (unknown contract number, loan not issued), oldest first.';
 COMMENT ON COLUMN read.unmatched_payments.contract_number IS 'As the payer typed it.';
+COMMENT ON COLUMN read.unmatched_payments.status IS 'waiting | matched (applied to matched_loan_id)';
 "#;
 
 #[async_trait]
@@ -515,7 +521,7 @@ impl Projection for UnmatchedPayments {
     }
 
     fn event_types(&self) -> &'static [&'static str] {
-        &["PaymentUnmatched"]
+        &["PaymentUnmatched", "PaymentMatched"]
     }
 
     fn create_sql(&self) -> &'static str {
@@ -534,29 +540,47 @@ impl Projection for UnmatchedPayments {
             .aggregate_id
             .parse()
             .map_err(|e| ProjectionError::bad_event(event, e))?;
-        let IncomingPaymentEvent::PaymentUnmatched {
-            payment,
-            reason,
-            received_at,
-        } = serde_json::from_value(event.payload.clone())
+        let payload: IncomingPaymentEvent = serde_json::from_value(event.payload.clone())
             .map_err(|e| ProjectionError::bad_event(event, e))?;
-        tx.execute(
-            "INSERT INTO read.unmatched_payments (payment_id, channel, external_id, contract_number,
-                 amount_kopecks, paid_at, received_at, reason, position)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[
-                &payment_id,
-                &payment.channel,
-                &payment.external_id,
-                &payment.contract_number,
-                &payment.amount.get(),
-                &payment.paid_at,
-                &received_at,
-                &reason,
-                &event.position(),
-            ],
-        )
-        .await?;
+        match payload {
+            IncomingPaymentEvent::PaymentUnmatched {
+                payment,
+                reason,
+                received_at,
+            } => {
+                tx.execute(
+                    "INSERT INTO read.unmatched_payments (payment_id, channel, external_id,
+                         contract_number, amount_kopecks, paid_at, received_at, reason, position)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    &[
+                        &payment_id,
+                        &payment.channel,
+                        &payment.external_id,
+                        &payment.contract_number,
+                        &payment.amount.get(),
+                        &payment.paid_at,
+                        &received_at,
+                        &reason,
+                        &event.position(),
+                    ],
+                )
+                .await?;
+            }
+            IncomingPaymentEvent::PaymentMatched {
+                loan_id,
+                staff_id,
+                matched_at,
+            } => {
+                tx.execute(
+                    "UPDATE read.unmatched_payments
+                        SET status = 'matched', matched_loan_id = $2, matched_by = $3,
+                            matched_at = $4
+                      WHERE payment_id = $1",
+                    &[&payment_id, &loan_id, &staff_id, &matched_at],
+                )
+                .await?;
+            }
+        }
         Ok(())
     }
 }
@@ -582,7 +606,8 @@ pub async fn unmatched(
 ) -> Result<Vec<UnmatchedRow>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "SELECT * FROM read.unmatched_payments ORDER BY position LIMIT $1 OFFSET $2",
+            "SELECT * FROM read.unmatched_payments WHERE status = 'waiting'
+              ORDER BY position LIMIT $1 OFFSET $2",
             &[&limit, &offset],
         )
         .await?;

@@ -158,6 +158,38 @@ async fn a_loan_is_repaid_by_notification_and_registry_each_payment_once_and_clo
         25_440
     );
 
+    // Staff send the held payment to the contract it was meant for: the loan is repaid, so it
+    // is held for the borrower as an overpayment.
+    let held_id = queue.body[0]["payment_id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/staff/payments/{held_id}/match");
+    let fields = app
+        .post_as(
+            &support,
+            &path,
+            Some(&json!({"contract_number": "911-000000-000000"})),
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["contract_number"]);
+    let matched = app
+        .post_as(&support, &path, Some(&json!({ "contract_number": number })))
+        .await;
+    assert_eq!(matched.status, StatusCode::OK, "{:#}", matched.body);
+    assert_eq!(matched.body["loan_id"], id.as_str());
+    // Again: nothing more happens.
+    let again = app
+        .post_as(&support, &path, Some(&json!({ "contract_number": number })))
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    app.settle().await;
+    let queue = app
+        .get_as(&support, "/api/v1/staff/payments/unmatched")
+        .await;
+    assert_eq!(queue.body, json!([]));
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["held_kopecks"], 100_000);
+    assert_eq!(loan["paid_kopecks"], 1_685_440);
+
     // The read model says what replaying the loan's events says.
     app.app.projectors.rebuild(Some("loans")).await.unwrap();
     let rebuilt = &loans(&app, &token).await[0];

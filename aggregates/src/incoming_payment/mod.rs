@@ -43,6 +43,12 @@ pub enum IncomingPaymentCommand {
         reason: String,
         at: DateTime<Utc>,
     },
+    /// A staff member found the loan the payment was meant for.
+    Match {
+        loan_id: Uuid,
+        staff_id: Uuid,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,12 +58,19 @@ pub enum IncomingPaymentEvent {
         reason: String,
         received_at: DateTime<Utc>,
     },
+    /// The payment goes to this loan (applied there under its channel and external id).
+    PaymentMatched {
+        loan_id: Uuid,
+        staff_id: Uuid,
+        matched_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for IncomingPaymentEvent {
     fn event_type(&self) -> String {
         match self {
             Self::PaymentUnmatched { .. } => "PaymentUnmatched".to_string(),
+            Self::PaymentMatched { .. } => "PaymentMatched".to_string(),
         }
     }
 
@@ -67,17 +80,31 @@ impl DomainEvent for IncomingPaymentEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IncomingPaymentError {}
+pub enum IncomingPaymentError {
+    #[error("no such unmatched payment")]
+    NotHeld,
+    #[error("the payment was already matched to loan {0}")]
+    AlreadyMatched(Uuid),
+}
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct IncomingPayment {
     payment: Option<ExternalPayment>,
+    matched_to: Option<Uuid>,
 }
 
 impl IncomingPayment {
     /// Whether this payment was already received (and held).
     pub fn received(&self) -> bool {
         self.payment.is_some()
+    }
+
+    pub fn payment(&self) -> Option<&ExternalPayment> {
+        self.payment.as_ref()
+    }
+
+    pub fn matched_to(&self) -> Option<Uuid> {
+        self.matched_to
     }
 }
 
@@ -110,6 +137,28 @@ impl Aggregate for IncomingPayment {
                     sink.write(held, self).await;
                 }
             }
+            IncomingPaymentCommand::Match {
+                loan_id,
+                staff_id,
+                at,
+            } => {
+                if self.payment.is_none() {
+                    return Err(IncomingPaymentError::NotHeld);
+                }
+                match self.matched_to {
+                    // Asked again (a retry after the loan took it): done already.
+                    Some(matched) if matched == loan_id => {}
+                    Some(matched) => return Err(IncomingPaymentError::AlreadyMatched(matched)),
+                    None => {
+                        let matched = IncomingPaymentEvent::PaymentMatched {
+                            loan_id,
+                            staff_id,
+                            matched_at: at,
+                        };
+                        sink.write(matched, self).await;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -117,6 +166,7 @@ impl Aggregate for IncomingPayment {
     fn apply(&mut self, event: Self::Event) {
         match event {
             IncomingPaymentEvent::PaymentUnmatched { payment, .. } => self.payment = Some(payment),
+            IncomingPaymentEvent::PaymentMatched { loan_id, .. } => self.matched_to = Some(loan_id),
         }
     }
 }
@@ -164,6 +214,38 @@ mod tests {
             .given(vec![held()])
             .when(hold())
             .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn staff_match_a_held_payment_to_one_loan() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0).unwrap();
+        let (loan, other, staff) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let match_to = |loan_id| IncomingPaymentCommand::Match {
+            loan_id,
+            staff_id: staff,
+            at,
+        };
+        let matched = IncomingPaymentEvent::PaymentMatched {
+            loan_id: loan,
+            staff_id: staff,
+            matched_at: at,
+        };
+        TestFramework::<IncomingPayment>::with(())
+            .given(vec![held()])
+            .when(match_to(loan))
+            .then_expect_events(vec![matched.clone()]);
+        TestFramework::<IncomingPayment>::with(())
+            .given(vec![held(), matched.clone()])
+            .when(match_to(loan))
+            .then_expect_events(vec![]);
+        TestFramework::<IncomingPayment>::with(())
+            .given(vec![held(), matched])
+            .when(match_to(other))
+            .then_expect_error(IncomingPaymentError::AlreadyMatched(loan));
+        TestFramework::<IncomingPayment>::with(())
+            .given_no_previous_events()
+            .when(match_to(loan))
+            .then_expect_error(IncomingPaymentError::NotHeld);
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
             post(my_support::request_deletion),
         )
         .route("/api/v1/staff/payments/unmatched", get(payments::unmatched))
+        .route(
+            "/api/v1/staff/payments/{id}/match",
+            post(payments::match_payment),
+        )
         .route("/api/v1/staff/applications", get(applications::queue))
         .route(
             "/api/v1/staff/applications/{id}",

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::Editor;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, parse_json, Page, RawJson};
+use crate::extract::{check, parse_json, IdPath, Json, Page, RawJson};
 use crate::routes::support::PublicMeta;
 use crate::AppState;
 
@@ -169,4 +169,42 @@ pub(crate) async fn unmatched(
             })
             .collect(),
     ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MatchRequest {
+    /// The contract the payment was meant for.
+    contract_number: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Matched {
+    payment_id: Uuid,
+    loan_id: Uuid,
+    position: i64,
+}
+
+/// Sends a held payment to the loan it was meant for; the loan applies it in the law's order.
+#[utoipa::path(post, path = "/api/v1/staff/payments/{id}/match", tag = "payments", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = MatchRequest, responses((status = 200, body = Matched), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub(crate) async fn match_payment(
+    State(state): State<AppState>,
+    Editor(caller): Editor,
+    IdPath(payment_id): IdPath,
+    Json(body): Json<MatchRequest>,
+) -> Result<JsonResponse<Matched>, ApiError> {
+    let written = state
+        .app
+        .match_payment(
+            payment_id,
+            &body.contract_number,
+            caller.principal.account_id,
+            &caller.meta,
+        )
+        .await?;
+    Ok(JsonResponse(Matched {
+        payment_id,
+        loan_id: written.id,
+        position: written.position,
+    }))
 }
