@@ -105,6 +105,7 @@ impl Projection for Lending {
             "ContractSigned",
             "PayoutFailed",
             "OverdueReminderSent",
+            "RefundRequested",
         ]
     }
 
@@ -153,6 +154,12 @@ impl Projection for Lending {
                     })
                     .await?
                 }
+                Ok(LoanEvent::RefundRequested {
+                    refund_id, amount, ..
+                }) => self
+                    .refund(id, refund_id, amount)
+                    .await
+                    .map_err(|e| bad(&e))?,
                 Ok(LoanEvent::OverdueReminderSent {
                     days_overdue, owed, ..
                 }) => {
@@ -318,6 +325,24 @@ impl Lending {
             payout_id,
             loan_id,
             amount: terms.principal,
+            method: self.codes.keys.open(&terms.payout).await?,
+        };
+        self.payout.pay_out(&order).await.map_err(Error::Storage)
+    }
+
+    /// Held money goes back to the loan's payout method (the provider pays each id once).
+    async fn refund(
+        &self,
+        loan_id: Uuid,
+        refund_id: Uuid,
+        amount: k911_aggregates::money::Kopecks,
+    ) -> Result<(), Error> {
+        let loan = self.load(loan_id).await?;
+        let terms = loan.terms().ok_or(Error::NotFound)?;
+        let order = PayoutOrder {
+            payout_id: refund_id,
+            loan_id,
+            amount,
             method: self.codes.keys.open(&terms.payout).await?,
         };
         self.payout.pay_out(&order).await.map_err(Error::Storage)
@@ -503,10 +528,31 @@ impl App {
             .await
     }
 
-    /// Asks the payout provider about every payout still pending and records its answers.
+    /// `POST /api/v1/me/loans/{id}/refund`: the overpayment held on the loan goes back to the
+    /// payout method.
+    pub async fn request_refund(
+        &self,
+        customer_id: Uuid,
+        loan_id: Uuid,
+        meta: &CommandMeta,
+    ) -> Result<(Uuid, k911_aggregates::money::Kopecks, Written), Error> {
+        let (loan, _) = self.own_loan(customer_id, loan_id).await?;
+        let amount = loan.held();
+        let refund_id = self.ids.new_id();
+        let request = LoanCommand::RequestRefund {
+            refund_id,
+            at: self.clock.now(),
+        };
+        let written = self.execute(&self.loans, loan_id, request, meta).await?;
+        Ok((refund_id, amount, written))
+    }
+
+    /// Asks the payout provider about every payout and refund still pending and records its
+    /// answers.
     pub async fn settle_payouts(&self) -> Result<(), Error> {
         let client = self.db.pg.get().await?;
         let pending = loans::with_status(&**client, "payout_requested").await?;
+        let refunds = loans::pending_refunds(&**client).await?;
         drop(client);
         let meta = CommandMeta {
             actor_role: Some("system".into()),
@@ -538,6 +584,29 @@ impl App {
                 },
             };
             self.execute(&self.loans, loan.loan_id, command, &meta)
+                .await?;
+        }
+        for loan in refunds {
+            let Some(refund_id) = loan.refund_id else {
+                continue;
+            };
+            let failure = match self
+                .ports
+                .payout
+                .outcome(refund_id)
+                .await
+                .map_err(Error::Storage)?
+            {
+                PayoutOutcome::Pending => continue,
+                PayoutOutcome::Paid => None,
+                PayoutOutcome::Failed(reason) => Some(reason),
+            };
+            let settle = LoanCommand::SettleRefund {
+                refund_id,
+                failure,
+                at: self.clock.now(),
+            };
+            self.execute(&self.loans, loan.loan_id, settle, &meta)
                 .await?;
         }
         Ok(())

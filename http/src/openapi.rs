@@ -19,7 +19,7 @@ use crate::routes::{
         applications::apply, applications::queue, applications::details, applications::approve, applications::reject,
         me::me, me::applications, me::application, me::apply_again, me::change_password,
         my_support::tickets, my_support::ask, my_support::request_deletion,
-        loans::list, loans::one, loans::contract, loans::sign, loans::resend_code,
+        loans::list, loans::one, loans::contract, loans::refund, loans::sign, loans::resend_code,
         payments::notification, payments::unmatched, payments::match_payment,
         support::submit, support::queue, support::take_next, support::ticket, support::reply, support::close,
         content::faq, content::documents, content::document_file, content::contacts,

@@ -57,6 +57,10 @@ CREATE TABLE IF NOT EXISTS read.loans (
     outstanding_penalty_kopecks   bigint      NOT NULL DEFAULT 0,
     paid_kopecks                  bigint      NOT NULL DEFAULT 0,
     held_kopecks                  bigint      NOT NULL DEFAULT 0,
+    refund_id                     uuid,
+    refund_status                 text,
+    refund_kopecks                bigint      NOT NULL DEFAULT 0,
+    refunded_kopecks              bigint      NOT NULL DEFAULT 0,
     reminders_sent                integer     NOT NULL DEFAULT 0,
     last_reminder_at              timestamptz,
     last_position                 bigint      NOT NULL
@@ -70,6 +74,8 @@ COMMENT ON COLUMN read.loans.psk_percent IS 'Full cost of credit, 353-FZ art. 6,
 COMMENT ON COLUMN read.loans.pdn_percent IS 'Debt-to-income ratio with this loan, %.';
 COMMENT ON COLUMN read.loans.overdue_since IS 'First overdue day, if the due date passed unpaid.';
 COMMENT ON COLUMN read.loans.held_kopecks IS 'Overpayments held for the borrower.';
+COMMENT ON COLUMN read.loans.refund_status IS
+    'The latest refund of held money: pending | paid | failed (null: none asked).';
 COMMENT ON COLUMN read.loans.reminders_sent IS 'Overdue reminders sent by SMS (230-FZ limits apply).';
 CREATE TABLE IF NOT EXISTS read.loan_payments (
     channel                    text        NOT NULL,
@@ -111,6 +117,9 @@ impl Projection for Loans {
             "LoanFellOverdue",
             "PaymentReceived",
             "OverdueReminderSent",
+            "RefundRequested",
+            "OverpaymentRefunded",
+            "RefundFailed",
             "LoanRepaid",
         ]
     }
@@ -283,6 +292,35 @@ impl Projection for Loans {
                 )
                 .await?;
             }
+            LoanEvent::RefundRequested {
+                refund_id, amount, ..
+            } => {
+                tx.execute(
+                    set!(
+                        "refund_id = $3, refund_status = 'pending', refund_kopecks = $4,
+                          held_kopecks = held_kopecks - $4"
+                    ),
+                    &[&loan_id, &p, &refund_id, &amount.get()],
+                )
+                .await?;
+            }
+            LoanEvent::OverpaymentRefunded { .. } => {
+                tx.execute(
+                    set!(
+                        "refund_status = 'paid',
+                          refunded_kopecks = refunded_kopecks + refund_kopecks"
+                    ),
+                    &[&loan_id, &p],
+                )
+                .await?;
+            }
+            LoanEvent::RefundFailed { .. } => {
+                tx.execute(
+                    set!("refund_status = 'failed', held_kopecks = held_kopecks + refund_kopecks"),
+                    &[&loan_id, &p],
+                )
+                .await?;
+            }
             LoanEvent::LoanRepaid { closed_on } => {
                 tx.execute(
                     set!("status = 'closed', closed_on = $3"),
@@ -324,6 +362,9 @@ pub struct LoanRow {
     pub outstanding_penalty_kopecks: i64,
     pub paid_kopecks: i64,
     pub held_kopecks: i64,
+    pub refund_id: Option<Uuid>,
+    pub refund_status: Option<String>,
+    pub refunded_kopecks: i64,
 }
 
 impl LoanRow {
@@ -355,6 +396,9 @@ impl LoanRow {
             outstanding_penalty_kopecks: row.get("outstanding_penalty_kopecks"),
             paid_kopecks: row.get("paid_kopecks"),
             held_kopecks: row.get("held_kopecks"),
+            refund_id: row.get("refund_id"),
+            refund_status: row.get("refund_status"),
+            refunded_kopecks: row.get("refunded_kopecks"),
         }
     }
 }
@@ -420,6 +464,19 @@ pub async fn in_force(
                    AND l.status IN ('offered', 'signed', 'payout_requested', 'active')"
             ),
             &[&customer_id],
+        )
+        .await?;
+    Ok(rows.iter().map(LoanRow::from_row).collect())
+}
+
+/// Loans with a refund waiting for the provider's answer.
+pub async fn pending_refunds(
+    client: &impl GenericClient,
+) -> Result<Vec<LoanRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            &format!("{SELECT_LOAN} WHERE l.refund_status = 'pending' ORDER BY l.loan_id"),
+            &[],
         )
         .await?;
     Ok(rows.iter().map(LoanRow::from_row).collect())

@@ -190,6 +190,23 @@ async fn a_loan_is_repaid_by_notification_and_registry_each_payment_once_and_clo
     assert_eq!(loan["held_kopecks"], 100_000);
     assert_eq!(loan["paid_kopecks"], 1_685_440);
 
+    // The borrower asks for it back: it goes to the card, once.
+    let path = format!("/api/v1/me/loans/{id}/refund");
+    let refund = app.post_as(&token, &path, None).await;
+    assert_eq!(refund.status, StatusCode::ACCEPTED, "{:#}", refund.body);
+    assert_eq!(refund.body["amount_kopecks"], 100_000);
+    app.post_as(&token, &path, None)
+        .await
+        .problem(StatusCode::CONFLICT);
+    move_clock(&app, "2026-12-05T09:10:00+03:00").await;
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["held_kopecks"], 0);
+    assert_eq!(loan["refunded_kopecks"], 100_000);
+    assert_eq!(loan["refund_status"], "paid");
+    app.post_as(&token, &path, None)
+        .await
+        .problem(StatusCode::CONFLICT);
+
     // The read model says what replaying the loan's events says.
     app.app.projectors.rebuild(Some("loans")).await.unwrap();
     let rebuilt = &loans(&app, &token).await[0];

@@ -64,6 +64,15 @@ pub enum LoanCommand {
         at: DateTime<Utc>,
         rules: ReminderRules,
     },
+    /// The borrower asks for the overpayment held on the loan back, to the payout method.
+    RequestRefund { refund_id: Uuid, at: DateTime<Utc> },
+    /// The provider's answer about a refund.
+    SettleRefund {
+        refund_id: Uuid,
+        /// `None`: paid; `Some(reason)`: failed, and the money is held again.
+        failure: Option<String>,
+        at: DateTime<Utc>,
+    },
     /// A repayment from an outside channel, made on `paid_on` (Europe/Moscow).
     ApplyPayment {
         channel: String,

@@ -21,4 +21,8 @@ pub enum LoanError {
     UnknownPayout(uuid::Uuid),
     #[error("the loan has not been issued")]
     NotIssued,
+    #[error("nothing is held on this loan to refund")]
+    NothingToRefund,
+    #[error("a refund is already under way")]
+    RefundPending,
 }

@@ -70,6 +70,21 @@ pub enum LoanEvent {
         owed: Kopecks,
         sent_at: DateTime<Utc>,
     },
+    RefundRequested {
+        refund_id: Uuid,
+        amount: Kopecks,
+        requested_at: DateTime<Utc>,
+    },
+    OverpaymentRefunded {
+        refund_id: Uuid,
+        refunded_at: DateTime<Utc>,
+    },
+    /// The refund did not go through: the money is held again.
+    RefundFailed {
+        refund_id: Uuid,
+        reason: String,
+        failed_at: DateTime<Utc>,
+    },
     /// Nothing is owed any more.
     LoanRepaid {
         closed_on: NaiveDate,
@@ -89,6 +104,9 @@ impl DomainEvent for LoanEvent {
             Self::LoanFellOverdue { .. } => "LoanFellOverdue",
             Self::PaymentReceived { .. } => "PaymentReceived",
             Self::OverdueReminderSent { .. } => "OverdueReminderSent",
+            Self::RefundRequested { .. } => "RefundRequested",
+            Self::OverpaymentRefunded { .. } => "OverpaymentRefunded",
+            Self::RefundFailed { .. } => "RefundFailed",
             Self::LoanRepaid { .. } => "LoanRepaid",
         }
         .to_string()

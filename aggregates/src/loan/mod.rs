@@ -68,6 +68,8 @@ pub struct Loan {
     reminders: Vec<DateTime<Utc>>,
     /// What the offer said the loan costs.
     cost: Option<OfferedCost>,
+    /// A refund of held money under way: its id and amount.
+    refund: Option<(Uuid, Kopecks)>,
     signed_at: Option<DateTime<Utc>>,
 }
 
@@ -94,6 +96,10 @@ impl Loan {
 
     pub fn cost(&self) -> Option<OfferedCost> {
         self.cost
+    }
+
+    pub fn held(&self) -> Kopecks {
+        self.held
     }
 
     pub fn signed_at(&self) -> Option<DateTime<Utc>> {
@@ -307,6 +313,44 @@ impl Aggregate for Loan {
                     sink.write(reminded, self).await;
                 }
             }
+            LoanCommand::RequestRefund { refund_id, at } => {
+                match self.refund {
+                    Some((pending, _)) if pending == refund_id => return Ok(()),
+                    Some(_) => return Err(E::RefundPending),
+                    None => {}
+                }
+                if self.held == Kopecks::ZERO {
+                    return Err(E::NothingToRefund);
+                }
+                let requested = LoanEvent::RefundRequested {
+                    refund_id,
+                    amount: self.held,
+                    requested_at: at,
+                };
+                sink.write(requested, self).await;
+            }
+            LoanCommand::SettleRefund {
+                refund_id,
+                failure,
+                at,
+            } => {
+                if self.refund.map(|(id, _)| id) != Some(refund_id) {
+                    // Settled already (or never asked): nothing to do.
+                    return Ok(());
+                }
+                let settled = match failure {
+                    None => LoanEvent::OverpaymentRefunded {
+                        refund_id,
+                        refunded_at: at,
+                    },
+                    Some(reason) => LoanEvent::RefundFailed {
+                        refund_id,
+                        reason,
+                        failed_at: at,
+                    },
+                };
+                sink.write(settled, self).await;
+            }
             LoanCommand::ApplyPayment {
                 channel,
                 external_id,
@@ -413,6 +457,18 @@ impl Aggregate for Loan {
                 self.payments.insert((channel, external_id));
             }
             LoanEvent::OverdueReminderSent { sent_at, .. } => self.reminders.push(sent_at),
+            LoanEvent::RefundRequested {
+                refund_id, amount, ..
+            } => {
+                self.held = self.held.saturating_sub(amount);
+                self.refund = Some((refund_id, amount));
+            }
+            LoanEvent::OverpaymentRefunded { .. } => self.refund = None,
+            LoanEvent::RefundFailed { .. } => {
+                if let Some((_, amount)) = self.refund.take() {
+                    self.held += amount;
+                }
+            }
             LoanEvent::LoanRepaid { .. } => self.status = LoanStatus::Closed,
         }
     }

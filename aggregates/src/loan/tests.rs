@@ -424,3 +424,84 @@ fn an_overdue_debtor_is_reminded_within_the_laws_limits() {
         .when(remind(10, 9))
         .then_expect_events(vec![]);
 }
+
+#[test]
+fn an_overpayment_is_refunded_on_request_once_and_held_again_if_the_refund_fails() {
+    let applied = Debt {
+        current_interest: k(12_000),
+        current_principal: k(1_500_000),
+        ..Debt::default()
+    };
+    let mut given = active();
+    given.push(accrued(2, 2, 12_000, 0, false));
+    given.push(received("p1", 1_600_000, 2, applied, 88_000));
+    given.push(LoanEvent::LoanRepaid { closed_on: day(2) });
+    let refund = Uuid::from_u128(9);
+    let request = LoanCommand::RequestRefund {
+        refund_id: refund,
+        at: at(3),
+    };
+    let requested = LoanEvent::RefundRequested {
+        refund_id: refund,
+        amount: k(88_000),
+        requested_at: at(3),
+    };
+    loans()
+        .given(given.clone())
+        .when(request.clone())
+        .then_expect_events(vec![requested.clone()]);
+    given.push(requested);
+    // The same request again does nothing; another while one is under way is refused.
+    loans()
+        .given(given.clone())
+        .when(request)
+        .then_expect_events(vec![]);
+    loans()
+        .given(given.clone())
+        .when(LoanCommand::RequestRefund {
+            refund_id: Uuid::from_u128(10),
+            at: at(3),
+        })
+        .then_expect_error(LoanError::RefundPending);
+    let settle = |failure: Option<&str>| LoanCommand::SettleRefund {
+        refund_id: refund,
+        failure: failure.map(str::to_string),
+        at: at(4),
+    };
+    loans()
+        .given(given.clone())
+        .when(settle(None))
+        .then_expect_events(vec![LoanEvent::OverpaymentRefunded {
+            refund_id: refund,
+            refunded_at: at(4),
+        }]);
+    let failed = LoanEvent::RefundFailed {
+        refund_id: refund,
+        reason: "card closed".into(),
+        failed_at: at(4),
+    };
+    loans()
+        .given(given.clone())
+        .when(settle(Some("card closed")))
+        .then_expect_events(vec![failed.clone()]);
+    // Failed: the money is held again and may be asked for anew.
+    given.push(failed);
+    loans()
+        .given(given)
+        .when(LoanCommand::RequestRefund {
+            refund_id: Uuid::from_u128(10),
+            at: at(5),
+        })
+        .then_expect_events(vec![LoanEvent::RefundRequested {
+            refund_id: Uuid::from_u128(10),
+            amount: k(88_000),
+            requested_at: at(5),
+        }]);
+    loans()
+        .given(active())
+        .when(LoanCommand::RequestRefund {
+            refund_id: refund,
+            at: at(3),
+        })
+        .then_expect_error(LoanError::NothingToRefund);
+}

@@ -85,7 +85,11 @@ pub(crate) struct LoanDetails {
     days_overdue: i64,
     outstanding: Outstanding,
     paid_kopecks: i64,
+    /// Overpaid and held for the borrower (`POST …/refund` sends it back).
     held_kopecks: i64,
+    /// The latest refund: `pending` | `paid` | `failed` (`null`: none asked).
+    refund_status: Option<String>,
+    refunded_kopecks: i64,
     schedule: Vec<ScheduledPayment>,
     payments: Vec<Payment>,
     /// The individual conditions as a PDF.
@@ -157,6 +161,8 @@ impl LoanDetails {
             outstanding,
             paid_kopecks: l.paid_kopecks,
             held_kopecks: l.held_kopecks,
+            refund_status: l.refund_status,
+            refunded_kopecks: l.refunded_kopecks,
             schedule,
             payments,
         }
@@ -278,5 +284,35 @@ pub(crate) async fn resend_code(
     Ok((
         StatusCode::ACCEPTED,
         JsonResponse(CodeSent { resend_after }),
+    ))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RefundRequested {
+    loan_id: Uuid,
+    refund_id: Uuid,
+    amount_kopecks: i64,
+    position: i64,
+}
+
+/// The overpayment held on the loan goes back to the loan's card or e-wallet.
+#[utoipa::path(post, path = "/api/v1/me/loans/{id}/refund", tag = "cabinet", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 202, body = RefundRequested), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "Nothing held, or a refund under way")))]
+pub(crate) async fn refund(
+    State(state): State<AppState>,
+    Borrower(caller): Borrower,
+    IdPath(loan_id): IdPath,
+) -> Result<(StatusCode, JsonResponse<RefundRequested>), ApiError> {
+    let (refund_id, amount, written) = state
+        .app
+        .request_refund(caller.principal.account_id, loan_id, &caller.meta)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        JsonResponse(RefundRequested {
+            loan_id,
+            refund_id,
+            amount_kopecks: amount.get(),
+            position: written.position,
+        }),
     ))
 }

@@ -66,6 +66,7 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         .route("/api/v1/me/loans/{id}", get(loans::one))
         .route("/api/v1/me/loans/{id}/sign", post(loans::sign))
         .route("/api/v1/me/loans/{id}/contract", get(loans::contract))
+        .route("/api/v1/me/loans/{id}/refund", post(loans::refund))
         .route("/api/v1/me/loans/{id}/sign-code", post(loans::resend_code))
         .route(
             "/api/v1/me/support/tickets",
