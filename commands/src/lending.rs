@@ -651,6 +651,10 @@ impl App {
     pub fn start_scheduler(&self, every: Duration) -> JoinHandle<()> {
         let app = self.clone();
         tokio::spawn(async move {
+            // The jobs read the loan read models: not before their tables exist.
+            if let Err(error) = app.projectors.wait_started(Duration::from_secs(60)).await {
+                tracing::warn!(%error, "read models not started; the scheduler starts anyway");
+            }
             loop {
                 if let Err(error) = app.settle_payouts().await {
                     tracing::warn!(%error, "payout poll failed");
