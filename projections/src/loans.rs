@@ -120,6 +120,7 @@ impl Projection for Loans {
             "RefundRequested",
             "OverpaymentRefunded",
             "RefundFailed",
+            "LedgerCorrected",
             "LoanRepaid",
         ]
     }
@@ -320,6 +321,53 @@ impl Projection for Loans {
                     &[&loan_id, &p],
                 )
                 .await?;
+            }
+            LoanEvent::LedgerCorrected {
+                debt,
+                held,
+                allocations,
+                ..
+            } => {
+                tx.execute(
+                    set!(
+                        "outstanding_principal_kopecks = $3, outstanding_interest_kopecks = $4,
+                          outstanding_penalty_kopecks = $5,
+                          held_kopecks = greatest($6 - refunded_kopecks
+                              - CASE WHEN refund_status = 'pending' THEN refund_kopecks ELSE 0 END,
+                              0)"
+                    ),
+                    &[
+                        &loan_id,
+                        &p,
+                        &debt.principal().get(),
+                        &debt.interest().get(),
+                        &debt.penalty.get(),
+                        &held.get(),
+                    ],
+                )
+                .await?;
+                for (channel, external_id, allocation) in allocations {
+                    let a = allocation.applied;
+                    tx.execute(
+                        "UPDATE read.loan_payments
+                            SET to_overdue_interest = $3, to_overdue_principal = $4,
+                                to_current_interest = $5, to_current_principal = $6,
+                                to_penalty = $7, to_other = $8, held_kopecks = $9
+                          WHERE channel = $1 AND external_id = $2",
+                        &[
+                            &channel,
+                            &external_id,
+                            &a.overdue_interest.get(),
+                            &a.overdue_principal.get(),
+                            &a.current_interest.get(),
+                            &a.current_principal.get(),
+                            &a.penalty.get(),
+                            &a.other.get(),
+                            &allocation.held.get(),
+                        ],
+                    )
+                    .await?;
+                }
             }
             LoanEvent::LoanRepaid { closed_on } => {
                 tx.execute(

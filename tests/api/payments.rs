@@ -238,3 +238,36 @@ async fn an_overdue_loan_stops_accruing_at_the_total_cost_cap() {
         3_000_000
     );
 }
+
+#[tokio::test]
+async fn a_registry_that_comes_days_late_books_each_payment_on_its_own_day() {
+    let app = spawn().await;
+    let (password, _, number) = issued_loan(&app).await;
+    // The 5th: interest is charged through the 5th, 8 days at 120 ₽.
+    move_clock(&app, "2026-12-05T09:00:00+03:00").await;
+    // The terminal's registry of the 2nd arrives only now: 15 000 ₽ + 5 days (28 Nov – 2 Dec).
+    let registry = format!(
+        "external_id,contract_number,amount_kopecks,paid_at\n\
+         t-1,{number},1560000,2026-12-02T18:00:00+03:00\n"
+    );
+    let report = app
+        .app
+        .import_payments("terminal", registry.as_bytes(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.applied, 1);
+    let token = login(&app, "ivan@example.ru", &password).await;
+    let loan = &loans(&app, &token).await[0];
+    // Paid in full on the 2nd: nothing more was owed for the 3rd to the 5th.
+    assert_eq!(loan["status"], "closed", "{loan:#}");
+    assert_eq!(loan["closed_on"], "2026-12-02");
+    assert_eq!(loan["outstanding"]["total_kopecks"], 0);
+    assert_eq!(loan["held_kopecks"], 0);
+    assert_eq!(
+        loan["payments"][0]["applied"]["current_interest_kopecks"],
+        60_000
+    );
+    // And a rebuild agrees.
+    app.app.projectors.rebuild(Some("loans")).await.unwrap();
+    assert_eq!(&loans(&app, &token).await[0], loan);
+}

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::commands::OfferTerms;
-use super::ledger::Allocation;
+use super::ledger::{Allocation, Debt};
 use crate::money::Kopecks;
 use crate::EVENT_VERSION_1;
 
@@ -85,6 +85,17 @@ pub enum LoanEvent {
         reason: String,
         failed_at: DateTime<Utc>,
     },
+    /// A payment reported after days later than its own were charged: the ledger from issue,
+    /// replayed with every payment on its own day. The debt, the charges, what is held and how
+    /// each payment (keyed by channel and external id) was applied are now these.
+    LedgerCorrected {
+        debt: Debt,
+        charged: Kopecks,
+        held: Kopecks,
+        overdue: bool,
+        allocations: Vec<(String, String, Allocation)>,
+        corrected_at: DateTime<Utc>,
+    },
     /// Nothing is owed any more.
     LoanRepaid {
         closed_on: NaiveDate,
@@ -107,6 +118,7 @@ impl DomainEvent for LoanEvent {
             Self::RefundRequested { .. } => "RefundRequested",
             Self::OverpaymentRefunded { .. } => "OverpaymentRefunded",
             Self::RefundFailed { .. } => "RefundFailed",
+            Self::LedgerCorrected { .. } => "LedgerCorrected",
             Self::LoanRepaid { .. } => "LoanRepaid",
         }
         .to_string()

@@ -28,6 +28,17 @@ use crate::loan_application::LoanCost;
 use crate::money::Kopecks;
 use ledger::{allocate, charges_for_day, DayCharges, Debt};
 
+/// A loan's ledger replayed from issue (see [`Loan::replay`]).
+#[derive(Debug, Default)]
+struct Replay {
+    debt: Debt,
+    charged: Kopecks,
+    held: Kopecks,
+    overdue: bool,
+    allocations: Vec<(String, String, ledger::Allocation)>,
+    closed_on: Option<NaiveDate>,
+}
+
 /// Where a loan stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LoanStatus {
@@ -64,12 +75,16 @@ pub struct Loan {
     held: Kopecks,
     /// `(channel, external_id)` of every payment applied: each is applied once.
     payments: BTreeSet<(String, String)>,
+    /// Every payment in the order it arrived: `(channel, external_id, day paid, amount)`.
+    history: Vec<(String, String, NaiveDate, Kopecks)>,
     /// When overdue reminders went out (what the law's limits count).
     reminders: Vec<DateTime<Utc>>,
     /// What the offer said the loan costs.
     cost: Option<OfferedCost>,
     /// A refund of held money under way: its id and amount.
     refund: Option<(Uuid, Kopecks)>,
+    /// Held money paid back to the borrower so far.
+    refunded: Kopecks,
     signed_at: Option<DateTime<Utc>>,
 }
 
@@ -113,6 +128,61 @@ impl Loan {
     pub fn has_payment(&self, channel: &str, external_id: &str) -> bool {
         self.payments
             .contains(&(channel.to_string(), external_id.to_string()))
+    }
+
+    /// The ledger from issue through `through` with every payment on its own day (in the order
+    /// they arrived within a day): what it all comes to had each payment arrived in time.
+    fn replay(
+        &self,
+        payments: &[(String, String, NaiveDate, Kopecks)],
+        through: NaiveDate,
+    ) -> Replay {
+        let (Some(terms), Some(issued_on), Some(due_on)) =
+            (&self.terms, self.issued_on, self.due_on)
+        else {
+            return Replay::default();
+        };
+        let mut sorted: Vec<&(String, String, NaiveDate, Kopecks)> = payments.iter().collect();
+        sorted.sort_by_key(|(_, _, day, _)| *day);
+        let mut replay = Replay {
+            debt: Debt::issued(terms.principal),
+            ..Replay::default()
+        };
+        let mut next = sorted.iter().peekable();
+        let mut day = issued_on;
+        while day <= through || next.peek().is_some() {
+            if day > issued_on {
+                if day > due_on && !replay.overdue {
+                    replay.debt = replay.debt.fall_due();
+                    replay.overdue = true;
+                }
+                let charges = charges_for_day(
+                    terms.principal,
+                    &replay.debt,
+                    replay.charged,
+                    terms.daily_rate,
+                    replay.overdue,
+                    &terms.rules,
+                );
+                replay.charged += charges.interest + charges.penalty;
+                replay.debt = replay.debt.charge(charges, replay.overdue);
+            }
+            while let Some((channel, external_id, _, amount)) =
+                next.next_if(|(_, _, paid_on, _)| *paid_on <= day)
+            {
+                let allocation = allocate(&replay.debt, *amount, terms.rules.allocation);
+                replay.debt = replay.debt.less(&allocation.applied);
+                replay.held += allocation.held;
+                if replay.debt.total() == Kopecks::ZERO && replay.closed_on.is_none() {
+                    replay.closed_on = Some(day);
+                }
+                replay
+                    .allocations
+                    .push((channel.clone(), external_id.clone(), allocation));
+            }
+            day = day + Days::new(1);
+        }
+        replay
     }
 
     /// The charges for every day after the last one charged up to `through`: one event per run
@@ -364,6 +434,41 @@ impl Aggregate for Loan {
                 if !matches!(self.status, LoanStatus::Active | LoanStatus::Closed) {
                     return Err(E::NotIssued);
                 }
+                if let Some(charged_through) = self.accrued_through.filter(|t| paid_on < *t) {
+                    // Days after the payment were charged on a debt it would have lowered.
+                    let mut payments = self.history.clone();
+                    payments.push((channel.clone(), external_id.clone(), paid_on, amount));
+                    let replay = self.replay(&payments, charged_through);
+                    let allocation = replay
+                        .allocations
+                        .iter()
+                        .find(|(c, e, _)| *c == channel && *e == external_id)
+                        .map(|(_, _, a)| *a)
+                        .unwrap_or_default();
+                    let received = LoanEvent::PaymentReceived {
+                        channel,
+                        external_id,
+                        amount,
+                        paid_at,
+                        paid_on,
+                        allocation,
+                    };
+                    sink.write(received, self).await;
+                    let corrected = LoanEvent::LedgerCorrected {
+                        debt: replay.debt,
+                        charged: replay.charged,
+                        held: replay.held,
+                        overdue: replay.overdue,
+                        allocations: replay.allocations,
+                        corrected_at: paid_at,
+                    };
+                    sink.write(corrected, self).await;
+                    if self.status == LoanStatus::Active && self.debt.total() == Kopecks::ZERO {
+                        let closed_on = replay.closed_on.unwrap_or(paid_on);
+                        sink.write(LoanEvent::LoanRepaid { closed_on }, self).await;
+                    }
+                    return Ok(());
+                }
                 // Interest is owed for every day the money was used, the day of payment too.
                 if self.status == LoanStatus::Active {
                     for event in self.accruals(paid_on) {
@@ -450,11 +555,28 @@ impl Aggregate for Loan {
                 channel,
                 external_id,
                 allocation,
+                amount,
+                paid_on,
                 ..
             } => {
                 self.debt = self.debt.less(&allocation.applied);
                 self.held += allocation.held;
-                self.payments.insert((channel, external_id));
+                self.payments.insert((channel.clone(), external_id.clone()));
+                self.history.push((channel, external_id, paid_on, amount));
+            }
+            LoanEvent::LedgerCorrected {
+                debt,
+                charged,
+                held,
+                overdue,
+                ..
+            } => {
+                self.debt = debt;
+                self.charged = charged;
+                // Money refunded or under way stays out of what is held.
+                let out = self.refunded + self.refund.map_or(Kopecks::ZERO, |(_, a)| a);
+                self.held = held.saturating_sub(out);
+                self.overdue = overdue;
             }
             LoanEvent::OverdueReminderSent { sent_at, .. } => self.reminders.push(sent_at),
             LoanEvent::RefundRequested {
@@ -463,7 +585,11 @@ impl Aggregate for Loan {
                 self.held = self.held.saturating_sub(amount);
                 self.refund = Some((refund_id, amount));
             }
-            LoanEvent::OverpaymentRefunded { .. } => self.refund = None,
+            LoanEvent::OverpaymentRefunded { .. } => {
+                if let Some((_, amount)) = self.refund.take() {
+                    self.refunded += amount;
+                }
+            }
             LoanEvent::RefundFailed { .. } => {
                 if let Some((_, amount)) = self.refund.take() {
                     self.held += amount;

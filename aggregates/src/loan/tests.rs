@@ -505,3 +505,76 @@ fn an_overpayment_is_refunded_on_request_once_and_held_again_if_the_refund_fails
         })
         .then_expect_error(LoanError::NothingToRefund);
 }
+
+#[test]
+fn a_payment_reported_late_is_booked_on_its_own_day_and_the_days_after_recharged() {
+    // Charged through the 5th on 15 000 ₽; then a payment of 10 000 ₽ made on the 3rd arrives.
+    let mut given = active();
+    given.push(accrued(2, 5, 48_000, 0, false));
+    let applied = Debt {
+        current_interest: k(24_000),
+        current_principal: k(976_000),
+        ..Debt::default()
+    };
+    // From the 4th the principal was 5 240 ₽: 41.92 ₽ a day, not 120 ₽.
+    let corrected = Debt {
+        current_interest: k(8_384),
+        current_principal: k(524_000),
+        ..Debt::default()
+    };
+    loans()
+        .given(given)
+        .when(pay("late", 1_000_000, 3))
+        .then_expect_events(vec![
+            received("late", 1_000_000, 3, applied, 0),
+            LoanEvent::LedgerCorrected {
+                debt: corrected,
+                charged: k(32_384),
+                held: Kopecks::ZERO,
+                overdue: false,
+                allocations: vec![(
+                    "sberbank_online".into(),
+                    "late".into(),
+                    Allocation {
+                        applied,
+                        held: Kopecks::ZERO,
+                    },
+                )],
+                corrected_at: at(3),
+            },
+        ]);
+}
+
+#[test]
+fn a_late_payment_that_settles_everything_closes_the_loan_on_its_own_day() {
+    let mut given = active();
+    given.push(accrued(2, 5, 48_000, 0, false));
+    // Paid on the 2nd: 15 000 ₽ and one day of interest; the 3rd to 5th charged nothing.
+    let applied = Debt {
+        current_interest: k(12_000),
+        current_principal: k(1_500_000),
+        ..Debt::default()
+    };
+    loans()
+        .given(given)
+        .when(pay("late", 1_512_000, 2))
+        .then_expect_events(vec![
+            received("late", 1_512_000, 2, applied, 0),
+            LoanEvent::LedgerCorrected {
+                debt: Debt::default(),
+                charged: k(12_000),
+                held: Kopecks::ZERO,
+                overdue: false,
+                allocations: vec![(
+                    "sberbank_online".into(),
+                    "late".into(),
+                    Allocation {
+                        applied,
+                        held: Kopecks::ZERO,
+                    },
+                )],
+                corrected_at: at(2),
+            },
+            LoanEvent::LoanRepaid { closed_on: day(2) },
+        ]);
+}
