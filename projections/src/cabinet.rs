@@ -10,7 +10,7 @@ use k911_event_store::log::RecordedEvent;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
-use crate::runtime::{BatchTx, Projection, ProjectionError};
+use crate::runtime::{aggregate_uuid, payload, BatchTx, Projection, ProjectionError};
 
 /// `read.customers`.
 pub struct Customers;
@@ -86,17 +86,6 @@ COMMENT ON COLUMN read.loan_applications.decided_by IS 'The underwriter''s accou
 COMMENT ON COLUMN read.loan_applications.pdn_percent IS
     'Debt-to-income ratio with the approved loan (353-FZ art. 5.1), %; null without income.';
 "#;
-
-fn payload<T: serde::de::DeserializeOwned>(event: &RecordedEvent) -> Result<T, ProjectionError> {
-    serde_json::from_value(event.payload.clone()).map_err(|e| ProjectionError::bad_event(event, e))
-}
-
-fn aggregate_uuid(event: &RecordedEvent) -> Result<Uuid, ProjectionError> {
-    event
-        .aggregate_id
-        .parse()
-        .map_err(|e| ProjectionError::bad_event(event, e))
-}
 
 fn json(value: &impl serde::Serialize) -> serde_json::Value {
     serde_json::to_value(value).expect("sealed values serialize")

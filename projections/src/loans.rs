@@ -10,7 +10,7 @@ use k911_event_store::log::RecordedEvent;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
-use crate::runtime::{BatchTx, Projection, ProjectionError};
+use crate::runtime::{aggregate_uuid, payload, BatchTx, Projection, ProjectionError};
 
 /// An update of one loan's row that also records the event's position: `$1` is the loan, `$2`
 /// the position.
@@ -137,14 +137,9 @@ impl Projection for Loans {
         if event.aggregate_type != "Loan" {
             return Ok(());
         }
-        let loan_id: Uuid = event
-            .aggregate_id
-            .parse()
-            .map_err(|e| ProjectionError::bad_event(event, e))?;
-        let payload: LoanEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ProjectionError::bad_event(event, e))?;
+        let loan_id = aggregate_uuid(event)?;
         let p = event.position();
-        match payload {
+        match payload::<LoanEvent>(event)? {
             LoanEvent::LoanOffered {
                 terms,
                 interest_for_term,
@@ -641,13 +636,8 @@ impl Projection for UnmatchedPayments {
         if event.aggregate_type != "IncomingPayment" {
             return Ok(());
         }
-        let payment_id: Uuid = event
-            .aggregate_id
-            .parse()
-            .map_err(|e| ProjectionError::bad_event(event, e))?;
-        let payload: IncomingPaymentEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ProjectionError::bad_event(event, e))?;
-        match payload {
+        let payment_id = aggregate_uuid(event)?;
+        match payload::<IncomingPaymentEvent>(event)? {
             IncomingPaymentEvent::PaymentUnmatched {
                 payment,
                 reason,

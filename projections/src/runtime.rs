@@ -79,6 +79,21 @@ impl ProjectionError {
 #[derive(Default)]
 pub struct Statements(std::sync::Mutex<HashMap<&'static str, Statement>>);
 
+/// An event's aggregate id as the UUID every k911 aggregate uses.
+pub fn aggregate_uuid(event: &RecordedEvent) -> Result<uuid::Uuid, ProjectionError> {
+    event
+        .aggregate_id
+        .parse()
+        .map_err(|e| ProjectionError::bad_event(event, e))
+}
+
+/// An event's payload as its aggregate's event type.
+pub fn payload<T: serde::de::DeserializeOwned>(
+    event: &RecordedEvent,
+) -> Result<T, ProjectionError> {
+    serde_json::from_value(event.payload.clone()).map_err(|e| ProjectionError::bad_event(event, e))
+}
+
 /// The transaction a batch is applied in, with its connection's prepared statements.
 pub struct BatchTx<'a> {
     tx: Transaction<'a>,

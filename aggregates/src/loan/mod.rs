@@ -434,53 +434,47 @@ impl Aggregate for Loan {
                 if !matches!(self.status, LoanStatus::Active | LoanStatus::Closed) {
                     return Err(E::NotIssued);
                 }
-                if let Some(charged_through) = self.accrued_through.filter(|t| paid_on < *t) {
-                    // Days after the payment were charged on a debt it would have lowered.
-                    let mut payments = self.history.clone();
-                    payments.push((channel.clone(), external_id.clone(), paid_on, amount));
-                    let replay = self.replay(&payments, charged_through);
-                    let allocation = replay
-                        .allocations
-                        .iter()
-                        .find(|(c, e, _)| *c == channel && *e == external_id)
-                        .map(|(_, _, a)| *a)
-                        .unwrap_or_default();
-                    let received = LoanEvent::PaymentReceived {
-                        channel,
-                        external_id,
-                        amount,
-                        paid_at,
-                        paid_on,
-                        allocation,
-                    };
-                    sink.write(received, self).await;
-                    let corrected = LoanEvent::LedgerCorrected {
-                        debt: replay.debt,
-                        charged: replay.charged,
-                        held: replay.held,
-                        overdue: replay.overdue,
-                        allocations: replay.allocations,
-                        corrected_at: paid_at,
-                    };
-                    sink.write(corrected, self).await;
-                    if self.status == LoanStatus::Active && self.debt.total() == Kopecks::ZERO {
-                        let closed_on = replay.closed_on.unwrap_or(paid_on);
-                        sink.write(LoanEvent::LoanRepaid { closed_on }, self).await;
-                    }
-                    return Ok(());
-                }
-                // Interest is owed for every day the money was used, the day of payment too.
-                if self.status == LoanStatus::Active {
-                    for event in self.accruals(paid_on) {
-                        sink.write(event, self).await;
-                    }
-                }
                 let order = self
                     .terms
                     .as_ref()
                     .map(|t| t.rules.allocation)
                     .ok_or(E::NotOffered)?;
-                let allocation = allocate(&self.debt, amount, order);
+                let (allocation, correction, closed_on) =
+                    match self.accrued_through.filter(|through| paid_on < *through) {
+                        // Reported after later days were charged, on a debt it would have lowered:
+                        // the ledger is replayed with the payment on its own day.
+                        Some(charged_through) => {
+                            let mut payments = self.history.clone();
+                            payments.push((channel.clone(), external_id.clone(), paid_on, amount));
+                            let replay = self.replay(&payments, charged_through);
+                            let allocation = replay
+                                .allocations
+                                .iter()
+                                .find(|(c, e, _)| *c == channel && *e == external_id)
+                                .map(|(_, _, a)| *a)
+                                .unwrap_or_default();
+                            let closed_on = replay.closed_on.unwrap_or(paid_on);
+                            let corrected = LoanEvent::LedgerCorrected {
+                                debt: replay.debt,
+                                charged: replay.charged,
+                                held: replay.held,
+                                overdue: replay.overdue,
+                                allocations: replay.allocations,
+                                corrected_at: paid_at,
+                            };
+                            (allocation, Some(corrected), closed_on)
+                        }
+                        None => {
+                            // Interest is owed for every day the money was used, the day of payment
+                            // too.
+                            if self.status == LoanStatus::Active {
+                                for event in self.accruals(paid_on) {
+                                    sink.write(event, self).await;
+                                }
+                            }
+                            (allocate(&self.debt, amount, order), None, paid_on)
+                        }
+                    };
                 let received = LoanEvent::PaymentReceived {
                     channel,
                     external_id,
@@ -490,9 +484,11 @@ impl Aggregate for Loan {
                     allocation,
                 };
                 sink.write(received, self).await;
+                if let Some(corrected) = correction {
+                    sink.write(corrected, self).await;
+                }
                 if self.status == LoanStatus::Active && self.debt.total() == Kopecks::ZERO {
-                    sink.write(LoanEvent::LoanRepaid { closed_on: paid_on }, self)
-                        .await;
+                    sink.write(LoanEvent::LoanRepaid { closed_on }, self).await;
                 }
             }
         }
