@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
+use k911_aggregates::loan::law::LawEditions;
 use k911_commands::clock::{ManualClock, SystemClock};
 use k911_commands::ids::RandomIds;
 use k911_commands::notify::{EmailSender, Ports, SmsSender, SmtpMailer};
@@ -110,6 +111,22 @@ pub struct Config {
     /// The web client's page that providers send the browser back to (registered with them).
     #[arg(long, env = "K911_OIDC_REDIRECT_URL", global = true)]
     pub oidc_redirect_url: Option<String>,
+    /// The editions of 353-FZ's limits as JSON, replacing the built-in ones:
+    /// `[["0001-01-01", {"max_daily_rate_percent": "0.8", ...}], ["2026-04-01", {...}]]`.
+    #[arg(long, env = "K911_LAW_EDITIONS", global = true)]
+    pub law_editions: Option<String>,
+    /// When overdue debtors may be reminded (230-FZ art. 7) as JSON, replacing the defaults:
+    /// `{"per_day": 2, "per_week": 4, "per_month": 16, "working_day_hours": [8, 22], ...}`.
+    #[arg(long, env = "K911_REMINDER_RULES", global = true)]
+    pub reminder_rules: Option<String>,
+    /// How long a loan offer waits for the borrower's signature, in hours.
+    #[arg(
+        long,
+        env = "K911_OFFER_TTL_HOURS",
+        default_value_t = 72,
+        global = true
+    )]
+    pub offer_ttl_hours: u64,
     /// HMAC secret of Sberbank Online's payment notifications; the channel is closed without.
     #[arg(
         long,
@@ -230,6 +247,16 @@ impl Config {
                     .insert(channel.to_string(), secret.clone());
             }
         }
+        if let Some(json) = &self.law_editions {
+            let editions = serde_json::from_str(json)
+                .context("K911_LAW_EDITIONS must be a JSON list of [from date, rules]")?;
+            settings.law = LawEditions::new(editions).map_err(anyhow::Error::msg)?;
+        }
+        if let Some(json) = &self.reminder_rules {
+            settings.reminders = serde_json::from_str(json)
+                .context("K911_REMINDER_RULES must be a JSON object of the reminder limits")?;
+        }
+        settings.offer_ttl = std::time::Duration::from_secs(self.offer_ttl_hours * 3600);
         if let Some(url) = &self.oidc_redirect_url {
             settings.oidc_redirect_url = url.clone();
         }

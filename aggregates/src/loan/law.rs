@@ -122,6 +122,28 @@ mod tests {
     }
 
     #[test]
+    fn editions_are_configured_as_json() {
+        let json = r#"[["0001-01-01", {
+            "max_daily_rate_percent": "0.8", "max_psk_percent": "292",
+            "total_cost_cap_percent": "130", "penalty_yearly_percent_with_interest": "20",
+            "penalty_daily_percent_without_interest": "0.1", "allocation": "penalty_fifth"}],
+          ["2027-01-01", {
+            "max_daily_rate_percent": "0.5", "max_psk_percent": "200",
+            "total_cost_cap_percent": "100", "penalty_yearly_percent_with_interest": "20",
+            "penalty_daily_percent_without_interest": "0.1", "allocation": "penalty_fifth"}]]"#;
+        let editions: Vec<(NaiveDate, LawRules)> = serde_json::from_str(json).unwrap();
+        let law = LawEditions::new(editions).unwrap();
+        assert_eq!(
+            law.for_contract(date(2027, 1, 1)).max_daily_rate_percent,
+            Decimal::new(5, 1)
+        );
+        assert_eq!(
+            law.for_contract(date(2026, 12, 31)).total_cost_cap_percent,
+            Decimal::from(130)
+        );
+    }
+
+    #[test]
     fn configured_editions_must_cover_every_date() {
         let rules = LawEditions::default()
             .for_contract(date(2026, 4, 1))
