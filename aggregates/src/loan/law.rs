@@ -77,24 +77,26 @@ impl Default for LawEditions {
 }
 
 impl LawEditions {
-    /// Editions from configuration; they must start from the earliest date and be in order.
+    /// Editions from configuration, in any order; the earliest also covers every contract
+    /// before its date.
     pub fn new(mut editions: Vec<(NaiveDate, LawRules)>) -> Result<Self, &'static str> {
         editions.sort_by_key(|(from, _)| *from);
-        match editions.first() {
-            Some((from, _)) if *from == NaiveDate::MIN => Ok(Self(editions)),
-            Some(_) => Err("the first edition must apply from the earliest date"),
-            None => Err("at least one edition is needed"),
+        if editions.is_empty() {
+            return Err("at least one edition is needed");
         }
+        Ok(Self(editions))
     }
 
     /// The rules a contract concluded on `contract_date` follows.
     pub fn for_contract(&self, contract_date: NaiveDate) -> &LawRules {
-        self.0
+        let editions = &self.0;
+        editions
             .iter()
             .rev()
             .find(|(from, _)| *from <= contract_date)
+            .or(editions.first())
             .map(|(_, rules)| rules)
-            .expect("the first edition applies from the earliest date")
+            .expect("there is at least one edition")
     }
 }
 
