@@ -146,13 +146,13 @@ mod tests {
     }
 
     #[test]
-    fn configured_editions_must_cover_every_date() {
+    fn the_earliest_configured_edition_covers_every_earlier_contract() {
         let rules = LawEditions::default()
             .for_contract(date(2026, 4, 1))
             .clone();
-        assert!(LawEditions::new(vec![(date(2020, 1, 1), rules.clone())]).is_err());
         assert!(LawEditions::new(vec![]).is_err());
-        let law = LawEditions::new(vec![(NaiveDate::MIN, rules.clone())]).unwrap();
+        let law = LawEditions::new(vec![(date(2020, 1, 1), rules.clone())]).unwrap();
         assert_eq!(law.for_contract(date(1999, 1, 1)), &rules);
+        assert_eq!(law.for_contract(date(2030, 1, 1)), &rules);
     }
 }
