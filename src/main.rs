@@ -54,6 +54,9 @@ enum PaymentsCommand {
         /// `sberbank_online` or `terminal`.
         #[arg(long)]
         channel: String,
+        /// `standard` (API.md's CSV) or a channel's own layout (`sberbank`).
+        #[arg(long, default_value = "standard")]
+        layout: String,
         file: std::path::PathBuf,
     },
 }
@@ -133,10 +136,16 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Payments {
-            command: PaymentsCommand::Import { channel, file },
+            command:
+                PaymentsCommand::Import {
+                    channel,
+                    layout,
+                    file,
+                },
         } => {
+            let layout = layout.parse().map_err(anyhow::Error::msg)?;
             let app = cli.config.app(&db)?;
-            import_payments(&app, &channel, &file).await
+            import_payments(&app, &channel, layout, &file).await
         }
     }
 }
@@ -146,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
 async fn import_payments(
     app: &k911_commands::App,
     channel: &str,
+    layout: k911_commands::registry::RegistryLayout,
     path: &std::path::Path,
 ) -> anyhow::Result<()> {
     let bytes = std::fs::metadata(path)
@@ -160,7 +170,7 @@ async fn import_payments(
     );
     let reader = bar.wrap_read(file);
     let report = app
-        .import_payments(channel, reader, |line| {
+        .import_payments(channel, layout, reader, |line| {
             bar.set_message(format!("line {line}"))
         })
         .await?;

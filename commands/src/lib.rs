@@ -18,6 +18,7 @@ pub mod onboarding;
 pub mod otp;
 pub mod payments;
 pub mod payout;
+pub mod registry;
 pub mod smsru;
 pub mod social;
 pub mod support;

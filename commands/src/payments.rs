@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::clock::moscow_date;
 use crate::lending::contract_digits;
+use crate::registry::{self, RegistryLayout};
 use crate::{App, CommandMeta, Error};
 
 /// The channels payments come from.
@@ -204,47 +205,6 @@ pub struct ImportReport {
     pub errors: Vec<(u64, String)>,
 }
 
-/// The registry layout every channel's file is mapped onto (API.md): UTF-8 CSV with the header
-/// `external_id,contract_number,amount_kopecks,paid_at`.
-pub const REGISTRY_HEADER: [&str; 4] = [
-    "external_id",
-    "contract_number",
-    "amount_kopecks",
-    "paid_at",
-];
-
-/// One row of a registry, parsed.
-fn registry_row(channel: &str, record: &csv::StringRecord) -> Result<ExternalPayment, String> {
-    if record.len() != REGISTRY_HEADER.len() {
-        return Err(format!("expected 4 fields, found {}", record.len()));
-    }
-    let field = |i: usize| record.get(i).unwrap_or("").trim();
-    let amount: i64 = field(2)
-        .parse()
-        .map_err(|_| "amount_kopecks: must be a whole number of kopecks".to_string())?;
-    let paid_at = chrono::DateTime::parse_from_rfc3339(field(3))
-        .map_err(|_| "paid_at: must be an RFC 3339 time".to_string())?
-        .with_timezone(&chrono::Utc);
-    let (external_id, contract_number) = (field(0), field(1));
-    if external_id.is_empty() || external_id.chars().count() > 100 {
-        return Err("external_id: must be 1 to 100 characters".into());
-    }
-    if contract_number.is_empty() || contract_number.chars().count() > 50 {
-        return Err("contract_number: must be 1 to 50 characters".into());
-    }
-    let amount = k911_aggregates::money::Kopecks::new(amount)
-        .ok()
-        .filter(|k| k.get() > 0)
-        .ok_or_else(|| "amount_kopecks: must be more than zero".to_string())?;
-    Ok(ExternalPayment {
-        channel: channel.to_string(),
-        external_id: external_id.to_string(),
-        contract_number: contract_number.to_string(),
-        amount,
-        paid_at,
-    })
-}
-
 impl App {
     /// `k911 payments import`: every row of a registry, each payment applied once (a row seen
     /// before, by file or by notification, is a duplicate). A bad row is reported with its line
@@ -253,6 +213,7 @@ impl App {
     pub async fn import_payments(
         &self,
         channel: &str,
+        layout: RegistryLayout,
         file: impl std::io::Read,
         mut progress: impl FnMut(u64),
     ) -> Result<ImportReport, Error> {
@@ -262,34 +223,14 @@ impl App {
                 CHANNELS.join(", ")
             )));
         }
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
-        let header = reader
-            .headers()
-            .map_err(|e| Error::Storage(format!("unreadable registry: {e}")))?
-            .clone();
-        if header.iter().map(str::trim).ne(REGISTRY_HEADER) {
-            return Err(Error::Storage(format!(
-                "the header must be {}",
-                REGISTRY_HEADER.join(",")
-            )));
-        }
+        let rows = registry::rows(layout, channel, file).map_err(Error::Storage)?;
         let meta = CommandMeta {
             actor_role: Some(format!("payment_registry:{channel}")),
             channel: "registry",
             ..CommandMeta::default()
         };
         let mut report = ImportReport::default();
-        for record in reader.records() {
-            let (line, row) = match record {
-                Ok(record) => (
-                    record.position().map_or(0, |p| p.line()),
-                    registry_row(channel, &record),
-                ),
-                Err(e) => (
-                    e.position().map_or(0, |p| p.line()),
-                    Err(format!("unreadable row: {e}")),
-                ),
-            };
+        for (line, row) in rows {
             match row {
                 Ok(payment) => match self.receive_payment(payment, &meta).await?.status {
                     PaymentStatus::Applied => report.applied += 1,

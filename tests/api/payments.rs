@@ -7,6 +7,8 @@ use k911_tests::{Options, TestApp, TestResponse};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use k911_commands::registry::RegistryLayout;
+
 use crate::cabinet::login;
 use crate::loans::{issued_loan, loans, move_clock};
 
@@ -109,7 +111,12 @@ async fn a_loan_is_repaid_by_notification_and_registry_each_payment_once_and_clo
     );
     let report = app
         .app
-        .import_payments("sberbank_online", registry.as_bytes(), |_| {})
+        .import_payments(
+            "sberbank_online",
+            RegistryLayout::Standard,
+            registry.as_bytes(),
+            |_| {},
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -126,7 +133,12 @@ async fn a_loan_is_repaid_by_notification_and_registry_each_payment_once_and_clo
     // Importing the same file again applies nothing.
     let again = app
         .app
-        .import_payments("sberbank_online", registry.as_bytes(), |_| {})
+        .import_payments(
+            "sberbank_online",
+            RegistryLayout::Standard,
+            registry.as_bytes(),
+            |_| {},
+        )
         .await
         .unwrap();
     assert_eq!((again.applied, again.duplicate, again.unmatched), (0, 3, 0));
@@ -252,7 +264,12 @@ async fn a_registry_that_comes_days_late_books_each_payment_on_its_own_day() {
     );
     let report = app
         .app
-        .import_payments("terminal", registry.as_bytes(), |_| {})
+        .import_payments(
+            "terminal",
+            RegistryLayout::Standard,
+            registry.as_bytes(),
+            |_| {},
+        )
         .await
         .unwrap();
     assert_eq!(report.applied, 1);
@@ -270,4 +287,30 @@ async fn a_registry_that_comes_days_late_books_each_payment_on_its_own_day() {
     // And a rebuild agrees.
     app.app.projectors.rebuild(Some("loans")).await.unwrap();
     assert_eq!(&loans(&app, &token).await[0], loan);
+}
+
+#[tokio::test]
+async fn a_registry_in_sberbanks_layout_is_mapped_onto_payments() {
+    let app = spawn().await;
+    let (password, _, number) = issued_loan(&app).await;
+    move_clock(&app, "2026-11-28T12:00:00+03:00").await;
+    // 15 000 ₽ + one day's 120 ₽ on the 28th, and the closing line that adds up to it.
+    let registry =
+        format!("28-11-2026;11-30-00;8603;100200300;{number};Иванов И. И.;15120,00\n=1;15120,00\n");
+    let report = app
+        .app
+        .import_payments(
+            "sberbank_online",
+            RegistryLayout::Sberbank,
+            registry.as_bytes(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!((report.applied, report.rejected), (1, 0), "{report:?}");
+    let token = login(&app, "ivan@example.ru", &password).await;
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["status"], "closed", "{loan:#}");
+    assert_eq!(loan["payments"][0]["external_id"], "8603/100200300");
+    assert_eq!(loan["payments"][0]["paid_on"], "2026-11-28");
 }
