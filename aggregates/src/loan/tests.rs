@@ -578,3 +578,55 @@ fn a_late_payment_that_settles_everything_closes_the_loan_on_its_own_day() {
             LoanEvent::LoanRepaid { closed_on: day(2) },
         ]);
 }
+
+mod replay_agrees {
+    use cqrs_es::event_sink::EventSink;
+    use cqrs_es::Aggregate;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Runs `command` on `loan` as the framework would, returning nothing but the new state.
+    fn run(loan: &mut Loan, command: LoanCommand) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let sink = EventSink::default();
+            loan.handle(command, &(), &sink).await.unwrap();
+        });
+    }
+
+    proptest! {
+        /// Whatever order payments arrive in and whenever interest is charged, the loan keeps
+        /// exactly what replaying its ledger with every payment on its own day gives.
+        #[test]
+        fn the_kept_state_is_the_replayed_one(
+            steps in proptest::collection::vec((1u32..30, 0i64..1_000_000, any::<bool>()), 1..12),
+        ) {
+            let mut loan = Loan::default();
+            for event in active() {
+                loan.apply(event);
+            }
+            let mut horizon = 1;
+            for (n, (d, kopecks, is_payment)) in steps.into_iter().enumerate() {
+                if is_payment && kopecks > 0 {
+                    run(&mut loan, pay(&format!("p{n}"), kopecks, d));
+                } else {
+                    horizon = horizon.max(d);
+                    run(&mut loan, LoanCommand::Accrue { through: day(horizon) });
+                }
+                let last_paid = loan.history.iter().map(|(_, _, d, _)| *d).max();
+                let through = [loan.accrued_through, last_paid, Some(day(1))]
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .unwrap();
+                let replay = loan.replay(&loan.history.clone(), through);
+                prop_assert_eq!(loan.debt, replay.debt);
+                prop_assert_eq!(loan.charged, replay.charged);
+                prop_assert_eq!(loan.held, replay.held);
+            }
+        }
+    }
+}
