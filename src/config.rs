@@ -9,7 +9,9 @@ use k911_aggregates::loan::law::LawEditions;
 use k911_commands::clock::{ManualClock, SystemClock};
 use k911_commands::ids::RandomIds;
 use k911_commands::notify::{EmailSender, Ports, SmsSender, SmtpMailer};
+use k911_commands::payout::PayoutProvider;
 use k911_commands::smsru::{SmsRu, SMSRU_URL};
+use k911_commands::yookassa::{YooKassaPayouts, YOOKASSA_URL};
 use k911_commands::{App, Settings};
 use k911_event_store::keys::MasterKey;
 use k911_event_store::Database;
@@ -44,6 +46,8 @@ pub enum SmsDriver {
 pub enum PayoutDriver {
     /// Development: the sandbox provider, which also tokenises cards at `POST /sandbox/cards`.
     Sandbox,
+    /// ЮKassa payouts (`K911_YOOKASSA_GATEWAY_ID`, `K911_YOOKASSA_SECRET_KEY`).
+    Yookassa,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -143,6 +147,20 @@ pub struct Config {
         hide_env_values = true
     )]
     pub payment_secret_terminal: Option<String>,
+    /// ЮKassa payout gateway id, for `K911_PAYOUT_DRIVER=yookassa`.
+    #[arg(long, env = "K911_YOOKASSA_GATEWAY_ID", global = true)]
+    pub yookassa_gateway_id: Option<String>,
+    /// ЮKassa secret key.
+    #[arg(
+        long,
+        env = "K911_YOOKASSA_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub yookassa_secret_key: Option<String>,
+    /// Base URL of ЮKassa's API (a stand-in for tests).
+    #[arg(long, env = "K911_YOOKASSA_URL", default_value = YOOKASSA_URL, global = true)]
+    pub yookassa_url: String,
     /// How e-mail leaves the service.
     #[arg(
         long,
@@ -223,15 +241,24 @@ impl Config {
                 Arc::new(SmtpMailer::new(url, &self.mail_from).map_err(anyhow::Error::msg)?)
             }
         };
-        // No real payout provider is connected yet: production mode cannot start until one is.
-        if self.mode == Mode::Production && self.payout_driver == PayoutDriver::Sandbox {
-            bail!("K911_PAYOUT_DRIVER=sandbox is a development driver and is refused in production mode");
-        }
-        let ports = Ports {
-            sms,
-            email,
-            payout: development.payout,
+        let payout: Arc<dyn PayoutProvider> = match self.payout_driver {
+            PayoutDriver::Sandbox if self.mode == Mode::Production => {
+                bail!("K911_PAYOUT_DRIVER=sandbox is a development driver and is refused in production mode")
+            }
+            PayoutDriver::Sandbox => development.payout.clone(),
+            PayoutDriver::Yookassa => {
+                let (Some(gateway), Some(secret)) =
+                    (&self.yookassa_gateway_id, &self.yookassa_secret_key)
+                else {
+                    bail!("K911_PAYOUT_DRIVER=yookassa needs K911_YOOKASSA_GATEWAY_ID and K911_YOOKASSA_SECRET_KEY");
+                };
+                Arc::new(
+                    YooKassaPayouts::new(&self.yookassa_url, gateway, secret, db.sqlx.clone())
+                        .map_err(anyhow::Error::msg)?,
+                )
+            }
         };
+        let ports = Ports { sms, email, payout };
         let mut settings = Settings::default();
         if let Some(json) = &self.oidc_providers {
             settings.oidc_providers = serde_json::from_str(json)

@@ -22,6 +22,7 @@ pub mod registry;
 pub mod smsru;
 pub mod social;
 pub mod support;
+pub mod yookassa;
 
 pub use app::{App, Settings};
 pub use error::Error;

@@ -37,9 +37,10 @@ pub enum PayoutOutcome {
 
 #[async_trait]
 pub trait PayoutProvider: Send + Sync {
-    /// The masked number of the card behind `token` if this provider issued the token and the
-    /// card has not expired.
-    async fn card(&self, token: &str) -> Result<Option<String>, String>;
+    /// Whether `token` can be a live card of this provider's with the masked number
+    /// `masked_pan` (a provider that cannot look tokens up answers by the token's shape; a bad
+    /// token then fails at the payout).
+    async fn card_matches(&self, token: &str, masked_pan: &str) -> Result<bool, String>;
 
     /// Asks for a payout. Idempotent by `payout_id`.
     async fn pay_out(&self, order: &PayoutOrder) -> Result<(), String>;
@@ -156,7 +157,7 @@ impl SandboxPayouts {
 
 #[async_trait]
 impl PayoutProvider for SandboxPayouts {
-    async fn card(&self, token: &str) -> Result<Option<String>, String> {
+    async fn card_matches(&self, token: &str, masked_pan: &str) -> Result<bool, String> {
         let card: Option<(String, i32, i32)> = sqlx::query_as(
             "SELECT masked_pan, exp_month, exp_year FROM sandbox_cards WHERE card_token = $1",
         )
@@ -165,9 +166,9 @@ impl PayoutProvider for SandboxPayouts {
         .await
         .map_err(|e| e.to_string())?;
         let today = moscow_date(self.clock.now());
-        Ok(card
-            .filter(|(_, month, year)| (*year, *month as u32) >= (today.year(), today.month()))
-            .map(|(masked, _, _)| masked))
+        Ok(card.is_some_and(|(masked, month, year)| {
+            masked == masked_pan && (year, month as u32) >= (today.year(), today.month())
+        }))
     }
 
     async fn pay_out(&self, order: &PayoutOrder) -> Result<(), String> {
@@ -228,12 +229,13 @@ impl App {
         let known = self
             .ports
             .payout
-            .card(card_token)
+            .card_matches(card_token, masked_pan)
             .await
             .map_err(Error::Storage)?;
-        match known {
-            Some(masked) if masked == *masked_pan => Ok(()),
-            _ => Err(Error::UnknownCard),
+        if known {
+            Ok(())
+        } else {
+            Err(Error::UnknownCard)
         }
     }
 

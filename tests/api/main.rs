@@ -20,3 +20,4 @@ mod smsru;
 mod social;
 mod store;
 mod support;
+mod yookassa;

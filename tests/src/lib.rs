@@ -3,6 +3,7 @@
 
 pub mod oidc;
 pub mod smsru;
+pub mod yookassa;
 
 use std::sync::Arc;
 use std::time::Duration;
