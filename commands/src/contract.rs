@@ -24,32 +24,92 @@ const LINE: f32 = 14.0;
 /// Characters a body line holds at this size across the page's text width.
 const LINE_CHARS: usize = 92;
 
-/// The bundled font with its Unicode map and advance widths (read with `ttf-parser`: printpdf
-/// without its layout engine takes them ready-made).
-fn bundled_font() -> ParsedFont {
-    let face = ttf_parser::Face::parse(FONT, 0).expect("the bundled font parses");
-    let mut glyphs = BTreeMap::new();
-    let mut widths = BTreeMap::new();
-    let subtables = face.tables().cmap.map(|cmap| cmap.subtables);
-    for subtable in subtables.into_iter().flatten().filter(|s| s.is_unicode()) {
-        subtable.codepoints(|codepoint| {
-            if let Some(glyph) = subtable.glyph_index(codepoint) {
-                glyphs.insert(codepoint, glyph.0);
-                widths.insert(glyph.0, face.glyph_hor_advance(glyph).unwrap_or(0));
-            }
-        });
-    }
+/// The bundled font's Unicode map and advance widths, read once with `ttf-parser`.
+struct FontTables {
+    glyphs: BTreeMap<u32, u16>,
+    widths: BTreeMap<u16, u16>,
+    units_per_em: u16,
+    metrics: FontMetrics,
+}
+
+fn font_tables() -> &'static FontTables {
+    static TABLES: OnceLock<FontTables> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        let face = ttf_parser::Face::parse(FONT, 0).expect("the bundled font parses");
+        let mut glyphs = BTreeMap::new();
+        let mut widths = BTreeMap::new();
+        let subtables = face.tables().cmap.map(|cmap| cmap.subtables);
+        for subtable in subtables.into_iter().flatten().filter(|s| s.is_unicode()) {
+            subtable.codepoints(|codepoint| {
+                if let Some(glyph) = subtable.glyph_index(codepoint) {
+                    glyphs.insert(codepoint, glyph.0);
+                    widths.insert(glyph.0, face.glyph_hor_advance(glyph).unwrap_or(0));
+                }
+            });
+        }
+        FontTables {
+            glyphs,
+            widths,
+            units_per_em: face.units_per_em(),
+            metrics: FontMetrics {
+                ascent: face.ascender(),
+                descent: face.descender(),
+            },
+        }
+    })
+}
+
+/// The bundled font cut down to the glyphs `text` uses (with `allsorts`: printpdf subsets only
+/// with its layout engine), renumbered from 0, with its map and widths to match.
+fn subset_font(text: &str) -> ParsedFont {
+    let tables = font_tables();
+    let mut used: Vec<u16> = text
+        .chars()
+        .filter_map(|c| tables.glyphs.get(&(c as u32)).copied())
+        .filter(|g| *g != 0)
+        .collect();
+    used.sort_unstable();
+    used.dedup();
+    // Glyph 0 (.notdef) first: new glyph n is old glyph `kept[n]`.
+    let kept: Vec<u16> = std::iter::once(0).chain(used).collect();
+    let scope = allsorts::binary::read::ReadScope::new(FONT);
+    let subset = scope
+        .read::<allsorts::font_data::FontData<'_>>()
+        .ok()
+        .and_then(|font| font.table_provider(0).ok())
+        .and_then(|provider| {
+            allsorts::subset::subset(
+                &provider,
+                &kept,
+                &allsorts::subset::SubsetProfile::Pdf,
+                allsorts::subset::CmapTarget::Unrestricted,
+            )
+            .ok()
+        })
+        .expect("the bundled font subsets");
+    let renumbered: BTreeMap<u16, u16> = kept
+        .iter()
+        .enumerate()
+        .map(|(new, old)| (*old, new as u16))
+        .collect();
+    let glyphs = tables
+        .glyphs
+        .iter()
+        .filter_map(|(c, old)| renumbered.get(old).map(|new| (*c, *new)))
+        .collect();
+    let widths = kept
+        .iter()
+        .enumerate()
+        .map(|(new, old)| (new as u16, tables.widths.get(old).copied().unwrap_or(0)))
+        .collect();
     ParsedFont::with_glyph_data(
-        FONT.to_vec(),
+        subset,
         0,
         Some("DejaVuSans".to_string()),
         glyphs,
         widths,
-        face.units_per_em(),
-        FontMetrics {
-            ascent: face.ascender(),
-            descent: face.descender(),
-        },
+        tables.units_per_em,
+        tables.metrics.clone(),
     )
 }
 
@@ -161,13 +221,51 @@ impl ContractFacts {
 
     /// The document as PDF bytes.
     pub fn pdf(&self) -> Vec<u8> {
-        static PARSED: OnceLock<ParsedFont> = OnceLock::new();
-        let font = PARSED.get_or_init(bundled_font);
+        // Lines from the top of the body down, a blank one between paragraphs.
+        let mut lines = vec![
+            "Индивидуальные условия договора потребительского займа".to_string(),
+            format!("№ {} от {}", self.contract_number, date(self.contract_date)),
+            "Кредитор: ООО МФК «k911»".to_string(),
+            String::new(),
+        ];
+        for paragraph in self.paragraphs() {
+            lines.extend(wrap(&paragraph));
+            lines.push(String::new());
+        }
+        // The two square frames, 38 mm each, in the top right corner: ПСК in percent a year and
+        // in roubles.
+        let title = ["ПОЛНАЯ СТОИМОСТЬ".to_string(), "ЗАЙМА".to_string()];
+        let frames = [
+            (
+                120.0,
+                [
+                    title.clone(),
+                    [
+                        format!("{} %", decimal(self.psk_percent)),
+                        "годовых".to_string(),
+                    ],
+                ]
+                .concat(),
+            ),
+            (
+                162.0,
+                [
+                    title,
+                    [self.interest_for_term.to_string(), "в рублях".to_string()],
+                ]
+                .concat(),
+            ),
+        ];
+        let all_text: String = lines
+            .iter()
+            .chain(frames.iter().flat_map(|(_, frame)| frame.iter()))
+            .flat_map(|line| line.chars())
+            .collect();
         let mut doc = PdfDocument::new(&format!(
             "Индивидуальные условия № {}",
             self.contract_number
         ));
-        let font = PdfFontHandle::External(doc.add_font(font));
+        let font = PdfFontHandle::External(doc.add_font(&subset_font(&all_text)));
         let text_at = |x: f32, y: f32, text: &str| -> Vec<Op> {
             vec![
                 Op::StartTextSection,
@@ -193,32 +291,10 @@ impl ContractFacts {
             },
             Op::SetOutlineThickness { pt: Pt(1.0) },
         ];
-        // The two square frames, 38 mm each, in the top right corner: ПСК in percent a year and
-        // in roubles.
-        let frames = [
-            (
-                120.0,
-                [
-                    "ПОЛНАЯ СТОИМОСТЬ",
-                    "ЗАЙМА",
-                    &format!("{} %", decimal(self.psk_percent)),
-                    "годовых",
-                ],
-            ),
-            (
-                162.0,
-                [
-                    "ПОЛНАЯ СТОИМОСТЬ",
-                    "ЗАЙМА",
-                    &self.interest_for_term.to_string(),
-                    "в рублях",
-                ],
-            ),
-        ];
-        for (x, lines) in frames {
+        for (x, frame) in &frames {
             ops.push(Op::DrawRectangle {
                 rectangle: Rect {
-                    x: Mm(x).into(),
+                    x: Mm(*x).into(),
                     y: Mm(247.0).into(),
                     width: Mm(38.0).into(),
                     height: Mm(38.0).into(),
@@ -226,20 +302,9 @@ impl ContractFacts {
                     winding_order: None,
                 },
             });
-            for (n, line) in lines.iter().enumerate() {
+            for (n, line) in frame.iter().enumerate() {
                 ops.extend(text_at(x + 2.0, 277.0 - n as f32 * 7.0, line));
             }
-        }
-        // Lines from the top of the body down, a blank one between paragraphs.
-        let mut lines = vec![
-            "Индивидуальные условия договора потребительского займа".to_string(),
-            format!("№ {} от {}", self.contract_number, date(self.contract_date)),
-            "Кредитор: ООО МФК «k911»".to_string(),
-            String::new(),
-        ];
-        for paragraph in self.paragraphs() {
-            lines.extend(wrap(&paragraph));
-            lines.push(String::new());
         }
         let line_mm = LINE * 25.4 / 72.0;
         for (n, line) in lines.iter().enumerate() {
@@ -262,6 +327,29 @@ mod tests {
         assert!(lines.len() > 1);
         assert!(lines.iter().all(|l| l.chars().count() <= LINE_CHARS));
         assert_eq!(lines.join(" "), text.trim());
+    }
+
+    #[test]
+    fn the_subset_font_keeps_each_used_glyph_under_its_new_number() {
+        let original = ttf_parser::Face::parse(FONT, 0).unwrap();
+        let tables = font_tables();
+        let font = subset_font("Жёлтый ₽ 292,000 %");
+        let subset = ttf_parser::Face::parse(&font.original_bytes, 0).unwrap();
+        assert!(font.original_bytes.len() < FONT.len() / 10);
+        for c in "Жёлтый₽2%".chars() {
+            let old = ttf_parser::GlyphId(tables.glyphs[&(c as u32)]);
+            let new = ttf_parser::GlyphId(font.codepoint_to_glyph[&(c as u32)]);
+            assert_eq!(
+                subset.glyph_bounding_box(new),
+                original.glyph_bounding_box(old),
+                "{c}"
+            );
+            assert_eq!(
+                subset.glyph_hor_advance(new),
+                original.glyph_hor_advance(old),
+                "{c}"
+            );
+        }
     }
 
     #[test]

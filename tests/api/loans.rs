@@ -307,6 +307,11 @@ async fn the_contract_pdf_shows_the_loans_own_figures_with_the_psk_framed_top_ri
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.content_type(), "application/pdf");
     assert!(response.bytes.starts_with(b"%PDF-"));
+    assert!(
+        response.bytes.len() < 100_000,
+        "the font is subset: {}",
+        response.bytes.len()
+    );
 
     let pdf = lopdf::Document::load_mem(&response.bytes).unwrap();
     assert_eq!(pdf.get_pages().len(), 1);
