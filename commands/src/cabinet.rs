@@ -6,12 +6,12 @@ use k911_aggregates::account::{AccountCommand, AccountKind};
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod, ProfileChanges};
 use k911_aggregates::loan_application::LoanRequest;
 use k911_aggregates::values::{Email, Phone};
-use k911_aggregates::Sealed;
 use k911_projections::cabinet::{self, ApplicationRow};
 use uuid::Uuid;
 
 use crate::auth::{hash_password, verify_password};
 use crate::onboarding::ApplicationForm;
+use crate::support::sealed;
 use crate::{App, CommandMeta, Error, Written};
 
 /// A repeat application: the loan, and whatever changed since the last one.
@@ -39,10 +39,6 @@ pub struct CustomerView {
     pub social_links: Vec<(String, DateTime<Utc>)>,
 }
 
-fn sealed<T>(stored: serde_json::Value) -> Result<Sealed<T>, Error> {
-    serde_json::from_value(stored).map_err(|e| Error::Storage(e.to_string()))
-}
-
 impl App {
     /// `GET /api/v1/me`: the customer's own data, from the cabinet read model.
     pub async fn customer_view(&self, customer_id: Uuid) -> Result<CustomerView, Error> {
@@ -52,15 +48,15 @@ impl App {
             .ok_or(Error::NotFound)?;
         drop(client);
         let profile = match row.profile {
-            Some(stored) => Some(self.keys.open(&sealed::<Applicant>(stored)?).await?),
+            Some(stored) => Some(self.keys.open(&sealed::<Applicant>(&stored)?).await?),
             None => None,
         };
         let payout = match row.payout {
-            Some(stored) => Some(self.keys.open(&sealed::<PayoutMethod>(stored)?).await?),
+            Some(stored) => Some(self.keys.open(&sealed::<PayoutMethod>(&stored)?).await?),
             None => None,
         };
         let email = match row.email {
-            Some(stored) => Some(self.keys.open(&sealed::<Email>(stored)?).await?),
+            Some(stored) => Some(self.keys.open(&sealed::<Email>(&stored)?).await?),
             None => None,
         };
         Ok(CustomerView {
@@ -69,7 +65,7 @@ impl App {
             login: row.login,
             registered_at: row.registered_at,
             opened_at: row.opened_at,
-            phone: self.keys.open(&sealed::<Phone>(row.phone)?).await?,
+            phone: self.keys.open(&sealed::<Phone>(&row.phone)?).await?,
             email,
             profile,
             payout,
@@ -164,12 +160,14 @@ impl App {
         ))
     }
 
-    /// `POST /api/v1/me/applications`: a new application prefilled from the profile. The
-    /// changes are recorded on the account (sealed), the full profile travels with the
-    /// application as the underwriter will judge it.
+    /// `POST /api/v1/me/applications`: a new application prefilled from `profile` (the
+    /// customer's [`current_profile`](Self::current_profile), which the form was checked
+    /// against). The changes are recorded on the account (sealed), the full profile travels with
+    /// the application as the underwriter will judge it.
     pub async fn apply_again(
         &self,
         customer_id: Uuid,
+        profile: (Applicant, PayoutMethod),
         form: RepeatForm,
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
@@ -179,7 +177,7 @@ impl App {
         if let Some(payout) = &form.changes.payout {
             self.check_payout(payout).await?;
         }
-        let (applicant, payout) = self.current_profile(customer_id).await?;
+        let (applicant, payout) = profile;
         if let Some(passport) = &form.changes.passport {
             let hash = self.keys.lookup_hash(&passport.identity());
             self.reserve_identities(customer_id, &[("passport", hash)])

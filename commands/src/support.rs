@@ -275,7 +275,7 @@ impl App {
 }
 
 /// A sealed value as the read model stores it.
-fn sealed<T>(stored: &serde_json::Value) -> Result<Sealed<T>, Error> {
+pub(crate) fn sealed<T>(stored: &serde_json::Value) -> Result<Sealed<T>, Error> {
     serde_json::from_value(stored.clone()).map_err(|e| Error::Storage(e.to_string()))
 }
 

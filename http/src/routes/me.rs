@@ -248,11 +248,11 @@ pub(crate) async fn apply_again(
 ) -> Result<(StatusCode, JsonResponse<ApplicationReceipt>), ApiError> {
     let customer_id = caller.principal.account_id;
     let today = moscow_date(state.app.clock.now());
-    let (profile, _) = state.app.current_profile(customer_id).await?;
-    let form = body.parse(profile.birth_date, today)?;
+    let profile = state.app.current_profile(customer_id).await?;
+    let form = body.parse(profile.0.birth_date, today)?;
     let written = state
         .app
-        .apply_again(customer_id, form, &caller.meta)
+        .apply_again(customer_id, profile, form, &caller.meta)
         .await
         .map_err(|e| match e {
             AppError::Application(e) => ApiError::application(e, "loan."),
