@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use k911_aggregates::incoming_payment::{
     ExternalPayment, IncomingPayment, IncomingPaymentCommand, IncomingPaymentError,
 };
 use k911_aggregates::loan::{LoanCommand, LoanError};
+use k911_aggregates::money::Kopecks;
 use sha2::Sha256;
 use uuid::Uuid;
 
@@ -28,6 +30,45 @@ impl From<IncomingPaymentError> for Error {
         match e {
             IncomingPaymentError::NotHeld => Error::NotFound,
             other => Error::PaymentMatch(other.to_string()),
+        }
+    }
+}
+
+/// Checks a reported payment's fields, the same for a notification and a registry row: every
+/// failure with the field it concerns.
+pub fn external_payment(
+    channel: &str,
+    external_id: &str,
+    contract_number: &str,
+    amount_kopecks: i64,
+    paid_at: DateTime<Utc>,
+) -> Result<ExternalPayment, Vec<(&'static str, String)>> {
+    let mut errors = vec![];
+    let mut text = |field: &'static str, value: &str, max: usize| {
+        let value = value.trim();
+        if value.is_empty() || value.chars().count() > max {
+            errors.push((field, format!("must be 1 to {max} characters")));
+        }
+        value.to_string()
+    };
+    let external_id = text("external_id", external_id, 100);
+    let contract_number = text("contract_number", contract_number, 50);
+    let amount = Kopecks::new(amount_kopecks)
+        .ok()
+        .filter(|k| *k > Kopecks::ZERO);
+    match amount {
+        Some(amount) if errors.is_empty() => Ok(ExternalPayment {
+            channel: channel.to_string(),
+            external_id,
+            contract_number,
+            amount,
+            paid_at,
+        }),
+        amount => {
+            if amount.is_none() {
+                errors.push(("amount_kopecks", "must be more than zero".to_string()));
+            }
+            Err(errors)
         }
     }
 }

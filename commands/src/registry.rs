@@ -3,7 +3,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use k911_aggregates::incoming_payment::ExternalPayment;
-use k911_aggregates::money::Kopecks;
+
+use crate::payments::external_payment;
 
 /// `external_id,contract_number,amount_kopecks,paid_at` (API.md).
 pub const STANDARD_HEADER: [&str; 4] = [
@@ -47,11 +48,28 @@ fn text(value: &str, what: &str, max: usize) -> Result<String, String> {
     Ok(value.to_string())
 }
 
-fn positive(kopecks: i64) -> Result<Kopecks, String> {
-    Kopecks::new(kopecks)
-        .ok()
-        .filter(|k| k.get() > 0)
-        .ok_or_else(|| "amount: must be more than zero".to_string())
+/// The shared field checks of a reported payment, as one line of a report.
+fn checked(
+    channel: &str,
+    external_id: &str,
+    contract_number: &str,
+    amount_kopecks: i64,
+    paid_at: chrono::DateTime<chrono::Utc>,
+) -> Result<ExternalPayment, String> {
+    external_payment(
+        channel,
+        external_id,
+        contract_number,
+        amount_kopecks,
+        paid_at,
+    )
+    .map_err(|errors| {
+        errors
+            .iter()
+            .map(|(field, why)| format!("{field}: {why}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
 }
 
 /// `1234,56` (or `1234.56`, `1234`) roubles as kopecks, exactly.
@@ -79,13 +97,7 @@ fn standard_row(channel: &str, record: &csv::StringRecord) -> Result<ExternalPay
     let paid_at = chrono::DateTime::parse_from_rfc3339(field(3).trim())
         .map_err(|_| "paid_at: must be an RFC 3339 time".to_string())?
         .with_timezone(&chrono::Utc);
-    Ok(ExternalPayment {
-        channel: channel.to_string(),
-        external_id: text(field(0), "external_id", 100)?,
-        contract_number: text(field(1), "contract_number", 50)?,
-        amount: positive(amount).map_err(|e| format!("{e} (amount_kopecks)"))?,
-        paid_at,
-    })
+    checked(channel, field(0), field(1), amount, paid_at)
 }
 
 fn sberbank_row(channel: &str, record: &csv::StringRecord) -> Result<ExternalPayment, String> {
@@ -106,13 +118,8 @@ fn sberbank_row(channel: &str, record: &csv::StringRecord) -> Result<ExternalPay
     let branch = text(field(2), "branch", 20)?;
     let operation = text(field(3), "operation", 60)?;
     // The payer's name (field 5) is personal data the lender has no use for here: not read.
-    Ok(ExternalPayment {
-        channel: channel.to_string(),
-        external_id: format!("{branch}/{operation}"),
-        contract_number: text(field(4), "contract", 50)?,
-        amount: positive(roubles(field(6))?)?,
-        paid_at,
-    })
+    let external_id = format!("{branch}/{operation}");
+    checked(channel, &external_id, field(4), roubles(field(6))?, paid_at)
 }
 
 /// The rows of a registry in `layout`, read as they are asked for. Fails only when the file is

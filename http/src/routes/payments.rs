@@ -5,15 +5,14 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json as JsonResponse;
 use chrono::{DateTime, Utc};
-use k911_aggregates::incoming_payment::ExternalPayment;
-use k911_aggregates::money::Kopecks;
+use k911_commands::payments::external_payment;
 use k911_commands::CommandMeta;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::Editor;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, parse_json, IdPath, Json, Page, RawJson};
+use crate::extract::{parse_json, IdPath, Json, Page, RawJson};
 use crate::routes::support::PublicMeta;
 use crate::AppState;
 
@@ -44,54 +43,6 @@ struct Channel {
     channel: String,
 }
 
-/// Checks the fields of a reported payment; every failure is named.
-pub(crate) fn external_payment(
-    channel: String,
-    external_id: String,
-    contract_number: String,
-    amount_kopecks: i64,
-    paid_at: DateTime<Utc>,
-) -> Result<ExternalPayment, Vec<FieldError>> {
-    let mut errors = vec![];
-    let text = |errors: &mut Vec<FieldError>, field: &str, value: String, max: usize| {
-        let value = value.trim().to_string();
-        let ok = !value.is_empty() && value.chars().count() <= max;
-        check(
-            errors,
-            field,
-            if ok {
-                Ok(value)
-            } else {
-                Err(format!("must be 1 to {max} characters"))
-            },
-        )
-    };
-    let external_id = text(&mut errors, "external_id", external_id, 100);
-    let contract_number = text(&mut errors, "contract_number", contract_number, 50);
-    let amount = check(
-        &mut errors,
-        "amount_kopecks",
-        Kopecks::new(amount_kopecks)
-            .map_err(|e| e.to_string())
-            .and_then(|k| match k > Kopecks::ZERO {
-                true => Ok(k),
-                false => Err("must be more than zero".to_string()),
-            }),
-    );
-    match (external_id, contract_number, amount) {
-        (Some(external_id), Some(contract_number), Some(amount)) if errors.is_empty() => {
-            Ok(ExternalPayment {
-                channel,
-                external_id,
-                contract_number,
-                amount,
-                paid_at,
-            })
-        }
-        _ => Err(errors),
-    }
-}
-
 /// A channel reports a repayment. The signature (`X-Signature`: hex HMAC-SHA256 of the raw body
 /// under the channel's secret) is checked before anything else; a bad one stores nothing.
 #[utoipa::path(post, path = "/api/v1/payments/notifications", tag = "payments", request_body = Notification, params(("X-Signature" = String, Header, description = "hex(HMAC-SHA256(channel secret, raw body))")), responses((status = 200, body = PaymentAnswer), (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem, description = "Bad signature, or a closed channel"), (status = 422, body = crate::error::Problem)))]
@@ -111,13 +62,20 @@ pub(crate) async fn notification(
     }
     let n: Notification = parse_json(&body)?;
     let payment = external_payment(
-        n.channel.clone(),
-        n.external_id,
-        n.contract_number,
+        &n.channel,
+        &n.external_id,
+        &n.contract_number,
         n.amount_kopecks,
         n.paid_at,
     )
-    .map_err(ApiError::Invalid)?;
+    .map_err(|errors| {
+        ApiError::Invalid(
+            errors
+                .into_iter()
+                .map(|(field, why)| FieldError::new(field, why))
+                .collect(),
+        )
+    })?;
     let meta = CommandMeta {
         actor_role: Some(format!("payment_channel:{}", n.channel)),
         channel: "payments",
