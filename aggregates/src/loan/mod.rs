@@ -28,6 +28,33 @@ use crate::loan_application::LoanCost;
 use crate::money::Kopecks;
 use ledger::{allocate, charges_for_day, DayCharges, Debt};
 
+/// Closes one day of a loan in its running figures: on the first day past `due_on` what is owed
+/// falls due, then the day's interest and penalty are charged. Returns the day's charges.
+fn charge_day(
+    terms: &OfferTerms,
+    due_on: NaiveDate,
+    day: NaiveDate,
+    debt: &mut Debt,
+    charged: &mut Kopecks,
+    overdue: &mut bool,
+) -> DayCharges {
+    if day > due_on && !*overdue {
+        *debt = debt.fall_due();
+        *overdue = true;
+    }
+    let charges = charges_for_day(
+        terms.principal,
+        debt,
+        *charged,
+        terms.daily_rate,
+        *overdue,
+        &terms.rules,
+    );
+    *charged += charges.interest + charges.penalty;
+    *debt = debt.charge(charges, *overdue);
+    charges
+}
+
 /// A loan's ledger replayed from issue (see [`Loan::replay`]).
 #[derive(Debug, Default)]
 struct Replay {
@@ -152,20 +179,14 @@ impl Loan {
         let mut day = issued_on;
         while day <= through || next.peek().is_some() {
             if day > issued_on {
-                if day > due_on && !replay.overdue {
-                    replay.debt = replay.debt.fall_due();
-                    replay.overdue = true;
-                }
-                let charges = charges_for_day(
-                    terms.principal,
-                    &replay.debt,
-                    replay.charged,
-                    terms.daily_rate,
-                    replay.overdue,
-                    &terms.rules,
+                charge_day(
+                    terms,
+                    due_on,
+                    day,
+                    &mut replay.debt,
+                    &mut replay.charged,
+                    &mut replay.overdue,
                 );
-                replay.charged += charges.interest + charges.penalty;
-                replay.debt = replay.debt.charge(charges, replay.overdue);
             }
             while let Some((channel, external_id, _, amount)) =
                 next.next_if(|(_, _, paid_on, _)| *paid_on <= day)
@@ -216,22 +237,13 @@ impl Loan {
             }
         };
         while day <= through {
-            if day > due_on && !overdue {
-                flush(&mut run, &mut events, overdue);
+            let was_overdue = overdue;
+            let charges = charge_day(terms, due_on, day, &mut debt, &mut charged, &mut overdue);
+            if overdue && !was_overdue {
+                // The term's charges are a run of their own, before the turn.
+                flush(&mut run, &mut events, was_overdue);
                 events.push(LoanEvent::LoanFellOverdue { on: day });
-                debt = debt.fall_due();
-                overdue = true;
             }
-            let charges = charges_for_day(
-                terms.principal,
-                &debt,
-                charged,
-                terms.daily_rate,
-                overdue,
-                &terms.rules,
-            );
-            charged += charges.interest + charges.penalty;
-            debt = debt.charge(charges, overdue);
             run = Some(match run {
                 Some((from, _, sum)) => (
                     from,
