@@ -136,10 +136,16 @@ impl App {
         store: &Store<A>,
         id: uuid::Uuid,
     ) -> Result<A, Error> {
-        let mut context = store
-            .load_aggregate(&id.to_string())
-            .await
-            .map_err(|e| Error::Storage(e.to_string()))?;
-        Ok(std::mem::take(context.aggregate()))
+        load(store, id).await
     }
+}
+
+/// An aggregate's current state from its events; for callers without an [`App`] (process
+/// managers).
+pub(crate) async fn load<A: Aggregate>(store: &Store<A>, id: uuid::Uuid) -> Result<A, Error> {
+    let mut context = store
+        .load_aggregate(&id.to_string())
+        .await
+        .map_err(|e| Error::Storage(e.to_string()))?;
+    Ok(std::mem::take(context.aggregate()))
 }

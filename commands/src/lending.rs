@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use cqrs_es::{AggregateContext, EventStore};
 use k911_aggregates::account::{AccountEvent, AccountKind};
 use k911_aggregates::loan::law::LawEditions;
 use k911_aggregates::loan::{Loan, LoanCommand, LoanEvent, LoanStatus, OfferTerms};
@@ -192,12 +191,7 @@ struct Approved {
 impl Lending {
     /// The loan's current state from its events.
     async fn load(&self, loan_id: Uuid) -> Result<Loan, Error> {
-        let mut context = self
-            .loan_store
-            .load_aggregate(&loan_id.to_string())
-            .await
-            .map_err(|e| Error::Storage(e.to_string()))?;
-        Ok(std::mem::take(context.aggregate()))
+        crate::execute::load(&self.loan_store, loan_id).await
     }
 
     /// The approval becomes an offer with its contract number; the borrower gets the signing
@@ -319,15 +313,7 @@ impl Lending {
         run_retrying(&self.loans, &loan_id.to_string(), request, system_meta())
             .await
             .map_err(|e| Error::Storage(e.to_string()))?;
-        let loan = self.load(loan_id).await?;
-        let terms = loan.terms().ok_or(Error::NotFound)?;
-        let order = PayoutOrder {
-            payout_id,
-            loan_id,
-            amount: terms.principal,
-            method: self.codes.keys.open(&terms.payout).await?,
-        };
-        self.payout.pay_out(&order).await.map_err(Error::Storage)
+        self.send_money(loan_id, payout_id, None).await
     }
 
     /// Held money goes back to the loan's payout method (the provider pays each id once).
@@ -337,12 +323,23 @@ impl Lending {
         refund_id: Uuid,
         amount: k911_aggregates::money::Kopecks,
     ) -> Result<(), Error> {
+        self.send_money(loan_id, refund_id, Some(amount)).await
+    }
+
+    /// Asks the provider to send `amount` (the principal when `None`) to the loan's payout
+    /// method under `payout_id`.
+    async fn send_money(
+        &self,
+        loan_id: Uuid,
+        payout_id: Uuid,
+        amount: Option<k911_aggregates::money::Kopecks>,
+    ) -> Result<(), Error> {
         let loan = self.load(loan_id).await?;
         let terms = loan.terms().ok_or(Error::NotFound)?;
         let order = PayoutOrder {
-            payout_id: refund_id,
+            payout_id,
             loan_id,
-            amount,
+            amount: amount.unwrap_or(terms.principal),
             method: self.codes.keys.open(&terms.payout).await?,
         };
         self.payout.pay_out(&order).await.map_err(Error::Storage)
