@@ -623,17 +623,22 @@ impl App {
         let active = loans::with_status(&**client, "active").await?;
         let offered = loans::with_status(&**client, "offered").await?;
         drop(client);
+        // The scheduler runs every few seconds: only loans with something to do are loaded.
         for loan in active {
-            let accrue = LoanCommand::Accrue { through: today };
-            self.execute(&self.loans, loan.loan_id, accrue, &meta)
-                .await?;
-            // The loan decides whether the law lets a reminder go now.
-            let remind = LoanCommand::Remind {
-                at: now,
-                rules: self.settings.reminders.clone(),
-            };
-            self.execute(&self.loans, loan.loan_id, remind, &meta)
-                .await?;
+            if loan.accrued_through.is_none_or(|through| through < today) {
+                let accrue = LoanCommand::Accrue { through: today };
+                self.execute(&self.loans, loan.loan_id, accrue, &meta)
+                    .await?;
+            }
+            // Past the due date; the loan decides whether the law lets a reminder go now.
+            if loan.due_on.is_some_and(|due_on| due_on < today) {
+                let remind = LoanCommand::Remind {
+                    at: now,
+                    rules: self.settings.reminders.clone(),
+                };
+                self.execute(&self.loans, loan.loan_id, remind, &meta)
+                    .await?;
+            }
         }
         for loan in offered.into_iter().filter(|l| l.expires_at <= now) {
             let expire = LoanCommand::Expire { at: now };

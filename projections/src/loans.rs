@@ -400,6 +400,8 @@ pub struct LoanRow {
     pub due_on: Option<NaiveDate>,
     pub overdue_since: Option<NaiveDate>,
     pub closed_on: Option<NaiveDate>,
+    /// The last day charged.
+    pub accrued_through: Option<NaiveDate>,
     pub outstanding_principal_kopecks: i64,
     pub outstanding_interest_kopecks: i64,
     pub outstanding_penalty_kopecks: i64,
@@ -434,6 +436,7 @@ impl LoanRow {
             due_on: row.get("due_on"),
             overdue_since: row.get("overdue_since"),
             closed_on: row.get("closed_on"),
+            accrued_through: row.get("accrued_through"),
             outstanding_principal_kopecks: row.get("outstanding_principal_kopecks"),
             outstanding_interest_kopecks: row.get("outstanding_interest_kopecks"),
             outstanding_penalty_kopecks: row.get("outstanding_penalty_kopecks"),
