@@ -22,7 +22,6 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use k911_event_store::connect::{discover_local_server, ensure_database, with_database};
-use k911_event_store::store;
 use k911_event_store::Database;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -140,7 +139,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         .to_string();
 
     // The baseline gets the pool size the service uses.
-    let db = Database::connect(url, k911_event_store::connect::DEFAULT_POOL_SIZE).await?;
+    let db = Database::connect(url, args.clients as u32).await?;
     let watcher = LagWatcher::start(db.clone());
     let duration = Duration::from_secs(args.duration);
     println!(
@@ -436,11 +435,11 @@ impl Aggregate for Counter {
 }
 
 async fn baseline_load(db: &Database, tasks: usize, duration: Duration) -> Series {
-    let cqrs = Arc::new(cqrs_es::CqrsFramework::new(
-        store::store::<Counter>(db),
-        vec![],
-        (),
-    ));
+    // postgres-es as it comes: its own repository, one transaction per command.
+    let store = cqrs_es::persist::PersistedEventStore::<_, Counter>::new_event_store(
+        postgres_es::PostgresEventRepository::new(db.sqlx.clone()),
+    );
+    let cqrs = Arc::new(cqrs_es::CqrsFramework::new(store, vec![], ()));
     let deadline = Instant::now() + duration;
     let handles: Vec<_> = (0..tasks)
         .map(|_| {

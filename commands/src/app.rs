@@ -16,6 +16,7 @@ use k911_event_store::keys::{KeyStore, MasterKey};
 use k911_event_store::store::{self, Cqrs};
 use k911_event_store::Database;
 use k911_projections::runtime::Waker;
+use k911_projections::support;
 use k911_projections::Projectors;
 
 use crate::clock::Clock;
@@ -99,6 +100,8 @@ pub struct App {
     pub(crate) loan_store: Arc<store::Store<Loan>>,
     pub(crate) incoming: Arc<Cqrs<IncomingPayment>>,
     pub(crate) incoming_store: Arc<store::Store<IncomingPayment>>,
+    /// New tickets' queue positions, handed over by their read model.
+    pub(crate) queue_receipts: support::Receipts,
 }
 
 impl App {
@@ -117,7 +120,8 @@ impl App {
         let hook = waker.clone();
         let on_commit: store::OnCommit = Arc::new(move |types| hook.committed(types));
         let accounts = Arc::new(store::cqrs(&db, (), on_commit.clone()));
-        let mut projections = k911_projections::all();
+        let queue_receipts = support::Receipts::default();
+        let mut projections = k911_projections::all(&queue_receipts);
         projections.push(Arc::new(Onboarding {
             accounts: accounts.clone(),
             keys: keys.clone(),
@@ -174,6 +178,7 @@ impl App {
             metrics: Arc::default(),
             oidc,
             codes,
+            queue_receipts,
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use k911_event_store::append::capture_position;
 use k911_event_store::log::Checkpoint;
 use k911_event_store::store::{self, Cqrs, Store};
 
@@ -79,7 +80,9 @@ impl App {
         Error: From<A::Error>,
     {
         let aggregate_id = id.to_string();
-        match run_retrying(cqrs, &aggregate_id, command, meta.to_map()).await {
+        let (result, appended) =
+            capture_position(run_retrying(cqrs, &aggregate_id, command, meta.to_map())).await;
+        match result {
             Ok(()) => {
                 self.metrics
                     .commands
@@ -87,9 +90,13 @@ impl App {
                         aggregate_type: A::TYPE.to_string(),
                     })
                     .inc();
-                let checkpoint = store::last_checkpoint(&self.db, A::TYPE, &aggregate_id)
-                    .await?
-                    .ok_or(Error::NotFound)?;
+                // A command that changed nothing answers with where the aggregate stands.
+                let checkpoint = match appended {
+                    Some(checkpoint) => checkpoint,
+                    None => store::last_checkpoint(&self.db, A::TYPE, &aggregate_id)
+                        .await?
+                        .ok_or(Error::NotFound)?,
+                };
                 Ok(Written {
                     id,
                     position: checkpoint.global_position,

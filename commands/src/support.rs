@@ -53,6 +53,7 @@ impl App {
             question: self.keys.seal(subject, &form.question).await?,
             at: self.clock.now(),
         };
+        let receipt = self.queue_receipts.expect(ticket_id);
         let written = self.create(&self.tickets, ticket_id, command, meta).await?;
         // Read-your-writes: the queue position is only known once the ticket is projected.
         self.projectors
@@ -62,9 +63,12 @@ impl App {
                 self.settings.read_your_writes_timeout,
             )
             .await?;
-        let client = self.db.pg.get().await?;
-        let row = support::by_id(&**client, ticket_id).await?;
-        Ok((written, row.and_then(|r| r.queue_position)))
+        let queue_position = match receipt.position() {
+            Some(position) => Some(position),
+            // Projected by another instance.
+            None => support::queue_position(&self.db.pg.get().await?, ticket_id).await?,
+        };
+        Ok((written, queue_position))
     }
 
     /// Hands the oldest waiting ticket to `agent_id`. Two agents asking at once never get the same
@@ -78,7 +82,7 @@ impl App {
         self.catch_up().await?;
         loop {
             let client = self.db.pg.get().await?;
-            let waiting = support::waiting(&**client, NEXT_WINDOW, 0).await?;
+            let waiting = support::waiting(&client, NEXT_WINDOW, 0).await?;
             drop(client);
             if waiting.is_empty() {
                 return Ok(None);
@@ -176,7 +180,7 @@ impl App {
         offset: i64,
     ) -> Result<Vec<(TicketRow, Option<MessageText>)>, Error> {
         let client = self.db.pg.get().await?;
-        let rows = support::customer_tickets(&**client, customer_id, limit, offset).await?;
+        let rows = support::customer_tickets(&client, customer_id, limit, offset).await?;
         drop(client);
         let mut tickets = Vec::with_capacity(rows.len());
         for row in rows {
@@ -189,7 +193,7 @@ impl App {
 
     pub async fn support_queue(&self, limit: i64, offset: i64) -> Result<Vec<TicketRow>, Error> {
         let client = self.db.pg.get().await?;
-        Ok(support::waiting(&**client, limit, offset).await?)
+        Ok(support::waiting(&client, limit, offset).await?)
     }
 
     /// One ticket for the agent who holds it, personal data opened and the read recorded.
@@ -216,7 +220,7 @@ impl App {
 
     async fn ticket_row(&self, ticket_id: Uuid) -> Result<TicketRow, Error> {
         let client = self.db.pg.get().await?;
-        support::by_id(&**client, ticket_id)
+        support::by_id(&client, ticket_id)
             .await?
             .ok_or(Error::NotFound)
     }

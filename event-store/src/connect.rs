@@ -10,6 +10,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool as SqlxPool};
 use tokio_postgres::NoTls;
 
+use crate::append::GroupCommit;
+
 /// Connection pools of one database.
 #[derive(Clone)]
 pub struct Database {
@@ -17,6 +19,8 @@ pub struct Database {
     pub sqlx: SqlxPool,
     /// For projectors and read-model queries (tokio-postgres).
     pub pg: PgPool,
+    /// The writers that append events (group commit).
+    pub appends: GroupCommit,
     url: String,
 }
 
@@ -68,6 +72,7 @@ impl Database {
             .build()
             .map_err(|e| ConnectError::Url(e.to_string()))?;
         Ok(Self {
+            appends: GroupCommit::start(sqlx.clone()),
             sqlx,
             pg,
             url: url.to_string(),

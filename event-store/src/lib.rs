@@ -2,6 +2,7 @@
 //! event store, the ordered global log that projectors read, per-subject keys for personal data,
 //! and HTTP idempotency keys.
 
+pub mod append;
 pub mod cluster;
 pub mod connect;
 pub mod idempotency;

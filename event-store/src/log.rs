@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio_postgres::GenericClient;
+use tokio_postgres::{GenericClient, ToStatement};
 
 /// A place in the global log: the last event read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -56,7 +56,7 @@ pub struct LogPage {
 // `held_back` is a scalar subquery with ORDER BY ... LIMIT 1, not EXISTS: the planner cannot
 // estimate `>= pg_snapshot_xmin(..)` and, for EXISTS (which drops ORDER BY and LIMIT), chose a
 // sequential scan of the whole log on every read (measured: 6 ms at 6 000 events).
-const READ_AFTER: &str = "
+pub const READ_AFTER: &str = "
 SELECT h.horizon::text,
        (SELECT b.transaction_id FROM events b
          WHERE b.transaction_id >= h.horizon AND b.event_type = ANY($4)
@@ -77,15 +77,17 @@ SELECT h.horizon::text,
 
 /// Up to `limit` events of `event_types` after `after`, in log order, all from transactions
 /// that have ended.
-pub async fn read_after(
+/// `read` is [`READ_AFTER`], as text or prepared.
+pub async fn read_after<S: ToStatement + ?Sized + Sync + Send>(
     client: &impl GenericClient,
+    read: &S,
     after: Checkpoint,
     event_types: &[&str],
     limit: i64,
 ) -> Result<LogPage, tokio_postgres::Error> {
     let rows = client
         .query(
-            READ_AFTER,
+            read,
             &[
                 &after.transaction_id.to_string(),
                 &after.global_position,

@@ -1,21 +1,22 @@
-//! The postgres-es event store, in its plain event-store mode (the snapshot modes of 0.5.0 apply
-//! new events twice; see ARCHITECTURE.md).
+//! The cqrs-es event store, in its plain event-store mode (the snapshot modes of 0.5.0 apply new
+//! events twice; see ARCHITECTURE.md), over k911's repository: postgres-es reads, group commit
+//! appends.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework, DomainEvent, EventEnvelope, EventStore};
-use postgres_es::PostgresEventRepository;
 
+use crate::append::Repository;
 use crate::log::{parse_xid, Checkpoint};
 use crate::Database;
 
 /// The event store of one aggregate type.
-pub type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
+pub type Store<A> = PersistedEventStore<Repository, A>;
 
 pub fn store<A: Aggregate>(db: &Database) -> Store<A> {
-    PersistedEventStore::new_event_store(PostgresEventRepository::new(db.sqlx.clone()))
+    PersistedEventStore::new_event_store(Repository::new(db.sqlx.clone(), db.appends.clone()))
 }
 
 /// A cqrs-es framework persisting to PostgreSQL. It has no in-process queries: read models are

@@ -42,7 +42,8 @@ pub struct HttpConfig {
 
 #[derive(Clone)]
 pub(crate) struct AppState {
-    pub app: App,
+    // Behind an Arc: the state is cloned for every request, and App holds dozens of handles.
+    pub app: Arc<App>,
     pub contacts: Arc<Contacts>,
     pub manual_clock: Option<ManualClock>,
 }
@@ -51,7 +52,7 @@ pub(crate) struct AppState {
 pub fn router(app: App, config: &HttpConfig) -> Router {
     let sandbox = app.ports.payout.sandbox().is_some();
     let state = AppState {
-        app,
+        app: Arc::new(app),
         contacts: Arc::new(config.contacts.clone()),
         manual_clock: config.manual_clock.clone(),
     };

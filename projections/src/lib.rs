@@ -16,9 +16,11 @@ use std::sync::Arc;
 pub use runtime::{Projection, ProjectionError, Projectors};
 
 /// Every read model the service keeps, in the order they are started.
-pub fn all() -> Vec<Arc<dyn Projection>> {
+pub fn all(queue_receipts: &support::Receipts) -> Vec<Arc<dyn Projection>> {
     vec![
-        Arc::new(support::SupportTickets),
+        Arc::new(support::SupportTickets {
+            receipts: queue_receipts.clone(),
+        }),
         Arc::new(notifications::SupportNotifications),
         Arc::new(content::Faq),
         Arc::new(content::Documents),

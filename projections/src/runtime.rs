@@ -18,7 +18,7 @@ use k911_event_store::Database;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row, Statement, Transaction};
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
 /// Events applied per transaction.
 const BATCH: i64 = 500;
@@ -49,6 +49,20 @@ pub trait Projection: Send + Sync {
     fn drop_sql(&self) -> &'static str;
     /// Applies one event inside the batch transaction; events of no interest are ignored.
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError>;
+
+    /// Applies a batch of events in log order. One after another by default, since an event's
+    /// statements may depend on the rows of the events before it; a read model can write runs of
+    /// events with one statement instead.
+    async fn apply_all(
+        &self,
+        tx: &BatchTx<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply(tx, event).await?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,9 +108,10 @@ pub fn payload<T: serde::de::DeserializeOwned>(
     serde_json::from_value(event.payload.clone()).map_err(|e| ProjectionError::bad_event(event, e))
 }
 
-/// The transaction a batch is applied in, with its connection's prepared statements.
+/// The transaction a batch is applied in (begun and ended by the runtime, so that BEGIN and
+/// COMMIT travel with other statements), with its connection's prepared statements.
 pub struct BatchTx<'a> {
-    tx: Transaction<'a>,
+    tx: &'a Client,
     statements: &'a Statements,
 }
 
@@ -108,6 +123,15 @@ impl BatchTx<'_> {
     ) -> Result<u64, tokio_postgres::Error> {
         let statement = self.prepare(sql).await?;
         self.tx.execute(&statement, params).await
+    }
+
+    pub async fn query(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let statement = self.prepare(sql).await?;
+        self.tx.query(&statement, params).await
     }
 
     pub async fn query_one(
@@ -163,9 +187,9 @@ impl BatchTx<'_> {
         Ok(row.map(|row| row.get(0)))
     }
 
-    /// The transaction itself, for helpers that take any client.
-    pub fn transaction(&self) -> &Transaction<'_> {
-        &self.tx
+    /// The connection, inside the batch's transaction, for helpers that take any client.
+    pub fn transaction(&self) -> &Client {
+        self.tx
     }
 
     async fn prepare(&self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
@@ -450,8 +474,8 @@ impl Projectors {
         let mut done = vec![];
         for slot in selected {
             let projection = &slot.projection;
-            let mut client = connect(&self.inner.db, projection.name()).await?;
-            let statements = Statements::default();
+            let connection = connect(&self.inner.db, projection.name()).await?;
+            let client = &connection.client;
             // Held for the whole rebuild: live projectors skip their batches meanwhile.
             client
                 .execute(
@@ -460,7 +484,7 @@ impl Projectors {
                 )
                 .await?;
             client.batch_execute(projection.drop_sql()).await?;
-            prepare(&client, projection.as_ref()).await?;
+            prepare(client, projection.as_ref()).await?;
             client
                 .execute(
                     "UPDATE projection_checkpoints SET transaction_id = '0', global_position = 0,
@@ -469,9 +493,10 @@ impl Projectors {
                 )
                 .await?;
             let mut applied = 0u64;
+            let mut next = None;
             loop {
-                let batch =
-                    apply_batch(&mut client, &statements, projection.as_ref(), true, None).await?;
+                let batch = apply_batch(&connection, projection.as_ref(), true, next).await?;
+                next = batch.next;
                 if let Some(checkpoint) = batch.checkpoint {
                     slot.applied.send_replace(checkpoint);
                 }
@@ -613,16 +638,17 @@ impl Inner {
     async fn follow(&self, i: usize) -> Result<(), ProjectionError> {
         let slot = &self.projections[i];
         let projection = slot.projection.as_ref();
-        let mut client = connect(&self.db, projection.name()).await?;
-        let statements = Statements::default();
-        prepare(&client, projection).await?;
+        let connection = connect(&self.db, projection.name()).await?;
+        prepare(&connection.client, projection).await?;
         let mut persisted_at = std::time::Instant::now();
-        let mut seen = None;
+        let mut next = None;
         loop {
             let persist_idle = persisted_at.elapsed() >= PERSIST_IDLE_EVERY;
-            let batch =
-                apply_batch(&mut client, &statements, projection, persist_idle, seen).await?;
-            seen = batch.seen;
+            // Commits announced before this read are all in it: their wake-up is spent, or it
+            // would cost a read that finds nothing.
+            let _ = futures::FutureExt::now_or_never(slot.wake.notified());
+            let batch = apply_batch(&connection, projection, persist_idle, next).await?;
+            next = batch.next;
             if batch.persisted {
                 persisted_at = std::time::Instant::now();
             }
@@ -634,7 +660,8 @@ impl Inner {
             if moved {
                 self.progress.send_modify(|v| *v += 1);
             }
-            if batch.applied == 0 && !moved {
+            // A full batch leaves more to read at once; otherwise the next commit wakes it.
+            if (batch.applied as i64) < BATCH {
                 // Events held back by a transaction still running elsewhere are looked at again
                 // soon: no commit notification will come for them.
                 let pause = if batch.held_back {
@@ -648,8 +675,22 @@ impl Inner {
     }
 }
 
-/// A connection of its own, named so operators can see projectors in `pg_stat_activity`.
-async fn connect(db: &Database, projection: &str) -> Result<Client, ProjectionError> {
+/// A projector's own connection, named so operators can see projectors in `pg_stat_activity`,
+/// with the runtime's statements prepared once: prepared statements are sent at once when their
+/// future is first polled, which is what lets a batch pipeline them.
+struct ProjectorConnection {
+    client: Client,
+    /// The read model's own statements, prepared on first use.
+    statements: Statements,
+    /// Takes the read model's lock for the transaction and reads its checkpoint.
+    lock: Statement,
+    /// The log read ([`log::READ_AFTER`]).
+    read: Statement,
+    /// Stores the checkpoint.
+    store: Statement,
+}
+
+async fn connect(db: &Database, projection: &str) -> Result<ProjectorConnection, ProjectionError> {
     let mut config: tokio_postgres::Config = db.url().parse()?;
     config.application_name(format!("k911 projector {projection}"));
     // A read model and its checkpoint commit together, and the log can always replay them: a
@@ -663,7 +704,29 @@ async fn connect(db: &Database, projection: &str) -> Result<Client, ProjectionEr
             tracing::debug!(%error, "projector connection closed");
         }
     });
-    Ok(client)
+    // The checkpoint is read once the lock is taken (same statement), so no event is applied
+    // twice by two instances.
+    let lock = client
+        .prepare(
+            "SELECT transaction_id::text, global_position FROM projection_checkpoints
+              WHERE projection = $1 AND pg_try_advisory_xact_lock(hashtext($2))",
+        )
+        .await?;
+    let read = client.prepare(log::READ_AFTER).await?;
+    let store = client
+        .prepare(
+            "UPDATE projection_checkpoints
+                SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now()
+              WHERE projection = $1",
+        )
+        .await?;
+    Ok(ProjectorConnection {
+        client,
+        statements: Statements::default(),
+        lock,
+        read,
+        store,
+    })
 }
 
 fn lock_key(projection: &dyn Projection) -> String {
@@ -691,101 +754,99 @@ struct Batch {
     persisted: bool,
     /// Newer events wait for older transactions to end.
     held_back: bool,
-    /// An idle read that was not stored: where the next read may start instead of the stored
-    /// checkpoint, as long as that has not moved.
-    seen: Option<IdleRead>,
+    /// Where the next batch may read from, and the stored checkpoint that holds for.
+    next: Option<NextRead>,
 }
 
-/// How far an idle read saw past the stored checkpoint `from`: nothing of the projection's
-/// types lies in between, and nothing ever will (anything committed later sorts after `reached`).
-/// Only trusted while the stored checkpoint is still `from`: another instance's batch or a
-/// rebuild (even a failed one) moves it, and then the read starts from the stored one again.
+/// Where the next read of the log starts, as long as the stored checkpoint is still `stored`:
+/// right after a batch of ours both are where it ended; after an idle read that was not stored,
+/// `from` is past the stored checkpoint (nothing of the projection's types lies in between, and
+/// nothing ever will: anything committed later sorts after it). Another instance's batch or a
+/// rebuild (even a failed one) moves the stored checkpoint, and then the read starts from there.
 #[derive(Debug, Clone, Copy)]
-struct IdleRead {
+struct NextRead {
+    stored: Checkpoint,
     from: Checkpoint,
-    reached: Checkpoint,
 }
 
 /// Applies the next batch and moves the checkpoint, in one transaction. A read that finds
 /// nothing to apply stores how far it has seen only when `persist_idle`: the read is harmless to
 /// repeat, so idle checkpoints need not cost a commit each time.
+///
+/// Round-trips: BEGIN, the lock and the log read travel together when the projector knows where
+/// to read from (it does after its first batch); then the read model's statements; then the
+/// checkpoint and COMMIT together. An error leaves the transaction open: the caller drops the
+/// connection, and the server rolls it back.
 async fn apply_batch(
-    client: &mut Client,
-    statements: &Statements,
+    connection: &ProjectorConnection,
     projection: &dyn Projection,
     persist_idle: bool,
-    seen: Option<IdleRead>,
+    next: Option<NextRead>,
 ) -> Result<Batch, ProjectionError> {
-    let tx = BatchTx {
-        tx: client.transaction().await?,
-        statements,
+    let client = &connection.client;
+    let (name, key, types) = (
+        projection.name(),
+        lock_key(projection),
+        projection.event_types(),
+    );
+    let begin = client.batch_execute("BEGIN");
+    let lock_params: [&(dyn ToSql + Sync); 2] = [&name, &key];
+    let lock = client.query_opt(&connection.lock, &lock_params);
+    let (row, guess) = match next {
+        Some(next) => {
+            let read = log::read_after(client, &connection.read, next.from, types, BATCH);
+            let ((), row, page) = tokio::try_join!(begin, lock, read)?;
+            (row, Some((next.stored, page)))
+        }
+        None => {
+            let ((), row) = tokio::try_join!(begin, lock)?;
+            (row, None)
+        }
     };
-    // One writer per read model across instances, for the length of a batch; the checkpoint is
-    // read once the lock is taken (same statement), so no event is applied twice.
-    let row = tx
-        .tx
-        .query_opt(
-            &tx.prepare(
-                "SELECT transaction_id::text, global_position FROM projection_checkpoints
-                  WHERE projection = $1 AND pg_try_advisory_xact_lock(hashtext($2))",
-            )
-            .await?,
-            &[&projection.name(), &lock_key(projection)],
-        )
-        .await?;
     let Some(row) = row else {
+        client.batch_execute("COMMIT").await?;
         return Ok(Batch {
             applied: 0,
             checkpoint: None,
             persisted: false,
             held_back: false,
-            seen: None,
+            next: None,
         });
     };
     let checkpoint = Checkpoint {
         transaction_id: log::parse_xid(row.get(0)),
         global_position: row.get(1),
     };
-    // Without this, a projector whose events are rare would rescan everything since its last
-    // stored checkpoint on every wake.
-    let start = match seen {
-        Some(seen) if seen.from == checkpoint => seen.reached,
-        _ => checkpoint,
-    };
     let started = std::time::Instant::now();
-    let page = log::read_after(&tx.tx, start, projection.event_types(), BATCH).await?;
+    let page = match guess {
+        Some((stored, page)) if stored == checkpoint => page,
+        _ => log::read_after(client, &connection.read, checkpoint, types, BATCH).await?,
+    };
     let (events, reached, held_back) = (page.events, page.reached, page.held_back);
     if events.is_empty() && (!persist_idle || reached == checkpoint) {
+        client.batch_execute("COMMIT").await?;
         return Ok(Batch {
             applied: 0,
             checkpoint: Some(reached),
             persisted: false,
             held_back,
-            seen: Some(IdleRead {
-                from: checkpoint,
-                reached,
+            next: Some(NextRead {
+                stored: checkpoint,
+                from: reached,
             }),
         });
     }
-    // One after another: an event's statements may depend on the rows of the events before it.
-    // Prepared statements keep each one a single cheap round-trip.
-    for event in &events {
-        projection.apply(&tx, event).await?;
-    }
-    tx.execute(
-        "UPDATE projection_checkpoints
-            SET transaction_id = $2::text::xid8, global_position = $3, updated_at = now()
-          WHERE projection = $1",
-        &[
-            &projection.name(),
-            &reached.transaction_id.to_string(),
-            &reached.global_position,
-        ],
-    )
-    .await?;
-    tx.tx.commit().await?;
+    let tx = BatchTx {
+        tx: client,
+        statements: &connection.statements,
+    };
+    projection.apply_all(&tx, &events).await?;
+    let xid = reached.transaction_id.to_string();
+    let store_params: [&(dyn ToSql + Sync); 3] = [&name, &xid, &reached.global_position];
+    let store = client.execute(&connection.store, &store_params);
+    tokio::try_join!(store, client.batch_execute("COMMIT"))?;
     tracing::debug!(
-        projection = projection.name(),
+        projection = name,
         events = events.len(),
         micros = started.elapsed().as_micros() as u64,
         "batch applied"
@@ -795,7 +856,10 @@ async fn apply_batch(
         checkpoint: Some(reached),
         persisted: true,
         held_back,
-        seen: None,
+        next: Some(NextRead {
+            stored: reached,
+            from: reached,
+        }),
     })
 }
 

@@ -233,9 +233,15 @@ async fn the_log_orders_transaction_ids_as_numbers_not_as_text() {
         transaction_id: 9,
         global_position: i64::MAX,
     };
-    let read = k911_event_store::log::read_after(&**client, after_nine, &["Probed"], 10)
-        .await
-        .unwrap();
+    let read = k911_event_store::log::read_after(
+        &**client,
+        k911_event_store::log::READ_AFTER,
+        after_nine,
+        &["Probed"],
+        10,
+    )
+    .await
+    .unwrap();
     let xids: Vec<u64> = read
         .events
         .iter()

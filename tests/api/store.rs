@@ -1,3 +1,5 @@
+use std::collections::HashSet;
+
 use chrono::Utc;
 use cqrs_es::AggregateError;
 use k911_aggregates::account::{Account, AccountCommand, AccountError};
@@ -30,4 +32,108 @@ async fn an_aggregate_wrongly_expected_new_conflicts_and_the_retry_reads_its_eve
         Err(AggregateError::UserError(AccountError::AlreadyExists))
     ));
     assert_eq!(app.event_count().await, 1);
+}
+
+type Outcome = (
+    String,
+    Result<(), AggregateError<AccountError>>,
+    Option<k911_event_store::log::Checkpoint>,
+);
+
+/// Creates accounts `ids` while a table lock holds the event writer on one other command first,
+/// so that all of `ids` queue up behind it and are written as one batch once it is released.
+async fn create_queued(app: &TestApp, ids: &[String]) -> Vec<Outcome> {
+    let cqrs = std::sync::Arc::new(k911_event_store::store::cqrs::<Account>(
+        &app.db,
+        (),
+        std::sync::Arc::new(|_| {}),
+    ));
+    let run = |id: String| {
+        let cqrs = cqrs.clone();
+        cqrs.expect_new(&id);
+        tokio::spawn(async move {
+            let (result, appended) =
+                k911_event_store::append::capture_position(cqrs.framework.execute(&id, create()))
+                    .await;
+            (id, result, appended)
+        })
+    };
+    let mut blocker = app.db.sqlx.begin().await.unwrap();
+    sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let first = run(uuid::Uuid::now_v7().to_string());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let queued: Vec<_> = ids.iter().cloned().map(run).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    blocker.commit().await.unwrap();
+    assert!(first.await.unwrap().1.is_ok());
+    let mut outcomes = vec![];
+    for task in queued {
+        outcomes.push(task.await.unwrap());
+    }
+    outcomes
+}
+
+/// Where the event of aggregate `id` (it has one) stands in the log.
+async fn stored_checkpoint(app: &TestApp, id: &str) -> k911_event_store::log::Checkpoint {
+    let (global_position, xid): (i64, String) = sqlx::query_as(
+        "SELECT global_position, transaction_id::text FROM events WHERE aggregate_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.db.sqlx)
+    .await
+    .unwrap();
+    k911_event_store::log::Checkpoint {
+        transaction_id: xid.parse().unwrap(),
+        global_position,
+    }
+}
+
+#[tokio::test]
+async fn commands_waiting_together_are_appended_in_one_transaction_each_told_its_position() {
+    let app = TestApp::spawn().await;
+    let ids: Vec<String> = (0..8).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let outcomes = create_queued(&app, &ids).await;
+    let mut transactions = HashSet::new();
+    for (id, result, appended) in outcomes {
+        assert!(result.is_ok(), "{id}: {result:?}");
+        let stored = stored_checkpoint(&app, &id).await;
+        assert_eq!(appended, Some(stored));
+        transactions.insert(stored.transaction_id);
+    }
+    assert_eq!(transactions.len(), 1, "one transaction for the eight");
+    assert_eq!(app.event_count().await, 9);
+}
+
+#[tokio::test]
+async fn a_conflict_in_a_batch_fails_only_the_command_that_lost() {
+    let app = TestApp::spawn().await;
+    let twin = uuid::Uuid::now_v7().to_string();
+    let mut ids: Vec<String> = (0..4).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    // Two commands that both create `twin`: only one can write its first event.
+    ids.push(twin.clone());
+    ids.push(twin.clone());
+    let outcomes = create_queued(&app, &ids).await;
+    let (twins, others): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(|(id, ..)| *id == twin);
+    let mut transactions = HashSet::new();
+    for (id, result, appended) in others {
+        assert!(result.is_ok(), "{id}: {result:?}");
+        let stored = stored_checkpoint(&app, &id).await;
+        assert_eq!(appended, Some(stored));
+        transactions.insert(stored.transaction_id);
+    }
+    // The loser was set apart before the batch was written: the batch did not fail for it.
+    transactions.insert(stored_checkpoint(&app, &twin).await.transaction_id);
+    assert_eq!(transactions.len(), 1, "the winners in one transaction");
+    let won = twins.iter().filter(|(_, result, _)| result.is_ok()).count();
+    let lost = twins
+        .iter()
+        .filter(|(_, result, appended)| {
+            matches!(result, Err(AggregateError::AggregateConflict)) && appended.is_none()
+        })
+        .count();
+    assert_eq!((won, lost), (1, 1));
+    assert_eq!(app.event_count().await, 6);
 }

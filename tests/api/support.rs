@@ -227,3 +227,44 @@ async fn the_events_table_holds_no_plaintext_personal_data() {
         .unwrap();
     assert_eq!(reads, 1);
 }
+
+#[tokio::test]
+async fn tickets_submitted_together_learn_their_places_behind_those_already_waiting() {
+    let app = TestApp::spawn().await;
+    for n in 1..=3 {
+        submit(&app, n).await;
+    }
+    let support = app.staff("anna@k911.ru", Role::Support).await;
+    let taken = app
+        .post_as(&support, "/api/v1/staff/support/queue/next", None)
+        .await;
+    assert_eq!(taken.status, StatusCode::OK);
+    // Two wait; ten arrive at once, written by the read model in as few batches as it can.
+    let receipts = futures::future::join_all((4..=13).map(|n| submit(&app, n))).await;
+    let mut places: Vec<i64> = receipts
+        .iter()
+        .map(|r| r["queue_position"].as_i64().unwrap())
+        .collect();
+    places.sort();
+    assert_eq!(places, (3..=12).collect::<Vec<i64>>());
+    // Each answer is the place the queue shows, and the place the table itself computes.
+    let queue = app
+        .get_as(&support, "/api/v1/staff/support/queue?limit=50")
+        .await;
+    let client = app.db.pg.get().await.unwrap();
+    for receipt in &receipts {
+        let id = receipt["ticket_id"].as_str().unwrap();
+        let listed = queue
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["ticket_id"] == id)
+            .expect("listed");
+        assert_eq!(listed["queue_position"], receipt["queue_position"]);
+        let computed = k911_projections::support::queue_position(&client, id.parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(computed, receipt["queue_position"].as_i64());
+    }
+}
