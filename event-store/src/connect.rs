@@ -55,9 +55,12 @@ impl Database {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        let pg_config: tokio_postgres::Config = url
+        let mut pg_config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| ConnectError::Url(e.to_string()))?;
+        // Read-model queries are prepared once per connection but planned on every run: the
+        // tables grow from empty, and a plan made while one was small would be kept as it grows.
+        add_options(&mut pg_config, "-c plan_cache_mode=force_custom_plan");
         let manager = Manager::from_config(
             pg_config,
             NoTls,
@@ -93,6 +96,15 @@ impl Database {
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.sqlx).await.is_ok()
     }
+}
+
+/// Adds server settings (`-c name=value ...`) to those the URL may already carry.
+pub fn add_options(config: &mut tokio_postgres::Config, options: &str) {
+    let options = match config.get_options() {
+        Some(given) => format!("{given} {options}"),
+        None => options.to_string(),
+    };
+    config.options(options);
 }
 
 /// The name of the database k911 uses on a server it found by itself.

@@ -697,7 +697,13 @@ async fn connect(db: &Database, projection: &str) -> Result<ProjectorConnection,
     // crash that loses the last commits only makes the projector apply them again. So the
     // projector need not wait for its commits to be flushed, which keeps it from holding back
     // the log horizon of every other reader.
-    config.options("-c synchronous_commit=off");
+    // Statements are prepared once per connection, but planned on every run: read models grow
+    // from empty (a new database, a rebuild), and a plan made while a table was small (a
+    // sequential scan) would be kept while it grows.
+    k911_event_store::connect::add_options(
+        &mut config,
+        "-c synchronous_commit=off -c plan_cache_mode=force_custom_plan",
+    );
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
