@@ -118,8 +118,9 @@ impl App {
         let keys = KeyStore::new(db.sqlx.clone(), master_key);
         let waker = Waker::default();
         let hook = waker.clone();
-        let on_commit: store::OnCommit = Arc::new(move |types| hook.committed(types));
-        let accounts = Arc::new(store::cqrs(&db, (), on_commit.clone()));
+        db.appends
+            .when_committed(Arc::new(move |types| hook.committed(types)));
+        let accounts = Arc::new(store::cqrs(&db, ()));
         let queue_receipts = support::Receipts::default();
         let mut projections = k911_projections::all(&queue_receipts);
         projections.push(Arc::new(Onboarding {
@@ -135,7 +136,7 @@ impl App {
             ids: ids.clone(),
             rules: settings.otp.clone(),
         };
-        let loans = Arc::new(store::cqrs(&db, (), on_commit.clone()));
+        let loans = Arc::new(store::cqrs(&db, ()));
         let loan_store = Arc::new(store::store(&db));
         projections.push(Arc::new(Lending {
             loans: loans.clone(),
@@ -152,21 +153,17 @@ impl App {
         ));
         waker.attach(&projectors);
         Self {
-            tickets: Arc::new(store::cqrs(&db, (), on_commit.clone())),
+            tickets: Arc::new(store::cqrs(&db, ())),
             accounts,
-            faq: Arc::new(store::cqrs(&db, (), on_commit.clone())),
-            documents: Arc::new(store::cqrs(&db, (), on_commit.clone())),
-            applications: Arc::new(store::cqrs(
-                &db,
-                settings.product.clone(),
-                on_commit.clone(),
-            )),
+            faq: Arc::new(store::cqrs(&db, ())),
+            documents: Arc::new(store::cqrs(&db, ())),
+            applications: Arc::new(store::cqrs(&db, settings.product.clone())),
             ticket_store: Arc::new(store::store(&db)),
             account_store: Arc::new(store::store(&db)),
             application_store: Arc::new(store::store(&db)),
             loans,
             loan_store,
-            incoming: Arc::new(store::cqrs(&db, (), on_commit)),
+            incoming: Arc::new(store::cqrs(&db, ())),
             incoming_store: Arc::new(store::store(&db)),
             db,
             keys,

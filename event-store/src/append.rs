@@ -13,9 +13,9 @@
 //! time, and only the commands that really lost the race are answered with a conflict.
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
@@ -98,10 +98,15 @@ impl From<sqlx::Error> for AppendError {
     }
 }
 
+/// Told the event types of every batch, right after it commits: how the projectors that read
+/// those types (and only those) are woken.
+pub type OnCommit = Arc<dyn Fn(&[String]) + Send + Sync>;
+
 /// The queue to the writer tasks of one database. The writers stop once every handle is gone.
 #[derive(Clone)]
 pub struct GroupCommit {
     queue: mpsc::Sender<Append>,
+    on_commit: Arc<OnceLock<OnCommit>>,
 }
 
 impl GroupCommit {
@@ -109,15 +114,26 @@ impl GroupCommit {
     pub fn start(pool: PgPool) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE);
         let waiting = Arc::new(Mutex::new(waiting));
+        let on_commit: Arc<OnceLock<OnCommit>> = Arc::default();
         for _ in 0..WRITERS {
-            let (pool, waiting) = (pool.clone(), waiting.clone());
+            let writer = Writer {
+                pool: pool.clone(),
+                on_commit: on_commit.clone(),
+            };
+            let waiting = waiting.clone();
             tokio::spawn(async move {
                 while let Some(batch) = next_batch(&waiting).await {
-                    write(&pool, batch).await;
+                    writer.write(batch).await;
                 }
             });
         }
-        Self { queue }
+        Self { queue, on_commit }
+    }
+
+    /// Calls `hook` after every batch that commits (the first hook set stays). The writer calls
+    /// it before it answers the batch's commands, so projectors start reading at once.
+    pub fn when_committed(&self, hook: OnCommit) {
+        let _ = self.on_commit.set(hook);
     }
 
     /// Appends one command's events (one aggregate, consecutive sequences) atomically, and
@@ -152,42 +168,59 @@ async fn next_batch(waiting: &Mutex<mpsc::Receiver<Append>>) -> Option<Vec<Appen
     Some(batch)
 }
 
-/// Writes a batch in one statement, each aggregate once: two commands on one aggregate that
-/// wait together started from the same state, and at most one of them can win, so the others
-/// are written after the batch rather than failing it.
-async fn write(pool: &PgPool, batch: Vec<Append>) {
-    let mut aggregates = HashSet::new();
-    let (first, again): (Vec<Append>, Vec<Append>) = batch.into_iter().partition(|append| {
-        let event = &append.events[0];
-        aggregates.insert((event.aggregate_type.clone(), event.aggregate_id.clone()))
-    });
-    write_once(pool, first).await;
-    if !again.is_empty() {
-        Box::pin(write(pool, again)).await;
-    }
+/// One writer task's connection pool and commit hook.
+struct Writer {
+    pool: PgPool,
+    on_commit: Arc<OnceLock<OnCommit>>,
 }
 
-/// Writes a batch in one statement; after a conflict (with an event already stored), each
-/// command alone, so only the commands that lost are told so.
-async fn write_once(pool: &PgPool, batch: Vec<Append>) {
-    match insert(pool, &batch).await {
-        Ok(mut positions) => {
-            for append in batch {
-                let last = append.events.last().map(key);
-                let result = last
-                    .and_then(|last| positions.remove(&last))
-                    .ok_or_else(|| AppendError::Other("an appended event was not returned".into()));
-                let _ = append.done.send(result);
-            }
+impl Writer {
+    /// Writes a batch in one statement, each aggregate once: two commands on one aggregate that
+    /// wait together started from the same state, and at most one of them can win, so the
+    /// others are written after the batch rather than failing it.
+    async fn write(&self, batch: Vec<Append>) {
+        let mut aggregates = HashSet::new();
+        let (first, again): (Vec<Append>, Vec<Append>) = batch.into_iter().partition(|append| {
+            let event = &append.events[0];
+            aggregates.insert((event.aggregate_type.clone(), event.aggregate_id.clone()))
+        });
+        self.write_once(first).await;
+        if !again.is_empty() {
+            Box::pin(self.write(again)).await;
         }
-        Err(AppendError::Conflict) if batch.len() > 1 => {
-            for append in batch {
-                Box::pin(write_once(pool, vec![append])).await;
+    }
+
+    /// Writes a batch in one statement; after a conflict (with an event already stored), each
+    /// command alone, so only the commands that lost are told so.
+    async fn write_once(&self, batch: Vec<Append>) {
+        match insert(&self.pool, &batch).await {
+            Ok(mut positions) => {
+                if let Some(hook) = self.on_commit.get() {
+                    let types: BTreeSet<String> = batch
+                        .iter()
+                        .flat_map(|append| append.events.iter().map(|e| e.event_type.clone()))
+                        .collect();
+                    hook(&types.into_iter().collect::<Vec<_>>());
+                }
+                for append in batch {
+                    let last = append.events.last().map(key);
+                    let result = last
+                        .and_then(|last| positions.remove(&last))
+                        .ok_or_else(|| {
+                            AppendError::Other("an appended event was not returned".into())
+                        });
+                    let _ = append.done.send(result);
+                }
             }
-        }
-        Err(error) => {
-            for append in batch {
-                let _ = append.done.send(Err(error.clone()));
+            Err(AppendError::Conflict) if batch.len() > 1 => {
+                for append in batch {
+                    Box::pin(self.write_once(vec![append])).await;
+                }
+            }
+            Err(error) => {
+                for append in batch {
+                    let _ = append.done.send(Err(error.clone()));
+                }
             }
         }
     }

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
-use cqrs_es::{Aggregate, AggregateError, CqrsFramework, DomainEvent, EventEnvelope, EventStore};
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventEnvelope, EventStore};
 
 use crate::append::Repository;
 use crate::log::{parse_xid, Checkpoint};
@@ -34,16 +34,11 @@ impl<A: Aggregate> Cqrs<A> {
     }
 }
 
-/// Told the event types of every commit, right after it: how the projectors that read those
-/// types (and only those) are woken.
-pub type OnCommit = Arc<dyn Fn(&[String]) + Send + Sync>;
-
-pub fn cqrs<A: Aggregate>(db: &Database, services: A::Services, on_commit: OnCommit) -> Cqrs<A> {
+pub fn cqrs<A: Aggregate>(db: &Database, services: A::Services) -> Cqrs<A> {
     let fresh: Arc<Mutex<HashSet<String>>> = Arc::default();
     let store = NewAwareStore {
         inner: store::<A>(db),
         fresh: fresh.clone(),
-        on_commit,
     };
     Cqrs {
         framework: CqrsFramework::new(store, vec![], services),
@@ -51,11 +46,10 @@ pub fn cqrs<A: Aggregate>(db: &Database, services: A::Services, on_commit: OnCom
     }
 }
 
-/// The postgres-es store, minus the read of an aggregate known to be new, plus a commit hook.
+/// The event store, minus the read of an aggregate known to be new.
 pub struct NewAwareStore<A: Aggregate> {
     inner: Store<A>,
     fresh: Arc<Mutex<HashSet<String>>>,
-    on_commit: OnCommit,
 }
 
 impl<A: Aggregate> EventStore<A> for NewAwareStore<A> {
@@ -90,10 +84,7 @@ impl<A: Aggregate> EventStore<A> for NewAwareStore<A> {
         context: Self::AC,
         metadata: HashMap<String, String>,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        let types: Vec<String> = events.iter().map(DomainEvent::event_type).collect();
-        let committed = self.inner.commit(events, context, metadata).await?;
-        (self.on_commit)(&types);
-        Ok(committed)
+        self.inner.commit(events, context, metadata).await
     }
 }
 

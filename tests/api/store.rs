@@ -18,7 +18,7 @@ fn create() -> AccountCommand {
 #[tokio::test]
 async fn an_aggregate_wrongly_expected_new_conflicts_and_the_retry_reads_its_events() {
     let app = TestApp::spawn().await;
-    let cqrs = k911_event_store::store::cqrs::<Account>(&app.db, (), std::sync::Arc::new(|_| {}));
+    let cqrs = k911_event_store::store::cqrs::<Account>(&app.db, ());
     let id = uuid::Uuid::now_v7().to_string();
     cqrs.expect_new(&id);
     cqrs.framework.execute(&id, create()).await.unwrap();
@@ -43,11 +43,7 @@ type Outcome = (
 /// Creates accounts `ids` while a table lock holds the event writer on one other command first,
 /// so that all of `ids` queue up behind it and are written as one batch once it is released.
 async fn create_queued(app: &TestApp, ids: &[String]) -> Vec<Outcome> {
-    let cqrs = std::sync::Arc::new(k911_event_store::store::cqrs::<Account>(
-        &app.db,
-        (),
-        std::sync::Arc::new(|_| {}),
-    ));
+    let cqrs = std::sync::Arc::new(k911_event_store::store::cqrs::<Account>(&app.db, ()));
     let run = |id: String| {
         let cqrs = cqrs.clone();
         cqrs.expect_new(&id);
