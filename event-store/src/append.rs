@@ -9,8 +9,10 @@
 //! the lot.
 //!
 //! The optimistic lock is unchanged: the primary key `(aggregate_type, aggregate_id, sequence)`.
-//! A conflict aborts the whole statement, so the batch is then written again one command at a
-//! time, and only the commands that really lost the race are answered with a conflict.
+//! A conflict aborts the whole statement, so only the commands that really lost the race may be
+//! answered with one: two commands on one aggregate in one batch are written one after the
+//! other, and after a conflict with an event already stored the batch is written again one
+//! command at a time.
 
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -23,17 +25,13 @@ use cqrs_es::persist::{
 use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::log::{parse_xid, Checkpoint};
 
-/// Writer tasks: batches in flight at once. One, measured best: batches grow by themselves
-/// while the previous one is written, and no append's open transaction holds back the log that
-/// projectors read (with four, projectors woke for commits they could not read yet).
-const WRITERS: usize = 1;
 /// At most this many events per statement, so one statement stays short.
 const MAX_EVENTS: usize = 256;
-/// Commands waiting for a writer; beyond this a command waits to be queued.
+/// Commands waiting for the writer; beyond this a command waits to be queued.
 const QUEUE: usize = 1024;
 
 const INSERT: &str = "
@@ -102,7 +100,11 @@ impl From<sqlx::Error> for AppendError {
 /// those types (and only those) are woken.
 pub type OnCommit = Arc<dyn Fn(&[String]) + Send + Sync>;
 
-/// The queue to the writer tasks of one database. The writers stop once every handle is gone.
+/// The queue to the writer task of one database. The writer stops once every handle is gone.
+///
+/// One writer, measured best: batches grow by themselves while the previous one is written, and
+/// no append's open transaction holds back the log that projectors read (with four writers,
+/// projectors woke for commits they could not read yet).
 #[derive(Clone)]
 pub struct GroupCommit {
     queue: mpsc::Sender<Append>,
@@ -110,23 +112,19 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the writer tasks (on the current tokio runtime).
+    /// Starts the writer task (on the current tokio runtime).
     pub fn start(pool: PgPool) -> Self {
-        let (queue, waiting) = mpsc::channel(QUEUE);
-        let waiting = Arc::new(Mutex::new(waiting));
+        let (queue, mut waiting) = mpsc::channel(QUEUE);
         let on_commit: Arc<OnceLock<OnCommit>> = Arc::default();
-        for _ in 0..WRITERS {
-            let writer = Writer {
-                pool: pool.clone(),
-                on_commit: on_commit.clone(),
-            };
-            let waiting = waiting.clone();
-            tokio::spawn(async move {
-                while let Some(batch) = next_batch(&waiting).await {
-                    writer.write(batch).await;
-                }
-            });
-        }
+        let writer = Writer {
+            pool,
+            on_commit: on_commit.clone(),
+        };
+        tokio::spawn(async move {
+            while let Some(batch) = next_batch(&mut waiting).await {
+                writer.write(batch).await;
+            }
+        });
         Self { queue, on_commit }
     }
 
@@ -140,7 +138,7 @@ impl GroupCommit {
     /// returns the last one's place in the log.
     async fn append(&self, events: Vec<SerializedEvent>) -> Result<Checkpoint, AppendError> {
         let (done, answer) = oneshot::channel();
-        let stopped = || AppendError::Connection("the event writers have stopped".into());
+        let stopped = || AppendError::Connection("the event writer has stopped".into());
         self.queue
             .send(Append { events, done })
             .await
@@ -151,8 +149,7 @@ impl GroupCommit {
 
 /// Everything waiting right now (at least one command, at most [`MAX_EVENTS`] events unless a
 /// single command has more); `None` once every [`GroupCommit`] is gone.
-async fn next_batch(waiting: &Mutex<mpsc::Receiver<Append>>) -> Option<Vec<Append>> {
-    let mut waiting = waiting.lock().await;
+async fn next_batch(waiting: &mut mpsc::Receiver<Append>) -> Option<Vec<Append>> {
     let first = waiting.recv().await?;
     let mut events = first.events.len();
     let mut batch = vec![first];
@@ -168,7 +165,7 @@ async fn next_batch(waiting: &Mutex<mpsc::Receiver<Append>>) -> Option<Vec<Appen
     Some(batch)
 }
 
-/// One writer task's connection pool and commit hook.
+/// The writer task's connection pool and commit hook.
 struct Writer {
     pool: PgPool,
     on_commit: Arc<OnceLock<OnCommit>>,
