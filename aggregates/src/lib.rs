@@ -3,6 +3,7 @@
 //! encrypted personal data) is prepared by the `commands` crate and carried in the command.
 
 pub mod account;
+pub mod calendar;
 pub mod document;
 pub mod faq;
 pub mod incoming_payment;

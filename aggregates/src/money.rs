@@ -38,11 +38,12 @@ impl Kopecks {
         Self((self.0 - other.0).max(0))
     }
 
-    /// `percent` % of this amount, rounded to the kopeck half away from zero (the rounding
-    /// every charge of a loan uses).
+    /// `percent` % of this amount, rounded **down** to the kopeck: every charge of a loan and
+    /// every cap uses it, so a charge never exceeds its rate (rounded half up, 0.8 % of
+    /// 7 777 ₽ is 62.22 ₽ a day, 0.80005 %: above the legal cap) and a cap never exceeds the law.
     pub fn percent(self, percent: Decimal) -> Kopecks {
         let exact = Decimal::from(self.0) * percent / Decimal::ONE_HUNDRED;
-        let rounded = exact.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+        let rounded = exact.round_dp_with_strategy(0, RoundingStrategy::ToZero);
         Self(i64::try_from(rounded).expect("a share of an amount fits the amount's type"))
     }
 }
@@ -152,20 +153,25 @@ mod tests {
     }
 
     #[test]
-    fn a_percentage_of_an_amount_rounds_half_away_from_zero_to_the_kopeck() {
+    fn a_percentage_of_an_amount_rounds_down_to_the_kopeck() {
         let amount = Kopecks::new(1_500_000).unwrap();
         assert_eq!(
             amount.percent(Decimal::new(8, 1)),
             Kopecks::new(12_000).unwrap()
         );
-        // 333.33 ₽ × 0.8 % = 2.66664 ₽ → 2.67 ₽; 0.625 kopecks → 1 kopeck.
+        // 7 777 ₽ × 0.8 % = 62.216 ₽ → 62.21 ₽ (never 62.22 ₽, above the rate).
+        assert_eq!(
+            Kopecks::from_roubles(7_777).percent(Decimal::new(8, 1)),
+            Kopecks::new(6_221).unwrap()
+        );
+        // 333.33 ₽ × 0.8 % = 2.66664 ₽ → 2.66 ₽; 0.625 kopecks → 0 kopecks.
         assert_eq!(
             Kopecks::new(33_333).unwrap().percent(Decimal::new(8, 1)),
-            Kopecks::new(267).unwrap()
+            Kopecks::new(266).unwrap()
         );
         assert_eq!(
             Kopecks::new(125).unwrap().percent(Decimal::new(5, 1)),
-            Kopecks::new(1).unwrap()
+            Kopecks::ZERO
         );
         assert_eq!(
             Kopecks::new(100)
@@ -173,6 +179,22 @@ mod tests {
                 .saturating_sub(Kopecks::new(150).unwrap()),
             Kopecks::ZERO
         );
+    }
+
+    proptest::proptest! {
+        /// A share of an amount is the largest whole number of kopecks not above the exact
+        /// share: never more than the rate allows, never a kopeck less than it could be.
+        #[test]
+        fn a_share_is_the_exact_one_rounded_down(
+            kopecks in 0i64..100_000_000_000,
+            thousandths in 1i64..1_000_000,
+        ) {
+            let percent = Decimal::new(thousandths, 3);
+            let share = Decimal::from(Kopecks::new(kopecks).unwrap().percent(percent).get());
+            let exact = Decimal::from(kopecks) * percent / Decimal::ONE_HUNDRED;
+            proptest::prop_assert!(share <= exact);
+            proptest::prop_assert!(exact - share < Decimal::ONE);
+        }
     }
 
     #[test]

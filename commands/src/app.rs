@@ -10,7 +10,7 @@ use k911_aggregates::incoming_payment::IncomingPayment;
 use k911_aggregates::loan::law::LawEditions;
 use k911_aggregates::loan::reminders::ReminderRules;
 use k911_aggregates::loan::Loan;
-use k911_aggregates::loan_application::{LoanApplication, Product};
+use k911_aggregates::loan_application::{LendingPolicy, LoanApplication, Product};
 use k911_aggregates::support_ticket::SupportTicket;
 use k911_event_store::keys::{KeyStore, MasterKey};
 use k911_event_store::store::{self, Cqrs};
@@ -20,6 +20,7 @@ use k911_projections::support;
 use k911_projections::Projectors;
 
 use crate::clock::Clock;
+use crate::credit_history::{CreditHistory, LocalCreditHistory};
 use crate::ids::IdGenerator;
 use crate::lending::Lending;
 use crate::metrics::Metrics;
@@ -100,6 +101,8 @@ pub struct App {
     pub(crate) loan_store: Arc<store::Store<Loan>>,
     pub(crate) incoming: Arc<Cqrs<IncomingPayment>>,
     pub(crate) incoming_store: Arc<store::Store<IncomingPayment>>,
+    /// Borrowers' loans at other lenders (the development driver: a local table).
+    pub(crate) credit_history: Arc<dyn CreditHistory>,
     /// New tickets' queue positions, handed over by their read model.
     pub(crate) queue_receipts: support::Receipts,
 }
@@ -136,10 +139,18 @@ impl App {
             ids: ids.clone(),
             rules: settings.otp.clone(),
         };
-        let loans = Arc::new(store::cqrs(&db, ()));
+        let loans = Arc::new(store::cqrs(&db, settings.law.clone()));
         let loan_store = Arc::new(store::store(&db));
+        let applications = Arc::new(store::cqrs(
+            &db,
+            LendingPolicy {
+                product: settings.product.clone(),
+                law: settings.law.clone(),
+            },
+        ));
         projections.push(Arc::new(Lending {
             loans: loans.clone(),
+            applications: applications.clone(),
             loan_store: loan_store.clone(),
             codes: codes.clone(),
             payout: ports.payout.clone(),
@@ -157,7 +168,7 @@ impl App {
             accounts,
             faq: Arc::new(store::cqrs(&db, ())),
             documents: Arc::new(store::cqrs(&db, ())),
-            applications: Arc::new(store::cqrs(&db, settings.product.clone())),
+            applications,
             ticket_store: Arc::new(store::store(&db)),
             account_store: Arc::new(store::store(&db)),
             application_store: Arc::new(store::store(&db)),
@@ -165,6 +176,7 @@ impl App {
             loan_store,
             incoming: Arc::new(store::cqrs(&db, ())),
             incoming_store: Arc::new(store::store(&db)),
+            credit_history: Arc::new(LocalCreditHistory::new(db.sqlx.clone(), keys.clone())),
             db,
             keys,
             clock,

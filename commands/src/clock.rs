@@ -44,11 +44,7 @@ impl Clock for ManualClock {
 }
 
 /// The calendar day in Moscow at `at`: the day that counts for ages, interest and due dates.
-/// Moscow keeps UTC+3 all year (no daylight saving since 2014).
-pub fn moscow_date(at: DateTime<Utc>) -> chrono::NaiveDate {
-    let moscow = chrono::FixedOffset::east_opt(3 * 3600).expect("UTC+3 is a valid offset");
-    at.with_timezone(&moscow).date_naive()
-}
+pub use k911_aggregates::calendar::moscow_date;
 
 #[cfg(test)]
 mod tests {

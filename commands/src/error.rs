@@ -45,6 +45,13 @@ pub enum Error {
     SocialAccountTaken,
     #[error(transparent)]
     Loan(#[from] k911_aggregates::loan::LoanError),
+    /// The offered terms break the law's edition of the signing day: the offer lapsed and the
+    /// application went back to the underwriters.
+    #[error(
+        "the contract cannot be signed: {0}; the offer has lapsed and the application is back \
+         in review"
+    )]
+    SigningRefused(k911_aggregates::loan::law::Unlawful),
     #[error("no contract with this number")]
     UnknownContract,
     #[error("{0}")]

@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use cqrs_es::AggregateError;
 use k911_aggregates::account::{AccountEvent, AccountKind};
-use k911_aggregates::loan::law::LawEditions;
+use k911_aggregates::loan::law::{LawEditions, Unlawful};
 use k911_aggregates::loan::{Loan, LoanCommand, LoanEvent, LoanStatus, OfferTerms};
-use k911_aggregates::loan_application::LoanApplicationEvent;
+use k911_aggregates::loan_application::{
+    LoanApplication, LoanApplicationCommand, LoanApplicationEvent,
+};
 use k911_aggregates::values::Phone;
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::outbox::{self, Channel, OutboxMessage};
@@ -29,9 +32,14 @@ use crate::{App, CommandMeta, Error, Written};
 
 const NAMESPACE: Uuid = Uuid::from_u128(0x6b39_3131_6c65_6e64_696e_6700_0000_0001);
 
-/// The loan an approved application becomes: one per application, so a replay finds it.
-pub fn loan_id_for(application_id: Uuid) -> Uuid {
-    Uuid::new_v5(&NAMESPACE, format!("loan/{application_id}").as_bytes())
+/// The loan an approval becomes: one per approval (the application's event number `approval`),
+/// so a replay finds it, and an application approved again after its terms came back gets a new
+/// loan.
+pub fn loan_id_for(application_id: Uuid, approval: i64) -> Uuid {
+    Uuid::new_v5(
+        &NAMESPACE,
+        format!("loan/{application_id}/{approval}").as_bytes(),
+    )
 }
 
 /// The payout of a loan: one per loan, whoever asks and however often.
@@ -85,6 +93,7 @@ fn system_meta() -> std::collections::HashMap<String, String> {
 /// Process manager `lending`.
 pub struct Lending {
     pub(crate) loans: Arc<Cqrs<Loan>>,
+    pub(crate) applications: Arc<Cqrs<LoanApplication>>,
     pub(crate) loan_store: Arc<Store<Loan>>,
     pub(crate) codes: Codes,
     pub(crate) payout: Arc<dyn PayoutProvider>,
@@ -102,6 +111,7 @@ impl Projection for Lending {
         &[
             "ApplicationApproved",
             "ContractSigned",
+            "SigningRefused",
             "PayoutFailed",
             "OverdueReminderSent",
             "RefundRequested",
@@ -131,6 +141,7 @@ impl Projection for Lending {
                 {
                     let approved = Approved {
                         application_id: id,
+                        approval: event.sequence,
                         principal: amount,
                         term_days,
                         daily_rate,
@@ -140,8 +151,14 @@ impl Projection for Lending {
                 }
             }
             "Loan" => match serde_json::from_value(event.payload.clone()) {
-                Ok(LoanEvent::ContractSigned { signed_at }) => {
+                Ok(LoanEvent::ContractSigned { signed_at, .. }) => {
                     self.pay_out(id, signed_at).await.map_err(|e| bad(&e))?
+                }
+                Ok(LoanEvent::SigningRefused { reason, refused_at }) => {
+                    let loan = self.load(id).await.map_err(|e| bad(&e))?;
+                    let terms = loan.terms().cloned().ok_or_else(|| bad(&"no offer"))?;
+                    self.give_back(tx, event, &terms, &reason, refused_at)
+                        .await?
                 }
                 Ok(LoanEvent::PayoutFailed { .. }) => {
                     self.tell(tx, event, id, |number| {
@@ -182,6 +199,8 @@ impl Projection for Lending {
 /// What the approval decided.
 struct Approved {
     application_id: Uuid,
+    /// The approval's event number within the application.
+    approval: i64,
     principal: k911_aggregates::money::Kopecks,
     term_days: u16,
     daily_rate: k911_aggregates::money::DailyRate,
@@ -203,7 +222,7 @@ impl Lending {
         approved: Approved,
     ) -> Result<(), ProjectionError> {
         let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
-        let loan_id = loan_id_for(approved.application_id);
+        let loan_id = loan_id_for(approved.application_id, approved.approval);
         let submitted = tx
             .first_payload("LoanApplication", &approved.application_id.to_string())
             .await?;
@@ -236,10 +255,11 @@ impl Lending {
                 let number = format!("911-{}-{serial:06}", contract_date.format("%y%m%d"));
                 let ttl = chrono::Duration::from_std(self.offer_ttl).map_err(|e| bad(&e))?;
                 let assessed = tx
-                    .latest_payload(
+                    .latest_payload_before(
                         "LoanApplication",
                         &approved.application_id.to_string(),
                         "DebtToIncomeAssessed",
+                        approved.approval,
                     )
                     .await?;
                 let pdn_percent = match assessed.map(serde_json::from_value) {
@@ -271,6 +291,15 @@ impl Lending {
                 (number, pdn_percent)
             }
         };
+        // The loan records a refusal instead of failing: tell the borrower, give the application
+        // back to the underwriters, and go on to the next event.
+        let loan = self.load(loan_id).await.map_err(|e| bad(&e))?;
+        if let Some(refusal) = loan.refusal() {
+            let terms = loan.terms().cloned().ok_or_else(|| bad(&"no offer"))?;
+            return self
+                .give_back(tx, event, &terms, &refusal, approved.approved_at)
+                .await;
+        }
         tx.transaction()
             .execute(
                 "INSERT INTO contracts (digits, contract_number, loan_id, customer_id)
@@ -310,9 +339,15 @@ impl Lending {
     async fn pay_out(&self, loan_id: Uuid, at: DateTime<Utc>) -> Result<(), Error> {
         let payout_id = payout_id_for(loan_id);
         let request = LoanCommand::RequestPayout { payout_id, at };
-        run_retrying(&self.loans, &loan_id.to_string(), request, system_meta())
-            .await
-            .map_err(|e| Error::Storage(e.to_string()))?;
+        let id = loan_id.to_string();
+        if let Err(error) = run_retrying(&self.loans, &id, request, system_meta()).await {
+            if let AggregateError::UserError(refusal) = error {
+                // The loan refuses (no longer signed): an outcome, not a reason to stop here.
+                tracing::warn!(loan = %loan_id, %refusal, "payout not requested");
+                return Ok(());
+            }
+            return Err(Error::Storage(error.to_string()));
+        }
         self.send_money(loan_id, payout_id, None).await
     }
 
@@ -345,6 +380,43 @@ impl Lending {
         self.payout.pay_out(&order).await.map_err(Error::Storage)
     }
 
+    /// Terms that could not become a lawful contract: the borrower is told by SMS, and the
+    /// application goes back to the underwriters' queue with the reason.
+    async fn give_back(
+        &self,
+        tx: &BatchTx<'_>,
+        event: &RecordedEvent,
+        terms: &OfferTerms,
+        reason: &Unlawful,
+        at: DateTime<Utc>,
+    ) -> Result<(), ProjectionError> {
+        let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
+        let give_back = LoanApplicationCommand::Return {
+            reason: reason.to_string(),
+            at,
+        };
+        let application_id = terms.application_id.to_string();
+        run_retrying(
+            &self.applications,
+            &application_id,
+            give_back,
+            system_meta(),
+        )
+        .await
+        .map_err(|e| bad(&e))?;
+        tracing::info!(
+            application = %terms.application_id,
+            reason = %reason,
+            "approved terms could not become a contract; the application is back in the queue"
+        );
+        self.tell_about(tx, event, terms, |_| {
+            "k911: договор на одобренных условиях не может быть заключён: они не соответствуют \
+             требованиям закона. Заявка возвращена на рассмотрение, мы сообщим о решении."
+                .to_string()
+        })
+        .await
+    }
+
     /// Tells the borrower by SMS what `text` says (given the contract number), once per event.
     async fn tell(
         &self,
@@ -354,12 +426,24 @@ impl Lending {
         text: impl FnOnce(&str) -> String,
     ) -> Result<(), ProjectionError> {
         let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
+        let loan = self.load(loan_id).await.map_err(|e| bad(&e))?;
+        let terms = loan.terms().cloned().ok_or_else(|| bad(&"no offer"))?;
+        self.tell_about(tx, event, &terms, text).await
+    }
+
+    /// [`Self::tell`] about the loan of `terms`.
+    async fn tell_about(
+        &self,
+        tx: &BatchTx<'_>,
+        event: &RecordedEvent,
+        terms: &OfferTerms,
+        text: impl FnOnce(&str) -> String,
+    ) -> Result<(), ProjectionError> {
+        let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
         let message_id = sms_id(event.position());
         if outbox::exists(tx.transaction(), message_id).await? {
             return Ok(());
         }
-        let loan = self.load(loan_id).await.map_err(|e| bad(&e))?;
-        let terms = loan.terms().cloned().ok_or_else(|| bad(&"no offer"))?;
         let registered = tx
             .first_payload("Account", &terms.customer_id.to_string())
             .await?;
@@ -467,7 +551,13 @@ impl App {
         let sign = LoanCommand::Sign {
             at: self.clock.now(),
         };
-        self.execute(&self.loans, loan_id, sign, meta).await
+        let written = self.execute(&self.loans, loan_id, sign, meta).await?;
+        // A refusal is recorded on the loan (the offer lapses): the borrower hears why.
+        let loan = self.load(&self.loan_store, loan_id).await?;
+        match loan.refusal() {
+            Some(reason) => Err(Error::SigningRefused(reason)),
+            None => Ok(written),
+        }
     }
 
     /// The contract's individual conditions as a PDF, from the loan's own figures.

@@ -8,6 +8,7 @@ pub mod cabinet;
 pub mod clock;
 pub mod content;
 pub mod contract;
+pub mod credit_history;
 pub mod error;
 pub mod execute;
 pub mod ids;

@@ -8,6 +8,7 @@ use cqrs_es::AggregateError;
 use k911_aggregates::account::{
     AccountCommand, AccountError, AccountEvent, AccountKind, ApplicationOutcome,
 };
+use k911_aggregates::loan::law::CreditRecord;
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod, ProfileChanges};
 use k911_aggregates::loan_application::{
     Assessment, LoanApplicationCommand, LoanApplicationEvent, LoanRequest,
@@ -24,7 +25,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::auth::{generate_password, hash_password};
-use crate::clock::Clock;
+use crate::clock::{moscow_date, Clock};
 use crate::execute::run_retrying;
 use crate::ids::IdGenerator;
 use crate::{App, CommandMeta, Error, Written};
@@ -304,7 +305,8 @@ impl App {
             .await
     }
 
-    /// The applicant's declared income and the loans they already hold, for the decision.
+    /// The applicant's declared income and the loans they hold here and at other lenders (and
+    /// those repaid lately), for the decision.
     async fn assess(&self, application_id: Uuid) -> Result<Assessment, Error> {
         let application = self.load(&self.application_store, application_id).await?;
         let (Some(customer_id), Some((applicant, _))) =
@@ -314,28 +316,46 @@ impl App {
             return Ok(Assessment {
                 monthly_income: Kopecks::ZERO,
                 monthly_payments: Kopecks::ZERO,
-                high_cost_loans: 0,
+                credit_history: vec![],
             });
         };
         let applicant: Applicant = self.keys.open(applicant).await?;
+        // Long enough back for any waiting period the law sets after a repayment.
+        let repaid_since = moscow_date(self.clock.now()) - chrono::Days::new(31);
         let client = self.db.pg.get().await?;
-        let held = k911_projections::loans::in_force(&**client, customer_id).await?;
-        let monthly_payments = held
-            .iter()
+        let own =
+            k911_projections::loans::in_force_or_repaid_since(&**client, customer_id, repaid_since)
+                .await?;
+        drop(client);
+        let in_force = own.iter().filter(|loan| loan.closed_on.is_none());
+        let monthly_payments = in_force
             .map(|loan| Kopecks::new(loan.monthly_payment_kopecks()).unwrap_or(Kopecks::ZERO))
             .sum();
-        let high_cost_loans = held
+        let mut credit_history = own
             .iter()
-            .filter(|loan| {
-                loan.psk_percent
-                    .parse::<Decimal>()
-                    .is_ok_and(|p| p > Decimal::from(200))
+            .map(|loan| {
+                let psk_percent = loan.psk_percent.parse::<Decimal>().map_err(|e| {
+                    Error::Storage(format!(
+                        "loan {}: ПСК {}: {e}",
+                        loan.loan_id, loan.psk_percent
+                    ))
+                })?;
+                Ok(CreditRecord {
+                    psk_percent,
+                    repaid_on: loan.closed_on,
+                })
             })
-            .count();
+            .collect::<Result<Vec<_>, Error>>()?;
+        let elsewhere = self
+            .credit_history
+            .loans(&applicant.passport)
+            .await
+            .map_err(Error::Storage)?;
+        credit_history.extend(elsewhere);
         Ok(Assessment {
             monthly_income: applicant.monthly_income,
             monthly_payments,
-            high_cost_loans: u16::try_from(high_cost_loans).unwrap_or(u16::MAX),
+            credit_history,
         })
     }
 
@@ -433,6 +453,17 @@ impl Projection for Onboarding {
             .aggregate_id
             .parse()
             .map_err(|e| ProjectionError::bad_event(event, e))?;
+        // An approval whose terms could not become a contract came back for a new decision: the
+        // first one already opened the cabinet and freed the customer for the next application.
+        let redecided = tx
+            .latest_payload_before(
+                "LoanApplication",
+                &event.aggregate_id,
+                "ApplicationReturned",
+                event.sequence,
+            )
+            .await?
+            .is_some();
         let text = match &decision {
             LoanApplicationEvent::ApplicationApproved {
                 amount, term_days, ..
@@ -440,7 +471,7 @@ impl Projection for Onboarding {
                 let granted = format!(
                     "k911: заявка одобрена: {amount} на {term_days} дн. Подпишите договор в личном кабинете."
                 );
-                if repeat {
+                if repeat || redecided {
                     granted
                 } else {
                     let login = self
@@ -454,15 +485,18 @@ impl Projection for Onboarding {
                 "k911: по вашей заявке на заём принято отрицательное решение. Спасибо, что обратились к нам.".to_string()
             }
             LoanApplicationEvent::ApplicationSubmitted { .. }
+            | LoanApplicationEvent::ApplicationReturned { .. }
             | LoanApplicationEvent::DebtToIncomeAssessed { .. } => return Ok(()),
         };
         let outcome = match decision {
             LoanApplicationEvent::ApplicationRejected { .. } => ApplicationOutcome::Rejected,
             _ => ApplicationOutcome::Approved,
         };
-        self.close_application(customer_id, application_id, outcome)
-            .await
-            .map_err(|e| ProjectionError::bad_event(event, e))?;
+        if !redecided {
+            self.close_application(customer_id, application_id, outcome)
+                .await
+                .map_err(|e| ProjectionError::bad_event(event, e))?;
+        }
         let text = self
             .keys
             .seal(customer_id, &text)

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use k911_aggregates::account::AccountError;
 use k911_aggregates::document::DocumentError;
 use k911_aggregates::faq::FaqError;
+use k911_aggregates::loan::law::Unlawful;
 use k911_aggregates::loan::LoanError;
 use k911_aggregates::loan_application::LoanApplicationError;
 use k911_aggregates::support_ticket::SupportTicketError;
@@ -213,9 +214,15 @@ impl ApiError {
             }
             LoanApplicationError::RateAboveCap { .. } => Self::invalid(&field("daily_rate"), error),
             // The borrower's standing debt, not a field of the request, refuses it.
-            LoanApplicationError::AlreadySubmitted
-            | LoanApplicationError::AlreadyDecided
-            | LoanApplicationError::HighCostLoanLimit { .. } => Self::Conflict(error.to_string()),
+            LoanApplicationError::Unlawful(
+                Unlawful::HighCostLoansHeld { .. } | Unlawful::HighCostWaitingPeriod { .. },
+            ) => Self::Conflict(error.to_string()),
+            LoanApplicationError::Unlawful(unlawful) => {
+                Self::invalid(&field(unlawful.field()), unlawful)
+            }
+            LoanApplicationError::AlreadySubmitted | LoanApplicationError::AlreadyDecided => {
+                Self::Conflict(error.to_string())
+            }
         }
     }
 }
@@ -258,11 +265,9 @@ impl From<AppError> for ApiError {
             AppError::PaymentMatch(e) => Self::Conflict(e),
             AppError::Loan(e) => match e {
                 LoanError::NotOffered => Self::NotFound("loan"),
-                LoanError::RateAboveCap { .. } | LoanError::PskAboveCap { .. } => {
-                    Self::invalid("daily_rate", e)
-                }
                 other => Self::Conflict(other.to_string()),
             },
+            AppError::SigningRefused(_) => Self::Conflict(error.to_string()),
             AppError::ProviderUnavailable(e) => Self::Unavailable(e),
             AppError::BadSocialState => Self::invalid("state", error),
             AppError::SocialRefused(_) => Self::invalid("code", error),

@@ -72,8 +72,10 @@ CREATE TABLE IF NOT EXISTS read.loan_applications (
     decided_by               uuid,
     rejection_reason         text,
     pdn_percent              numeric,
+    returned_reason          text,
     last_position            bigint      NOT NULL
 );
+ALTER TABLE read.loan_applications ADD COLUMN IF NOT EXISTS returned_reason text;
 CREATE INDEX IF NOT EXISTS loan_applications_status ON read.loan_applications (status, arrival);
 CREATE INDEX IF NOT EXISTS loan_applications_customer
     ON read.loan_applications (customer_id, arrival);
@@ -83,6 +85,8 @@ COMMENT ON COLUMN read.loan_applications.arrival IS
 COMMENT ON COLUMN read.loan_applications.status IS 'submitted | approved | rejected';
 COMMENT ON COLUMN read.loan_applications.daily_rate IS 'Approved rate, percent per day.';
 COMMENT ON COLUMN read.loan_applications.decided_by IS 'The underwriter''s account id.';
+COMMENT ON COLUMN read.loan_applications.returned_reason IS
+    'Why an approval came back to the queue (its terms could not become a lawful contract).';
 COMMENT ON COLUMN read.loan_applications.pdn_percent IS
     'Debt-to-income ratio with the approved loan (353-FZ art. 5.1), %; null without income.';
 "#;
@@ -211,6 +215,7 @@ impl Projection for LoanApplications {
             "ApplicationSubmitted",
             "ApplicationApproved",
             "ApplicationRejected",
+            "ApplicationReturned",
             "DebtToIncomeAssessed",
         ]
     }
@@ -311,6 +316,16 @@ impl Projection for LoanApplications {
                         &underwriter_id,
                         &position,
                     ],
+                )
+                .await?;
+            }
+            LoanApplicationEvent::ApplicationReturned { reason, .. } => {
+                // Back in the queue at its original place: it waited its turn once already.
+                tx.execute(
+                    "UPDATE read.loan_applications
+                        SET status = 'submitted', returned_reason = $2, last_position = $3
+                      WHERE application_id = $1",
+                    &[&application_id, &reason, &position],
                 )
                 .await?;
             }

@@ -69,7 +69,10 @@ CREATE INDEX IF NOT EXISTS loans_customer ON read.loans (customer_id, offered_at
 CREATE INDEX IF NOT EXISTS loans_status ON read.loans (status);
 COMMENT ON TABLE read.loans IS 'Loans from offer to repayment, with what is owed now.';
 COMMENT ON COLUMN read.loans.status IS
-    'offered | expired | signed | payout_requested | payout_failed | active | closed';
+    'offered | expired (unsigned in time, or signing refused) | signed | payout_requested | '
+    'payout_failed | active | closed';
+COMMENT ON COLUMN read.loans.contract_date IS
+    'The day (Europe/Moscow) the contract was concluded: the offer''s day until signed.';
 COMMENT ON COLUMN read.loans.psk_percent IS 'Full cost of credit, 353-FZ art. 6, % a year.';
 COMMENT ON COLUMN read.loans.pdn_percent IS 'Debt-to-income ratio with this loan, %.';
 COMMENT ON COLUMN read.loans.overdue_since IS 'First overdue day, if the due date passed unpaid.';
@@ -109,6 +112,7 @@ impl Projection for Loans {
         &[
             "LoanOffered",
             "ContractSigned",
+            "SigningRefused",
             "OfferExpired",
             "PayoutRequested",
             "LoanIssued",
@@ -175,14 +179,22 @@ impl Projection for Loans {
                 )
                 .await?;
             }
-            LoanEvent::ContractSigned { signed_at } => {
+            LoanEvent::ContractSigned {
+                signed_at,
+                contract_date,
+                ..
+            } => {
+                // The contract's date is the day it was signed (events before 1.1: the offer's).
                 tx.execute(
-                    set!("status = 'signed', signed_at = $3"),
-                    &[&loan_id, &p, &signed_at],
+                    set!(
+                        "status = 'signed', signed_at = $3,
+                          contract_date = coalesce($4, contract_date)"
+                    ),
+                    &[&loan_id, &p, &signed_at, &contract_date],
                 )
                 .await?;
             }
-            LoanEvent::OfferExpired { .. } => {
+            LoanEvent::OfferExpired { .. } | LoanEvent::SigningRefused { .. } => {
                 tx.execute(set!("status = 'expired'"), &[&loan_id, &p])
                     .await?;
             }
@@ -371,6 +383,8 @@ impl Projection for Loans {
                 )
                 .await?;
             }
+            // Never offered: the application went back to the underwriters, no loan to show.
+            LoanEvent::OfferRefused { .. } => {}
         }
         Ok(())
     }
@@ -498,18 +512,21 @@ impl LoanRow {
     }
 }
 
-/// A customer's loans in force or about to be: offered, signed, being paid out, active.
-pub async fn in_force(
+/// A customer's loans in force or about to be (offered, signed, being paid out, active), and
+/// those repaid from `repaid_since` on.
+pub async fn in_force_or_repaid_since(
     client: &impl GenericClient,
     customer_id: Uuid,
+    repaid_since: NaiveDate,
 ) -> Result<Vec<LoanRow>, tokio_postgres::Error> {
     let rows = client
         .query(
             &format!(
                 "{SELECT_LOAN} WHERE l.customer_id = $1
-                   AND l.status IN ('offered', 'signed', 'payout_requested', 'active')"
+                   AND (l.status IN ('offered', 'signed', 'payout_requested', 'active')
+                        OR (l.status = 'closed' AND l.closed_on >= $2))"
             ),
-            &[&customer_id],
+            &[&customer_id, &repaid_since],
         )
         .await?;
     Ok(rows.iter().map(LoanRow::from_row).collect())

@@ -169,19 +169,23 @@ impl BatchTx<'_> {
         Ok(row.get(0))
     }
 
-    /// The payload of an aggregate's latest event of `event_type`, if it has one.
-    pub async fn latest_payload(
+    /// The payload of an aggregate's latest event of `event_type` before its event number
+    /// `before` (the one being handled), if it has one: what was so when that event happened,
+    /// whatever came after it.
+    pub async fn latest_payload_before(
         &self,
         aggregate_type: &str,
         aggregate_id: &str,
         event_type: &str,
+        before: i64,
     ) -> Result<Option<serde_json::Value>, tokio_postgres::Error> {
         let row = self
             .query_opt(
                 "SELECT payload FROM events
                   WHERE aggregate_type = $1 AND aggregate_id = $2 AND event_type = $3
+                    AND sequence < $4
                   ORDER BY sequence DESC LIMIT 1",
-                &[&aggregate_type, &aggregate_id, &event_type],
+                &[&aggregate_type, &aggregate_id, &event_type, &before],
             )
             .await?;
         Ok(row.map(|row| row.get(0)))

@@ -1,6 +1,8 @@
 //! Loans through HTTP with the manual clock: the offer an approval makes, signing with the SMS
 //! code, the payout, daily interest, lapsed offers and failed payouts.
 
+use std::collections::HashMap;
+
 use axum::http::StatusCode;
 use k911_tests::{TestApp, TestResponse};
 use serde_json::{json, Value};
@@ -100,9 +102,9 @@ async fn an_approval_offers_a_loan_that_is_signed_paid_out_and_accrues_interest(
     let token = relogin().await;
     let loan = &loans(&app, &token).await[0];
     assert_eq!(loan["days_overdue"], 2);
-    // 23 days of interest (28 Nov – 20 Dec) and 2 days of penalty at 8.22 ₽.
+    // 23 days of interest (28 Nov – 20 Dec) and 2 days of penalty at 8.21 ₽ (8.219… rounded down).
     assert_eq!(loan["outstanding"]["interest_kopecks"], 276_000);
-    assert_eq!(loan["outstanding"]["penalty_kopecks"], 1_644);
+    assert_eq!(loan["outstanding"]["penalty_kopecks"], 1_642);
 
     // Another customer does not see it.
     let other = app
@@ -266,7 +268,7 @@ async fn an_overdue_debtor_is_reminded_by_sms_only_when_the_law_allows() {
     let sent = sms_with(&app, "+79161234567", "просрочен").await;
     assert!(sent.contains("просрочен на 1 дн."), "{sent}");
     assert!(
-        sent.contains("Задолженность 17\u{a0}648,22\u{a0}₽"),
+        sent.contains("Задолженность 17\u{a0}648,21\u{a0}₽"),
         "{sent}"
     );
     // Not again within the product's six hours; a second one after; no third that day.
@@ -302,20 +304,15 @@ async fn the_contract_pdf_shows_the_loans_own_figures_with_the_psk_framed_top_ri
     let app = TestApp::spawn().await;
     let (token, _, _, _) = customer(&app).await;
     let loan = &loans(&app, &token).await[0];
-    let url = loan["contract_url"].as_str().unwrap();
-    let response = app.get_as(&token, url).await;
-    assert_eq!(response.status, StatusCode::OK);
-    assert_eq!(response.content_type(), "application/pdf");
-    assert!(response.bytes.starts_with(b"%PDF-"));
-    assert!(
-        response.bytes.len() < 100_000,
-        "the font is subset: {}",
-        response.bytes.len()
-    );
-
-    let pdf = lopdf::Document::load_mem(&response.bytes).unwrap();
-    assert_eq!(pdf.get_pages().len(), 1);
-    let text = pdf_text(&pdf).replace('\u{a0}', " ");
+    let loan_id = loan["loan_id"].as_str().unwrap().to_string();
+    let url = loan["contract_url"].as_str().unwrap().to_string();
+    // The offer, before signing: what the borrower reads.
+    let pdf = contract_pdf(&app, &token, &url).await;
+    assert!(!pdf.get_pages().is_empty());
+    let map = unicode_map(&pdf);
+    let text = pdf_text(&pdf, &map);
+    // Wrapped lines joined again: a phrase reads whole whichever line it broke at.
+    let flowing = text.replace('\n', " ");
     for expected in [
         "911-261127-000001",
         "292,000 %",
@@ -326,24 +323,110 @@ async fn the_contract_pdf_shows_the_loans_own_figures_with_the_psk_framed_top_ri
         "Иванов Иван Иванович",
         "220000******0004",
         "0,8 % в день",
+        "Индивидуальные условия договора потребительского кредита (займа)",
+        "Содержание условия",
+        "Бесплатный способ исполнения заемщиком обязательств по договору",
+        "Не применимо",
+        "Не подписано",
     ] {
-        assert!(text.contains(expected), "{expected:?} not in {text}");
+        assert!(flowing.contains(expected), "{expected:?} not in {text}");
     }
-    // Two square frames in the top right corner of the page (x > half the width, near the top).
-    let page = pdf.get_pages()[&1];
-    let content = pdf.get_and_decode_page_content(page).unwrap();
-    let squares: Vec<Vec<f32>> = content
-        .operations
+    // Every row of the Bank of Russia's form, numbered in its own cell.
+    let lines: Vec<&str> = text.lines().collect();
+    for number in ["1", "5.1", "8.1", "16"] {
+        assert!(lines.contains(&number), "row {number} not in {text}");
+    }
+
+    // Measured from the first page's drawing: two square frames in the top right corner, each
+    // at least 5 % of the page (353-FZ art. 6 part 1), percent first, roubles to its right.
+    let pages = pdf.get_pages();
+    let first = pages[&1];
+    let (width, height) = media_box(&pdf, first);
+    let page = drawing(&pdf, first, &map);
+    let squares: Vec<[f32; 4]> = page
+        .rectangles
         .iter()
-        .filter(|op| op.operator == "re")
-        .map(|op| op.operands.iter().map(|o| o.as_float().unwrap()).collect())
+        .filter(|[x, y, w, h]| {
+            (w - h).abs() < 0.5 && x + w / 2.0 > width / 2.0 && y + h / 2.0 > height / 2.0
+        })
+        .copied()
         .collect();
-    assert_eq!(squares.len(), 2, "{squares:?}");
-    for square in squares {
-        let (x, y, w, h) = (square[0], square[1], square[2], square[3]);
-        assert!((w - h).abs() < 0.01 && w > 100.0, "square: {square:?}");
-        assert!(x > 297.0 && y + h > 780.0, "top right: {square:?}");
+    assert_eq!(squares.len(), 2, "{:?}", page.rectangles);
+    for [_, _, w, h] in &squares {
+        assert!(
+            w * h >= 0.05 * width * height,
+            "{squares:?} on {width}×{height}"
+        );
     }
+    let [left, right] = [squares[0], squares[1]];
+    assert!(
+        left[0] + left[2] <= right[0],
+        "percent left of roubles: {squares:?}"
+    );
+    // In the page's largest type, in capitals.
+    let largest = page.texts.iter().map(|t| t.size).fold(0.0, f32::max);
+    for (square, expected) in squares.iter().zip([
+        ["ПОЛНАЯ СТОИМОСТЬ", "292,000 %", "ГОДОВЫХ"],
+        ["ПОЛНАЯ СТОИМОСТЬ", "2 520,00 ₽", "В РУБЛЯХ"],
+    ]) {
+        let inside: Vec<&Shown> = page.texts.iter().filter(|t| t.within(square)).collect();
+        for shown in &inside {
+            assert_eq!(shown.text, shown.text.to_uppercase(), "capitals: {shown:?}");
+            assert_eq!(shown.size, largest, "the largest type: {shown:?}");
+        }
+        let framed: Vec<String> = inside
+            .iter()
+            .map(|t| t.text.replace('\u{a0}', " "))
+            .collect();
+        let framed = framed.join(" ");
+        for expected in expected {
+            assert!(framed.contains(expected), "{expected:?} not in {framed:?}");
+        }
+    }
+    // Before the table: its heading is below both frames.
+    let heading = page
+        .texts
+        .iter()
+        .find(|t| t.text.starts_with("Индивидуальные условия"))
+        .expect("the table's heading on the first page");
+    assert!(heading.y < left[1].min(right[1]), "{heading:?} {squares:?}");
+    // The table's cells are bordered: each row number stands inside a stroked rectangle.
+    for page_id in pages.values() {
+        let page = drawing(&pdf, *page_id, &map);
+        for shown in page.texts.iter().filter(|t| {
+            (1..=3).contains(&t.text.len())
+                && t.text.chars().all(|c| c.is_ascii_digit() || c == '.')
+        }) {
+            assert!(
+                page.rectangles.iter().any(|r| shown.within(r)),
+                "no border around {shown:?}"
+            );
+        }
+    }
+
+    // Signed, the contract says when, in Moscow time.
+    let code = signing_code(&app, "+79161234567").await;
+    let signed = app
+        .post_as(
+            &token,
+            &format!("/api/v1/me/loans/{loan_id}/sign"),
+            Some(&json!({ "code": code })),
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
+    let loan = &loans(&app, &token).await[0];
+    let signed_at: chrono::DateTime<chrono::Utc> =
+        loan["signed_at"].as_str().unwrap().parse().unwrap();
+    let moscow = chrono::FixedOffset::east_opt(3 * 3600).unwrap();
+    let expected = format!(
+        "{} (время московское)",
+        signed_at.with_timezone(&moscow).format("%d.%m.%Y %H:%M")
+    );
+    let pdf = contract_pdf(&app, &token, &url).await;
+    let text = pdf_text(&pdf, &unicode_map(&pdf)).replace('\n', " ");
+    assert!(text.contains(&expected), "{expected:?} not in {text}");
+    assert!(!text.contains("Не подписано"), "{text}");
+
     // Another customer's contract does not exist for them.
     let other = format!("/api/v1/me/loans/{}/contract", uuid::Uuid::now_v7());
     app.get_as(&token, &other)
@@ -351,10 +434,24 @@ async fn the_contract_pdf_shows_the_loans_own_figures_with_the_psk_framed_top_ri
         .problem(StatusCode::NOT_FOUND);
 }
 
-/// The text of a one-font PDF's first page, decoded through the font's ToUnicode map (read by
-/// hand: the map's `bfchar` pairs; lopdf's own reader does not take printpdf's layout).
-fn pdf_text(pdf: &lopdf::Document) -> String {
-    let mut map = std::collections::HashMap::new();
+/// The contract at `url`, checked to be a PDF with its font subset, parsed.
+async fn contract_pdf(app: &TestApp, token: &str, url: &str) -> lopdf::Document {
+    let response = app.get_as(token, url).await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.content_type(), "application/pdf");
+    assert!(response.bytes.starts_with(b"%PDF-"));
+    assert!(
+        response.bytes.len() < 100_000,
+        "the font is subset: {}",
+        response.bytes.len()
+    );
+    lopdf::Document::load_mem(&response.bytes).unwrap()
+}
+
+/// A one-font PDF's glyph codes to text, through the font's ToUnicode map (read by hand: the
+/// map's `bfchar` pairs; lopdf's own reader does not take printpdf's layout).
+fn unicode_map(pdf: &lopdf::Document) -> HashMap<u16, char> {
+    let mut map = HashMap::new();
     for object in pdf.objects.values() {
         let Ok(stream) = object.as_stream() else {
             continue;
@@ -379,27 +476,165 @@ fn pdf_text(pdf: &lopdf::Document) -> String {
             map.insert(code, char::from_u32(unicode).unwrap());
         }
     }
-    let page = pdf.get_pages()[&1];
+    map
+}
+
+/// The text of every page in order, a line for each string shown, no-break spaces as spaces.
+fn pdf_text(pdf: &lopdf::Document, map: &HashMap<u16, char>) -> String {
+    let mut lines = vec![];
+    for page in pdf.get_pages().values() {
+        for shown in drawing(pdf, *page, map).texts {
+            lines.push(shown.text.replace('\u{a0}', " "));
+        }
+    }
+    lines.join("\n")
+}
+
+/// The page's width and height in points, from its `MediaBox`.
+fn media_box(pdf: &lopdf::Document, page: lopdf::ObjectId) -> (f32, f32) {
+    let dictionary = pdf.get_dictionary(page).unwrap();
+    let corners: Vec<f32> = dictionary
+        .get(b"MediaBox")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_float().unwrap())
+        .collect();
+    (corners[2] - corners[0], corners[3] - corners[1])
+}
+
+/// A string a page shows: where its line starts, in which size, what it says.
+#[derive(Debug)]
+struct Shown {
+    x: f32,
+    y: f32,
+    size: f32,
+    text: String,
+}
+
+impl Shown {
+    fn within(&self, [x, y, w, h]: &[f32; 4]) -> bool {
+        (*x..=x + w).contains(&self.x) && (*y..=y + h).contains(&self.y)
+    }
+}
+
+/// What a page's content stream draws, in points from its lower left corner.
+struct Drawing {
+    /// `[x, y, width, height]` of every rectangle stroked: a `re`, or a closed path of four
+    /// corners with straight sides, painted with a stroking operator (`re … n` draws nothing).
+    rectangles: Vec<[f32; 4]>,
+    texts: Vec<Shown>,
+}
+
+/// Walks a page's decoded operators, keeping the font size (`Tf`), the text line's position
+/// (`BT`, `Td`/`TD`, `Tm`) and the path being built (`m`, `l`, `h`, `re`) until it is painted.
+fn drawing(pdf: &lopdf::Document, page: lopdf::ObjectId, map: &HashMap<u16, char>) -> Drawing {
     let content = pdf.get_and_decode_page_content(page).unwrap();
-    let mut text = String::new();
+    let mut drawing = Drawing {
+        rectangles: vec![],
+        texts: vec![],
+    };
+    let (mut size, mut x, mut y) = (0.0f32, 0.0f32, 0.0f32);
+    // Subpaths: their points, and whether closed.
+    let mut path: Vec<(Vec<(f32, f32)>, bool)> = vec![];
     for op in &content.operations {
+        let numbers: Vec<f32> = op
+            .operands
+            .iter()
+            .filter_map(|o| o.as_float().ok())
+            .collect();
         match op.operator.as_str() {
-            "TJ" | "Tj" => {
-                let strings: Vec<&lopdf::Object> = match op.operands[0].as_array() {
-                    Ok(items) => items.iter().collect(),
-                    Err(_) => vec![&op.operands[0]],
-                };
-                for item in strings {
-                    if let Ok(bytes) = item.as_str() {
-                        for code in bytes.chunks(2) {
-                            let code = u16::from_be_bytes([code[0], code[1]]);
-                            text.push(*map.get(&code).unwrap_or(&'?'));
-                        }
+            "BT" => (x, y) = (0.0, 0.0),
+            "Tf" => size = numbers[0],
+            "Td" | "TD" => (x, y) = (x + numbers[0], y + numbers[1]),
+            "Tm" => (x, y) = (numbers[4], numbers[5]),
+            "Tj" | "TJ" => drawing.texts.push(Shown {
+                x,
+                y,
+                size,
+                text: decode(&op.operands[0], map),
+            }),
+            "m" => path.push((vec![(numbers[0], numbers[1])], false)),
+            "l" => {
+                if let Some((points, _)) = path.last_mut() {
+                    points.push((numbers[0], numbers[1]));
+                }
+            }
+            "h" => {
+                if let Some((_, closed)) = path.last_mut() {
+                    *closed = true;
+                }
+            }
+            "re" => {
+                let [x, y, w, h] = [numbers[0], numbers[1], numbers[2], numbers[3]];
+                path.push((vec![(x, y), (x + w, y), (x + w, y + h), (x, y + h)], true));
+            }
+            "S" | "s" | "B" | "B*" | "b" | "b*" => {
+                let closes = matches!(op.operator.as_str(), "s" | "b" | "b*");
+                for (points, closed) in path.drain(..) {
+                    if closed || closes {
+                        drawing.rectangles.extend(rectangle(&points));
                     }
                 }
             }
-            "ET" => text.push('\n'),
+            "n" | "f" | "F" | "f*" => path.clear(),
             _ => {}
+        }
+    }
+    drawing
+}
+
+/// `[x, y, width, height]` if `points` are the four corners of an upright rectangle, in order.
+fn rectangle(points: &[(f32, f32)]) -> Option<[f32; 4]> {
+    let mut points = points.to_vec();
+    if points.len() == 5 && points[0] == points[4] {
+        points.pop();
+    }
+    if points.len() != 4 {
+        return None;
+    }
+    let close = |a: f32, b: f32| (a - b).abs() < 0.01;
+    for (n, a) in points.iter().enumerate() {
+        let b = points[(n + 1) % 4];
+        if !close(a.0, b.0) && !close(a.1, b.1) {
+            return None;
+        }
+    }
+    let xs = points.iter().map(|p| p.0);
+    let ys = points.iter().map(|p| p.1);
+    let (left, right) = (
+        xs.clone().fold(f32::MAX, f32::min),
+        xs.fold(f32::MIN, f32::max),
+    );
+    let (bottom, top) = (
+        ys.clone().fold(f32::MAX, f32::min),
+        ys.fold(f32::MIN, f32::max),
+    );
+    let corners = points.iter().all(|p| {
+        (close(p.0, left) || close(p.0, right)) && (close(p.1, bottom) || close(p.1, top))
+    });
+    (corners && right - left > 0.01 && top - bottom > 0.01).then_some([
+        left,
+        bottom,
+        right - left,
+        top - bottom,
+    ])
+}
+
+/// A `Tj` string or `TJ` array in two-byte glyph codes, as text.
+fn decode(operand: &lopdf::Object, map: &HashMap<u16, char>) -> String {
+    let strings: Vec<&lopdf::Object> = match operand.as_array() {
+        Ok(items) => items.iter().collect(),
+        Err(_) => vec![operand],
+    };
+    let mut text = String::new();
+    for item in strings {
+        if let Ok(bytes) = item.as_str() {
+            for code in bytes.chunks(2) {
+                let code = u16::from_be_bytes([code[0], code[1]]);
+                text.push(*map.get(&code).unwrap_or(&'?'));
+            }
         }
     }
     text

@@ -1,5 +1,3 @@
-use rust_decimal::Decimal;
-
 /// Why a loan refused a command.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoanError {
@@ -7,10 +5,6 @@ pub enum LoanError {
     AlreadyOffered,
     #[error("no such loan")]
     NotOffered,
-    #[error("the daily rate cannot exceed {cap} % (353-FZ art. 5 part 23)")]
-    RateAboveCap { cap: Decimal },
-    #[error("the full cost of credit {psk} % would exceed {cap} % (353-FZ art. 6 part 11)")]
-    PskAboveCap { psk: Decimal, cap: Decimal },
     #[error("the offer is no longer open for signing")]
     NotSignable,
     #[error("the offer expired unsigned")]

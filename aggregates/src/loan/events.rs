@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::commands::OfferTerms;
+use super::law::{LawRules, Unlawful};
 use super::ledger::{Allocation, Debt};
 use crate::money::Kopecks;
 use crate::EVENT_VERSION_1;
@@ -22,8 +23,28 @@ pub enum LoanEvent {
         psk_percent: Decimal,
         offered_at: DateTime<Utc>,
     },
+    /// The approved terms could not be offered lawfully (the law's edition of the offer's day
+    /// forbids them): the loan ends here, and the application goes back to the underwriters.
+    OfferRefused {
+        terms: OfferTerms,
+        reason: Unlawful,
+        refused_at: DateTime<Utc>,
+    },
+    /// The contract is concluded (353-FZ art. 7 part 6): from version 1.1 with the day it was
+    /// concluded (Europe/Moscow) and the law's edition of that day, which the loan follows from
+    /// then on. Version 1.0 events carry neither: the offer's day and edition stand.
     ContractSigned {
         signed_at: DateTime<Utc>,
+        #[serde(default)]
+        contract_date: Option<NaiveDate>,
+        #[serde(default)]
+        rules: Option<LawRules>,
+    },
+    /// The offered terms are unlawful under the edition of the day the borrower tried to sign:
+    /// signing is refused and the offer lapses.
+    SigningRefused {
+        reason: Unlawful,
+        refused_at: DateTime<Utc>,
     },
     OfferExpired {
         expired_at: DateTime<Utc>,
@@ -106,7 +127,9 @@ impl DomainEvent for LoanEvent {
     fn event_type(&self) -> String {
         match self {
             Self::LoanOffered { .. } => "LoanOffered",
+            Self::OfferRefused { .. } => "OfferRefused",
             Self::ContractSigned { .. } => "ContractSigned",
+            Self::SigningRefused { .. } => "SigningRefused",
             Self::OfferExpired { .. } => "OfferExpired",
             Self::PayoutRequested { .. } => "PayoutRequested",
             Self::LoanIssued { .. } => "LoanIssued",
@@ -125,6 +148,9 @@ impl DomainEvent for LoanEvent {
     }
 
     fn event_version(&self) -> String {
-        EVENT_VERSION_1.to_string()
+        match self {
+            Self::ContractSigned { .. } => "1.1".to_string(),
+            _ => EVENT_VERSION_1.to_string(),
+        }
     }
 }

@@ -275,14 +275,14 @@ mod tests {
                 penalty: Kopecks::ZERO
             }
         );
-        // Overdue: 15 000 ₽ × 20 % / 365 = 8.219… ₽ → 8.22 ₽ a day.
+        // Overdue: 15 000 ₽ × 20 % / 365 = 8.219… ₽ → 8.21 ₽ a day (rounded down).
         let overdue = Debt::issued(principal).fall_due();
         let day = charges_for_day(principal, &overdue, k(252_000), rate, true, &rules);
         assert_eq!(
             day,
             DayCharges {
                 interest: k(12_000),
-                penalty: k(822)
+                penalty: k(821)
             }
         );
         // Without interest: 0.1 % a day of the overdue principal.

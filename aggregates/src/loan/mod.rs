@@ -24,8 +24,9 @@ pub use commands::{LoanCommand, OfferTerms};
 pub use error::LoanError;
 pub use events::LoanEvent;
 
-use crate::loan_application::LoanCost;
+use crate::calendar::moscow_date;
 use crate::money::Kopecks;
+use law::LawEditions;
 use ledger::{allocate, charges_for_day, DayCharges, Debt};
 
 /// Closes one day of a loan in its running figures: on the first day past `due_on` what is owed
@@ -71,8 +72,11 @@ struct Replay {
 pub enum LoanStatus {
     #[default]
     None,
+    /// The approved terms could not be offered lawfully.
+    Refused,
     /// Waiting for the borrower's signature.
     Offered,
+    /// Unsigned in time, or signing was refused: the offer lapsed.
     Expired,
     /// Signed; the payout is next.
     Signed,
@@ -113,6 +117,8 @@ pub struct Loan {
     /// Held money paid back to the borrower so far.
     refunded: Kopecks,
     signed_at: Option<DateTime<Utc>>,
+    /// Why the approved terms could not be offered, or signed, if they could not.
+    refusal: Option<law::Unlawful>,
 }
 
 /// The figures of the offer, as its event recorded them: what the contract document shows.
@@ -146,6 +152,11 @@ impl Loan {
 
     pub fn signed_at(&self) -> Option<DateTime<Utc>> {
         self.signed_at
+    }
+
+    /// Why the approved terms could not be offered or signed, if they could not.
+    pub fn refusal(&self) -> Option<law::Unlawful> {
+        self.refusal.clone()
     }
 
     pub fn due_on(&self) -> Option<NaiveDate> {
@@ -267,12 +278,13 @@ impl Aggregate for Loan {
     type Command = LoanCommand;
     type Event = LoanEvent;
     type Error = LoanError;
-    type Services = ();
+    /// The law's editions: a contract follows the one of the day it is signed.
+    type Services = LawEditions;
 
     async fn handle(
         &mut self,
         command: Self::Command,
-        _services: &Self::Services,
+        law: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
         use LoanError as E;
@@ -282,29 +294,27 @@ impl Aggregate for Loan {
                 if self.status != LoanStatus::None {
                     return Err(E::AlreadyOffered);
                 }
-                let rules = &terms.rules;
-                if terms.daily_rate.percent() > rules.max_daily_rate_percent {
-                    return Err(E::RateAboveCap {
-                        cap: rules.max_daily_rate_percent,
-                    });
-                }
-                let cost = LoanCost::of(terms.principal, terms.term_days, terms.daily_rate);
-                let (interest_for_term, total_to_repay, psk) =
-                    (cost.interest, cost.total, cost.psk_percent);
-                if psk > rules.max_psk_percent {
-                    return Err(E::PskAboveCap {
-                        psk,
-                        cap: rules.max_psk_percent,
-                    });
-                }
-                let offered = LoanEvent::LoanOffered {
-                    terms,
-                    interest_for_term,
-                    total_to_repay,
-                    psk_percent: psk,
-                    offered_at: at,
+                // A refusal is recorded, not returned: the process manager that offers must be
+                // able to move on, and the application goes back to the underwriters.
+                let event = match terms.rules.lawful_cost(
+                    terms.principal,
+                    terms.term_days,
+                    terms.daily_rate,
+                ) {
+                    Ok(cost) => LoanEvent::LoanOffered {
+                        terms,
+                        interest_for_term: cost.interest,
+                        total_to_repay: cost.total,
+                        psk_percent: cost.psk_percent,
+                        offered_at: at,
+                    },
+                    Err(reason) => LoanEvent::OfferRefused {
+                        terms,
+                        reason,
+                        refused_at: at,
+                    },
                 };
-                sink.write(offered, self).await;
+                sink.write(event, self).await;
             }
             LoanCommand::Sign { at } => {
                 let terms = self.terms.as_ref().ok_or(E::NotOffered)?;
@@ -314,8 +324,23 @@ impl Aggregate for Loan {
                 if at >= terms.expires_at {
                     return Err(E::OfferExpired);
                 }
-                sink.write(LoanEvent::ContractSigned { signed_at: at }, self)
-                    .await;
+                // The contract is concluded when the borrower signs (353-FZ art. 7 part 6): the
+                // edition of that day governs it, and its terms must be lawful under it.
+                let contract_date = moscow_date(at);
+                let rules = law.for_contract(contract_date).clone();
+                let event =
+                    match rules.lawful_cost(terms.principal, terms.term_days, terms.daily_rate) {
+                        Ok(_) => LoanEvent::ContractSigned {
+                            signed_at: at,
+                            contract_date: Some(contract_date),
+                            rules: Some(rules),
+                        },
+                        Err(reason) => LoanEvent::SigningRefused {
+                            reason,
+                            refused_at: at,
+                        },
+                    };
+                sink.write(event, self).await;
             }
             LoanCommand::Expire { at } => {
                 let lapsed = self.status == LoanStatus::Offered
@@ -525,9 +550,26 @@ impl Aggregate for Loan {
                 self.debt = Debt::issued(terms.principal);
                 self.terms = Some(terms);
             }
-            LoanEvent::ContractSigned { signed_at } => {
+            LoanEvent::OfferRefused { terms, reason, .. } => {
+                self.status = LoanStatus::Refused;
+                self.terms = Some(terms);
+                self.refusal = Some(reason);
+            }
+            LoanEvent::ContractSigned {
+                signed_at,
+                contract_date,
+                rules,
+            } => {
                 self.status = LoanStatus::Signed;
                 self.signed_at = Some(signed_at);
+                if let Some(terms) = self.terms.as_mut() {
+                    terms.contract_date = contract_date.unwrap_or(terms.contract_date);
+                    terms.rules = rules.unwrap_or_else(|| terms.rules.clone());
+                }
+            }
+            LoanEvent::SigningRefused { reason, .. } => {
+                self.status = LoanStatus::Expired;
+                self.refusal = Some(reason);
             }
             LoanEvent::OfferExpired { .. } => self.status = LoanStatus::Expired,
             LoanEvent::PayoutRequested { payout_id, .. } => {

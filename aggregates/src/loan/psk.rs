@@ -12,6 +12,46 @@ use std::collections::BTreeMap;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use crate::money::{DailyRate, Kopecks};
+
+/// What a loan repaid at once at the end of its term costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoanCost {
+    pub interest: Kopecks,
+    pub total: Kopecks,
+    pub psk_percent: Decimal,
+}
+
+impl LoanCost {
+    /// Every day of the term charges the day's rate on the whole principal.
+    pub fn of(principal: Kopecks, term_days: u16, rate: DailyRate) -> Self {
+        let daily = principal.percent(rate.percent());
+        let interest: Kopecks = std::iter::repeat_n(daily, usize::from(term_days)).sum();
+        let total = principal + interest;
+        let flows = [
+            CashFlow {
+                day: 0,
+                kopecks: -principal.get(),
+            },
+            CashFlow {
+                day: u32::from(term_days),
+                kopecks: total.get(),
+            },
+        ];
+        Self {
+            interest,
+            total,
+            psk_percent: psk_percent(&flows).unwrap_or(Decimal::ZERO),
+        }
+    }
+
+    /// Its average monthly payment for the debt-to-income ratio: a loan of up to a month is
+    /// repaid within one, so the whole amount due counts.
+    pub fn monthly_payment(&self) -> Kopecks {
+        self.total
+    }
+}
+
 /// A payment between lender and borrower, `day` days after the payout: negative is money the
 /// borrower receives, positive what they pay back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

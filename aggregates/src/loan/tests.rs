@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::ledger::{Allocation, Debt};
 use super::*;
-use crate::loan::law::LawEditions;
+use crate::loan::law::{LawEditions, Unlawful};
 use crate::money::DailyRate;
 use crate::Sealed;
 
@@ -52,7 +52,11 @@ fn offered() -> LoanEvent {
 }
 
 fn signed() -> LoanEvent {
-    LoanEvent::ContractSigned { signed_at: at(2) }
+    LoanEvent::ContractSigned {
+        signed_at: at(2),
+        contract_date: Some(day(2)),
+        rules: Some(LawEditions::default().for_contract(day(2)).clone()),
+    }
 }
 
 fn requested() -> LoanEvent {
@@ -111,7 +115,7 @@ fn received(id: &str, amount: i64, on: u32, applied: Debt, held: i64) -> LoanEve
 }
 
 fn loans() -> TestFramework<Loan> {
-    TestFramework::with(())
+    TestFramework::with(LawEditions::default())
 }
 
 #[test]
@@ -133,29 +137,122 @@ fn an_offer_states_its_cost_and_full_cost_of_credit() {
 }
 
 #[test]
-fn the_law_caps_the_rate_and_the_full_cost_of_credit() {
-    loans()
-        .given_no_previous_events()
-        .when(LoanCommand::Offer {
-            terms: Box::new(terms("0.81")),
-            at: at(1),
-        })
-        .then_expect_error(LoanError::RateAboveCap {
+fn terms_the_law_forbids_are_refused_and_the_refusal_recorded() {
+    let refused = |terms: OfferTerms, reason: Unlawful| {
+        loans()
+            .given_no_previous_events()
+            .when(LoanCommand::Offer {
+                terms: Box::new(terms.clone()),
+                at: at(1),
+            })
+            .then_expect_events(vec![LoanEvent::OfferRefused {
+                terms,
+                reason,
+                refused_at: at(1),
+            }]);
+    };
+    refused(
+        terms("0.81"),
+        Unlawful::RateAboveCap {
+            rate: "0.81".parse().unwrap(),
             cap: Decimal::new(8, 1),
-        });
+        },
+    );
     // A stricter edition (a ПСК cap of 200 %) refuses what the rate cap allows.
     let mut strict = terms("0.8");
     strict.rules.max_psk_percent = Decimal::from(200);
-    loans()
-        .given_no_previous_events()
-        .when(LoanCommand::Offer {
-            terms: Box::new(strict),
-            at: at(1),
-        })
-        .then_expect_error(LoanError::PskAboveCap {
+    refused(
+        strict,
+        Unlawful::PskAboveCap {
             psk: "292.000".parse().unwrap(),
             cap: Decimal::from(200),
-        });
+        },
+    );
+    // A refused offer is not signed.
+    loans()
+        .given(vec![LoanEvent::OfferRefused {
+            terms: terms("0.81"),
+            reason: Unlawful::RateAboveCap {
+                rate: "0.81".parse().unwrap(),
+                cap: Decimal::new(8, 1),
+            },
+            refused_at: at(1),
+        }])
+        .when(LoanCommand::Sign { at: at(2) })
+        .then_expect_error(LoanError::NotSignable);
+}
+
+/// 353-FZ art. 7 part 6: the contract is concluded when signed. An offer approved on
+/// 2026-03-31 at 23:30 Moscow time and signed on 2026-04-01 follows the edition of 1 April
+/// (total cost cap 100 %, not 130 %), and is dated that day.
+#[test]
+fn the_contract_follows_the_edition_of_the_day_it_is_signed() {
+    let msk = |d: u32, h: u32, m: u32| {
+        chrono::FixedOffset::east_opt(3 * 3600)
+            .unwrap()
+            .with_ymd_and_hms(2026, if d == 31 { 3 } else { 4 }, d, h, m, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let law = LawEditions::default();
+    let march_31 = NaiveDate::from_ymd_opt(2026, 3, 31).unwrap();
+    let april_1 = NaiveDate::from_ymd_opt(2026, 4, 1).unwrap();
+    let offer = LoanEvent::LoanOffered {
+        terms: OfferTerms {
+            contract_date: march_31,
+            rules: law.for_contract(march_31).clone(),
+            expires_at: msk(3, 23, 30),
+            ..terms("0.8")
+        },
+        interest_for_term: k(252_000),
+        total_to_repay: k(1_752_000),
+        psk_percent: "292.000".parse().unwrap(),
+        offered_at: msk(31, 23, 30),
+    };
+    assert_eq!(
+        law.for_contract(march_31).total_cost_cap_percent,
+        Decimal::from(130)
+    );
+    let signed = LoanEvent::ContractSigned {
+        signed_at: msk(1, 0, 10),
+        contract_date: Some(april_1),
+        rules: Some(law.for_contract(april_1).clone()),
+    };
+    loans()
+        .given(vec![offer.clone()])
+        .when(LoanCommand::Sign { at: msk(1, 0, 10) })
+        .then_expect_events(vec![signed.clone()]);
+    let mut loan = Loan::default();
+    loan.apply(offer);
+    loan.apply(signed);
+    let terms = loan.terms().unwrap();
+    assert_eq!(terms.contract_date, april_1);
+    assert_eq!(terms.rules.total_cost_cap_percent, Decimal::from(100));
+}
+
+/// Terms lawful on the offer's day but not on the signing day: signing is refused, with the
+/// reason, and the offer lapses.
+#[test]
+fn signing_terms_unlawful_on_the_signing_day_is_refused() {
+    let mut rules = LawEditions::default().for_contract(day(1)).clone();
+    let before = (day(1), rules.clone());
+    rules.max_daily_rate_percent = Decimal::new(5, 1);
+    let law = LawEditions::new(vec![before, (day(2), rules)]).unwrap();
+    let refused = LoanEvent::SigningRefused {
+        reason: Unlawful::RateAboveCap {
+            rate: Decimal::new(8, 1),
+            cap: Decimal::new(5, 1),
+        },
+        refused_at: at(2),
+    };
+    TestFramework::<Loan>::with(law)
+        .given(vec![offered()])
+        .when(LoanCommand::Sign { at: at(2) })
+        .then_expect_events(vec![refused.clone()]);
+    let mut loan = Loan::default();
+    loan.apply(offered());
+    loan.apply(refused);
+    assert_eq!(loan.status(), LoanStatus::Expired);
 }
 
 #[test]
@@ -275,13 +372,13 @@ fn interest_accrues_from_the_day_after_issue_once_per_day() {
 fn after_the_due_date_the_loan_is_overdue_and_a_penalty_accrues() {
     let mut given = active();
     given.push(accrued(2, 22, 252_000, 0, false));
-    // 15 000 ₽ × 20 % / 365 = 8.22 ₽ a day on the overdue principal.
+    // 15 000 ₽ × 20 % / 365 = 8.219… ₽, 8.21 ₽ a day (rounded down) on the overdue principal.
     loans()
         .given(given)
         .when(LoanCommand::Accrue { through: day(24) })
         .then_expect_events(vec![
             LoanEvent::LoanFellOverdue { on: day(23) },
-            accrued(23, 24, 24_000, 1_644, true),
+            accrued(23, 24, 24_000, 1_642, true),
         ]);
 }
 
@@ -374,7 +471,7 @@ fn an_overdue_payment_settles_overdue_interest_then_overdue_principal() {
     let mut given = active();
     given.push(accrued(2, 22, 252_000, 0, false));
     given.push(LoanEvent::LoanFellOverdue { on: day(23) });
-    given.push(accrued(23, 23, 12_000, 822, true));
+    given.push(accrued(23, 23, 12_000, 821, true));
     // Paid on day 23: 2 640 ₽ overdue interest first, then 1 000 ₽ of principal; the penalty
     // waits (a contract from 2024-07-01).
     let applied = Debt {
@@ -593,7 +690,9 @@ mod replay_agrees {
             .unwrap();
         runtime.block_on(async {
             let sink = EventSink::default();
-            loan.handle(command, &(), &sink).await.unwrap();
+            loan.handle(command, &LawEditions::default(), &sink)
+                .await
+                .unwrap();
         });
     }
 

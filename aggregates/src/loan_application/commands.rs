@@ -4,19 +4,21 @@ use uuid::Uuid;
 
 use super::applicant::{Applicant, PayoutMethod};
 use super::LoanRequest;
+use crate::loan::law::CreditRecord;
 use crate::money::{DailyRate, Kopecks};
 use crate::values::MessageText;
 use crate::Sealed;
 
 /// What a decision weighs besides the application itself (looked up before the command).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assessment {
     /// As the applicant declared it.
     pub monthly_income: Kopecks,
     /// The average monthly payments on the borrower's loans already in force.
     pub monthly_payments: Kopecks,
-    /// How many of those loans cost more than 200 % a year (ПСК).
-    pub high_cost_loans: u16,
+    /// The borrower's loans in force and recently repaid, here and at other lenders (what the
+    /// law's limits on high-cost loans count).
+    pub credit_history: Vec<CreditRecord>,
 }
 
 /// What can be asked of a loan application.
@@ -44,6 +46,9 @@ pub enum LoanApplicationCommand {
         assessment: Assessment,
         at: DateTime<Utc>,
     },
+    /// The approved terms could not become a lawful contract (the offer was refused, or signing
+    /// was): the application goes back to the underwriters' queue.
+    Return { reason: String, at: DateTime<Utc> },
     Reject {
         underwriter_id: Uuid,
         reason: MessageText,

@@ -21,11 +21,7 @@ pub enum LoanApplicationError {
         "the daily rate cannot exceed {cap} % (353-FZ art. 5 part 23, and the product's rate)"
     )]
     RateAboveCap { cap: DailyRate },
-    /// The lender's limit on high-cost lending: no new loan costing more than 200 % a year to a
-    /// borrower who already holds two such loans.
-    #[error(
-        "the borrower already holds {held} loans with a full cost of credit above 200 %: \
-         no further such loan (the high-cost lending limit)"
-    )]
-    HighCostLoanLimit { held: u16 },
+    /// The approved terms would break the law's edition of the day.
+    #[error(transparent)]
+    Unlawful(#[from] crate::loan::law::Unlawful),
 }

@@ -36,6 +36,12 @@ pub enum LoanApplicationEvent {
         reason: MessageText,
         rejected_at: DateTime<Utc>,
     },
+    /// The approved terms could not become a lawful contract (the offer or the signing was
+    /// refused under the law's edition of its day): the application waits for a new decision.
+    ApplicationReturned {
+        reason: String,
+        returned_at: DateTime<Utc>,
+    },
     /// The debt-to-income ratio (ПДН, 353-FZ art. 5.1) with the approved loan, recorded before
     /// the approval. `None` when no income was declared.
     DebtToIncomeAssessed {
@@ -54,6 +60,7 @@ impl DomainEvent for LoanApplicationEvent {
             Self::ApplicationApproved { .. } => "ApplicationApproved",
             Self::ApplicationRejected { .. } => "ApplicationRejected",
             Self::DebtToIncomeAssessed { .. } => "DebtToIncomeAssessed",
+            Self::ApplicationReturned { .. } => "ApplicationReturned",
         }
         .to_string()
     }

@@ -17,53 +17,12 @@ pub use commands::{Assessment, LoanApplicationCommand};
 pub use error::LoanApplicationError;
 pub use events::LoanApplicationEvent;
 
-use crate::loan::psk::{psk_percent, CashFlow};
+use crate::calendar::moscow_date;
+use crate::loan::law::LawEditions;
+pub use crate::loan::psk::LoanCost;
 use crate::money::{DailyRate, Kopecks};
 use crate::Sealed;
 use rust_decimal::{Decimal, RoundingStrategy};
-
-/// A loan costing more than this (ПСК, % a year) is high-cost...
-const HIGH_COST_PSK_PERCENT: i64 = 200;
-/// ...and a borrower holding this many of them gets no further one.
-const MAX_HIGH_COST_LOANS: u16 = 2;
-
-/// What a loan repaid at once at the end of its term costs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoanCost {
-    pub interest: Kopecks,
-    pub total: Kopecks,
-    pub psk_percent: Decimal,
-}
-
-impl LoanCost {
-    /// Every day of the term charges the day's rate on the whole principal.
-    pub fn of(principal: Kopecks, term_days: u16, rate: DailyRate) -> Self {
-        let daily = principal.percent(rate.percent());
-        let interest: Kopecks = std::iter::repeat_n(daily, usize::from(term_days)).sum();
-        let total = principal + interest;
-        let flows = [
-            CashFlow {
-                day: 0,
-                kopecks: -principal.get(),
-            },
-            CashFlow {
-                day: u32::from(term_days),
-                kopecks: total.get(),
-            },
-        ];
-        Self {
-            interest,
-            total,
-            psk_percent: psk_percent(&flows).unwrap_or(Decimal::ZERO),
-        }
-    }
-
-    /// Its average monthly payment for the debt-to-income ratio: a loan of up to a month is
-    /// repaid within one, so the whole amount due counts.
-    pub fn monthly_payment(&self) -> Kopecks {
-        self.total
-    }
-}
 
 /// ПДН: monthly payments over monthly income, in percent to one decimal; `None` without income.
 pub fn pdn_percent(monthly_payments: Kopecks, monthly_income: Kopecks) -> Option<Decimal> {
@@ -104,6 +63,14 @@ impl Default for Product {
             daily_rate: DailyRate::parse("0.8").expect("a valid rate"),
         }
     }
+}
+
+/// What an approval is decided against: the product, and the law's editions (an approval must
+/// be one the loan can offer lawfully).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LendingPolicy {
+    pub product: Product,
+    pub law: LawEditions,
 }
 
 impl Product {
@@ -163,12 +130,12 @@ impl Aggregate for LoanApplication {
     type Command = LoanApplicationCommand;
     type Event = LoanApplicationEvent;
     type Error = LoanApplicationError;
-    type Services = Product;
+    type Services = LendingPolicy;
 
     async fn handle(
         &mut self,
         command: Self::Command,
-        product: &Self::Services,
+        policy: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
         use LoanApplicationError as E;
@@ -185,7 +152,7 @@ impl Aggregate for LoanApplication {
                 if self.status != ApplicationStatus::New {
                     return Err(E::AlreadySubmitted);
                 }
-                product.check(loan.amount, loan.term_days)?;
+                policy.product.check(loan.amount, loan.term_days)?;
                 LoanApplicationEvent::ApplicationSubmitted {
                     customer_id,
                     applicant,
@@ -218,6 +185,7 @@ impl Aggregate for LoanApplication {
                         asked: asked.term_days,
                     });
                 }
+                let product = &policy.product;
                 product.check(amount, term_days)?;
                 let daily_rate = daily_rate.unwrap_or(product.daily_rate);
                 if daily_rate > product.daily_rate {
@@ -225,14 +193,12 @@ impl Aggregate for LoanApplication {
                         cap: product.daily_rate,
                     });
                 }
-                let cost = LoanCost::of(amount, term_days, daily_rate);
-                if cost.psk_percent > Decimal::from(HIGH_COST_PSK_PERCENT)
-                    && assessment.high_cost_loans >= MAX_HIGH_COST_LOANS
-                {
-                    return Err(E::HighCostLoanLimit {
-                        held: assessment.high_cost_loans,
-                    });
-                }
+                // Every figure of the offer is checked here, against the edition of the day:
+                // an approval is one the loan can always offer.
+                let today = moscow_date(at);
+                let rules = policy.law.for_contract(today);
+                let cost = rules.lawful_cost(amount, term_days, daily_rate)?;
+                rules.check_high_cost(cost.psk_percent, &assessment.credit_history, today)?;
                 let monthly_payments = assessment.monthly_payments + cost.monthly_payment();
                 let assessed = LoanApplicationEvent::DebtToIncomeAssessed {
                     monthly_income: assessment.monthly_income,
@@ -247,6 +213,16 @@ impl Aggregate for LoanApplication {
                     term_days,
                     daily_rate,
                     approved_at: at,
+                }
+            }
+            LoanApplicationCommand::Return { reason, at } => {
+                if self.status != ApplicationStatus::Approved {
+                    // Returned already, or never approved: nothing to give back.
+                    return Ok(());
+                }
+                LoanApplicationEvent::ApplicationReturned {
+                    reason,
+                    returned_at: at,
                 }
             }
             LoanApplicationCommand::Reject {
@@ -285,6 +261,9 @@ impl Aggregate for LoanApplication {
             }
             LoanApplicationEvent::ApplicationRejected { .. } => {
                 self.status = ApplicationStatus::Rejected
+            }
+            LoanApplicationEvent::ApplicationReturned { .. } => {
+                self.status = ApplicationStatus::Submitted
             }
             LoanApplicationEvent::DebtToIncomeAssessed { .. } => {}
         }

@@ -3,6 +3,7 @@ use cqrs_es::test::TestFramework;
 use uuid::Uuid;
 
 use super::*;
+use crate::loan::law::{CreditRecord, LawRules, Unlawful};
 use crate::values::MessageText;
 use crate::Sealed;
 
@@ -61,7 +62,7 @@ fn assessment() -> Assessment {
     Assessment {
         monthly_income: rub(80_000),
         monthly_payments: Kopecks::ZERO,
-        high_cost_loans: 0,
+        credit_history: vec![],
     }
 }
 
@@ -121,7 +122,15 @@ fn rejected() -> LoanApplicationEvent {
 }
 
 fn framework() -> Framework {
-    Framework::with(Product::default())
+    Framework::with(LendingPolicy::default())
+}
+
+/// A loan held at any lender, costing `psk` % a year.
+fn in_force(psk: &str) -> CreditRecord {
+    CreditRecord {
+        psk_percent: psk.parse().unwrap(),
+        repaid_on: None,
+    }
 }
 
 #[test]
@@ -205,7 +214,7 @@ fn the_debt_to_income_ratio_counts_existing_loans_and_needs_an_income() {
     let heavy = Assessment {
         monthly_income: rub(30_000),
         monthly_payments: rub(20_000),
-        high_cost_loans: 1,
+        credit_history: vec![in_force("292")],
     };
     framework()
         .given(vec![submitted()])
@@ -231,13 +240,18 @@ fn the_debt_to_income_ratio_counts_existing_loans_and_needs_an_income() {
 #[test]
 fn no_third_loan_above_200_percent_a_year() {
     let two_expensive = Assessment {
-        high_cost_loans: 2,
+        credit_history: vec![in_force("292"), in_force("250"), in_force("150")],
         ..assessment()
     };
     framework()
         .given(vec![submitted()])
-        .when(approve_with(None, None, None, two_expensive))
-        .then_expect_error(LoanApplicationError::HighCostLoanLimit { held: 2 });
+        .when(approve_with(None, None, None, two_expensive.clone()))
+        .then_expect_error(LoanApplicationError::Unlawful(
+            Unlawful::HighCostLoansHeld {
+                held: 2,
+                above: Decimal::from(200),
+            },
+        ));
     // At 0.5 % a day the loan costs 182.5 % a year: not high-cost, so allowed.
     framework()
         .given(vec![submitted()])
@@ -310,4 +324,151 @@ fn nothing_is_decided_on_an_application_never_submitted() {
         .given_no_previous_events()
         .when(reject())
         .then_expect_error(LoanApplicationError::NotSubmitted);
+}
+
+/// 7 777 ₽ for 21 days at 0.8 %: rounded half up, 62.22 ₽ a day made the ПСК 292.019 % and the
+/// approval could never become an offer. Rounded down it is 62.21 ₽, and the ПСК within 292 %.
+#[test]
+fn an_approval_at_the_caps_is_one_the_loan_can_offer() {
+    framework()
+        .given(vec![submitted_with(asked(rub(7_777), 21))])
+        .when(approve(None, None, None))
+        .then_expect_events(vec![
+            // 7 777 ₽ + 21 × 62.21 ₽ = 9 083.41 ₽ of 80 000 ₽.
+            assessed(80_000, 908_341, Some("11.4")),
+            approved(7_777, 21, "0.8"),
+        ]);
+    let cost = LoanCost::of(rub(7_777), 21, rate("0.8"));
+    assert_eq!(cost.interest, Kopecks::new(21 * 6_221).unwrap());
+    assert!(
+        cost.psk_percent <= Decimal::from(292),
+        "{}",
+        cost.psk_percent
+    );
+}
+
+/// Every figure of the offer is checked against the edition of the approval's day: an
+/// approval that could not be offered is refused, naming what to change.
+#[test]
+fn an_approval_the_law_would_not_let_be_offered_is_refused() {
+    let strict = |change: fn(&mut LawRules)| {
+        let mut rules = LawEditions::default()
+            .for_contract(moscow_date(at()))
+            .clone();
+        change(&mut rules);
+        LendingPolicy {
+            law: LawEditions::new(vec![(moscow_date(at()), rules)]).unwrap(),
+            ..LendingPolicy::default()
+        }
+    };
+    let lower_rate = strict(|r| r.max_daily_rate_percent = Decimal::new(5, 1));
+    Framework::with(lower_rate)
+        .given(vec![submitted()])
+        .when(approve(None, None, None))
+        .then_expect_error(LoanApplicationError::Unlawful(Unlawful::RateAboveCap {
+            rate: Decimal::new(8, 1),
+            cap: Decimal::new(5, 1),
+        }));
+    let lower_psk = strict(|r| r.max_psk_percent = Decimal::from(200));
+    Framework::with(lower_psk)
+        .given(vec![submitted()])
+        .when(approve(None, None, None))
+        .then_expect_error(LoanApplicationError::Unlawful(Unlawful::PskAboveCap {
+            psk: "292.000".parse().unwrap(),
+            cap: Decimal::from(200),
+        }));
+    let lower_cap = strict(|r| r.total_cost_cap_percent = Decimal::from(10));
+    Framework::with(lower_cap)
+        .given(vec![submitted()])
+        .when(approve(None, None, None))
+        .then_expect_error(LoanApplicationError::Unlawful(Unlawful::CostAboveCap {
+            interest: rub(2_520),
+            cap: Decimal::from(10),
+        }));
+}
+
+/// From 2027-04-01 (545-FZ, second stage): one loan above 100 % a year at most, and four whole
+/// days after repaying one before the next.
+#[test]
+fn the_second_stage_allows_one_loan_above_100_percent_and_a_wait_after_it() {
+    let april = Utc.with_ymd_and_hms(2027, 4, 1, 9, 0, 0).unwrap();
+    let approve_on =
+        |when: DateTime<Utc>, history: Vec<CreditRecord>| LoanApplicationCommand::Approve {
+            underwriter_id: UNDERWRITER,
+            amount: None,
+            term_days: None,
+            daily_rate: None,
+            assessment: Assessment {
+                credit_history: history,
+                ..assessment()
+            },
+            at: when,
+        };
+    framework()
+        .given(vec![submitted()])
+        .when(approve_on(april, vec![in_force("120")]))
+        .then_expect_error(LoanApplicationError::Unlawful(
+            Unlawful::HighCostLoansHeld {
+                held: 1,
+                above: Decimal::from(100),
+            },
+        ));
+    // The day before, the first stage counted only loans above 200 %.
+    let march = april - chrono::Duration::days(1);
+    let allowed = framework()
+        .given(vec![submitted()])
+        .when(approve_on(march, vec![in_force("120")]));
+    assert!(allowed.inspect_result().is_ok());
+    let repaid = |y, m, d| CreditRecord {
+        psk_percent: "292".parse().unwrap(),
+        repaid_on: chrono::NaiveDate::from_ymd_opt(y, m, d),
+    };
+    framework()
+        .given(vec![submitted()])
+        .when(approve_on(april, vec![repaid(2027, 3, 28)]))
+        .then_expect_error(LoanApplicationError::Unlawful(
+            Unlawful::HighCostWaitingPeriod {
+                above: Decimal::from(100),
+                repaid_on: chrono::NaiveDate::from_ymd_opt(2027, 3, 28).unwrap(),
+                allowed_from: chrono::NaiveDate::from_ymd_opt(2027, 4, 2).unwrap(),
+            },
+        ));
+    let waited = framework()
+        .given(vec![submitted()])
+        .when(approve_on(april, vec![repaid(2027, 3, 27)]));
+    assert!(waited.inspect_result().is_ok());
+}
+
+#[test]
+fn a_returned_approval_waits_for_a_new_decision() {
+    let returned = LoanApplicationEvent::ApplicationReturned {
+        reason: "ПСК выше предела".into(),
+        returned_at: at(),
+    };
+    framework()
+        .given(vec![submitted(), approved(15_000, 21, "0.8")])
+        .when(LoanApplicationCommand::Return {
+            reason: "ПСК выше предела".into(),
+            at: at(),
+        })
+        .then_expect_events(vec![returned.clone()]);
+    framework()
+        .given(vec![
+            submitted(),
+            approved(15_000, 21, "0.8"),
+            returned.clone(),
+        ])
+        .when(approve(Some(10_000), None, None))
+        .then_expect_events(vec![
+            assessed(80_000, 1_168_000, Some("14.6")),
+            approved(10_000, 21, "0.8"),
+        ]);
+    // Returned once is enough: a repeat changes nothing.
+    framework()
+        .given(vec![submitted(), approved(15_000, 21, "0.8"), returned])
+        .when(LoanApplicationCommand::Return {
+            reason: "ПСК выше предела".into(),
+            at: at(),
+        })
+        .then_expect_events(vec![]);
 }
