@@ -448,6 +448,12 @@ async fn contract_pdf(app: &TestApp, token: &str, url: &str) -> lopdf::Document 
     lopdf::Document::load_mem(&response.bytes).unwrap()
 }
 
+/// A contract PDF's text, its lines joined by spaces (a cell's text wraps over lines).
+pub(crate) fn contract_text(bytes: &[u8]) -> String {
+    let pdf = lopdf::Document::load_mem(bytes).unwrap();
+    pdf_text(&pdf, &unicode_map(&pdf)).replace('\n', " ")
+}
+
 /// A one-font PDF's glyph codes to text, through the font's ToUnicode map (read by hand: the
 /// map's `bfchar` pairs; lopdf's own reader does not take printpdf's layout).
 fn unicode_map(pdf: &lopdf::Document) -> HashMap<u16, char> {

@@ -9,6 +9,7 @@ mod dev;
 mod errors;
 mod health;
 mod idempotency;
+mod law;
 mod loans;
 mod my_support;
 mod notifications;

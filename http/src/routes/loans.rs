@@ -79,6 +79,9 @@ pub(crate) struct LoanDetails {
     total_to_repay_kopecks: i64,
     offer_expires_at: DateTime<Utc>,
     signed_at: Option<DateTime<Utc>>,
+    /// The day (Europe/Moscow) the contract was concluded: the signing day (353-FZ art. 7
+    /// part 6), whose edition of the law the loan follows; the offer's day until signed.
+    contract_date: NaiveDate,
     issued_on: Option<NaiveDate>,
     due_on: Option<NaiveDate>,
     closed_on: Option<NaiveDate>,
@@ -154,6 +157,7 @@ impl LoanDetails {
             total_to_repay_kopecks: l.total_to_repay_kopecks,
             offer_expires_at: l.expires_at,
             signed_at: l.signed_at,
+            contract_date: l.contract_date,
             issued_on: l.issued_on,
             due_on: l.due_on,
             closed_on: l.closed_on,

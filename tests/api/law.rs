@@ -1,0 +1,308 @@
+//! The law's money rules through HTTP and the real process managers: approvals at the caps
+//! always become lawful offers, a refused offer never stops the next one, the contract follows
+//! the edition of its signing day, and the high-cost limits count loans at other lenders.
+
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use k911_aggregates::loan::law::LawEditions;
+use k911_aggregates::loan_application::{LendingPolicy, LoanApplication, LoanApplicationCommand};
+use k911_aggregates::money::DailyRate;
+use k911_aggregates::values::Role;
+use k911_commands::clock::Clock;
+use k911_tests::{Options, TestApp};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::cabinet::{customer_with, login};
+use crate::loans::{loans, move_clock};
+use crate::notifications::{sms_with, sms_with_n};
+use crate::onboarding::{application, apply, password_in};
+
+/// Applies for `amount_kopecks` over `term_days` as a new customer and has it approved.
+async fn approved_customer(
+    app: &TestApp,
+    n: u32,
+    amount_kopecks: i64,
+    term_days: u16,
+) -> (String, StatusCode, Value) {
+    let phone = format!("+7916{n:07}");
+    let mut body = application(
+        &phone,
+        Some(&format!("c{n}@example.ru")),
+        &format!("{n:06}"),
+    );
+    body["loan"] = json!({"amount_kopecks": amount_kopecks, "term_days": term_days});
+    let id = apply(app, &body).await;
+    let underwriter = underwriter(app).await;
+    let approved = app
+        .post_as(
+            &underwriter,
+            &format!("/api/v1/staff/applications/{id}/approve"),
+            None,
+        )
+        .await;
+    (phone, approved.status, approved.body)
+}
+
+async fn underwriter(app: &TestApp) -> String {
+    let response = app
+        .post(
+            "/api/v1/auth/login",
+            &json!({"login": "olga@k911.ru", "password": k911_tests::STAFF_PASSWORD}),
+        )
+        .await;
+    match response.status {
+        StatusCode::OK => response.body["token"].as_str().unwrap().to_string(),
+        _ => app.staff("olga@k911.ru", Role::Underwriter).await,
+    }
+}
+
+/// The customer's only loan, as the cabinet shows it.
+async fn only_loan(app: &TestApp, n: u32, phone: &str) -> Value {
+    let password = password_in(&sms_with(app, phone, "пароль").await);
+    let token = login(app, &format!("c{n}@example.ru"), &password).await;
+    let list = loans(app, &token).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
+    list[0].clone()
+}
+
+/// 7 777 ₽ for 21 days at 0.8 %: rounded half up, 62.22 ₽ a day made the ПСК 292.019 % and the
+/// offer was refused forever, stopping every later one. Now: 62.21 ₽ a day, ПСК within 292 %.
+#[tokio::test]
+async fn an_approval_at_the_caps_gets_a_lawful_offer() {
+    let app = TestApp::spawn().await;
+    let (phone, status, body) = approved_customer(&app, 1, 777_700, 21).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    app.settle().await;
+    let loan = only_loan(&app, 1, &phone).await;
+    assert_eq!(loan["status"], "offered", "{loan:#}");
+    assert_eq!(loan["interest_for_term_kopecks"], 21 * 6_221);
+    let psk: Decimal = loan["psk_percent"].as_str().unwrap().parse().unwrap();
+    assert!(psk <= Decimal::from(292), "{psk}");
+    assert!(sms_with(&app, &phone, "код для подписания")
+        .await
+        .contains("911-"));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 12,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Whatever whole-rouble amount and term at the top rate an underwriter approves, the real
+    /// process manager makes it a lawful offer.
+    #[test]
+    fn every_approval_at_the_caps_becomes_an_offer(
+        roubles in 1_000i64..=30_000,
+        term_days in 5u16..=30,
+    ) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let app = TestApp::spawn().await;
+            let (phone, status, body) =
+                approved_customer(&app, 1, roubles * 100, term_days).await;
+            assert_eq!(status, StatusCode::OK, "{body:#}");
+            app.settle().await;
+            let loan = only_loan(&app, 1, &phone).await;
+            assert_eq!(loan["status"], "offered", "{roubles} ₽, {term_days} d: {loan:#}");
+            let psk: Decimal = loan["psk_percent"].as_str().unwrap().parse().unwrap();
+            assert!(psk <= Decimal::from(292), "{roubles} ₽, {term_days} d: {psk}");
+            let daily = Decimal::from(roubles * 100) * Decimal::new(8, 3);
+            let interest = loan["interest_for_term_kopecks"].as_i64().unwrap();
+            assert_eq!(
+                Decimal::from(interest),
+                (daily.floor()) * Decimal::from(term_days),
+            );
+        });
+    }
+}
+
+/// An approval made under another configuration (a rate the law's edition no longer allows)
+/// cannot become an offer: the loan records the refusal, the borrower is told, the application
+/// goes back to the underwriters, and the next borrower's offer comes as usual.
+#[tokio::test]
+async fn a_refused_offer_is_recorded_and_does_not_stop_the_next_one() {
+    let app = TestApp::spawn().await;
+    let first = apply(
+        &app,
+        &application("+79160000001", Some("c1@example.ru"), "000001"),
+    )
+    .await;
+    // The approval of a deployment whose product and law allowed 0.9 % a day.
+    let mut rules = LawEditions::default()
+        .for_contract(chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap())
+        .clone();
+    rules.max_daily_rate_percent = Decimal::new(9, 1);
+    rules.max_psk_percent = Decimal::from(400);
+    let mut policy = LendingPolicy {
+        law: LawEditions::new(vec![(chrono::NaiveDate::MIN, rules)]).unwrap(),
+        ..LendingPolicy::default()
+    };
+    policy.product.daily_rate = DailyRate::parse("0.9").unwrap();
+    let elsewhere = k911_event_store::store::cqrs::<LoanApplication>(&app.db, policy);
+    let approve = LoanApplicationCommand::Approve {
+        underwriter_id: uuid::Uuid::now_v7(),
+        amount: None,
+        term_days: None,
+        daily_rate: None,
+        assessment: k911_aggregates::loan_application::Assessment {
+            monthly_income: k911_aggregates::money::Kopecks::from_roubles(80_000),
+            monthly_payments: k911_aggregates::money::Kopecks::ZERO,
+            credit_history: vec![],
+        },
+        at: app.clock.now(),
+    };
+    elsewhere
+        .framework
+        .execute_with_metadata(&first, approve, HashMap::new())
+        .await
+        .unwrap();
+    app.settle().await;
+
+    let told = sms_with(&app, "+79160000001", "не может быть заключён").await;
+    assert!(told.contains("возвращена на рассмотрение"), "{told}");
+    let underwriter = underwriter(&app).await;
+    let queue = app
+        .get_as(&underwriter, "/api/v1/staff/applications?status=submitted")
+        .await;
+    assert_eq!(queue.status, StatusCode::OK);
+    let back = queue.body.as_array().unwrap();
+    assert!(
+        back.iter().any(|a| a["application_id"] == first.as_str()),
+        "{:#}",
+        queue.body
+    );
+    // The borrower has no loan to sign.
+    let password = password_in(&sms_with(&app, "+79160000001", "пароль").await);
+    let token = login(&app, "c1@example.ru", &password).await;
+    assert_eq!(loans(&app, &token).await, json!([]));
+
+    // The next borrower's approval becomes an offer.
+    let (token, _, _, _) = customer_with(&app, "+79160000002", "c2@example.ru", "000002").await;
+    let list = loans(&app, &token).await;
+    assert_eq!(list[0]["status"], "offered", "{list:#}");
+
+    // Approved again by an underwriter today, at the lawful rate: an offer with a new loan.
+    let again = app
+        .post_as(
+            &underwriter,
+            &format!("/api/v1/staff/applications/{first}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{:#}", again.body);
+    let list = loans(&app, &token_of(&app, "c1@example.ru", &password).await).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
+    assert_eq!(list[0]["status"], "offered");
+    assert_eq!(list[0]["daily_rate"], "0.8");
+}
+
+async fn token_of(app: &TestApp, email: &str, password: &str) -> String {
+    login(app, email, password).await
+}
+
+/// Approved on 2026-03-31 at 23:30 Moscow time, signed on 2026-04-01: the contract is of
+/// 1 April and follows that day's edition (total cost cap 100 %, not 130 %).
+#[tokio::test]
+async fn a_contract_signed_on_the_first_of_april_gets_the_100_percent_cap() {
+    let options = Options {
+        clock: k911_commands::clock::ManualClock::starting_at(
+            chrono::DateTime::parse_from_rfc3339("2026-03-31T23:30:00+03:00")
+                .unwrap()
+                .into(),
+        ),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(options).await;
+    let (token, _, _, password) =
+        customer_with(&app, "+79161234567", "ivan@example.ru", "123456").await;
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["contract_date"], "2026-03-31");
+    let id = loan["loan_id"].as_str().unwrap().to_string();
+    move_clock(&app, "2026-04-01T00:10:00+03:00").await;
+    let token = login(&app, "ivan@example.ru", &password).await;
+    // The offer's code lived five minutes: a new one.
+    let resent = app
+        .post_as(&token, &format!("/api/v1/me/loans/{id}/sign-code"), None)
+        .await;
+    assert_eq!(resent.status, StatusCode::ACCEPTED, "{:#}", resent.body);
+    let second = sms_with_n(&app, "+79161234567", "код для подписания", 2).await;
+    let code: String = second[1]
+        .split(": ")
+        .nth(2)
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let signed = app
+        .post_as(
+            &token,
+            &format!("/api/v1/me/loans/{id}/sign"),
+            Some(&json!({ "code": code })),
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["contract_date"], "2026-04-01");
+    let pdf = app
+        .get_as(&token, loan["contract_url"].as_str().unwrap())
+        .await;
+    let text = crate::loans::contract_text(&pdf.bytes);
+    assert!(text.contains("от 01.04.2026"), "{text}");
+    assert!(text.contains("100 % суммы займа"), "{text}");
+}
+
+/// From 2027-04-01 (545-FZ, second stage) one loan above 100 % a year at most, counting a
+/// loan at another lender that the credit bureau reports.
+#[tokio::test]
+async fn the_2027_edition_refuses_a_second_loan_above_100_percent_held_elsewhere() {
+    let options = Options {
+        clock: k911_commands::clock::ManualClock::starting_at(
+            chrono::DateTime::parse_from_rfc3339("2027-04-05T10:00:00+03:00")
+                .unwrap()
+                .into(),
+        ),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(options).await;
+    let id = apply(
+        &app,
+        &application("+79161234567", Some("ivan@example.ru"), "123456"),
+    )
+    .await;
+    // Another lender's loan at 180 % a year, in force.
+    sqlx::query(
+        "INSERT INTO credit_history (record_id, subject_hash, lender, psk_percent, opened_on)
+         VALUES ($1, $2, 'ООО МКК «Другой»', 180, '2027-03-20')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(app.app.keys.lookup_hash("credit-history:4510123456"))
+    .execute(&app.db.sqlx)
+    .await
+    .unwrap();
+    let underwriter = underwriter(&app).await;
+    let refused = app
+        .post_as(
+            &underwriter,
+            &format!("/api/v1/staff/applications/{id}/approve"),
+            None,
+        )
+        .await;
+    refused.problem(StatusCode::CONFLICT);
+    let detail = refused.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("above 100 %") && detail.contains("545-FZ"),
+        "{detail}"
+    );
+    // At 0.25 % a day (91.25 % a year) the loan is not high-cost: approved.
+    let approved = app
+        .post_as(
+            &underwriter,
+            &format!("/api/v1/staff/applications/{id}/approve"),
+            Some(&json!({"daily_rate": "0.25"})),
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{:#}", approved.body);
+}
