@@ -464,6 +464,20 @@ impl Lending {
     }
 }
 
+/// A read-only transaction that sees one snapshot: a loan's outstanding figures and its payments
+/// read in two statements must agree (a payment projected between them would show beside the
+/// figures from before it).
+async fn snapshot(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+}
+
 /// A loan as its borrower sees it, with its payments.
 #[derive(Debug, Clone)]
 pub struct LoanView {
@@ -479,24 +493,28 @@ impl App {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<LoanView>, Error> {
-        let client = self.db.pg.get().await?;
-        let rows = loans::customer_loans(&**client, customer_id, limit, offset).await?;
+        let mut client = self.db.pg.get().await?;
+        let snapshot = snapshot(&mut client).await?;
+        let rows = loans::customer_loans(&*snapshot, customer_id, limit, offset).await?;
         let mut views = Vec::with_capacity(rows.len());
         for loan in rows {
-            let payments = loans::payments(&**client, loan.loan_id).await?;
+            let payments = loans::payments(&*snapshot, loan.loan_id).await?;
             views.push(LoanView { loan, payments });
         }
+        snapshot.commit().await?;
         Ok(views)
     }
 
     /// One of the customer's loans; another customer's is [`Error::NotFound`].
     pub async fn customer_loan(&self, customer_id: Uuid, loan_id: Uuid) -> Result<LoanView, Error> {
-        let client = self.db.pg.get().await?;
-        let loan = loans::loan(&**client, loan_id)
+        let mut client = self.db.pg.get().await?;
+        let snapshot = snapshot(&mut client).await?;
+        let loan = loans::loan(&*snapshot, loan_id)
             .await?
             .filter(|row| row.customer_id == customer_id)
             .ok_or(Error::NotFound)?;
-        let payments = loans::payments(&**client, loan_id).await?;
+        let payments = loans::payments(&*snapshot, loan_id).await?;
+        snapshot.commit().await?;
         Ok(LoanView { loan, payments })
     }
 
