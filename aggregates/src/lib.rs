@@ -10,6 +10,7 @@ pub mod incoming_payment;
 pub mod loan;
 pub mod loan_application;
 pub mod money;
+pub mod regions;
 pub mod sealed;
 pub mod support_ticket;
 pub mod values;

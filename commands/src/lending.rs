@@ -228,6 +228,7 @@ impl Lending {
             .await?;
         let Ok(LoanApplicationEvent::ApplicationSubmitted {
             customer_id,
+            applicant,
             payout,
             ..
         }) = serde_json::from_value(submitted)
@@ -268,7 +269,14 @@ impl Lending {
                     })) => pdn_percent,
                     _ => None,
                 };
+                let applicant: k911_aggregates::loan_application::applicant::Applicant = self
+                    .codes
+                    .keys
+                    .open(&applicant)
+                    .await
+                    .map_err(|e| bad(&e))?;
                 let terms = OfferTerms {
+                    time_zone: applicant.time_zone,
                     application_id: approved.application_id,
                     customer_id,
                     contract_number: number.clone(),
@@ -631,6 +639,35 @@ impl App {
         self.codes
             .send(&phone, &purpose, Some((customer_id, sealed)), None)
             .await
+    }
+
+    /// `PUT /api/v1/me/time-zone`: every loan of the customer not yet closed keeps its
+    /// reminders' quiet hours in `zone` from now on. Returns the loans and the last position.
+    pub async fn change_time_zone(
+        &self,
+        customer_id: Uuid,
+        zone: k911_aggregates::regions::LocalTimeZone,
+        meta: &CommandMeta,
+    ) -> Result<(Vec<Uuid>, Option<i64>), Error> {
+        let client = self.db.pg.get().await?;
+        let held = loans::customer_loans(&**client, customer_id, i64::MAX, 0).await?;
+        drop(client);
+        let open = held
+            .into_iter()
+            .filter(|l| !matches!(l.status.as_str(), "closed" | "expired" | "payout_failed"));
+        let (mut changed, mut position) = (vec![], None);
+        for loan in open {
+            let change = LoanCommand::ChangeTimeZone {
+                time_zone: zone,
+                at: self.clock.now(),
+            };
+            let written = self
+                .execute(&self.loans, loan.loan_id, change, meta)
+                .await?;
+            changed.push(loan.loan_id);
+            position = Some(written.position);
+        }
+        Ok((changed, position))
     }
 
     /// `POST /api/v1/me/loans/{id}/refund`: the overpayment held on the loan goes back to the

@@ -17,7 +17,7 @@ use crate::routes::{
         auth::login, auth::logout, auth::otp,
         social::providers, social::begin_login, social::finish_login, social::link, social::unlink,
         applications::apply, applications::queue, applications::details, applications::approve, applications::reject,
-        me::me, me::applications, me::application, me::apply_again, me::change_password,
+        me::me, me::applications, me::application, me::apply_again, me::change_password, me::change_time_zone,
         my_support::tickets, my_support::ask, my_support::request_deletion,
         loans::list, loans::one, loans::contract, loans::refund, loans::sign, loans::resend_code,
         payments::notification, payments::unmatched, payments::match_payment,

@@ -63,8 +63,12 @@ CREATE TABLE IF NOT EXISTS read.loans (
     refunded_kopecks              bigint      NOT NULL DEFAULT 0,
     reminders_sent                integer     NOT NULL DEFAULT 0,
     last_reminder_at              timestamptz,
+    time_zone                     text        NOT NULL DEFAULT 'Europe/Moscow',
     last_position                 bigint      NOT NULL
 );
+ALTER TABLE read.loans ADD COLUMN IF NOT EXISTS time_zone text NOT NULL DEFAULT 'Europe/Moscow';
+COMMENT ON COLUMN read.loans.time_zone IS
+    'The borrower''s local time zone (IANA): reminders keep 230-FZ quiet hours in it.';
 CREATE INDEX IF NOT EXISTS loans_customer ON read.loans (customer_id, offered_at);
 CREATE INDEX IF NOT EXISTS loans_status ON read.loans (status);
 COMMENT ON TABLE read.loans IS 'Loans from offer to repayment, with what is owed now.';
@@ -121,6 +125,7 @@ impl Projection for Loans {
             "LoanFellOverdue",
             "PaymentReceived",
             "OverdueReminderSent",
+            "TimeZoneChanged",
             "RefundRequested",
             "OverpaymentRefunded",
             "RefundFailed",
@@ -155,10 +160,10 @@ impl Projection for Loans {
                     "INSERT INTO read.loans (loan_id, application_id, customer_id, contract_number,
                          status, principal_kopecks, term_days, daily_rate, psk_percent,
                          interest_for_term_kopecks, total_to_repay_kopecks, contract_date,
-                         offered_at, expires_at, last_position, pdn_percent)
+                         offered_at, expires_at, last_position, pdn_percent, time_zone)
                      VALUES ($1, $2, $3, $4, 'offered', $5, $6, $7::text::numeric,
                              $8::text::numeric, $9, $10, $11, $12, $13, $14,
-                             $15::text::numeric)",
+                             $15::text::numeric, $16)",
                     &[
                         &loan_id,
                         &terms.application_id,
@@ -175,6 +180,7 @@ impl Projection for Loans {
                         &terms.expires_at,
                         &p,
                         &terms.pdn_percent.map(|p| p.to_string()),
+                        &terms.time_zone.to_string(),
                     ],
                 )
                 .await?;
@@ -383,6 +389,13 @@ impl Projection for Loans {
                 )
                 .await?;
             }
+            LoanEvent::TimeZoneChanged { time_zone, .. } => {
+                tx.execute(
+                    set!("time_zone = $3"),
+                    &[&loan_id, &p, &time_zone.to_string()],
+                )
+                .await?;
+            }
             // Never offered: the application went back to the underwriters, no loan to show.
             LoanEvent::OfferRefused { .. } => {}
         }
@@ -406,6 +419,7 @@ pub struct LoanRow {
     pub interest_for_term_kopecks: i64,
     pub total_to_repay_kopecks: i64,
     pub contract_date: NaiveDate,
+    pub time_zone: String,
     pub offered_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub signed_at: Option<DateTime<Utc>>,
@@ -442,6 +456,7 @@ impl LoanRow {
             interest_for_term_kopecks: row.get("interest_for_term_kopecks"),
             total_to_repay_kopecks: row.get("total_to_repay_kopecks"),
             contract_date: row.get("contract_date"),
+            time_zone: row.get("time_zone"),
             offered_at: row.get("offered_at"),
             expires_at: row.get("expires_at"),
             signed_at: row.get("signed_at"),

@@ -306,3 +306,97 @@ async fn the_2027_edition_refuses_a_second_loan_above_100_percent_held_elsewhere
         .await;
     assert_eq!(approved.status, StatusCode::OK, "{:#}", approved.body);
 }
+
+/// 230-FZ counts quiet hours in the debtor's local time: the region of the address gives it
+/// (Primorsky Krai, `25`: Vladivostok, UTC+10). 21:30 in Moscow on a working day is 04:30 there:
+/// no reminder; once the borrower says they live in Moscow time, one goes.
+#[tokio::test]
+async fn a_debtor_in_vladivostok_is_not_reminded_at_night_there() {
+    let app = TestApp::spawn().await;
+    let mut body = application("+79161234567", Some("ivan@example.ru"), "123456");
+    body["applicant"]["registration_address"] =
+        json!({"text": "г. Владивосток, ул. Светланская, д. 1", "region_code": "25"});
+    let id = apply(&app, &body).await;
+    let underwriter = underwriter(&app).await;
+    let approved = app
+        .post_as(
+            &underwriter,
+            &format!("/api/v1/staff/applications/{id}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{:#}", approved.body);
+    let password = password_in(&sms_with(&app, "+79161234567", "пароль").await);
+    let token = login(&app, "ivan@example.ru", &password).await;
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["time_zone"], "Asia/Vladivostok", "{loan:#}");
+    let loan_id = loan["loan_id"].as_str().unwrap().to_string();
+    let code = crate::loans::signing_code(&app, "+79161234567").await;
+    let signed = app
+        .post_as(
+            &token,
+            &format!("/api/v1/me/loans/{loan_id}/sign"),
+            Some(&json!({ "code": code })),
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
+    move_clock(&app, "2026-11-27T12:05:00+03:00").await;
+    // Due on Friday 18 December; Monday 21st, 21:30 in Moscow is 04:30 on the 22nd there.
+    move_clock(&app, "2026-12-21T21:30:00+03:00").await;
+    assert_eq!(reminders_recorded(&app).await, 0);
+
+    let token = login(&app, "ivan@example.ru", &password).await;
+    let bearer = format!("Bearer {token}");
+    let moved = app
+        .request(
+            axum::http::Method::PUT,
+            "/api/v1/me/time-zone",
+            Some(&json!({"time_zone": "Europe/Moscow"})),
+            &[("authorization", bearer.as_str())],
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{:#}", moved.body);
+    assert_eq!(moved.body["loans"][0], loan_id.as_str());
+    move_clock(&app, "2026-12-21T21:40:00+03:00").await;
+    assert_eq!(reminders_recorded(&app).await, 1);
+    let sent = sms_with(&app, "+79161234567", "просрочен").await;
+    assert!(sent.contains("просрочен на 3 дн."), "{sent}");
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["time_zone"], "Europe/Moscow");
+}
+
+/// A region spanning several zones needs the applicant to name theirs; a zone outside the
+/// region is refused.
+#[tokio::test]
+async fn yakutia_needs_a_named_time_zone() {
+    let app = TestApp::spawn().await;
+    let mut body = application("+79161234567", Some("ivan@example.ru"), "123456");
+    body["applicant"]["residence_address"] =
+        json!({"text": "г. Якутск, ул. Ленина, д. 1", "region_code": "14"});
+    let body = crate::onboarding::with_card(&app, &body).await;
+    let fields = app
+        .post("/api/v1/applications", &body)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["applicant.time_zone"]);
+    let mut wrong = body.clone();
+    wrong["applicant"]["time_zone"] = json!("Europe/Moscow");
+    let fields = app
+        .post("/api/v1/applications", &wrong)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["applicant.time_zone"]);
+    let mut named = body.clone();
+    named["applicant"]["time_zone"] = json!("Asia/Yakutsk");
+    let response = app.post("/api/v1/applications", &named).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{:#}", response.body);
+}
+
+/// Overdue reminders the loans recorded (the SMS follow through the outbox).
+async fn reminders_recorded(app: &TestApp) -> i64 {
+    app.settle().await;
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'OverdueReminderSent'")
+        .fetch_one(&app.db.sqlx)
+        .await
+        .unwrap()
+}

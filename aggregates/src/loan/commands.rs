@@ -7,6 +7,7 @@ use super::law::LawRules;
 use super::reminders::ReminderRules;
 use crate::loan_application::applicant::PayoutMethod;
 use crate::money::{DailyRate, Kopecks};
+use crate::regions::LocalTimeZone;
 use crate::Sealed;
 
 /// The individual conditions an approval offers.
@@ -26,6 +27,10 @@ pub struct OfferTerms {
     pub rules: LawRules,
     /// Unsigned after this, the offer lapses.
     pub expires_at: DateTime<Utc>,
+    /// The borrower's local time zone, where overdue reminders keep the law's quiet hours
+    /// (offers before it was recorded: Moscow time).
+    #[serde(default)]
+    pub time_zone: LocalTimeZone,
     /// The borrower's debt-to-income ratio with this loan (353-FZ art. 5.1), % (`None`: no
     /// income declared). Above 50 % the borrower is warned before signing.
     pub pdn_percent: Option<Decimal>,
@@ -63,6 +68,11 @@ pub enum LoanCommand {
     Remind {
         at: DateTime<Utc>,
         rules: ReminderRules,
+    },
+    /// The borrower says they now live in another time zone.
+    ChangeTimeZone {
+        time_zone: LocalTimeZone,
+        at: DateTime<Utc>,
     },
     /// The borrower asks for the overpayment held on the loan back, to the payout method.
     RequestRefund { refund_id: Uuid, at: DateTime<Utc> },

@@ -8,6 +8,7 @@ use super::commands::OfferTerms;
 use super::law::{LawRules, Unlawful};
 use super::ledger::{Allocation, Debt};
 use crate::money::Kopecks;
+use crate::regions::LocalTimeZone;
 use crate::EVENT_VERSION_1;
 
 /// What happened to a loan. Released shapes are never edited.
@@ -91,6 +92,11 @@ pub enum LoanEvent {
         owed: Kopecks,
         sent_at: DateTime<Utc>,
     },
+    /// The borrower's local time zone changed: reminders keep its quiet hours from now on.
+    TimeZoneChanged {
+        time_zone: LocalTimeZone,
+        changed_at: DateTime<Utc>,
+    },
     RefundRequested {
         refund_id: Uuid,
         amount: Kopecks,
@@ -138,6 +144,7 @@ impl DomainEvent for LoanEvent {
             Self::LoanFellOverdue { .. } => "LoanFellOverdue",
             Self::PaymentReceived { .. } => "PaymentReceived",
             Self::OverdueReminderSent { .. } => "OverdueReminderSent",
+            Self::TimeZoneChanged { .. } => "TimeZoneChanged",
             Self::RefundRequested { .. } => "RefundRequested",
             Self::OverpaymentRefunded { .. } => "OverpaymentRefunded",
             Self::RefundFailed { .. } => "RefundFailed",

@@ -26,6 +26,7 @@ pub use events::LoanEvent;
 
 use crate::calendar::moscow_date;
 use crate::money::Kopecks;
+use crate::regions::LocalTimeZone;
 use law::LawEditions;
 use ledger::{allocate, charges_for_day, DayCharges, Debt};
 
@@ -152,6 +153,11 @@ impl Loan {
 
     pub fn signed_at(&self) -> Option<DateTime<Utc>> {
         self.signed_at
+    }
+
+    /// The borrower's local time zone (the quiet hours of reminders are counted in it).
+    pub fn time_zone(&self) -> LocalTimeZone {
+        self.terms.as_ref().map(|t| t.time_zone).unwrap_or_default()
     }
 
     /// Why the approved terms could not be offered or signed, if they could not.
@@ -410,14 +416,28 @@ impl Aggregate for Loan {
                 };
                 let owed = self.debt.total();
                 let due = self.status == LoanStatus::Active && owed > Kopecks::ZERO;
-                if due && rules.may_send(at, &self.reminders) {
-                    let today = rules.local_date(at);
+                let zone = self.time_zone();
+                if due && rules.may_send(at, &self.reminders, zone) {
+                    let today = rules.local_date(at, zone);
                     let reminded = LoanEvent::OverdueReminderSent {
                         days_overdue: (today - due_on).num_days(),
                         owed,
                         sent_at: at,
                     };
                     sink.write(reminded, self).await;
+                }
+            }
+            LoanCommand::ChangeTimeZone { time_zone, at } => {
+                let open = !matches!(
+                    self.status,
+                    LoanStatus::None | LoanStatus::Refused | LoanStatus::Closed
+                );
+                if open && self.terms.is_some() && self.time_zone() != time_zone {
+                    let changed = LoanEvent::TimeZoneChanged {
+                        time_zone,
+                        changed_at: at,
+                    };
+                    sink.write(changed, self).await;
                 }
             }
             LoanCommand::RequestRefund { refund_id, at } => {
@@ -629,6 +649,11 @@ impl Aggregate for Loan {
                 self.overdue = overdue;
             }
             LoanEvent::OverdueReminderSent { sent_at, .. } => self.reminders.push(sent_at),
+            LoanEvent::TimeZoneChanged { time_zone, .. } => {
+                if let Some(terms) = self.terms.as_mut() {
+                    terms.time_zone = time_zone;
+                }
+            }
             LoanEvent::RefundRequested {
                 refund_id, amount, ..
             } => {

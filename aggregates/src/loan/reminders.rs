@@ -1,11 +1,15 @@
 //! When a debtor may be reminded of an overdue loan by SMS: Federal Law 230-FZ art. 7 limits
 //! the lender's own messages to a debtor to 2 a day, 4 a week and 16 a month, and forbids them
 //! at night: on working days from 22:00 to 08:00, on weekends and holidays from 20:00 to 09:00,
-//! in the debtor's local time. The defaults below are the law's; a deployment may configure
-//! others (a stricter product policy, another time zone, this year's holidays).
+//! in the debtor's local time (the time zone of their residence or registration region, kept on
+//! the loan). The defaults below are the law's; a deployment may configure others (a stricter
+//! product policy, this year's holidays).
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc, Weekday};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+
+use crate::regions::LocalTimeZone;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReminderRules {
@@ -21,8 +25,6 @@ pub struct ReminderRules {
     pub day_off_hours: (u32, u32),
     /// Public holidays (month, day) besides Saturdays and Sundays.
     pub holidays: Vec<(u32, u32)>,
-    /// The debtor's local time as an offset from UTC, in hours (Moscow: +3).
-    pub utc_offset_hours: i32,
     /// The product's own pace: the least time between two reminders.
     pub min_interval_hours: i64,
 }
@@ -53,21 +55,19 @@ impl Default for ReminderRules {
                 (6, 12),
                 (11, 4),
             ],
-            utc_offset_hours: 3,
             min_interval_hours: 6,
         }
     }
 }
 
 impl ReminderRules {
-    fn local(&self, at: DateTime<Utc>) -> DateTime<FixedOffset> {
-        let offset = FixedOffset::east_opt(self.utc_offset_hours * 3600).expect("a valid offset");
-        at.with_timezone(&offset)
+    fn local(at: DateTime<Utc>, zone: LocalTimeZone) -> DateTime<Tz> {
+        at.with_timezone(&zone.tz())
     }
 
     /// The debtor's calendar day at `at`.
-    pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
-        self.local(at).date_naive()
+    pub fn local_date(&self, at: DateTime<Utc>, zone: LocalTimeZone) -> NaiveDate {
+        Self::local(at, zone).date_naive()
     }
 
     fn day_off(&self, day: NaiveDate) -> bool {
@@ -75,9 +75,9 @@ impl ReminderRules {
             || self.holidays.contains(&(day.month(), day.day()))
     }
 
-    /// Whether `at` falls within the hours messages may be sent.
-    pub fn in_hours(&self, at: DateTime<Utc>) -> bool {
-        let local = self.local(at);
+    /// Whether `at` falls within the hours messages may be sent to a debtor in `zone`.
+    pub fn in_hours(&self, at: DateTime<Utc>, zone: LocalTimeZone) -> bool {
+        let local = Self::local(at, zone);
         let (from, to) = if self.day_off(local.date_naive()) {
             self.day_off_hours
         } else {
@@ -86,14 +86,19 @@ impl ReminderRules {
         (from..to).contains(&local.hour())
     }
 
-    /// Whether another reminder may go at `now`, given those sent before (any order).
-    pub fn may_send(&self, now: DateTime<Utc>, sent: &[DateTime<Utc>]) -> bool {
-        if !self.in_hours(now) {
+    /// Whether another reminder may go at `now` to a debtor in `zone`, given those sent before
+    /// (any order).
+    pub fn may_send(
+        &self,
+        now: DateTime<Utc>,
+        sent: &[DateTime<Utc>],
+        zone: LocalTimeZone,
+    ) -> bool {
+        if !self.in_hours(now, zone) {
             return false;
         }
-        let local = self.local(now);
-        let today = local.date_naive();
-        let local_days: Vec<NaiveDate> = sent.iter().map(|t| self.local(*t).date_naive()).collect();
+        let today = self.local_date(now, zone);
+        let local_days: Vec<NaiveDate> = sent.iter().map(|t| self.local_date(*t, zone)).collect();
         let same_day = local_days.iter().filter(|d| **d == today).count();
         let same_week = local_days
             .iter()
@@ -115,9 +120,11 @@ impl ReminderRules {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
+    use chrono::{FixedOffset, TimeZone};
 
     use super::*;
+
+    const MSK: LocalTimeZone = LocalTimeZone::MOSCOW;
 
     /// A Moscow wall-clock time.
     fn msk(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -132,23 +139,23 @@ mod tests {
     fn not_at_night_on_working_days() {
         let rules = ReminderRules::default();
         // Tuesday 1 December 2026.
-        assert!(!rules.in_hours(msk(2026, 12, 1, 7, 59)));
-        assert!(rules.in_hours(msk(2026, 12, 1, 8, 0)));
-        assert!(rules.in_hours(msk(2026, 12, 1, 21, 59)));
-        assert!(!rules.in_hours(msk(2026, 12, 1, 22, 0)));
+        assert!(!rules.in_hours(msk(2026, 12, 1, 7, 59), MSK));
+        assert!(rules.in_hours(msk(2026, 12, 1, 8, 0), MSK));
+        assert!(rules.in_hours(msk(2026, 12, 1, 21, 59), MSK));
+        assert!(!rules.in_hours(msk(2026, 12, 1, 22, 0), MSK));
     }
 
     #[test]
     fn a_shorter_day_on_weekends_and_holidays() {
         let rules = ReminderRules::default();
         // Saturday 5 December 2026.
-        assert!(!rules.in_hours(msk(2026, 12, 5, 8, 30)));
-        assert!(rules.in_hours(msk(2026, 12, 5, 9, 0)));
-        assert!(!rules.in_hours(msk(2026, 12, 5, 20, 0)));
+        assert!(!rules.in_hours(msk(2026, 12, 5, 8, 30), MSK));
+        assert!(rules.in_hours(msk(2026, 12, 5, 9, 0), MSK));
+        assert!(!rules.in_hours(msk(2026, 12, 5, 20, 0), MSK));
         // Wednesday 4 November 2026, National Unity Day.
-        assert!(!rules.in_hours(msk(2026, 11, 4, 8, 30)));
-        assert!(!rules.in_hours(msk(2026, 11, 4, 21, 0)));
-        assert!(rules.in_hours(msk(2026, 11, 4, 19, 59)));
+        assert!(!rules.in_hours(msk(2026, 11, 4, 8, 30), MSK));
+        assert!(!rules.in_hours(msk(2026, 11, 4, 21, 0), MSK));
+        assert!(rules.in_hours(msk(2026, 11, 4, 19, 59), MSK));
     }
 
     #[test]
@@ -159,29 +166,57 @@ mod tests {
         };
         // Monday 7 December 2026.
         let day = [msk(2026, 12, 7, 9, 0), msk(2026, 12, 7, 12, 0)];
-        assert!(rules.may_send(msk(2026, 12, 7, 10, 0), &day[..1]));
-        assert!(!rules.may_send(msk(2026, 12, 7, 15, 0), &day));
+        assert!(rules.may_send(msk(2026, 12, 7, 10, 0), &day[..1], MSK));
+        assert!(!rules.may_send(msk(2026, 12, 7, 15, 0), &day, MSK));
         let week = [
             msk(2026, 12, 7, 9, 0),
             msk(2026, 12, 7, 12, 0),
             msk(2026, 12, 8, 9, 0),
             msk(2026, 12, 8, 12, 0),
         ];
-        assert!(!rules.may_send(msk(2026, 12, 9, 10, 0), &week));
+        assert!(!rules.may_send(msk(2026, 12, 9, 10, 0), &week, MSK));
         // The next week starts afresh.
-        assert!(rules.may_send(msk(2026, 12, 14, 10, 0), &week));
+        assert!(rules.may_send(msk(2026, 12, 14, 10, 0), &week, MSK));
         let month: Vec<_> = (1..=16)
             .map(|d| msk(2026, 12, d, 9, 0) + Duration::hours(0))
             .collect();
-        assert!(!rules.may_send(msk(2026, 12, 28, 10, 0), &month));
-        assert!(rules.may_send(msk(2027, 1, 11, 10, 0), &month));
+        assert!(!rules.may_send(msk(2026, 12, 28, 10, 0), &month, MSK));
+        assert!(rules.may_send(msk(2027, 1, 11, 10, 0), &month, MSK));
     }
 
     #[test]
     fn the_product_paces_its_reminders() {
         let rules = ReminderRules::default();
         let sent = [msk(2026, 12, 7, 9, 0)];
-        assert!(!rules.may_send(msk(2026, 12, 7, 14, 59), &sent));
-        assert!(rules.may_send(msk(2026, 12, 7, 15, 0), &sent));
+        assert!(!rules.may_send(msk(2026, 12, 7, 14, 59), &sent, MSK));
+        assert!(rules.may_send(msk(2026, 12, 7, 15, 0), &sent, MSK));
+    }
+}
+
+#[cfg(test)]
+mod local_time {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    /// A debtor in Vladivostok (UTC+10): 12:00 in Moscow is 19:00 there, fine; 21:30 in Moscow
+    /// on a working day is fine for a Muscovite but 04:30 the next morning in Vladivostok.
+    #[test]
+    fn quiet_hours_are_counted_in_the_debtors_own_time() {
+        let rules = ReminderRules::default();
+        let vladivostok = LocalTimeZone::parse("Asia/Vladivostok").unwrap();
+        // Tuesday 1 December 2026, 12:00 in Moscow (09:00 UTC).
+        let noon_moscow = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        assert!(rules.in_hours(noon_moscow, LocalTimeZone::MOSCOW));
+        assert!(rules.in_hours(noon_moscow, vladivostok));
+        // Wednesday 2 December, 04:30 in Vladivostok (18:30 UTC on the 1st, 21:30 in Moscow).
+        let night_there = Utc.with_ymd_and_hms(2026, 12, 1, 18, 30, 0).unwrap();
+        assert!(rules.in_hours(night_there, LocalTimeZone::MOSCOW));
+        assert!(!rules.in_hours(night_there, vladivostok));
+        assert!(!rules.may_send(night_there, &[], vladivostok));
+        assert_eq!(
+            rules.local_date(night_there, vladivostok),
+            NaiveDate::from_ymd_opt(2026, 12, 2).unwrap()
+        );
     }
 }

@@ -37,6 +37,7 @@ fn terms(rate: &str) -> OfferTerms {
         contract_date,
         rules: LawEditions::default().for_contract(contract_date).clone(),
         expires_at: at(3),
+        time_zone: LocalTimeZone::MOSCOW,
         pdn_percent: Some("21.9".parse().unwrap()),
     }
 }

@@ -5,6 +5,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::money::Kopecks;
+use crate::regions::{LocalTimeZone, RegionCode};
 use crate::values::{bounded_text, string_value, Email, Phone, ValueError};
 
 /// Age limits of a borrower on the day of the application.
@@ -205,7 +206,17 @@ pub struct Applicant {
     pub birth_place: OfficialText,
     pub passport: Passport,
     pub registration_address: OfficialText,
+    /// The subject of the Russian Federation of each address (applications before regions
+    /// were asked have none).
+    #[serde(default)]
+    pub registration_region: Option<RegionCode>,
     pub residence_address: Option<OfficialText>,
+    #[serde(default)]
+    pub residence_region: Option<RegionCode>,
+    /// The applicant's local time (230-FZ counts a debtor's quiet hours in it): their region's
+    /// zone, or the one they named where it has several.
+    #[serde(default)]
+    pub time_zone: LocalTimeZone,
     pub phone: Phone,
     pub email: Option<Email>,
     pub employment: Employment,
@@ -417,6 +428,9 @@ mod tests {
             },
             registration_address: OfficialText::parse("г. Москва").unwrap(),
             residence_address: None,
+            registration_region: None,
+            residence_region: None,
+            time_zone: LocalTimeZone::default(),
             phone: Phone::parse("+79161234567").unwrap(),
             email: None,
             employment: Employment {

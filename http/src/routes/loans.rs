@@ -82,6 +82,9 @@ pub(crate) struct LoanDetails {
     /// The day (Europe/Moscow) the contract was concluded: the signing day (353-FZ art. 7
     /// part 6), whose edition of the law the loan follows; the offer's day until signed.
     contract_date: NaiveDate,
+    /// The borrower's local time zone (IANA), where reminders keep the law's quiet hours
+    /// (`PUT /api/v1/me/time-zone` changes it).
+    time_zone: String,
     issued_on: Option<NaiveDate>,
     due_on: Option<NaiveDate>,
     closed_on: Option<NaiveDate>,
@@ -158,6 +161,7 @@ impl LoanDetails {
             offer_expires_at: l.expires_at,
             signed_at: l.signed_at,
             contract_date: l.contract_date,
+            time_zone: l.time_zone,
             issued_on: l.issued_on,
             due_on: l.due_on,
             closed_on: l.closed_on,

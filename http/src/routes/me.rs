@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use chrono::{DateTime, NaiveDate, Utc};
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod};
+use k911_aggregates::regions::LocalTimeZone;
 use k911_commands::auth::MIN_PASSWORD_CHARS;
 use k911_commands::cabinet::CustomerView;
 use k911_commands::clock::moscow_date;
@@ -307,5 +308,41 @@ pub(crate) async fn change_password(
     Ok(JsonResponse(PasswordChanged {
         account_id: written.id,
         position: written.position,
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TimeZoneChange {
+    /// IANA name of a Russian region's zone, e.g. `Asia/Vladivostok`.
+    time_zone: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TimeZoneChanged {
+    time_zone: String,
+    /// The loans now reminded in this zone.
+    loans: Vec<Uuid>,
+    /// The log position of the last change (`null`: no loan needed one).
+    position: Option<i64>,
+}
+
+/// The borrower's local time zone: overdue reminders keep 230-FZ's quiet hours in it.
+#[utoipa::path(put, path = "/api/v1/me/time-zone", tag = "cabinet", security(("bearer" = [])), request_body = TimeZoneChange, responses((status = 200, body = TimeZoneChanged), (status = 401, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub(crate) async fn change_time_zone(
+    State(state): State<AppState>,
+    Borrower(caller): Borrower,
+    Json(body): Json<TimeZoneChange>,
+) -> Result<JsonResponse<TimeZoneChanged>, ApiError> {
+    let zone =
+        LocalTimeZone::parse(&body.time_zone).map_err(|e| ApiError::invalid("time_zone", e))?;
+    let (loans, position) = state
+        .app
+        .change_time_zone(caller.principal.account_id, zone, &caller.meta)
+        .await?;
+    Ok(JsonResponse(TimeZoneChanged {
+        time_zone: zone.to_string(),
+        loans,
+        position,
     }))
 }

@@ -62,6 +62,7 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         )
         .route("/api/v1/me/applications/{id}", get(me::application))
         .route("/api/v1/me/password", put(me::change_password))
+        .route("/api/v1/me/time-zone", put(me::change_time_zone))
         .route("/api/v1/me/loans", get(loans::list))
         .route("/api/v1/me/loans/{id}", get(loans::one))
         .route("/api/v1/me/loans/{id}/sign", post(loans::sign))

@@ -9,7 +9,8 @@ use k911_aggregates::loan_application::applicant::{
 };
 use k911_aggregates::loan_application::LoanRequest;
 use k911_aggregates::money::Kopecks;
-use k911_aggregates::values::{Email, Phone, ValueError};
+use k911_aggregates::regions::{LocalTimeZone, RegionCode};
+use k911_aggregates::values::{Email, Phone};
 use k911_commands::cabinet::RepeatForm;
 use k911_commands::onboarding::ApplicationForm;
 use serde::Deserialize;
@@ -38,14 +39,38 @@ pub(crate) struct ApplicantBody {
     birth_date: NaiveDate,
     birth_place: String,
     passport: PassportBody,
-    registration_address: String,
+    registration_address: AddressBody,
     #[serde(default)]
-    residence_address: Option<String>,
+    residence_address: Option<AddressBody>,
+    /// The applicant's time zone (IANA name, e.g. `Asia/Vladivostok`): by default their
+    /// residence region's (else registration region's); required where the region spans several
+    /// zones (Yakutia `14`, Sakhalin `65`).
+    #[serde(default)]
+    time_zone: Option<String>,
     phone: String,
     #[serde(default)]
     email: Option<String>,
     employment: EmploymentBody,
     monthly_income_kopecks: i64,
+}
+
+/// An address: its text, or an object with its text and the two-digit code of its subject of
+/// the Russian Federation (`region_code`, e.g. `"77"` Moscow, `"25"` Primorsky Krai), which
+/// gives the applicant's time zone.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub(crate) enum AddressBody {
+    Text(String),
+    WithRegion { text: String, region_code: String },
+}
+
+impl AddressBody {
+    fn parts(self) -> (String, Option<String>) {
+        match self {
+            Self::Text(text) => (text, None),
+            Self::WithRegion { text, region_code } => (text, Some(region_code)),
+        }
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -103,20 +128,20 @@ pub(crate) struct ConsentsBody {
 struct Form(Vec<FieldError>);
 
 impl Form {
-    fn text<T>(
+    fn text<T, E: ToString>(
         &mut self,
         field: &str,
         raw: &str,
-        parse: fn(&str) -> Result<T, ValueError>,
+        parse: fn(&str) -> Result<T, E>,
     ) -> Option<T> {
         check(&mut self.0, field, parse(raw))
     }
 
-    fn optional<T>(
+    fn optional<T, E: ToString>(
         &mut self,
         field: &str,
         raw: Option<String>,
-        parse: fn(&str) -> Result<T, ValueError>,
+        parse: fn(&str) -> Result<T, E>,
     ) -> Option<Option<T>> {
         match given(raw) {
             None => Some(None),
@@ -167,16 +192,41 @@ impl ApplicantBody {
         let passport = self
             .passport
             .parse(form, "applicant.passport", self.birth_date, today);
+        let (registration_text, registration_region) = self.registration_address.parts();
         let registration_address = form.text(
             "applicant.registration_address",
-            &self.registration_address,
+            &registration_text,
             OfficialText::parse,
         );
+        let registration_region = form.optional(
+            "applicant.registration_address.region_code",
+            registration_region,
+            RegionCode::parse,
+        );
+        let (residence_text, residence_region) =
+            match self.residence_address.map(AddressBody::parts) {
+                Some((text, region)) => (Some(text), region),
+                None => (None, None),
+            };
         let residence_address = form.optional(
             "applicant.residence_address",
-            self.residence_address,
+            residence_text,
             OfficialText::parse,
         );
+        let residence_region = form.optional(
+            "applicant.residence_address.region_code",
+            residence_region,
+            RegionCode::parse,
+        );
+        let asked_zone = form.optional("applicant.time_zone", self.time_zone, LocalTimeZone::parse);
+        let time_zone = match (asked_zone, residence_region, registration_region) {
+            (Some(asked), Some(residence), Some(registration)) => check(
+                &mut form.0,
+                "applicant.time_zone",
+                LocalTimeZone::for_addresses(asked, residence, registration),
+            ),
+            _ => None,
+        };
         let phone = form.text("applicant.phone", &self.phone, Phone::parse);
         let email = form.optional("applicant.email", self.email, Email::parse);
         let employment = self.employment.parse(form, "applicant.employment");
@@ -192,7 +242,10 @@ impl ApplicantBody {
             birth_place: birth_place?,
             passport: passport?,
             registration_address: registration_address?,
+            registration_region: registration_region?,
             residence_address: residence_address?,
+            residence_region: residence_region?,
+            time_zone: time_zone?,
             phone: phone?,
             email: email?,
             employment: employment?,
