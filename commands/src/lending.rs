@@ -242,7 +242,7 @@ impl Lending {
         else {
             return Err(bad(&"customer without registration"));
         };
-        let loan = self.load(loan_id).await.map_err(|e| bad(&e))?;
+        let mut loan = self.load(loan_id).await.map_err(|e| bad(&e))?;
         let existing = loan.terms().cloned();
         let (contract_number, pdn_percent) = match existing {
             Some(terms) => (terms.contract_number, terms.pdn_percent),
@@ -296,12 +296,13 @@ impl Lending {
                 run_retrying(&self.loans, &loan_id.to_string(), offer, system_meta())
                     .await
                     .map_err(|e| bad(&e))?;
+                // What the offer came to: offered, or refused.
+                loan = self.load(loan_id).await.map_err(|e| bad(&e))?;
                 (number, pdn_percent)
             }
         };
         // The loan records a refusal instead of failing: tell the borrower, give the application
         // back to the underwriters, and go on to the next event.
-        let loan = self.load(loan_id).await.map_err(|e| bad(&e))?;
         if let Some(refusal) = loan.refusal() {
             let terms = loan.terms().cloned().ok_or_else(|| bad(&"no offer"))?;
             return self
@@ -652,19 +653,19 @@ impl App {
         let client = self.db.pg.get().await?;
         let held = loans::customer_loans(&**client, customer_id, i64::MAX, 0).await?;
         drop(client);
-        let open = held
-            .into_iter()
-            .filter(|l| !matches!(l.status.as_str(), "closed" | "expired" | "payout_failed"));
         let (mut changed, mut position) = (vec![], None);
-        for loan in open {
+        for row in held {
+            // Whether the loan is still in force is the loan's own state, not the read model's.
+            let loan = self.load(&self.loan_store, row.loan_id).await?;
+            if !loan.status().in_force() {
+                continue;
+            }
             let change = LoanCommand::ChangeTimeZone {
                 time_zone: zone,
                 at: self.clock.now(),
             };
-            let written = self
-                .execute(&self.loans, loan.loan_id, change, meta)
-                .await?;
-            changed.push(loan.loan_id);
+            let written = self.execute(&self.loans, row.loan_id, change, meta).await?;
+            changed.push(row.loan_id);
             position = Some(written.position);
         }
         Ok((changed, position))

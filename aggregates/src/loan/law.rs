@@ -107,9 +107,12 @@ impl Unlawful {
     /// The request field a change of which could make the terms lawful.
     pub fn field(&self) -> &'static str {
         match self {
-            Self::RateAboveCap { .. } | Self::PskAboveCap { .. } => "daily_rate",
+            // A lower rate lowers the ПСК too: below the high-cost threshold the limits are off.
+            Self::RateAboveCap { .. }
+            | Self::PskAboveCap { .. }
+            | Self::HighCostLoansHeld { .. }
+            | Self::HighCostWaitingPeriod { .. } => "daily_rate",
             Self::CostAboveCap { .. } => "term_days",
-            Self::HighCostLoansHeld { .. } | Self::HighCostWaitingPeriod { .. } => "daily_rate",
         }
     }
 }

@@ -122,6 +122,16 @@ pub struct Loan {
     refusal: Option<law::Unlawful>,
 }
 
+impl LoanStatus {
+    /// Offered or under way, and not repaid: what the borrower still has to act on.
+    pub fn in_force(self) -> bool {
+        matches!(
+            self,
+            Self::Offered | Self::Signed | Self::PayoutRequested | Self::Active
+        )
+    }
+}
+
 /// The figures of the offer, as its event recorded them: what the contract document shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OfferedCost {
@@ -428,11 +438,7 @@ impl Aggregate for Loan {
                 }
             }
             LoanCommand::ChangeTimeZone { time_zone, at } => {
-                let open = !matches!(
-                    self.status,
-                    LoanStatus::None | LoanStatus::Refused | LoanStatus::Closed
-                );
-                if open && self.terms.is_some() && self.time_zone() != time_zone {
+                if self.status.in_force() && self.time_zone() != time_zone {
                     let changed = LoanEvent::TimeZoneChanged {
                         time_zone,
                         changed_at: at,
