@@ -418,12 +418,63 @@ impl Lending {
             reason = %reason,
             "approved terms could not become a contract; the application is back in the queue"
         );
+        self.tell_underwriter(tx, event, terms.application_id, reason)
+            .await?;
         self.tell_about(tx, event, terms, |_| {
             "k911: договор на одобренных условиях не может быть заключён: они не соответствуют \
              требованиям закона. Заявка возвращена на рассмотрение, мы сообщим о решении."
                 .to_string()
         })
         .await
+    }
+
+    /// The underwriter who approved the application hears why it came back, by e-mail to their
+    /// work login (staff have no phone on file), once per event.
+    async fn tell_underwriter(
+        &self,
+        tx: &BatchTx<'_>,
+        event: &RecordedEvent,
+        application_id: Uuid,
+        reason: &Unlawful,
+    ) -> Result<(), ProjectionError> {
+        let approval = tx
+            .latest_payload_before(
+                "LoanApplication",
+                &application_id.to_string(),
+                "ApplicationApproved",
+                i64::MAX,
+            )
+            .await?;
+        let Some(Ok(LoanApplicationEvent::ApplicationApproved { underwriter_id, .. })) =
+            approval.map(serde_json::from_value)
+        else {
+            return Ok(());
+        };
+        let staff = tx
+            .latest_payload_before(
+                "Account",
+                &underwriter_id.to_string(),
+                "StaffAccountCreated",
+                i64::MAX,
+            )
+            .await?;
+        let Some(Ok(AccountEvent::StaffAccountCreated { login, .. })) =
+            staff.map(serde_json::from_value)
+        else {
+            // Approved by no staff account we know (another system's decision): the queue tells.
+            return Ok(());
+        };
+        let message = OutboxMessage::StaffEmail {
+            to: login,
+            subject: format!("Заявка {application_id} возвращена в очередь"),
+            body: format!(
+                "Одобренные условия по заявке {application_id} не могут стать договором: \
+                 {reason}.\n\nЗаявка снова ждёт решения в очереди андеррайтинга."
+            ),
+        };
+        let id = outbox::message_id(event.position(), Channel::Email);
+        outbox::enqueue(tx.transaction(), id, Channel::Email, &message).await?;
+        Ok(())
     }
 
     /// Tells the borrower by SMS what `text` says (given the contract number), once per event.

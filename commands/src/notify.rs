@@ -256,6 +256,9 @@ impl App {
                     _ => Delivery::Nothing("no contact for this channel"),
                 })
             }
+            OutboxMessage::StaffEmail { to, subject, body } => {
+                Ok(Delivery::Email(to, subject, body))
+            }
             OutboxMessage::Sms { phone, text } => {
                 match (self.keys.open(&phone).await, self.keys.open(&text).await) {
                     (Ok(phone), Ok(text)) => Ok(Delivery::Sms(phone, text)),

@@ -1,7 +1,7 @@
 //! The notification outbox: what process managers ask to be sent, sealed until sending.
 
 use k911_aggregates::support_ticket::TicketContact;
-use k911_aggregates::values::{MessageText, Phone};
+use k911_aggregates::values::{Email, MessageText, Phone};
 use k911_aggregates::Sealed;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::GenericClient;
@@ -39,6 +39,13 @@ pub enum OutboxMessage {
     Sms {
         phone: Sealed<Phone>,
         text: Sealed<String>,
+    },
+    /// A notice to a staff member at their work login (not personal data: stored plainly, and
+    /// it must carry none).
+    StaffEmail {
+        to: Email,
+        subject: String,
+        body: String,
     },
 }
 

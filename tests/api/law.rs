@@ -142,8 +142,10 @@ async fn a_refused_offer_is_recorded_and_does_not_stop_the_next_one() {
     };
     policy.product.daily_rate = DailyRate::parse("0.9").unwrap();
     let elsewhere = k911_event_store::store::cqrs::<LoanApplication>(&app.db, policy);
+    let underwriter = underwriter(&app).await;
+    let underwriter_id = staff_id(&app, "olga@k911.ru").await;
     let approve = LoanApplicationCommand::Approve {
-        underwriter_id: uuid::Uuid::now_v7(),
+        underwriter_id,
         amount: None,
         term_days: None,
         daily_rate: None,
@@ -163,7 +165,10 @@ async fn a_refused_offer_is_recorded_and_does_not_stop_the_next_one() {
 
     let told = sms_with(&app, "+79160000001", "не может быть заключён").await;
     assert!(told.contains("возвращена на рассмотрение"), "{told}");
-    let underwriter = underwriter(&app).await;
+    // The underwriter who approved hears why, at their work login.
+    let mail = crate::notifications::outbox(&app, "/dev/mail?email=olga@k911.ru", 1).await;
+    let body = mail.body[0]["text"].as_str().unwrap();
+    assert!(body.contains(&first) && body.contains("0.9 %"), "{body}");
     let queue = app
         .get_as(&underwriter, "/api/v1/staff/applications?status=submitted")
         .await;
@@ -399,4 +404,82 @@ async fn reminders_recorded(app: &TestApp) -> i64 {
         .fetch_one(&app.db.sqlx)
         .await
         .unwrap()
+}
+
+/// A staff member's account id, from their login.
+async fn staff_id(app: &TestApp, login: &str) -> uuid::Uuid {
+    let response = app
+        .post(
+            "/api/v1/auth/login",
+            &json!({"login": login, "password": k911_tests::STAFF_PASSWORD}),
+        )
+        .await;
+    response.body["user_id"].as_str().unwrap().parse().unwrap()
+}
+
+/// Terms lawful when offered but not on the day the borrower signs (a new edition lowered the
+/// rate cap overnight): signing is refused with the reason, the offer lapses, the borrower and
+/// the underwriter are told, and the application is back in the queue.
+#[tokio::test]
+async fn signing_under_an_edition_that_forbids_the_terms_is_refused() {
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+    let tomorrow = today.succ_opt().unwrap();
+    let mut rules = LawEditions::default().for_contract(today).clone();
+    let before = (chrono::NaiveDate::MIN, rules.clone());
+    rules.max_daily_rate_percent = Decimal::new(5, 1);
+    let mut options = Options::default();
+    options.settings.law = LawEditions::new(vec![before, (tomorrow, rules)]).unwrap();
+    let app = TestApp::spawn_with(options).await;
+    let (token, _, application_id, password) =
+        customer_with(&app, "+79161234567", "ivan@example.ru", "123456").await;
+    let loan = &loans(&app, &token).await[0];
+    let id = loan["loan_id"].as_str().unwrap().to_string();
+    move_clock(&app, "2026-11-28T09:00:00+03:00").await;
+    let token = login(&app, "ivan@example.ru", &password).await;
+    let resent = app
+        .post_as(&token, &format!("/api/v1/me/loans/{id}/sign-code"), None)
+        .await;
+    assert_eq!(resent.status, StatusCode::ACCEPTED, "{:#}", resent.body);
+    let codes = sms_with_n(&app, "+79161234567", "код для подписания", 2).await;
+    let code: String = codes[1]
+        .split(": ")
+        .nth(2)
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let refused = app
+        .post_as(
+            &token,
+            &format!("/api/v1/me/loans/{id}/sign"),
+            Some(&json!({ "code": code })),
+        )
+        .await;
+    refused.problem(StatusCode::CONFLICT);
+    let detail = refused.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("0.5 %") && detail.contains("lapsed"),
+        "{detail}"
+    );
+    app.settle().await;
+    let loan = &loans(&app, &token).await[0];
+    assert_eq!(loan["status"], "expired");
+    let told = sms_with(&app, "+79161234567", "не может быть заключён").await;
+    assert!(told.contains("возвращена на рассмотрение"), "{told}");
+    crate::notifications::outbox(&app, "/dev/mail?email=olga@k911.ru", 1).await;
+    // A day later the underwriter's morning session is a new one.
+    let underwriter = underwriter(&app).await;
+    let queue = app
+        .get_as(&underwriter, "/api/v1/staff/applications?status=submitted")
+        .await;
+    assert!(
+        queue
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["application_id"] == application_id.as_str()),
+        "{:#}",
+        queue.body
+    );
 }
