@@ -483,3 +483,67 @@ async fn signing_under_an_edition_that_forbids_the_terms_is_refused() {
         queue.body
     );
 }
+
+/// `GET /api/v1/me/loans/{id}` reads the loan's figures and its payments in one snapshot. The
+/// test holds the payments table while the read is between its two statements, commits a
+/// payment (row and figures together, as the projector does) and lets the read go on: the
+/// answer shows the loan before the payment or after it, never the payment beside the figures
+/// from before it.
+#[tokio::test]
+async fn a_loan_is_read_in_one_snapshot() {
+    let app = TestApp::spawn().await;
+    let (token, _, _, _) = customer_with(&app, "+79161234567", "ivan@example.ru", "123456").await;
+    let loan = &loans(&app, &token).await[0];
+    let id = loan["loan_id"].as_str().unwrap().to_string();
+    let mut writer = app.db.sqlx.begin().await.unwrap();
+    sqlx::query("LOCK TABLE read.loan_payments IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    let path = format!("/api/v1/me/loans/{id}");
+    let read = app.get_as(&token, &path);
+    let pay = async {
+        // Wait until the read has read the loan and waits for the payments.
+        for _ in 0..200 {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE wait_event_type = 'Lock' AND query LIKE '%read.loan_payments%'",
+            )
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        sqlx::query(
+            "UPDATE read.loans SET paid_kopecks = paid_kopecks + 100000 WHERE loan_id = $1::uuid",
+        )
+        .bind(&id)
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO read.loan_payments (channel, external_id, loan_id, amount_kopecks,
+                 paid_at, paid_on, to_overdue_interest, to_overdue_principal, to_current_interest,
+                 to_current_principal, to_penalty, to_other, held_kopecks, position)
+             VALUES ('terminal', 'snapshot-1', $1::uuid, 100000, now(), current_date,
+                     0, 0, 0, 0, 0, 0, 100000, 1)",
+        )
+        .bind(&id)
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+        writer.commit().await.unwrap();
+    };
+    let (answer, ()) = tokio::join!(read, pay);
+    assert_eq!(answer.status, StatusCode::OK, "{:#}", answer.body);
+    let paid: i64 = answer.body["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["amount_kopecks"].as_i64().unwrap())
+        .sum();
+    assert_eq!(answer.body["paid_kopecks"], paid, "{:#}", answer.body);
+}
