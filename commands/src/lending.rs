@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::clock::moscow_date;
 use crate::contract::ContractFacts;
 use crate::execute::run_retrying;
+use crate::metrics::JobLabels;
 use crate::otp::{Codes, OtpPurpose};
 use crate::payout::{PayoutOrder, PayoutOutcome, PayoutProvider};
 use crate::{App, CommandMeta, Error, Written};
@@ -754,55 +755,75 @@ impl App {
             ..CommandMeta::default()
         };
         for loan in pending {
-            let Some(payout_id) = loan.payout_id else {
-                continue;
-            };
-            let at = self.clock.now();
-            let command = match self
-                .ports
-                .payout
-                .outcome(payout_id)
-                .await
-                .map_err(Error::Storage)?
-            {
-                PayoutOutcome::Pending => continue,
-                PayoutOutcome::Paid => LoanCommand::ConfirmPayout {
-                    payout_id,
-                    on: moscow_date(at),
-                    at,
-                },
-                PayoutOutcome::Failed(reason) => LoanCommand::FailPayout {
-                    payout_id,
-                    reason,
-                    at,
-                },
-            };
-            self.execute(&self.loans, loan.loan_id, command, &meta)
-                .await?;
+            if let Some(payout_id) = loan.payout_id {
+                let step = self.settle_payout(loan.loan_id, payout_id, &meta);
+                self.isolated("payout_poll", loan.loan_id, step).await;
+            }
         }
         for loan in refunds {
-            let Some(refund_id) = loan.refund_id else {
-                continue;
-            };
-            let failure = match self
-                .ports
-                .payout
-                .outcome(refund_id)
-                .await
-                .map_err(Error::Storage)?
-            {
-                PayoutOutcome::Pending => continue,
-                PayoutOutcome::Paid => None,
-                PayoutOutcome::Failed(reason) => Some(reason),
-            };
-            let settle = LoanCommand::SettleRefund {
-                refund_id,
-                failure,
-                at: self.clock.now(),
-            };
-            self.execute(&self.loans, loan.loan_id, settle, &meta)
-                .await?;
+            if let Some(refund_id) = loan.refund_id {
+                let step = self.settle_refund(loan.loan_id, refund_id, &meta);
+                self.isolated("refund_poll", loan.loan_id, step).await;
+            }
         }
+        Ok(())
+    }
+
+    /// The provider's answer about a loan's payout, recorded on the loan once it has one.
+    async fn settle_payout(
+        &self,
+        loan_id: Uuid,
+        payout_id: Uuid,
+        meta: &CommandMeta,
+    ) -> Result<(), Error> {
+        let at = self.clock.now();
+        let command = match self
+            .ports
+            .payout
+            .outcome(payout_id)
+            .await
+            .map_err(Error::Storage)?
+        {
+            PayoutOutcome::Pending => return Ok(()),
+            PayoutOutcome::Paid => LoanCommand::ConfirmPayout {
+                payout_id,
+                on: moscow_date(at),
+                at,
+            },
+            PayoutOutcome::Failed(reason) => LoanCommand::FailPayout {
+                payout_id,
+                reason,
+                at,
+            },
+        };
+        self.execute(&self.loans, loan_id, command, meta).await?;
+        Ok(())
+    }
+
+    /// The provider's answer about a refund, recorded on the loan once it has one.
+    async fn settle_refund(
+        &self,
+        loan_id: Uuid,
+        refund_id: Uuid,
+        meta: &CommandMeta,
+    ) -> Result<(), Error> {
+        let failure = match self
+            .ports
+            .payout
+            .outcome(refund_id)
+            .await
+            .map_err(Error::Storage)?
+        {
+            PayoutOutcome::Pending => return Ok(()),
+            PayoutOutcome::Paid => None,
+            PayoutOutcome::Failed(reason) => Some(reason),
+        };
+        let settle = LoanCommand::SettleRefund {
+            refund_id,
+            failure,
+            at: self.clock.now(),
+        };
+        self.execute(&self.loans, loan_id, settle, meta).await?;
         Ok(())
     }
 
@@ -824,8 +845,8 @@ impl App {
         for loan in active {
             if loan.accrued_through.is_none_or(|through| through < today) {
                 let accrue = LoanCommand::Accrue { through: today };
-                self.execute(&self.loans, loan.loan_id, accrue, &meta)
-                    .await?;
+                let step = self.execute(&self.loans, loan.loan_id, accrue, &meta);
+                self.isolated("accrual", loan.loan_id, step).await;
             }
             // Past the due date; the loan decides whether the law lets a reminder go now.
             if loan.due_on.is_some_and(|due_on| due_on < today) {
@@ -833,16 +854,34 @@ impl App {
                     at: now,
                     rules: self.settings.reminders.clone(),
                 };
-                self.execute(&self.loans, loan.loan_id, remind, &meta)
-                    .await?;
+                let step = self.execute(&self.loans, loan.loan_id, remind, &meta);
+                self.isolated("reminder", loan.loan_id, step).await;
             }
         }
         for loan in offered.into_iter().filter(|l| l.expires_at <= now) {
             let expire = LoanCommand::Expire { at: now };
-            self.execute(&self.loans, loan.loan_id, expire, &meta)
-                .await?;
+            let step = self.execute(&self.loans, loan.loan_id, expire, &meta);
+            self.isolated("offer_expiry", loan.loan_id, step).await;
         }
         Ok(())
+    }
+
+    /// One loan's step of a scheduled job: a failure is logged, counted
+    /// (`k911_scheduled_job_failures_total`) and skipped, so one bad loan never holds up accrual,
+    /// payouts and reminders of the others.
+    async fn isolated<T>(
+        &self,
+        job: &'static str,
+        loan_id: Uuid,
+        step: impl std::future::Future<Output = Result<T, Error>>,
+    ) {
+        if let Err(error) = step.await {
+            tracing::warn!(job, loan = %loan_id, %error, "scheduled job failed on a loan; skipped");
+            let labels = JobLabels {
+                job: job.to_string(),
+            };
+            self.metrics.job_failures.get_or_create(&labels).inc();
+        }
     }
 
     /// Runs the payout poll and the daily jobs every `every` (at most a minute late on a new

@@ -34,6 +34,14 @@ pub struct Metrics {
     pub latency: Family<RouteLabels, Histogram>,
     pub commands: Family<AggregateLabels, Counter>,
     pub projection_lag: Gauge,
+    /// Scheduled jobs that failed on one loan (skipped; the rest went on).
+    pub job_failures: Family<JobLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    /// `payout_poll` | `refund_poll` | `accrual` | `reminder` | `offer_expiry`
+    pub job: String,
 }
 
 impl Default for Metrics {
@@ -64,12 +72,19 @@ impl Default for Metrics {
             "Visible events the slowest read model has not applied yet",
             projection_lag.clone(),
         );
+        let job_failures = Family::<JobLabels, Counter>::default();
+        registry.register(
+            "scheduled_job_failures",
+            "Scheduled jobs that failed on one loan and were skipped",
+            job_failures.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
             latency,
             commands,
             projection_lag,
+            job_failures,
         }
     }
 }

@@ -134,20 +134,22 @@ pub async fn read_after<S: ToStatement + ?Sized + Sync + Send>(
     })
 }
 
-/// Where event `position` stands in log order, or `None` if there is no such event.
-pub async fn checkpoint_of(
+/// Where event `position` stands in log order; for a position no event took (a rolled-back
+/// append leaves a gap), the first event after it. `None`: the log has not reached `position`.
+pub async fn checkpoint_at_or_after(
     client: &impl GenericClient,
     position: i64,
 ) -> Result<Option<Checkpoint>, tokio_postgres::Error> {
     let row = client
         .query_opt(
-            "SELECT transaction_id::text FROM events WHERE global_position = $1",
+            "SELECT global_position, transaction_id::text FROM events
+              WHERE global_position >= $1 ORDER BY global_position LIMIT 1",
             &[&position],
         )
         .await?;
     Ok(row.map(|row| Checkpoint {
-        transaction_id: parse_xid(row.get(0)),
-        global_position: position,
+        transaction_id: parse_xid(row.get(1)),
+        global_position: row.get(0),
     }))
 }
 

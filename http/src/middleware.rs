@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use k911_commands::metrics::{RequestLabels, RouteLabels};
 use k911_commands::CommandMeta;
 use k911_event_store::idempotency::{self, Reservation};
+use k911_projections::ProjectionError;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -46,7 +47,8 @@ pub(crate) fn request_meta(parts: &Parts, channel: &'static str) -> CommandMeta 
     }
 }
 
-/// `X-Min-Position: n` on a GET waits (up to 5 s) until the read models have applied event `n`.
+/// `X-Min-Position: n` on a GET waits (up to 5 s) until the read models have applied event `n`;
+/// a position beyond the log's head is 422 at once.
 pub(crate) async fn min_position(
     State(state): State<AppState>,
     request: Request,
@@ -63,13 +65,17 @@ pub(crate) async fn min_position(
                     .into_response()
                 }
             };
-            if let Err(error) = state
+            match state
                 .app
                 .projectors
                 .wait_for(position, MIN_POSITION_WAIT)
                 .await
             {
-                return ApiError::Unavailable(error.to_string()).into_response();
+                Ok(()) => {}
+                Err(error @ ProjectionError::BeyondHead(_)) => {
+                    return ApiError::invalid("X-Min-Position", error).into_response()
+                }
+                Err(error) => return ApiError::Unavailable(error.to_string()).into_response(),
             }
         }
     }

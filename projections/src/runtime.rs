@@ -73,6 +73,8 @@ pub enum ProjectionError {
     BadEvent { position: i64, reason: String },
     #[error("the read models did not reach position {0} in time")]
     Timeout(i64),
+    #[error("position {0} is beyond the head of the log")]
+    BeyondHead(i64),
     #[error("no read model is called {0}")]
     Unknown(String),
     #[error("no database connection: {0}")]
@@ -326,11 +328,15 @@ impl Projectors {
     /// Waits until every read model has applied the event at `position` (read-your-writes).
     pub async fn wait_for(&self, position: i64, timeout: Duration) -> Result<(), ProjectionError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let client = self.inner.db.pg.get().await?;
-        match log::checkpoint_of(&**client, position).await? {
+        // The connection goes back to the pool before the wait: waiting readers must not drain it.
+        let target = {
+            let client = self.inner.db.pg.get().await?;
+            log::checkpoint_at_or_after(&**client, position).await?
+        };
+        match target {
             Some(target) => self.wait_until(None, target, deadline).await,
-            // A position that was never written is reached once the log has passed it.
-            None => self.wait_past_head(position, deadline).await,
+            // Every command answers after its commit: no client can know a position beyond it.
+            None => Err(ProjectionError::BeyondHead(position)),
         }
     }
 
@@ -380,28 +386,6 @@ impl Projectors {
             {
                 return Err(ProjectionError::Timeout(target.global_position));
             }
-        }
-    }
-
-    async fn wait_past_head(
-        &self,
-        position: i64,
-        deadline: tokio::time::Instant,
-    ) -> Result<(), ProjectionError> {
-        let client = self.inner.db.pg.get().await?;
-        loop {
-            let max: Option<i64> = client
-                .query_one("SELECT max(global_position) FROM events", &[])
-                .await?
-                .get(0);
-            if max.unwrap_or(0) >= position {
-                let left = deadline - tokio::time::Instant::now();
-                return Box::pin(self.wait_for(position, left)).await;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ProjectionError::Timeout(position));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

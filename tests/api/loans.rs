@@ -645,3 +645,59 @@ fn decode(operand: &lopdf::Object, map: &HashMap<u16, char>) -> String {
     }
     text
 }
+
+/// One loan that cannot be loaded (here: an event its code does not know) is logged, counted
+/// and skipped by the scheduler; the other loans still accrue.
+#[tokio::test]
+async fn one_failing_loan_does_not_stop_the_daily_jobs_of_the_others() {
+    let app = TestApp::spawn().await;
+    let mut ids = vec![];
+    for (n, phone) in ["+79160000011", "+79160000012"].into_iter().enumerate() {
+        let email = format!("c{n}@example.ru");
+        let (token, _, _, _) =
+            crate::cabinet::customer_with(&app, phone, &email, &format!("00001{n}")).await;
+        let loan = &loans(&app, &token).await[0];
+        let id = loan["loan_id"].as_str().unwrap().to_string();
+        let code = signing_code(&app, phone).await;
+        let signed = app
+            .post_as(
+                &token,
+                &format!("/api/v1/me/loans/{id}/sign"),
+                Some(&json!({ "code": code })),
+            )
+            .await;
+        assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
+        ids.push(id);
+    }
+    move_clock(&app, "2026-11-27T12:05:00+03:00").await;
+    // The first loan in the scheduler's order gets an event no code knows.
+    ids.sort();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         SELECT 'Loan', $1, max(sequence) + 1, 'Unknown', '1.0', '{\"Unknown\": {}}', '{}'
+           FROM events WHERE aggregate_type = 'Loan' AND aggregate_id = $1",
+    )
+    .bind(&ids[0])
+    .execute(&app.db.sqlx)
+    .await
+    .unwrap();
+    move_clock(&app, "2026-11-29T09:00:00+03:00").await;
+    let accrued: Vec<Option<chrono::NaiveDate>> =
+        sqlx::query_scalar("SELECT accrued_through FROM read.loans ORDER BY loan_id")
+            .fetch_all(&app.db.sqlx)
+            .await
+            .unwrap();
+    assert_eq!(
+        accrued,
+        [None, chrono::NaiveDate::from_ymd_opt(2026, 11, 29)]
+    );
+    let metrics = app
+        .request(axum::http::Method::GET, "/metrics", None, &[])
+        .await;
+    let text = String::from_utf8(metrics.bytes).unwrap();
+    assert!(
+        text.contains("k911_scheduled_job_failures_total{job=\"accrual\"}"),
+        "{text}"
+    );
+}

@@ -118,7 +118,7 @@ async fn writers_committing_out_of_position_order_never_make_the_projector_skip_
 }
 
 #[tokio::test]
-async fn a_read_with_x_min_position_waits_for_the_projection() {
+async fn a_read_with_x_min_position_beyond_the_head_is_refused_at_once() {
     let app = TestApp::spawn().await;
     let support = app.staff("anna@k911.ru", Role::Support).await;
     submit(&app, 1).await;
@@ -136,7 +136,31 @@ async fn a_read_with_x_min_position_waits_for_the_projection() {
             &[("authorization", &auth), ("x-min-position", &beyond)],
         )
         .await;
-    response.problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        ["X-Min-Position"]
+    );
+    // Nor does the largest position wait: anonymous reads cannot hold the pool.
+    let far = (i64::MAX - 1).to_string();
+    let headers = [("x-min-position", far.as_str())];
+    let answers = futures::future::join_all(
+        (0..24).map(|_| app.request(axum::http::Method::GET, "/api/v1/faq", None, &headers)),
+    )
+    .await;
+    for answer in answers {
+        answer.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // A position that is there is waited for and answered.
+    let present = head.to_string();
+    let response = app
+        .request(
+            axum::http::Method::GET,
+            "/api/v1/staff/support/queue",
+            None,
+            &[("authorization", &auth), ("x-min-position", &present)],
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK);
 }
 
 /// A read model of positions only, to watch one projector instance.
