@@ -363,7 +363,7 @@ pub struct ServeArgs {
 pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Result<()> {
     let (app, manual_clock) = config.app_and_clock(&db)?;
     let projector_tasks = app.projectors.start();
-    let dispatcher = app.start_dispatcher();
+    let dispatcher = app.start_effects_worker();
     // Payout answers are polled every few seconds; a new day's accrual starts within as long.
     let scheduler = app.start_scheduler(std::time::Duration::from_secs(5));
     app.seed_documents()

@@ -21,13 +21,14 @@ use k911_projections::Projectors;
 
 use crate::clock::Clock;
 use crate::credit_history::{CreditHistory, LocalCreditHistory};
+use crate::effects::EffectRules;
 use crate::ids::IdGenerator;
 use crate::lending::Lending;
 use crate::metrics::Metrics;
 use crate::notify::Ports;
 use crate::onboarding::Onboarding;
 use crate::otp::{Codes, OtpRules};
-use crate::payments::ChannelSecrets;
+use crate::payments::{ChannelSecrets, PaymentAssignment};
 use crate::social::{Oidc, OidcProvider};
 
 /// Tunables of the use cases.
@@ -56,6 +57,8 @@ pub struct Settings {
     pub read_your_writes_timeout: Duration,
     /// The loan product's limits and rate.
     pub product: Product,
+    /// How the effects worker retries and parks effects.
+    pub effects: EffectRules,
 }
 
 impl Default for Settings {
@@ -72,6 +75,7 @@ impl Default for Settings {
             oidc_redirect_url: "http://127.0.0.1:8080/cabinet/social/callback".to_string(),
             read_your_writes_timeout: Duration::from_secs(5),
             product: Product::default(),
+            effects: EffectRules::default(),
         }
     }
 }
@@ -153,9 +157,13 @@ impl App {
             applications: applications.clone(),
             loan_store: loan_store.clone(),
             codes: codes.clone(),
-            payout: ports.payout.clone(),
             offer_ttl: settings.offer_ttl,
             law: settings.law.clone(),
+        }));
+        let incoming_store = Arc::new(store::store(&db));
+        projections.push(Arc::new(PaymentAssignment {
+            loans: loans.clone(),
+            incoming_store: incoming_store.clone(),
         }));
         let projectors = Projectors::new(db.clone(), projections);
         let oidc = Arc::new(Oidc::new(
@@ -175,7 +183,7 @@ impl App {
             loans,
             loan_store,
             incoming: Arc::new(store::cqrs(&db, ())),
-            incoming_store: Arc::new(store::store(&db)),
+            incoming_store,
             credit_history: Arc::new(LocalCreditHistory::new(db.sqlx.clone(), keys.clone())),
             db,
             keys,

@@ -68,6 +68,12 @@ pub enum Error {
     Conflict,
     #[error("not found")]
     NotFound,
+    /// The payment was reported before (by another request at the same moment).
+    #[error("this payment was reported before")]
+    AlreadyReceived,
+    /// Only a dead effect can be retried: a pending one will be, and a done one never again.
+    #[error("the effect is not dead: only a dead effect can be retried")]
+    NotDead,
     #[error("the login is already taken")]
     LoginTaken,
     #[error("wrong login or password")]

@@ -16,7 +16,7 @@ use k911_aggregates::loan_application::{
 };
 use k911_aggregates::values::Phone;
 use k911_event_store::log::RecordedEvent;
-use k911_event_store::outbox::{self, Channel, OutboxMessage};
+use k911_event_store::outbox::{self, Channel, Effect, EffectKind, PayoutPurpose};
 use k911_event_store::store::{Cqrs, Store};
 use k911_projections::loans::{self, LoanRow, PaymentRow};
 use k911_projections::runtime::{BatchTx, Projection, ProjectionError};
@@ -28,7 +28,7 @@ use crate::contract::ContractFacts;
 use crate::execute::run_retrying;
 use crate::metrics::JobLabels;
 use crate::otp::{Codes, OtpPurpose};
-use crate::payout::{PayoutOrder, PayoutOutcome, PayoutProvider};
+use crate::payout::PayoutOutcome;
 use crate::{App, CommandMeta, Error, Written};
 
 const NAMESPACE: Uuid = Uuid::from_u128(0x6b39_3131_6c65_6e64_696e_6700_0000_0001);
@@ -97,7 +97,6 @@ pub struct Lending {
     pub(crate) applications: Arc<Cqrs<LoanApplication>>,
     pub(crate) loan_store: Arc<Store<Loan>>,
     pub(crate) codes: Codes,
-    pub(crate) payout: Arc<dyn PayoutProvider>,
     pub(crate) offer_ttl: Duration,
     pub(crate) law: LawEditions,
 }
@@ -127,6 +126,10 @@ impl Projection for Lending {
         ""
     }
 
+    fn is_process_manager(&self) -> bool {
+        true
+    }
+
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
         let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
         let id: Uuid = event.aggregate_id.parse().map_err(|e| bad(&e))?;
@@ -153,7 +156,7 @@ impl Projection for Lending {
             }
             "Loan" => match serde_json::from_value(event.payload.clone()) {
                 Ok(LoanEvent::ContractSigned { signed_at, .. }) => {
-                    self.pay_out(id, signed_at).await.map_err(|e| bad(&e))?
+                    self.pay_out(tx, id, signed_at).await.map_err(|e| bad(&e))?
                 }
                 Ok(LoanEvent::SigningRefused { reason, refused_at }) => {
                     let loan = self.load(id).await.map_err(|e| bad(&e))?;
@@ -171,12 +174,9 @@ impl Projection for Lending {
                     })
                     .await?
                 }
-                Ok(LoanEvent::RefundRequested {
-                    refund_id, amount, ..
-                }) => self
-                    .refund(id, refund_id, amount)
-                    .await
-                    .map_err(|e| bad(&e))?,
+                Ok(LoanEvent::RefundRequested { refund_id, .. }) => {
+                    self.refund(tx, id, refund_id).await.map_err(|e| bad(&e))?
+                }
                 Ok(LoanEvent::OverdueReminderSent {
                     days_overdue, owed, ..
                 }) => {
@@ -344,9 +344,14 @@ impl Lending {
         Ok(())
     }
 
-    /// A signed contract is paid out: requested once on the loan, then asked of the provider
-    /// (which pays each payout id once).
-    async fn pay_out(&self, loan_id: Uuid, at: DateTime<Utc>) -> Result<(), Error> {
+    /// A signed contract is paid out: requested once on the loan, and the payout put in the
+    /// effects outbox under the loan's payout id (the worker sends it; nothing leaves from here).
+    async fn pay_out(
+        &self,
+        tx: &BatchTx<'_>,
+        loan_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
         let payout_id = payout_id_for(loan_id);
         let request = LoanCommand::RequestPayout { payout_id, at };
         let id = loan_id.to_string();
@@ -358,36 +363,42 @@ impl Lending {
             }
             return Err(Error::Storage(error.to_string()));
         }
-        self.send_money(loan_id, payout_id, None).await
-    }
-
-    /// Held money goes back to the loan's payout method (the provider pays each id once).
-    async fn refund(
-        &self,
-        loan_id: Uuid,
-        refund_id: Uuid,
-        amount: k911_aggregates::money::Kopecks,
-    ) -> Result<(), Error> {
-        self.send_money(loan_id, refund_id, Some(amount)).await
-    }
-
-    /// Asks the provider to send `amount` (the principal when `None`) to the loan's payout
-    /// method under `payout_id`.
-    async fn send_money(
-        &self,
-        loan_id: Uuid,
-        payout_id: Uuid,
-        amount: Option<k911_aggregates::money::Kopecks>,
-    ) -> Result<(), Error> {
         let loan = self.load(loan_id).await?;
+        // Issued or failed already (a replay long after): the money's fate is known.
+        if loan.status() != LoanStatus::PayoutRequested {
+            return Ok(());
+        }
         let terms = loan.terms().ok_or(Error::NotFound)?;
-        let order = PayoutOrder {
+        let payout = Effect::Payout {
             payout_id,
             loan_id,
-            amount: amount.unwrap_or(terms.principal),
-            method: self.codes.keys.open(&terms.payout).await?,
+            purpose: PayoutPurpose::Loan,
+            amount: terms.principal,
+            method: terms.payout.clone(),
         };
-        self.payout.pay_out(&order).await.map_err(Error::Storage)
+        outbox::enqueue(tx.transaction(), payout_id, EffectKind::Payout, &payout).await?;
+        Ok(())
+    }
+
+    /// Held money goes back to the loan's payout method: the refund is put in the effects
+    /// outbox under its id, while the loan still waits for it.
+    async fn refund(&self, tx: &BatchTx<'_>, loan_id: Uuid, refund_id: Uuid) -> Result<(), Error> {
+        let loan = self.load(loan_id).await?;
+        let Some((pending, amount)) = loan.pending_refund().filter(|(id, _)| *id == refund_id)
+        else {
+            // Settled already (a replay long after).
+            return Ok(());
+        };
+        let terms = loan.terms().ok_or(Error::NotFound)?;
+        let refund = Effect::Payout {
+            payout_id: pending,
+            loan_id,
+            purpose: PayoutPurpose::Refund,
+            amount,
+            method: terms.payout.clone(),
+        };
+        outbox::enqueue(tx.transaction(), pending, EffectKind::Payout, &refund).await?;
+        Ok(())
     }
 
     /// Terms that could not become a lawful contract: the borrower is told by SMS, and the
@@ -465,7 +476,7 @@ impl Lending {
             // Approved by no staff account we know (another system's decision): the queue tells.
             return Ok(());
         };
-        let message = OutboxMessage::StaffEmail {
+        let message = Effect::StaffEmail {
             to: login,
             subject: format!("Заявка {application_id} возвращена в очередь"),
             body: format!(
@@ -519,7 +530,7 @@ impl Lending {
             .seal(terms.customer_id, &text)
             .await
             .map_err(|e| bad(&e))?;
-        let message = OutboxMessage::Sms { phone, text };
+        let message = Effect::Sms { phone, text };
         outbox::enqueue(tx.transaction(), message_id, Channel::Sms, &message).await?;
         Ok(())
     }

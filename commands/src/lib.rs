@@ -9,6 +9,7 @@ pub mod clock;
 pub mod content;
 pub mod contract;
 pub mod credit_history;
+pub mod effects;
 pub mod error;
 pub mod execute;
 pub mod ids;

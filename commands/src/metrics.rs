@@ -36,6 +36,16 @@ pub struct Metrics {
     pub projection_lag: Gauge,
     /// Scheduled jobs that failed on one loan (skipped; the rest went on).
     pub job_failures: Family<JobLabels, Counter>,
+    /// Effects performed, failed and parked, by kind.
+    pub effects: Family<EffectLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EffectLabels {
+    /// `sms` | `email` | `payout`
+    pub kind: String,
+    /// `done` | `failed` (will retry) | `dead` (parked for a person)
+    pub outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,6 +88,12 @@ impl Default for Metrics {
             "Scheduled jobs that failed on one loan and were skipped",
             job_failures.clone(),
         );
+        let effects = Family::<EffectLabels, Counter>::default();
+        registry.register(
+            "effects",
+            "Effects of the outbox performed (done), failed (retried later) and parked as dead",
+            effects.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
@@ -85,6 +101,7 @@ impl Default for Metrics {
             commands,
             projection_lag,
             job_failures,
+            effects,
         }
     }
 }

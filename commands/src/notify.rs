@@ -1,32 +1,19 @@
-//! Notification ports (SMS, e-mail), their drivers, and the dispatcher that empties the outbox.
-//!
-//! The outbox is filled by process managers; the dispatcher opens each message with the subject's
-//! key at the last moment and hands it to the configured driver. Delivery is at least once: a
-//! message is marked sent only after its driver accepted it, and retried with back-off otherwise.
+//! Notification ports (SMS, e-mail) and their drivers; the effects worker (`effects.rs`) hands
+//! them what process managers put in the effects outbox.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use k911_aggregates::values::{Email, Phone};
-use k911_event_store::keys::KeyError;
-use k911_event_store::outbox::{Channel, OutboxMessage};
+use k911_event_store::outbox::Channel;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::PgPool;
-use tokio::task::JoinHandle;
-use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::payout::{PayoutProvider, SandboxPayouts};
 use crate::{App, Error};
-
-/// Messages sent per dispatcher transaction.
-const BATCH: i64 = 20;
-/// How often the dispatcher looks for due messages.
-const POLL: Duration = Duration::from_millis(100);
-/// Longest pause between two attempts at a failing message.
-const MAX_BACKOFF_SECS: i32 = 3600;
 
 /// Sends an SMS.
 #[async_trait]
@@ -137,138 +124,6 @@ impl EmailSender for SmtpMailer {
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
-    }
-}
-
-/// What a message turned out to be when opened.
-enum Delivery {
-    Sms(Phone, String),
-    Email(Email, String, String),
-    /// No such contact, or the personal data was erased: nothing to send.
-    Nothing(&'static str),
-}
-
-impl App {
-    /// Starts the outbox dispatcher; it runs until the task is aborted.
-    pub fn start_dispatcher(&self) -> JoinHandle<()> {
-        let app = self.clone();
-        tokio::spawn(async move {
-            loop {
-                match app.dispatch_notifications().await {
-                    Ok(n) if n > 0 => continue,
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "notification dispatch failed"),
-                }
-                tokio::time::sleep(POLL).await;
-            }
-        })
-    }
-
-    /// Sends the due messages of one batch; returns how many were handled.
-    pub async fn dispatch_notifications(&self) -> Result<usize, Error> {
-        let mut tx = self.db.sqlx.begin().await?;
-        // SKIP LOCKED: several instances share the outbox without sending a message twice.
-        let due: Vec<(Uuid, String, serde_json::Value, i32)> = sqlx::query_as(
-            "SELECT id, channel, message, attempts FROM notification_outbox
-              WHERE sent_at IS NULL AND next_attempt_at <= now()
-              ORDER BY created_at, id LIMIT $1
-              FOR UPDATE SKIP LOCKED",
-        )
-        .bind(BATCH)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (id, channel, message, attempts) in &due {
-            let outcome = match self.open_message(channel, message).await {
-                Ok(Delivery::Sms(phone, text)) => {
-                    self.ports.sms.send_sms(&phone, &text).await.map(|_| None)
-                }
-                Ok(Delivery::Email(to, subject, body)) => self
-                    .ports
-                    .email
-                    .send_email(&to, &subject, &body)
-                    .await
-                    .map(|_| None),
-                Ok(Delivery::Nothing(why)) => Ok(Some(why)),
-                Err(e) => Err(e.to_string()),
-            };
-            match outcome {
-                Ok(note) => {
-                    sqlx::query("UPDATE notification_outbox SET sent_at = now(), last_error = $2 WHERE id = $1")
-                        .bind(id)
-                        .bind(note)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Err(error) => {
-                    tracing::warn!(message_id = %id, %error, "notification not delivered; will retry");
-                    let backoff = 2i32
-                        .saturating_pow((*attempts).clamp(0, 12) as u32)
-                        .min(MAX_BACKOFF_SECS);
-                    sqlx::query(
-                        "UPDATE notification_outbox
-                            SET attempts = attempts + 1, last_error = $2,
-                                next_attempt_at = now() + make_interval(secs => $3)
-                          WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(&error)
-                    .bind(backoff as f64)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-        }
-        tx.commit().await?;
-        Ok(due.len())
-    }
-
-    async fn open_message(
-        &self,
-        channel: &str,
-        message: &serde_json::Value,
-    ) -> Result<Delivery, Error> {
-        let message: OutboxMessage =
-            serde_json::from_value(message.clone()).map_err(|e| Error::Storage(e.to_string()))?;
-        match message {
-            OutboxMessage::TicketAnswer { contact, answer } => {
-                let (contact, answer) = match (
-                    self.keys.open(&contact).await,
-                    self.keys.open(&answer).await,
-                ) {
-                    (Ok(contact), Ok(answer)) => (contact, answer),
-                    (Err(KeyError::Erased(_)), _) | (_, Err(KeyError::Erased(_))) => {
-                        return Ok(Delivery::Nothing("personal data erased"))
-                    }
-                    (Err(e), _) | (_, Err(e)) => return Err(e.into()),
-                };
-                let text = format!("k911: ответ на ваше обращение: {}", answer.as_str());
-                Ok(match (channel, contact.phone, contact.email) {
-                    ("sms", Some(phone), _) => Delivery::Sms(phone, text),
-                    ("email", _, Some(email)) => Delivery::Email(
-                        email,
-                        "Ответ на ваше обращение в k911".to_string(),
-                        format!(
-                            "Здравствуйте, {}!\n\n{}\n\nСлужба поддержки k911",
-                            contact.name.as_str(),
-                            answer.as_str()
-                        ),
-                    ),
-                    _ => Delivery::Nothing("no contact for this channel"),
-                })
-            }
-            OutboxMessage::StaffEmail { to, subject, body } => {
-                Ok(Delivery::Email(to, subject, body))
-            }
-            OutboxMessage::Sms { phone, text } => {
-                match (self.keys.open(&phone).await, self.keys.open(&text).await) {
-                    (Ok(phone), Ok(text)) => Ok(Delivery::Sms(phone, text)),
-                    (Err(KeyError::Erased(_)), _) | (_, Err(KeyError::Erased(_))) => {
-                        Ok(Delivery::Nothing("personal data erased"))
-                    }
-                    (Err(e), _) | (_, Err(e)) => Err(e.into()),
-                }
-            }
-        }
     }
 }
 

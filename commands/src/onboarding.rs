@@ -18,7 +18,7 @@ use k911_aggregates::values::{Email, MessageText};
 use k911_aggregates::Sealed;
 use k911_event_store::keys::KeyStore;
 use k911_event_store::log::RecordedEvent;
-use k911_event_store::outbox::{self, Channel, OutboxMessage};
+use k911_event_store::outbox::{self, Channel, Effect};
 use k911_event_store::store::Cqrs;
 use k911_projections::runtime::{BatchTx, Projection, ProjectionError};
 use rust_decimal::Decimal;
@@ -414,6 +414,10 @@ impl Projection for Onboarding {
         ""
     }
 
+    fn is_process_manager(&self) -> bool {
+        true
+    }
+
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
         let sms_id = outbox::message_id(event.position(), Channel::Sms);
         if outbox::exists(tx.transaction(), sms_id).await? {
@@ -502,7 +506,7 @@ impl Projection for Onboarding {
             .seal(customer_id, &text)
             .await
             .map_err(|e| ProjectionError::bad_event(event, e))?;
-        let message = OutboxMessage::Sms { phone, text };
+        let message = Effect::Sms { phone, text };
         outbox::enqueue(tx.transaction(), sms_id, Channel::Sms, &message).await?;
         Ok(())
     }

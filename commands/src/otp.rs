@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use k911_aggregates::account::AccountKind;
 use k911_aggregates::values::Phone;
 use k911_aggregates::Sealed;
-use k911_event_store::outbox::{self, Channel, OutboxMessage};
+use k911_event_store::outbox::{self, Channel, Effect};
 use uuid::Uuid;
 
 use std::sync::Arc;
@@ -158,7 +158,7 @@ impl Codes {
         let message = match &recipient {
             Some((account_id, sealed_phone)) => {
                 let text = purpose.text(&code);
-                Some(OutboxMessage::Sms {
+                Some(Effect::Sms {
                     phone: sealed_phone.clone(),
                     text: self.keys.seal(*account_id, &text).await?,
                 })

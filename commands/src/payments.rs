@@ -3,18 +3,25 @@
 //! often it arrives. A payment no loan can take is held for staff, never dropped.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use cqrs_es::AggregateError;
 use hmac::{Hmac, Mac};
 use k911_aggregates::incoming_payment::{
-    ExternalPayment, IncomingPayment, IncomingPaymentCommand, IncomingPaymentError,
+    Destination, ExternalPayment, IncomingPayment, IncomingPaymentCommand, IncomingPaymentError,
+    IncomingPaymentEvent,
 };
-use k911_aggregates::loan::{LoanCommand, LoanError};
-use k911_aggregates::money::Kopecks;
+use k911_aggregates::loan::{Loan, LoanCommand, LoanError};
+use k911_event_store::log::RecordedEvent;
+use k911_event_store::store::{Cqrs, Store};
+use k911_projections::runtime::{aggregate_uuid, payload, BatchTx, Projection, ProjectionError};
 use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::clock::moscow_date;
+use crate::execute::run_retrying;
 use crate::lending::contract_digits;
 use crate::registry::{self, RegistryLayout};
 use crate::{App, CommandMeta, Error};
@@ -29,46 +36,8 @@ impl From<IncomingPaymentError> for Error {
     fn from(e: IncomingPaymentError) -> Self {
         match e {
             IncomingPaymentError::NotHeld => Error::NotFound,
+            IncomingPaymentError::AlreadyReceived => Error::AlreadyReceived,
             other => Error::PaymentMatch(other.to_string()),
-        }
-    }
-}
-
-/// Checks a reported payment's fields, the same for a notification and a registry row: every
-/// failure with the field it concerns.
-pub fn external_payment(
-    channel: &str,
-    external_id: &str,
-    contract_number: &str,
-    amount_kopecks: i64,
-    paid_at: DateTime<Utc>,
-) -> Result<ExternalPayment, Vec<(&'static str, String)>> {
-    let mut errors = vec![];
-    let mut text = |field: &'static str, value: &str, max: usize| {
-        let value = value.trim();
-        if value.is_empty() || value.chars().count() > max {
-            errors.push((field, format!("must be 1 to {max} characters")));
-        }
-        value.to_string()
-    };
-    let external_id = text("external_id", external_id, 100);
-    let contract_number = text("contract_number", contract_number, 50);
-    let amount = Kopecks::new(amount_kopecks)
-        .ok()
-        .filter(|k| *k > Kopecks::ZERO);
-    match amount {
-        Some(amount) if errors.is_empty() => Ok(ExternalPayment {
-            channel: channel.to_string(),
-            external_id,
-            contract_number,
-            amount,
-            paid_at,
-        }),
-        amount => {
-            if amount.is_none() {
-                errors.push(("amount_kopecks", "must be more than zero".to_string()));
-            }
-            Err(errors)
         }
     }
 }
@@ -116,7 +85,29 @@ impl App {
         mac.verify_slice(&signature).is_ok()
     }
 
-    /// Applies a reported payment to its loan, once; holds it when no loan can take it.
+    /// A reported payment's fields, checked as received now: every failure with its field.
+    pub fn reported_payment(
+        &self,
+        channel: &str,
+        external_id: &str,
+        contract_number: &str,
+        amount_kopecks: i64,
+        paid_at: DateTime<Utc>,
+    ) -> Result<ExternalPayment, Vec<(&'static str, String)>> {
+        ExternalPayment::check(
+            channel,
+            external_id,
+            contract_number,
+            amount_kopecks,
+            paid_at,
+            self.clock.now(),
+        )
+    }
+
+    /// Receives a reported payment once, whatever contract a repeat names: the payment is first
+    /// reserved under its `(channel, external_id)` with where it goes (its [`IncomingPayment`]),
+    /// then the loan applies it (here, and by the [`PaymentAssignment`] process manager should
+    /// this process die in between). A payment no loan can take is held for staff.
     pub async fn receive_payment(
         &self,
         payment: ExternalPayment,
@@ -128,50 +119,74 @@ impl App {
             payment_id,
             position,
         };
-        // Held before (its loan could not take it then): it stays with staff.
         let inbox: IncomingPayment = self.load(&self.incoming_store, payment_id).await?;
         if inbox.received() {
-            return Ok(receipt(
-                PaymentStatus::Duplicate,
-                self.position_of("IncomingPayment", payment_id).await?,
-            ));
+            return self.duplicate(payment_id).await;
         }
         let loan_id: Option<Uuid> =
             sqlx::query_scalar("SELECT loan_id FROM contracts WHERE digits = $1")
                 .bind(contract_digits(&payment.contract_number))
                 .fetch_optional(&self.db.sqlx)
                 .await?;
-        let reason = match loan_id {
-            None => "no contract with this number".to_string(),
+        let destination = match loan_id {
+            None => Destination::Held("no contract with this number".to_string()),
             Some(loan_id) => {
                 let loan = self.load(&self.loan_store, loan_id).await?;
-                if loan.has_payment(&payment.channel, &payment.external_id) {
-                    let position = self.position_of("Loan", loan_id).await?;
-                    return Ok(receipt(PaymentStatus::Duplicate, position));
-                }
-                let apply = LoanCommand::ApplyPayment {
-                    channel: payment.channel.clone(),
-                    external_id: payment.external_id.clone(),
-                    amount: payment.amount,
-                    paid_at: payment.paid_at,
-                    paid_on: moscow_date(payment.paid_at),
-                };
-                match self.execute(&self.loans, loan_id, apply, meta).await {
-                    Ok(written) => return Ok(receipt(PaymentStatus::Applied, written.position)),
-                    Err(Error::Loan(LoanError::NotIssued)) => {
-                        "the loan under this contract has not been issued".to_string()
-                    }
-                    Err(other) => return Err(other),
+                match loan.takes_payment_on(moscow_date(payment.paid_at)) {
+                    Ok(()) => Destination::Loan(loan_id),
+                    Err(LoanError::NotIssued) => Destination::Held(
+                        "the loan under this contract has not been issued".to_string(),
+                    ),
+                    Err(refused) => return Err(refused.into()),
                 }
             }
         };
-        let hold = IncomingPaymentCommand::Hold {
-            payment,
-            reason,
+        let receive = IncomingPaymentCommand::Receive {
+            payment: payment.clone(),
+            destination: destination.clone(),
             at: self.clock.now(),
         };
-        let written = self.execute(&self.incoming, payment_id, hold, meta).await?;
-        Ok(receipt(PaymentStatus::Unmatched, written.position))
+        let written = match self
+            .execute(&self.incoming, payment_id, receive, meta)
+            .await
+        {
+            Ok(written) => written,
+            // Reported at the same moment by another request, which reserved it first.
+            Err(Error::AlreadyReceived) => return self.duplicate(payment_id).await,
+            Err(other) => return Err(other),
+        };
+        match destination {
+            Destination::Held(_) => Ok(receipt(PaymentStatus::Unmatched, written.position)),
+            Destination::Loan(loan_id) => {
+                let written = self.apply_to_loan(loan_id, &payment, meta).await?;
+                Ok(receipt(PaymentStatus::Applied, written.position))
+            }
+        }
+    }
+
+    /// The answer to a payment reported before: where it went, at its last position there.
+    async fn duplicate(&self, payment_id: Uuid) -> Result<PaymentReceipt, Error> {
+        let inbox: IncomingPayment = self.load(&self.incoming_store, payment_id).await?;
+        let position = match inbox.loan_id() {
+            Some(loan_id) => self.position_of("Loan", loan_id).await?,
+            None => self.position_of("IncomingPayment", payment_id).await?,
+        };
+        Ok(PaymentReceipt {
+            status: PaymentStatus::Duplicate,
+            payment_id,
+            position,
+        })
+    }
+
+    /// The loan applies the payment under its channel and external id (a repeat is a no-op).
+    async fn apply_to_loan(
+        &self,
+        loan_id: Uuid,
+        payment: &ExternalPayment,
+        meta: &CommandMeta,
+    ) -> Result<crate::Written, Error> {
+        self.execute(&self.loans, loan_id, apply_payment(payment), meta)
+            .await
     }
 
     async fn position_of(&self, aggregate_type: &str, id: Uuid) -> Result<i64, Error> {
@@ -185,7 +200,8 @@ impl App {
 
 impl App {
     /// A staff member sends a held payment to the loan of `contract_number`: the match is
-    /// recorded, then the loan applies the payment (once, under its channel and external id).
+    /// recorded, and the loan applies the payment as its consequence (here at once, and by the
+    /// [`PaymentAssignment`] process manager should this process die in between).
     pub async fn match_payment(
         &self,
         payment_id: Uuid,
@@ -201,12 +217,7 @@ impl App {
             .await?
             .ok_or(Error::UnknownContract)?;
         let loan = self.load(&self.loan_store, loan_id).await?;
-        if !matches!(
-            loan.status(),
-            k911_aggregates::loan::LoanStatus::Active | k911_aggregates::loan::LoanStatus::Closed
-        ) {
-            return Err(LoanError::NotIssued.into());
-        }
+        loan.takes_payment_on(moscow_date(payment.paid_at))?;
         let matched = IncomingPaymentCommand::Match {
             loan_id,
             staff_id,
@@ -214,14 +225,7 @@ impl App {
         };
         self.execute(&self.incoming, payment_id, matched, meta)
             .await?;
-        let apply = LoanCommand::ApplyPayment {
-            channel: payment.channel,
-            external_id: payment.external_id,
-            amount: payment.amount,
-            paid_at: payment.paid_at,
-            paid_on: moscow_date(payment.paid_at),
-        };
-        self.execute(&self.loans, loan_id, apply, meta).await
+        self.apply_to_loan(loan_id, &payment, meta).await
     }
 
     /// `GET /api/v1/staff/payments/unmatched`: money no loan could take, oldest first.
@@ -264,7 +268,8 @@ impl App {
                 CHANNELS.join(", ")
             )));
         }
-        let rows = registry::rows(layout, channel, file).map_err(Error::Storage)?;
+        let rows =
+            registry::rows(layout, channel, self.clock.now(), file).map_err(Error::Storage)?;
         let meta = CommandMeta {
             actor_role: Some(format!("payment_registry:{channel}")),
             channel: "registry",
@@ -273,10 +278,18 @@ impl App {
         let mut report = ImportReport::default();
         for (line, row) in rows {
             match row {
-                Ok(payment) => match self.receive_payment(payment, &meta).await?.status {
-                    PaymentStatus::Applied => report.applied += 1,
-                    PaymentStatus::Duplicate => report.duplicate += 1,
-                    PaymentStatus::Unmatched => report.unmatched += 1,
+                Ok(payment) => match self.receive_payment(payment, &meta).await {
+                    Ok(receipt) => match receipt.status {
+                        PaymentStatus::Applied => report.applied += 1,
+                        PaymentStatus::Duplicate => report.duplicate += 1,
+                        PaymentStatus::Unmatched => report.unmatched += 1,
+                    },
+                    // The loan refuses the row (dated before its issue): reported, the rest go on.
+                    Err(Error::Loan(refused)) => {
+                        report.rejected += 1;
+                        report.errors.push((line, format!("paid_at: {refused}")));
+                    }
+                    Err(other) => return Err(other),
                 },
                 Err(why) => {
                     report.rejected += 1;
@@ -286,5 +299,81 @@ impl App {
             progress(line);
         }
         Ok(report)
+    }
+}
+
+/// The loan's command that applies `payment`.
+fn apply_payment(payment: &ExternalPayment) -> LoanCommand {
+    LoanCommand::ApplyPayment {
+        channel: payment.channel.clone(),
+        external_id: payment.external_id.clone(),
+        amount: payment.amount,
+        paid_at: payment.paid_at,
+        paid_on: moscow_date(payment.paid_at),
+    }
+}
+
+/// Process manager `payment_assignment`: a payment reserved for a loan, or matched to one by
+/// staff, is applied by that loan. The receiving request does it at once; this makes sure a crash
+/// between the reservation and the loan's command cannot lose the money. The loan applies each
+/// `(channel, external_id)` once, so doing it twice is harmless.
+pub struct PaymentAssignment {
+    pub(crate) loans: Arc<Cqrs<Loan>>,
+    pub(crate) incoming_store: Arc<Store<IncomingPayment>>,
+}
+
+#[async_trait]
+impl Projection for PaymentAssignment {
+    fn name(&self) -> &'static str {
+        "payment_assignment"
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &["PaymentAssigned", "PaymentMatched"]
+    }
+
+    fn create_sql(&self) -> &'static str {
+        ""
+    }
+
+    fn drop_sql(&self) -> &'static str {
+        ""
+    }
+
+    fn is_process_manager(&self) -> bool {
+        true
+    }
+
+    async fn apply(&self, _: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
+        let loan_id = match payload::<IncomingPaymentEvent>(event)? {
+            IncomingPaymentEvent::PaymentAssigned { loan_id, .. }
+            | IncomingPaymentEvent::PaymentMatched { loan_id, .. } => loan_id,
+            IncomingPaymentEvent::PaymentUnmatched { .. } => return Ok(()),
+        };
+        let payment_id = aggregate_uuid(event)?;
+        let inbox = crate::execute::load(&self.incoming_store, payment_id)
+            .await
+            .map_err(|e| bad(&e))?;
+        let payment = inbox
+            .payment()
+            .ok_or_else(|| bad(&"payment without receipt"))?;
+        let meta = CommandMeta {
+            actor_role: Some("system".into()),
+            channel: "payments",
+            ..CommandMeta::default()
+        };
+        let apply = apply_payment(payment);
+        if let Err(error) =
+            run_retrying(&self.loans, &loan_id.to_string(), apply, meta.to_map()).await
+        {
+            if let AggregateError::UserError(refusal) = error {
+                // Checked before the reservation; a loan that refuses now is for staff to see.
+                tracing::error!(payment = %payment_id, loan = %loan_id, %refusal, "a reserved payment was refused by its loan");
+                return Ok(());
+            }
+            return Err(bad(&error));
+        }
+        Ok(())
     }
 }

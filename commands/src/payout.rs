@@ -10,6 +10,7 @@ use base64::Engine;
 use chrono::Datelike;
 use k911_aggregates::loan_application::applicant::PayoutMethod;
 use k911_aggregates::money::Kopecks;
+use k911_event_store::outbox::PayoutPurpose;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -22,6 +23,7 @@ pub struct PayoutOrder {
     /// The provider pays each id once, however often it is asked.
     pub payout_id: Uuid,
     pub loan_id: Uuid,
+    pub purpose: PayoutPurpose,
     pub amount: Kopecks,
     pub method: PayoutMethod,
 }
@@ -153,6 +155,42 @@ impl SandboxPayouts {
         .map_err(|e| e.to_string())?;
         Ok(Ok(card))
     }
+
+    /// What the sandbox received, oldest first.
+    pub async fn received(&self) -> Result<Vec<SandboxPayout>, String> {
+        let rows: Vec<(Uuid, String, i64, i32, i32)> = sqlx::query_as(
+            "SELECT payout_id, kind, amount, requests, executions FROM sandbox_payouts
+              ORDER BY requested_at, payout_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(payout_id, kind, amount, requests, executions)| SandboxPayout {
+                    payout_id,
+                    kind,
+                    amount: Kopecks::new(amount).unwrap_or(Kopecks::ZERO),
+                    requests,
+                    executions,
+                },
+            )
+            .collect())
+    }
+}
+
+/// A payout id as the sandbox saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxPayout {
+    pub payout_id: Uuid,
+    /// `loan` | `refund` | `commission`
+    pub kind: String,
+    pub amount: Kopecks,
+    /// HTTP requests received for it.
+    pub requests: i32,
+    /// Times money moved for it.
+    pub executions: i32,
 }
 
 #[async_trait]
@@ -176,12 +214,26 @@ impl PayoutProvider for SandboxPayouts {
             PayoutMethod::Card { card_token, .. } => card_token.clone(),
             wallet => wallet.masked(),
         };
+        // Like ЮKassa, the sandbox keeps an idempotency key for a day: a request repeated within
+        // it moves no money, one repeated later moves it again. So `executions` shows any
+        // double send, however late.
         sqlx::query(
-            "INSERT INTO sandbox_payouts (payout_id, loan_id, amount, destination, requested_at)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (payout_id) DO NOTHING",
+            "INSERT INTO sandbox_payouts
+                    (payout_id, loan_id, kind, amount, destination, requested_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (payout_id) DO UPDATE
+                SET requests = sandbox_payouts.requests + 1,
+                    executions = sandbox_payouts.executions
+                        + (EXCLUDED.requested_at > sandbox_payouts.requested_at
+                                                   + interval '24 hours')::int,
+                    requested_at = CASE
+                        WHEN EXCLUDED.requested_at > sandbox_payouts.requested_at
+                                                   + interval '24 hours'
+                        THEN EXCLUDED.requested_at ELSE sandbox_payouts.requested_at END",
         )
         .bind(order.payout_id)
         .bind(order.loan_id)
+        .bind(order.purpose.as_str())
         .bind(order.amount.get())
         .bind(destination)
         .bind(self.clock.now())
@@ -237,6 +289,14 @@ impl App {
         } else {
             Err(Error::UnknownCard)
         }
+    }
+
+    /// `GET /sandbox/payouts`: `None` when the payout driver is not the sandbox.
+    pub async fn sandbox_payouts(&self) -> Result<Option<Vec<SandboxPayout>>, Error> {
+        let Some(sandbox) = self.ports.payout.sandbox() else {
+            return Ok(None);
+        };
+        Ok(Some(sandbox.received().await.map_err(Error::Storage)?))
     }
 
     /// `POST /sandbox/cards`: `None` when the payout driver is not the sandbox.

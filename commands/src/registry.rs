@@ -4,7 +4,7 @@
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use k911_aggregates::incoming_payment::ExternalPayment;
 
-use crate::payments::external_payment;
+use chrono::{DateTime, Utc};
 
 /// `external_id,contract_number,amount_kopecks,paid_at` (API.md).
 pub const STANDARD_HEADER: [&str; 4] = [
@@ -48,20 +48,22 @@ fn text(value: &str, what: &str, max: usize) -> Result<String, String> {
     Ok(value.to_string())
 }
 
-/// The shared field checks of a reported payment, as one line of a report.
+/// The shared field checks of a reported payment (read at `now`), as one line of a report.
 fn checked(
     channel: &str,
     external_id: &str,
     contract_number: &str,
     amount_kopecks: i64,
-    paid_at: chrono::DateTime<chrono::Utc>,
+    paid_at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<ExternalPayment, String> {
-    external_payment(
+    ExternalPayment::check(
         channel,
         external_id,
         contract_number,
         amount_kopecks,
         paid_at,
+        now,
     )
     .map_err(|errors| {
         errors
@@ -85,7 +87,11 @@ fn roubles(value: &str) -> Result<i64, String> {
     Ok(whole * 100 + fraction)
 }
 
-fn standard_row(channel: &str, record: &csv::StringRecord) -> Result<ExternalPayment, String> {
+fn standard_row(
+    channel: &str,
+    record: &csv::StringRecord,
+    now: DateTime<Utc>,
+) -> Result<ExternalPayment, String> {
     if record.len() != STANDARD_HEADER.len() {
         return Err(format!("expected 4 fields, found {}", record.len()));
     }
@@ -97,10 +103,14 @@ fn standard_row(channel: &str, record: &csv::StringRecord) -> Result<ExternalPay
     let paid_at = chrono::DateTime::parse_from_rfc3339(field(3).trim())
         .map_err(|_| "paid_at: must be an RFC 3339 time".to_string())?
         .with_timezone(&chrono::Utc);
-    checked(channel, field(0), field(1), amount, paid_at)
+    checked(channel, field(0), field(1), amount, paid_at, now)
 }
 
-fn sberbank_row(channel: &str, record: &csv::StringRecord) -> Result<ExternalPayment, String> {
+fn sberbank_row(
+    channel: &str,
+    record: &csv::StringRecord,
+    now: DateTime<Utc>,
+) -> Result<ExternalPayment, String> {
     if record.len() != 7 {
         return Err(format!("expected 7 fields, found {}", record.len()));
     }
@@ -119,14 +129,22 @@ fn sberbank_row(channel: &str, record: &csv::StringRecord) -> Result<ExternalPay
     let operation = text(field(3), "operation", 60)?;
     // The payer's name (field 5) is personal data the lender has no use for here: not read.
     let external_id = format!("{branch}/{operation}");
-    checked(channel, &external_id, field(4), roubles(field(6))?, paid_at)
+    checked(
+        channel,
+        &external_id,
+        field(4),
+        roubles(field(6))?,
+        paid_at,
+        now,
+    )
 }
 
-/// The rows of a registry in `layout`, read as they are asked for. Fails only when the file is
-/// not a registry of that layout at all (the standard layout's header is wrong).
+/// The rows of a registry in `layout`, read at `now` as they are asked for. Fails only when the
+/// file is not a registry of that layout at all (the standard layout's header is wrong).
 pub fn rows<'a, R: std::io::Read + 'a>(
     layout: RegistryLayout,
     channel: &'a str,
+    now: DateTime<Utc>,
     file: R,
 ) -> Result<Box<dyn Iterator<Item = RegistryRow> + 'a>, String> {
     let position = |p: Option<&csv::Position>| p.map_or(0, |p| p.line());
@@ -142,7 +160,10 @@ pub fn rows<'a, R: std::io::Read + 'a>(
             }
             Ok(Box::new(reader.into_records().map(
                 move |record| match record {
-                    Ok(record) => (position(record.position()), standard_row(channel, &record)),
+                    Ok(record) => (
+                        position(record.position()),
+                        standard_row(channel, &record, now),
+                    ),
                     Err(e) => (position(e.position()), Err(format!("unreadable row: {e}"))),
                 },
             )))
@@ -176,7 +197,7 @@ pub fn rows<'a, R: std::io::Read + 'a>(
                         (line, Err(why))
                     });
                 }
-                let row = sberbank_row(channel, &record);
+                let row = sberbank_row(channel, &record, now);
                 if let Ok(payment) = &row {
                     count += 1;
                     total += payment.amount.get();
@@ -205,10 +226,14 @@ mod tests {
         let file = "27-11-2026;14-05-00;8603;123456789;911-261127-000001;Иванов И. И.;5000,00\n\
                     27-11-2026;14-06-00;8603;123456790;911-261127-000002;Петров П. П.;nothing\n\
                     =2;10000,00\n";
-        let rows: Vec<RegistryRow> =
-            rows(RegistryLayout::Sberbank, "sberbank_online", file.as_bytes())
-                .unwrap()
-                .collect();
+        let rows: Vec<RegistryRow> = rows(
+            RegistryLayout::Sberbank,
+            "sberbank_online",
+            now(),
+            file.as_bytes(),
+        )
+        .unwrap()
+        .collect();
         assert_eq!(rows.len(), 3);
         let (line, payment) = &rows[0];
         let payment = payment.as_ref().unwrap();
@@ -225,6 +250,27 @@ mod tests {
     #[test]
     fn a_standard_registry_needs_its_header() {
         let bad = "id,contract,amount,when\n";
-        assert!(rows(RegistryLayout::Standard, "terminal", bad.as_bytes()).is_err());
+        assert!(rows(RegistryLayout::Standard, "terminal", now(), bad.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_row_dated_after_the_import_is_refused() {
+        let file = "external_id,contract_number,amount_kopecks,paid_at
+                    t-1,911-261127-000001,100,2026-11-28T10:00:00+03:00
+                    t-2,911-261127-000001,100,2026-11-28T09:04:00+03:00
+";
+        let rows: Vec<RegistryRow> =
+            rows(RegistryLayout::Standard, "terminal", now(), file.as_bytes())
+                .unwrap()
+                .collect();
+        assert!(rows[0].1.as_ref().unwrap_err().contains("paid_at"));
+        assert!(rows[1].1.is_ok());
+    }
+
+    /// 28 November 2026, 09:00 in Moscow.
+    fn now() -> DateTime<Utc> {
+        chrono::DateTime::parse_from_rfc3339("2026-11-28T09:00:00+03:00")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 }

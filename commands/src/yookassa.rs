@@ -13,6 +13,8 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use k911_event_store::outbox::PayoutPurpose;
+
 use crate::payout::{PayoutOrder, PayoutOutcome, PayoutProvider};
 
 /// ЮKassa's API; tests point the adapter at a local stand-in instead.
@@ -108,7 +110,10 @@ impl PayoutProvider for YooKassaPayouts {
         };
         let mut body = json!({
             "amount": {"value": rub(order.amount.get()), "currency": "RUB"},
-            "description": "Выдача займа",
+            "description": match order.purpose {
+                PayoutPurpose::Loan => "Выдача займа",
+                PayoutPurpose::Refund => "Возврат переплаты по займу",
+            },
             "metadata": {"loan_id": order.loan_id, "payout_id": order.payout_id},
         });
         if let (Some(body), Some(destination)) = (body.as_object_mut(), destination.as_object()) {

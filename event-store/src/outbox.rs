@@ -1,5 +1,9 @@
-//! The notification outbox: what process managers ask to be sent, sealed until sending.
+//! The effects outbox: what process managers ask the outside world to see (an SMS, an e-mail,
+//! money sent out), written in the process manager's own transaction and performed later, once,
+//! by the effects worker. Personal data stays sealed until the moment it is sent.
 
+use k911_aggregates::loan_application::applicant::PayoutMethod;
+use k911_aggregates::money::Kopecks;
 use k911_aggregates::support_ticket::TicketContact;
 use k911_aggregates::values::{Email, MessageText, Phone};
 use k911_aggregates::Sealed;
@@ -26,9 +30,62 @@ impl Channel {
     }
 }
 
-/// A notification to a customer; its recipient and text are personal data, kept sealed.
+/// What kind of effect a row is: the port that performs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EffectKind {
+    Sms,
+    Email,
+    Payout,
+}
+
+impl EffectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EffectKind::Sms => "sms",
+            EffectKind::Email => "email",
+            EffectKind::Payout => "payout",
+        }
+    }
+
+    pub fn parse(kind: &str) -> Option<Self> {
+        [EffectKind::Sms, EffectKind::Email, EffectKind::Payout]
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+    }
+}
+
+impl From<Channel> for EffectKind {
+    fn from(channel: Channel) -> Self {
+        match channel {
+            Channel::Sms => EffectKind::Sms,
+            Channel::Email => EffectKind::Email,
+        }
+    }
+}
+
+/// What money out is for: the payout provider and its sandbox show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayoutPurpose {
+    /// A loan's principal, to the borrower.
+    Loan,
+    /// An overpayment, back to the borrower.
+    Refund,
+}
+
+impl PayoutPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutPurpose::Loan => "loan",
+            PayoutPurpose::Refund => "refund",
+        }
+    }
+}
+
+/// One effect; its recipient and text are personal data, kept sealed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum OutboxMessage {
+pub enum Effect {
     /// A support agent answered a ticket: the answer goes to the requester's contact.
     TicketAnswer {
         contact: Sealed<TicketContact>,
@@ -47,32 +104,41 @@ pub enum OutboxMessage {
         subject: String,
         body: String,
     },
+    /// Money out through the payout provider, under `payout_id` (its idempotency key).
+    Payout {
+        payout_id: Uuid,
+        loan_id: Uuid,
+        purpose: PayoutPurpose,
+        amount: Kopecks,
+        method: Sealed<PayoutMethod>,
+    },
 }
 
-/// Adds a notification inside the caller's transaction. The id derives from the triggering event
-/// (see [`message_id`]), so enqueueing the same event twice adds one row.
+/// Adds an effect inside the caller's transaction. The id derives from the cause (see
+/// [`message_id`]), so enqueueing the same cause twice adds one row, and a row once done is
+/// never done again.
 pub async fn enqueue(
     client: &impl GenericClient,
     id: Uuid,
-    channel: Channel,
-    message: &OutboxMessage,
+    kind: impl Into<EffectKind>,
+    effect: &Effect,
 ) -> Result<(), tokio_postgres::Error> {
-    let message = serde_json::to_value(message).expect("outbox messages serialize");
+    let request = serde_json::to_value(effect).expect("effects serialize");
     client
         .execute(
-            "INSERT INTO notification_outbox (id, channel, message) VALUES ($1, $2, $3)
+            "INSERT INTO effects (id, kind, request) VALUES ($1, $2, $3)
              ON CONFLICT (id) DO NOTHING",
-            &[&id, &channel.as_str(), &message],
+            &[&id, &kind.into().as_str(), &request],
         )
         .await?;
     Ok(())
 }
 
-/// Whether the notification `id` was already enqueued (a process manager's proof that it
-/// finished its work for an event).
+/// Whether the effect `id` was already enqueued (a process manager's proof that it finished its
+/// work for an event).
 pub async fn exists(client: &impl GenericClient, id: Uuid) -> Result<bool, tokio_postgres::Error> {
     let row = client
-        .query_opt("SELECT 1 FROM notification_outbox WHERE id = $1", &[&id])
+        .query_opt("SELECT 1 FROM effects WHERE id = $1", &[&id])
         .await?;
     Ok(row.is_some())
 }
@@ -84,4 +150,184 @@ pub fn message_id(position: i64, channel: Channel) -> Uuid {
         &NAMESPACE,
         format!("{position}/{}", channel.as_str()).as_bytes(),
     )
+}
+
+/// An effect a worker holds under a lease.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub kind: EffectKind,
+    pub effect: Result<Effect, String>,
+    /// Times taken, this one included.
+    pub attempts: i32,
+}
+
+/// Where an effect stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EffectStatus {
+    Pending,
+    Done,
+    Dead,
+}
+
+impl EffectStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EffectStatus::Pending => "pending",
+            EffectStatus::Done => "done",
+            EffectStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(status: &str) -> Option<Self> {
+        [Self::Pending, Self::Done, Self::Dead]
+            .into_iter()
+            .find(|s| s.as_str() == status)
+    }
+}
+
+/// Takes up to `limit` due effects for `lease` in one short statement (its own transaction): no
+/// transaction stays open while they are performed. `SKIP LOCKED` and the lease let several
+/// workers share the outbox; a worker that dies leaves its effects to be taken again once the
+/// lease runs out.
+pub async fn claim(
+    client: &impl GenericClient,
+    limit: i64,
+    lease: std::time::Duration,
+) -> Result<Vec<Claimed>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "UPDATE effects e
+                SET attempts = e.attempts + 1,
+                    leased_until = now() + make_interval(secs => $2)
+               FROM (SELECT id FROM effects
+                      WHERE status = 'pending' AND next_attempt_at <= now()
+                        AND (leased_until IS NULL OR leased_until <= now())
+                      ORDER BY next_attempt_at, created_at, id
+                      LIMIT $1 FOR UPDATE SKIP LOCKED) due
+              WHERE e.id = due.id
+          RETURNING e.id, e.kind, e.request, e.attempts",
+            &[&limit, &lease.as_secs_f64()],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let kind: String = row.get(1);
+            Claimed {
+                id: row.get(0),
+                kind: EffectKind::parse(&kind).unwrap_or(EffectKind::Sms),
+                effect: serde_json::from_value(row.get(2)).map_err(|e| e.to_string()),
+                attempts: row.get(3),
+            }
+        })
+        .collect())
+}
+
+/// Records that the effect was performed (`note`: why it did nothing, if it did nothing).
+pub async fn done(
+    client: &impl GenericClient,
+    id: Uuid,
+    note: Option<&str>,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "UPDATE effects
+                SET status = 'done', done_at = now(), leased_until = NULL, note = $2,
+                    last_error = NULL
+              WHERE id = $1",
+            &[&id, &note],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Records a failed try: the effect is tried again after `retry_in`, or parked as dead when
+/// `dead`.
+pub async fn failed(
+    client: &impl GenericClient,
+    id: Uuid,
+    error: &str,
+    retry_in: std::time::Duration,
+    dead: bool,
+) -> Result<(), tokio_postgres::Error> {
+    let status = if dead { "dead" } else { "pending" };
+    client
+        .execute(
+            "UPDATE effects
+                SET status = $3, last_error = $2, leased_until = NULL,
+                    next_attempt_at = now() + make_interval(secs => $4)
+              WHERE id = $1",
+            &[&id, &error, &status, &retry_in.as_secs_f64()],
+        )
+        .await?;
+    Ok(())
+}
+
+/// An effect as an operator sees it (never its sealed request).
+#[derive(Debug, Clone)]
+pub struct EffectRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub next_attempt_at: chrono::DateTime<chrono::Utc>,
+    pub done_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Effects in `status`, oldest first.
+pub async fn list(
+    client: &impl GenericClient,
+    status: EffectStatus,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<EffectRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT id, kind, status, attempts, last_error, created_at, next_attempt_at, done_at
+               FROM effects WHERE status = $1
+              ORDER BY created_at, id LIMIT $2 OFFSET $3",
+            &[&status.as_str(), &limit, &offset],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| EffectRow {
+            id: row.get(0),
+            kind: row.get(1),
+            status: row.get(2),
+            attempts: row.get(3),
+            last_error: row.get(4),
+            created_at: row.get(5),
+            next_attempt_at: row.get(6),
+            done_at: row.get(7),
+        })
+        .collect())
+}
+
+/// Gives a dead effect a new round of tries, now. Returns its status before (`None`: no such
+/// effect); only a dead one is changed.
+pub async fn revive(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<EffectStatus>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "UPDATE effects SET status = 'pending', attempts = 0, next_attempt_at = now(),
+                    leased_until = NULL
+              WHERE id = $1 AND status = 'dead'
+             RETURNING id",
+            &[&id],
+        )
+        .await?;
+    if row.is_some() {
+        return Ok(Some(EffectStatus::Dead));
+    }
+    let row = client
+        .query_opt("SELECT status FROM effects WHERE id = $1", &[&id])
+        .await?;
+    Ok(row.and_then(|row| EffectStatus::parse(row.get(0))))
 }

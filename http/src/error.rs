@@ -265,6 +265,7 @@ impl From<AppError> for ApiError {
             AppError::PaymentMatch(e) => Self::Conflict(e),
             AppError::Loan(e) => match e {
                 LoanError::NotOffered => Self::NotFound("loan"),
+                LoanError::PaidBeforeIssue(_) => Self::invalid("paid_at", e),
                 other => Self::Conflict(other.to_string()),
             },
             AppError::SigningRefused(_) => Self::Conflict(error.to_string()),
@@ -275,6 +276,8 @@ impl From<AppError> for ApiError {
             AppError::UnknownReferralCode => Self::invalid("referral_code", error),
             AppError::Conflict => Self::Conflict(error.to_string()),
             AppError::NotFound => Self::NotFound("resource"),
+            AppError::NotDead => Self::Conflict(error.to_string()),
+            AppError::AlreadyReceived => Self::Conflict(error.to_string()),
             AppError::LoginTaken => Self::Conflict(error.to_string()),
             AppError::BadCredentials => Self::Unauthorized,
             AppError::Throttled { retry_after_secs } => Self::TooManyRequests { retry_after_secs },

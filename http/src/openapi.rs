@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    applications, auth, content, dev, health, loans, me, my_support, payments, sandbox, social,
-    support,
+    applications, auth, content, dev, effects, health, loans, me, my_support, payments, sandbox,
+    social, support,
 };
 
 #[derive(OpenApi)]
@@ -25,7 +25,8 @@ use crate::routes::{
         content::faq, content::documents, content::document_file, content::contacts,
         content::publish_faq, content::edit_faq, content::withdraw_faq,
         content::upload_document, content::withdraw_document,
-        dev::sms, dev::mail, dev::clock, sandbox::tokenise,
+        effects::list, effects::retry,
+        dev::sms, dev::mail, dev::clock, sandbox::tokenise, sandbox::payouts,
     ),
     modifiers(&BearerAuth),
 )]

@@ -673,6 +673,8 @@ impl Projection for UnmatchedPayments {
         }
         let payment_id = aggregate_uuid(event)?;
         match payload::<IncomingPaymentEvent>(event)? {
+            // Applied by its loan at once: never in the staff's queue.
+            IncomingPaymentEvent::PaymentAssigned { .. } => {}
             IncomingPaymentEvent::PaymentUnmatched {
                 payment,
                 reason,

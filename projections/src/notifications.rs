@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use k911_aggregates::support_ticket::SupportTicketEvent;
 use k911_event_store::log::RecordedEvent;
-use k911_event_store::outbox::{self, Channel, OutboxMessage};
+use k911_event_store::outbox::{self, Channel, Effect};
 
 use crate::runtime::{BatchTx, Projection, ProjectionError};
 
@@ -28,6 +28,10 @@ impl Projection for SupportNotifications {
 
     fn drop_sql(&self) -> &'static str {
         ""
+    }
+
+    fn is_process_manager(&self) -> bool {
+        true
     }
 
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
@@ -53,7 +57,7 @@ impl Projection for SupportNotifications {
             }
             Err(e) => return Err(ProjectionError::bad_event(event, e)),
         };
-        let message = OutboxMessage::TicketAnswer { contact, answer };
+        let message = Effect::TicketAnswer { contact, answer };
         for channel in Channel::ALL {
             outbox::enqueue(
                 tx.transaction(),

@@ -47,6 +47,13 @@ pub trait Projection: Send + Sync {
     fn create_sql(&self) -> &'static str;
     /// Drops the tables, for a rebuild.
     fn drop_sql(&self) -> &'static str;
+
+    /// Whether this follower acts on events (a process manager: it issues commands and writes
+    /// effects) rather than keeping a read model. A rebuild leaves process managers alone (what
+    /// they did happened once), and read-your-writes waits only for read models.
+    fn is_process_manager(&self) -> bool {
+        false
+    }
     /// Applies one event inside the batch transaction; events of no interest are ignored.
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError>;
 
@@ -77,6 +84,10 @@ pub enum ProjectionError {
     BeyondHead(i64),
     #[error("no read model is called {0}")]
     Unknown(String),
+    #[error(
+        "{0} is a process manager, not a read model: what it did happened once and is not rebuilt"
+    )]
+    NotReadModel(String),
     #[error("no database connection: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
 }
@@ -86,6 +97,19 @@ impl ProjectionError {
         Self::BadEvent {
             position: event.position(),
             reason: reason.to_string(),
+        }
+    }
+
+    /// Whether the error is about one event (it cannot be read, or breaks the read model's
+    /// constraints or types), not about the database or the code: such an event is set aside so
+    /// the read model goes on. Anything else is retried.
+    fn about_one_event(&self) -> bool {
+        match self {
+            Self::BadEvent { .. } => true,
+            Self::Database(error) => error
+                .code()
+                .is_some_and(|code| code.code().starts_with("22") || code.code().starts_with("23")),
+            _ => false,
         }
     }
 }
@@ -237,6 +261,24 @@ impl Waker {
     }
 }
 
+/// Whom a wait is for.
+#[derive(Clone, Copy)]
+enum Followers<'a> {
+    ReadModels,
+    All,
+    Named(&'a str),
+}
+
+impl Followers<'_> {
+    fn includes(self, projection: &dyn Projection) -> bool {
+        match self {
+            Followers::ReadModels => !projection.is_process_manager(),
+            Followers::All => true,
+            Followers::Named(name) => projection.name() == name,
+        }
+    }
+}
+
 /// One read model in this process: what wakes it, and how far it has applied the log.
 struct Slot {
     projection: Arc<dyn Projection>,
@@ -326,7 +368,30 @@ impl Projectors {
     }
 
     /// Waits until every read model has applied the event at `position` (read-your-writes).
+    /// Process managers are not waited for: a reader wants rows, not what a process manager
+    /// decided (which shows in a read model only once its own events are applied).
     pub async fn wait_for(&self, position: i64, timeout: Duration) -> Result<(), ProjectionError> {
+        self.wait_for_followers(Followers::ReadModels, position, timeout)
+            .await
+    }
+
+    /// Waits until every follower, process managers included, has handled the event at
+    /// `position` (a test, or an operator, waiting for the system to settle).
+    pub async fn wait_for_all(
+        &self,
+        position: i64,
+        timeout: Duration,
+    ) -> Result<(), ProjectionError> {
+        self.wait_for_followers(Followers::All, position, timeout)
+            .await
+    }
+
+    async fn wait_for_followers(
+        &self,
+        followers: Followers<'_>,
+        position: i64,
+        timeout: Duration,
+    ) -> Result<(), ProjectionError> {
         let deadline = tokio::time::Instant::now() + timeout;
         // The connection goes back to the pool before the wait: waiting readers must not drain it.
         let target = {
@@ -334,7 +399,7 @@ impl Projectors {
             log::checkpoint_at_or_after(&**client, position).await?
         };
         match target {
-            Some(target) => self.wait_until(None, target, deadline).await,
+            Some(target) => self.wait_until(followers, target, deadline).await,
             // Every command answers after its commit: no client can know a position beyond it.
             None => Err(ProjectionError::BeyondHead(position)),
         }
@@ -348,15 +413,19 @@ impl Projectors {
         target: Checkpoint,
         timeout: Duration,
     ) -> Result<(), ProjectionError> {
-        self.wait_until(Some(name), target, tokio::time::Instant::now() + timeout)
-            .await
+        self.wait_until(
+            Followers::Named(name),
+            target,
+            tokio::time::Instant::now() + timeout,
+        )
+        .await
     }
 
     /// Waits on this process's projectors (which also pick up other instances' progress when
     /// they read their checkpoints): no query per waiting request.
     async fn wait_until(
         &self,
-        only: Option<&str>,
+        followers: Followers<'_>,
         target: Checkpoint,
         deadline: tokio::time::Instant,
     ) -> Result<(), ProjectionError> {
@@ -368,7 +437,7 @@ impl Projectors {
                 .inner
                 .projections
                 .iter()
-                .filter(|slot| only.is_none_or(|name| name == slot.projection.name()))
+                .filter(|slot| followers.includes(slot.projection.as_ref()))
                 .filter(|slot| *slot.applied.borrow() < target)
                 .collect();
             if behind.is_empty() {
@@ -443,15 +512,24 @@ impl Projectors {
     }
 
     /// Drops and replays the read model `name` (all of them when `None`), holding its lock so a
-    /// live projector waits meanwhile. Returns how many events each replay applied.
+    /// live projector waits meanwhile. Returns how many events each replay applied. Process
+    /// managers are never rebuilt.
     pub async fn rebuild(
         &self,
         name: Option<&str>,
     ) -> Result<Vec<(&'static str, u64)>, ProjectionError> {
+        if let Some(manager) = self.inner.projections.iter().find(|slot| {
+            slot.projection.is_process_manager() && Some(slot.projection.name()) == name
+        }) {
+            return Err(ProjectionError::NotReadModel(
+                manager.projection.name().to_string(),
+            ));
+        }
         let selected: Vec<&Slot> = self
             .inner
             .projections
             .iter()
+            .filter(|slot| !slot.projection.is_process_manager())
             .filter(|slot| name.is_none_or(|n| n == slot.projection.name()))
             .collect();
         if selected.is_empty() {
@@ -475,6 +553,12 @@ impl Projectors {
             prepare(client, projection.as_ref()).await?;
             client
                 .execute(
+                    "DELETE FROM projection_failures WHERE projection = $1",
+                    &[&projection.name()],
+                )
+                .await?;
+            client
+                .execute(
                     "UPDATE projection_checkpoints SET transaction_id = '0', global_position = 0,
                             updated_at = now() WHERE projection = $1",
                     &[&projection.name()],
@@ -483,7 +567,16 @@ impl Projectors {
             let mut applied = 0u64;
             let mut next = None;
             loop {
-                let batch = apply_batch(&connection, projection.as_ref(), true, next).await?;
+                let batch =
+                    match apply_batch(&connection, projection.as_ref(), true, false, next).await {
+                        Err(error) if error.about_one_event() => {
+                            // The batch's transaction is still open: end it, and apply the batch
+                            // again, setting aside what cannot be applied.
+                            client.batch_execute("ROLLBACK").await?;
+                            apply_batch(&connection, projection.as_ref(), true, true, next).await?
+                        }
+                        other => other?,
+                    };
                 next = batch.next;
                 if let Some(checkpoint) = batch.checkpoint {
                     slot.applied.send_replace(checkpoint);
@@ -602,14 +695,17 @@ impl Inner {
         }
     }
 
-    /// Runs the projector `i` until shutdown, starting over after any failure.
+    /// Runs the projector `i` until shutdown, starting over after any failure. A read model that
+    /// failed on one event starts over carefully: its next batch sets aside what it cannot apply.
     async fn run(&self, i: usize) {
         let projection = self.projections[i].projection.clone();
         let mut shutdown = self.shutdown.subscribe();
+        let mut careful = false;
         loop {
             tokio::select! {
-                result = self.follow(i) => {
+                result = self.follow(i, careful) => {
                     if let Err(error) = result {
+                        careful = !projection.is_process_manager() && error.about_one_event();
                         tracing::warn!(projection = projection.name(), %error, "projector failed; restarting");
                     }
                 }
@@ -622,8 +718,8 @@ impl Inner {
         }
     }
 
-    /// Applies batches as events arrive, until the connection fails.
-    async fn follow(&self, i: usize) -> Result<(), ProjectionError> {
+    /// Applies batches as events arrive, until the connection fails; the first one `careful`ly.
+    async fn follow(&self, i: usize, mut careful: bool) -> Result<(), ProjectionError> {
         let slot = &self.projections[i];
         let projection = slot.projection.as_ref();
         let connection = connect(&self.db, projection.name()).await?;
@@ -635,7 +731,8 @@ impl Inner {
             // Commits announced before this read are all in it: their wake-up is spent, or it
             // would cost a read that finds nothing.
             let _ = futures::FutureExt::now_or_never(slot.wake.notified());
-            let batch = apply_batch(&connection, projection, persist_idle, next).await?;
+            let batch = apply_batch(&connection, projection, persist_idle, careful, next).await?;
+            careful = false;
             next = batch.next;
             if batch.persisted {
                 persisted_at = std::time::Instant::now();
@@ -775,6 +872,7 @@ async fn apply_batch(
     connection: &ProjectorConnection,
     projection: &dyn Projection,
     persist_idle: bool,
+    careful: bool,
     next: Option<NextRead>,
 ) -> Result<Batch, ProjectionError> {
     let client = &connection.client;
@@ -834,7 +932,11 @@ async fn apply_batch(
         tx: client,
         statements: &connection.statements,
     };
-    projection.apply_all(&tx, &events).await?;
+    if careful {
+        apply_setting_aside(&tx, projection, &events).await?;
+    } else {
+        projection.apply_all(&tx, &events).await?;
+    }
     let xid = reached.transaction_id.to_string();
     let store_params: [&(dyn ToSql + Sync); 3] = [&name, &xid, &reached.global_position];
     let store = client.execute(&connection.store, &store_params);
@@ -855,6 +957,44 @@ async fn apply_batch(
             from: reached,
         }),
     })
+}
+
+/// Applies `events` one by one, each under a savepoint: an event the read model cannot apply is
+/// rolled back alone and recorded in `projection_failures`, and the rest go on.
+async fn apply_setting_aside(
+    tx: &BatchTx<'_>,
+    projection: &dyn Projection,
+    events: &[RecordedEvent],
+) -> Result<(), ProjectionError> {
+    for event in events {
+        tx.tx.batch_execute("SAVEPOINT event").await?;
+        match projection.apply(tx, event).await {
+            Ok(()) => tx.tx.batch_execute("RELEASE SAVEPOINT event").await?,
+            Err(error) if error.about_one_event() => {
+                tx.tx.batch_execute("ROLLBACK TO SAVEPOINT event").await?;
+                tracing::error!(
+                    projection = projection.name(),
+                    position = event.position(),
+                    event_type = %event.event_type,
+                    %error,
+                    "event set aside: the read model cannot apply it"
+                );
+                tx.execute(
+                    "INSERT INTO projection_failures (projection, global_position, event_type, error)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    &[
+                        &projection.name(),
+                        &event.position(),
+                        &event.event_type,
+                        &error.to_string(),
+                    ],
+                )
+                .await?;
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
 }
 
 /// tokio-postgres says only "db error" in its Display; the server's message is in the source.

@@ -6,6 +6,7 @@ mod cabinet;
 mod cluster;
 mod content;
 mod dev;
+mod effects;
 mod errors;
 mod health;
 mod idempotency;

@@ -120,12 +120,7 @@ async fn apply_approve_sms_then_log_in_with_the_password() {
     again.problem(StatusCode::CONFLICT);
 
     // Replaying the process manager sends no second SMS and opens nothing twice.
-    app.app
-        .projectors
-        .rebuild(Some("onboarding"))
-        .await
-        .unwrap();
-    app.settle().await;
+    app.replay_process_manager("onboarding").await;
     let decisions = sms_with_n(&app, "+79161234567", "заявка одобрена", 1).await;
     assert_eq!(decisions.len(), 1);
 }

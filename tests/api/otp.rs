@@ -55,7 +55,7 @@ async fn log_in(app: &TestApp, code: &str) -> TestResponse {
 
 /// How many SMS the service has queued in all.
 async fn sms_count(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM notification_outbox WHERE channel = 'sms'")
+    sqlx::query_scalar("SELECT count(*) FROM effects WHERE kind = 'sms'")
         .fetch_one(&app.db.sqlx)
         .await
         .unwrap()

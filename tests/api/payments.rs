@@ -7,6 +7,8 @@ use k911_tests::{Options, TestApp, TestResponse};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use k911_aggregates::incoming_payment::{Destination, IncomingPayment, IncomingPaymentCommand};
+use k911_commands::clock::Clock;
 use k911_commands::registry::RegistryLayout;
 
 use crate::cabinet::login;
@@ -51,7 +53,7 @@ fn notification(external_id: &str, contract: &str, kopecks: i64, paid_at: &str) 
 async fn a_loan_is_repaid_by_notification_and_registry_each_payment_once_and_closes() {
     let app = spawn().await;
     let (password, id, number) = issued_loan(&app).await;
-    move_clock(&app, "2026-12-02T09:00:00+03:00").await;
+    move_clock(&app, "2026-12-02T10:30:00+03:00").await;
 
     // 5 000 ₽ on 2 December: 600 ₽ interest for 5 days first, then 4 400 ₽ of principal.
     // Typed without dashes at the terminal: the number is found by its digits.
@@ -313,4 +315,142 @@ async fn a_registry_in_sberbanks_layout_is_mapped_onto_payments() {
     assert_eq!(loan["status"], "closed", "{loan:#}");
     assert_eq!(loan["payments"][0]["external_id"], "8603/100200300");
     assert_eq!(loan["payments"][0]["paid_on"], "2026-11-28");
+}
+
+/// Two borrowers' issued loans: the first's `(password, id, number)` and the second's.
+async fn two_issued_loans(app: &TestApp) -> [(String, String, String); 2] {
+    let first = issued_loan(app).await;
+    let (token, _, _, password) =
+        crate::cabinet::customer_with(app, "+79160000002", "petr@example.ru", "000002").await;
+    let loan = &loans(app, &token).await[0];
+    let id = loan["loan_id"].as_str().unwrap().to_string();
+    let number = loan["contract_number"].as_str().unwrap().to_string();
+    let code = crate::loans::signing_code(app, "+79160000002").await;
+    let signed = app
+        .post_as(
+            &token,
+            &format!("/api/v1/me/loans/{id}/sign"),
+            Some(&json!({ "code": code })),
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
+    move_clock(app, "2026-11-27T12:10:00+03:00").await;
+    [first, (password, id, number)]
+}
+
+async fn paid_kopecks(app: &TestApp, email: &str, password: &str) -> i64 {
+    let token = login(app, email, password).await;
+    loans(app, &token).await[0]["paid_kopecks"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn one_payment_named_with_two_contracts_is_credited_once_however_it_comes() {
+    let app = spawn().await;
+    let [(ivan, _, first), (petr, _, second)] = two_issued_loans(&app).await;
+    let payment = notification("sb-1", &first, 100_000, "2026-11-27T12:10:00+03:00");
+    assert_eq!(
+        notify(&app, &payment, SECRET).await.body["status"],
+        "applied"
+    );
+    // The same payment reported again naming the other contract: it went to the first already.
+    let again = notification("sb-1", &second, 100_000, "2026-11-27T12:10:00+03:00");
+    let answer = notify(&app, &again, SECRET).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:#}", answer.body);
+    assert_eq!(answer.body["status"], "duplicate");
+    // And in a registry.
+    let registry = format!(
+        "external_id,contract_number,amount_kopecks,paid_at\n\
+         sb-1,{second},100000,2026-11-27T12:10:00+03:00\n"
+    );
+    let report = app
+        .app
+        .import_payments(
+            "sberbank_online",
+            RegistryLayout::Standard,
+            registry.as_bytes(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!((report.applied, report.duplicate), (0, 1));
+    assert_eq!(paid_kopecks(&app, "ivan@example.ru", &ivan).await, 100_000);
+    assert_eq!(paid_kopecks(&app, "petr@example.ru", &petr).await, 0);
+
+    // Staff cannot send an applied payment to another loan.
+    let support = app
+        .staff("anna@k911.ru", k911_aggregates::values::Role::Support)
+        .await;
+    let payment_id = answer.body["payment_id"].as_str().unwrap();
+    app.post_as(
+        &support,
+        &format!("/api/v1/staff/payments/{payment_id}/match"),
+        Some(&json!({ "contract_number": second })),
+    )
+    .await
+    .problem(StatusCode::NOT_FOUND);
+    assert_eq!(paid_kopecks(&app, "petr@example.ru", &petr).await, 0);
+    // Every read model still moves, and rebuilds.
+    app.app.projectors.rebuild(None).await.unwrap();
+    assert_eq!(paid_kopecks(&app, "ivan@example.ru", &ivan).await, 100_000);
+}
+
+#[tokio::test]
+async fn a_payment_dated_in_the_future_or_before_the_issue_is_refused_naming_paid_at() {
+    let app = spawn().await;
+    let (_, _, number) = issued_loan(&app).await;
+    let before = app.event_count().await;
+    // The clock says 12:05 on 27 November; a channel's clock may run 5 minutes fast, no more.
+    let future = notification("sb-1", &number, 100_000, "2026-11-27T12:11:00+03:00");
+    let fields = notify(&app, &future, SECRET)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["paid_at"]);
+    let early = notification("sb-2", &number, 100_000, "2026-11-26T23:00:00+03:00");
+    let fields = notify(&app, &early, SECRET)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["paid_at"]);
+    assert_eq!(app.event_count().await, before);
+    let skewed = notification("sb-3", &number, 100_000, "2026-11-27T12:09:00+03:00");
+    assert_eq!(
+        notify(&app, &skewed, SECRET).await.body["status"],
+        "applied"
+    );
+}
+
+#[tokio::test]
+async fn a_payment_reserved_for_a_loan_is_applied_even_if_the_receiving_process_died() {
+    let app = spawn().await;
+    let (password, id, number) = issued_loan(&app).await;
+    // The reservation alone, as a process that died before the loan's command leaves it.
+    let payment = k911_aggregates::incoming_payment::ExternalPayment::check(
+        "sberbank_online",
+        "sb-1",
+        &number,
+        100_000,
+        chrono::DateTime::parse_from_rfc3339("2026-11-27T12:05:00+03:00")
+            .unwrap()
+            .into(),
+        app.clock.now(),
+    )
+    .unwrap();
+    let loan_id: uuid::Uuid = id.parse().unwrap();
+    let incoming = k911_event_store::store::cqrs::<IncomingPayment>(&app.db, ());
+    let receive = IncomingPaymentCommand::Receive {
+        destination: Destination::Loan(loan_id),
+        at: app.clock.now(),
+        payment: payment.clone(),
+    };
+    incoming
+        .framework
+        .execute(&payment.id().to_string(), receive)
+        .await
+        .unwrap();
+    app.settle().await;
+    assert_eq!(
+        paid_kopecks(&app, "ivan@example.ru", &password).await,
+        100_000
+    );
 }

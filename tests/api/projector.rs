@@ -273,3 +273,35 @@ async fn the_log_orders_transaction_ids_as_numbers_not_as_text() {
         .collect();
     assert_eq!(xids, vec![99, 100]);
 }
+
+#[tokio::test]
+async fn a_read_model_sets_aside_an_event_it_cannot_apply_and_goes_on() {
+    let app = TestApp::spawn().await;
+    submit(&app, 1).await;
+    // An event no read model can read, as a bug or a hand edit could leave one.
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ('SupportTicket', $1, 1, 'TicketSubmitted', '1.0', '{\"TicketSubmitted\": {}}', '{}')",
+    )
+    .bind(Uuid::now_v7().to_string())
+    .execute(&app.db.sqlx)
+    .await
+    .unwrap();
+    submit(&app, 2).await;
+    app.settle().await;
+    let tickets = app.dump(TICKETS_BY_ID.0, TICKETS_BY_ID.1).await;
+    assert_eq!(tickets.len(), 2, "{tickets:#?}");
+    let set_aside: Vec<(String, String)> =
+        sqlx::query_as("SELECT projection, event_type FROM projection_failures")
+            .fetch_all(&app.db.sqlx)
+            .await
+            .unwrap();
+    assert!(
+        set_aside.contains(&("support_tickets".to_string(), "TicketSubmitted".to_string())),
+        "{set_aside:?}"
+    );
+    // A rebuild goes past it too.
+    app.app.projectors.rebuild(None).await.unwrap();
+    assert_eq!(app.dump(TICKETS_BY_ID.0, TICKETS_BY_ID.1).await, tickets);
+}

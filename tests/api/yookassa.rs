@@ -12,6 +12,7 @@ fn order(token: &str) -> PayoutOrder {
     PayoutOrder {
         payout_id: Uuid::now_v7(),
         loan_id: Uuid::now_v7(),
+        purpose: k911_event_store::outbox::PayoutPurpose::Loan,
         amount: Kopecks::new(1_500_000).unwrap(),
         method: PayoutMethod::Card {
             card_token: token.into(),

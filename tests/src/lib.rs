@@ -17,6 +17,7 @@ use k911_aggregates::values::{Email, Role};
 use k911_commands::clock::ManualClock;
 use k911_commands::ids::RandomIds;
 use k911_commands::notify::{Ports, SmsSender};
+use k911_commands::payout::{PayoutProvider, SandboxPayouts};
 use k911_commands::{App, CommandMeta, Settings};
 use k911_event_store::connect::{local_or_private_server, with_database};
 use k911_event_store::keys::MasterKey;
@@ -29,12 +30,17 @@ use tokio::task::JoinHandle;
 /// Password of every staff member the tests create.
 pub const STAFF_PASSWORD: &str = "correct horse battery staple";
 
+/// Makes the payout driver of a test service from the sandbox over its database.
+pub type PayoutDriver = Box<dyn FnOnce(Arc<SandboxPayouts>) -> Arc<dyn PayoutProvider> + Send>;
+
 /// What a test may change about the service it spawns.
 pub struct Options {
     /// The service's clock; tests move it.
     pub clock: ManualClock,
     /// SMS driver instead of the development outbox.
     pub sms: Option<Arc<dyn SmsSender>>,
+    /// Payout driver instead of the sandbox (given the sandbox, to wrap it).
+    pub payout: Option<PayoutDriver>,
     pub settings: Settings,
 }
 
@@ -43,6 +49,7 @@ impl Default for Options {
         Self {
             clock: ManualClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()),
             sms: None,
+            payout: None,
             settings: Settings::default(),
         }
     }
@@ -104,6 +111,7 @@ impl TestApp {
         let Options {
             clock,
             sms,
+            payout,
             settings,
         } = options;
         // Warnings of the service (a failing projector, say) show in a failing test's output.
@@ -132,6 +140,13 @@ impl TestApp {
         if let Some(sms) = sms {
             ports.sms = sms;
         }
+        if let Some(payout) = payout {
+            let sandbox = Arc::new(SandboxPayouts::new(
+                db.sqlx.clone(),
+                Arc::new(clock.clone()),
+            ));
+            ports.payout = payout(sandbox);
+        }
         let app = App::new(
             db.clone(),
             &MasterKey::generate(),
@@ -145,7 +160,7 @@ impl TestApp {
             .wait_started(Duration::from_secs(10))
             .await
             .expect("projectors start");
-        tasks.push(app.start_dispatcher());
+        tasks.push(app.start_effects_worker());
         let config = k911_http::HttpConfig {
             cors_origins: vec!["https://k911.ru".to_string()],
             contacts: k911_http::Contacts {
@@ -247,8 +262,26 @@ impl TestApp {
     }
 
     /// Waits until the read models have applied everything committed, including what process
-    /// managers write while catching up: until the log stops growing.
+    /// managers write while catching up, and the effects worker has performed every effect due
+    /// (or due within a second: a retry coming): until the log stops growing with none due.
     pub async fn settle(&self) {
+        loop {
+            self.settle_log().await;
+            let due: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM effects
+                  WHERE status = 'pending' AND next_attempt_at <= now() + interval '1 second'",
+            )
+            .fetch_one(&self.db.sqlx)
+            .await
+            .unwrap();
+            if due == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn settle_log(&self) {
         let head = || async {
             sqlx::query_scalar::<_, Option<i64>>("SELECT max(global_position) FROM events")
                 .fetch_one(&self.db.sqlx)
@@ -260,7 +293,7 @@ impl TestApp {
             if let Some(position) = seen {
                 self.app
                     .projectors
-                    .wait_for(position, Duration::from_secs(10))
+                    .wait_for_all(position, Duration::from_secs(10))
                     .await
                     .expect("read models catch up");
             }
@@ -270,6 +303,35 @@ impl TestApp {
             }
             seen = now;
         }
+    }
+
+    /// Makes the process manager `name` handle the whole log again, as if its checkpoint had been
+    /// lost: what it does must be harmless to repeat. Returns once it has caught up.
+    pub async fn replay_process_manager(&self, name: &str) {
+        let reset = sqlx::query(
+            "UPDATE projection_checkpoints SET transaction_id = '0', global_position = 0
+              WHERE projection = $1",
+        )
+        .bind(name)
+        .execute(&self.db.sqlx)
+        .await
+        .unwrap();
+        assert_eq!(reset.rows_affected(), 1, "no process manager {name}");
+        // Its live follower notices the moved checkpoint on its next read.
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let at: i64 = sqlx::query_scalar(
+                "SELECT global_position FROM projection_checkpoints WHERE projection = $1",
+            )
+            .bind(name)
+            .fetch_one(&self.db.sqlx)
+            .await
+            .unwrap();
+            if at > 0 {
+                break;
+            }
+        }
+        self.settle().await;
     }
 
     /// A read model's rows as JSON text, in primary-key order, for comparing two states.

@@ -1,7 +1,8 @@
-//! A repayment that came in from an outside channel but could not be applied to a loan (no
-//! contract with its number, or a loan not issued yet). It waits in the staff's queue; money
-//! received is never dropped. Its id derives from `(channel, external_id)`, so the same payment
-//! arriving again finds it.
+//! A repayment that came in from an outside channel. Its id derives from `(channel,
+//! external_id)`, so this aggregate is the global reservation of each payment: the first report
+//! records where the money goes (a loan, or the staff's queue when no loan can take it), and every
+//! later report, whatever contract number it names, finds it and changes nothing. Money received
+//! is never dropped; a held payment waits until staff match it to one loan.
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -24,7 +25,52 @@ pub struct ExternalPayment {
     pub paid_at: DateTime<Utc>,
 }
 
+/// How far ahead of our clock a channel's `paid_at` may be (the channel's clock may run fast):
+/// a payment dated later than that has not happened, and would charge interest to its date.
+pub const PAID_AT_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
 impl ExternalPayment {
+    /// Checks a reported payment's fields, the same for a notification and a registry row,
+    /// received at `now`: every failure with the field it concerns.
+    pub fn check(
+        channel: &str,
+        external_id: &str,
+        contract_number: &str,
+        amount_kopecks: i64,
+        paid_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Vec<(&'static str, String)>> {
+        let mut errors = vec![];
+        let mut text = |field: &'static str, value: &str, max: usize| {
+            let value = value.trim();
+            if value.is_empty() || value.chars().count() > max {
+                errors.push((field, format!("must be 1 to {max} characters")));
+            }
+            value.to_string()
+        };
+        let external_id = text("external_id", external_id, 100);
+        let contract_number = text("contract_number", contract_number, 50);
+        let amount = Kopecks::new(amount_kopecks)
+            .ok()
+            .filter(|k| *k > Kopecks::ZERO);
+        if amount.is_none() {
+            errors.push(("amount_kopecks", "must be more than zero".to_string()));
+        }
+        if paid_at > now + PAID_AT_SKEW {
+            errors.push(("paid_at", "is in the future".to_string()));
+        }
+        match amount {
+            Some(amount) if errors.is_empty() => Ok(Self {
+                channel: channel.to_string(),
+                external_id,
+                contract_number,
+                amount,
+                paid_at,
+            }),
+            _ => Err(errors),
+        }
+    }
+
     /// The payment's id: the same for every report of the same payment.
     pub fn id(&self) -> Uuid {
         const NAMESPACE: Uuid = Uuid::from_u128(0x6b39_3131_7061_796d_656e_7400_0000_0001);
@@ -35,12 +81,22 @@ impl ExternalPayment {
     }
 }
 
+/// Where a payment goes when it is first reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Destination {
+    /// The loan of the contract it names, which takes it.
+    Loan(Uuid),
+    /// The staff's queue: no loan can take it, for this reason.
+    Held(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum IncomingPaymentCommand {
-    /// Keeps a payment no loan could take, with why.
-    Hold {
+    /// Records a payment reported for the first time and where it goes; a payment reported
+    /// before is refused ([`IncomingPaymentError::AlreadyReceived`]), whatever it names now.
+    Receive {
         payment: ExternalPayment,
-        reason: String,
+        destination: Destination,
         at: DateTime<Utc>,
     },
     /// A staff member found the loan the payment was meant for.
@@ -53,6 +109,13 @@ pub enum IncomingPaymentCommand {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum IncomingPaymentEvent {
+    /// The payment goes to the loan of the contract it names (the loan applies it under its
+    /// channel and external id).
+    PaymentAssigned {
+        payment: ExternalPayment,
+        loan_id: Uuid,
+        received_at: DateTime<Utc>,
+    },
     PaymentUnmatched {
         payment: ExternalPayment,
         reason: String,
@@ -69,6 +132,7 @@ pub enum IncomingPaymentEvent {
 impl DomainEvent for IncomingPaymentEvent {
     fn event_type(&self) -> String {
         match self {
+            Self::PaymentAssigned { .. } => "PaymentAssigned".to_string(),
             Self::PaymentUnmatched { .. } => "PaymentUnmatched".to_string(),
             Self::PaymentMatched { .. } => "PaymentMatched".to_string(),
         }
@@ -85,16 +149,21 @@ pub enum IncomingPaymentError {
     NotHeld,
     #[error("the payment was already matched to loan {0}")]
     AlreadyMatched(Uuid),
+    #[error("this payment was reported before")]
+    AlreadyReceived,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct IncomingPayment {
     payment: Option<ExternalPayment>,
-    matched_to: Option<Uuid>,
+    /// Whether it waited in the staff's queue.
+    held: bool,
+    /// The loan it went to: at once, or by a staff member's match.
+    loan_id: Option<Uuid>,
 }
 
 impl IncomingPayment {
-    /// Whether this payment was already received (and held).
+    /// Whether this payment was already received.
     pub fn received(&self) -> bool {
         self.payment.is_some()
     }
@@ -103,8 +172,9 @@ impl IncomingPayment {
         self.payment.as_ref()
     }
 
-    pub fn matched_to(&self) -> Option<Uuid> {
-        self.matched_to
+    /// The loan the payment went to, if it went to one.
+    pub fn loan_id(&self) -> Option<Uuid> {
+        self.loan_id
     }
 }
 
@@ -122,30 +192,37 @@ impl Aggregate for IncomingPayment {
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
         match command {
-            IncomingPaymentCommand::Hold {
+            IncomingPaymentCommand::Receive {
                 payment,
-                reason,
+                destination,
                 at,
             } => {
-                // The same payment reported again: it is here already.
-                if self.payment.is_none() {
-                    let held = IncomingPaymentEvent::PaymentUnmatched {
+                if self.payment.is_some() {
+                    return Err(IncomingPaymentError::AlreadyReceived);
+                }
+                let received = match destination {
+                    Destination::Loan(loan_id) => IncomingPaymentEvent::PaymentAssigned {
+                        payment,
+                        loan_id,
+                        received_at: at,
+                    },
+                    Destination::Held(reason) => IncomingPaymentEvent::PaymentUnmatched {
                         payment,
                         reason,
                         received_at: at,
-                    };
-                    sink.write(held, self).await;
-                }
+                    },
+                };
+                sink.write(received, self).await;
             }
             IncomingPaymentCommand::Match {
                 loan_id,
                 staff_id,
                 at,
             } => {
-                if self.payment.is_none() {
+                if !self.held {
                     return Err(IncomingPaymentError::NotHeld);
                 }
-                match self.matched_to {
+                match self.loan_id {
                     // Asked again (a retry after the loan took it): done already.
                     Some(matched) if matched == loan_id => {}
                     Some(matched) => return Err(IncomingPaymentError::AlreadyMatched(matched)),
@@ -165,8 +242,17 @@ impl Aggregate for IncomingPayment {
 
     fn apply(&mut self, event: Self::Event) {
         match event {
-            IncomingPaymentEvent::PaymentUnmatched { payment, .. } => self.payment = Some(payment),
-            IncomingPaymentEvent::PaymentMatched { loan_id, .. } => self.matched_to = Some(loan_id),
+            IncomingPaymentEvent::PaymentAssigned {
+                payment, loan_id, ..
+            } => {
+                self.payment = Some(payment);
+                self.loan_id = Some(loan_id);
+            }
+            IncomingPaymentEvent::PaymentUnmatched { payment, .. } => {
+                self.payment = Some(payment);
+                self.held = true;
+            }
+            IncomingPaymentEvent::PaymentMatched { loan_id, .. } => self.loan_id = Some(loan_id),
         }
     }
 }
@@ -189,9 +275,9 @@ mod tests {
     }
 
     fn hold() -> IncomingPaymentCommand {
-        IncomingPaymentCommand::Hold {
+        IncomingPaymentCommand::Receive {
             payment: payment("t-1"),
-            reason: "no contract with this number".into(),
+            destination: Destination::Held("no contract with this number".into()),
             at: Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 5).unwrap(),
         }
     }
@@ -213,7 +299,55 @@ mod tests {
         TestFramework::<IncomingPayment>::with(())
             .given(vec![held()])
             .when(hold())
-            .then_expect_events(vec![]);
+            .then_expect_error(IncomingPaymentError::AlreadyReceived);
+    }
+
+    #[test]
+    fn a_payment_goes_to_one_loan_whatever_contract_a_later_report_names() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 5).unwrap();
+        let (loan, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let receive = |loan_id| IncomingPaymentCommand::Receive {
+            payment: payment("t-1"),
+            destination: Destination::Loan(loan_id),
+            at,
+        };
+        let received = IncomingPaymentEvent::PaymentAssigned {
+            payment: payment("t-1"),
+            loan_id: loan,
+            received_at: at,
+        };
+        TestFramework::<IncomingPayment>::with(())
+            .given_no_previous_events()
+            .when(receive(loan))
+            .then_expect_events(vec![received.clone()]);
+        TestFramework::<IncomingPayment>::with(())
+            .given(vec![received.clone()])
+            .when(receive(other))
+            .then_expect_error(IncomingPaymentError::AlreadyReceived);
+        // Applied at once: not in the staff's queue, so not theirs to match.
+        TestFramework::<IncomingPayment>::with(())
+            .given(vec![received])
+            .when(IncomingPaymentCommand::Match {
+                loan_id: other,
+                staff_id: Uuid::from_u128(3),
+                at,
+            })
+            .then_expect_error(IncomingPaymentError::NotHeld);
+    }
+
+    #[test]
+    fn a_payment_dated_in_the_future_is_refused_naming_paid_at() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let check = |paid_at| {
+            ExternalPayment::check("terminal", "t-1", "911-1", 100, paid_at, now)
+                .map_err(|errors| errors.into_iter().map(|(f, _)| f).collect::<Vec<_>>())
+        };
+        assert!(check(now + PAID_AT_SKEW).is_ok());
+        assert_eq!(
+            check(now + PAID_AT_SKEW + chrono::Duration::seconds(1)),
+            Err(vec!["paid_at"])
+        );
+        assert!(check(now - chrono::Duration::days(3)).is_ok());
     }
 
     #[test]

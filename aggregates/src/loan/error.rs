@@ -15,6 +15,9 @@ pub enum LoanError {
     UnknownPayout(uuid::Uuid),
     #[error("the loan has not been issued")]
     NotIssued,
+    /// Money cannot repay a loan before it was lent: such a date is a channel's mistake.
+    #[error("the payment is dated before the loan was issued on {0}")]
+    PaidBeforeIssue(chrono::NaiveDate),
     #[error("nothing is held on this loan to refund")]
     NothingToRefund,
     #[error("a refund is already under way")]

@@ -165,6 +165,11 @@ impl Loan {
         self.signed_at
     }
 
+    /// The refund under way, if one is: its id and amount.
+    pub fn pending_refund(&self) -> Option<(Uuid, Kopecks)> {
+        self.refund
+    }
+
     /// The borrower's local time zone (the quiet hours of reminders are counted in it).
     pub fn time_zone(&self) -> LocalTimeZone {
         self.terms.as_ref().map(|t| t.time_zone).unwrap_or_default()
@@ -177,6 +182,17 @@ impl Loan {
 
     pub fn due_on(&self) -> Option<NaiveDate> {
         self.due_on
+    }
+
+    /// Whether the loan can take a payment made on `paid_on`: issued, and not before its issue.
+    pub fn takes_payment_on(&self, paid_on: NaiveDate) -> Result<(), LoanError> {
+        if !matches!(self.status, LoanStatus::Active | LoanStatus::Closed) {
+            return Err(LoanError::NotIssued);
+        }
+        match self.issued_on {
+            Some(issued_on) if paid_on < issued_on => Err(LoanError::PaidBeforeIssue(issued_on)),
+            _ => Ok(()),
+        }
     }
 
     pub fn has_payment(&self, channel: &str, external_id: &str) -> bool {
@@ -494,9 +510,7 @@ impl Aggregate for Loan {
                 if self.has_payment(&channel, &external_id) {
                     return Ok(());
                 }
-                if !matches!(self.status, LoanStatus::Active | LoanStatus::Closed) {
-                    return Err(E::NotIssued);
-                }
+                self.takes_payment_on(paid_on)?;
                 let order = self
                     .terms
                     .as_ref()

@@ -4,6 +4,7 @@ pub(crate) mod applications;
 pub(crate) mod auth;
 pub(crate) mod content;
 pub(crate) mod dev;
+pub(crate) mod effects;
 pub(crate) mod health;
 pub(crate) mod loans;
 pub(crate) mod me;
@@ -82,6 +83,8 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
             "/api/v1/staff/payments/{id}/match",
             post(payments::match_payment),
         )
+        .route("/api/v1/staff/effects", get(effects::list))
+        .route("/api/v1/staff/effects/{id}/retry", post(effects::retry))
         .route("/api/v1/staff/applications", get(applications::queue))
         .route(
             "/api/v1/staff/applications/{id}",
@@ -117,7 +120,9 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
             post(support::close),
         );
     if sandbox {
-        api = api.route("/sandbox/cards", post(sandbox::tokenise));
+        api = api
+            .route("/sandbox/cards", post(sandbox::tokenise))
+            .route("/sandbox/payouts", get(sandbox::payouts));
     }
     match (dev_routes, manual_clock) {
         (false, _) => api,

@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json as JsonResponse;
 use chrono::{DateTime, Utc};
-use k911_commands::payments::external_payment;
 use k911_commands::CommandMeta;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -61,21 +60,23 @@ pub(crate) async fn notification(
         return Err(ApiError::Unauthorized);
     }
     let n: Notification = parse_json(&body)?;
-    let payment = external_payment(
-        &n.channel,
-        &n.external_id,
-        &n.contract_number,
-        n.amount_kopecks,
-        n.paid_at,
-    )
-    .map_err(|errors| {
-        ApiError::Invalid(
-            errors
-                .into_iter()
-                .map(|(field, why)| FieldError::new(field, why))
-                .collect(),
+    let payment = state
+        .app
+        .reported_payment(
+            &n.channel,
+            &n.external_id,
+            &n.contract_number,
+            n.amount_kopecks,
+            n.paid_at,
         )
-    })?;
+        .map_err(|errors| {
+            ApiError::Invalid(
+                errors
+                    .into_iter()
+                    .map(|(field, why)| FieldError::new(field, why))
+                    .collect(),
+            )
+        })?;
     let meta = CommandMeta {
         actor_role: Some(format!("payment_channel:{}", n.channel)),
         channel: "payments",

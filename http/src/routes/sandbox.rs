@@ -1,11 +1,13 @@
-//! The sandbox payout provider's card tokenisation: what a real provider's payment page does, so
-//! that development clients can get a card token. Served only with the sandbox driver.
+//! The sandbox payout provider: its card tokenisation (what a real provider's payment page does,
+//! so that development clients can get a card token) and what it received, so a double send is
+//! visible from outside. Served only with the sandbox driver.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use k911_commands::payout::CardRejected;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::Json;
@@ -49,4 +51,39 @@ pub(crate) async fn tokenise(
         Err(CardRejected::ExpMonth) => Err(ApiError::invalid("exp_month", "must be 1 to 12")),
         Err(CardRejected::Expired) => Err(ApiError::invalid("exp_year", "the card has expired")),
     }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ReceivedPayout {
+    payout_id: Uuid,
+    /// `loan` | `refund` | `commission`
+    kind: String,
+    amount_kopecks: i64,
+    /// Requests received under this id.
+    requests: i32,
+    /// Times money moved under it: at most 1 (the id is the idempotency key, kept a day).
+    executions: i32,
+}
+
+#[utoipa::path(get, path = "/sandbox/payouts", tag = "sandbox", responses((status = 200, body = Vec<ReceivedPayout>)))]
+pub(crate) async fn payouts(
+    State(state): State<AppState>,
+) -> Result<JsonResponse<Vec<ReceivedPayout>>, ApiError> {
+    let received = state
+        .app
+        .sandbox_payouts()
+        .await?
+        .ok_or(ApiError::NotFound("route"))?;
+    Ok(JsonResponse(
+        received
+            .into_iter()
+            .map(|p| ReceivedPayout {
+                payout_id: p.payout_id,
+                kind: p.kind,
+                amount_kopecks: p.amount.get(),
+                requests: p.requests,
+                executions: p.executions,
+            })
+            .collect(),
+    ))
 }

@@ -1,0 +1,257 @@
+//! The effects worker: performs what process managers put in the effects outbox (SMS, e-mail,
+//! money out), each effect once.
+//!
+//! - A worker takes due effects under a short lease in one statement, performs them with no
+//!   transaction open, and records each answer in another short statement.
+//! - The effect's id is the provider's idempotency key: a worker that dies between the call and
+//!   recording its answer leaves the effect to be taken again when the lease runs out, and the
+//!   resend carries the same key, so the provider acts once.
+//! - A failure is tried again with doubling pauses; after [`EffectRules::max_attempts`] tries
+//!   the effect is parked as dead for an admin (`GET /api/v1/staff/effects?status=dead`), who can
+//!   give it another round. A done effect is never performed again, whatever is replayed.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use k911_event_store::keys::KeyError;
+use k911_event_store::outbox::{self, Claimed, Effect, EffectKind, EffectRow, EffectStatus};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::metrics::EffectLabels;
+use crate::payout::PayoutOrder;
+use crate::{App, Error};
+
+/// Effects taken per claim.
+const BATCH: i64 = 16;
+/// Effects performed at once (a slow provider holds up only its own).
+const CONCURRENT: usize = 8;
+/// How often an idle worker looks for due effects.
+const POLL: Duration = Duration::from_millis(100);
+
+/// How effects are retried.
+#[derive(Debug, Clone)]
+pub struct EffectRules {
+    /// Tries before an effect is parked as dead (`K911_EFFECT_MAX_ATTEMPTS`).
+    pub max_attempts: i32,
+    /// The pause after the first failure; each next one doubles (30 s: 8 tries span about an
+    /// hour).
+    pub first_retry: Duration,
+    /// How long a worker holds an effect it took: longer than any provider call may take (their
+    /// clients time out at 20 s), or a second worker would ask again while the first waits.
+    pub lease: Duration,
+}
+
+impl Default for EffectRules {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            first_retry: Duration::from_secs(30),
+            lease: Duration::from_secs(60),
+        }
+    }
+}
+
+impl EffectRules {
+    /// The pause after the `attempts`-th failed try.
+    pub fn retry_in(&self, attempts: i32) -> Duration {
+        let doublings = attempts.clamp(1, 16) as u32 - 1;
+        self.first_retry
+            .saturating_mul(2u32.saturating_pow(doublings))
+            .min(Duration::from_secs(6 * 3600))
+    }
+}
+
+/// What performing an effect came to.
+enum Performed {
+    Done,
+    /// Nothing could be sent, and trying again would not change that.
+    Nothing(&'static str),
+}
+
+impl App {
+    /// Starts the effects worker; it runs until the task is aborted.
+    pub fn start_effects_worker(&self) -> JoinHandle<()> {
+        let app = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match app.perform_due_effects().await {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "effects worker could not claim"),
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        })
+    }
+
+    /// Takes the due effects of one claim and performs them; returns how many were taken.
+    pub async fn perform_due_effects(&self) -> Result<usize, Error> {
+        let claimed = {
+            let client = self.db.pg.get().await?;
+            outbox::claim(&**client, BATCH, self.settings.effects.lease).await?
+        };
+        let taken = claimed.len();
+        futures::stream::iter(claimed)
+            .for_each_concurrent(CONCURRENT, |effect| async move {
+                let id = effect.id;
+                if let Err(error) = self.perform_one(effect).await {
+                    // The lease runs out and the effect is taken again.
+                    tracing::warn!(effect = %id, %error, "effect's answer not recorded");
+                }
+            })
+            .await;
+        Ok(taken)
+    }
+
+    /// Performs one effect and records the answer.
+    async fn perform_one(&self, claimed: Claimed) -> Result<(), Error> {
+        let Claimed {
+            id,
+            kind,
+            effect,
+            attempts,
+        } = claimed;
+        let outcome = match effect {
+            Ok(effect) => self.perform(kind, effect).await,
+            Err(unreadable) => Err(format!("unreadable effect: {unreadable}")),
+        };
+        let client = self.db.pg.get().await?;
+        let rules = &self.settings.effects;
+        let label = |outcome: &str| EffectLabels {
+            kind: kind.as_str().to_string(),
+            outcome: outcome.to_string(),
+        };
+        match outcome {
+            Ok(performed) => {
+                let note = match performed {
+                    Performed::Done => None,
+                    Performed::Nothing(why) => Some(why),
+                };
+                outbox::done(&**client, id, note).await?;
+                self.metrics.effects.get_or_create(&label("done")).inc();
+            }
+            Err(error) => {
+                let dead = attempts >= rules.max_attempts;
+                outbox::failed(&**client, id, &error, rules.retry_in(attempts), dead).await?;
+                if dead {
+                    tracing::error!(effect = %id, kind = kind.as_str(), attempts, %error, "effect parked as dead");
+                    self.metrics.effects.get_or_create(&label("dead")).inc();
+                } else {
+                    tracing::warn!(effect = %id, kind = kind.as_str(), attempts, %error, "effect failed; will retry");
+                    self.metrics.effects.get_or_create(&label("failed")).inc();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the effect's sealed data at the last moment and hands it to its port.
+    async fn perform(&self, kind: EffectKind, effect: Effect) -> Result<Performed, String> {
+        let erased = |e: &KeyError| matches!(e, KeyError::Erased(_));
+        match effect {
+            Effect::TicketAnswer { contact, answer } => {
+                let (contact, answer) = match (
+                    self.keys.open(&contact).await,
+                    self.keys.open(&answer).await,
+                ) {
+                    (Ok(contact), Ok(answer)) => (contact, answer),
+                    (Err(e), _) | (_, Err(e)) if erased(&e) => {
+                        return Ok(Performed::Nothing("personal data erased"))
+                    }
+                    (Err(e), _) | (_, Err(e)) => return Err(e.to_string()),
+                };
+                let text = format!("k911: ответ на ваше обращение: {}", answer.as_str());
+                match (kind, contact.phone, contact.email) {
+                    (EffectKind::Sms, Some(phone), _) => {
+                        self.ports.sms.send_sms(&phone, &text).await?
+                    }
+                    (EffectKind::Email, _, Some(email)) => {
+                        let body = format!(
+                            "Здравствуйте, {}!\n\n{}\n\nСлужба поддержки k911",
+                            contact.name.as_str(),
+                            answer.as_str()
+                        );
+                        self.ports
+                            .email
+                            .send_email(&email, "Ответ на ваше обращение в k911", &body)
+                            .await?
+                    }
+                    _ => return Ok(Performed::Nothing("no contact for this channel")),
+                }
+            }
+            Effect::StaffEmail { to, subject, body } => {
+                self.ports.email.send_email(&to, &subject, &body).await?
+            }
+            Effect::Sms { phone, text } => {
+                match (self.keys.open(&phone).await, self.keys.open(&text).await) {
+                    (Ok(phone), Ok(text)) => self.ports.sms.send_sms(&phone, &text).await?,
+                    (Err(e), _) | (_, Err(e)) if erased(&e) => {
+                        return Ok(Performed::Nothing("personal data erased"))
+                    }
+                    (Err(e), _) | (_, Err(e)) => return Err(e.to_string()),
+                }
+            }
+            Effect::Payout {
+                payout_id,
+                loan_id,
+                purpose,
+                amount,
+                method,
+            } => {
+                // Erased data cannot be paid to: that is for a person to look at, so it fails.
+                let method = self.keys.open(&method).await.map_err(|e| e.to_string())?;
+                let order = PayoutOrder {
+                    payout_id,
+                    loan_id,
+                    purpose,
+                    amount,
+                    method,
+                };
+                self.ports.payout.pay_out(&order).await?
+            }
+        }
+        Ok(Performed::Done)
+    }
+
+    /// `GET /api/v1/staff/effects`: effects in `status`, oldest first.
+    pub async fn effects(
+        &self,
+        status: EffectStatus,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<EffectRow>, Error> {
+        let client = self.db.pg.get().await?;
+        Ok(outbox::list(&**client, status, limit, offset).await?)
+    }
+
+    /// `POST /api/v1/staff/effects/{id}/retry`: a dead effect gets a new round of tries.
+    pub async fn retry_effect(&self, id: Uuid) -> Result<(), Error> {
+        let client = self.db.pg.get().await?;
+        match outbox::revive(&**client, id).await? {
+            None => Err(Error::NotFound),
+            Some(EffectStatus::Dead) => Ok(()),
+            Some(_) => Err(Error::NotDead),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eight_tries_span_about_an_hour_and_pauses_double() {
+        let rules = EffectRules::default();
+        assert_eq!(rules.retry_in(1), Duration::from_secs(30));
+        assert_eq!(rules.retry_in(2), Duration::from_secs(60));
+        let waited: Duration = (1..rules.max_attempts).map(|n| rules.retry_in(n)).sum();
+        assert_eq!(waited, Duration::from_secs(3810));
+    }
+
+    #[test]
+    fn a_pause_never_grows_past_six_hours() {
+        let rules = EffectRules::default();
+        assert_eq!(rules.retry_in(40), Duration::from_secs(6 * 3600));
+    }
+}

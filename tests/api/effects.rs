@@ -1,0 +1,303 @@
+//! Effects exactly once: payouts and refunds leave through the effects outbox, are sent once per
+//! id whatever is rebuilt or replayed, survive a worker that dies mid-call, are retried with
+//! back-off, and are parked as dead for an admin while everything else flows.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::http::{Method, StatusCode};
+use hmac::{Hmac, Mac};
+use k911_aggregates::values::Role;
+use k911_commands::payout::{PayoutOrder, PayoutOutcome, PayoutProvider, SandboxPayouts};
+use k911_tests::{Options, TestApp};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use crate::cabinet::{customer_with, login};
+use crate::loans::{issued_loan, loans, move_clock, signing_code};
+
+const SECRET: &str = "sberbank-test-secret";
+
+/// The sandbox behind a switch: fails while `failures` is above zero (or below zero: always),
+/// and can hang once after the sandbox moved the money, as a process killed before it recorded
+/// the answer would.
+struct Unreliable {
+    sandbox: Arc<SandboxPayouts>,
+    failures: AtomicI32,
+    hang_once: AtomicBool,
+}
+
+impl Unreliable {
+    fn new(sandbox: Arc<SandboxPayouts>, failures: i32, hang_once: bool) -> Self {
+        Self {
+            sandbox,
+            failures: AtomicI32::new(failures),
+            hang_once: AtomicBool::new(hang_once),
+        }
+    }
+}
+
+#[async_trait]
+impl PayoutProvider for Unreliable {
+    async fn card_matches(&self, token: &str, masked_pan: &str) -> Result<bool, String> {
+        self.sandbox.card_matches(token, masked_pan).await
+    }
+
+    async fn pay_out(&self, order: &PayoutOrder) -> Result<(), String> {
+        let left = self.failures.load(Ordering::SeqCst);
+        if left != 0 {
+            if left > 0 {
+                self.failures.fetch_sub(1, Ordering::SeqCst);
+            }
+            return Err("provider answered HTTP 503".to_string());
+        }
+        self.sandbox.pay_out(order).await?;
+        if self.hang_once.swap(false, Ordering::SeqCst) {
+            // The money moved; the answer never comes back to this worker.
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+
+    async fn outcome(&self, payout_id: Uuid) -> Result<PayoutOutcome, String> {
+        self.sandbox.outcome(payout_id).await
+    }
+
+    fn sandbox(&self) -> Option<&SandboxPayouts> {
+        Some(&self.sandbox)
+    }
+}
+
+/// A service whose payouts go through `Unreliable`, retried fast.
+async fn spawn(failures: i32, hang_once: bool, max_attempts: i32) -> (TestApp, Arc<Unreliable>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut options = Options {
+        payout: Some(Box::new(move |sandbox| {
+            let provider = Arc::new(Unreliable::new(sandbox, failures, hang_once));
+            tx.send(provider.clone()).unwrap();
+            provider as Arc<dyn PayoutProvider>
+        })),
+        ..Options::default()
+    };
+    options.settings.effects.first_retry = Duration::from_millis(20);
+    options.settings.effects.lease = Duration::from_millis(300);
+    options.settings.effects.max_attempts = max_attempts;
+    options
+        .settings
+        .payment_secrets
+        .insert("sberbank_online".into(), SECRET.into());
+    let app = TestApp::spawn_with(options).await;
+    (app, rx.recv().unwrap())
+}
+
+async fn received(app: &TestApp) -> Vec<Value> {
+    let response = app
+        .request(Method::GET, "/sandbox/payouts", None, &[])
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{:#}", response.body);
+    response.body.as_array().unwrap().clone()
+}
+
+async fn notify(app: &TestApp, body: &Value) -> Value {
+    let raw = body.to_string();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(raw.as_bytes());
+    let request = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/payments/notifications")
+        .header("content-type", "application/json")
+        .header("x-signature", hex::encode(mac.finalize().into_bytes()))
+        .body(axum::body::Body::from(raw))
+        .unwrap();
+    let answer = app.send(request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{:#}", answer.body);
+    answer.body
+}
+
+#[tokio::test]
+async fn rebuilding_every_read_model_and_replaying_lending_sends_no_payout_or_refund_again() {
+    let (app, _) = spawn(0, false, 8).await;
+    let (password, id, number) = issued_loan(&app).await;
+    // 16 000 ₽ against 15 000 ₽ owed on the day of issue: 1 000 ₽ held, then refunded.
+    let paid = json!({"channel": "sberbank_online", "external_id": "sb-1",
+                      "contract_number": number, "amount_kopecks": 1_600_000,
+                      "paid_at": "2026-11-27T12:05:00+03:00"});
+    assert_eq!(notify(&app, &paid).await["status"], "applied");
+    let token = login(&app, "ivan@example.ru", &password).await;
+    let refund = app
+        .post_as(&token, &format!("/api/v1/me/loans/{id}/refund"), None)
+        .await;
+    assert_eq!(refund.status, StatusCode::ACCEPTED, "{:#}", refund.body);
+    move_clock(&app, "2026-11-27T12:30:00+03:00").await;
+    let token = login(&app, "ivan@example.ru", &password).await;
+    assert_eq!(loans(&app, &token).await[0]["refund_status"], "paid");
+
+    let before = received(&app).await;
+    let kinds: Vec<&str> = before.iter().map(|p| p["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["loan", "refund"], "{before:#?}");
+    assert_eq!(before[1]["amount_kopecks"], 100_000);
+
+    app.app.projectors.rebuild(None).await.unwrap();
+    app.replay_process_manager("lending").await;
+    // A day and more later, when the provider has forgotten the keys, still nothing.
+    move_clock(&app, "2026-11-29T12:30:00+03:00").await;
+    app.replay_process_manager("lending").await;
+    let after = received(&app).await;
+    assert_eq!(after, before);
+    for payout in &after {
+        assert_eq!(payout["requests"], 1, "{payout:#}");
+        assert_eq!(payout["executions"], 1, "{payout:#}");
+    }
+    // A process manager is not a read model: it is never rebuilt.
+    assert!(app.app.projectors.rebuild(Some("lending")).await.is_err());
+}
+
+#[tokio::test]
+async fn a_worker_that_dies_between_the_provider_call_and_its_answer_leaves_one_execution() {
+    let (app, _) = spawn(0, true, 8).await;
+    let (token, _, _, _) = customer_with(&app, "+79161234567", "ivan@example.ru", "123456").await;
+    let id = loans(&app, &token).await[0]["loan_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let code = signing_code(&app, "+79161234567").await;
+    let signed = app
+        .post_as(
+            &token,
+            &format!("/api/v1/me/loans/{id}/sign"),
+            Some(&json!({ "code": code })),
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
+    // The first worker moved the money and hangs; a second one (another instance, or this one
+    // restarted) takes the effect once the lease runs out and asks again with the same key.
+    let _second = app.app.start_effects_worker();
+    app.settle().await;
+    let payouts = received(&app).await;
+    assert_eq!(payouts.len(), 1, "{payouts:#?}");
+    assert_eq!(payouts[0]["requests"], 2);
+    assert_eq!(payouts[0]["executions"], 1);
+    move_clock(&app, "2026-11-27T12:05:00+03:00").await;
+    assert_eq!(loans(&app, &token).await[0]["status"], "active");
+}
+
+#[tokio::test]
+async fn a_provider_that_fails_three_times_then_answers_pays_once() {
+    let (app, _) = spawn(3, false, 8).await;
+    let (_, id, _) = issued_loan(&app).await;
+    let payouts = received(&app).await;
+    assert_eq!(payouts.len(), 1);
+    assert_eq!(payouts[0]["requests"], 1);
+    assert_eq!(payouts[0]["executions"], 1);
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM effects WHERE kind = 'payout'")
+        .fetch_one(&app.db.sqlx)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 4);
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM read.loans WHERE loan_id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap();
+    assert_eq!(status, "active");
+}
+
+#[tokio::test]
+async fn a_payout_that_always_fails_is_parked_as_dead_while_everything_else_flows() {
+    let (app, provider) = spawn(-1, false, 3).await;
+    let (token, _, _, _) = customer_with(&app, "+79161234567", "ivan@example.ru", "123456").await;
+    let id = loans(&app, &token).await[0]["loan_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let code = signing_code(&app, "+79161234567").await;
+    let path = format!("/api/v1/me/loans/{id}/sign");
+    let signed = app
+        .post_as(&token, &path, Some(&json!({ "code": code })))
+        .await;
+    assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
+    app.settle().await;
+
+    // Another borrower is approved meanwhile: the offer and its signing code go out, and a read
+    // at the approval's position answers at once.
+    let (other, _, _, _) = customer_with(&app, "+79160000002", "petr@example.ru", "000002").await;
+    let position: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(&app.db.sqlx)
+        .await
+        .unwrap();
+    let position = position.to_string();
+    let auth = format!("Bearer {other}");
+    let read = app
+        .request(
+            Method::GET,
+            "/api/v1/me/loans",
+            None,
+            &[("authorization", &auth), ("x-min-position", &position)],
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{:#}", read.body);
+    assert_eq!(read.body[0]["status"], "offered");
+    signing_code(&app, "+79160000002").await;
+
+    let admin = app.staff("root@k911.ru", Role::Admin).await;
+    let dead = app
+        .get_as(&admin, "/api/v1/staff/effects?status=dead")
+        .await;
+    assert_eq!(dead.status, StatusCode::OK, "{:#}", dead.body);
+    let dead = dead.body.as_array().unwrap().clone();
+    assert_eq!(dead.len(), 1, "{dead:#?}");
+    assert_eq!(dead[0]["kind"], "payout");
+    assert_eq!(dead[0]["attempts"], 3);
+    assert_eq!(dead[0]["last_error"], "provider answered HTTP 503");
+    assert!(received(&app).await.is_empty());
+    let metrics = app.request(Method::GET, "/metrics", None, &[]).await;
+    let text = String::from_utf8(metrics.bytes).unwrap();
+    assert!(
+        text.contains(r#"k911_effects_total{kind="payout",outcome="dead"} 1"#),
+        "{text}"
+    );
+    // Only an admin sees them; a bad status is named.
+    let underwriter = app.staff("anna@k911.ru", Role::Underwriter).await;
+    app.get_as(&underwriter, "/api/v1/staff/effects")
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    let fields = app
+        .get_as(&admin, "/api/v1/staff/effects?status=lost")
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["status"]);
+
+    // The provider is back; the admin retries it: paid once.
+    provider.failures.store(0, Ordering::SeqCst);
+    let effect = dead[0]["effect_id"].as_str().unwrap();
+    let retry = format!("/api/v1/staff/effects/{effect}/retry");
+    let retried = app.post_as(&admin, &retry, None).await;
+    assert_eq!(retried.status, StatusCode::ACCEPTED, "{:#}", retried.body);
+    app.settle().await;
+    app.post_as(&admin, &retry, None)
+        .await
+        .problem(StatusCode::CONFLICT);
+    let unknown = format!("/api/v1/staff/effects/{}/retry", Uuid::now_v7());
+    app.post_as(&admin, &unknown, None)
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    let payouts = received(&app).await;
+    assert_eq!(payouts.len(), 1);
+    assert_eq!(payouts[0]["executions"], 1);
+    move_clock(&app, "2026-11-27T12:05:00+03:00").await;
+    let token = login(
+        &app,
+        "ivan@example.ru",
+        &password_of(&app, "+79161234567").await,
+    )
+    .await;
+    assert_eq!(loans(&app, &token).await[0]["status"], "active");
+}
+
+async fn password_of(app: &TestApp, phone: &str) -> String {
+    crate::onboarding::password_in(&crate::notifications::sms_with(app, phone, "пароль").await)
+}
