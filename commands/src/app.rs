@@ -112,6 +112,14 @@ pub struct App {
 }
 
 impl App {
+    /// What an approval is checked against: the product and the law's editions.
+    pub(crate) fn lending_policy(&self) -> LendingPolicy {
+        LendingPolicy {
+            product: self.settings.product.clone(),
+            law: self.settings.law.clone(),
+        }
+    }
+
     /// The application over `db`, with every read model's projector (not started yet: see
     /// [`Projectors::start`]).
     pub fn new(
@@ -152,9 +160,14 @@ impl App {
                 law: settings.law.clone(),
             },
         ));
+        let application_store = Arc::new(store::store(&db));
+        let account_store = Arc::new(store::store(&db));
         projections.push(Arc::new(Lending {
             loans: loans.clone(),
             applications: applications.clone(),
+            application_store: application_store.clone(),
+            accounts: accounts.clone(),
+            account_store: account_store.clone(),
             loan_store: loan_store.clone(),
             codes: codes.clone(),
             offer_ttl: settings.offer_ttl,
@@ -178,8 +191,8 @@ impl App {
             documents: Arc::new(store::cqrs(&db, ())),
             applications,
             ticket_store: Arc::new(store::store(&db)),
-            account_store: Arc::new(store::store(&db)),
-            application_store: Arc::new(store::store(&db)),
+            account_store,
+            application_store,
             loans,
             loan_store,
             incoming: Arc::new(store::cqrs(&db, ())),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::AggregateError;
-use k911_aggregates::account::{AccountEvent, AccountKind};
+use k911_aggregates::account::{Account, AccountCommand, AccountEvent, AccountKind};
 use k911_aggregates::loan::law::{LawEditions, Unlawful};
 use k911_aggregates::loan::{Loan, LoanCommand, LoanEvent, LoanStatus, OfferTerms};
 use k911_aggregates::loan_application::{
@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::clock::moscow_date;
 use crate::contract::ContractFacts;
+use crate::credit;
 use crate::execute::run_retrying;
 use crate::metrics::JobLabels;
 use crate::otp::{Codes, OtpPurpose};
@@ -95,6 +96,9 @@ fn system_meta() -> std::collections::HashMap<String, String> {
 pub struct Lending {
     pub(crate) loans: Arc<Cqrs<Loan>>,
     pub(crate) applications: Arc<Cqrs<LoanApplication>>,
+    pub(crate) application_store: Arc<Store<LoanApplication>>,
+    pub(crate) accounts: Arc<Cqrs<Account>>,
+    pub(crate) account_store: Arc<Store<Account>>,
     pub(crate) loan_store: Arc<Store<Loan>>,
     pub(crate) codes: Codes,
     pub(crate) offer_ttl: Duration,
@@ -115,6 +119,8 @@ impl Projection for Lending {
             "PayoutFailed",
             "OverdueReminderSent",
             "RefundRequested",
+            "OfferExpired",
+            "LoanRepaid",
         ]
     }
 
@@ -161,10 +167,22 @@ impl Projection for Lending {
                 Ok(LoanEvent::SigningRefused { reason, refused_at }) => {
                     let loan = self.load(id).await.map_err(|e| bad(&e))?;
                     let terms = loan.terms().cloned().ok_or_else(|| bad(&"no offer"))?;
-                    self.give_back(tx, event, &terms, &reason, refused_at)
+                    let whose = (terms.application_id, terms.customer_id);
+                    self.give_back(tx, event, whose, &reason, refused_at)
                         .await?
                 }
-                Ok(LoanEvent::PayoutFailed { .. }) => {
+                Ok(LoanEvent::OfferExpired { expired_at }) => self
+                    .end_loan_credit(id, None, expired_at)
+                    .await
+                    .map_err(|e| bad(&e))?,
+                Ok(LoanEvent::LoanRepaid { closed_on }) => self
+                    .end_loan_credit(id, Some(closed_on), event.recorded_at)
+                    .await
+                    .map_err(|e| bad(&e))?,
+                Ok(LoanEvent::PayoutFailed { failed_at, .. }) => {
+                    self.end_loan_credit(id, None, failed_at)
+                        .await
+                        .map_err(|e| bad(&e))?;
                     self.tell(tx, event, id, |number| {
                         format!(
                             "k911: не удалось перечислить заём по договору № {number} на выбранную \
@@ -248,6 +266,27 @@ impl Lending {
         let (contract_number, pdn_percent) = match existing {
             Some(terms) => (terms.contract_number, terms.pdn_percent),
             None => {
+                let application =
+                    crate::execute::load(&self.application_store, approved.application_id)
+                        .await
+                        .map_err(|e| bad(&e))?;
+                // Taken back since (refused on the account by the approving request): nothing
+                // to offer.
+                let approved_at = application.approved().map(|a| a.approved_at);
+                if approved_at != Some(approved.approved_at) {
+                    return Ok(());
+                }
+                // Counted on the account before it is offered.
+                let refused = self
+                    .commit_credit(approved.application_id, &application, approved.approved_at)
+                    .await
+                    .map_err(|e| bad(&e))?;
+                if let Some(reason) = refused {
+                    let whose = (approved.application_id, customer_id);
+                    return self
+                        .give_back(tx, event, whose, &reason, approved.approved_at)
+                        .await;
+                }
                 let row = tx
                     .transaction()
                     .query_one("SELECT nextval('contract_number_seq')", &[])
@@ -306,8 +345,9 @@ impl Lending {
         // back to the underwriters, and go on to the next event.
         if let Some(refusal) = loan.refusal() {
             let terms = loan.terms().cloned().ok_or_else(|| bad(&"no offer"))?;
+            let whose = (terms.application_id, terms.customer_id);
             return self
-                .give_back(tx, event, &terms, &refusal, approved.approved_at)
+                .give_back(tx, event, whose, &refusal, approved.approved_at)
                 .await;
         }
         tx.transaction()
@@ -401,13 +441,14 @@ impl Lending {
         Ok(())
     }
 
-    /// Terms that could not become a lawful contract: the borrower is told by SMS, and the
-    /// application goes back to the underwriters' queue with the reason.
+    /// Terms that could not become a lawful contract: the borrower is told by SMS, the
+    /// application goes back to the underwriters' queue with the reason, and the loan no longer
+    /// counts on the customer's account.
     async fn give_back(
         &self,
         tx: &BatchTx<'_>,
         event: &RecordedEvent,
-        terms: &OfferTerms,
+        (application_id, customer_id): (Uuid, Uuid),
         reason: &Unlawful,
         at: DateTime<Utc>,
     ) -> Result<(), ProjectionError> {
@@ -416,28 +457,95 @@ impl Lending {
             reason: reason.to_string(),
             at,
         };
-        let application_id = terms.application_id.to_string();
-        run_retrying(
-            &self.applications,
-            &application_id,
-            give_back,
-            system_meta(),
-        )
-        .await
-        .map_err(|e| bad(&e))?;
+        let id = application_id.to_string();
+        run_retrying(&self.applications, &id, give_back, system_meta())
+            .await
+            .map_err(|e| bad(&e))?;
+        self.end_credit((application_id, customer_id), None, at)
+            .await
+            .map_err(|e| bad(&e))?;
         tracing::info!(
-            application = %terms.application_id,
+            application = %application_id,
             reason = %reason,
             "approved terms could not become a contract; the application is back in the queue"
         );
-        self.tell_underwriter(tx, event, terms.application_id, reason)
+        self.tell_underwriter(tx, event, application_id, reason)
             .await?;
-        self.tell_about(tx, event, terms, |_| {
-            "k911: договор на одобренных условиях не может быть заключён: они не соответствуют \
-             требованиям закона. Заявка возвращена на рассмотрение, мы сообщим о решении."
-                .to_string()
-        })
+        let text = "k911: договор на одобренных условиях не может быть заключён: они не \
+                    соответствуют требованиям закона. Заявка возвращена на рассмотрение, мы \
+                    сообщим о решении.";
+        self.tell_customer(tx, event, customer_id, text.to_string())
+            .await
+    }
+
+    /// Counts the approved loan on the customer's account before it is offered (a no-op when the
+    /// approving request did); `Some` why the law forbids it. The bureau's loans were weighed by
+    /// the approval; here this lender's own loans are counted one approval after another.
+    async fn commit_credit(
+        &self,
+        application_id: Uuid,
+        application: &LoanApplication,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Unlawful>, Error> {
+        let (Some(customer_id), Some(approved)) =
+            (application.customer_id(), application.approved())
+        else {
+            return Ok(None);
+        };
+        // Terms this deployment's law forbids (an approval made under other rules) are refused.
+        let cost = match approved.cost(&self.law) {
+            Ok(cost) => cost,
+            Err(unlawful) => return Ok(Some(unlawful)),
+        };
+        // Weighed under the approval's edition, counted as of now: a reservation that lapsed
+        // while this waited is checked again.
+        let now = self.codes.clock.now();
+        let commit = AccountCommand::CommitCredit {
+            application_id,
+            credit: credit::terms(&cost, &self.law, at),
+            at: now,
+        };
+        run_retrying(
+            &self.accounts,
+            &customer_id.to_string(),
+            commit,
+            system_meta(),
+        )
         .await
+        .map_err(|e| Error::Storage(e.to_string()))?;
+        let account = crate::execute::load(&self.account_store, customer_id).await?;
+        Ok(credit::refusal(&account, application_id, now))
+    }
+
+    /// The loan of an approved application ended: repaid on a day, or never issued (`None`).
+    async fn end_credit(
+        &self,
+        (application_id, customer_id): (Uuid, Uuid),
+        repaid_on: Option<chrono::NaiveDate>,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let end = AccountCommand::EndCredit {
+            application_id,
+            repaid_on,
+            at,
+        };
+        run_retrying(&self.accounts, &customer_id.to_string(), end, system_meta())
+            .await
+            .map_err(|e| Error::Storage(e.to_string()))?;
+        Ok(())
+    }
+
+    /// [`Self::end_credit`] for the loan `loan_id`.
+    async fn end_loan_credit(
+        &self,
+        loan_id: Uuid,
+        repaid_on: Option<chrono::NaiveDate>,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let loan = self.load(loan_id).await?;
+        let terms = loan.terms().ok_or(Error::NotFound)?;
+        self.end_credit((terms.application_id, terms.customer_id), repaid_on, at)
+            .await
     }
 
     /// The underwriter who approved the application hears why it came back, by e-mail to their
@@ -500,16 +608,17 @@ impl Lending {
         let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
         let loan = self.load(loan_id).await.map_err(|e| bad(&e))?;
         let terms = loan.terms().cloned().ok_or_else(|| bad(&"no offer"))?;
-        self.tell_about(tx, event, &terms, text).await
+        let text = text(&terms.contract_number);
+        self.tell_customer(tx, event, terms.customer_id, text).await
     }
 
-    /// [`Self::tell`] about the loan of `terms`.
-    async fn tell_about(
+    /// Tells the customer by SMS, once per event.
+    async fn tell_customer(
         &self,
         tx: &BatchTx<'_>,
         event: &RecordedEvent,
-        terms: &OfferTerms,
-        text: impl FnOnce(&str) -> String,
+        customer_id: Uuid,
+        text: String,
     ) -> Result<(), ProjectionError> {
         let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
         let message_id = sms_id(event.position());
@@ -517,17 +626,16 @@ impl Lending {
             return Ok(());
         }
         let registered = tx
-            .first_payload("Account", &terms.customer_id.to_string())
+            .first_payload("Account", &customer_id.to_string())
             .await?;
         let Ok(AccountEvent::CustomerRegistered { phone, .. }) = serde_json::from_value(registered)
         else {
             return Err(bad(&"customer without registration"));
         };
-        let text = text(&terms.contract_number);
         let text = self
             .codes
             .keys
-            .seal(terms.customer_id, &text)
+            .seal(customer_id, &text)
             .await
             .map_err(|e| bad(&e))?;
         let message = Effect::Sms { phone, text };

@@ -8,6 +8,7 @@ pub mod cabinet;
 pub mod clock;
 pub mod content;
 pub mod contract;
+pub mod credit;
 pub mod credit_history;
 pub mod effects;
 pub mod error;

@@ -11,7 +11,7 @@ use k911_aggregates::account::{
 use k911_aggregates::loan::law::CreditRecord;
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod, ProfileChanges};
 use k911_aggregates::loan_application::{
-    Assessment, LoanApplicationCommand, LoanApplicationEvent, LoanRequest,
+    Assessment, LoanApplicationCommand, LoanApplicationError, LoanApplicationEvent, LoanRequest,
 };
 use k911_aggregates::money::{DailyRate, Kopecks};
 use k911_aggregates::values::{Email, MessageText};
@@ -21,11 +21,11 @@ use k911_event_store::log::RecordedEvent;
 use k911_event_store::outbox::{self, Channel, Effect};
 use k911_event_store::store::Cqrs;
 use k911_projections::runtime::{BatchTx, Projection, ProjectionError};
-use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::auth::{generate_password, hash_password};
-use crate::clock::{moscow_date, Clock};
+use crate::clock::Clock;
+use crate::credit;
 use crate::execute::run_retrying;
 use crate::ids::IdGenerator;
 use crate::{App, CommandMeta, Error, Written};
@@ -292,71 +292,78 @@ impl App {
         approval: Approval,
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
-        let assessment = self.assess(application_id).await?;
+        let (assessment, elsewhere) = self.assess(application_id).await?;
+        let at = self.clock.now();
+        let application = self.load(&self.application_store, application_id).await?;
+        // The loan is counted on the customer's account before the approval is written: another
+        // approval of theirs at the same moment is decided after this one, against it.
+        if let Some(customer_id) = application.customer_id() {
+            let policy = self.lending_policy();
+            let (_, _, _, cost) = application.approval_terms(
+                approval.amount,
+                approval.term_days,
+                approval.daily_rate,
+                &policy,
+                at,
+            )?;
+            let reserve = AccountCommand::ReserveCredit {
+                application_id,
+                credit: credit::terms(&cost, &self.settings.law, at),
+                elsewhere,
+                at,
+            };
+            self.execute(&self.accounts, customer_id, reserve, meta)
+                .await?;
+            let account = self.load(&self.account_store, customer_id).await?;
+            if let Some(reason) = credit::refusal(&account, application_id, at) {
+                return Err(LoanApplicationError::Unlawful(reason).into());
+            }
+        }
         let command = LoanApplicationCommand::Approve {
             underwriter_id,
             amount: approval.amount,
             term_days: approval.term_days,
             daily_rate: approval.daily_rate,
             assessment,
-            at: self.clock.now(),
+            at,
         };
+        // Should this fail (decided meanwhile by someone else), the reservation lapses by itself.
         self.execute(&self.applications, application_id, command, meta)
             .await
     }
 
-    /// The applicant's declared income and the loans they hold here and at other lenders (and
-    /// those repaid lately), for the decision.
-    async fn assess(&self, application_id: Uuid) -> Result<Assessment, Error> {
+    /// The applicant's declared income and the loans they hold here (as their account counts
+    /// them) and at other lenders (as a bureau reports them, returned apart too), for the
+    /// decision.
+    async fn assess(&self, application_id: Uuid) -> Result<(Assessment, Vec<CreditRecord>), Error> {
         let application = self.load(&self.application_store, application_id).await?;
         let (Some(customer_id), Some((applicant, _))) =
             (application.customer_id(), application.profile())
         else {
             // Unknown: the aggregate answers that.
-            return Ok(Assessment {
+            let nothing = Assessment {
                 monthly_income: Kopecks::ZERO,
                 monthly_payments: Kopecks::ZERO,
                 credit_history: vec![],
-            });
+            };
+            return Ok((nothing, vec![]));
         };
         let applicant: Applicant = self.keys.open(applicant).await?;
-        // Long enough back for any waiting period the law sets after a repayment.
-        let repaid_since = moscow_date(self.clock.now()) - chrono::Days::new(31);
-        let client = self.db.pg.get().await?;
-        let own =
-            k911_projections::loans::in_force_or_repaid_since(&**client, customer_id, repaid_since)
-                .await?;
-        drop(client);
-        let in_force = own.iter().filter(|loan| loan.closed_on.is_none());
-        let monthly_payments = in_force
-            .map(|loan| Kopecks::new(loan.monthly_payment_kopecks()).unwrap_or(Kopecks::ZERO))
-            .sum();
-        let mut credit_history = own
-            .iter()
-            .map(|loan| {
-                let psk_percent = loan.psk_percent.parse::<Decimal>().map_err(|e| {
-                    Error::Storage(format!(
-                        "loan {}: ПСК {}: {e}",
-                        loan.loan_id, loan.psk_percent
-                    ))
-                })?;
-                Ok(CreditRecord {
-                    psk_percent,
-                    repaid_on: loan.closed_on,
-                })
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
+        let account = self.load(&self.account_store, customer_id).await?;
         let elsewhere = self
             .credit_history
             .loans(&applicant.passport)
             .await
             .map_err(Error::Storage)?;
-        credit_history.extend(elsewhere);
-        Ok(Assessment {
+        let now = self.clock.now();
+        let mut credit_history = account.credit_history(application_id, now);
+        credit_history.extend(elsewhere.iter().copied());
+        let assessment = Assessment {
             monthly_income: applicant.monthly_income,
-            monthly_payments,
+            monthly_payments: account.monthly_payments(application_id, now),
             credit_history,
-        })
+        };
+        Ok((assessment, elsewhere))
     }
 
     pub async fn reject_application(

@@ -512,41 +512,6 @@ pub async fn loan(
     Ok(row.as_ref().map(LoanRow::from_row))
 }
 
-impl LoanRow {
-    /// What the loan weighs on its borrower a month: all that is due (loans here run a month
-    /// at most), or for a loan not yet issued, all it will be.
-    pub fn monthly_payment_kopecks(&self) -> i64 {
-        match self.status.as_str() {
-            "active" => {
-                self.outstanding_principal_kopecks
-                    + self.outstanding_interest_kopecks
-                    + self.outstanding_penalty_kopecks
-            }
-            _ => self.total_to_repay_kopecks,
-        }
-    }
-}
-
-/// A customer's loans in force or about to be (offered, signed, being paid out, active), and
-/// those repaid from `repaid_since` on.
-pub async fn in_force_or_repaid_since(
-    client: &impl GenericClient,
-    customer_id: Uuid,
-    repaid_since: NaiveDate,
-) -> Result<Vec<LoanRow>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            &format!(
-                "{SELECT_LOAN} WHERE l.customer_id = $1
-                   AND (l.status IN ('offered', 'signed', 'payout_requested', 'active')
-                        OR (l.status = 'closed' AND l.closed_on >= $2))"
-            ),
-            &[&customer_id, &repaid_since],
-        )
-        .await?;
-    Ok(rows.iter().map(LoanRow::from_row).collect())
-}
-
 /// Loans with a refund waiting for the provider's answer.
 pub async fn pending_refunds(
     client: &impl GenericClient,

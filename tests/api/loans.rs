@@ -257,6 +257,55 @@ async fn a_high_debt_to_income_ratio_is_warned_and_a_third_high_cost_loan_refuse
     );
 }
 
+/// A borrower applies and is approved again and again as fast as the API lets them, while the
+/// earlier loans are still being offered: the account counts each approval at once, so no timing
+/// lets a third loan above 200 % a year through.
+#[tokio::test]
+async fn approvals_in_quick_succession_never_grant_more_high_cost_loans_than_the_law_allows() {
+    let app = TestApp::spawn().await;
+    let (token, underwriter, _, _) = customer(&app).await;
+    let repeat = json!({"loan": {"amount_kopecks": 100000, "term_days": 10}});
+    let approve = |id: String| {
+        let (app, underwriter) = (&app, underwriter.clone());
+        async move {
+            let path = format!("/api/v1/staff/applications/{id}/approve");
+            app.post_as(&underwriter, &path, None).await
+        }
+    };
+    let mut answers = vec![];
+    for _ in 0..2 {
+        // The next application may start once the account has heard of the last decision.
+        let id = loop {
+            let applied = app
+                .post_as(&token, "/api/v1/me/applications", Some(&repeat))
+                .await;
+            if applied.status == StatusCode::CREATED {
+                break applied.body["application_id"].as_str().unwrap().to_string();
+            }
+            assert_eq!(applied.status, StatusCode::CONFLICT, "{:#}", applied.body);
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        };
+        answers.push(approve(id.clone()).await);
+        // Asked again at once: the same answer.
+        answers.push(approve(id).await);
+    }
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status.as_u16()).collect();
+    // The first loan (from registration) and one more; then the rule, with nothing approved.
+    assert_eq!(statuses, [200, 409, 409, 409], "{answers:#?}");
+    assert!(answers[2].body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("200 %"));
+    let offered: Vec<String> = loans(&app, &token)
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|loan| loan["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(offered, ["offered", "offered"]);
+}
+
 #[tokio::test]
 async fn an_overdue_debtor_is_reminded_by_sms_only_when_the_law_allows() {
     let app = TestApp::spawn().await;

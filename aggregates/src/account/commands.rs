@@ -1,12 +1,26 @@
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use uuid::Uuid;
 
 use super::ApplicationOutcome;
+use crate::loan::law::{CreditRecord, LawRules};
 use crate::loan_application::applicant::ProfileChanges;
+use crate::money::Kopecks;
 use crate::values::{Email, Phone, Role};
 use crate::Sealed;
+
+/// What an approved loan weighs, as the law's limits count it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreditTerms {
+    /// The loan's full cost of credit, % a year.
+    pub psk_percent: Decimal,
+    /// What it weighs a month (all of it: loans here run a month at most).
+    pub monthly_payment: Kopecks,
+    /// The edition of the law of the approval's day.
+    pub rules: Box<LawRules>,
+}
 
 /// What can be asked of an account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +77,33 @@ pub enum AccountCommand {
     },
     UnlinkSocial {
         provider: String,
+        at: DateTime<Utc>,
+    },
+    /// An underwriter is about to approve an application: its loan is counted from now on for
+    /// the law's limits on high-cost loans and for the debt-to-income ratio, before the approval
+    /// is written. Refused (and the refusal recorded) when the edition of the day forbids one
+    /// more such loan. A reservation no approval confirms stops counting after
+    /// [`RESERVATION_LAPSES_AFTER`](super::RESERVATION_LAPSES_AFTER).
+    ReserveCredit {
+        application_id: Uuid,
+        credit: CreditTerms,
+        /// The loans at other lenders a bureau reported.
+        elsewhere: Vec<CreditRecord>,
+        at: DateTime<Utc>,
+    },
+    /// The approval was written and is about to become an offer: the loan counts until it ends.
+    /// A live reservation becomes the commitment; without one (its request died, or it lapsed)
+    /// the limits are checked again, and a refusal recorded.
+    CommitCredit {
+        application_id: Uuid,
+        credit: CreditTerms,
+        at: DateTime<Utc>,
+    },
+    /// The loan of an approved application ended: repaid on a day (still counted for the waiting
+    /// days after a repayment), or never issued (no longer counted at all).
+    EndCredit {
+        application_id: Uuid,
+        repaid_on: Option<NaiveDate>,
         at: DateTime<Utc>,
     },
 }

@@ -1,11 +1,14 @@
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::DomainEvent;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use uuid::Uuid;
 
 use super::ApplicationOutcome;
+use crate::loan::law::Unlawful;
 use crate::loan_application::applicant::ProfileChanges;
+use crate::money::Kopecks;
 use crate::values::{Email, Phone, Role};
 use crate::{Sealed, EVENT_VERSION_1};
 
@@ -65,6 +68,37 @@ pub enum AccountEvent {
         provider: String,
         unlinked_at: DateTime<Utc>,
     },
+    /// An application about to be approved: its loan counts for the customer's limits (until
+    /// it lapses unconfirmed).
+    CreditReserved {
+        application_id: Uuid,
+        psk_percent: Decimal,
+        monthly_payment: Kopecks,
+        reserved_at: DateTime<Utc>,
+    },
+    /// An approved application's loan counts for the customer's limits until it ends.
+    CreditCommitted {
+        application_id: Uuid,
+        psk_percent: Decimal,
+        monthly_payment: Kopecks,
+        committed_at: DateTime<Utc>,
+    },
+    /// The law forbade one more such loan: the approval cannot become a loan.
+    CreditRefused {
+        application_id: Uuid,
+        reason: Unlawful,
+        refused_at: DateTime<Utc>,
+    },
+    /// The loan was repaid in full on `repaid_on` (it still counts for the waiting days).
+    CreditRepaid {
+        application_id: Uuid,
+        repaid_on: NaiveDate,
+    },
+    /// The approval never became a loan (the offer lapsed or was refused, the payout failed).
+    CreditReleased {
+        application_id: Uuid,
+        released_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for AccountEvent {
@@ -80,6 +114,11 @@ impl DomainEvent for AccountEvent {
             Self::PasswordChanged { .. } => "PasswordChanged",
             Self::SocialAccountLinked { .. } => "SocialAccountLinked",
             Self::SocialAccountUnlinked { .. } => "SocialAccountUnlinked",
+            Self::CreditReserved { .. } => "CreditReserved",
+            Self::CreditCommitted { .. } => "CreditCommitted",
+            Self::CreditRefused { .. } => "CreditRefused",
+            Self::CreditRepaid { .. } => "CreditRepaid",
+            Self::CreditReleased { .. } => "CreditReleased",
         }
         .to_string()
     }

@@ -10,12 +10,17 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
-pub use commands::AccountCommand;
+pub use commands::{AccountCommand, CreditTerms};
 pub use error::AccountError;
 pub use events::AccountEvent;
 
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::calendar::moscow_date;
+use crate::loan::law::{CreditRecord, Unlawful};
+use crate::money::Kopecks;
 use crate::values::{Email, Phone, Role};
 use crate::Sealed;
 
@@ -57,14 +62,110 @@ pub enum ApplicationOutcome {
     Abandoned,
 }
 
+/// How long a reservation counts without the approval it was made for: an approving request
+/// reserves and approves within moments; one that died in between leaves a reservation that must
+/// not block the customer for ever.
+pub const RESERVATION_LAPSES_AFTER: chrono::Duration = chrono::Duration::minutes(10);
+
+/// A loan the customer owes here, or owed lately, or is about to be approved: what the law's
+/// limits count. Kept on the account so that approvals of one customer are decided one after
+/// another against it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commitment {
+    pub application_id: Uuid,
+    pub psk_percent: Decimal,
+    pub monthly_payment: Kopecks,
+    /// `None` while in force.
+    pub repaid_on: Option<NaiveDate>,
+    /// When it was reserved, while no approval has confirmed it.
+    pub reserved_at: Option<DateTime<Utc>>,
+}
+
+impl Commitment {
+    /// Whether it counts at `at`: confirmed, or reserved lately.
+    fn counts_at(&self, at: DateTime<Utc>) -> bool {
+        self.reserved_at
+            .is_none_or(|reserved| at < reserved + RESERVATION_LAPSES_AFTER)
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Account {
     kind: AccountKind,
+    /// The customer's loans here, approved and not released, in the order they were approved.
+    credit: Vec<Commitment>,
+    /// Why the latest commitment of an application was refused, until it is committed.
+    refusals: Vec<(Uuid, Unlawful)>,
 }
 
 impl Account {
     pub fn kind(&self) -> &AccountKind {
         &self.kind
+    }
+
+    /// The customer's loans here as a credit history shows them at `at` (in force or about to
+    /// be, or repaid), besides the application's own.
+    pub fn credit_history(&self, besides: Uuid, at: DateTime<Utc>) -> Vec<CreditRecord> {
+        self.counted(at, Some(besides))
+            .map(|c| CreditRecord {
+                psk_percent: c.psk_percent,
+                repaid_on: c.repaid_on,
+            })
+            .collect()
+    }
+
+    /// What the loans in force weigh a month at `at`, besides the application's own.
+    pub fn monthly_payments(&self, besides: Uuid, at: DateTime<Utc>) -> Kopecks {
+        self.counted(at, Some(besides))
+            .filter(|c| c.repaid_on.is_none())
+            .map(|c| c.monthly_payment)
+            .sum()
+    }
+
+    /// Whether the application's loan is counted, confirmed or reserved, at `at`.
+    pub fn counts(&self, application_id: Uuid, at: DateTime<Utc>) -> bool {
+        self.counted(at, None)
+            .any(|c| c.application_id == application_id)
+    }
+
+    fn counted(
+        &self,
+        at: DateTime<Utc>,
+        except: Option<Uuid>,
+    ) -> impl Iterator<Item = &Commitment> + '_ {
+        self.credit
+            .iter()
+            .filter(move |c| c.counts_at(at) && Some(c.application_id) != except)
+    }
+
+    /// The limits of `rules` for one more loan of `psk_percent` at `at`, besides the
+    /// application's own (its earlier reservation) and with the loans `elsewhere`.
+    fn check_credit(
+        &self,
+        application_id: Uuid,
+        credit: &CreditTerms,
+        elsewhere: Vec<CreditRecord>,
+        at: DateTime<Utc>,
+    ) -> Result<(), Unlawful> {
+        let mut history = self.credit_history(application_id, at);
+        history.extend(elsewhere);
+        credit
+            .rules
+            .check_high_cost(credit.psk_percent, &history, moscow_date(at))
+    }
+
+    fn find_credit(&self, application_id: Uuid) -> Option<&Commitment> {
+        self.credit
+            .iter()
+            .find(|c| c.application_id == application_id)
+    }
+
+    /// Why the application's loan was refused, if its latest commitment was.
+    pub fn credit_refusal(&self, application_id: Uuid) -> Option<&Unlawful> {
+        self.refusals
+            .iter()
+            .find(|(id, _)| *id == application_id)
+            .map(|(_, why)| why)
     }
 
     /// The linked providers of an opened customer's cabinet; social accounts link only there.
@@ -228,6 +329,91 @@ impl Aggregate for Account {
                 };
                 sink.write(linked, self).await;
             }
+            AccountCommand::ReserveCredit {
+                application_id,
+                credit,
+                elsewhere,
+                at,
+            } => {
+                if !matches!(self.kind, AccountKind::Customer { .. }) {
+                    return Err(AccountError::NotACustomer);
+                }
+                if self.counts(application_id, at) {
+                    return Ok(());
+                }
+                // A refusal is an outcome to record: whoever asked reads it back
+                // (`credit_refusal`).
+                let event = match self.check_credit(application_id, &credit, elsewhere, at) {
+                    Ok(()) => AccountEvent::CreditReserved {
+                        application_id,
+                        psk_percent: credit.psk_percent,
+                        monthly_payment: credit.monthly_payment,
+                        reserved_at: at,
+                    },
+                    Err(reason) => AccountEvent::CreditRefused {
+                        application_id,
+                        reason,
+                        refused_at: at,
+                    },
+                };
+                sink.write(event, self).await;
+            }
+            AccountCommand::CommitCredit {
+                application_id,
+                credit,
+                at,
+            } => {
+                if !matches!(self.kind, AccountKind::Customer { .. }) {
+                    return Err(AccountError::NotACustomer);
+                }
+                let live = self.counts(application_id, at);
+                if self
+                    .find_credit(application_id)
+                    .is_some_and(|c| c.reserved_at.is_none())
+                {
+                    return Ok(());
+                }
+                // Reserved lately: confirmed as it stands. Otherwise the limits decide now.
+                let checked = match live {
+                    true => Ok(()),
+                    false => self.check_credit(application_id, &credit, vec![], at),
+                };
+                let event = match checked {
+                    Ok(()) => AccountEvent::CreditCommitted {
+                        application_id,
+                        psk_percent: credit.psk_percent,
+                        monthly_payment: credit.monthly_payment,
+                        committed_at: at,
+                    },
+                    Err(reason) => AccountEvent::CreditRefused {
+                        application_id,
+                        reason,
+                        refused_at: at,
+                    },
+                };
+                sink.write(event, self).await;
+            }
+            AccountCommand::EndCredit {
+                application_id,
+                repaid_on,
+                at,
+            } => {
+                let Some(commitment) = self.find_credit(application_id) else {
+                    return Ok(());
+                };
+                let event = match repaid_on {
+                    Some(_) if commitment.repaid_on.is_some() => return Ok(()),
+                    Some(repaid_on) => AccountEvent::CreditRepaid {
+                        application_id,
+                        repaid_on,
+                    },
+                    None => AccountEvent::CreditReleased {
+                        application_id,
+                        released_at: at,
+                    },
+                };
+                sink.write(event, self).await;
+            }
             AccountCommand::UnlinkSocial { provider, at } => {
                 let providers = self.open_customer_providers()?;
                 if !providers.contains(&provider) {
@@ -366,6 +552,61 @@ impl Aggregate for Account {
                 {
                     social_providers.retain(|p| *p != provider);
                 }
+            }
+            AccountEvent::CreditReserved {
+                application_id,
+                psk_percent,
+                monthly_payment,
+                reserved_at,
+            } => {
+                self.refusals.retain(|(id, _)| *id != application_id);
+                self.credit.retain(|c| c.application_id != application_id);
+                self.credit.push(Commitment {
+                    application_id,
+                    psk_percent,
+                    monthly_payment,
+                    repaid_on: None,
+                    reserved_at: Some(reserved_at),
+                });
+            }
+            AccountEvent::CreditCommitted {
+                application_id,
+                psk_percent,
+                monthly_payment,
+                ..
+            } => {
+                self.refusals.retain(|(id, _)| *id != application_id);
+                self.credit.retain(|c| c.application_id != application_id);
+                self.credit.push(Commitment {
+                    application_id,
+                    psk_percent,
+                    monthly_payment,
+                    repaid_on: None,
+                    reserved_at: None,
+                });
+            }
+            AccountEvent::CreditRefused {
+                application_id,
+                reason,
+                ..
+            } => {
+                self.refusals.retain(|(id, _)| *id != application_id);
+                self.refusals.push((application_id, reason));
+            }
+            AccountEvent::CreditRepaid {
+                application_id,
+                repaid_on,
+            } => {
+                if let Some(c) = self
+                    .credit
+                    .iter_mut()
+                    .find(|c| c.application_id == application_id)
+                {
+                    c.repaid_on = Some(repaid_on);
+                }
+            }
+            AccountEvent::CreditReleased { application_id, .. } => {
+                self.credit.retain(|c| c.application_id != application_id);
             }
         }
     }
@@ -700,5 +941,187 @@ mod tests {
             .given_no_previous_events()
             .when(create(Role::Borrower))
             .then_expect_error(AccountError::NotAStaffRole(Role::Borrower));
+    }
+
+    fn credit() -> CreditTerms {
+        CreditTerms {
+            psk_percent: Decimal::from(292),
+            monthly_payment: Kopecks::new(1_752_000).unwrap(),
+            rules: Box::new(
+                crate::loan::law::LawEditions::default()
+                    .for_contract(at().date_naive())
+                    .clone(),
+            ),
+        }
+    }
+
+    fn reserve(application_id: Uuid, at: DateTime<Utc>) -> AccountCommand {
+        AccountCommand::ReserveCredit {
+            application_id,
+            credit: credit(),
+            elsewhere: vec![],
+            at,
+        }
+    }
+
+    fn reserved(application_id: Uuid) -> AccountEvent {
+        AccountEvent::CreditReserved {
+            application_id,
+            psk_percent: Decimal::from(292),
+            monthly_payment: Kopecks::new(1_752_000).unwrap(),
+            reserved_at: at(),
+        }
+    }
+
+    fn commit(application_id: Uuid, at: DateTime<Utc>) -> AccountCommand {
+        AccountCommand::CommitCredit {
+            application_id,
+            credit: credit(),
+            at,
+        }
+    }
+
+    fn committed(application_id: Uuid) -> AccountEvent {
+        AccountEvent::CreditCommitted {
+            application_id,
+            psk_percent: Decimal::from(292),
+            monthly_payment: Kopecks::new(1_752_000).unwrap(),
+            committed_at: at(),
+        }
+    }
+
+    fn held_two() -> Unlawful {
+        Unlawful::HighCostLoansHeld {
+            held: 2,
+            above: Decimal::from(200),
+        }
+    }
+
+    #[test]
+    fn a_third_high_cost_loan_is_refused_on_the_account_and_the_refusal_recorded() {
+        let (first, second, third) = (
+            Uuid::from_u128(11),
+            Uuid::from_u128(12),
+            Uuid::from_u128(13),
+        );
+        TestFramework::<Account>::with(())
+            .given(vec![registered()])
+            .when(reserve(first, at()))
+            .then_expect_events(vec![reserved(first)]);
+        // Asked again (a retry): counted once.
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), reserved(first)])
+            .when(reserve(first, at()))
+            .then_expect_events(vec![]);
+        // A reservation counts at once, before its approval is confirmed.
+        let refused = AccountEvent::CreditRefused {
+            application_id: third,
+            reason: held_two(),
+            refused_at: at(),
+        };
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), committed(first), reserved(second)])
+            .when(reserve(third, at()))
+            .then_expect_events(vec![refused]);
+        // One of them never became a loan: the next one may.
+        let released = AccountEvent::CreditReleased {
+            application_id: second,
+            released_at: at(),
+        };
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), committed(first), committed(second)])
+            .when(AccountCommand::EndCredit {
+                application_id: second,
+                repaid_on: None,
+                at: at(),
+            })
+            .then_expect_events(vec![released.clone()]);
+        TestFramework::<Account>::with(())
+            .given(vec![
+                registered(),
+                committed(first),
+                committed(second),
+                released,
+            ])
+            .when(reserve(third, at()))
+            .then_expect_events(vec![reserved(third)]);
+    }
+
+    #[test]
+    fn a_reservation_is_confirmed_as_it_stands_or_checked_again_once_it_lapsed() {
+        let (first, second, third) = (
+            Uuid::from_u128(11),
+            Uuid::from_u128(12),
+            Uuid::from_u128(13),
+        );
+        let confirmed = |id| AccountEvent::CreditCommitted {
+            application_id: id,
+            psk_percent: Decimal::from(292),
+            monthly_payment: Kopecks::new(1_752_000).unwrap(),
+            committed_at: at(),
+        };
+        TestFramework::<Account>::with(())
+            .given(vec![
+                registered(),
+                committed(first),
+                committed(second),
+                reserved(third),
+            ])
+            .when(commit(third, at()))
+            .then_expect_events(vec![confirmed(third)]);
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), committed(first)])
+            .when(commit(first, at()))
+            .then_expect_events(vec![]);
+        // The approving request died: its reservation stops counting, and a late confirmation
+        // meets the limits again.
+        let later = at() + RESERVATION_LAPSES_AFTER;
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), committed(first), reserved(third)])
+            .when(reserve(second, later))
+            .then_expect_events(vec![AccountEvent::CreditReserved {
+                application_id: second,
+                psk_percent: Decimal::from(292),
+                monthly_payment: Kopecks::new(1_752_000).unwrap(),
+                reserved_at: later,
+            }]);
+        let late = AccountEvent::CreditReserved {
+            application_id: second,
+            psk_percent: Decimal::from(292),
+            monthly_payment: Kopecks::new(1_752_000).unwrap(),
+            reserved_at: later,
+        };
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), committed(first), reserved(third), late])
+            .when(commit(third, later))
+            .then_expect_events(vec![AccountEvent::CreditRefused {
+                application_id: third,
+                reason: held_two(),
+                refused_at: later,
+            }]);
+    }
+
+    #[test]
+    fn a_repaid_loan_leaves_the_monthly_payments_and_still_counts_in_the_history() {
+        let (first, other) = (Uuid::from_u128(11), Uuid::from_u128(99));
+        let mut account = Account::default();
+        for event in [
+            registered(),
+            committed(first),
+            AccountEvent::CreditRepaid {
+                application_id: first,
+                repaid_on: at().date_naive(),
+            },
+        ] {
+            account.apply(event);
+        }
+        assert_eq!(account.monthly_payments(other, at()), Kopecks::ZERO);
+        assert_eq!(
+            account.credit_history(other, at()),
+            vec![CreditRecord {
+                psk_percent: Decimal::from(292),
+                repaid_on: Some(at().date_naive()),
+            }]
+        );
     }
 }

@@ -18,7 +18,7 @@ pub use error::LoanApplicationError;
 pub use events::LoanApplicationEvent;
 
 use crate::calendar::moscow_date;
-use crate::loan::law::LawEditions;
+use crate::loan::law::{LawEditions, Unlawful};
 pub use crate::loan::psk::LoanCost;
 use crate::money::{DailyRate, Kopecks};
 use crate::Sealed;
@@ -108,6 +108,28 @@ pub struct LoanApplication {
     loan: Option<LoanRequest>,
     /// The profile and payout method as submitted: what a repeat application starts from.
     profile: Option<(Sealed<Applicant>, Sealed<PayoutMethod>)>,
+    /// The terms of the approval in force, if one is.
+    approved: Option<ApprovedLoan>,
+}
+
+/// What an approval granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovedLoan {
+    pub amount: Kopecks,
+    pub term_days: u16,
+    pub daily_rate: DailyRate,
+    pub approved_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl ApprovedLoan {
+    /// What the loan costs under the edition of the approval's day (the approval checked it).
+    pub fn cost(&self, law: &LawEditions) -> Result<LoanCost, Unlawful> {
+        law.for_contract(moscow_date(self.approved_at)).lawful_cost(
+            self.amount,
+            self.term_days,
+            self.daily_rate,
+        )
+    }
 }
 
 impl LoanApplication {
@@ -122,6 +144,11 @@ impl LoanApplication {
     /// The applicant's data and payout method as submitted (sealed).
     pub fn profile(&self) -> Option<&(Sealed<Applicant>, Sealed<PayoutMethod>)> {
         self.profile.as_ref()
+    }
+
+    /// The approval in force (not returned), if there is one.
+    pub fn approved(&self) -> Option<ApprovedLoan> {
+        self.approved
     }
 }
 
@@ -172,32 +199,10 @@ impl Aggregate for LoanApplication {
                 assessment,
                 at,
             } => {
-                let asked = self.undecided()?;
-                let amount = amount.unwrap_or(asked.amount);
-                let term_days = term_days.unwrap_or(asked.term_days);
-                if amount > asked.amount {
-                    return Err(E::AmountAboveRequest {
-                        asked: asked.amount,
-                    });
-                }
-                if term_days > asked.term_days {
-                    return Err(E::TermAboveRequest {
-                        asked: asked.term_days,
-                    });
-                }
-                let product = &policy.product;
-                product.check(amount, term_days)?;
-                let daily_rate = daily_rate.unwrap_or(product.daily_rate);
-                if daily_rate > product.daily_rate {
-                    return Err(E::RateAboveCap {
-                        cap: product.daily_rate,
-                    });
-                }
-                // Every figure of the offer is checked here, against the edition of the day:
-                // an approval is one the loan can always offer.
+                let (amount, term_days, daily_rate, cost) =
+                    self.approval_terms(amount, term_days, daily_rate, policy, at)?;
                 let today = moscow_date(at);
                 let rules = policy.law.for_contract(today);
-                let cost = rules.lawful_cost(amount, term_days, daily_rate)?;
                 rules.check_high_cost(cost.psk_percent, &assessment.credit_history, today)?;
                 let monthly_payments = assessment.monthly_payments + cost.monthly_payment();
                 let assessed = LoanApplicationEvent::DebtToIncomeAssessed {
@@ -256,14 +261,27 @@ impl Aggregate for LoanApplication {
                 self.loan = Some(loan);
                 self.profile = Some((applicant, payout));
             }
-            LoanApplicationEvent::ApplicationApproved { .. } => {
-                self.status = ApplicationStatus::Approved
+            LoanApplicationEvent::ApplicationApproved {
+                amount,
+                term_days,
+                daily_rate,
+                approved_at,
+                ..
+            } => {
+                self.status = ApplicationStatus::Approved;
+                self.approved = Some(ApprovedLoan {
+                    amount,
+                    term_days,
+                    daily_rate,
+                    approved_at,
+                });
             }
             LoanApplicationEvent::ApplicationRejected { .. } => {
                 self.status = ApplicationStatus::Rejected
             }
             LoanApplicationEvent::ApplicationReturned { .. } => {
-                self.status = ApplicationStatus::Submitted
+                self.status = ApplicationStatus::Submitted;
+                self.approved = None;
             }
             LoanApplicationEvent::DebtToIncomeAssessed { .. } => {}
         }
@@ -271,6 +289,44 @@ impl Aggregate for LoanApplication {
 }
 
 impl LoanApplication {
+    /// The terms an approval at `at` would grant (the request's where the underwriter named
+    /// none) and what they cost, every figure checked against the product and the edition of the
+    /// day: an approval is one the loan can always offer.
+    pub fn approval_terms(
+        &self,
+        amount: Option<Kopecks>,
+        term_days: Option<u16>,
+        daily_rate: Option<DailyRate>,
+        policy: &LendingPolicy,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Kopecks, u16, DailyRate, LoanCost), LoanApplicationError> {
+        use LoanApplicationError as E;
+        let asked = self.undecided()?;
+        let amount = amount.unwrap_or(asked.amount);
+        let term_days = term_days.unwrap_or(asked.term_days);
+        if amount > asked.amount {
+            return Err(E::AmountAboveRequest {
+                asked: asked.amount,
+            });
+        }
+        if term_days > asked.term_days {
+            return Err(E::TermAboveRequest {
+                asked: asked.term_days,
+            });
+        }
+        let product = &policy.product;
+        product.check(amount, term_days)?;
+        let daily_rate = daily_rate.unwrap_or(product.daily_rate);
+        if daily_rate > product.daily_rate {
+            return Err(E::RateAboveCap {
+                cap: product.daily_rate,
+            });
+        }
+        let rules = policy.law.for_contract(moscow_date(at));
+        let cost = rules.lawful_cost(amount, term_days, daily_rate)?;
+        Ok((amount, term_days, daily_rate, cost))
+    }
+
     /// The loan asked for, if the application still waits for its decision.
     fn undecided(&self) -> Result<LoanRequest, LoanApplicationError> {
         match (self.status, self.loan) {
