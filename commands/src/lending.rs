@@ -982,6 +982,9 @@ impl App {
             let step = self.execute(&self.loans, loan.loan_id, expire, &meta);
             self.isolated("offer_expiry", loan.loan_id, step).await;
         }
+        if let Err(error) = self.release_unsubmitted_applications().await {
+            tracing::warn!(%error, "releasing unsubmitted applications failed");
+        }
         Ok(())
     }
 

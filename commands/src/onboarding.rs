@@ -34,6 +34,10 @@ use crate::{App, CommandMeta, Error, Written};
 /// event before another application may take it over (the first one failed half-way).
 const ORPHAN_AFTER_SECS: f64 = 60.0;
 
+/// How long an application started on an account (a registration, or a repeat application) may
+/// wait for its submission before the account lets it go: the request that started it died.
+pub const UNSUBMITTED_RELEASED_AFTER: chrono::Duration = chrono::Duration::minutes(30);
+
 /// A first application, validated at the edge.
 #[derive(Debug, Clone)]
 pub struct ApplicationForm {
@@ -364,6 +368,58 @@ impl App {
             credit_history,
         };
         Ok((assessment, elsewhere))
+    }
+
+    /// Releases every application started on an account more than
+    /// [`UNSUBMITTED_RELEASED_AFTER`] ago and never submitted (its request died between the two
+    /// commands): the account records it abandoned, so the person may apply again instead of
+    /// hearing "already our customer" for ever. Read from the log, not from a read model.
+    /// Returns how many were released.
+    pub async fn release_unsubmitted_applications(&self) -> Result<usize, Error> {
+        let before = self.clock.now() - UNSUBMITTED_RELEASED_AFTER;
+        let stranded: Vec<(String, String)> = sqlx::query_as(
+            "SELECT e.aggregate_id, e.payload -> e.event_type ->> 'application_id'
+               FROM events e
+              WHERE e.aggregate_type = 'Account'
+                AND e.event_type IN ('CustomerRegistered', 'ApplicationStarted')
+                AND COALESCE(e.payload -> 'CustomerRegistered' ->> 'registered_at',
+                             e.payload -> 'ApplicationStarted' ->> 'started_at')::timestamptz < $1
+                AND NOT EXISTS (
+                    SELECT 1 FROM events s
+                     WHERE s.aggregate_type = 'LoanApplication'
+                       AND s.aggregate_id = e.payload -> e.event_type ->> 'application_id')
+                AND NOT EXISTS (
+                    SELECT 1 FROM events c
+                     WHERE c.aggregate_type = 'Account' AND c.aggregate_id = e.aggregate_id
+                       AND c.event_type = 'ApplicationClosed'
+                       AND c.payload -> 'ApplicationClosed' ->> 'application_id'
+                           = e.payload -> e.event_type ->> 'application_id')",
+        )
+        .bind(before)
+        .fetch_all(&self.db.sqlx)
+        .await?;
+        let meta = CommandMeta {
+            actor_role: Some("system".into()),
+            channel: "scheduler",
+            ..CommandMeta::default()
+        };
+        let mut released = 0;
+        for (customer_id, application_id) in stranded {
+            let (Ok(customer_id), Ok(application_id)) = (customer_id.parse(), application_id.parse())
+            else {
+                continue;
+            };
+            let abandon = AccountCommand::CloseApplication {
+                application_id,
+                outcome: ApplicationOutcome::Abandoned,
+                at: self.clock.now(),
+            };
+            self.execute(&self.accounts, customer_id, abandon, &meta)
+                .await?;
+            tracing::info!(customer = %customer_id, application = %application_id, "an application never submitted was released");
+            released += 1;
+        }
+        Ok(released)
     }
 
     pub async fn reject_application(

@@ -2,6 +2,7 @@
 
 use axum::http::{Method, StatusCode};
 use k911_aggregates::values::Role;
+use k911_commands::clock::Clock;
 use k911_tests::TestApp;
 use serde_json::{json, Value};
 
@@ -501,4 +502,47 @@ async fn a_rejected_applicant_may_apply_again_and_the_approval_opens_the_cabinet
     )
     .await
     .problem(StatusCode::CONFLICT);
+}
+
+/// The process died between registering the customer and submitting their first application: the
+/// person is known but has nothing to log in to. Half an hour later the registration is released
+/// and they may apply again.
+#[tokio::test]
+async fn a_registration_never_submitted_is_released_after_half_an_hour() {
+    let app = TestApp::spawn().await;
+    let (customer_id, application_id) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    for (kind, value) in [("phone", "+79161234567"), ("passport", "4510123456")] {
+        sqlx::query("INSERT INTO customer_identities (kind, hash, customer_id) VALUES ($1, $2, $3)")
+            .bind(kind)
+            .bind(app.app.keys.lookup_hash(value))
+            .bind(customer_id)
+            .execute(&app.db.sqlx)
+            .await
+            .unwrap();
+    }
+    let phone = k911_aggregates::values::Phone::parse("+79161234567").unwrap();
+    let register = k911_aggregates::account::AccountCommand::RegisterCustomer {
+        application_id,
+        phone: app.app.keys.seal(customer_id, &phone).await.unwrap(),
+        email: None,
+        at: app.clock.now(),
+    };
+    k911_event_store::store::cqrs::<k911_aggregates::account::Account>(&app.db, ())
+        .framework
+        .execute(&customer_id.to_string(), register)
+        .await
+        .unwrap();
+
+    let body = with_card(&app, &application("+79161234567", None, "123456")).await;
+    app.post("/api/v1/applications", &body)
+        .await
+        .problem(StatusCode::CONFLICT);
+    // Not yet: a submission may still be on its way.
+    crate::loans::move_clock(&app, "2026-11-27T12:29:00+03:00").await;
+    app.post("/api/v1/applications", &body)
+        .await
+        .problem(StatusCode::CONFLICT);
+    crate::loans::move_clock(&app, "2026-11-27T12:31:00+03:00").await;
+    let again = app.post("/api/v1/applications", &body).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{:#}", again.body);
 }
