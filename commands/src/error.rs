@@ -83,25 +83,123 @@ pub enum Error {
     #[error("the read models are behind: {0}")]
     NotReady(#[from] ProjectionError),
     #[error("personal data unavailable: {0}")]
-    Keys(#[from] KeyError),
+    Keys(KeyError),
+    /// The database cannot be reached for now (a lost or refused connection, a pool with none
+    /// free, a server shutting down): the client may retry, with its Idempotency-Key if it sent a
+    /// command whose outcome it did not hear.
+    #[error("the database is unavailable for now: {0}")]
+    Unavailable(String),
     #[error("storage failure: {0}")]
     Storage(String),
 }
 
+/// SQLSTATE classes of a server that cannot serve now: connection exceptions (08), insufficient
+/// resources (53: too many connections), operator intervention (57: shutting down, restarting).
+fn unavailable_state(code: &str) -> bool {
+    ["08", "53", "57"]
+        .iter()
+        .any(|class| code.starts_with(class))
+}
+
+/// Whether `e` says the database is out of reach rather than that the request or the code is
+/// wrong.
+pub fn sqlx_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable_state(&code)),
+        _ => false,
+    }
+}
+
+fn pg_unavailable(e: &tokio_postgres::Error) -> bool {
+    let io = std::error::Error::source(e).is_some_and(|source| source.is::<std::io::Error>());
+    e.is_closed() || io || e.code().is_some_and(|code| unavailable_state(code.code()))
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Database(db) if sqlx_unavailable(&db) => Self::Unavailable(db.to_string()),
+            other => Self::Keys(other),
+        }
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
+        if sqlx_unavailable(&e) {
+            return Self::Unavailable(e.to_string());
+        }
         Self::Storage(e.to_string())
     }
 }
 
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
+        if pg_unavailable(&e) {
+            return Self::Unavailable(e.to_string());
+        }
         Self::Storage(e.to_string())
     }
 }
 
 impl From<deadpool_postgres::PoolError> for Error {
     fn from(e: deadpool_postgres::PoolError) -> Self {
+        let unavailable = match &e {
+            deadpool_postgres::PoolError::Backend(pg) => pg_unavailable(pg),
+            _ => true,
+        };
+        if unavailable {
+            return Self::Unavailable(e.to_string());
+        }
         Self::Storage(e.to_string())
+    }
+}
+
+impl Error {
+    /// A command's failure that is not the aggregate's answer: the database out of reach, or
+    /// something wrong with the store.
+    pub(crate) fn from_store<T: std::error::Error>(e: cqrs_es::AggregateError<T>) -> Self {
+        use cqrs_es::AggregateError as E;
+        match &e {
+            E::DatabaseConnectionError(_) => Self::Unavailable(e.to_string()),
+            E::UnexpectedError(cause)
+                if cause
+                    .downcast_ref::<sqlx::Error>()
+                    .is_some_and(sqlx_unavailable) =>
+            {
+                Self::Unavailable(e.to_string())
+            }
+            _ => Self::Storage(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_out_of_reach_is_unavailable_and_a_bad_statement_is_not() {
+        assert!(matches!(
+            Error::from(sqlx::Error::PoolTimedOut),
+            Error::Unavailable(_)
+        ));
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(matches!(
+            Error::from(sqlx::Error::Io(refused)),
+            Error::Unavailable(_)
+        ));
+        assert!(matches!(
+            Error::from(sqlx::Error::RowNotFound),
+            Error::Storage(_)
+        ));
+        let lost: cqrs_es::AggregateError<std::io::Error> =
+            cqrs_es::AggregateError::UnexpectedError(Box::new(sqlx::Error::PoolTimedOut));
+        assert!(matches!(Error::from_store(lost), Error::Unavailable(_)));
     }
 }

@@ -105,7 +105,7 @@ impl App {
             }
             Err(AggregateError::AggregateConflict) => Err(Error::Conflict),
             Err(AggregateError::UserError(e)) => Err(e.into()),
-            Err(other) => Err(Error::Storage(other.to_string())),
+            Err(other) => Err(Error::from_store(other)),
         }
     }
 }
@@ -153,6 +153,6 @@ pub(crate) async fn load<A: Aggregate>(store: &Store<A>, id: uuid::Uuid) -> Resu
     let mut context = store
         .load_aggregate(&id.to_string())
         .await
-        .map_err(|e| Error::Storage(e.to_string()))?;
+        .map_err(Error::from_store)?;
     Ok(std::mem::take(context.aggregate()))
 }

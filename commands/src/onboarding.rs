@@ -405,7 +405,8 @@ impl App {
         };
         let mut released = 0;
         for (customer_id, application_id) in stranded {
-            let (Ok(customer_id), Ok(application_id)) = (customer_id.parse(), application_id.parse())
+            let (Ok(customer_id), Ok(application_id)) =
+                (customer_id.parse(), application_id.parse())
             else {
                 continue;
             };

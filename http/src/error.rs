@@ -190,8 +190,15 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let Self::TooManyRequests { retry_after_secs } = self {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        match self {
+            Self::TooManyRequests { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            // Whatever is out of reach is usually back within moments (a restart, a failover).
+            Self::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
+            }
+            _ => {}
         }
         response
     }
@@ -283,6 +290,11 @@ impl From<AppError> for ApiError {
             AppError::Throttled { retry_after_secs } => Self::TooManyRequests { retry_after_secs },
             AppError::NotReady(e) => Self::Unavailable(e.to_string()),
             AppError::Keys(e) => Self::Internal(e.to_string()),
+            AppError::Unavailable(cause) => {
+                // Logged, never echoed: the cause names servers and pools.
+                tracing::warn!(%cause, "database unavailable");
+                Self::Unavailable("the service is temporarily unavailable; try again".into())
+            }
             AppError::Storage(e) => Self::Internal(e),
         }
     }

@@ -192,3 +192,31 @@ async fn unknown_routes_and_methods_answer_with_problems() {
         .await
         .problem(StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// With every database connection taken (by waiting readers, a stuck job), a command waits for
+/// the pool's timeout and is answered 503 with Retry-After, not 500; nothing is echoed of the
+/// cause.
+#[tokio::test]
+async fn a_command_with_no_database_connection_to_be_had_is_503_with_retry_after() {
+    let app = k911_tests::TestApp::spawn().await;
+    let mut held = vec![];
+    while let Ok(Ok(connection)) =
+        tokio::time::timeout(std::time::Duration::from_millis(200), app.db.sqlx.acquire()).await
+    {
+        held.push(connection);
+    }
+    let form =
+        serde_json::json!({"name": "Иван", "email": "ivan@example.ru", "question": "Когда?"});
+    let answer = app.post("/api/v1/support/tickets", &form).await;
+    answer.problem(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.headers["retry-after"], "1");
+    assert!(!answer.body["detail"].as_str().unwrap().contains("pool"));
+    drop(held);
+    let answer = app.post("/api/v1/support/tickets", &form).await;
+    assert_eq!(
+        answer.status,
+        axum::http::StatusCode::CREATED,
+        "{:#}",
+        answer.body
+    );
+}

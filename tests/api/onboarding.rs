@@ -512,13 +512,15 @@ async fn a_registration_never_submitted_is_released_after_half_an_hour() {
     let app = TestApp::spawn().await;
     let (customer_id, application_id) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     for (kind, value) in [("phone", "+79161234567"), ("passport", "4510123456")] {
-        sqlx::query("INSERT INTO customer_identities (kind, hash, customer_id) VALUES ($1, $2, $3)")
-            .bind(kind)
-            .bind(app.app.keys.lookup_hash(value))
-            .bind(customer_id)
-            .execute(&app.db.sqlx)
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO customer_identities (kind, hash, customer_id) VALUES ($1, $2, $3)",
+        )
+        .bind(kind)
+        .bind(app.app.keys.lookup_hash(value))
+        .bind(customer_id)
+        .execute(&app.db.sqlx)
+        .await
+        .unwrap();
     }
     let phone = k911_aggregates::values::Phone::parse("+79161234567").unwrap();
     let register = k911_aggregates::account::AccountCommand::RegisterCustomer {
