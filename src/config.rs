@@ -131,6 +131,15 @@ pub struct Config {
         global = true
     )]
     pub offer_ttl_hours: u64,
+    /// Tries of an effect (SMS, e-mail, payout) before it is parked as dead for an admin.
+    #[arg(
+        long,
+        env = "K911_EFFECT_MAX_ATTEMPTS",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(i32).range(1..=100),
+        global = true
+    )]
+    pub effect_max_attempts: i32,
     /// HMAC secret of Sberbank Online's payment notifications; the channel is closed without.
     #[arg(
         long,
@@ -284,6 +293,7 @@ impl Config {
                 .context("K911_REMINDER_RULES must be a JSON object of the reminder limits")?;
         }
         settings.offer_ttl = std::time::Duration::from_secs(self.offer_ttl_hours * 3600);
+        settings.effects.max_attempts = self.effect_max_attempts;
         if let Some(url) = &self.oidc_redirect_url {
             settings.oidc_redirect_url = url.clone();
         }
