@@ -368,9 +368,20 @@ pub struct ServeArgs {
         default_value = "ежедневно с 8:00 до 20:00 по московскому времени"
     )]
     pub support_hours: String,
+    /// Limits on logins, codes, applications and tickets per client address and overall: `off`
+    /// (development and load tests only) or JSON overriding the defaults, e.g.
+    /// `{"login": {"per_address_per_minute": 10, "global_per_minute": 600}}`.
+    #[arg(long, env = "K911_RATE_LIMITS", default_value = "on")]
+    pub rate_limits: k911_http::RateLimitConfig,
+    /// Proxies (comma-separated addresses) whose `X-Forwarded-For` names the client.
+    #[arg(long, env = "K911_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Result<()> {
+    if config.mode == Mode::Production && args.rate_limits == k911_http::RateLimitConfig::Off {
+        bail!("K911_RATE_LIMITS=off is for development and load tests; refused in production mode");
+    }
     let (app, manual_clock) = config.app_and_clock(&db)?;
     let projector_tasks = app.projectors.start();
     let dispatcher = app.start_effects_worker();
@@ -390,6 +401,8 @@ pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Re
             },
             dev_routes: config.mode == Mode::Development,
             manual_clock,
+            rate_limits: args.rate_limits,
+            trusted_proxies: args.trusted_proxies,
         },
     );
     let listener = tokio::net::TcpListener::bind(&args.addr)

@@ -109,6 +109,8 @@ pub struct App {
     pub(crate) credit_history: Arc<dyn CreditHistory>,
     /// New tickets' queue positions, handed over by their read model.
     pub(crate) queue_receipts: support::Receipts,
+    /// One permit per core for argon2 (see [`App::hashing`]).
+    pub(crate) hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -209,6 +211,9 @@ impl App {
             oidc,
             codes,
             queue_receipts,
+            hashing: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            )),
         }
     }
 }

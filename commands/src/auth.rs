@@ -21,6 +21,11 @@ const FREE_FAILURES: i32 = 5;
 /// The first lock; each further failure doubles it, up to [`MAX_LOCK_SECS`].
 const FIRST_LOCK_SECS: i64 = 30;
 const MAX_LOCK_SECS: i64 = 15 * 60;
+/// Failures older than this are forgotten (while no lock runs): a login is not held against its
+/// owner's typos of last week, and nobody keeps it locked without trying again and again.
+const FAILURES_FORGOTTEN_AFTER_SECS: f64 = 15.0 * 60.0;
+/// How long a password check waits for a free core before the answer is 503.
+const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Minimum password length for accounts k911 creates.
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
@@ -105,9 +110,7 @@ impl App {
             return Err(Error::LoginTaken);
         }
         let password = password.to_string();
-        let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| Error::Storage(e.to_string()))?;
+        let password_hash = self.hashing(move || hash_password(&password)).await?;
         let command = AccountCommand::CreateStaff {
             login,
             role,
@@ -131,23 +134,23 @@ impl App {
         let key = login.trim().to_lowercase();
         let throttle = self.throttle_key(&key);
         let now = self.clock.now();
-        self.check_not_locked(&throttle, now).await?;
+        let attempt = self.take_attempt(&throttle, now).await?;
         let account = self.account_by_login(&key).await?;
         let password = password.to_string();
-        let checked = tokio::task::spawn_blocking(move || match account {
-            Some((id, role, hash)) if verify_password(&password, &hash) => Some(Principal {
-                account_id: id,
-                role,
-            }),
-            Some(_) => None,
-            None => {
-                verify_against_nothing(&password);
-                None
-            }
-        })
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))?;
-        self.finish_login(&throttle, checked, now).await
+        let checked = self
+            .hashing(move || match account {
+                Some((id, role, hash)) if verify_password(&password, &hash) => Some(Principal {
+                    account_id: id,
+                    role,
+                }),
+                Some(_) => None,
+                None => {
+                    verify_against_nothing(&password);
+                    None
+                }
+            })
+            .await?;
+        self.finish_login(&throttle, attempt, checked, now).await
     }
 
     /// Logs in a phone-only customer with the one-time code sent to the phone. An unknown
@@ -159,7 +162,7 @@ impl App {
             Err(_) => login.trim().to_string(),
         });
         let now = self.clock.now();
-        self.check_not_locked(&throttle, now).await?;
+        let attempt = self.take_attempt(&throttle, now).await?;
         let principal = match &phone {
             Ok(phone) => match self.codes.accept(phone, &OtpPurpose::Login, code).await? {
                 // The account is checked again: the code was sent while it could log in.
@@ -175,7 +178,7 @@ impl App {
             },
             Err(_) => None,
         };
-        self.finish_login(&throttle, principal, now).await
+        self.finish_login(&throttle, attempt, principal, now).await
     }
 
     /// Failed-login counters are kept per keyed hash of the login: customers' logins are
@@ -184,41 +187,110 @@ impl App {
         hex::encode(self.keys.lookup_hash(&format!("login:{login}")))
     }
 
-    pub(crate) async fn check_not_locked(
+    /// Counts an attempt on `throttle` before it is checked, in one statement: of any number of
+    /// attempts at once, only as many as the rule lets through are checked at all, and the rest
+    /// are refused at once. Returns the attempt's number; [`Error::Throttled`] while locked, or
+    /// while the free attempts are all being checked.
+    pub(crate) async fn take_attempt(
         &self,
         throttle: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), Error> {
+    ) -> Result<i32, Error> {
+        let taken: Option<i32> = sqlx::query_scalar(
+            "INSERT INTO login_failures AS f (login, failures, last_failure) VALUES ($1, 1, $2)
+             ON CONFLICT (login) DO UPDATE
+                SET failures = CASE WHEN f.last_failure < $2 - make_interval(secs => $4)
+                                    THEN 1 ELSE f.failures + 1 END,
+                    locked_until = CASE WHEN f.last_failure < $2 - make_interval(secs => $4)
+                                        THEN NULL ELSE f.locked_until END,
+                    last_failure = $2
+              WHERE (f.locked_until IS NULL OR f.locked_until <= $2)
+                AND (f.failures < $3 OR f.locked_until IS NOT NULL
+                     OR f.last_failure < $2 - make_interval(secs => $4))
+             RETURNING failures",
+        )
+        .bind(throttle)
+        .bind(now)
+        .bind(FREE_FAILURES)
+        .bind(FAILURES_FORGOTTEN_AFTER_SECS)
+        .fetch_optional(&self.db.sqlx)
+        .await?;
+        if let Some(attempt) = taken {
+            return Ok(attempt);
+        }
         let locked_until: Option<DateTime<Utc>> =
             sqlx::query_scalar("SELECT locked_until FROM login_failures WHERE login = $1")
                 .bind(throttle)
                 .fetch_optional(&self.db.sqlx)
                 .await?
                 .flatten();
-        match locked_until.filter(|until| *until > now) {
-            Some(until) => Err(Error::Throttled {
-                retry_after_secs: (until - now).num_seconds().max(1) as u64,
-            }),
-            None => Ok(()),
-        }
+        let retry_after_secs = match locked_until.filter(|until| *until > now) {
+            Some(until) => (until - now).num_seconds().max(1) as u64,
+            // The free attempts are being checked right now.
+            None => FIRST_LOCK_SECS as u64,
+        };
+        Err(Error::Throttled { retry_after_secs })
     }
 
-    /// Opens a session for a checked caller, or counts the failure.
+    /// Opens a session for a checked caller (forgetting the failures), or locks the login when
+    /// this failed attempt used up the free ones.
     async fn finish_login(
         &self,
         throttle: &str,
+        attempt: i32,
         checked: Option<Principal>,
         now: DateTime<Utc>,
     ) -> Result<Session, Error> {
         let Some(principal) = checked else {
-            self.record_failed_login(throttle, now).await?;
+            self.failed_attempt(throttle, attempt, now).await?;
             return Err(Error::BadCredentials);
         };
+        self.forget_attempts(throttle).await?;
+        self.open_session(principal, now).await
+    }
+
+    pub(crate) async fn forget_attempts(&self, throttle: &str) -> Result<(), Error> {
         sqlx::query("DELETE FROM login_failures WHERE login = $1")
             .bind(throttle)
             .execute(&self.db.sqlx)
             .await?;
-        self.open_session(principal, now).await
+        Ok(())
+    }
+
+    /// The attempt numbered `attempt` failed: from the last free one on, the login is locked for
+    /// 30 s, doubling with every further failure (at most 15 min).
+    pub(crate) async fn failed_attempt(
+        &self,
+        throttle: &str,
+        attempt: i32,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        if attempt >= FREE_FAILURES {
+            let doublings = (attempt - FREE_FAILURES).min(16) as u32;
+            let secs = (FIRST_LOCK_SECS << doublings).min(MAX_LOCK_SECS);
+            sqlx::query("UPDATE login_failures SET locked_until = $2 WHERE login = $1")
+                .bind(throttle)
+                .bind(now + ChronoDuration::seconds(secs))
+                .execute(&self.db.sqlx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs argon2 work off the async threads, at most one per core at a time: a burst of
+    /// logins queues here instead of growing the blocking pool without bound, and a request that
+    /// cannot get a core in time is answered 503.
+    pub(crate) async fn hashing<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        let _permit = tokio::time::timeout(HASHING_WAIT, self.hashing.acquire())
+            .await
+            .map_err(|_| Error::Unavailable("every core is checking a password".into()))?
+            .map_err(|e| Error::Storage(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| Error::Storage(e.to_string()))
     }
 
     /// A staff login, else a customer's e-mail (found by its keyed hash: customers' e-mails are
@@ -274,33 +346,6 @@ impl App {
         .bind(self.keys.lookup_hash(value))
         .fetch_optional(&self.db.sqlx)
         .await?)
-    }
-
-    pub(crate) async fn record_failed_login(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        let failures: i32 = sqlx::query_scalar(
-            "INSERT INTO login_failures (login, failures, last_failure) VALUES ($1, 1, $2)
-             ON CONFLICT (login) DO UPDATE
-                SET failures = login_failures.failures + 1, last_failure = $2
-             RETURNING failures",
-        )
-        .bind(key)
-        .bind(now)
-        .fetch_one(&self.db.sqlx)
-        .await?;
-        if failures >= FREE_FAILURES {
-            let doublings = (failures - FREE_FAILURES).min(16) as u32;
-            let secs = (FIRST_LOCK_SECS << doublings).min(MAX_LOCK_SECS);
-            sqlx::query("UPDATE login_failures SET locked_until = $2 WHERE login = $1")
-                .bind(key)
-                .bind(now + ChronoDuration::seconds(secs))
-                .execute(&self.db.sqlx)
-                .await?;
-        }
-        Ok(())
     }
 
     pub(crate) async fn open_session(

@@ -216,7 +216,7 @@ impl App {
     ) -> Result<Written, Error> {
         let throttle = self.throttle_key(&format!("password-change:{account_id}"));
         let now = self.clock.now();
-        self.check_not_locked(&throttle, now).await?;
+        let attempt = self.take_attempt(&throttle, now).await?;
         let account = self.load(&self.account_store, account_id).await?;
         let hash = match account.kind() {
             AccountKind::Staff { password_hash, .. } => Some(password_hash.clone()),
@@ -227,15 +227,14 @@ impl App {
             return Err(k911_aggregates::account::AccountError::NoPassword.into());
         };
         let (current, new) = (current_password.to_string(), new_password.to_string());
-        let new_hash = tokio::task::spawn_blocking(move || {
-            verify_password(&current, &hash).then(|| hash_password(&new))
-        })
-        .await
-        .map_err(|e| Error::Storage(e.to_string()))?;
+        let new_hash = self
+            .hashing(move || verify_password(&current, &hash).then(|| hash_password(&new)))
+            .await?;
         let Some(password_hash) = new_hash else {
-            self.record_failed_login(&throttle, now).await?;
+            self.failed_attempt(&throttle, attempt, now).await?;
             return Err(Error::WrongCurrentPassword);
         };
+        self.forget_attempts(&throttle).await?;
         let command = AccountCommand::ChangePassword {
             password_hash,
             at: now,

@@ -4,6 +4,7 @@
 mod auth;
 mod error;
 mod extract;
+mod limits;
 mod middleware;
 mod openapi;
 mod routes;
@@ -20,6 +21,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use limits::{Action, Limit, RateLimitConfig};
 pub use routes::Contacts;
 
 /// The largest request body accepted (a feedback form is a few kilobytes).
@@ -38,6 +40,10 @@ pub struct HttpConfig {
     pub dev_routes: bool,
     /// The manual clock behind `POST /dev/clock`, when the service runs on one.
     pub manual_clock: Option<ManualClock>,
+    /// Limits on logins, codes, applications and tickets (`K911_RATE_LIMITS`).
+    pub rate_limits: RateLimitConfig,
+    /// Proxies whose `X-Forwarded-For` names the client (`K911_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Clone)]
@@ -46,6 +52,7 @@ pub(crate) struct AppState {
     pub app: Arc<App>,
     pub contacts: Arc<Contacts>,
     pub manual_clock: Option<ManualClock>,
+    pub limits: Arc<limits::RateLimits>,
 }
 
 /// The whole service as one router, so tests can drive it without a socket.
@@ -55,6 +62,10 @@ pub fn router(app: App, config: &HttpConfig) -> Router {
         app: Arc::new(app),
         contacts: Arc::new(config.contacts.clone()),
         manual_clock: config.manual_clock.clone(),
+        limits: Arc::new(limits::RateLimits::new(
+            &config.rate_limits,
+            &config.trusted_proxies,
+        )),
     };
     let request_id = HeaderName::from_static("x-request-id");
     routes::routes(config.dev_routes, config.manual_clock.is_some(), sandbox)
@@ -67,6 +78,10 @@ pub fn router(app: App, config: &HttpConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::min_position,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::rate_limit,
         ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

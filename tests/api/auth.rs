@@ -163,3 +163,88 @@ async fn support_routes_are_for_support_staff_only() {
         }
     }
 }
+
+/// A hundred wrong passwords at once: only the free attempts are checked at all; every other one
+/// is refused at once, and the lock is the rule's (30 s), not a hundred failures' worth.
+#[tokio::test]
+async fn a_hundred_parallel_wrong_logins_lock_only_as_the_rule_says() {
+    let app = TestApp::spawn().await;
+    app.staff("anna@k911.ru", Role::Support).await;
+    let wrong = json!({"login": "anna@k911.ru", "password": "wrong password"});
+    let answers =
+        futures::future::join_all((0..100).map(|_| app.post("/api/v1/auth/login", &wrong))).await;
+    let checked = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (5, 95));
+    let right = json!({"login": "anna@k911.ru", "password": STAFF_PASSWORD});
+    let locked = app.post("/api/v1/auth/login", &right).await;
+    locked.problem(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.headers["retry-after"], "30");
+    app.clock
+        .set("2026-11-27T09:00:31Z".parse().unwrap())
+        .unwrap();
+    assert_eq!(
+        app.post("/api/v1/auth/login", &right).await.status,
+        StatusCode::OK
+    );
+}
+
+/// Failures are forgotten after a quarter of an hour: a login is not held against its owner's
+/// typos of earlier, and nobody keeps it locked without trying again and again.
+#[tokio::test]
+async fn failed_logins_are_forgotten_after_a_quarter_of_an_hour() {
+    let app = TestApp::spawn().await;
+    app.staff("anna@k911.ru", Role::Support).await;
+    let wrong = json!({"login": "anna@k911.ru", "password": "wrong password"});
+    for _ in 0..4 {
+        app.post("/api/v1/auth/login", &wrong)
+            .await
+            .problem(StatusCode::UNAUTHORIZED);
+    }
+    app.clock
+        .set("2026-11-27T09:16:00Z".parse().unwrap())
+        .unwrap();
+    // Four more may be tried before the fifth locks: the first four are forgotten.
+    for _ in 0..4 {
+        app.post("/api/v1/auth/login", &wrong)
+            .await
+            .problem(StatusCode::UNAUTHORIZED);
+    }
+    let right = json!({"login": "anna@k911.ru", "password": STAFF_PASSWORD});
+    assert_eq!(
+        app.post("/api/v1/auth/login", &right).await.status,
+        StatusCode::OK
+    );
+}
+
+/// With the limits on, one address is held to its share of logins and applications (429 with
+/// Retry-After), whatever logins it tries.
+#[tokio::test]
+async fn one_address_is_held_to_its_limit_of_login_attempts() {
+    let app = TestApp::spawn_with(k911_tests::Options {
+        rate_limits: k911_http::RateLimitConfig::default(),
+        ..k911_tests::Options::default()
+    })
+    .await;
+    for n in 0..10 {
+        let someone = json!({"login": format!("nobody{n}@k911.ru"), "password": "wrong password"});
+        app.post("/api/v1/auth/login", &someone)
+            .await
+            .problem(StatusCode::UNAUTHORIZED);
+    }
+    let eleventh = json!({"login": "nobody10@k911.ru", "password": "wrong password"});
+    let limited = app.post("/api/v1/auth/login", &eleventh).await;
+    limited.problem(StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+}

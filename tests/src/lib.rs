@@ -41,6 +41,8 @@ pub struct Options {
     pub sms: Option<Arc<dyn SmsSender>>,
     /// Payout driver instead of the sandbox (given the sandbox, to wrap it).
     pub payout: Option<PayoutDriver>,
+    /// Off by default: the tests drive the service from one address, much faster than people.
+    pub rate_limits: k911_http::RateLimitConfig,
     pub settings: Settings,
 }
 
@@ -50,6 +52,7 @@ impl Default for Options {
             clock: ManualClock::starting_at(Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()),
             sms: None,
             payout: None,
+            rate_limits: k911_http::RateLimitConfig::Off,
             settings: Settings::default(),
         }
     }
@@ -112,6 +115,7 @@ impl TestApp {
             clock,
             sms,
             payout,
+            rate_limits,
             settings,
         } = options;
         // Warnings of the service (a failing projector, say) show in a failing test's output.
@@ -170,6 +174,8 @@ impl TestApp {
             },
             dev_routes: true,
             manual_clock: Some(clock.clone()),
+            rate_limits,
+            trusted_proxies: vec![],
         };
         let router = k911_http::router(app.clone(), &config);
         Self {
