@@ -985,6 +985,9 @@ impl App {
         if let Err(error) = self.release_unsubmitted_applications().await {
             tracing::warn!(%error, "releasing unsubmitted applications failed");
         }
+        if let Err(error) = k911_event_store::idempotency::forget_expired(&self.db.sqlx).await {
+            tracing::warn!(%error, "forgetting expired idempotency keys failed");
+        }
         Ok(())
     }
 

@@ -1,5 +1,6 @@
 //! HTTP `Idempotency-Key`: the key is reserved before the command runs and the answer stored after
-//! it, so a retry (concurrent or later) gets the first answer and writes nothing new.
+//! it (sealed: it may carry a token or personal data), so a retry (concurrent or later) gets the
+//! first answer and writes nothing new. Keys live [`KEPT_FOR_HOURS`]; after that the same key is new.
 
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -17,6 +18,9 @@ pub enum Reservation {
     Mismatch,
 }
 
+/// How long a key and its answer are kept.
+pub const KEPT_FOR_HOURS: i32 = 24;
+
 pub async fn reserve(
     pool: &PgPool,
     scope: &str,
@@ -24,12 +28,16 @@ pub async fn reserve(
     request_hash: &[u8],
 ) -> Result<Reservation, sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (scope, key, request_hash) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING",
+        "INSERT INTO idempotency_keys AS k (scope, key, request_hash) VALUES ($1, $2, $3)
+         ON CONFLICT (scope, key) DO UPDATE
+            SET request_hash = EXCLUDED.request_hash, status_code = NULL, response_body = NULL,
+                created_at = now()
+          WHERE k.created_at < now() - make_interval(hours => $4)",
     )
     .bind(scope)
     .bind(key)
     .bind(request_hash)
+    .bind(KEPT_FOR_HOURS)
     .execute(pool)
     .await?;
     if inserted.rows_affected() == 1 {
@@ -75,6 +83,17 @@ pub async fn complete(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Forgets the keys older than [`KEPT_FOR_HOURS`]; returns how many.
+pub async fn forget_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
+    )
+    .bind(KEPT_FOR_HOURS)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Frees a reserved key whose request failed on our side, so the client may retry it.

@@ -76,6 +76,9 @@ pub struct KeyStore {
     pool: PgPool,
     master: XChaCha20Poly1305,
     lookup: Hmac<Sha256>,
+    /// Seals the answers kept for `Idempotency-Key` replays (they may carry a token or personal
+    /// data, and live a day).
+    answers: XChaCha20Poly1305,
     cache: Arc<Mutex<HashMap<Uuid, [u8; KEY_LEN]>>>,
     /// Subjects whose keys are stored but not yet handed out.
     fresh: Arc<Mutex<Vec<Uuid>>>,
@@ -88,10 +91,14 @@ impl KeyStore {
         let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(&master.0).expect("any key length");
         derive.update(b"k911 lookup hash key v1");
         let lookup_key = derive.finalize().into_bytes();
+        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(&master.0).expect("any key length");
+        derive.update(b"k911 stored answers key v1");
+        let answers_key = derive.finalize().into_bytes();
         Self {
             pool,
             master: XChaCha20Poly1305::new((&master.0).into()),
             lookup: <Hmac<Sha256> as Mac>::new_from_slice(&lookup_key).expect("any key length"),
+            answers: XChaCha20Poly1305::new(&answers_key),
             cache: Arc::default(),
             fresh: Arc::default(),
             refill: Arc::default(),
@@ -154,6 +161,21 @@ impl KeyStore {
             B64.encode(nonce),
             B64.encode(ciphertext),
         ))
+    }
+
+    /// Encrypts an answer stored under the idempotency key `key` (nonce, then ciphertext).
+    pub fn seal_answer(&self, key: Uuid, body: &[u8]) -> Vec<u8> {
+        let (nonce, ciphertext) = encrypt(&self.answers, key, body);
+        [nonce.as_slice(), ciphertext.as_slice()].concat()
+    }
+
+    /// Decrypts what [`Self::seal_answer`] sealed under `key`; `None` if it was not.
+    pub fn open_answer(&self, key: Uuid, sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        decrypt(&self.answers, key, nonce, ciphertext)
     }
 
     /// Decrypts a sealed value; `Err(Erased)` once the subject's key is destroyed.

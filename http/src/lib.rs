@@ -25,7 +25,7 @@ pub use limits::{Action, Limit, RateLimitConfig};
 pub use routes::Contacts;
 
 /// The largest request body accepted (a feedback form is a few kilobytes).
-const BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 /// How long a GET with `X-Min-Position` may wait for the read models (API.md: 5 s).
 const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
 
@@ -71,7 +71,7 @@ pub fn router(app: App, config: &HttpConfig) -> Router {
     routes::routes(config.dev_routes, config.manual_clock.is_some(), sandbox)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
+        .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::idempotency,
         ))

@@ -1,7 +1,7 @@
 //! Cross-cutting request handling: tracing spans, `X-Min-Position`, `Idempotency-Key`.
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -16,8 +16,11 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::{AppState, MIN_POSITION_WAIT};
 
-/// The largest body any route accepts (document uploads); smaller limits apply per route.
-const MAX_BODY: usize = 16 * 1024 * 1024;
+/// The route that takes documents (PDF as base64), and its body limit; every other route takes
+/// [`crate::BODY_LIMIT`].
+pub(crate) const DOCUMENT_UPLOAD: &str = "/api/v1/staff/documents";
+/// A PDF of 10 MiB is about 14 MiB of base64.
+pub(crate) const DOCUMENT_BODY_LIMIT: usize = 15 * 1024 * 1024;
 
 /// One span per request with its id, method and route; never a body, header or query value that
 /// might carry personal data.
@@ -82,8 +85,12 @@ pub(crate) async fn min_position(
     next.run(request).await
 }
 
-/// `Idempotency-Key` on a POST/PUT/DELETE: the first answer is stored and replayed for the same
-/// request; the same key with a different request is 422.
+/// `Idempotency-Key` on a POST/PUT/DELETE: the first answer is stored (sealed) and replayed for
+/// the same request; the same key with a different request is 422. It runs after routing (an
+/// unknown route reserves nothing) and after authentication: a request with a bearer token that
+/// names no session goes to its handler (401) without touching the keys, and the keys of a
+/// logged-in caller are theirs, whatever token they use. The body is read up to the route's own
+/// limit, and a key is kept for a day.
 pub(crate) async fn idempotency(
     State(state): State<AppState>,
     request: Request,
@@ -102,14 +109,21 @@ pub(crate) async fn idempotency(
     else {
         return ApiError::Malformed("Idempotency-Key must be a UUID".into()).into_response();
     };
-    // Keys are per caller, so one client cannot replay another's answer.
-    let scope = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| hex::encode(Sha256::digest(v.as_bytes())))
-        .unwrap_or_else(|| "anonymous".to_string());
+    let scope = match crate::auth::bearer_of(request.headers()) {
+        None => "anonymous".to_string(),
+        Some(token) => match state.app.authenticate(token).await {
+            Ok(Some(principal)) => principal.account_id.to_string(),
+            // The handler answers 401; nothing is reserved for a caller we do not know.
+            Ok(None) => return next.run(request).await,
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+    };
+    let limit = match request.extensions().get::<MatchedPath>() {
+        Some(path) if path.as_str() == DOCUMENT_UPLOAD => DOCUMENT_BODY_LIMIT,
+        _ => crate::BODY_LIMIT,
+    };
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
+    let Ok(bytes) = to_bytes(body, limit).await else {
         return ApiError::TooLarge.into_response();
     };
     let mut hasher = Sha256::new();
@@ -120,8 +134,9 @@ pub(crate) async fn idempotency(
     hasher.update(&bytes);
     let request_hash = hasher.finalize();
     let pool = &state.app.db.sqlx;
+    let keys = &state.app.keys;
     match idempotency::reserve(pool, &scope, key, &request_hash).await {
-        Err(e) => ApiError::Internal(e.to_string()).into_response(),
+        Err(e) => ApiError::from(k911_commands::Error::from(e)).into_response(),
         Ok(Reservation::Mismatch) => ApiError::Unprocessable(
             "this Idempotency-Key was already used for a different request".into(),
         )
@@ -130,7 +145,12 @@ pub(crate) async fn idempotency(
             ApiError::Conflict("a request with this Idempotency-Key is still running".into())
                 .into_response()
         }
-        Ok(Reservation::Replay { status, body }) => replay(status, body),
+        Ok(Reservation::Replay { status, body }) => match keys.open_answer(key, &body) {
+            Some(body) => replay(status, body),
+            None => {
+                ApiError::Internal("a stored answer could not be opened".into()).into_response()
+            }
+        },
         Ok(Reservation::Reserved) => {
             let response = next
                 .run(Request::from_parts(parts, Body::from(bytes)))
@@ -146,7 +166,8 @@ pub(crate) async fn idempotency(
             let stored = if status.is_server_error() {
                 idempotency::release(pool, &scope, key).await
             } else {
-                idempotency::complete(pool, &scope, key, status.as_u16(), &body).await
+                let sealed = keys.seal_answer(key, &body);
+                idempotency::complete(pool, &scope, key, status.as_u16(), &sealed).await
             };
             if let Err(e) = stored {
                 tracing::error!(error = %e, "idempotency answer not stored");

@@ -100,9 +100,10 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
             put(content::edit_faq).delete(content::withdraw_faq),
         )
         .route(
-            "/api/v1/staff/documents",
-            // A PDF of 10 MiB is about 14 MiB of base64.
-            post(content::upload_document).layer(DefaultBodyLimit::max(15 * 1024 * 1024)),
+            crate::middleware::DOCUMENT_UPLOAD,
+            post(content::upload_document).layer(DefaultBodyLimit::max(
+                crate::middleware::DOCUMENT_BODY_LIMIT,
+            )),
         )
         .route(
             "/api/v1/staff/documents/{id}",
