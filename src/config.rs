@@ -140,6 +140,22 @@ pub struct Config {
         global = true
     )]
     pub effect_max_attempts: i32,
+    /// How long the effects worker holds an effect it took (longer than any provider call).
+    #[arg(
+        long,
+        env = "K911_EFFECT_LEASE_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub effect_lease_secs: u64,
+    /// Development: the payout sandbox answers a payout it executed only after this long.
+    #[arg(
+        long,
+        env = "K911_SANDBOX_ANSWER_DELAY_MS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub sandbox_answer_delay_ms: u64,
     /// HMAC secret of Sberbank Online's payment notifications; the channel is closed without.
     #[arg(
         long,
@@ -220,7 +236,11 @@ impl Config {
             Some(manual) => Arc::new(manual.clone()),
             None => Arc::new(SystemClock),
         };
-        let development = Ports::development(db.sqlx.clone(), clock.clone());
+        let development = Ports::development_answering_after(
+            db.sqlx.clone(),
+            clock.clone(),
+            std::time::Duration::from_millis(self.sandbox_answer_delay_ms),
+        );
         let sms: Arc<dyn SmsSender> = match self.sms_driver {
             SmsDriver::Outbox if self.mode == Mode::Production => {
                 bail!("K911_SMS_DRIVER=outbox is a development driver and is refused in production mode")
@@ -294,6 +314,7 @@ impl Config {
         }
         settings.offer_ttl = std::time::Duration::from_secs(self.offer_ttl_hours * 3600);
         settings.effects.max_attempts = self.effect_max_attempts;
+        settings.effects.lease = std::time::Duration::from_secs(self.effect_lease_secs);
         if let Some(url) = &self.oidc_redirect_url {
             settings.oidc_redirect_url = url.clone();
         }

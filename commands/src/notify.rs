@@ -39,7 +39,17 @@ impl Ports {
     /// Development drivers: notifications land in the `dev_outbox` table (`GET /dev/sms`),
     /// payouts go to the sandbox provider.
     pub fn development(pool: PgPool, clock: Arc<dyn Clock>) -> Self {
-        let payout = Arc::new(SandboxPayouts::new(pool.clone(), clock.clone()));
+        Self::development_answering_after(pool, clock, std::time::Duration::ZERO)
+    }
+
+    /// [`Self::development`] with a sandbox that answers a payout it executed after `delay`.
+    pub fn development_answering_after(
+        pool: PgPool,
+        clock: Arc<dyn Clock>,
+        delay: std::time::Duration,
+    ) -> Self {
+        let payout =
+            Arc::new(SandboxPayouts::new(pool.clone(), clock.clone()).answering_after(delay));
         let outbox = Arc::new(DevOutbox { pool, clock });
         Self {
             sms: outbox.clone(),

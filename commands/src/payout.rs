@@ -102,11 +102,27 @@ pub const DECLINING_CARD_SUFFIX: &str = "0002";
 pub struct SandboxPayouts {
     pool: PgPool,
     clock: Arc<dyn Clock>,
+    /// How long the sandbox takes to answer a payout it has just executed, as a slow provider
+    /// does (`K911_SANDBOX_ANSWER_DELAY_MS`): what a test needs to stop the service between the
+    /// money moving and its answer arriving.
+    answer_delay: std::time::Duration,
 }
 
 impl SandboxPayouts {
     pub fn new(pool: PgPool, clock: Arc<dyn Clock>) -> Self {
-        Self { pool, clock }
+        Self {
+            pool,
+            clock,
+            answer_delay: std::time::Duration::ZERO,
+        }
+    }
+
+    /// The same sandbox, answering a newly executed payout only after `delay`.
+    pub fn answering_after(self, delay: std::time::Duration) -> Self {
+        Self {
+            answer_delay: delay,
+            ..self
+        }
     }
 
     /// Checks a card as a provider would (number, expiry) and keeps it under a new token.
@@ -217,7 +233,7 @@ impl PayoutProvider for SandboxPayouts {
         // Like ЮKassa, the sandbox keeps an idempotency key for a day: a request repeated within
         // it moves no money, one repeated later moves it again. So `executions` shows any
         // double send, however late.
-        sqlx::query(
+        let first_request: bool = sqlx::query_scalar(
             "INSERT INTO sandbox_payouts
                     (payout_id, loan_id, kind, amount, destination, requested_at)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -229,7 +245,8 @@ impl PayoutProvider for SandboxPayouts {
                     requested_at = CASE
                         WHEN EXCLUDED.requested_at > sandbox_payouts.requested_at
                                                    + interval '24 hours'
-                        THEN EXCLUDED.requested_at ELSE sandbox_payouts.requested_at END",
+                        THEN EXCLUDED.requested_at ELSE sandbox_payouts.requested_at END
+             RETURNING requests = 1",
         )
         .bind(order.payout_id)
         .bind(order.loan_id)
@@ -237,10 +254,14 @@ impl PayoutProvider for SandboxPayouts {
         .bind(order.amount.get())
         .bind(destination)
         .bind(self.clock.now())
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        // The money moved just now (its first request): the answer takes its time.
+        if first_request && !self.answer_delay.is_zero() {
+            tokio::time::sleep(self.answer_delay).await;
+        }
+        Ok(())
     }
 
     async fn outcome(&self, payout_id: Uuid) -> Result<PayoutOutcome, String> {

@@ -1,0 +1,275 @@
+//! A test of the `k911` binary itself (a target of the root package, so cargo builds the binary
+//! for it): the real `k911 serve` is killed with SIGKILL after the payout provider moved the money
+//! and before the service recorded the answer; started again, it asks again with the same key,
+//! and the money moves once.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const MASTER_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+const UNDERWRITER_PASSWORD: &str = "underwriter password";
+
+/// A `k911` command on the test's database.
+fn k911(url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_k911"));
+    command
+        .env("DATABASE_URL", url)
+        .env("K911_MASTER_KEY", MASTER_KEY)
+        .env("K911_RATE_LIMITS", "off")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
+    command
+}
+
+/// Starts `k911 serve`; returns the process and its base URL.
+async fn serve(url: &str, answer_delay_ms: u64) -> (Child, String) {
+    let mut child = k911(url)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("K911_SANDBOX_ANSWER_DELAY_MS", answer_delay_ms.to_string())
+        .env("K911_EFFECT_LEASE_SECS", "2")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("k911 serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the service exited before listening");
+        if let Some(rest) = line.strip_prefix("k911 listening on ") {
+            let base = rest.split_whitespace().next().unwrap().to_string();
+            return (child, base);
+        }
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Value {
+        let (status, answer) = self
+            .send(reqwest::Method::POST, path, Some(body), token)
+            .await;
+        assert!((200..300).contains(&status), "{path}: {status} {answer:#}");
+        answer
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> Value {
+        let (status, answer) = self.send(reqwest::Method::GET, path, None, token).await;
+        assert_eq!(status, 200, "{path}: {answer:#}");
+        answer
+    }
+
+    /// The newest SMS to `phone` that says `needle`, once it has come.
+    async fn sms(&self, phone: &str, needle: &str) -> String {
+        let path = format!("/dev/sms?phone={}", phone.replace('+', "%2B"));
+        eventually(|| async {
+            let sent = self.get(&path, None).await;
+            sent.as_array()?
+                .iter()
+                .rev()
+                .filter_map(|m| m["text"].as_str())
+                .find(|text| text.contains(needle))
+                .map(str::to_string)
+        })
+        .await
+    }
+
+    async fn payouts(&self) -> Vec<Value> {
+        self.get("/sandbox/payouts", None)
+            .await
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+/// Polls `check` until it has an answer (at most 60 s).
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    mut check: impl FnMut() -> F,
+) -> T {
+    for _ in 0..600 {
+        if let Some(found) = check().await {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not within 60 s");
+}
+
+#[tokio::test]
+async fn a_service_killed_between_the_payout_and_its_answer_pays_once_after_restart() {
+    // The server the other tests use: DATABASE_URL's, else the local one or a private cluster.
+    let server = match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => k911_event_store::connect::with_database(&url, "postgres"),
+        _ => {
+            let state = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".k911");
+            k911_event_store::connect::local_or_private_server(&state)
+                .await
+                .expect("a PostgreSQL server")
+        }
+    };
+    let name = format!("k911_kill_{}", uuid::Uuid::new_v4().simple());
+    k911_event_store::connect::ensure_database(&server, &name)
+        .await
+        .unwrap();
+    let url = k911_event_store::connect::with_database(&server, &name);
+    let added = k911(&url)
+        .args([
+            "staff",
+            "add",
+            "--login",
+            "olga@k911.ru",
+            "--role",
+            "underwriter",
+        ])
+        .args(["--password", UNDERWRITER_PASSWORD])
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .unwrap();
+    assert!(added.success());
+
+    // The sandbox will take a minute to answer the payout it executes.
+    let (mut first, base) = serve(&url, 60_000).await;
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: format!("http://{}", base.trim_start_matches("http://")),
+    };
+    let card = client
+        .post(
+            "/sandbox/cards",
+            &json!({"pan": "2200 0000 0000 0004", "exp_month": 12, "exp_year": 2030}),
+            None,
+        )
+        .await;
+    let application = json!({
+        "applicant": {
+            "last_name": "Иванов", "first_name": "Иван", "middle_name": "Иванович",
+            "birth_date": "1990-05-14", "birth_place": "г. Москва",
+            "passport": {"series": "4510", "number": "123456", "issued_on": "2010-06-01",
+                         "issued_by": "ОВД Тверского района г. Москвы", "division_code": "770-001"},
+            "registration_address": "г. Москва, ул. Тверская, д. 1, кв. 1",
+            "residence_address": null,
+            "phone": "+79161234567", "email": "ivan@example.ru",
+            "employment": {"status": "employed", "employer": "ООО Ромашка", "position": "инженер"},
+            "monthly_income_kopecks": 8000000
+        },
+        "loan": {"amount_kopecks": 1500000, "term_days": 21},
+        "payout": {"method": "card", "card_token": card["card_token"], "masked_pan": card["masked_pan"]},
+        "consents": {"personal_data": true, "credit_history_check": true, "terms": true},
+        "referral_code": null
+    });
+    let applied = client
+        .post("/api/v1/applications", &application, None)
+        .await;
+    let application_id = applied["application_id"].as_str().unwrap();
+    let underwriter = client
+        .post(
+            "/api/v1/auth/login",
+            &json!({"login": "olga@k911.ru", "password": UNDERWRITER_PASSWORD}),
+            None,
+        )
+        .await;
+    let underwriter = underwriter["token"].as_str().unwrap();
+    client
+        .post(
+            &format!("/api/v1/staff/applications/{application_id}/approve"),
+            &json!({}),
+            Some(underwriter),
+        )
+        .await;
+    let password = client.sms("+79161234567", "пароль").await;
+    let password = password.rsplit("пароль ").next().unwrap().trim();
+    let borrower = client
+        .post(
+            "/api/v1/auth/login",
+            &json!({"login": "ivan@example.ru", "password": password}),
+            None,
+        )
+        .await;
+    let borrower = borrower["token"].as_str().unwrap().to_string();
+    let loan_id = eventually(|| async {
+        let loans = client.get("/api/v1/me/loans", Some(&borrower)).await;
+        loans[0]["loan_id"].as_str().map(str::to_string)
+    })
+    .await;
+    let code = client.sms("+79161234567", "код для подписания").await;
+    let code: String = code
+        .split(": ")
+        .nth(2)
+        .unwrap()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    client
+        .post(
+            &format!("/api/v1/me/loans/{loan_id}/sign"),
+            &json!({"code": code}),
+            Some(&borrower),
+        )
+        .await;
+
+    // The money moved; the answer has not come back: kill the service now.
+    eventually(|| async { (client.payouts().await.len() == 1).then_some(()) }).await;
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+
+    let (mut second, base) = serve(&url, 0).await;
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: format!("http://{}", base.trim_start_matches("http://")),
+    };
+    // Its lease ran out: the effect is taken again and asked again, with the same key.
+    let payouts = eventually(|| async {
+        let payouts = client.payouts().await;
+        (payouts[0]["requests"] == 2).then_some(payouts)
+    })
+    .await;
+    assert_eq!(payouts.len(), 1, "{payouts:#?}");
+    assert_eq!(payouts[0]["executions"], 1);
+    assert_eq!(payouts[0]["kind"], "loan");
+    // And the loan is issued on the provider's answer.
+    eventually(|| async {
+        let loans = client.get("/api/v1/me/loans", Some(&borrower)).await;
+        (loans[0]["status"] == "active").then_some(())
+    })
+    .await;
+    second.start_kill().unwrap();
+    second.wait().await.unwrap();
+
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server)
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
