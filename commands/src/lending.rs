@@ -10,16 +10,18 @@ use chrono::{DateTime, Utc};
 use cqrs_es::AggregateError;
 use k911_aggregates::account::{Account, AccountCommand, AccountEvent, AccountKind};
 use k911_aggregates::loan::law::{LawEditions, Unlawful};
-use k911_aggregates::loan::{Loan, LoanCommand, LoanEvent, LoanStatus, OfferTerms};
+use k911_aggregates::loan::{
+    contract_digits, contract_number, Loan, LoanCommand, LoanEvent, LoanStatus, OfferTerms,
+};
 use k911_aggregates::loan_application::{
-    LoanApplication, LoanApplicationCommand, LoanApplicationEvent,
+    pdn_warning, LoanApplication, LoanApplicationCommand, LoanApplicationEvent,
 };
 use k911_aggregates::values::Phone;
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::outbox::{self, Channel, Effect, EffectKind, PayoutPurpose};
 use k911_event_store::store::{Cqrs, Store};
 use k911_projections::loans::{self, LoanRow, PaymentRow};
-use k911_projections::runtime::{BatchTx, Projection, ProjectionError};
+use k911_projections::runtime::{payload, BatchTx, Projection, ProjectionError};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -54,33 +56,10 @@ fn sms_id(position: i64) -> Uuid {
     Uuid::new_v5(&NAMESPACE, format!("sms/{position}").as_bytes())
 }
 
-/// Digits only: how a contract number is found however it was typed.
-pub fn contract_digits(number: &str) -> String {
-    number.chars().filter(char::is_ascii_digit).collect()
-}
-
 /// Whether a recorded ratio (as `read.loans` keeps it) calls for the warning.
 pub fn pdn_needs_warning(pdn_percent: Option<&str>) -> bool {
     let pdn = pdn_percent.and_then(|p| p.parse::<rust_decimal::Decimal>().ok());
     pdn_warning(pdn).is_some()
-}
-
-/// The warning a borrower gets before signing when the loan would take more than half their
-/// income (353-FZ art. 5.1), or when no income was declared.
-pub fn pdn_warning(pdn_percent: Option<rust_decimal::Decimal>) -> Option<String> {
-    let fifty = rust_decimal::Decimal::from(50);
-    match pdn_percent {
-        Some(pdn) if pdn <= fifty => None,
-        Some(pdn) => Some(format!(
-            "Внимание: ваша долговая нагрузка (ПДН) с этим займом — {pdn} % дохода, больше 50 %: \
-             есть риск не исполнить обязательства."
-        )),
-        None => Some(
-            "Внимание: доход не указан, долговую нагрузку (ПДН) оценить нельзя: \
-             есть риск не исполнить обязательства."
-                .to_string(),
-        ),
-    }
 }
 
 fn system_meta() -> std::collections::HashMap<String, String> {
@@ -140,14 +119,15 @@ impl Projection for Lending {
         let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
         let id: Uuid = event.aggregate_id.parse().map_err(|e| bad(&e))?;
         match event.aggregate_type.as_str() {
+            // An event of its types that does not decode is an error, never skipped.
             "LoanApplication" => {
-                if let Ok(LoanApplicationEvent::ApplicationApproved {
+                if let LoanApplicationEvent::ApplicationApproved {
                     amount,
                     term_days,
                     daily_rate,
                     approved_at,
                     ..
-                }) = serde_json::from_value(event.payload.clone())
+                } = payload(event)?
                 {
                     let approved = Approved {
                         application_id: id,
@@ -160,26 +140,26 @@ impl Projection for Lending {
                     self.offer(tx, event, approved).await?;
                 }
             }
-            "Loan" => match serde_json::from_value(event.payload.clone()) {
-                Ok(LoanEvent::ContractSigned { signed_at, .. }) => {
+            "Loan" => match payload(event)? {
+                LoanEvent::ContractSigned { signed_at, .. } => {
                     self.pay_out(tx, id, signed_at).await.map_err(|e| bad(&e))?
                 }
-                Ok(LoanEvent::SigningRefused { reason, refused_at }) => {
+                LoanEvent::SigningRefused { reason, refused_at } => {
                     let loan = self.load(id).await.map_err(|e| bad(&e))?;
                     let terms = loan.terms().cloned().ok_or_else(|| bad(&"no offer"))?;
                     let whose = (terms.application_id, terms.customer_id);
                     self.give_back(tx, event, whose, &reason, refused_at)
                         .await?
                 }
-                Ok(LoanEvent::OfferExpired { expired_at }) => self
+                LoanEvent::OfferExpired { expired_at } => self
                     .end_loan_credit(id, None, expired_at)
                     .await
                     .map_err(|e| bad(&e))?,
-                Ok(LoanEvent::LoanRepaid { closed_on }) => self
+                LoanEvent::LoanRepaid { closed_on } => self
                     .end_loan_credit(id, Some(closed_on), event.recorded_at)
                     .await
                     .map_err(|e| bad(&e))?,
-                Ok(LoanEvent::PayoutFailed { failed_at, .. }) => {
+                LoanEvent::PayoutFailed { failed_at, .. } => {
                     self.end_loan_credit(id, None, failed_at)
                         .await
                         .map_err(|e| bad(&e))?;
@@ -192,12 +172,12 @@ impl Projection for Lending {
                     })
                     .await?
                 }
-                Ok(LoanEvent::RefundRequested { refund_id, .. }) => {
+                LoanEvent::RefundRequested { refund_id, .. } => {
                     self.refund(tx, id, refund_id).await.map_err(|e| bad(&e))?
                 }
-                Ok(LoanEvent::OverdueReminderSent {
+                LoanEvent::OverdueReminderSent {
                     days_overdue, owed, ..
-                }) => {
+                } => {
                     self.tell(tx, event, id, |number| {
                         format!(
                             "k911: платёж по договору № {number} просрочен на {days_overdue} дн. \
@@ -293,7 +273,7 @@ impl Lending {
                     .await?;
                 let serial: i64 = row.get(0);
                 let contract_date = moscow_date(approved.approved_at);
-                let number = format!("911-{}-{serial:06}", contract_date.format("%y%m%d"));
+                let number = contract_number(contract_date, serial);
                 let ttl = chrono::Duration::from_std(self.offer_ttl).map_err(|e| bad(&e))?;
                 let assessed = tx
                     .latest_payload_before(

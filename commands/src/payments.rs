@@ -13,7 +13,7 @@ use k911_aggregates::incoming_payment::{
     Destination, ExternalPayment, IncomingPayment, IncomingPaymentCommand, IncomingPaymentError,
     IncomingPaymentEvent,
 };
-use k911_aggregates::loan::{Loan, LoanCommand, LoanError};
+use k911_aggregates::loan::{contract_digits, Loan, LoanCommand, LoanError};
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::store::{Cqrs, Store};
 use k911_projections::runtime::{aggregate_uuid, payload, BatchTx, Projection, ProjectionError};
@@ -22,7 +22,6 @@ use uuid::Uuid;
 
 use crate::clock::moscow_date;
 use crate::execute::run_retrying;
-use crate::lending::contract_digits;
 use crate::registry::{self, RegistryLayout};
 use crate::{App, CommandMeta, Error};
 

@@ -122,6 +122,21 @@ pub struct Loan {
     refusal: Option<law::Unlawful>,
 }
 
+/// A contract's number: `911-YYMMDD-NNNNNN`, the contract's date and the lender's serial.
+pub fn contract_number(contract_date: NaiveDate, serial: i64) -> String {
+    format!("911-{}-{serial:06}", contract_date.format("%y%m%d"))
+}
+
+/// Digits only: how a contract number is found however a payer typed it.
+pub fn contract_digits(number: &str) -> String {
+    number.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Whole days an issued loan is past its due date on `today` (0 on the due date and before).
+pub fn days_overdue(due_on: NaiveDate, today: NaiveDate) -> i64 {
+    (today - due_on).num_days().max(0)
+}
+
 impl LoanStatus {
     /// Offered or under way, and not repaid: what the borrower still has to act on.
     pub fn in_force(self) -> bool {

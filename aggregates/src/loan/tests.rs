@@ -730,3 +730,18 @@ mod replay_agrees {
         }
     }
 }
+
+#[test]
+fn a_contract_number_is_its_date_and_serial_and_is_found_by_its_digits() {
+    let number = contract_number(chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(), 42);
+    assert_eq!(number, "911-261127-000042");
+    assert_eq!(contract_digits(" 911 261127-000042 "), "911261127000042");
+}
+
+#[test]
+fn a_loan_is_overdue_from_the_day_after_its_due_date() {
+    let due = chrono::NaiveDate::from_ymd_opt(2026, 12, 18).unwrap();
+    assert_eq!(days_overdue(due, due), 0);
+    assert_eq!(days_overdue(due, due - chrono::Days::new(3)), 0);
+    assert_eq!(days_overdue(due, due + chrono::Days::new(2)), 2);
+}

@@ -32,6 +32,26 @@ pub fn pdn_percent(monthly_payments: Kopecks, monthly_income: Kopecks) -> Option
         .round_dp_with_strategy(1, RoundingStrategy::MidpointAwayFromZero)
     })
 }
+
+/// Above this share of income a borrower is warned before signing (353-FZ art. 5.1).
+pub const PDN_WARNING_ABOVE_PERCENT: Decimal = Decimal::from_parts(50, 0, 0, false, 0);
+
+/// The warning a borrower gets before signing when the loan would take more than half their
+/// income, or when no income was declared (the ratio cannot be told).
+pub fn pdn_warning(pdn_percent: Option<Decimal>) -> Option<String> {
+    match pdn_percent {
+        Some(pdn) if pdn <= PDN_WARNING_ABOVE_PERCENT => None,
+        Some(pdn) => Some(format!(
+            "Внимание: ваша долговая нагрузка (ПДН) с этим займом — {pdn} % дохода, больше \
+             {PDN_WARNING_ABOVE_PERCENT} %: есть риск не исполнить обязательства."
+        )),
+        None => Some(
+            "Внимание: доход не указан, долговую нагрузку (ПДН) оценить нельзя: \
+             есть риск не исполнить обязательства."
+                .to_string(),
+        ),
+    }
+}
 use applicant::{Applicant, PayoutMethod};
 
 /// The loan asked for.

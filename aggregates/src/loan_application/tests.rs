@@ -472,3 +472,11 @@ fn a_returned_approval_waits_for_a_new_decision() {
         })
         .then_expect_events(vec![]);
 }
+
+#[test]
+fn a_borrower_is_warned_above_half_their_income_or_without_one() {
+    assert_eq!(pdn_warning(Some(rust_decimal::Decimal::new(500, 1))), None);
+    let above = pdn_warning(Some(rust_decimal::Decimal::new(876, 1))).unwrap();
+    assert!(above.contains("87.6 % дохода, больше 50 %"), "{above}");
+    assert!(pdn_warning(None).unwrap().contains("доход не указан"));
+}

@@ -106,7 +106,7 @@ impl LoanDetails {
     fn new(view: LoanView, today: NaiveDate) -> Self {
         let l = view.loan;
         let days_overdue = match (l.status.as_str(), l.due_on) {
-            ("active", Some(due_on)) if today > due_on => (today - due_on).num_days(),
+            ("active", Some(due_on)) => k911_aggregates::loan::days_overdue(due_on, today),
             _ => 0,
         };
         let outstanding = Outstanding {
