@@ -81,23 +81,51 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
-/// Deserializes a JSON document, telling syntax errors (400) from shape errors (422).
+/// Deserializes a JSON document, telling syntax errors (400) from shape errors (422). A string
+/// holding U+0000 is refused naming its field: no text column or `jsonb` value can keep it.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|error| {
+    let document: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
+    if let Some(field) = nul_in(&document, "") {
+        let field = if field.is_empty() {
+            "body".to_string()
+        } else {
+            field
+        };
+        return Err(ApiError::invalid(
+            &field,
+            "must not contain the NUL character (U+0000)",
+        ));
+    }
+    serde_path_to_error::deserialize(document).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = strip_position(&inner.to_string());
-                ApiError::Invalid(vec![FieldError::new(field_name(&path, &message), message)])
+        let message = strip_position(&inner.to_string());
+        ApiError::Invalid(vec![FieldError::new(field_name(&path, &message), message)])
+    })
+}
+
+/// The path (`a.b[0]`) of the first key or string that holds U+0000, if one does.
+fn nul_in(value: &serde_json::Value, path: &str) -> Option<String> {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then(|| path.to_string()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_in(item, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let inner = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                return Some(inner);
             }
-            _ => ApiError::Malformed(format!("the body is not valid JSON: {inner}")),
-        }
-    })?;
-    de.end()
-        .map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
-    Ok(value)
+            nul_in(item, &inner)
+        }),
+        _ => None,
+    }
 }
 
 /// serde reports a missing field at the path of its parent, naming the field in the message.

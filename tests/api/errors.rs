@@ -220,3 +220,24 @@ async fn a_command_with_no_database_connection_to_be_had_is_503_with_retry_after
         answer.body
     );
 }
+
+/// No text column or jsonb value can keep U+0000: such a string is refused naming its field,
+/// before anything is stored (found by the API fuzzer as a 500 on login).
+#[tokio::test]
+async fn a_string_with_a_nul_character_is_refused_naming_its_field() {
+    let app = k911_tests::TestApp::spawn().await;
+    let login = serde_json::json!({"login": "anna\u{0}@k911.ru", "password": "whatever it is"});
+    let fields = app
+        .post("/api/v1/auth/login", &login)
+        .await
+        .problem(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["login"]);
+    let ticket =
+        serde_json::json!({"name": "Иван", "email": "ivan@example.ru", "question": "a\u{0}b"});
+    let fields = app
+        .post("/api/v1/support/tickets", &ticket)
+        .await
+        .problem(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["question"]);
+    assert_eq!(app.event_count().await, 0);
+}

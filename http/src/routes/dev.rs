@@ -13,7 +13,8 @@ use crate::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 pub(crate) struct SmsQuery {
-    phone: String,
+    /// Required.
+    phone: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -28,7 +29,10 @@ pub(crate) async fn sms(
     State(state): State<AppState>,
     Query(query): Query<SmsQuery>,
 ) -> Result<JsonResponse<Vec<SentSms>>, ApiError> {
-    let phone = Phone::parse(&query.phone).map_err(|e| ApiError::invalid("phone", e))?;
+    let phone = query
+        .phone
+        .ok_or_else(|| ApiError::invalid("phone", "is required"))?;
+    let phone = Phone::parse(&phone).map_err(|e| ApiError::invalid("phone", e))?;
     let sent = state.app.dev_outbox(Channel::Sms, phone.as_str()).await?;
     Ok(JsonResponse(
         sent.into_iter()
@@ -43,7 +47,8 @@ pub(crate) async fn sms(
 
 #[derive(Deserialize, utoipa::IntoParams)]
 pub(crate) struct MailQuery {
-    email: String,
+    /// Required.
+    email: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -59,7 +64,10 @@ pub(crate) async fn mail(
     State(state): State<AppState>,
     Query(query): Query<MailQuery>,
 ) -> Result<JsonResponse<Vec<SentMail>>, ApiError> {
-    let email = Email::parse(&query.email).map_err(|e| ApiError::invalid("email", e))?;
+    let email = query
+        .email
+        .ok_or_else(|| ApiError::invalid("email", "is required"))?;
+    let email = Email::parse(&email).map_err(|e| ApiError::invalid("email", e))?;
     let sent = state.app.dev_outbox(Channel::Email, email.as_str()).await?;
     Ok(JsonResponse(
         sent.into_iter()
