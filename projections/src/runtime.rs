@@ -303,8 +303,33 @@ struct Inner {
     shutdown: watch::Sender<bool>,
 }
 
+/// The event types a follower reads that no aggregate records (a typo, a renamed event): such a
+/// follower would wait for ever.
+pub fn unknown_event_types(projection: &dyn Projection) -> Vec<&'static str> {
+    let known: std::collections::BTreeSet<&str> = k911_aggregates::event_types()
+        .into_iter()
+        .map(|(_, event)| event)
+        .collect();
+    projection
+        .event_types()
+        .iter()
+        .copied()
+        .filter(|event| !known.contains(event))
+        .collect()
+}
+
 impl Projectors {
+    /// The followers of `projections`. Panics if one reads an event type no aggregate records:
+    /// a programming error every test meets at once.
     pub fn new(db: Database, projections: Vec<Arc<dyn Projection>>) -> Self {
+        for projection in &projections {
+            let unknown = unknown_event_types(projection.as_ref());
+            assert!(
+                unknown.is_empty(),
+                "{} reads event types no aggregate records: {unknown:?}",
+                projection.name()
+            );
+        }
         Self {
             inner: Arc::new(Inner {
                 db,
@@ -1011,4 +1036,22 @@ fn rand_instance_id() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u32(std::process::id());
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every read model reads only event types some aggregate records.
+    #[test]
+    fn every_read_model_reads_known_event_types() {
+        for projection in crate::all(&crate::support::Receipts::default()) {
+            assert_eq!(
+                unknown_event_types(projection.as_ref()),
+                Vec::<&str>::new(),
+                "{}",
+                projection.name()
+            );
+        }
+    }
 }

@@ -13,7 +13,7 @@ use crate::values::{Email, Phone, Role};
 use crate::{Sealed, EVENT_VERSION_1};
 
 /// What happened to an account. Released shapes are never edited.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
 pub enum AccountEvent {
     /// A staff member's work login is not a customer's personal data, so it is stored plainly.
     StaffAccountCreated {

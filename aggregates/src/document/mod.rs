@@ -33,7 +33,7 @@ pub enum DocumentCommand {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
 pub enum DocumentEvent {
     DocumentPublished {
         title: Title,

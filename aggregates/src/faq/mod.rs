@@ -25,7 +25,7 @@ pub enum FaqCommand {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
 pub enum FaqEvent {
     FaqEntryPublished {
         question: MessageText,

@@ -107,7 +107,7 @@ pub enum IncomingPaymentCommand {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
 pub enum IncomingPaymentEvent {
     /// The payment goes to the loan of the contract it names (the loan applies it under its
     /// channel and external id).

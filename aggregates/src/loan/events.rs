@@ -12,7 +12,7 @@ use crate::regions::LocalTimeZone;
 use crate::EVENT_VERSION_1;
 
 /// What happened to a loan. Released shapes are never edited.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
 pub enum LoanEvent {
     /// The individual conditions, with what they cost: the figures the contract document shows.
     LoanOffered {

@@ -11,7 +11,7 @@ use crate::values::MessageText;
 use crate::{Sealed, EVENT_VERSION_1};
 
 /// What happened to a loan application. Released shapes are never edited.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
 pub enum LoanApplicationEvent {
     ApplicationSubmitted {
         customer_id: Uuid,

@@ -8,7 +8,7 @@ use crate::values::MessageText;
 use crate::{Sealed, EVENT_VERSION_1};
 
 /// What happened to a support ticket. Released shapes are never edited.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
 pub enum SupportTicketEvent {
     TicketSubmitted {
         kind: TicketKind,
