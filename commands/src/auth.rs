@@ -22,8 +22,9 @@ const FREE_FAILURES: i32 = 5;
 const FIRST_LOCK_SECS: i64 = 30;
 const MAX_LOCK_SECS: i64 = 15 * 60;
 /// Failures older than this are forgotten (while no lock runs): a login is not held against its
-/// owner's typos of last week, and nobody keeps it locked without trying again and again.
-const FAILURES_FORGOTTEN_AFTER_SECS: f64 = 15.0 * 60.0;
+/// owner's typos of last week, and nobody keeps it locked without trying again and again. Longer
+/// than the longest lock, or the end of that lock would give the free attempts back.
+const FAILURES_FORGOTTEN_AFTER_SECS: f64 = 60.0 * 60.0;
 /// How long a password check waits for a free core before the answer is 503.
 const HASHING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Minimum password length for accounts k911 creates.
@@ -189,8 +190,10 @@ impl App {
 
     /// Counts an attempt on `throttle` before it is checked, in one statement: of any number of
     /// attempts at once, only as many as the rule lets through are checked at all, and the rest
-    /// are refused at once. Returns the attempt's number; [`Error::Throttled`] while locked, or
-    /// while the free attempts are all being checked.
+    /// are refused at once. From the last free attempt on, the lock its failure would bring is
+    /// taken at once (lifted by a success), so attempts arriving while it is checked wait too.
+    /// Returns the attempt's number; [`Error::Throttled`] while locked, or while the free
+    /// attempts are all being checked.
     pub(crate) async fn take_attempt(
         &self,
         throttle: &str,
@@ -201,8 +204,12 @@ impl App {
              ON CONFLICT (login) DO UPDATE
                 SET failures = CASE WHEN f.last_failure < $2 - make_interval(secs => $4)
                                     THEN 1 ELSE f.failures + 1 END,
-                    locked_until = CASE WHEN f.last_failure < $2 - make_interval(secs => $4)
-                                        THEN NULL ELSE f.locked_until END,
+                    locked_until = CASE
+                        WHEN f.last_failure < $2 - make_interval(secs => $4) THEN NULL
+                        WHEN f.failures + 1 >= $3
+                        THEN $2 + make_interval(
+                            secs => LEAST($5 * power(2, f.failures + 1 - $3), $6))
+                        ELSE f.locked_until END,
                     last_failure = $2
               WHERE (f.locked_until IS NULL OR f.locked_until <= $2)
                 AND (f.failures < $3 OR f.locked_until IS NOT NULL
@@ -213,6 +220,8 @@ impl App {
         .bind(now)
         .bind(FREE_FAILURES)
         .bind(FAILURES_FORGOTTEN_AFTER_SECS)
+        .bind(FIRST_LOCK_SECS as f64)
+        .bind(MAX_LOCK_SECS as f64)
         .fetch_optional(&self.db.sqlx)
         .await?;
         if let Some(attempt) = taken {

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::metrics::EffectLabels;
-use crate::payout::PayoutOrder;
+use crate::payout::{PayoutOrder, PayoutOutcome};
 use crate::{App, Error};
 
 /// Effects taken per claim.
@@ -28,6 +28,8 @@ const BATCH: i64 = 16;
 const CONCURRENT: usize = 8;
 /// How often an idle worker looks for due effects.
 const POLL: Duration = Duration::from_millis(100);
+/// How long payout providers keep an idempotency key (ЮKassa: 24 h), less a margin.
+const PROVIDER_KEY_KEPT: Duration = Duration::from_secs(23 * 3600);
 
 /// How effects are retried.
 #[derive(Debug, Clone)]
@@ -128,12 +130,18 @@ impl App {
                     Performed::Done => None,
                     Performed::Nothing(why) => Some(why),
                 };
-                outbox::done(&**client, id, note).await?;
+                if !outbox::done(&**client, id, attempts, note).await? {
+                    tracing::warn!(effect = %id, "lease lost before the answer was recorded");
+                }
                 self.metrics.effects.get_or_create(&label("done")).inc();
             }
             Err(error) => {
                 let dead = attempts >= rules.max_attempts;
-                outbox::failed(&**client, id, &error, rules.retry_in(attempts), dead).await?;
+                let retry_in = rules.retry_in(attempts);
+                if !outbox::failed(&**client, id, attempts, &error, retry_in, dead).await? {
+                    tracing::warn!(effect = %id, "lease lost before the failure was recorded");
+                    return Ok(());
+                }
                 if dead {
                     tracing::error!(effect = %id, kind = kind.as_str(), attempts, %error, "effect parked as dead");
                     self.metrics.effects.get_or_create(&label("dead")).inc();
@@ -199,6 +207,11 @@ impl App {
                 amount,
                 method,
             } => {
+                // The provider may have answered an earlier try whose answer was lost: then the
+                // money's fate is known and nothing is sent.
+                if self.ports.payout.outcome(payout_id).await? != PayoutOutcome::Pending {
+                    return Ok(Performed::Nothing("the provider had answered already"));
+                }
                 // Erased data cannot be paid to: that is for a person to look at, so it fails.
                 let method = self.keys.open(&method).await.map_err(|e| e.to_string())?;
                 let order = PayoutOrder {
@@ -225,9 +238,14 @@ impl App {
         Ok(outbox::list(&**client, status, limit, offset).await?)
     }
 
-    /// `POST /api/v1/staff/effects/{id}/retry`: a dead effect gets a new round of tries.
+    /// `POST /api/v1/staff/effects/{id}/retry`: a dead effect gets a new round of tries. Not a
+    /// payout first asked longer ago than providers keep an idempotency key (a day): sent again,
+    /// it could pay twice, so it is reconciled with the provider by hand.
     pub async fn retry_effect(&self, id: Uuid) -> Result<(), Error> {
         let client = self.db.pg.get().await?;
+        if outbox::payout_older_than(&**client, id, PROVIDER_KEY_KEPT).await? {
+            return Err(Error::PayoutTooOldToRetry);
+        }
         match outbox::revive(&**client, id).await? {
             None => Err(Error::NotFound),
             Some(EffectStatus::Dead) => Ok(()),

@@ -71,6 +71,12 @@ pub enum Error {
     /// The payment was reported before (by another request at the same moment).
     #[error("this payment was reported before")]
     AlreadyReceived,
+    /// A payout asked of the provider longer ago than it keeps the idempotency key.
+    #[error(
+        "this payout was first asked more than a day ago: the provider may have forgotten its \
+         key, so it is reconciled with the provider by hand, not retried"
+    )]
+    PayoutTooOldToRetry,
     /// Only a dead effect can be retried: a pending one will be, and a done one never again.
     #[error("the effect is not dead: only a dead effect can be retried")]
     NotDead,
@@ -93,27 +99,7 @@ pub enum Error {
     Storage(String),
 }
 
-/// SQLSTATE classes of a server that cannot serve now: connection exceptions (08), insufficient
-/// resources (53: too many connections), operator intervention (57: shutting down, restarting).
-fn unavailable_state(code: &str) -> bool {
-    ["08", "53", "57"]
-        .iter()
-        .any(|class| code.starts_with(class))
-}
-
-/// Whether `e` says the database is out of reach rather than that the request or the code is
-/// wrong.
-pub fn sqlx_unavailable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable_state(&code)),
-        _ => false,
-    }
-}
+use k911_event_store::connect::{sqlx_unavailable, unavailable_state};
 
 fn pg_unavailable(e: &tokio_postgres::Error) -> bool {
     let io = std::error::Error::source(e).is_some_and(|source| source.is::<std::io::Error>());

@@ -55,14 +55,21 @@ impl App {
         };
         let receipt = self.queue_receipts.expect(ticket_id);
         let written = self.create(&self.tickets, ticket_id, command, meta).await?;
-        // Read-your-writes: the queue position is only known once the ticket is projected.
-        self.projectors
+        // Read-your-writes: the queue position is only known once the ticket is projected. The
+        // ticket is in: a read model too slow to tell its place is no failure (a 5xx would free the
+        // Idempotency-Key, and the client's retry would file a second ticket).
+        if let Err(error) = self
+            .projectors
             .wait_for_one(
                 support::NAME,
                 written.checkpoint,
                 self.settings.read_your_writes_timeout,
             )
-            .await?;
+            .await
+        {
+            tracing::warn!(%error, "ticket filed; its queue position is not known yet");
+            return Ok((written, None));
+        }
         let queue_position = match receipt.position() {
             Some(position) => Some(position),
             // Projected by another instance.

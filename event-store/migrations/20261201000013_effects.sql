@@ -36,6 +36,9 @@ ALTER TABLE sandbox_payouts
     ADD COLUMN requests   integer NOT NULL DEFAULT 1,
     ADD COLUMN executions integer NOT NULL DEFAULT 1;
 
+-- Idempotency keys are kept a day; the scheduler forgets older ones.
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
 -- Events a read model could not apply (unreadable, or against its constraints): set aside with
 -- the reason, so one bad event never stops the read model for everyone. A rebuild applies them
 -- again (and sets aside those that still fail).

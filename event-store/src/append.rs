@@ -87,10 +87,7 @@ impl From<sqlx::Error> for AppendError {
     fn from(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => Self::Conflict,
-            sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => Self::Connection(error.to_string()),
+            e if crate::connect::sqlx_unavailable(e) => Self::Connection(error.to_string()),
             _ => Self::Other(error.to_string()),
         }
     }

@@ -193,6 +193,28 @@ pub fn with_database(server_url: &str, name: &str) -> String {
     format!("{base}/{name}{query}")
 }
 
+/// SQLSTATE classes of a server that cannot serve now: connection exceptions (08), insufficient
+/// resources (53: too many connections), operator intervention (57: shutting down, restarting).
+pub fn unavailable_state(code: &str) -> bool {
+    ["08", "53", "57"]
+        .iter()
+        .any(|class| code.starts_with(class))
+}
+
+/// Whether `e` says the database is out of reach rather than that the request or the code is
+/// wrong.
+pub fn sqlx_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable_state(&code)),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

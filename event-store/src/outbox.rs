@@ -225,44 +225,48 @@ pub async fn claim(
         .collect())
 }
 
-/// Records that the effect was performed (`note`: why it did nothing, if it did nothing).
+/// Records that the effect taken as attempt `attempt` was performed (`note`: why it did
+/// nothing, if it did nothing). The attempt number fences a worker whose lease ran out: its
+/// answer changes nothing once another worker took the effect. Returns whether it was recorded.
 pub async fn done(
     client: &impl GenericClient,
     id: Uuid,
+    attempt: i32,
     note: Option<&str>,
-) -> Result<(), tokio_postgres::Error> {
-    client
+) -> Result<bool, tokio_postgres::Error> {
+    let recorded = client
         .execute(
             "UPDATE effects
-                SET status = 'done', done_at = now(), leased_until = NULL, note = $2,
+                SET status = 'done', done_at = now(), leased_until = NULL, note = $3,
                     last_error = NULL
-              WHERE id = $1",
-            &[&id, &note],
+              WHERE id = $1 AND attempts = $2 AND status = 'pending'",
+            &[&id, &attempt, &note],
         )
         .await?;
-    Ok(())
+    Ok(recorded == 1)
 }
 
-/// Records a failed try: the effect is tried again after `retry_in`, or parked as dead when
-/// `dead`.
+/// Records that attempt `attempt` failed: the effect is tried again after `retry_in`, or parked
+/// as dead when `dead`; fenced like [`done`].
 pub async fn failed(
     client: &impl GenericClient,
     id: Uuid,
+    attempt: i32,
     error: &str,
     retry_in: std::time::Duration,
     dead: bool,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<bool, tokio_postgres::Error> {
     let status = if dead { "dead" } else { "pending" };
-    client
+    let recorded = client
         .execute(
             "UPDATE effects
-                SET status = $3, last_error = $2, leased_until = NULL,
-                    next_attempt_at = now() + make_interval(secs => $4)
-              WHERE id = $1",
-            &[&id, &error, &status, &retry_in.as_secs_f64()],
+                SET status = $4, last_error = $3, leased_until = NULL,
+                    next_attempt_at = now() + make_interval(secs => $5)
+              WHERE id = $1 AND attempts = $2 AND status = 'pending'",
+            &[&id, &attempt, &error, &status, &retry_in.as_secs_f64()],
         )
         .await?;
-    Ok(())
+    Ok(recorded == 1)
 }
 
 /// An effect as an operator sees it (never its sealed request).
@@ -306,6 +310,22 @@ pub async fn list(
             done_at: row.get(7),
         })
         .collect())
+}
+
+/// Whether `id` is a payout created more than `age` ago.
+pub async fn payout_older_than(
+    client: &impl GenericClient,
+    id: Uuid,
+    age: std::time::Duration,
+) -> Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT 1 FROM effects
+              WHERE id = $1 AND kind = 'payout' AND created_at < now() - make_interval(secs => $2)",
+            &[&id, &age.as_secs_f64()],
+        )
+        .await?;
+    Ok(row.is_some())
 }
 
 /// Gives a dead effect a new round of tries, now. Returns its status before (`None`: no such

@@ -283,7 +283,7 @@ impl From<AppError> for ApiError {
             AppError::UnknownReferralCode => Self::invalid("referral_code", error),
             AppError::Conflict => Self::Conflict(error.to_string()),
             AppError::NotFound => Self::NotFound("resource"),
-            AppError::NotDead => Self::Conflict(error.to_string()),
+            AppError::NotDead | AppError::PayoutTooOldToRetry => Self::Conflict(error.to_string()),
             AppError::AlreadyReceived => Self::Conflict(error.to_string()),
             AppError::LoginTaken => Self::Conflict(error.to_string()),
             AppError::BadCredentials => Self::Unauthorized,

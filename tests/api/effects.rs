@@ -173,13 +173,21 @@ async fn a_worker_that_dies_between_the_provider_call_and_its_answer_leaves_one_
         .await;
     assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
     // The first worker moved the money and hangs; a second one (another instance, or this one
-    // restarted) takes the effect once the lease runs out and asks again with the same key.
+    // restarted) takes the effect once the lease runs out, asks the provider first, hears the
+    // payout was made, and sends nothing.
     let _second = app.app.start_effects_worker();
     app.settle().await;
     let payouts = received(&app).await;
     assert_eq!(payouts.len(), 1, "{payouts:#?}");
-    assert_eq!(payouts[0]["requests"], 2);
+    assert_eq!(payouts[0]["requests"], 1);
     assert_eq!(payouts[0]["executions"], 1);
+    let (status, attempts, note): (String, i32, Option<String>) =
+        sqlx::query_as("SELECT status, attempts, note FROM effects WHERE kind = 'payout'")
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), attempts), ("done", 2));
+    assert_eq!(note.as_deref(), Some("the provider had answered already"));
     move_clock(&app, "2026-11-27T12:05:00+03:00").await;
     assert_eq!(loans(&app, &token).await[0]["status"], "active");
 }
@@ -300,4 +308,32 @@ async fn a_payout_that_always_fails_is_parked_as_dead_while_everything_else_flow
 
 async fn password_of(app: &TestApp, phone: &str) -> String {
     crate::onboarding::password_in(&crate::notifications::sms_with(app, phone, "пароль").await)
+}
+
+/// A payout first asked more than a day ago may have been paid under a key the provider has
+/// forgotten since: an admin cannot simply retry it (it is reconciled by hand).
+#[tokio::test]
+async fn a_dead_payout_older_than_the_providers_key_is_not_retried() {
+    let (app, _) = spawn(0, false, 8).await;
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO effects (id, kind, request, status, attempts, created_at)
+         VALUES ($1, 'payout', '{}', 'dead', 8, now() - interval '25 hours')",
+    )
+    .bind(id)
+    .execute(&app.db.sqlx)
+    .await
+    .unwrap();
+    let admin = app.staff("root@k911.ru", Role::Admin).await;
+    let answer = app
+        .post_as(&admin, &format!("/api/v1/staff/effects/{id}/retry"), None)
+        .await;
+    answer.problem(StatusCode::CONFLICT);
+    assert!(answer.body["detail"].as_str().unwrap().contains("by hand"));
+    let status: String = sqlx::query_scalar("SELECT status FROM effects WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db.sqlx)
+        .await
+        .unwrap();
+    assert_eq!(status, "dead");
 }

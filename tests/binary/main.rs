@@ -1,7 +1,7 @@
 //! A test of the `k911` binary itself (a target of the root package, so cargo builds the binary
 //! for it): the real `k911 serve` is killed with SIGKILL after the payout provider moved the money
-//! and before the service recorded the answer; started again, it asks again with the same key,
-//! and the money moves once.
+//! and before the service recorded the answer; started again, it takes the effect again, learns
+//! from the provider that the payout was made, and the money moves once.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -247,13 +247,26 @@ async fn a_service_killed_between_the_payout_and_its_answer_pays_once_after_rest
         http: reqwest::Client::new(),
         base: format!("http://{}", base.trim_start_matches("http://")),
     };
-    // Its lease ran out: the effect is taken again and asked again, with the same key.
-    let payouts = eventually(|| async {
-        let payouts = client.payouts().await;
-        (payouts[0]["requests"] == 2).then_some(payouts)
+    // Its lease ran out: the effect is taken again; the provider is asked first, tells the payout
+    // was made, and nothing is sent again.
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    let attempts: i32 = eventually(|| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i32>(
+                "SELECT attempts FROM effects WHERE kind = 'payout' AND status = 'done'",
+            )
+            .fetch_optional(&db)
+            .await
+            .unwrap()
+        }
     })
     .await;
+    db.close().await;
+    assert_eq!(attempts, 2);
+    let payouts = client.payouts().await;
     assert_eq!(payouts.len(), 1, "{payouts:#?}");
+    assert_eq!(payouts[0]["requests"], 1);
     assert_eq!(payouts[0]["executions"], 1);
     assert_eq!(payouts[0]["kind"], "loan");
     // And the loan is issued on the provider's answer.
