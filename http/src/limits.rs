@@ -144,8 +144,15 @@ impl RateLimits {
         }
     }
 
-    /// Whether `client` may do `action` now; else how many seconds until it may.
+    /// Whether `client` may do `action` now; else how many seconds until it may. An IPv6 client
+    /// counts by its /64: one subscriber holds a whole /64 and could walk through it.
     fn check(&self, action: Action, client: IpAddr) -> Result<(), u64> {
+        let client = match client {
+            IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+            v4 => v4,
+        };
         let Some(limiter) = self.limiters.get(&action) else {
             return Ok(());
         };
@@ -249,6 +256,14 @@ mod tests {
         let wait = limits.check(Action::Otp, one).unwrap_err();
         assert!((1..=30).contains(&wait), "{wait}");
         assert!(limits.check(Action::Otp, other).is_ok());
+        // Two addresses of one IPv6 /64 are one client.
+        let (a, b): (IpAddr, IpAddr) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
+        assert!(limits.check(Action::Otp, a).is_ok());
+        assert!(limits.check(Action::Otp, b).is_ok());
+        assert!(limits.check(Action::Otp, a).is_err());
     }
 
     #[test]

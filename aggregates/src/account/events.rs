@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ApplicationOutcome;
-use crate::loan::law::Unlawful;
+use crate::loan::law::{CreditRecord, Unlawful};
 use crate::loan_application::applicant::ProfileChanges;
 use crate::money::Kopecks;
 use crate::values::{Email, Phone, Role};
@@ -74,6 +74,10 @@ pub enum AccountEvent {
         application_id: Uuid,
         psk_percent: Decimal,
         monthly_payment: Kopecks,
+        /// The loans at other lenders the bureau reported then: a confirmation after the
+        /// reservation lapsed checks the limits against them again.
+        #[serde(default)]
+        elsewhere: Vec<CreditRecord>,
         reserved_at: DateTime<Utc>,
     },
     /// An approved application's loan counts for the customer's limits until it ends.

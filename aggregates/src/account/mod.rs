@@ -79,6 +79,15 @@ pub struct Commitment {
     pub repaid_on: Option<NaiveDate>,
     /// When it was reserved, while no approval has confirmed it.
     pub reserved_at: Option<DateTime<Utc>>,
+    /// The bureau's loans at other lenders when it was reserved.
+    pub elsewhere: Vec<CreditRecord>,
+}
+
+impl Commitment {
+    /// Whether it was counted for these very terms.
+    fn is_for(&self, credit: &CreditTerms) -> bool {
+        self.psk_percent == credit.psk_percent && self.monthly_payment == credit.monthly_payment
+    }
 }
 
 impl Commitment {
@@ -338,16 +347,22 @@ impl Aggregate for Account {
                 if !matches!(self.kind, AccountKind::Customer { .. }) {
                     return Err(AccountError::NotACustomer);
                 }
-                if self.counts(application_id, at) {
+                // Counted already for these terms (a retry); other terms are checked anew.
+                let counted = self
+                    .find_credit(application_id)
+                    .filter(|c| c.counts_at(at) && c.is_for(&credit));
+                if counted.is_some() {
                     return Ok(());
                 }
                 // A refusal is an outcome to record: whoever asked reads it back
                 // (`credit_refusal`).
-                let event = match self.check_credit(application_id, &credit, elsewhere, at) {
+                let event = match self.check_credit(application_id, &credit, elsewhere.clone(), at)
+                {
                     Ok(()) => AccountEvent::CreditReserved {
                         application_id,
                         psk_percent: credit.psk_percent,
                         monthly_payment: credit.monthly_payment,
+                        elsewhere,
                         reserved_at: at,
                     },
                     Err(reason) => AccountEvent::CreditRefused {
@@ -366,17 +381,17 @@ impl Aggregate for Account {
                 if !matches!(self.kind, AccountKind::Customer { .. }) {
                     return Err(AccountError::NotACustomer);
                 }
-                let live = self.counts(application_id, at);
-                if self
-                    .find_credit(application_id)
-                    .is_some_and(|c| c.reserved_at.is_none())
-                {
+                let reservation = self.find_credit(application_id);
+                if reservation.is_some_and(|c| c.reserved_at.is_none()) {
                     return Ok(());
                 }
-                // Reserved lately: confirmed as it stands. Otherwise the limits decide now.
+                // Reserved lately for these terms: confirmed as it stands. Otherwise the limits
+                // decide now, with the bureau's loans the reservation saw.
+                let live = reservation.is_some_and(|c| c.counts_at(at) && c.is_for(&credit));
+                let elsewhere = reservation.map(|c| c.elsewhere.clone()).unwrap_or_default();
                 let checked = match live {
                     true => Ok(()),
-                    false => self.check_credit(application_id, &credit, vec![], at),
+                    false => self.check_credit(application_id, &credit, elsewhere, at),
                 };
                 let event = match checked {
                     Ok(()) => AccountEvent::CreditCommitted {
@@ -557,6 +572,7 @@ impl Aggregate for Account {
                 application_id,
                 psk_percent,
                 monthly_payment,
+                elsewhere,
                 reserved_at,
             } => {
                 self.refusals.retain(|(id, _)| *id != application_id);
@@ -567,6 +583,7 @@ impl Aggregate for Account {
                     monthly_payment,
                     repaid_on: None,
                     reserved_at: Some(reserved_at),
+                    elsewhere,
                 });
             }
             AccountEvent::CreditCommitted {
@@ -583,6 +600,7 @@ impl Aggregate for Account {
                     monthly_payment,
                     repaid_on: None,
                     reserved_at: None,
+                    elsewhere: vec![],
                 });
             }
             AccountEvent::CreditRefused {
@@ -969,6 +987,7 @@ mod tests {
             application_id,
             psk_percent: Decimal::from(292),
             monthly_payment: Kopecks::new(1_752_000).unwrap(),
+            elsewhere: vec![],
             reserved_at: at(),
         }
     }
@@ -1083,12 +1102,14 @@ mod tests {
                 application_id: second,
                 psk_percent: Decimal::from(292),
                 monthly_payment: Kopecks::new(1_752_000).unwrap(),
+                elsewhere: vec![],
                 reserved_at: later,
             }]);
         let late = AccountEvent::CreditReserved {
             application_id: second,
             psk_percent: Decimal::from(292),
             monthly_payment: Kopecks::new(1_752_000).unwrap(),
+            elsewhere: vec![],
             reserved_at: later,
         };
         TestFramework::<Account>::with(())
@@ -1123,5 +1144,53 @@ mod tests {
                 repaid_on: Some(at().date_naive()),
             }]
         );
+    }
+
+    #[test]
+    fn a_reservation_for_other_terms_is_checked_again_and_a_lapsed_one_with_the_bureaus_loans() {
+        let (first, second) = (Uuid::from_u128(11), Uuid::from_u128(12));
+        // Reserved for a loan at 100 % a year (under the limit), redone at 292 %: checked again.
+        let cheap = AccountEvent::CreditReserved {
+            application_id: second,
+            psk_percent: Decimal::from(100),
+            monthly_payment: Kopecks::new(1_000_000).unwrap(),
+            elsewhere: vec![],
+            reserved_at: at(),
+        };
+        let elsewhere = CreditRecord {
+            psk_percent: Decimal::from(250),
+            repaid_on: None,
+        };
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), committed(first), cheap])
+            .when(AccountCommand::ReserveCredit {
+                application_id: second,
+                credit: credit(),
+                elsewhere: vec![elsewhere],
+                at: at(),
+            })
+            .then_expect_events(vec![AccountEvent::CreditRefused {
+                application_id: second,
+                reason: held_two(),
+                refused_at: at(),
+            }]);
+        // A lapsed reservation is confirmed only if the limits, with the bureau's loans it saw,
+        // still allow it.
+        let seen_elsewhere = AccountEvent::CreditReserved {
+            application_id: second,
+            psk_percent: Decimal::from(292),
+            monthly_payment: Kopecks::new(1_752_000).unwrap(),
+            elsewhere: vec![elsewhere],
+            reserved_at: at(),
+        };
+        let later = at() + RESERVATION_LAPSES_AFTER;
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), committed(first), seen_elsewhere])
+            .when(commit(second, later))
+            .then_expect_events(vec![AccountEvent::CreditRefused {
+                application_id: second,
+                reason: held_two(),
+                refused_at: later,
+            }]);
     }
 }
