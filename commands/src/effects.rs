@@ -117,7 +117,8 @@ impl App {
         let outcome = match effect {
             Ok(effect) => self.perform(kind, effect).await,
             Err(unreadable) => Err(format!("unreadable effect: {unreadable}")),
-        };
+        }
+        .map_err(|error| redacted(&error));
         let client = self.db.pg.get().await?;
         let rules = &self.settings.effects;
         let label = |outcome: &str| EffectLabels {
@@ -254,9 +255,44 @@ impl App {
     }
 }
 
+/// A provider's error without the addresses and numbers it may echo (an SMTP server repeats the
+/// recipient, a gateway the phone): it is stored, shown to admins and logged.
+fn redacted(error: &str) -> String {
+    error
+        .split(' ')
+        .map(|word| {
+            let digits = word.chars().filter(char::is_ascii_digit).count();
+            if word.contains('@') {
+                "<address>"
+            } else if digits >= 10 {
+                "<number>"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_providers_error_keeps_no_address_or_phone() {
+        assert_eq!(
+            redacted("550 5.1.1 <ivan@example.ru>: Recipient address rejected"),
+            "550 5.1.1 <address> Recipient address rejected"
+        );
+        assert_eq!(
+            redacted("number +79161234567 is blocked"),
+            "number <number> is blocked"
+        );
+        assert_eq!(
+            redacted("provider answered HTTP 503"),
+            "provider answered HTTP 503"
+        );
+    }
 
     #[test]
     fn eight_tries_span_about_an_hour_and_pauses_double() {
