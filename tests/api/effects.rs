@@ -17,7 +17,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::cabinet::{customer_with, login};
-use crate::loans::{issued_loan, loans, move_clock, signing_code};
+use crate::loans::{issued_loan, loans, move_clock, sign_first_loan, signing_code};
 
 const SECRET: &str = "sberbank-test-secret";
 
@@ -159,19 +159,7 @@ async fn rebuilding_every_read_model_and_replaying_lending_sends_no_payout_or_re
 async fn a_worker_that_dies_between_the_provider_call_and_its_answer_leaves_one_execution() {
     let (app, _) = spawn(0, true, 8).await;
     let (token, _, _, _) = customer_with(&app, "+79161234567", "ivan@example.ru", "123456").await;
-    let id = loans(&app, &token).await[0]["loan_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let code = signing_code(&app, "+79161234567").await;
-    let signed = app
-        .post_as(
-            &token,
-            &format!("/api/v1/me/loans/{id}/sign"),
-            Some(&json!({ "code": code })),
-        )
-        .await;
-    assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
+    sign_first_loan(&app, &token, "+79161234567").await;
     // The first worker moved the money and hangs; a second one (another instance, or this one
     // restarted) takes the effect once the lease runs out, asks the provider first, hears the
     // payout was made, and sends nothing.
@@ -218,16 +206,7 @@ async fn a_provider_that_fails_three_times_then_answers_pays_once() {
 async fn a_payout_that_always_fails_is_parked_as_dead_while_everything_else_flows() {
     let (app, provider) = spawn(-1, false, 3).await;
     let (token, _, _, _) = customer_with(&app, "+79161234567", "ivan@example.ru", "123456").await;
-    let id = loans(&app, &token).await[0]["loan_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let code = signing_code(&app, "+79161234567").await;
-    let path = format!("/api/v1/me/loans/{id}/sign");
-    let signed = app
-        .post_as(&token, &path, Some(&json!({ "code": code })))
-        .await;
-    assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
+    sign_first_loan(&app, &token, "+79161234567").await;
     app.settle().await;
 
     // Another borrower is approved meanwhile: the offer and its signing code go out, and a read

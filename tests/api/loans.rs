@@ -175,22 +175,28 @@ async fn an_unsigned_offer_lapses_and_a_refused_payout_leaves_the_loan_unissued(
     sms_with(&app, "+79160000002", "не удалось перечислить").await;
 }
 
-/// An approved customer's loan, signed and paid out on 2026-11-27 (due 2026-12-18): the
-/// customer's password, the loan id and its contract number.
-pub(crate) async fn issued_loan(app: &TestApp) -> (String, String, String) {
-    let (token, _, _, password) = customer(app).await;
-    let loan = &loans(app, &token).await[0];
+/// Signs the borrower's first loan with the code sent to `phone`: its id and contract number.
+pub(crate) async fn sign_first_loan(app: &TestApp, token: &str, phone: &str) -> (String, String) {
+    let loan = &loans(app, token).await[0];
     let id = loan["loan_id"].as_str().unwrap().to_string();
     let number = loan["contract_number"].as_str().unwrap().to_string();
-    let code = signing_code(app, "+79161234567").await;
+    let code = signing_code(app, phone).await;
     let signed = app
         .post_as(
-            &token,
+            token,
             &format!("/api/v1/me/loans/{id}/sign"),
             Some(&json!({ "code": code })),
         )
         .await;
     assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
+    (id, number)
+}
+
+/// An approved customer's loan, signed and paid out on 2026-11-27 (due 2026-12-18): the
+/// customer's password, the loan id and its contract number.
+pub(crate) async fn issued_loan(app: &TestApp) -> (String, String, String) {
+    let (token, _, _, password) = customer(app).await;
+    let (id, number) = sign_first_loan(app, &token, "+79161234567").await;
     move_clock(app, "2026-11-27T12:05:00+03:00").await;
     (password, id, number)
 }

@@ -322,18 +322,7 @@ async fn two_issued_loans(app: &TestApp) -> [(String, String, String); 2] {
     let first = issued_loan(app).await;
     let (token, _, _, password) =
         crate::cabinet::customer_with(app, "+79160000002", "petr@example.ru", "000002").await;
-    let loan = &loans(app, &token).await[0];
-    let id = loan["loan_id"].as_str().unwrap().to_string();
-    let number = loan["contract_number"].as_str().unwrap().to_string();
-    let code = crate::loans::signing_code(app, "+79160000002").await;
-    let signed = app
-        .post_as(
-            &token,
-            &format!("/api/v1/me/loans/{id}/sign"),
-            Some(&json!({ "code": code })),
-        )
-        .await;
-    assert_eq!(signed.status, StatusCode::OK, "{:#}", signed.body);
+    let (id, number) = crate::loans::sign_first_loan(app, &token, "+79160000002").await;
     move_clock(app, "2026-11-27T12:10:00+03:00").await;
     [first, (password, id, number)]
 }

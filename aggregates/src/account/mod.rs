@@ -84,9 +84,11 @@ pub struct Commitment {
 }
 
 impl Commitment {
-    /// Whether it was counted for these very terms.
-    fn is_for(&self, credit: &CreditTerms) -> bool {
-        self.psk_percent == credit.psk_percent && self.monthly_payment == credit.monthly_payment
+    /// Whether it counts at `at` for these very terms.
+    fn stands_for(&self, credit: &CreditTerms, at: DateTime<Utc>) -> bool {
+        self.counts_at(at)
+            && self.psk_percent == credit.psk_percent
+            && self.monthly_payment == credit.monthly_payment
     }
 }
 
@@ -161,6 +163,14 @@ impl Account {
         credit
             .rules
             .check_high_cost(credit.psk_percent, &history, moscow_date(at))
+    }
+
+    /// Counts `commitment` in place of whatever its application had, refusal included.
+    fn count(&mut self, commitment: Commitment) {
+        let id = commitment.application_id;
+        self.refusals.retain(|(refused, _)| *refused != id);
+        self.credit.retain(|c| c.application_id != id);
+        self.credit.push(commitment);
     }
 
     fn find_credit(&self, application_id: Uuid) -> Option<&Commitment> {
@@ -348,10 +358,8 @@ impl Aggregate for Account {
                     return Err(AccountError::NotACustomer);
                 }
                 // Counted already for these terms (a retry); other terms are checked anew.
-                let counted = self
-                    .find_credit(application_id)
-                    .filter(|c| c.counts_at(at) && c.is_for(&credit));
-                if counted.is_some() {
+                let counted = self.find_credit(application_id);
+                if counted.is_some_and(|c| c.stands_for(&credit, at)) {
                     return Ok(());
                 }
                 // A refusal is an outcome to record: whoever asked reads it back
@@ -387,7 +395,7 @@ impl Aggregate for Account {
                 }
                 // Reserved lately for these terms: confirmed as it stands. Otherwise the limits
                 // decide now, with the bureau's loans the reservation saw.
-                let live = reservation.is_some_and(|c| c.counts_at(at) && c.is_for(&credit));
+                let live = reservation.is_some_and(|c| c.stands_for(&credit, at));
                 let elsewhere = reservation.map(|c| c.elsewhere.clone()).unwrap_or_default();
                 let checked = match live {
                     true => Ok(()),
@@ -574,35 +582,27 @@ impl Aggregate for Account {
                 monthly_payment,
                 elsewhere,
                 reserved_at,
-            } => {
-                self.refusals.retain(|(id, _)| *id != application_id);
-                self.credit.retain(|c| c.application_id != application_id);
-                self.credit.push(Commitment {
-                    application_id,
-                    psk_percent,
-                    monthly_payment,
-                    repaid_on: None,
-                    reserved_at: Some(reserved_at),
-                    elsewhere,
-                });
-            }
+            } => self.count(Commitment {
+                application_id,
+                psk_percent,
+                monthly_payment,
+                repaid_on: None,
+                reserved_at: Some(reserved_at),
+                elsewhere,
+            }),
             AccountEvent::CreditCommitted {
                 application_id,
                 psk_percent,
                 monthly_payment,
                 ..
-            } => {
-                self.refusals.retain(|(id, _)| *id != application_id);
-                self.credit.retain(|c| c.application_id != application_id);
-                self.credit.push(Commitment {
-                    application_id,
-                    psk_percent,
-                    monthly_payment,
-                    repaid_on: None,
-                    reserved_at: None,
-                    elsewhere: vec![],
-                });
-            }
+            } => self.count(Commitment {
+                application_id,
+                psk_percent,
+                monthly_payment,
+                repaid_on: None,
+                reserved_at: None,
+                elsewhere: vec![],
+            }),
             AccountEvent::CreditRefused {
                 application_id,
                 reason,
