@@ -13,6 +13,7 @@ pub mod money;
 pub mod regions;
 pub mod sealed;
 pub mod support_ticket;
+pub mod upcast;
 pub mod values;
 
 pub use sealed::Sealed;

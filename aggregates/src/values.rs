@@ -196,6 +196,12 @@ impl Title {
     }
 }
 
+/// A password as the domain knows it: which stored credential holds its hash. The hash itself
+/// lives in a mutable table (emptied on erasure), never in an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CredentialId(pub uuid::Uuid);
+
 /// Who a user is to the system. Borrowers and agents are customers; the rest are staff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -143,6 +143,7 @@ impl App {
         projections.push(Arc::new(Onboarding {
             accounts: accounts.clone(),
             keys: keys.clone(),
+            db: db.sqlx.clone(),
             clock: clock.clone(),
             ids: ids.clone(),
         }));

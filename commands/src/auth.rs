@@ -9,6 +9,7 @@ use base64::Engine;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use k911_aggregates::account::{AccountCommand, AccountKind};
 use k911_aggregates::values::{Email, Phone, Role};
+use k911_event_store::credentials;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -112,10 +113,11 @@ impl App {
         }
         let password = password.to_string();
         let password_hash = self.hashing(move || hash_password(&password)).await?;
+        let password = credentials::store(&self.db.sqlx, account_id, &password_hash).await?;
         let command = AccountCommand::CreateStaff {
             login,
             role,
-            password_hash,
+            password,
             at: self.clock.now(),
         };
         let written = self.create(&self.accounts, account_id, command, meta).await;
@@ -325,20 +327,18 @@ impl App {
         };
         // The account's own events are the truth: no read model to lag behind a new account.
         let account = self.load(&self.account_store, account_id).await?;
-        Ok(match account.kind() {
-            AccountKind::Staff {
-                role,
-                password_hash,
-                ..
-            } => Some((account_id, *role, password_hash.clone())),
+        let (role, credential) = match account.kind() {
+            AccountKind::Staff { role, password, .. } => (*role, *password),
             // No credential works before the first application is approved.
             AccountKind::Customer {
                 opened_by: Some(_),
-                password_hash: Some(hash),
+                password: Some(password),
                 ..
-            } => Some((account_id, Role::Borrower, hash.clone())),
-            AccountKind::Customer { .. } | AccountKind::None => None,
-        })
+            } => (Role::Borrower, *password),
+            AccountKind::Customer { .. } | AccountKind::None => return Ok(None),
+        };
+        let hash = credentials::password_hash(&self.db.sqlx, account_id, credential).await?;
+        Ok(hash.map(|hash| (account_id, role, hash)))
     }
 
     /// The customer holding this identity (`phone` in E.164, `email` as [`email_key`] gives),

@@ -5,13 +5,14 @@ use chrono::{DateTime, Utc};
 use k911_aggregates::account::{AccountCommand, AccountKind};
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod, ProfileChanges};
 use k911_aggregates::loan_application::LoanRequest;
-use k911_aggregates::values::{Email, Phone};
+use k911_aggregates::values::{Email, MessageText, Phone};
+use k911_event_store::credentials;
 use k911_projections::cabinet::{self, ApplicationRow};
 use uuid::Uuid;
 
 use crate::auth::{hash_password, verify_password};
 use crate::onboarding::ApplicationForm;
-use crate::support::sealed;
+use crate::support::{opened, sealed};
 use crate::{App, CommandMeta, Error, Written};
 
 /// A repeat application: the loan, and whatever changed since the last one.
@@ -37,6 +38,14 @@ pub struct CustomerView {
     pub payout: Option<PayoutMethod>,
     /// Linked OpenID Connect providers and when.
     pub social_links: Vec<(String, DateTime<Utc>)>,
+}
+
+/// An application as staff see it: the rejection's reason opened (`None` if there is none, or
+/// the customer's data was erased).
+#[derive(Debug, Clone)]
+pub struct StaffApplication {
+    pub row: ApplicationRow,
+    pub rejection_reason: Option<MessageText>,
 }
 
 impl App {
@@ -98,15 +107,33 @@ impl App {
             .ok_or(Error::NotFound)
     }
 
-    /// `GET /api/v1/staff/applications?status=`: the underwriters' queue, oldest first.
+    /// `GET /api/v1/staff/applications?status=`: the underwriters' queue, oldest first, with
+    /// the reasons of rejections opened.
     pub async fn applications_with_status(
         &self,
         status: &str,
         limit: i64,
         offset: i64,
-    ) -> Result<Vec<ApplicationRow>, Error> {
+    ) -> Result<Vec<StaffApplication>, Error> {
         let client = self.db.pg.get().await?;
-        Ok(cabinet::applications_with_status(&**client, status, limit, offset).await?)
+        let rows = cabinet::applications_with_status(&**client, status, limit, offset).await?;
+        drop(client);
+        let mut applications = Vec::with_capacity(rows.len());
+        for row in rows {
+            applications.push(self.for_staff(row).await?);
+        }
+        Ok(applications)
+    }
+
+    async fn for_staff(&self, row: ApplicationRow) -> Result<StaffApplication, Error> {
+        let rejection_reason = match &row.rejection_reason {
+            Some(stored) => opened(self.keys.open(&sealed::<MessageText>(stored)?).await)?,
+            None => None,
+        };
+        Ok(StaffApplication {
+            row,
+            rejection_reason,
+        })
     }
 
     /// An application for its underwriter, the applicant's personal data opened; the read is
@@ -117,7 +144,7 @@ impl App {
         underwriter_id: Uuid,
         purpose: &str,
         meta: &CommandMeta,
-    ) -> Result<(ApplicationRow, Applicant, PayoutMethod), Error> {
+    ) -> Result<(StaffApplication, Applicant, PayoutMethod), Error> {
         let client = self.db.pg.get().await?;
         let row = cabinet::application(&**client, application_id)
             .await?
@@ -129,7 +156,7 @@ impl App {
         self.record_personal_data_read(underwriter_id, row.customer_id, purpose, meta)
             .await?;
         Ok((
-            row,
+            self.for_staff(row).await?,
             self.keys.open(applicant).await?,
             self.keys.open(payout).await?,
         ))
@@ -218,10 +245,16 @@ impl App {
         let now = self.clock.now();
         let attempt = self.take_attempt(&throttle, now).await?;
         let account = self.load(&self.account_store, account_id).await?;
-        let hash = match account.kind() {
-            AccountKind::Staff { password_hash, .. } => Some(password_hash.clone()),
-            AccountKind::Customer { password_hash, .. } => password_hash.clone(),
+        let credential = match account.kind() {
+            AccountKind::Staff { password, .. } => Some(*password),
+            AccountKind::Customer { password, .. } => *password,
             AccountKind::None => None,
+        };
+        let hash = match credential {
+            Some(credential) => {
+                credentials::password_hash(&self.db.sqlx, account_id, credential).await?
+            }
+            None => None,
         };
         let Some(hash) = hash else {
             return Err(k911_aggregates::account::AccountError::NoPassword.into());
@@ -235,10 +268,8 @@ impl App {
             return Err(Error::WrongCurrentPassword);
         };
         self.forget_attempts(&throttle).await?;
-        let command = AccountCommand::ChangePassword {
-            password_hash,
-            at: now,
-        };
+        let password = credentials::store(&self.db.sqlx, account_id, &password_hash).await?;
+        let command = AccountCommand::ChangePassword { password, at: now };
         let written = self
             .execute(&self.accounts, account_id, command, meta)
             .await?;

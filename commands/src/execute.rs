@@ -13,17 +13,30 @@ use crate::{App, Error};
 /// How often a command is retried from a fresh load when another writer got there first.
 const CONFLICT_RETRIES: usize = 5;
 
-/// Who asked and how; stored with every event for the audit trail. No personal data here.
+/// Who asked and how; stored with every event for the audit trail. The client's address is
+/// personal data: it is stored sealed (see [`App::metadata`]).
 #[derive(Debug, Clone, Default)]
 pub struct CommandMeta {
     pub actor_id: Option<uuid::Uuid>,
     pub actor_role: Option<String>,
     pub request_id: Option<String>,
-    pub client_ip: Option<String>,
+    pub client_ip: Option<std::net::IpAddr>,
+    /// Whose data the request is about when no one is logged in (a first application's new
+    /// customer, an anonymous ticket's requester): the client's address is sealed with their key.
+    pub subject: Option<uuid::Uuid>,
     pub channel: &'static str,
 }
 
 impl CommandMeta {
+    /// The same request, about `subject`.
+    pub fn about(&self, subject: uuid::Uuid) -> Self {
+        Self {
+            subject: Some(subject),
+            ..self.clone()
+        }
+    }
+
+    /// Everything but the client's address, which needs a key to be stored.
     pub(crate) fn to_map(&self) -> HashMap<String, String> {
         let mut map = HashMap::new();
         let mut put = |key: &str, value: Option<String>| {
@@ -34,7 +47,6 @@ impl CommandMeta {
         put("actor_id", self.actor_id.map(|id| id.to_string()));
         put("actor_role", self.actor_role.clone());
         put("request_id", self.request_id.clone());
-        put("client_ip", self.client_ip.clone());
         put("channel", Some(self.channel.to_string()));
         map
     }
@@ -80,8 +92,9 @@ impl App {
         Error: From<A::Error>,
     {
         let aggregate_id = id.to_string();
+        let metadata = self.metadata(meta).await?;
         let (result, appended) =
-            capture_position(run_retrying(cqrs, &aggregate_id, command, meta.to_map())).await;
+            capture_position(run_retrying(cqrs, &aggregate_id, command, metadata)).await;
         match result {
             Ok(()) => {
                 self.metrics
@@ -107,6 +120,24 @@ impl App {
             Err(AggregateError::UserError(e)) => Err(e.into()),
             Err(other) => Err(Error::from_store(other)),
         }
+    }
+}
+
+impl App {
+    /// The metadata stored with a command's events. The client's address is sealed with the key
+    /// of the person acting (or the one the request is about), so erasing them erases it too; a
+    /// request about no one (a bank's notification) records none.
+    pub(crate) async fn metadata(
+        &self,
+        meta: &CommandMeta,
+    ) -> Result<HashMap<String, String>, Error> {
+        let mut map = meta.to_map();
+        if let (Some(ip), Some(subject)) = (meta.client_ip, meta.actor_id.or(meta.subject)) {
+            let sealed = self.keys.seal(subject, &ip).await?;
+            let sealed = serde_json::to_string(&sealed).expect("sealed values serialize");
+            map.insert("client_ip".to_string(), sealed);
+        }
+        Ok(map)
     }
 }
 

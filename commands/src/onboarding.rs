@@ -11,16 +11,18 @@ use k911_aggregates::account::{
 use k911_aggregates::loan::law::CreditRecord;
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod, ProfileChanges};
 use k911_aggregates::loan_application::{
-    Assessment, LoanApplicationCommand, LoanApplicationError, LoanApplicationEvent, LoanRequest,
+    Assessment, DeclaredFinances, LoanApplicationCommand, LoanApplicationError,
+    LoanApplicationEvent, LoanRequest,
 };
 use k911_aggregates::money::{DailyRate, Kopecks};
 use k911_aggregates::values::{Email, MessageText};
 use k911_aggregates::Sealed;
+use k911_event_store::credentials;
 use k911_event_store::keys::KeyStore;
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::outbox::{self, Channel, Effect};
 use k911_event_store::store::Cqrs;
-use k911_projections::runtime::{BatchTx, Projection, ProjectionError};
+use k911_projections::runtime::{payload, BatchTx, Projection, ProjectionError};
 use uuid::Uuid;
 
 use crate::auth::{generate_password, hash_password};
@@ -88,6 +90,7 @@ impl App {
             }
             Err(other) => return Err(other),
         }
+        let meta = &meta.about(customer_id);
         let written = self.register(customer_id, application_id, form, meta).await;
         if written.is_err() {
             sqlx::query("DELETE FROM customer_identities WHERE customer_id = $1")
@@ -227,7 +230,7 @@ impl App {
         }
         // A new passport becomes theirs too.
         self.reserve_identities(customer_id, identities).await?;
-        self.start_and_submit(customer_id, form, None, false, meta)
+        self.start_and_submit(customer_id, form, None, false, &meta.about(customer_id))
             .await
     }
 
@@ -344,13 +347,7 @@ impl App {
         let (Some(customer_id), Some((applicant, _))) =
             (application.customer_id(), application.profile())
         else {
-            // Unknown: the aggregate answers that.
-            let nothing = Assessment {
-                monthly_income: Kopecks::ZERO,
-                monthly_payments: Kopecks::ZERO,
-                credit_history: vec![],
-            };
-            return Ok((nothing, vec![]));
+            return Err(LoanApplicationError::NotSubmitted.into());
         };
         let applicant: Applicant = self.keys.open(applicant).await?;
         let account = self.load(&self.account_store, customer_id).await?;
@@ -362,10 +359,15 @@ impl App {
         let now = self.clock.now();
         let mut credit_history = account.credit_history(application_id, now);
         credit_history.extend(elsewhere.iter().copied());
-        let assessment = Assessment {
+        let declared = DeclaredFinances {
             monthly_income: applicant.monthly_income,
             monthly_payments: account.monthly_payments(application_id, now),
+        };
+        let assessment = Assessment {
+            monthly_income: declared.monthly_income,
+            monthly_payments: declared.monthly_payments,
             credit_history,
+            declared: self.keys.seal(customer_id, &declared).await?,
         };
         Ok((assessment, elsewhere))
     }
@@ -430,9 +432,14 @@ impl App {
         reason: MessageText,
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
+        // The reason speaks about a person: sealed with the applicant's key.
+        let application = self.load(&self.application_store, application_id).await?;
+        let customer_id = application
+            .customer_id()
+            .ok_or(LoanApplicationError::NotSubmitted)?;
         let command = LoanApplicationCommand::Reject {
             underwriter_id,
-            reason,
+            reason: self.keys.seal(customer_id, &reason).await?,
             at: self.clock.now(),
         };
         self.execute(&self.applications, application_id, command, meta)
@@ -456,6 +463,8 @@ pub(crate) fn email_key(email: &Email) -> String {
 pub struct Onboarding {
     pub(crate) accounts: Arc<Cqrs<k911_aggregates::account::Account>>,
     pub(crate) keys: KeyStore,
+    /// Where the generated password's hash is stored.
+    pub(crate) db: sqlx::PgPool,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdGenerator>,
 }
@@ -487,8 +496,7 @@ impl Projection for Onboarding {
         if outbox::exists(tx.transaction(), sms_id).await? {
             return Ok(());
         }
-        let decision: LoanApplicationEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ProjectionError::bad_event(event, e))?;
+        let decision: LoanApplicationEvent = payload(event)?;
         let submitted = tx
             .first_payload("LoanApplication", &event.aggregate_id)
             .await?;
@@ -621,17 +629,19 @@ impl Onboarding {
             None => None,
         };
         let password = email.as_ref().map(|_| generate_password(self.ids.secret()));
-        let password_hash = match password.clone() {
-            Some(password) => Some(
-                tokio::task::spawn_blocking(move || hash_password(&password))
+        let credential = match password.clone() {
+            Some(password) => {
+                let hash = tokio::task::spawn_blocking(move || hash_password(&password))
                     .await
-                    .map_err(|e| e.to_string())?,
-            ),
+                    .map_err(|e| e.to_string())?;
+                let stored = credentials::store(&self.db, customer_id, &hash).await;
+                Some(stored.map_err(|e| e.to_string())?)
+            }
             None => None,
         };
         let command = AccountCommand::OpenCustomer {
             application_id,
-            password_hash,
+            password: credential,
             at: self.clock.now(),
         };
         match run_retrying(

@@ -54,6 +54,7 @@ impl App {
             at: self.clock.now(),
         };
         let receipt = self.queue_receipts.expect(ticket_id);
+        let meta = &meta.about(subject);
         let written = self.create(&self.tickets, ticket_id, command, meta).await?;
         // Read-your-writes: the queue position is only known once the ticket is projected. The
         // ticket is in: a read model too slow to tell its place is no failure (a 5xx would free the
@@ -291,7 +292,9 @@ pub(crate) fn sealed<T>(stored: &serde_json::Value) -> Result<Sealed<T>, Error> 
 }
 
 /// Erased personal data reads as `None`; any other failure is an error.
-fn opened<T>(result: Result<T, k911_event_store::keys::KeyError>) -> Result<Option<T>, Error> {
+pub(crate) fn opened<T>(
+    result: Result<T, k911_event_store::keys::KeyError>,
+) -> Result<Option<T>, Error> {
     match result {
         Ok(value) => Ok(Some(value)),
         Err(k911_event_store::keys::KeyError::Erased(_)) => Ok(None),

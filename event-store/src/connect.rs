@@ -82,9 +82,11 @@ impl Database {
         })
     }
 
-    /// Applies the embedded migrations that have not run yet.
+    /// Applies the embedded migrations that have not run yet, then moves what older events held
+    /// in clear to where it belongs now (see `credentials::adopt_legacy_hashes`).
     pub async fn migrate(&self) -> Result<(), ConnectError> {
         crate::MIGRATOR.run(&self.sqlx).await?;
+        crate::credentials::adopt_legacy_hashes(&self.sqlx).await?;
         Ok(())
     }
 

@@ -1,10 +1,11 @@
 //! PostgreSQL for k911: connecting (with zero configuration), embedded migrations, the postgres-es
 //! event store, the ordered global log that projectors read, per-subject keys for personal data,
-//! and HTTP idempotency keys.
+//! password credentials and HTTP idempotency keys.
 
 pub mod append;
 pub mod cluster;
 pub mod connect;
+pub mod credentials;
 pub mod idempotency;
 pub mod keys;
 pub mod log;

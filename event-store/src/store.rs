@@ -17,6 +17,7 @@ pub type Store<A> = PersistedEventStore<Repository, A>;
 
 pub fn store<A: Aggregate>(db: &Database) -> Store<A> {
     PersistedEventStore::new_event_store(Repository::new(db.sqlx.clone(), db.appends.clone()))
+        .with_upcasters(vec![Box::new(k911_aggregates::upcast::Upcasters)])
 }
 
 /// A cqrs-es framework persisting to PostgreSQL. It has no in-process queries: read models are

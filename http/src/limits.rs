@@ -194,28 +194,33 @@ impl RateLimits {
 }
 
 /// Answers 429 with `Retry-After` when the caller's address, or everyone together, is over the
-/// route's limit.
+/// route's limit. Tells the handlers who the client is ([`ClientAddr`]).
 pub(crate) async fn rate_limit(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let client = state.limits.client(peer, request.headers());
     let action = request
         .extensions()
         .get::<MatchedPath>()
         .and_then(|path| Action::of(request.method(), path.as_str()));
     if let Some(action) = action {
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let client = state.limits.client(peer, request.headers());
         if let Err(retry_after_secs) = state.limits.check(action, client) {
             return ApiError::TooManyRequests { retry_after_secs }.into_response();
         }
     }
+    request.extensions_mut().insert(ClientAddr(client));
     next.run(request).await
 }
+
+/// The client's address as the rate limits counted it: the peer, or what a trusted proxy said.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub(crate) IpAddr);
 
 #[cfg(test)]
 mod tests {

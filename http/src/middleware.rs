@@ -43,8 +43,8 @@ pub(crate) fn request_meta(parts: &Parts, channel: &'static str) -> CommandMeta 
             .map(str::to_string),
         client_ip: parts
             .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
+            .get::<crate::limits::ClientAddr>()
+            .map(|client| client.0),
         channel,
         ..CommandMeta::default()
     }

@@ -70,12 +70,21 @@ CREATE TABLE IF NOT EXISTS read.loan_applications (
     submitted_at             timestamptz NOT NULL,
     decided_at               timestamptz,
     decided_by               uuid,
-    rejection_reason         text,
+    rejection_reason         jsonb,
     pdn_percent              numeric,
     returned_reason          text,
     last_position            bigint      NOT NULL
 );
 ALTER TABLE read.loan_applications ADD COLUMN IF NOT EXISTS returned_reason text;
+-- Reasons were once kept in clear; they are sealed now, and the clear ones are not read any more.
+DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns
+                WHERE table_schema = 'read' AND table_name = 'loan_applications'
+                  AND column_name = 'rejection_reason' AND data_type = 'text') THEN
+        ALTER TABLE read.loan_applications DROP COLUMN rejection_reason;
+        ALTER TABLE read.loan_applications ADD COLUMN rejection_reason jsonb;
+    END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS loan_applications_status ON read.loan_applications (status, arrival);
 CREATE INDEX IF NOT EXISTS loan_applications_customer
     ON read.loan_applications (customer_id, arrival);
@@ -87,6 +96,8 @@ COMMENT ON COLUMN read.loan_applications.daily_rate IS 'Approved rate, percent p
 COMMENT ON COLUMN read.loan_applications.decided_by IS 'The underwriter''s account id.';
 COMMENT ON COLUMN read.loan_applications.returned_reason IS
     'Why an approval came back to the queue (its terms could not become a lawful contract).';
+COMMENT ON COLUMN read.loan_applications.rejection_reason IS
+    'Why it was rejected, sealed with the customer''s key (personal data, not readable in SQL).';
 COMMENT ON COLUMN read.loan_applications.pdn_percent IS
     'Debt-to-income ratio with the approved loan (353-FZ art. 5.1), %; null without income.';
 "#;
@@ -311,7 +322,7 @@ impl Projection for LoanApplications {
                       WHERE application_id = $1",
                     &[
                         &application_id,
-                        &reason.as_str(),
+                        &reason.as_ref().map(json),
                         &rejected_at,
                         &underwriter_id,
                         &position,
@@ -404,7 +415,8 @@ pub struct ApplicationRow {
     pub daily_rate: Option<String>,
     pub submitted_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
-    pub rejection_reason: Option<String>,
+    /// Sealed (`Sealed<MessageText>` as JSON).
+    pub rejection_reason: Option<serde_json::Value>,
 }
 
 impl ApplicationRow {

@@ -23,9 +23,7 @@ fn decode<E: DeserializeOwned>(
         .aggregate_id
         .parse()
         .map_err(|e| ProjectionError::bad_event(event, e))?;
-    let payload = serde_json::from_value(event.payload.clone())
-        .map_err(|e| ProjectionError::bad_event(event, e))?;
-    Ok(Some((id, payload)))
+    Ok(Some((id, crate::runtime::payload(event)?)))
 }
 
 pub struct Faq;

@@ -7,7 +7,7 @@ use k911_aggregates::support_ticket::SupportTicketEvent;
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::outbox::{self, Channel, Effect};
 
-use crate::runtime::{BatchTx, Projection, ProjectionError};
+use crate::runtime::{payload, BatchTx, Projection, ProjectionError};
 
 pub struct SupportNotifications;
 
@@ -38,10 +38,8 @@ impl Projection for SupportNotifications {
         if event.aggregate_type != "SupportTicket" || event.event_type != "TicketAnswered" {
             return Ok(());
         }
-        let answer = match serde_json::from_value(event.payload.clone()) {
-            Ok(SupportTicketEvent::TicketAnswered { answer, .. }) => answer,
-            Ok(_) => return Ok(()),
-            Err(e) => return Err(ProjectionError::bad_event(event, e)),
+        let SupportTicketEvent::TicketAnswered { answer, .. } = payload(event)? else {
+            return Ok(());
         };
         // The contact is in the ticket's first event, committed before this one.
         let first = tx

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use k911_aggregates::upcast::upcast;
 use k911_event_store::log::{self, Checkpoint, RecordedEvent};
 use k911_event_store::Database;
 use tokio::sync::{watch, Notify};
@@ -127,11 +128,16 @@ pub fn aggregate_uuid(event: &RecordedEvent) -> Result<uuid::Uuid, ProjectionErr
         .map_err(|e| ProjectionError::bad_event(event, e))
 }
 
-/// An event's payload as its aggregate's event type.
+/// An event's payload as its aggregate's event type, in today's shape (older versions upcast).
 pub fn payload<T: serde::de::DeserializeOwned>(
     event: &RecordedEvent,
 ) -> Result<T, ProjectionError> {
-    serde_json::from_value(event.payload.clone()).map_err(|e| ProjectionError::bad_event(event, e))
+    let current = upcast(
+        &event.event_type,
+        &event.event_version,
+        event.payload.clone(),
+    );
+    serde_json::from_value(current).map_err(|e| ProjectionError::bad_event(event, e))
 }
 
 /// The transaction a batch is applied in (begun and ended by the runtime, so that BEGIN and
@@ -187,12 +193,12 @@ impl BatchTx<'_> {
     ) -> Result<serde_json::Value, tokio_postgres::Error> {
         let row = self
             .query_one(
-                "SELECT payload FROM events
+                "SELECT event_type, event_version, payload FROM events
                   WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1",
                 &[&aggregate_type, &aggregate_id],
             )
             .await?;
-        Ok(row.get(0))
+        Ok(upcast(row.get(0), row.get(1), row.get(2)))
     }
 
     /// The payload of an aggregate's latest event of `event_type` before its event number
@@ -207,14 +213,14 @@ impl BatchTx<'_> {
     ) -> Result<Option<serde_json::Value>, tokio_postgres::Error> {
         let row = self
             .query_opt(
-                "SELECT payload FROM events
+                "SELECT event_version, payload FROM events
                   WHERE aggregate_type = $1 AND aggregate_id = $2 AND event_type = $3
                     AND sequence < $4
                   ORDER BY sequence DESC LIMIT 1",
                 &[&aggregate_type, &aggregate_id, &event_type, &before],
             )
             .await?;
-        Ok(row.map(|row| row.get(0)))
+        Ok(row.map(|row| upcast(event_type, row.get(0), row.get(1))))
     }
 
     /// The connection, inside the batch's transaction, for helpers that take any client.

@@ -56,7 +56,7 @@ pub(crate) async fn login(app: &TestApp, login: &str, password: &str) -> String 
     response.body["token"].as_str().unwrap().to_string()
 }
 
-async fn put_as(app: &TestApp, token: &str, path: &str, body: &Value) -> TestResponse {
+pub(crate) async fn put_as(app: &TestApp, token: &str, path: &str, body: &Value) -> TestResponse {
     let auth = format!("Bearer {token}");
     app.request(Method::PUT, path, Some(body), &[("authorization", &auth)])
         .await

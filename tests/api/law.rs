@@ -149,10 +149,22 @@ async fn a_refused_offer_is_recorded_and_does_not_stop_the_next_one() {
         amount: None,
         term_days: None,
         daily_rate: None,
-        assessment: k911_aggregates::loan_application::Assessment {
-            monthly_income: k911_aggregates::money::Kopecks::from_roubles(80_000),
-            monthly_payments: k911_aggregates::money::Kopecks::ZERO,
-            credit_history: vec![],
+        assessment: {
+            let finances = k911_aggregates::loan_application::DeclaredFinances {
+                monthly_income: k911_aggregates::money::Kopecks::from_roubles(80_000),
+                monthly_payments: k911_aggregates::money::Kopecks::ZERO,
+            };
+            k911_aggregates::loan_application::Assessment {
+                monthly_income: finances.monthly_income,
+                monthly_payments: finances.monthly_payments,
+                credit_history: vec![],
+                declared: app
+                    .app
+                    .keys
+                    .seal(uuid::Uuid::now_v7(), &finances)
+                    .await
+                    .unwrap(),
+            }
         },
         at: app.clock.now(),
     };

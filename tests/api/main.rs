@@ -18,6 +18,7 @@ mod onboarding;
 mod otp;
 mod payments;
 mod projector;
+mod sealing;
 mod smsru;
 mod social;
 mod store;

@@ -3,14 +3,14 @@ use std::collections::HashSet;
 use chrono::Utc;
 use cqrs_es::AggregateError;
 use k911_aggregates::account::{Account, AccountCommand, AccountError};
-use k911_aggregates::values::{Email, Role};
+use k911_aggregates::values::{CredentialId, Email, Role};
 use k911_tests::TestApp;
 
 fn create() -> AccountCommand {
     AccountCommand::CreateStaff {
         login: Email::parse("anna@k911.ru").unwrap(),
         role: Role::Support,
-        password_hash: "$argon2id$stub".into(),
+        password: CredentialId(uuid::Uuid::nil()),
         at: Utc::now(),
     }
 }

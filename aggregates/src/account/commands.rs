@@ -8,7 +8,7 @@ use super::ApplicationOutcome;
 use crate::loan::law::{CreditRecord, LawRules};
 use crate::loan_application::applicant::ProfileChanges;
 use crate::money::Kopecks;
-use crate::values::{Email, Phone, Role};
+use crate::values::{CredentialId, Email, Phone, Role};
 use crate::Sealed;
 
 /// What an approved loan weighs, as the law's limits count it.
@@ -25,12 +25,12 @@ pub struct CreditTerms {
 /// What can be asked of an account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum AccountCommand {
-    /// An administrator creates a staff member's account (`k911 staff add`). The password is
-    /// hashed (argon2id) before it reaches the domain.
+    /// An administrator creates a staff member's account (`k911 staff add`). The password was
+    /// hashed (argon2id) and stored as a credential before: the domain sees only its id.
     CreateStaff {
         login: Email,
         role: Role,
-        password_hash: String,
+        password: CredentialId,
         at: DateTime<Utc>,
     },
     /// A first loan application registers its applicant: the account exists from then on, but
@@ -46,7 +46,7 @@ pub enum AccountCommand {
     /// application (its SMS was never sent), a new password replaces the lost one.
     OpenCustomer {
         application_id: Uuid,
-        password_hash: Option<String>,
+        password: Option<CredentialId>,
         at: DateTime<Utc>,
     },
     /// A returning customer applies again from the cabinet, possibly changing their profile.
@@ -65,7 +65,7 @@ pub enum AccountCommand {
     },
     /// The holder changed their password (the current one was checked before).
     ChangePassword {
-        password_hash: String,
+        password: CredentialId,
         at: DateTime<Utc>,
     },
     /// The customer proved (through the provider) that they hold this OpenID Connect account.

@@ -9,7 +9,8 @@ use super::ApplicationOutcome;
 use crate::loan::law::{CreditRecord, Unlawful};
 use crate::loan_application::applicant::ProfileChanges;
 use crate::money::Kopecks;
-use crate::values::{Email, Phone, Role};
+use crate::upcast::EVENT_VERSION_2;
+use crate::values::{CredentialId, Email, Phone, Role};
 use crate::{Sealed, EVENT_VERSION_1};
 
 /// What happened to an account. Released shapes are never edited.
@@ -19,7 +20,7 @@ pub enum AccountEvent {
     StaffAccountCreated {
         login: Email,
         role: Role,
-        password_hash: String,
+        password: CredentialId,
         created_at: DateTime<Utc>,
     },
     CustomerRegistered {
@@ -30,11 +31,11 @@ pub enum AccountEvent {
     },
     CustomerAccountOpened {
         application_id: Uuid,
-        password_hash: Option<String>,
+        password: Option<CredentialId>,
         opened_at: DateTime<Utc>,
     },
     PasswordIssued {
-        password_hash: String,
+        password: CredentialId,
         issued_at: DateTime<Utc>,
     },
     /// A repeat application from the cabinet.
@@ -56,7 +57,7 @@ pub enum AccountEvent {
         closed_at: DateTime<Utc>,
     },
     PasswordChanged {
-        password_hash: String,
+        password: CredentialId,
         changed_at: DateTime<Utc>,
     },
     SocialAccountLinked {
@@ -128,6 +129,14 @@ impl DomainEvent for AccountEvent {
     }
 
     fn event_version(&self) -> String {
-        EVENT_VERSION_1.to_string()
+        match self {
+            // 2.0: a credential id instead of the password hash (see `upcast`).
+            Self::StaffAccountCreated { .. }
+            | Self::CustomerAccountOpened { .. }
+            | Self::PasswordIssued { .. }
+            | Self::PasswordChanged { .. } => EVENT_VERSION_2,
+            _ => EVENT_VERSION_1,
+        }
+        .to_string()
     }
 }

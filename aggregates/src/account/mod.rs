@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::calendar::moscow_date;
 use crate::loan::law::{CreditRecord, Unlawful};
 use crate::money::Kopecks;
-use crate::values::{Email, Phone, Role};
+use crate::values::{CredentialId, Email, Phone, Role};
 use crate::Sealed;
 
 /// Which kind of account this is, with what it needs for logging in.
@@ -32,7 +32,7 @@ pub enum AccountKind {
     Staff {
         login: Email,
         role: Role,
-        password_hash: String,
+        password: CredentialId,
     },
     /// A borrower. Contacts are sealed with the customer's own key (the account id).
     Customer {
@@ -41,7 +41,7 @@ pub enum AccountKind {
         /// The approved application that opened the cabinet; `None` until then, and no
         /// credential works meanwhile.
         opened_by: Option<Uuid>,
-        password_hash: Option<String>,
+        password: Option<CredentialId>,
         /// The customer's latest decided application: its profile is what the next one starts
         /// from.
         latest_application: Uuid,
@@ -218,7 +218,7 @@ impl Aggregate for Account {
             AccountCommand::CreateStaff {
                 login,
                 role,
-                password_hash,
+                password,
                 at,
             } => {
                 if self.kind != AccountKind::None {
@@ -230,7 +230,7 @@ impl Aggregate for Account {
                 let event = AccountEvent::StaffAccountCreated {
                     login,
                     role,
-                    password_hash,
+                    password,
                     created_at: at,
                 };
                 sink.write(event, self).await;
@@ -254,21 +254,21 @@ impl Aggregate for Account {
             }
             AccountCommand::OpenCustomer {
                 application_id,
-                password_hash,
+                password,
                 at,
             } => {
                 let AccountKind::Customer { opened_by, .. } = &self.kind else {
                     return Err(AccountError::NotACustomer);
                 };
-                let event = match (opened_by, password_hash) {
-                    (None, password_hash) => AccountEvent::CustomerAccountOpened {
+                let event = match (opened_by, password) {
+                    (None, password) => AccountEvent::CustomerAccountOpened {
                         application_id,
-                        password_hash,
+                        password,
                         opened_at: at,
                     },
-                    (Some(by), Some(password_hash)) if *by == application_id => {
+                    (Some(by), Some(password)) if *by == application_id => {
                         AccountEvent::PasswordIssued {
-                            password_hash,
+                            password,
                             issued_at: at,
                         }
                     }
@@ -448,21 +448,20 @@ impl Aggregate for Account {
                 };
                 sink.write(unlinked, self).await;
             }
-            AccountCommand::ChangePassword { password_hash, at } => {
+            AccountCommand::ChangePassword { password, at } => {
                 match &self.kind {
                     AccountKind::Staff { .. } => {}
                     AccountKind::Customer {
                         opened_by: None, ..
                     } => return Err(AccountError::NotOpen),
-                    AccountKind::Customer {
-                        password_hash: None,
-                        ..
-                    } => return Err(AccountError::NoPassword),
+                    AccountKind::Customer { password: None, .. } => {
+                        return Err(AccountError::NoPassword)
+                    }
                     AccountKind::Customer { .. } => {}
                     AccountKind::None => return Err(AccountError::NotACustomer),
                 }
                 let changed = AccountEvent::PasswordChanged {
-                    password_hash,
+                    password,
                     changed_at: at,
                 };
                 sink.write(changed, self).await;
@@ -476,13 +475,13 @@ impl Aggregate for Account {
             AccountEvent::StaffAccountCreated {
                 login,
                 role,
-                password_hash,
+                password,
                 ..
             } => {
                 self.kind = AccountKind::Staff {
                     login,
                     role,
-                    password_hash,
+                    password,
                 }
             }
             AccountEvent::CustomerRegistered {
@@ -495,7 +494,7 @@ impl Aggregate for Account {
                     phone,
                     email,
                     opened_by: None,
-                    password_hash: None,
+                    password: None,
                     latest_application: application_id,
                     pending_application: Some(application_id),
                     social_providers: vec![],
@@ -503,32 +502,26 @@ impl Aggregate for Account {
             }
             AccountEvent::CustomerAccountOpened {
                 application_id,
-                password_hash: hash,
+                password: hash,
                 ..
             } => {
                 if let AccountKind::Customer {
                     opened_by,
-                    password_hash,
+                    password,
                     pending_application,
                     ..
                 } = &mut self.kind
                 {
                     *opened_by = Some(application_id);
-                    *password_hash = hash;
+                    *password = hash;
                     // Opening is the first application's approval.
                     *pending_application = None;
                 }
             }
-            AccountEvent::PasswordIssued {
-                password_hash: hash,
-                ..
-            }
-            | AccountEvent::PasswordChanged {
-                password_hash: hash,
-                ..
-            } => match &mut self.kind {
-                AccountKind::Customer { password_hash, .. } => *password_hash = Some(hash),
-                AccountKind::Staff { password_hash, .. } => *password_hash = hash,
+            AccountEvent::PasswordIssued { password: hash, .. }
+            | AccountEvent::PasswordChanged { password: hash, .. } => match &mut self.kind {
+                AccountKind::Customer { password, .. } => *password = Some(hash),
+                AccountKind::Staff { password, .. } => *password = hash,
                 AccountKind::None => {}
             },
             AccountEvent::ApplicationStarted { application_id, .. } => {
@@ -642,7 +635,7 @@ mod tests {
         AccountCommand::CreateStaff {
             login: Email::parse("anna@k911.ru").unwrap(),
             role,
-            password_hash: "$argon2id$stub".into(),
+            password: cred(0),
             at: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap(),
         }
     }
@@ -651,7 +644,7 @@ mod tests {
         AccountEvent::StaffAccountCreated {
             login: Email::parse("anna@k911.ru").unwrap(),
             role: Role::Support,
-            password_hash: "$argon2id$stub".into(),
+            password: cred(0),
             created_at: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap(),
         }
     }
@@ -674,6 +667,10 @@ mod tests {
 
     const APPLICATION: Uuid = Uuid::from_u128(7);
 
+    fn cred(n: u128) -> CredentialId {
+        CredentialId(Uuid::from_u128(1000 + n))
+    }
+
     fn at() -> chrono::DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap()
     }
@@ -691,18 +688,18 @@ mod tests {
         }
     }
 
-    fn open(application_id: Uuid, hash: Option<&str>) -> AccountCommand {
+    fn open(application_id: Uuid, hash: Option<CredentialId>) -> AccountCommand {
         AccountCommand::OpenCustomer {
             application_id,
-            password_hash: hash.map(str::to_string),
+            password: hash,
             at: at(),
         }
     }
 
-    fn opened(hash: Option<&str>) -> AccountEvent {
+    fn opened(hash: Option<CredentialId>) -> AccountEvent {
         AccountEvent::CustomerAccountOpened {
             application_id: APPLICATION,
-            password_hash: hash.map(str::to_string),
+            password: hash,
             opened_at: at(),
         }
     }
@@ -727,7 +724,7 @@ mod tests {
 
     #[test]
     fn approval_opens_the_cabinet_with_or_without_a_password() {
-        for hash in [Some("$argon2id$h"), None] {
+        for hash in [Some(cred(3)), None] {
             TestFramework::<Account>::with(())
                 .given(vec![registered()])
                 .when(open(APPLICATION, hash))
@@ -738,10 +735,10 @@ mod tests {
     #[test]
     fn opening_again_for_the_same_application_replaces_a_lost_password() {
         TestFramework::<Account>::with(())
-            .given(vec![registered(), opened(Some("$argon2id$h1"))])
-            .when(open(APPLICATION, Some("$argon2id$h2")))
+            .given(vec![registered(), opened(Some(cred(1)))])
+            .when(open(APPLICATION, Some(cred(2))))
             .then_expect_events(vec![AccountEvent::PasswordIssued {
-                password_hash: "$argon2id$h2".into(),
+                password: cred(2),
                 issued_at: at(),
             }]);
         TestFramework::<Account>::with(())
@@ -754,7 +751,7 @@ mod tests {
     fn another_application_cannot_open_an_open_cabinet_and_staff_are_not_customers() {
         TestFramework::<Account>::with(())
             .given(vec![registered(), opened(None)])
-            .when(open(Uuid::from_u128(8), Some("$argon2id$h")))
+            .when(open(Uuid::from_u128(8), Some(cred(3))))
             .then_expect_error(AccountError::AlreadyOpen);
         TestFramework::<Account>::with(())
             .given(vec![created()])
@@ -876,17 +873,14 @@ mod tests {
     #[test]
     fn a_password_is_changed_by_staff_and_by_customers_who_have_one() {
         let change = || AccountCommand::ChangePassword {
-            password_hash: "$argon2id$new".into(),
+            password: cred(9),
             at: at(),
         };
         let changed = AccountEvent::PasswordChanged {
-            password_hash: "$argon2id$new".into(),
+            password: cred(9),
             changed_at: at(),
         };
-        for given in [
-            vec![created()],
-            vec![registered(), opened(Some("$argon2id$h"))],
-        ] {
+        for given in [vec![created()], vec![registered(), opened(Some(cred(3)))]] {
             TestFramework::<Account>::with(())
                 .given(given)
                 .when(change())

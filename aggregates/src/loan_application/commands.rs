@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::applicant::{Applicant, PayoutMethod};
-use super::LoanRequest;
+use super::{DeclaredFinances, LoanRequest};
 use crate::loan::law::CreditRecord;
 use crate::money::{DailyRate, Kopecks};
 use crate::values::MessageText;
@@ -19,6 +19,9 @@ pub struct Assessment {
     /// The borrower's loans in force and recently repaid, here and at other lenders (what the
     /// law's limits on high-cost loans count).
     pub credit_history: Vec<CreditRecord>,
+    /// `monthly_income` and `monthly_payments` again, sealed with the customer's key: what the
+    /// event records of them.
+    pub declared: Sealed<DeclaredFinances>,
 }
 
 /// What can be asked of a loan application.
@@ -51,7 +54,8 @@ pub enum LoanApplicationCommand {
     Return { reason: String, at: DateTime<Utc> },
     Reject {
         underwriter_id: Uuid,
-        reason: MessageText,
+        /// Sealed with the customer's key.
+        reason: Sealed<MessageText>,
         at: DateTime<Utc>,
     },
 }

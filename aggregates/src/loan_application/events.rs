@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::applicant::{Applicant, PayoutMethod};
-use super::LoanRequest;
+use super::{DeclaredFinances, LoanRequest};
 use crate::money::{DailyRate, Kopecks};
+use crate::upcast::EVENT_VERSION_2;
 use crate::values::MessageText;
 use crate::{Sealed, EVENT_VERSION_1};
 
@@ -31,9 +32,11 @@ pub enum LoanApplicationEvent {
         daily_rate: DailyRate,
         approved_at: DateTime<Utc>,
     },
+    /// 2.0: the reason is sealed with the customer's key (it may say why about a person); `None`
+    /// for a 1.0 event, whose clear reason is no longer read.
     ApplicationRejected {
         underwriter_id: Uuid,
-        reason: MessageText,
+        reason: Option<Sealed<MessageText>>,
         rejected_at: DateTime<Utc>,
     },
     /// The approved terms could not become a lawful contract (the offer or the signing was
@@ -43,11 +46,11 @@ pub enum LoanApplicationEvent {
         returned_at: DateTime<Utc>,
     },
     /// The debt-to-income ratio (ПДН, 353-FZ art. 5.1) with the approved loan, recorded before
-    /// the approval. `None` when no income was declared.
+    /// the approval: the ratio (`None` when no income was declared) counts the approved loan's
+    /// monthly payment besides the declared figures. 2.0: the figures are sealed with the
+    /// customer's key; `None` for a 1.0 event, whose clear figures are no longer read.
     DebtToIncomeAssessed {
-        monthly_income: Kopecks,
-        /// Existing loans' monthly payments plus the new loan's.
-        monthly_payments: Kopecks,
+        declared: Option<Sealed<DeclaredFinances>>,
         pdn_percent: Option<Decimal>,
         assessed_at: DateTime<Utc>,
     },
@@ -66,6 +69,11 @@ impl DomainEvent for LoanApplicationEvent {
     }
 
     fn event_version(&self) -> String {
-        EVENT_VERSION_1.to_string()
+        match self {
+            // 2.0: personal figures and reasons sealed (see `upcast`).
+            Self::ApplicationRejected { .. } | Self::DebtToIncomeAssessed { .. } => EVENT_VERSION_2,
+            _ => EVENT_VERSION_1,
+        }
+        .to_string()
     }
 }

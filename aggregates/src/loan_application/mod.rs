@@ -24,6 +24,16 @@ use crate::money::{DailyRate, Kopecks};
 use crate::Sealed;
 use rust_decimal::{Decimal, RoundingStrategy};
 
+/// The applicant's finances a debt-to-income assessment starts from: personal data, sealed in
+/// the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredFinances {
+    /// As the applicant declared it.
+    pub monthly_income: Kopecks,
+    /// The average monthly payments on the loans already in force, before the new one.
+    pub monthly_payments: Kopecks,
+}
+
 /// ПДН: monthly payments over monthly income, in percent to one decimal; `None` without income.
 pub fn pdn_percent(monthly_payments: Kopecks, monthly_income: Kopecks) -> Option<Decimal> {
     (monthly_income > Kopecks::ZERO).then(|| {
@@ -226,8 +236,7 @@ impl Aggregate for LoanApplication {
                 rules.check_high_cost(cost.psk_percent, &assessment.credit_history, today)?;
                 let monthly_payments = assessment.monthly_payments + cost.monthly_payment();
                 let assessed = LoanApplicationEvent::DebtToIncomeAssessed {
-                    monthly_income: assessment.monthly_income,
-                    monthly_payments,
+                    declared: Some(assessment.declared),
                     pdn_percent: pdn_percent(monthly_payments, assessment.monthly_income),
                     assessed_at: at,
                 };
@@ -258,7 +267,7 @@ impl Aggregate for LoanApplication {
                 self.undecided()?;
                 LoanApplicationEvent::ApplicationRejected {
                     underwriter_id,
-                    reason,
+                    reason: Some(reason),
                     rejected_at: at,
                 }
             }

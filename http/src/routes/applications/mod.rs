@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use k911_aggregates::money::{DailyRate, Kopecks};
 use k911_aggregates::values::MessageText;
+use k911_commands::cabinet::StaffApplication;
 use k911_commands::clock::moscow_date;
 use k911_commands::onboarding::Approval;
 use k911_commands::{Error as AppError, Written};
@@ -22,7 +23,6 @@ use crate::routes::me::{MyApplication, PassportNumber, PayoutView, Profile};
 use crate::routes::support::PublicMeta;
 use crate::AppState;
 use form::ApplicationRequest;
-use k911_projections::cabinet::ApplicationRow;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ApplicationReceipt {
@@ -228,12 +228,12 @@ pub(crate) struct QueuedApplication {
     rejection_reason: Option<String>,
 }
 
-impl From<ApplicationRow> for QueuedApplication {
-    fn from(row: ApplicationRow) -> Self {
+impl From<StaffApplication> for QueuedApplication {
+    fn from(staff: StaffApplication) -> Self {
         Self {
-            customer_id: row.customer_id,
-            rejection_reason: row.rejection_reason.clone(),
-            application: row.into(),
+            customer_id: staff.row.customer_id,
+            rejection_reason: staff.rejection_reason.map(|r| r.as_str().to_string()),
+            application: staff.row.into(),
         }
     }
 }
