@@ -12,12 +12,12 @@ use k911_aggregates::loan::reminders::ReminderRules;
 use k911_aggregates::loan::Loan;
 use k911_aggregates::loan_application::{LendingPolicy, LoanApplication, Product};
 use k911_aggregates::support_ticket::SupportTicket;
+use k911_event_store::follower::Followers;
+use k911_event_store::follower::Waker;
 use k911_event_store::keys::{KeyStore, MasterKey};
 use k911_event_store::store::{self, Cqrs};
 use k911_event_store::Database;
-use k911_projections::runtime::Waker;
 use k911_projections::support;
-use k911_projections::Projectors;
 
 use crate::clock::Clock;
 use crate::credit_history::{CreditHistory, LocalCreditHistory};
@@ -87,7 +87,7 @@ pub struct App {
     pub keys: KeyStore,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
-    pub projectors: Projectors,
+    pub projectors: Followers,
     pub ports: Ports,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
@@ -123,7 +123,7 @@ impl App {
     }
 
     /// The application over `db`, with every read model's projector (not started yet: see
-    /// [`Projectors::start`]).
+    /// [`Followers::start`]).
     pub fn new(
         db: Database,
         master_key: &MasterKey,
@@ -140,6 +140,7 @@ impl App {
         let accounts = Arc::new(store::cqrs(&db, ()));
         let queue_receipts = support::Receipts::default();
         let mut projections = k911_projections::all(&queue_receipts);
+        projections.push(Arc::new(crate::support_notifications::SupportNotifications));
         projections.push(Arc::new(Onboarding {
             accounts: accounts.clone(),
             keys: keys.clone(),
@@ -181,7 +182,7 @@ impl App {
             loans: loans.clone(),
             incoming_store: incoming_store.clone(),
         }));
-        let projectors = Projectors::new(db.clone(), projections);
+        let projectors = Followers::new(db.clone(), projections);
         let oidc = Arc::new(Oidc::new(
             settings.oidc_providers.clone(),
             settings.oidc_redirect_url.clone(),

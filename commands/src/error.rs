@@ -6,8 +6,8 @@ use k911_aggregates::document::DocumentError;
 use k911_aggregates::faq::FaqError;
 use k911_aggregates::loan_application::LoanApplicationError;
 use k911_aggregates::support_ticket::SupportTicketError;
+use k911_event_store::follower::FollowerError;
 use k911_event_store::keys::KeyError;
-use k911_projections::ProjectionError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -87,7 +87,7 @@ pub enum Error {
     #[error("too many failed attempts; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
     #[error("the read models are behind: {0}")]
-    NotReady(#[from] ProjectionError),
+    NotReady(#[from] FollowerError),
     #[error("personal data unavailable: {0}")]
     Keys(KeyError),
     /// The database cannot be reached for now (a lost or refused connection, a pool with none

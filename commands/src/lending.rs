@@ -2,6 +2,8 @@
 //! the borrower signs with the code, the payout provider pays the loan out, and the daily jobs
 //! accrue interest and lapse unsigned offers (process manager [`Lending`] and the jobs below).
 
+use k911_aggregates::loan::LoanEventType;
+use k911_aggregates::loan_application::LoanApplicationEventType;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,11 +19,11 @@ use k911_aggregates::loan_application::{
     pdn_warning, LoanApplication, LoanApplicationCommand, LoanApplicationEvent,
 };
 use k911_aggregates::values::Phone;
+use k911_event_store::follower::{payload, BatchTx, Follower, FollowerError, Kind};
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::outbox::{self, Channel, Effect, EffectKind, PayoutPurpose};
 use k911_event_store::store::{Cqrs, Store};
 use k911_projections::loans::{self, LoanRow, PaymentRow};
-use k911_projections::runtime::{payload, BatchTx, Projection, ProjectionError};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -85,38 +87,30 @@ pub struct Lending {
 }
 
 #[async_trait]
-impl Projection for Lending {
+impl Follower for Lending {
     fn name(&self) -> &'static str {
         "lending"
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
-        &[
-            "ApplicationApproved",
-            "ContractSigned",
-            "SigningRefused",
-            "PayoutFailed",
-            "OverdueReminderSent",
-            "RefundRequested",
-            "OfferExpired",
-            "LoanRepaid",
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![
+            LoanApplicationEventType::ApplicationApproved.into(),
+            LoanEventType::ContractSigned.into(),
+            LoanEventType::SigningRefused.into(),
+            LoanEventType::PayoutFailed.into(),
+            LoanEventType::OverdueReminderSent.into(),
+            LoanEventType::RefundRequested.into(),
+            LoanEventType::OfferExpired.into(),
+            LoanEventType::LoanRepaid.into(),
         ]
     }
 
-    fn create_sql(&self) -> &'static str {
-        ""
+    fn kind(&self) -> Kind {
+        Kind::ProcessManager
     }
 
-    fn drop_sql(&self) -> &'static str {
-        ""
-    }
-
-    fn is_process_manager(&self) -> bool {
-        true
-    }
-
-    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
-        let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
+        let bad = |e: &dyn std::fmt::Display| FollowerError::bad_event(event, e.to_string());
         let id: Uuid = event.aggregate_id.parse().map_err(|e| bad(&e))?;
         match event.aggregate_type.as_str() {
             // An event of its types that does not decode is an error, never skipped.
@@ -219,8 +213,8 @@ impl Lending {
         tx: &BatchTx<'_>,
         event: &RecordedEvent,
         approved: Approved,
-    ) -> Result<(), ProjectionError> {
-        let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
+    ) -> Result<(), FollowerError> {
+        let bad = |e: &dyn std::fmt::Display| FollowerError::bad_event(event, e.to_string());
         let loan_id = loan_id_for(approved.application_id, approved.approval);
         let submitted = tx
             .first_payload("LoanApplication", &approved.application_id.to_string())
@@ -431,8 +425,8 @@ impl Lending {
         (application_id, customer_id): (Uuid, Uuid),
         reason: &Unlawful,
         at: DateTime<Utc>,
-    ) -> Result<(), ProjectionError> {
-        let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
+    ) -> Result<(), FollowerError> {
+        let bad = |e: &dyn std::fmt::Display| FollowerError::bad_event(event, e.to_string());
         let give_back = LoanApplicationCommand::Return {
             reason: reason.to_string(),
             at,
@@ -536,7 +530,7 @@ impl Lending {
         event: &RecordedEvent,
         application_id: Uuid,
         reason: &Unlawful,
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<(), FollowerError> {
         let approval = tx
             .latest_payload_before(
                 "LoanApplication",
@@ -584,8 +578,8 @@ impl Lending {
         event: &RecordedEvent,
         loan_id: Uuid,
         text: impl FnOnce(&str) -> String,
-    ) -> Result<(), ProjectionError> {
-        let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
+    ) -> Result<(), FollowerError> {
+        let bad = |e: &dyn std::fmt::Display| FollowerError::bad_event(event, e.to_string());
         let loan = self.load(loan_id).await.map_err(|e| bad(&e))?;
         let terms = loan.terms().cloned().ok_or_else(|| bad(&"no offer"))?;
         let text = text(&terms.contract_number);
@@ -599,8 +593,8 @@ impl Lending {
         event: &RecordedEvent,
         customer_id: Uuid,
         text: String,
-    ) -> Result<(), ProjectionError> {
-        let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
+    ) -> Result<(), FollowerError> {
+        let bad = |e: &dyn std::fmt::Display| FollowerError::bad_event(event, e.to_string());
         let message_id = sms_id(event.position());
         if outbox::exists(tx.transaction(), message_id).await? {
             return Ok(());

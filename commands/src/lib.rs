@@ -25,6 +25,7 @@ pub mod registry;
 pub mod smsru;
 pub mod social;
 pub mod support;
+pub mod support_notifications;
 pub mod yookassa;
 
 pub use app::{App, Settings};

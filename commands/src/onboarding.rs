@@ -1,6 +1,7 @@
 //! Borrower onboarding: the first application registers the customer; an underwriter decides;
 //! the decision opens the cabinet and is sent by SMS (process manager [`Onboarding`]).
 
+use k911_aggregates::loan_application::LoanApplicationEventType;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -18,11 +19,11 @@ use k911_aggregates::money::{DailyRate, Kopecks};
 use k911_aggregates::values::{Email, MessageText};
 use k911_aggregates::Sealed;
 use k911_event_store::credentials;
+use k911_event_store::follower::{payload, BatchTx, Follower, FollowerError, Kind};
 use k911_event_store::keys::KeyStore;
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::outbox::{self, Channel, Effect};
 use k911_event_store::store::Cqrs;
-use k911_projections::runtime::{payload, BatchTx, Projection, ProjectionError};
 use uuid::Uuid;
 
 use crate::auth::{generate_password, hash_password};
@@ -470,28 +471,23 @@ pub struct Onboarding {
 }
 
 #[async_trait]
-impl Projection for Onboarding {
+impl Follower for Onboarding {
     fn name(&self) -> &'static str {
         "onboarding"
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
-        &["ApplicationApproved", "ApplicationRejected"]
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![
+            LoanApplicationEventType::ApplicationApproved.into(),
+            LoanApplicationEventType::ApplicationRejected.into(),
+        ]
     }
 
-    fn create_sql(&self) -> &'static str {
-        ""
+    fn kind(&self) -> Kind {
+        Kind::ProcessManager
     }
 
-    fn drop_sql(&self) -> &'static str {
-        ""
-    }
-
-    fn is_process_manager(&self) -> bool {
-        true
-    }
-
-    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         let sms_id = outbox::message_id(event.position(), Channel::Sms);
         if outbox::exists(tx.transaction(), sms_id).await? {
             return Ok(());
@@ -507,7 +503,7 @@ impl Projection for Onboarding {
                 ..
             }) => (customer_id, repeat),
             _ => {
-                return Err(ProjectionError::bad_event(
+                return Err(FollowerError::bad_event(
                     event,
                     "application without submission",
                 ))
@@ -519,7 +515,7 @@ impl Projection for Onboarding {
         let (phone, email) = match serde_json::from_value(registered) {
             Ok(AccountEvent::CustomerRegistered { phone, email, .. }) => (phone, email),
             _ => {
-                return Err(ProjectionError::bad_event(
+                return Err(FollowerError::bad_event(
                     event,
                     "customer without registration",
                 ))
@@ -528,7 +524,7 @@ impl Projection for Onboarding {
         let application_id: Uuid = event
             .aggregate_id
             .parse()
-            .map_err(|e| ProjectionError::bad_event(event, e))?;
+            .map_err(|e| FollowerError::bad_event(event, e))?;
         // An approval whose terms could not become a contract came back for a new decision: the
         // first one already opened the cabinet and freed the customer for the next application.
         let redecided = tx
@@ -553,7 +549,7 @@ impl Projection for Onboarding {
                     let login = self
                         .open_cabinet(customer_id, application_id, email)
                         .await
-                        .map_err(|e| ProjectionError::bad_event(event, e))?;
+                        .map_err(|e| FollowerError::bad_event(event, e))?;
                     format!("{granted} {login}")
                 }
             }
@@ -571,13 +567,13 @@ impl Projection for Onboarding {
         if !redecided {
             self.close_application(customer_id, application_id, outcome)
                 .await
-                .map_err(|e| ProjectionError::bad_event(event, e))?;
+                .map_err(|e| FollowerError::bad_event(event, e))?;
         }
         let text = self
             .keys
             .seal(customer_id, &text)
             .await
-            .map_err(|e| ProjectionError::bad_event(event, e))?;
+            .map_err(|e| FollowerError::bad_event(event, e))?;
         let message = Effect::Sms { phone, text };
         outbox::enqueue(tx.transaction(), sms_id, Channel::Sms, &message).await?;
         Ok(())

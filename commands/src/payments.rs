@@ -2,6 +2,7 @@
 //! per channel and registry files, each payment applied exactly once, whichever way and however
 //! often it arrives. A payment no loan can take is held for staff, never dropped.
 
+use k911_aggregates::incoming_payment::IncomingPaymentEventType;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -14,9 +15,9 @@ use k911_aggregates::incoming_payment::{
     IncomingPaymentEvent,
 };
 use k911_aggregates::loan::{contract_digits, Loan, LoanCommand, LoanError};
+use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::store::{Cqrs, Store};
-use k911_projections::runtime::{aggregate_uuid, payload, BatchTx, Projection, ProjectionError};
 use sha2::Sha256;
 use uuid::Uuid;
 
@@ -322,29 +323,24 @@ pub struct PaymentAssignment {
 }
 
 #[async_trait]
-impl Projection for PaymentAssignment {
+impl Follower for PaymentAssignment {
     fn name(&self) -> &'static str {
         "payment_assignment"
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
-        &["PaymentAssigned", "PaymentMatched"]
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![
+            IncomingPaymentEventType::PaymentAssigned.into(),
+            IncomingPaymentEventType::PaymentMatched.into(),
+        ]
     }
 
-    fn create_sql(&self) -> &'static str {
-        ""
+    fn kind(&self) -> Kind {
+        Kind::ProcessManager
     }
 
-    fn drop_sql(&self) -> &'static str {
-        ""
-    }
-
-    fn is_process_manager(&self) -> bool {
-        true
-    }
-
-    async fn apply(&self, _: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
-        let bad = |e: &dyn std::fmt::Display| ProjectionError::bad_event(event, e.to_string());
+    async fn apply(&self, _: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
+        let bad = |e: &dyn std::fmt::Display| FollowerError::bad_event(event, e.to_string());
         let loan_id = match payload::<IncomingPaymentEvent>(event)? {
             IncomingPaymentEvent::PaymentAssigned { loan_id, .. }
             | IncomingPaymentEvent::PaymentMatched { loan_id, .. } => loan_id,

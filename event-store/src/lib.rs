@@ -6,6 +6,7 @@ pub mod append;
 pub mod cluster;
 pub mod connect;
 pub mod credentials;
+pub mod follower;
 pub mod idempotency;
 pub mod keys;
 pub mod log;

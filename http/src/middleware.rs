@@ -8,8 +8,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use k911_commands::metrics::{RequestLabels, RouteLabels};
 use k911_commands::CommandMeta;
+use k911_event_store::follower::FollowerError;
 use k911_event_store::idempotency::{self, Reservation};
-use k911_projections::ProjectionError;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -75,7 +75,7 @@ pub(crate) async fn min_position(
                 .await
             {
                 Ok(()) => {}
-                Err(error @ ProjectionError::BeyondHead(_)) => {
+                Err(error @ FollowerError::BeyondHead(_)) => {
                     return ApiError::invalid("X-Min-Position", error).into_response()
                 }
                 Err(error) => return ApiError::Unavailable(error.to_string()).into_response(),

@@ -5,12 +5,14 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use k911_aggregates::account::AccountEvent;
+use k911_aggregates::account::AccountEventType;
 use k911_aggregates::loan_application::LoanApplicationEvent;
+use k911_aggregates::loan_application::LoanApplicationEventType;
 use k911_event_store::log::RecordedEvent;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
-use crate::runtime::{aggregate_uuid, payload, BatchTx, Projection, ProjectionError};
+use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
 
 /// `read.customers`.
 pub struct Customers;
@@ -107,30 +109,29 @@ fn json(value: &impl serde::Serialize) -> serde_json::Value {
 }
 
 #[async_trait]
-impl Projection for Customers {
+impl Follower for Customers {
     fn name(&self) -> &'static str {
         CUSTOMERS
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
-        &[
-            "CustomerRegistered",
-            "CustomerAccountOpened",
-            "ApplicationSubmitted",
-            "SocialAccountLinked",
-            "SocialAccountUnlinked",
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![
+            AccountEventType::CustomerRegistered.into(),
+            AccountEventType::CustomerAccountOpened.into(),
+            LoanApplicationEventType::ApplicationSubmitted.into(),
+            AccountEventType::SocialAccountLinked.into(),
+            AccountEventType::SocialAccountUnlinked.into(),
         ]
     }
 
-    fn create_sql(&self) -> &'static str {
-        CREATE_CUSTOMERS
+    fn kind(&self) -> Kind {
+        Kind::ReadModel {
+            create_sql: CREATE_CUSTOMERS,
+            drop_sql: "DROP TABLE IF EXISTS read.customers, read.customer_social_links",
+        }
     }
 
-    fn drop_sql(&self) -> &'static str {
-        "DROP TABLE IF EXISTS read.customers, read.customer_social_links"
-    }
-
-    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         let position = event.position();
         match event.aggregate_type.as_str() {
             "Account" => {
@@ -216,30 +217,29 @@ impl Projection for Customers {
 }
 
 #[async_trait]
-impl Projection for LoanApplications {
+impl Follower for LoanApplications {
     fn name(&self) -> &'static str {
         APPLICATIONS
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
-        &[
-            "ApplicationSubmitted",
-            "ApplicationApproved",
-            "ApplicationRejected",
-            "ApplicationReturned",
-            "DebtToIncomeAssessed",
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![
+            LoanApplicationEventType::ApplicationSubmitted.into(),
+            LoanApplicationEventType::ApplicationApproved.into(),
+            LoanApplicationEventType::ApplicationRejected.into(),
+            LoanApplicationEventType::ApplicationReturned.into(),
+            LoanApplicationEventType::DebtToIncomeAssessed.into(),
         ]
     }
 
-    fn create_sql(&self) -> &'static str {
-        CREATE_APPLICATIONS
+    fn kind(&self) -> Kind {
+        Kind::ReadModel {
+            create_sql: CREATE_APPLICATIONS,
+            drop_sql: "DROP TABLE IF EXISTS read.loan_applications",
+        }
     }
 
-    fn drop_sql(&self) -> &'static str {
-        "DROP TABLE IF EXISTS read.loan_applications"
-    }
-
-    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         if event.aggregate_type != "LoanApplication" {
             return Ok(());
         }

@@ -3,43 +3,50 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use k911_aggregates::document::DocumentEvent;
+use k911_aggregates::document::DocumentEventType;
 use k911_aggregates::faq::FaqEvent;
+use k911_aggregates::faq::FaqEventType;
 use k911_event_store::log::RecordedEvent;
 use serde::de::DeserializeOwned;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
-use crate::runtime::{BatchTx, Projection, ProjectionError};
+use k911_event_store::follower::{BatchTx, Follower, FollowerError, Kind};
 
 /// The aggregate id and payload of an event of `aggregate_type`, or `None` for other events.
 fn decode<E: DeserializeOwned>(
     event: &RecordedEvent,
     aggregate_type: &str,
-) -> Result<Option<(Uuid, E)>, ProjectionError> {
+) -> Result<Option<(Uuid, E)>, FollowerError> {
     if event.aggregate_type != aggregate_type {
         return Ok(None);
     }
     let id = event
         .aggregate_id
         .parse()
-        .map_err(|e| ProjectionError::bad_event(event, e))?;
-    Ok(Some((id, crate::runtime::payload(event)?)))
+        .map_err(|e| FollowerError::bad_event(event, e))?;
+    Ok(Some((id, k911_event_store::follower::payload(event)?)))
 }
 
 pub struct Faq;
 
 #[async_trait]
-impl Projection for Faq {
+impl Follower for Faq {
     fn name(&self) -> &'static str {
         "faq"
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
-        &["FaqEntryPublished", "FaqEntryEdited", "FaqEntryWithdrawn"]
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![
+            FaqEventType::FaqEntryPublished.into(),
+            FaqEventType::FaqEntryEdited.into(),
+            FaqEventType::FaqEntryWithdrawn.into(),
+        ]
     }
 
-    fn create_sql(&self) -> &'static str {
-        "CREATE TABLE IF NOT EXISTS read.faq (
+    fn kind(&self) -> Kind {
+        Kind::ReadModel {
+            create_sql: "CREATE TABLE IF NOT EXISTS read.faq (
             faq_id        uuid PRIMARY KEY,
             arrival       bigint      NOT NULL UNIQUE,
             question      text        NOT NULL,
@@ -50,14 +57,12 @@ impl Projection for Faq {
             last_position bigint      NOT NULL
         );
         COMMENT ON TABLE read.faq IS 'Public FAQ entries, in the order they were published.';
-        COMMENT ON COLUMN read.faq.withdrawn_at IS 'Set once staff withdrew the entry; it is no longer shown.';"
+        COMMENT ON COLUMN read.faq.withdrawn_at IS 'Set once staff withdrew the entry; it is no longer shown.';",
+            drop_sql: "DROP TABLE IF EXISTS read.faq",
+        }
     }
 
-    fn drop_sql(&self) -> &'static str {
-        "DROP TABLE IF EXISTS read.faq"
-    }
-
-    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         let Some((id, payload)) = decode::<FaqEvent>(event, "FaqEntry")? else {
             return Ok(());
         };
@@ -132,17 +137,21 @@ pub async fn faq(
 pub struct Documents;
 
 #[async_trait]
-impl Projection for Documents {
+impl Follower for Documents {
     fn name(&self) -> &'static str {
         "documents"
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
-        &["DocumentPublished", "DocumentWithdrawn"]
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![
+            DocumentEventType::DocumentPublished.into(),
+            DocumentEventType::DocumentWithdrawn.into(),
+        ]
     }
 
-    fn create_sql(&self) -> &'static str {
-        "CREATE TABLE IF NOT EXISTS read.documents (
+    fn kind(&self) -> Kind {
+        Kind::ReadModel {
+            create_sql: "CREATE TABLE IF NOT EXISTS read.documents (
             document_id   uuid PRIMARY KEY,
             arrival       bigint      NOT NULL UNIQUE,
             title         text        NOT NULL,
@@ -155,14 +164,12 @@ impl Projection for Documents {
             last_position bigint      NOT NULL
         );
         COMMENT ON TABLE read.documents IS 'The public Documents section; files are in document_files by sha256.';
-        COMMENT ON COLUMN read.documents.published_on IS 'The date the document takes effect (Europe/Moscow).';"
+        COMMENT ON COLUMN read.documents.published_on IS 'The date the document takes effect (Europe/Moscow).';",
+            drop_sql: "DROP TABLE IF EXISTS read.documents",
+        }
     }
 
-    fn drop_sql(&self) -> &'static str {
-        "DROP TABLE IF EXISTS read.documents"
-    }
-
-    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         let Some((id, payload)) = decode::<DocumentEvent>(event, "Document")? else {
             return Ok(());
         };

@@ -1,4 +1,4 @@
-//! Read models and the projector runtime that keeps them current from the global log.
+//! Read models, kept current from the global log by the follower runtime of `event-store`.
 //!
 //! Every read model is a set of typed SQL tables in the `read` schema, documented with
 //! `COMMENT ON` for analysts. A projector applies a batch of events and moves its checkpoint in one
@@ -7,21 +7,18 @@
 pub mod cabinet;
 pub mod content;
 pub mod loans;
-pub mod notifications;
-pub mod runtime;
 pub mod support;
 
 use std::sync::Arc;
 
-pub use runtime::{Projection, ProjectionError, Projectors};
+use k911_event_store::follower::Follower;
 
 /// Every read model the service keeps, in the order they are started.
-pub fn all(queue_receipts: &support::Receipts) -> Vec<Arc<dyn Projection>> {
+pub fn all(queue_receipts: &support::Receipts) -> Vec<Arc<dyn Follower>> {
     vec![
         Arc::new(support::SupportTickets {
             receipts: queue_receipts.clone(),
         }),
-        Arc::new(notifications::SupportNotifications),
         Arc::new(content::Faq),
         Arc::new(content::Documents),
         Arc::new(cabinet::Customers),
@@ -29,4 +26,22 @@ pub fn all(queue_receipts: &support::Receipts) -> Vec<Arc<dyn Projection>> {
         Arc::new(loans::Loans),
         Arc::new(loans::UnmatchedPayments),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use k911_event_store::follower::unknown_event_types;
+
+    /// Every read model reads only event types some aggregate records.
+    #[test]
+    fn every_read_model_reads_known_event_types() {
+        for projection in crate::all(&crate::support::Receipts::default()) {
+            assert_eq!(
+                unknown_event_types(projection.as_ref()),
+                Vec::<&str>::new(),
+                "{}",
+                projection.name()
+            );
+        }
+    }
 }

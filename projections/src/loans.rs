@@ -5,12 +5,14 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use k911_aggregates::incoming_payment::IncomingPaymentEvent;
+use k911_aggregates::incoming_payment::IncomingPaymentEventType;
 use k911_aggregates::loan::LoanEvent;
+use k911_aggregates::loan::LoanEventType;
 use k911_event_store::log::RecordedEvent;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
-use crate::runtime::{aggregate_uuid, payload, BatchTx, Projection, ProjectionError};
+use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
 
 /// An update of one loan's row that also records the event's position: `$1` is the loan, `$2`
 /// the position.
@@ -107,42 +109,41 @@ COMMENT ON TABLE read.loan_payments IS
 "#;
 
 #[async_trait]
-impl Projection for Loans {
+impl Follower for Loans {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
-        &[
-            "LoanOffered",
-            "ContractSigned",
-            "SigningRefused",
-            "OfferExpired",
-            "PayoutRequested",
-            "LoanIssued",
-            "PayoutFailed",
-            "InterestAccrued",
-            "LoanFellOverdue",
-            "PaymentReceived",
-            "OverdueReminderSent",
-            "TimeZoneChanged",
-            "RefundRequested",
-            "OverpaymentRefunded",
-            "RefundFailed",
-            "LedgerCorrected",
-            "LoanRepaid",
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![
+            LoanEventType::LoanOffered.into(),
+            LoanEventType::ContractSigned.into(),
+            LoanEventType::SigningRefused.into(),
+            LoanEventType::OfferExpired.into(),
+            LoanEventType::PayoutRequested.into(),
+            LoanEventType::LoanIssued.into(),
+            LoanEventType::PayoutFailed.into(),
+            LoanEventType::InterestAccrued.into(),
+            LoanEventType::LoanFellOverdue.into(),
+            LoanEventType::PaymentReceived.into(),
+            LoanEventType::OverdueReminderSent.into(),
+            LoanEventType::TimeZoneChanged.into(),
+            LoanEventType::RefundRequested.into(),
+            LoanEventType::OverpaymentRefunded.into(),
+            LoanEventType::RefundFailed.into(),
+            LoanEventType::LedgerCorrected.into(),
+            LoanEventType::LoanRepaid.into(),
         ]
     }
 
-    fn create_sql(&self) -> &'static str {
-        CREATE
+    fn kind(&self) -> Kind {
+        Kind::ReadModel {
+            create_sql: CREATE,
+            drop_sql: "DROP TABLE IF EXISTS read.loans, read.loan_payments",
+        }
     }
 
-    fn drop_sql(&self) -> &'static str {
-        "DROP TABLE IF EXISTS read.loans, read.loan_payments"
-    }
-
-    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         if event.aggregate_type != "Loan" {
             return Ok(());
         }
@@ -615,24 +616,26 @@ COMMENT ON COLUMN read.unmatched_payments.status IS 'waiting | matched (applied 
 "#;
 
 #[async_trait]
-impl Projection for UnmatchedPayments {
+impl Follower for UnmatchedPayments {
     fn name(&self) -> &'static str {
         UNMATCHED
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
-        &["PaymentUnmatched", "PaymentMatched"]
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![
+            IncomingPaymentEventType::PaymentUnmatched.into(),
+            IncomingPaymentEventType::PaymentMatched.into(),
+        ]
     }
 
-    fn create_sql(&self) -> &'static str {
-        CREATE_UNMATCHED
+    fn kind(&self) -> Kind {
+        Kind::ReadModel {
+            create_sql: CREATE_UNMATCHED,
+            drop_sql: "DROP TABLE IF EXISTS read.unmatched_payments",
+        }
     }
 
-    fn drop_sql(&self) -> &'static str {
-        "DROP TABLE IF EXISTS read.unmatched_payments"
-    }
-
-    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         if event.aggregate_type != "IncomingPayment" {
             return Ok(());
         }

@@ -2,6 +2,7 @@
 //! and the customer's own ticket list. Personal data stays sealed here; it is opened only for the
 //! agent who holds the ticket, and that read is recorded.
 
+use k911_aggregates::support_ticket::SupportTicketEventType;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +14,7 @@ use k911_event_store::log::RecordedEvent;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::runtime::{aggregate_uuid, payload, BatchTx, Projection, ProjectionError};
+use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
 
 pub struct SupportTickets {
     pub receipts: Receipts,
@@ -109,29 +110,28 @@ COMMENT ON COLUMN read.support_tickets.last_position IS
 "#;
 
 #[async_trait]
-impl Projection for SupportTickets {
+impl Follower for SupportTickets {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    fn event_types(&self) -> &'static [&'static str] {
-        &[
-            "TicketSubmitted",
-            "TicketAssigned",
-            "TicketAnswered",
-            "TicketClosed",
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![
+            SupportTicketEventType::TicketSubmitted.into(),
+            SupportTicketEventType::TicketAssigned.into(),
+            SupportTicketEventType::TicketAnswered.into(),
+            SupportTicketEventType::TicketClosed.into(),
         ]
     }
 
-    fn create_sql(&self) -> &'static str {
-        CREATE
+    fn kind(&self) -> Kind {
+        Kind::ReadModel {
+            create_sql: CREATE,
+            drop_sql: "DROP TABLE IF EXISTS read.support_tickets",
+        }
     }
 
-    fn drop_sql(&self) -> &'static str {
-        "DROP TABLE IF EXISTS read.support_tickets"
-    }
-
-    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         self.apply_all(tx, std::slice::from_ref(event)).await
     }
 
@@ -140,7 +140,7 @@ impl Projection for SupportTickets {
         &self,
         tx: &BatchTx<'_>,
         events: &[RecordedEvent],
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<(), FollowerError> {
         let mut arrived = vec![];
         for event in events {
             if event.aggregate_type != "SupportTicket" {
@@ -230,7 +230,7 @@ impl SupportTickets {
         &self,
         tx: &BatchTx<'_>,
         arrived: &mut Vec<Arrival>,
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<(), FollowerError> {
         if arrived.is_empty() {
             return Ok(());
         }
@@ -266,7 +266,7 @@ async fn update(
     ticket_id: Uuid,
     position: i64,
     change: SupportTicketEvent,
-) -> Result<(), ProjectionError> {
+) -> Result<(), FollowerError> {
     match change {
         SupportTicketEvent::TicketSubmitted { .. } => unreachable!("new tickets are inserted"),
         SupportTicketEvent::TicketAssigned {

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use k911_aggregates::support_ticket::SupportTicketEventType;
 use k911_aggregates::values::Role;
 use k911_tests::TestApp;
 use serde_json::json;
@@ -167,24 +168,24 @@ async fn a_read_with_x_min_position_beyond_the_head_is_refused_at_once() {
 struct Probe;
 
 #[async_trait::async_trait]
-impl k911_projections::Projection for Probe {
+impl k911_event_store::follower::Follower for Probe {
     fn name(&self) -> &'static str {
         "probe"
     }
-    fn event_types(&self) -> &'static [&'static str] {
-        &["TicketSubmitted"]
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![SupportTicketEventType::TicketSubmitted.into()]
     }
-    fn create_sql(&self) -> &'static str {
-        "CREATE TABLE IF NOT EXISTS read.probe (position bigint PRIMARY KEY)"
-    }
-    fn drop_sql(&self) -> &'static str {
-        "DROP TABLE IF EXISTS read.probe"
+    fn kind(&self) -> k911_event_store::follower::Kind {
+        k911_event_store::follower::Kind::ReadModel {
+            create_sql: "CREATE TABLE IF NOT EXISTS read.probe (position bigint PRIMARY KEY)",
+            drop_sql: "DROP TABLE IF EXISTS read.probe",
+        }
     }
     async fn apply(
         &self,
-        tx: &k911_projections::runtime::BatchTx<'_>,
+        tx: &k911_event_store::follower::BatchTx<'_>,
         event: &k911_event_store::log::RecordedEvent,
-    ) -> Result<(), k911_projections::ProjectionError> {
+    ) -> Result<(), k911_event_store::follower::FollowerError> {
         tx.execute("INSERT INTO read.probe VALUES ($1)", &[&event.position()])
             .await?;
         Ok(())
@@ -194,8 +195,11 @@ impl k911_projections::Projection for Probe {
 #[tokio::test]
 async fn another_instance_learns_of_a_commit_by_notification_without_waiting_to_poll() {
     let app = TestApp::spawn().await;
-    let other = k911_projections::Projectors::new(app.db.clone(), vec![std::sync::Arc::new(Probe)])
-        .with_poll_interval(Duration::from_secs(60));
+    let other = k911_event_store::follower::Followers::new(
+        app.db.clone(),
+        vec![std::sync::Arc::new(Probe)],
+    )
+    .with_poll_interval(Duration::from_secs(60));
     let tasks = other.start();
     other.wait_started(Duration::from_secs(10)).await.unwrap();
     // Both instances' listeners are LISTENing before anything is committed.

@@ -14,7 +14,18 @@ use crate::values::{CredentialId, Email, Phone, Role};
 use crate::{Sealed, EVENT_VERSION_1};
 
 /// What happened to an account. Released shapes are never edited.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    strum::VariantNames,
+    strum::IntoStaticStr,
+    strum::EnumDiscriminants,
+)]
+/// `AccountEventType` names each event type, for followers of the log (`AccountEventType::X.into()`).
+#[strum_discriminants(name(AccountEventType), derive(strum::IntoStaticStr))]
 pub enum AccountEvent {
     /// A staff member's work login is not a customer's personal data, so it is stored plainly.
     StaffAccountCreated {
@@ -108,24 +119,7 @@ pub enum AccountEvent {
 
 impl DomainEvent for AccountEvent {
     fn event_type(&self) -> String {
-        match self {
-            Self::StaffAccountCreated { .. } => "StaffAccountCreated",
-            Self::CustomerRegistered { .. } => "CustomerRegistered",
-            Self::CustomerAccountOpened { .. } => "CustomerAccountOpened",
-            Self::PasswordIssued { .. } => "PasswordIssued",
-            Self::ApplicationStarted { .. } => "ApplicationStarted",
-            Self::ProfileChanged { .. } => "ProfileChanged",
-            Self::ApplicationClosed { .. } => "ApplicationClosed",
-            Self::PasswordChanged { .. } => "PasswordChanged",
-            Self::SocialAccountLinked { .. } => "SocialAccountLinked",
-            Self::SocialAccountUnlinked { .. } => "SocialAccountUnlinked",
-            Self::CreditReserved { .. } => "CreditReserved",
-            Self::CreditCommitted { .. } => "CreditCommitted",
-            Self::CreditRefused { .. } => "CreditRefused",
-            Self::CreditRepaid { .. } => "CreditRepaid",
-            Self::CreditReleased { .. } => "CreditReleased",
-        }
-        .to_string()
+        <&'static str>::from(self).to_string()
     }
 
     fn event_version(&self) -> String {

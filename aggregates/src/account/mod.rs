@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use commands::{AccountCommand, CreditTerms};
 pub use error::AccountError;
-pub use events::AccountEvent;
+pub use events::{AccountEvent, AccountEventType};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;

@@ -33,7 +33,18 @@ pub enum DocumentCommand {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    strum::VariantNames,
+    strum::IntoStaticStr,
+    strum::EnumDiscriminants,
+)]
+/// `DocumentEventType` names each event type, for followers of the log (`DocumentEventType::X.into()`).
+#[strum_discriminants(name(DocumentEventType), derive(strum::IntoStaticStr))]
 pub enum DocumentEvent {
     DocumentPublished {
         title: Title,
@@ -48,11 +59,7 @@ pub enum DocumentEvent {
 
 impl DomainEvent for DocumentEvent {
     fn event_type(&self) -> String {
-        match self {
-            Self::DocumentPublished { .. } => "DocumentPublished",
-            Self::DocumentWithdrawn { .. } => "DocumentWithdrawn",
-        }
-        .to_string()
+        <&'static str>::from(self).to_string()
     }
 
     fn event_version(&self) -> String {

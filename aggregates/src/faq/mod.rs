@@ -25,7 +25,18 @@ pub enum FaqCommand {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    strum::VariantNames,
+    strum::IntoStaticStr,
+    strum::EnumDiscriminants,
+)]
+/// `FaqEventType` names each event type, for followers of the log (`FaqEventType::X.into()`).
+#[strum_discriminants(name(FaqEventType), derive(strum::IntoStaticStr))]
 pub enum FaqEvent {
     FaqEntryPublished {
         question: MessageText,
@@ -44,12 +55,7 @@ pub enum FaqEvent {
 
 impl DomainEvent for FaqEvent {
     fn event_type(&self) -> String {
-        match self {
-            Self::FaqEntryPublished { .. } => "FaqEntryPublished",
-            Self::FaqEntryEdited { .. } => "FaqEntryEdited",
-            Self::FaqEntryWithdrawn { .. } => "FaqEntryWithdrawn",
-        }
-        .to_string()
+        <&'static str>::from(self).to_string()
     }
 
     fn event_version(&self) -> String {

@@ -107,7 +107,18 @@ pub enum IncomingPaymentCommand {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    strum::VariantNames,
+    strum::IntoStaticStr,
+    strum::EnumDiscriminants,
+)]
+/// `IncomingPaymentEventType` names each event type, for followers of the log (`IncomingPaymentEventType::X.into()`).
+#[strum_discriminants(name(IncomingPaymentEventType), derive(strum::IntoStaticStr))]
 pub enum IncomingPaymentEvent {
     /// The payment goes to the loan of the contract it names (the loan applies it under its
     /// channel and external id).
@@ -131,11 +142,7 @@ pub enum IncomingPaymentEvent {
 
 impl DomainEvent for IncomingPaymentEvent {
     fn event_type(&self) -> String {
-        match self {
-            Self::PaymentAssigned { .. } => "PaymentAssigned".to_string(),
-            Self::PaymentUnmatched { .. } => "PaymentUnmatched".to_string(),
-            Self::PaymentMatched { .. } => "PaymentMatched".to_string(),
-        }
+        <&'static str>::from(self).to_string()
     }
 
     fn event_version(&self) -> String {

@@ -12,7 +12,18 @@ use crate::regions::LocalTimeZone;
 use crate::EVENT_VERSION_1;
 
 /// What happened to a loan. Released shapes are never edited.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    strum::VariantNames,
+    strum::IntoStaticStr,
+    strum::EnumDiscriminants,
+)]
+/// `LoanEventType` names each event type, for followers of the log (`LoanEventType::X.into()`).
+#[strum_discriminants(name(LoanEventType), derive(strum::IntoStaticStr))]
 pub enum LoanEvent {
     /// The individual conditions, with what they cost: the figures the contract document shows.
     LoanOffered {
@@ -131,27 +142,7 @@ pub enum LoanEvent {
 
 impl DomainEvent for LoanEvent {
     fn event_type(&self) -> String {
-        match self {
-            Self::LoanOffered { .. } => "LoanOffered",
-            Self::OfferRefused { .. } => "OfferRefused",
-            Self::ContractSigned { .. } => "ContractSigned",
-            Self::SigningRefused { .. } => "SigningRefused",
-            Self::OfferExpired { .. } => "OfferExpired",
-            Self::PayoutRequested { .. } => "PayoutRequested",
-            Self::LoanIssued { .. } => "LoanIssued",
-            Self::PayoutFailed { .. } => "PayoutFailed",
-            Self::InterestAccrued { .. } => "InterestAccrued",
-            Self::LoanFellOverdue { .. } => "LoanFellOverdue",
-            Self::PaymentReceived { .. } => "PaymentReceived",
-            Self::OverdueReminderSent { .. } => "OverdueReminderSent",
-            Self::TimeZoneChanged { .. } => "TimeZoneChanged",
-            Self::RefundRequested { .. } => "RefundRequested",
-            Self::OverpaymentRefunded { .. } => "OverpaymentRefunded",
-            Self::RefundFailed { .. } => "RefundFailed",
-            Self::LedgerCorrected { .. } => "LedgerCorrected",
-            Self::LoanRepaid { .. } => "LoanRepaid",
-        }
-        .to_string()
+        <&'static str>::from(self).to_string()
     }
 
     fn event_version(&self) -> String {

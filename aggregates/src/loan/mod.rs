@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 pub use commands::{LoanCommand, OfferTerms};
 pub use error::LoanError;
-pub use events::LoanEvent;
+pub use events::{LoanEvent, LoanEventType};
 
 use crate::calendar::moscow_date;
 use crate::money::Kopecks;

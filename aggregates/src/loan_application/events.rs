@@ -12,7 +12,18 @@ use crate::values::MessageText;
 use crate::{Sealed, EVENT_VERSION_1};
 
 /// What happened to a loan application. Released shapes are never edited.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    strum::VariantNames,
+    strum::IntoStaticStr,
+    strum::EnumDiscriminants,
+)]
+/// `LoanApplicationEventType` names each event type, for followers of the log (`LoanApplicationEventType::X.into()`).
+#[strum_discriminants(name(LoanApplicationEventType), derive(strum::IntoStaticStr))]
 pub enum LoanApplicationEvent {
     ApplicationSubmitted {
         customer_id: Uuid,
@@ -58,14 +69,7 @@ pub enum LoanApplicationEvent {
 
 impl DomainEvent for LoanApplicationEvent {
     fn event_type(&self) -> String {
-        match self {
-            Self::ApplicationSubmitted { .. } => "ApplicationSubmitted",
-            Self::ApplicationApproved { .. } => "ApplicationApproved",
-            Self::ApplicationRejected { .. } => "ApplicationRejected",
-            Self::DebtToIncomeAssessed { .. } => "DebtToIncomeAssessed",
-            Self::ApplicationReturned { .. } => "ApplicationReturned",
-        }
-        .to_string()
+        <&'static str>::from(self).to_string()
     }
 
     fn event_version(&self) -> String {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 pub use commands::{Assessment, LoanApplicationCommand};
 pub use error::LoanApplicationError;
-pub use events::LoanApplicationEvent;
+pub use events::{LoanApplicationEvent, LoanApplicationEventType};
 
 use crate::calendar::moscow_date;
 use crate::loan::law::{LawEditions, Unlawful};

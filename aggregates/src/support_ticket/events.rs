@@ -8,7 +8,18 @@ use crate::values::MessageText;
 use crate::{Sealed, EVENT_VERSION_1};
 
 /// What happened to a support ticket. Released shapes are never edited.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    strum::VariantNames,
+    strum::IntoStaticStr,
+    strum::EnumDiscriminants,
+)]
+/// `SupportTicketEventType` names each event type, for followers of the log (`SupportTicketEventType::X.into()`).
+#[strum_discriminants(name(SupportTicketEventType), derive(strum::IntoStaticStr))]
 pub enum SupportTicketEvent {
     TicketSubmitted {
         kind: TicketKind,
@@ -34,13 +45,7 @@ pub enum SupportTicketEvent {
 
 impl DomainEvent for SupportTicketEvent {
     fn event_type(&self) -> String {
-        match self {
-            Self::TicketSubmitted { .. } => "TicketSubmitted",
-            Self::TicketAssigned { .. } => "TicketAssigned",
-            Self::TicketAnswered { .. } => "TicketAnswered",
-            Self::TicketClosed { .. } => "TicketClosed",
-        }
-        .to_string()
+        <&'static str>::from(self).to_string()
     }
 
     fn event_version(&self) -> String {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 pub use commands::SupportTicketCommand;
 pub use error::SupportTicketError;
-pub use events::SupportTicketEvent;
+pub use events::{SupportTicketEvent, SupportTicketEventType};
 
 use crate::values::{Email, PersonName, Phone, ValueError};
 

@@ -4,37 +4,30 @@
 
 use async_trait::async_trait;
 use k911_aggregates::support_ticket::SupportTicketEvent;
+use k911_aggregates::support_ticket::SupportTicketEventType;
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::outbox::{self, Channel, Effect};
 
-use crate::runtime::{payload, BatchTx, Projection, ProjectionError};
+use k911_event_store::follower::{payload, BatchTx, Follower, FollowerError, Kind};
 
 pub struct SupportNotifications;
 
 #[async_trait]
-impl Projection for SupportNotifications {
+impl Follower for SupportNotifications {
     fn name(&self) -> &'static str {
         "support_notifications"
     }
 
     // The outbox is a table of the write side (migrations), not a read model to drop.
-    fn event_types(&self) -> &'static [&'static str] {
-        &["TicketAnswered"]
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![SupportTicketEventType::TicketAnswered.into()]
     }
 
-    fn create_sql(&self) -> &'static str {
-        ""
+    fn kind(&self) -> Kind {
+        Kind::ProcessManager
     }
 
-    fn drop_sql(&self) -> &'static str {
-        ""
-    }
-
-    fn is_process_manager(&self) -> bool {
-        true
-    }
-
-    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         if event.aggregate_type != "SupportTicket" || event.event_type != "TicketAnswered" {
             return Ok(());
         }
@@ -47,13 +40,8 @@ impl Projection for SupportNotifications {
             .await?;
         let contact = match serde_json::from_value(first) {
             Ok(SupportTicketEvent::TicketSubmitted { contact, .. }) => contact,
-            Ok(_) => {
-                return Err(ProjectionError::bad_event(
-                    event,
-                    "ticket without submission",
-                ))
-            }
-            Err(e) => return Err(ProjectionError::bad_event(event, e)),
+            Ok(_) => return Err(FollowerError::bad_event(event, "ticket without submission")),
+            Err(e) => return Err(FollowerError::bad_event(event, e)),
         };
         let message = Effect::TicketAnswer { contact, answer };
         for channel in Channel::ALL {

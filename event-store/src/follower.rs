@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::log::{self, Checkpoint, RecordedEvent};
+use crate::Database;
 use async_trait::async_trait;
 use k911_aggregates::upcast::upcast;
-use k911_event_store::log::{self, Checkpoint, RecordedEvent};
-use k911_event_store::Database;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
@@ -36,27 +36,37 @@ const PERSIST_IDLE_EVERY: Duration = Duration::from_secs(1);
 /// Pause before a projector that failed tries again.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// A read model (or process manager) fed from the global log.
+/// What a follower of the log is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Keeps tables that the log can rebuild: `create_sql` makes them if they are missing
+    /// (idempotent), `drop_sql` drops them for a rebuild. Read-your-writes waits for these.
+    ReadModel {
+        create_sql: &'static str,
+        drop_sql: &'static str,
+    },
+    /// Acts on events: issues commands and writes effects in the outbox. What it did happened
+    /// once, so it is never rebuilt, and readers do not wait for it.
+    ProcessManager,
+}
+
+/// A read model or a process manager, fed from the global log.
 #[async_trait]
-pub trait Projection: Send + Sync {
+pub trait Follower: Send + Sync {
     /// Stable name: the checkpoint key and the `k911 projections rebuild NAME` argument.
     fn name(&self) -> &'static str;
     /// The event types it reads; the log is filtered to these, and only their commits wake it.
-    /// Event type names are unique across aggregates.
-    fn event_types(&self) -> &'static [&'static str];
-    /// Creates the tables if they are missing. Must be idempotent.
-    fn create_sql(&self) -> &'static str;
-    /// Drops the tables, for a rebuild.
-    fn drop_sql(&self) -> &'static str;
+    /// Named through the aggregates' event enums (`LoanEventType::ContractSigned.into()`), so a
+    /// misspelt type does not compile. Event type names are unique across aggregates.
+    fn event_types(&self) -> Vec<&'static str>;
+    fn kind(&self) -> Kind;
 
-    /// Whether this follower acts on events (a process manager: it issues commands and writes
-    /// effects) rather than keeping a read model. A rebuild leaves process managers alone (what
-    /// they did happened once), and read-your-writes waits only for read models.
     fn is_process_manager(&self) -> bool {
-        false
+        self.kind() == Kind::ProcessManager
     }
+
     /// Applies one event inside the batch transaction; events of no interest are ignored.
-    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError>;
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError>;
 
     /// Applies a batch of events in log order. One after another by default, since an event's
     /// statements may depend on the rows of the events before it; a read model can write runs of
@@ -65,7 +75,7 @@ pub trait Projection: Send + Sync {
         &self,
         tx: &BatchTx<'_>,
         events: &[RecordedEvent],
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<(), FollowerError> {
         for event in events {
             self.apply(tx, event).await?;
         }
@@ -74,7 +84,7 @@ pub trait Projection: Send + Sync {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ProjectionError {
+pub enum FollowerError {
     #[error("database: {}", pg_message(.0))]
     Database(#[from] tokio_postgres::Error),
     #[error("event at position {position} cannot be read: {reason}")]
@@ -93,7 +103,7 @@ pub enum ProjectionError {
     Pool(#[from] deadpool_postgres::PoolError),
 }
 
-impl ProjectionError {
+impl FollowerError {
     pub fn bad_event(event: &RecordedEvent, reason: impl ToString) -> Self {
         Self::BadEvent {
             position: event.position(),
@@ -121,23 +131,21 @@ impl ProjectionError {
 pub struct Statements(std::sync::Mutex<HashMap<&'static str, Statement>>);
 
 /// An event's aggregate id as the UUID every k911 aggregate uses.
-pub fn aggregate_uuid(event: &RecordedEvent) -> Result<uuid::Uuid, ProjectionError> {
+pub fn aggregate_uuid(event: &RecordedEvent) -> Result<uuid::Uuid, FollowerError> {
     event
         .aggregate_id
         .parse()
-        .map_err(|e| ProjectionError::bad_event(event, e))
+        .map_err(|e| FollowerError::bad_event(event, e))
 }
 
 /// An event's payload as its aggregate's event type, in today's shape (older versions upcast).
-pub fn payload<T: serde::de::DeserializeOwned>(
-    event: &RecordedEvent,
-) -> Result<T, ProjectionError> {
+pub fn payload<T: serde::de::DeserializeOwned>(event: &RecordedEvent) -> Result<T, FollowerError> {
     let current = upcast(
         &event.event_type,
         &event.event_version,
         event.payload.clone(),
     );
-    serde_json::from_value(current).map_err(|e| ProjectionError::bad_event(event, e))
+    serde_json::from_value(current).map_err(|e| FollowerError::bad_event(event, e))
 }
 
 /// The transaction a batch is applied in (begun and ended by the runtime, so that BEGIN and
@@ -244,7 +252,7 @@ impl BatchTx<'_> {
 
 /// The projectors of this process.
 #[derive(Clone)]
-pub struct Projectors {
+pub struct Followers {
     inner: Arc<Inner>,
 }
 
@@ -257,37 +265,39 @@ pub struct Waker(Arc<std::sync::OnceLock<std::sync::Weak<Inner>>>);
 impl Waker {
     pub fn committed(&self, event_types: &[String]) {
         if let Some(inner) = self.0.get().and_then(std::sync::Weak::upgrade) {
-            Projectors { inner }.committed(event_types);
+            Followers { inner }.committed(event_types);
         }
     }
 
     /// Points the waker at `projectors`; the first call wins.
-    pub fn attach(&self, projectors: &Projectors) {
+    pub fn attach(&self, projectors: &Followers) {
         let _ = self.0.set(Arc::downgrade(&projectors.inner));
     }
 }
 
 /// Whom a wait is for.
 #[derive(Clone, Copy)]
-enum Followers<'a> {
+enum Whom<'a> {
     ReadModels,
     All,
     Named(&'a str),
 }
 
-impl Followers<'_> {
-    fn includes(self, projection: &dyn Projection) -> bool {
+impl Whom<'_> {
+    fn includes(self, projection: &dyn Follower) -> bool {
         match self {
-            Followers::ReadModels => !projection.is_process_manager(),
-            Followers::All => true,
-            Followers::Named(name) => projection.name() == name,
+            Whom::ReadModels => !projection.is_process_manager(),
+            Whom::All => true,
+            Whom::Named(name) => projection.name() == name,
         }
     }
 }
 
 /// One read model in this process: what wakes it, and how far it has applied the log.
 struct Slot {
-    projection: Arc<dyn Projection>,
+    projection: Arc<dyn Follower>,
+    /// Its event types, asked once.
+    types: Vec<&'static str>,
     wake: Notify,
     /// The checkpoint as last seen by this process's projector (its own batches, or another
     /// instance's, read back from the database).
@@ -311,23 +321,22 @@ struct Inner {
 
 /// The event types a follower reads that no aggregate records (a typo, a renamed event): such a
 /// follower would wait for ever.
-pub fn unknown_event_types(projection: &dyn Projection) -> Vec<&'static str> {
+pub fn unknown_event_types(projection: &dyn Follower) -> Vec<&'static str> {
     let known: std::collections::BTreeSet<&str> = k911_aggregates::event_types()
         .into_iter()
         .map(|(_, event)| event)
         .collect();
     projection
         .event_types()
-        .iter()
-        .copied()
+        .into_iter()
         .filter(|event| !known.contains(event))
         .collect()
 }
 
-impl Projectors {
+impl Followers {
     /// The followers of `projections`. Panics if one reads an event type no aggregate records:
     /// a programming error every test meets at once.
-    pub fn new(db: Database, projections: Vec<Arc<dyn Projection>>) -> Self {
+    pub fn new(db: Database, projections: Vec<Arc<dyn Follower>>) -> Self {
         for projection in &projections {
             let unknown = unknown_event_types(projection.as_ref());
             assert!(
@@ -342,6 +351,7 @@ impl Projectors {
                 projections: projections
                     .into_iter()
                     .map(|projection| Slot {
+                        types: projection.event_types(),
                         projection,
                         wake: Notify::new(),
                         applied: watch::Sender::new(Checkpoint::default()),
@@ -367,7 +377,7 @@ impl Projectors {
     }
 
     /// Starts one task per read model, the listener for other instances' commits and the
-    /// notifier for ours. They run until [`Projectors::shutdown`].
+    /// notifier for ours. They run until [`Followers::shutdown`].
     pub fn start(&self) -> Vec<JoinHandle<()>> {
         let mut tasks: Vec<JoinHandle<()>> = (0..self.inner.projections.len())
             .map(|i| {
@@ -401,8 +411,8 @@ impl Projectors {
     /// Waits until every read model has applied the event at `position` (read-your-writes).
     /// Process managers are not waited for: a reader wants rows, not what a process manager
     /// decided (which shows in a read model only once its own events are applied).
-    pub async fn wait_for(&self, position: i64, timeout: Duration) -> Result<(), ProjectionError> {
-        self.wait_for_followers(Followers::ReadModels, position, timeout)
+    pub async fn wait_for(&self, position: i64, timeout: Duration) -> Result<(), FollowerError> {
+        self.wait_for_whom(Whom::ReadModels, position, timeout)
             .await
     }
 
@@ -412,17 +422,16 @@ impl Projectors {
         &self,
         position: i64,
         timeout: Duration,
-    ) -> Result<(), ProjectionError> {
-        self.wait_for_followers(Followers::All, position, timeout)
-            .await
+    ) -> Result<(), FollowerError> {
+        self.wait_for_whom(Whom::All, position, timeout).await
     }
 
-    async fn wait_for_followers(
+    async fn wait_for_whom(
         &self,
-        followers: Followers<'_>,
+        whom: Whom<'_>,
         position: i64,
         timeout: Duration,
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<(), FollowerError> {
         let deadline = tokio::time::Instant::now() + timeout;
         // The connection goes back to the pool before the wait: waiting readers must not drain it.
         let target = {
@@ -430,9 +439,9 @@ impl Projectors {
             log::checkpoint_at_or_after(&**client, position).await?
         };
         match target {
-            Some(target) => self.wait_until(followers, target, deadline).await,
+            Some(target) => self.wait_until(whom, target, deadline).await,
             // Every command answers after its commit: no client can know a position beyond it.
-            None => Err(ProjectionError::BeyondHead(position)),
+            None => Err(FollowerError::BeyondHead(position)),
         }
     }
 
@@ -443,9 +452,9 @@ impl Projectors {
         name: &str,
         target: Checkpoint,
         timeout: Duration,
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<(), FollowerError> {
         self.wait_until(
-            Followers::Named(name),
+            Whom::Named(name),
             target,
             tokio::time::Instant::now() + timeout,
         )
@@ -456,10 +465,10 @@ impl Projectors {
     /// they read their checkpoints): no query per waiting request.
     async fn wait_until(
         &self,
-        followers: Followers<'_>,
+        whom: Whom<'_>,
         target: Checkpoint,
         deadline: tokio::time::Instant,
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<(), FollowerError> {
         let mut progress = self.inner.progress.subscribe();
         let mut woken = false;
         loop {
@@ -468,7 +477,7 @@ impl Projectors {
                 .inner
                 .projections
                 .iter()
-                .filter(|slot| followers.includes(slot.projection.as_ref()))
+                .filter(|slot| whom.includes(slot.projection.as_ref()))
                 .filter(|slot| *slot.applied.borrow() < target)
                 .collect();
             if behind.is_empty() {
@@ -484,13 +493,13 @@ impl Projectors {
                 .await
                 .is_err()
             {
-                return Err(ProjectionError::Timeout(target.global_position));
+                return Err(FollowerError::Timeout(target.global_position));
             }
         }
     }
 
     /// Waits until every projector has created its tables and checkpoint.
-    pub async fn wait_started(&self, timeout: Duration) -> Result<(), ProjectionError> {
+    pub async fn wait_started(&self, timeout: Duration) -> Result<(), FollowerError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let names: Vec<&str> = self
             .inner
@@ -511,7 +520,7 @@ impl Projectors {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(ProjectionError::Timeout(0));
+                return Err(FollowerError::Timeout(0));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -519,7 +528,7 @@ impl Projectors {
 
     /// How many visible events of its types the slowest read model still has to apply,
     /// as this process's projectors last saw their checkpoints.
-    pub async fn lag(&self) -> Result<i64, ProjectionError> {
+    pub async fn lag(&self) -> Result<i64, FollowerError> {
         let client = self.inner.db.pg.get().await?;
         let mut worst = 0;
         for slot in &self.inner.projections {
@@ -533,7 +542,7 @@ impl Projectors {
                     &[
                         &seen.transaction_id.to_string(),
                         &seen.global_position,
-                        &slot.projection.event_types(),
+                        &slot.types,
                     ],
                 )
                 .await?;
@@ -548,11 +557,11 @@ impl Projectors {
     pub async fn rebuild(
         &self,
         name: Option<&str>,
-    ) -> Result<Vec<(&'static str, u64)>, ProjectionError> {
+    ) -> Result<Vec<(&'static str, u64)>, FollowerError> {
         if let Some(manager) = self.inner.projections.iter().find(|slot| {
             slot.projection.is_process_manager() && Some(slot.projection.name()) == name
         }) {
-            return Err(ProjectionError::NotReadModel(
+            return Err(FollowerError::NotReadModel(
                 manager.projection.name().to_string(),
             ));
         }
@@ -564,9 +573,7 @@ impl Projectors {
             .filter(|slot| name.is_none_or(|n| n == slot.projection.name()))
             .collect();
         if selected.is_empty() {
-            return Err(ProjectionError::Unknown(
-                name.unwrap_or_default().to_string(),
-            ));
+            return Err(FollowerError::Unknown(name.unwrap_or_default().to_string()));
         }
         let mut done = vec![];
         for slot in selected {
@@ -580,7 +587,9 @@ impl Projectors {
                     &[&lock_key(projection.as_ref())],
                 )
                 .await?;
-            client.batch_execute(projection.drop_sql()).await?;
+            if let Kind::ReadModel { drop_sql, .. } = projection.kind() {
+                client.batch_execute(drop_sql).await?;
+            }
             prepare(client, projection.as_ref()).await?;
             client
                 .execute(
@@ -633,7 +642,7 @@ impl Projectors {
 impl Inner {
     fn wake_for(&self, event_type: &str) {
         for slot in &self.projections {
-            if slot.projection.event_types().contains(&event_type) {
+            if slot.types.contains(&event_type) {
                 slot.wake.notify_one();
             }
         }
@@ -675,7 +684,7 @@ impl Inner {
         }
     }
 
-    async fn listen_once(&self) -> Result<(), ProjectionError> {
+    async fn listen_once(&self) -> Result<(), FollowerError> {
         let mut config: tokio_postgres::Config = self.db.url().parse()?;
         config.application_name("k911 listener");
         let (client, mut connection) = config.connect(NoTls).await?;
@@ -750,7 +759,7 @@ impl Inner {
     }
 
     /// Applies batches as events arrive, until the connection fails; the first one `careful`ly.
-    async fn follow(&self, i: usize, mut careful: bool) -> Result<(), ProjectionError> {
+    async fn follow(&self, i: usize, mut careful: bool) -> Result<(), FollowerError> {
         let slot = &self.projections[i];
         let projection = slot.projection.as_ref();
         let connection = connect(&self.db, projection.name()).await?;
@@ -806,7 +815,7 @@ struct ProjectorConnection {
     store: Statement,
 }
 
-async fn connect(db: &Database, projection: &str) -> Result<ProjectorConnection, ProjectionError> {
+async fn connect(db: &Database, projection: &str) -> Result<ProjectorConnection, FollowerError> {
     let mut config: tokio_postgres::Config = db.url().parse()?;
     config.application_name(format!("k911 projector {projection}"));
     // A read model and its checkpoint commit together, and the log can always replay them: a
@@ -816,7 +825,7 @@ async fn connect(db: &Database, projection: &str) -> Result<ProjectorConnection,
     // Statements are prepared once per connection, but planned on every run: read models grow
     // from empty (a new database, a rebuild), and a plan made while a table was small (a
     // sequential scan) would be kept while it grows.
-    k911_event_store::connect::add_options(
+    crate::connect::add_options(
         &mut config,
         "-c synchronous_commit=off -c plan_cache_mode=force_custom_plan",
     );
@@ -851,12 +860,14 @@ async fn connect(db: &Database, projection: &str) -> Result<ProjectorConnection,
     })
 }
 
-fn lock_key(projection: &dyn Projection) -> String {
+fn lock_key(projection: &dyn Follower) -> String {
     format!("k911.projection.{}", projection.name())
 }
 
-async fn prepare(client: &Client, projection: &dyn Projection) -> Result<(), ProjectionError> {
-    client.batch_execute(projection.create_sql()).await?;
+async fn prepare(client: &Client, projection: &dyn Follower) -> Result<(), FollowerError> {
+    if let Kind::ReadModel { create_sql, .. } = projection.kind() {
+        client.batch_execute(create_sql).await?;
+    }
     client
         .execute(
             "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING",
@@ -901,11 +912,11 @@ struct NextRead {
 /// connection, and the server rolls it back.
 async fn apply_batch(
     connection: &ProjectorConnection,
-    projection: &dyn Projection,
+    projection: &dyn Follower,
     persist_idle: bool,
     careful: bool,
     next: Option<NextRead>,
-) -> Result<Batch, ProjectionError> {
+) -> Result<Batch, FollowerError> {
     let client = &connection.client;
     let (name, key, types) = (
         projection.name(),
@@ -917,7 +928,7 @@ async fn apply_batch(
     let lock = client.query_opt(&connection.lock, &lock_params);
     let (row, guess) = match next {
         Some(next) => {
-            let read = log::read_after(client, &connection.read, next.from, types, BATCH);
+            let read = log::read_after(client, &connection.read, next.from, &types, BATCH);
             let ((), row, page) = tokio::try_join!(begin, lock, read)?;
             (row, Some((next.stored, page)))
         }
@@ -943,7 +954,7 @@ async fn apply_batch(
     let started = std::time::Instant::now();
     let page = match guess {
         Some((stored, page)) if stored == checkpoint => page,
-        _ => log::read_after(client, &connection.read, checkpoint, types, BATCH).await?,
+        _ => log::read_after(client, &connection.read, checkpoint, &types, BATCH).await?,
     };
     let (events, reached, held_back) = (page.events, page.reached, page.held_back);
     if events.is_empty() && (!persist_idle || reached == checkpoint) {
@@ -994,9 +1005,9 @@ async fn apply_batch(
 /// rolled back alone and recorded in `projection_failures`, and the rest go on.
 async fn apply_setting_aside(
     tx: &BatchTx<'_>,
-    projection: &dyn Projection,
+    projection: &dyn Follower,
     events: &[RecordedEvent],
-) -> Result<(), ProjectionError> {
+) -> Result<(), FollowerError> {
     for event in events {
         tx.tx.batch_execute("SAVEPOINT event").await?;
         match projection.apply(tx, event).await {
@@ -1042,22 +1053,4 @@ fn rand_instance_id() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u32(std::process::id());
     hasher.finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every read model reads only event types some aggregate records.
-    #[test]
-    fn every_read_model_reads_known_event_types() {
-        for projection in crate::all(&crate::support::Receipts::default()) {
-            assert_eq!(
-                unknown_event_types(projection.as_ref()),
-                Vec::<&str>::new(),
-                "{}",
-                projection.name()
-            );
-        }
-    }
 }
