@@ -16,6 +16,7 @@ use k911_commands::{App, Settings};
 use k911_event_store::keys::MasterKey;
 use k911_event_store::Database;
 use k911_http::{Contacts, HttpConfig};
+use k911_projections::Reader;
 
 /// Where local state lives when nothing is configured (development master key, private cluster).
 const STATE_DIR: &str = ".k911";
@@ -220,11 +221,14 @@ pub struct Config {
 impl Config {
     /// The application with the configured drivers; production refuses development ones.
     pub fn app(&self, db: &Database) -> anyhow::Result<App> {
-        self.app_and_clock(db).map(|(app, _)| app)
+        self.app_and_clock(db).map(|(app, _, _)| app)
     }
 
     /// The application, and the manual clock that drives it if `K911_CLOCK=manual`.
-    pub fn app_and_clock(&self, db: &Database) -> anyhow::Result<(App, Option<ManualClock>)> {
+    pub fn app_and_clock(
+        &self,
+        db: &Database,
+    ) -> anyhow::Result<(App, Reader, Option<ManualClock>)> {
         let manual = match self.clock {
             ClockDriver::System => None,
             ClockDriver::Manual if self.mode == Mode::Production => {
@@ -318,15 +322,19 @@ impl Config {
         if let Some(url) = &self.oidc_redirect_url {
             settings.oidc_redirect_url = url.clone();
         }
-        let app = App::new(
-            db.clone(),
-            &self.master_key()?,
-            clock,
-            Arc::new(RandomIds),
-            ports,
-            settings,
-        );
-        Ok((app, manual))
+        let master_key = self.master_key()?;
+        let (app, reader) = k911_http::application(|read_models| {
+            App::new(
+                db.clone(),
+                &master_key,
+                clock,
+                Arc::new(RandomIds),
+                ports,
+                settings,
+                read_models,
+            )
+        });
+        Ok((app, reader, manual))
     }
 
     pub async fn resolve_url(&self) -> anyhow::Result<String> {
@@ -403,16 +411,21 @@ pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Re
     if config.mode == Mode::Production && args.rate_limits == k911_http::RateLimitConfig::Off {
         bail!("K911_RATE_LIMITS=off is for development and load tests; refused in production mode");
     }
-    let (app, manual_clock) = config.app_and_clock(&db)?;
-    let projector_tasks = app.projectors.start();
+    let (app, reader, manual_clock) = config.app_and_clock(&db)?;
+    let projector_tasks = app.followers.start();
     let dispatcher = app.start_effects_worker();
     // Payout answers are polled every few seconds; a new day's accrual starts within as long.
-    let scheduler = app.start_scheduler(std::time::Duration::from_secs(5));
+    let scheduler = k911_http::jobs::start(
+        app.clone(),
+        reader.clone(),
+        std::time::Duration::from_secs(5),
+    );
     app.seed_documents()
         .await
         .context("publishing the seed documents")?;
     let router = k911_http::router(
         app.clone(),
+        reader,
         &HttpConfig {
             cors_origins: args.cors_origins,
             contacts: Contacts {
@@ -442,7 +455,7 @@ pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Re
     .await?;
     dispatcher.abort();
     scheduler.abort();
-    app.projectors.shutdown();
+    app.followers.shutdown();
     for task in projector_tasks {
         let _ = task.await;
     }

@@ -107,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
             command: ProjectionsCommand::Rebuild { name },
         } => {
             let app = cli.config.app(&db)?;
-            for (projection, events) in app.projectors.rebuild(name.as_deref()).await? {
+            for (projection, events) in app.followers.rebuild(name.as_deref()).await? {
                 println!("rebuilt {projection}: {events} events replayed");
             }
             Ok(())

@@ -12,12 +12,10 @@ use k911_aggregates::loan::reminders::ReminderRules;
 use k911_aggregates::loan::Loan;
 use k911_aggregates::loan_application::{LendingPolicy, LoanApplication, Product};
 use k911_aggregates::support_ticket::SupportTicket;
-use k911_event_store::follower::Followers;
-use k911_event_store::follower::Waker;
+use k911_event_store::follower::{Follower, Followers, Waker};
 use k911_event_store::keys::{KeyStore, MasterKey};
 use k911_event_store::store::{self, Cqrs};
 use k911_event_store::Database;
-use k911_projections::support;
 
 use crate::clock::Clock;
 use crate::credit_history::{CreditHistory, LocalCreditHistory};
@@ -87,7 +85,7 @@ pub struct App {
     pub keys: KeyStore,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
-    pub projectors: Followers,
+    pub followers: Followers,
     pub ports: Ports,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
@@ -107,8 +105,6 @@ pub struct App {
     pub(crate) incoming_store: Arc<store::Store<IncomingPayment>>,
     /// Borrowers' loans at other lenders (the development driver: a local table).
     pub(crate) credit_history: Arc<dyn CreditHistory>,
-    /// New tickets' queue positions, handed over by their read model.
-    pub(crate) queue_receipts: support::Receipts,
     /// One permit per core for argon2 (see [`App::hashing`]).
     pub(crate) hashing: Arc<tokio::sync::Semaphore>,
 }
@@ -122,8 +118,8 @@ impl App {
         }
     }
 
-    /// The application over `db`, with every read model's projector (not started yet: see
-    /// [`Followers::start`]).
+    /// The application over `db`, following the log with `read_models` (the read side's) and its
+    /// own process managers (not started yet: see [`Followers::start`]).
     pub fn new(
         db: Database,
         master_key: &MasterKey,
@@ -131,6 +127,7 @@ impl App {
         ids: Arc<dyn IdGenerator>,
         ports: Ports,
         settings: Settings,
+        read_models: Vec<Arc<dyn Follower>>,
     ) -> Self {
         let keys = KeyStore::new(db.sqlx.clone(), master_key);
         let waker = Waker::default();
@@ -138,8 +135,7 @@ impl App {
         db.appends
             .when_committed(Arc::new(move |types| hook.committed(types)));
         let accounts = Arc::new(store::cqrs(&db, ()));
-        let queue_receipts = support::Receipts::default();
-        let mut projections = k911_projections::all(&queue_receipts);
+        let mut projections = read_models;
         projections.push(Arc::new(crate::support_notifications::SupportNotifications));
         projections.push(Arc::new(Onboarding {
             accounts: accounts.clone(),
@@ -182,12 +178,12 @@ impl App {
             loans: loans.clone(),
             incoming_store: incoming_store.clone(),
         }));
-        let projectors = Followers::new(db.clone(), projections);
+        let followers = Followers::new(db.clone(), projections);
         let oidc = Arc::new(Oidc::new(
             settings.oidc_providers.clone(),
             settings.oidc_redirect_url.clone(),
         ));
-        waker.attach(&projectors);
+        waker.attach(&followers);
         Self {
             tickets: Arc::new(store::cqrs(&db, ())),
             accounts,
@@ -206,13 +202,12 @@ impl App {
             keys,
             clock,
             ids,
-            projectors,
+            followers,
             ports,
             settings,
             metrics: Arc::default(),
             oidc,
             codes,
-            queue_receipts,
             hashing: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, usize::from),
             )),

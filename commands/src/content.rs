@@ -4,7 +4,6 @@ use chrono::{FixedOffset, NaiveDate};
 use k911_aggregates::document::{DocumentCommand, StoredFile};
 use k911_aggregates::faq::FaqCommand;
 use k911_aggregates::values::{MessageText, Title};
-use k911_projections::content::{self, DocumentRow, FaqRow};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -76,11 +75,6 @@ impl App {
         self.execute(&self.faq, id, command, meta).await
     }
 
-    pub async fn faq(&self, limit: i64, offset: i64) -> Result<Vec<FaqRow>, Error> {
-        let client = self.db.pg.get().await?;
-        Ok(content::faq(&**client, limit, offset).await?)
-    }
-
     /// Stores the file (once per content) and publishes it under `title`.
     pub async fn publish_document(
         &self,
@@ -117,27 +111,6 @@ impl App {
             at: self.clock.now(),
         };
         self.execute(&self.documents, id, command, meta).await
-    }
-
-    pub async fn documents(&self, limit: i64, offset: i64) -> Result<Vec<DocumentRow>, Error> {
-        let client = self.db.pg.get().await?;
-        Ok(content::documents(&**client, limit, offset).await?)
-    }
-
-    /// A published document and its bytes.
-    pub async fn document_file(&self, id: Uuid) -> Result<(DocumentRow, Vec<u8>), Error> {
-        let client = self.db.pg.get().await?;
-        let row = content::document_by_id(&**client, id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        let sha256 = hex::decode(&row.sha256).map_err(|_| Error::NotFound)?;
-        let bytes: Vec<u8> =
-            sqlx::query_scalar("SELECT bytes FROM document_files WHERE sha256 = $1")
-                .bind(sha256)
-                .fetch_optional(&self.db.sqlx)
-                .await?
-                .ok_or(Error::NotFound)?;
-        Ok((row, bytes))
     }
 
     /// Publishes the bundled documents unless they exist already; safe to run at every start.

@@ -23,8 +23,6 @@ use k911_event_store::follower::{payload, BatchTx, Follower, FollowerError, Kind
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::outbox::{self, Channel, Effect, EffectKind, PayoutPurpose};
 use k911_event_store::store::{Cqrs, Store};
-use k911_projections::loans::{self, LoanRow, PaymentRow};
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::clock::moscow_date;
@@ -62,6 +60,15 @@ fn sms_id(position: i64) -> Uuid {
 pub fn pdn_needs_warning(pdn_percent: Option<&str>) -> bool {
     let pdn = pdn_percent.and_then(|p| p.parse::<rust_decimal::Decimal>().ok());
     pdn_warning(pdn).is_some()
+}
+
+/// Who runs the scheduled jobs.
+fn job_meta(channel: &'static str) -> CommandMeta {
+    CommandMeta {
+        actor_role: Some("system".into()),
+        channel,
+        ..CommandMeta::default()
+    }
 }
 
 fn system_meta() -> std::collections::HashMap<String, String> {
@@ -618,60 +625,7 @@ impl Lending {
     }
 }
 
-/// A read-only transaction that sees one snapshot: a loan's outstanding figures and its payments
-/// read in two statements must agree (a payment projected between them would show beside the
-/// figures from before it).
-async fn snapshot(
-    client: &mut deadpool_postgres::Object,
-) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
-    client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-}
-
-/// A loan as its borrower sees it, with its payments.
-#[derive(Debug, Clone)]
-pub struct LoanView {
-    pub loan: LoanRow,
-    pub payments: Vec<PaymentRow>,
-}
-
 impl App {
-    /// The customer's loans, oldest first.
-    pub async fn customer_loans(
-        &self,
-        customer_id: Uuid,
-        limit: i64,
-        offset: i64,
-    ) -> Result<Vec<LoanView>, Error> {
-        let mut client = self.db.pg.get().await?;
-        let snapshot = snapshot(&mut client).await?;
-        let rows = loans::customer_loans(&*snapshot, customer_id, limit, offset).await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for loan in rows {
-            let payments = loans::payments(&*snapshot, loan.loan_id).await?;
-            views.push(LoanView { loan, payments });
-        }
-        snapshot.commit().await?;
-        Ok(views)
-    }
-
-    /// One of the customer's loans; another customer's is [`Error::NotFound`].
-    pub async fn customer_loan(&self, customer_id: Uuid, loan_id: Uuid) -> Result<LoanView, Error> {
-        let mut client = self.db.pg.get().await?;
-        let snapshot = snapshot(&mut client).await?;
-        let loan = loans::loan(&*snapshot, loan_id)
-            .await?
-            .filter(|row| row.customer_id == customer_id)
-            .ok_or(Error::NotFound)?;
-        let payments = loans::payments(&*snapshot, loan_id).await?;
-        snapshot.commit().await?;
-        Ok(LoanView { loan, payments })
-    }
-
     /// The loan's own state, if it is the customer's.
     async fn own_loan(
         &self,
@@ -787,21 +741,21 @@ impl App {
             .await
     }
 
-    /// `PUT /api/v1/me/time-zone`: every loan of the customer not yet closed keeps its
-    /// reminders' quiet hours in `zone` from now on. Returns the loans and the last position.
+    /// `PUT /api/v1/me/time-zone`: every one of `loans` (the customer's, as the caller listed
+    /// them) not yet closed keeps its reminders' quiet hours in `zone` from now on. Returns the
+    /// loans changed and the last position.
     pub async fn change_time_zone(
         &self,
         customer_id: Uuid,
         zone: k911_aggregates::regions::LocalTimeZone,
+        loans: &[Uuid],
         meta: &CommandMeta,
     ) -> Result<(Vec<Uuid>, Option<i64>), Error> {
-        let client = self.db.pg.get().await?;
-        let held = loans::customer_loans(&**client, customer_id, i64::MAX, 0).await?;
-        drop(client);
         let (mut changed, mut position) = (vec![], None);
-        for row in held {
-            // Whether the loan is still in force is the loan's own state, not the read model's.
-            let loan = self.load(&self.loan_store, row.loan_id).await?;
+        for &loan_id in loans {
+            // Whose the loan is and whether it is still in force is the loan's own state, not
+            // the list's.
+            let (loan, _) = self.own_loan(customer_id, loan_id).await?;
             if !loan.status().in_force() {
                 continue;
             }
@@ -809,8 +763,8 @@ impl App {
                 time_zone: zone,
                 at: self.clock.now(),
             };
-            let written = self.execute(&self.loans, row.loan_id, change, meta).await?;
-            changed.push(row.loan_id);
+            let written = self.execute(&self.loans, loan_id, change, meta).await?;
+            changed.push(loan_id);
             position = Some(written.position);
         }
         Ok((changed, position))
@@ -835,31 +789,22 @@ impl App {
         Ok((refund_id, amount, written))
     }
 
-    /// Asks the payout provider about every payout and refund still pending and records its
-    /// answers.
-    pub async fn settle_payouts(&self) -> Result<(), Error> {
-        let client = self.db.pg.get().await?;
-        let pending = loans::with_status(&**client, "payout_requested").await?;
-        let refunds = loans::pending_refunds(&**client).await?;
-        drop(client);
-        let meta = CommandMeta {
-            actor_role: Some("system".into()),
-            channel: "payouts",
-            ..CommandMeta::default()
-        };
-        for loan in pending {
-            if let Some(payout_id) = loan.payout_id {
-                let step = self.settle_payout(loan.loan_id, payout_id, &meta);
-                self.isolated("payout_poll", loan.loan_id, step).await;
-            }
+    /// Asks the payout provider about each `(loan, payout)` and records its answer.
+    pub async fn settle_payouts(&self, payouts: &[(Uuid, Uuid)]) {
+        let meta = job_meta("payouts");
+        for &(loan_id, payout_id) in payouts {
+            let step = self.settle_payout(loan_id, payout_id, &meta);
+            self.isolated("payout_poll", loan_id, step).await;
         }
-        for loan in refunds {
-            if let Some(refund_id) = loan.refund_id {
-                let step = self.settle_refund(loan.loan_id, refund_id, &meta);
-                self.isolated("refund_poll", loan.loan_id, step).await;
-            }
+    }
+
+    /// Asks the payout provider about each `(loan, refund)` and records its answer.
+    pub async fn settle_refunds(&self, refunds: &[(Uuid, Uuid)]) {
+        let meta = job_meta("payouts");
+        for &(loan_id, refund_id) in refunds {
+            let step = self.settle_refund(loan_id, refund_id, &meta);
+            self.isolated("refund_poll", loan_id, step).await;
         }
-        Ok(())
     }
 
     /// The provider's answer about a loan's payout, recorded on the loan once it has one.
@@ -920,49 +865,52 @@ impl App {
         Ok(())
     }
 
-    /// The daily jobs, for today in Moscow: interest on every active loan (catching up every
-    /// day missed), lapsing unsigned offers. Idempotent: running them again changes nothing.
-    pub async fn run_daily_jobs(&self) -> Result<(), Error> {
-        let now = self.clock.now();
-        let today = moscow_date(now);
-        let meta = CommandMeta {
-            actor_role: Some("system".into()),
-            channel: "scheduler",
-            ..CommandMeta::default()
-        };
-        let client = self.db.pg.get().await?;
-        let active = loans::with_status(&**client, "active").await?;
-        let offered = loans::with_status(&**client, "offered").await?;
-        drop(client);
-        // The scheduler runs every few seconds: only loans with something to do are loaded.
-        for loan in active {
-            if loan.accrued_through.is_none_or(|through| through < today) {
-                let accrue = LoanCommand::Accrue { through: today };
-                let step = self.execute(&self.loans, loan.loan_id, accrue, &meta);
-                self.isolated("accrual", loan.loan_id, step).await;
-            }
-            // Past the due date; the loan decides whether the law lets a reminder go now.
-            if loan.due_on.is_some_and(|due_on| due_on < today) {
-                let remind = LoanCommand::Remind {
-                    at: now,
-                    rules: self.settings.reminders.clone(),
-                };
-                let step = self.execute(&self.loans, loan.loan_id, remind, &meta);
-                self.isolated("reminder", loan.loan_id, step).await;
-            }
+    /// Interest on each loan through today in Moscow (each catches up every day missed).
+    /// Idempotent: a loan accrued already changes nothing.
+    pub async fn accrue(&self, loans: &[Uuid]) {
+        let meta = job_meta("scheduler");
+        let through = moscow_date(self.clock.now());
+        for &loan_id in loans {
+            let step = self.execute(&self.loans, loan_id, LoanCommand::Accrue { through }, &meta);
+            self.isolated("accrual", loan_id, step).await;
         }
-        for loan in offered.into_iter().filter(|l| l.expires_at <= now) {
-            let expire = LoanCommand::Expire { at: now };
-            let step = self.execute(&self.loans, loan.loan_id, expire, &meta);
-            self.isolated("offer_expiry", loan.loan_id, step).await;
+    }
+
+    /// Reminders on each loan past its due date, where the law lets one go now (the loan
+    /// decides).
+    pub async fn remind(&self, loans: &[Uuid]) {
+        let meta = job_meta("scheduler");
+        for &loan_id in loans {
+            let remind = LoanCommand::Remind {
+                at: self.clock.now(),
+                rules: self.settings.reminders.clone(),
+            };
+            let step = self.execute(&self.loans, loan_id, remind, &meta);
+            self.isolated("reminder", loan_id, step).await;
         }
+    }
+
+    /// Lapses each unsigned offer whose time is up (the loan checks that it is).
+    pub async fn expire_offers(&self, loans: &[Uuid]) {
+        let meta = job_meta("scheduler");
+        for &loan_id in loans {
+            let expire = LoanCommand::Expire {
+                at: self.clock.now(),
+            };
+            let step = self.execute(&self.loans, loan_id, expire, &meta);
+            self.isolated("offer_expiry", loan_id, step).await;
+        }
+    }
+
+    /// The jobs that visit no loan: registrations never submitted are released, expired
+    /// idempotency keys forgotten. A failure is logged; the next run tries again.
+    pub async fn tidy_up(&self) {
         if let Err(error) = self.release_unsubmitted_applications().await {
             tracing::warn!(%error, "releasing unsubmitted applications failed");
         }
         if let Err(error) = k911_event_store::idempotency::forget_expired(&self.db.sqlx).await {
             tracing::warn!(%error, "forgetting expired idempotency keys failed");
         }
-        Ok(())
     }
 
     /// One loan's step of a scheduled job: a failure is logged, counted
@@ -981,26 +929,5 @@ impl App {
             };
             self.metrics.job_failures.get_or_create(&labels).inc();
         }
-    }
-
-    /// Runs the payout poll and the daily jobs every `every` (at most a minute late on a new
-    /// day) until the service stops.
-    pub fn start_scheduler(&self, every: Duration) -> JoinHandle<()> {
-        let app = self.clone();
-        tokio::spawn(async move {
-            // The jobs read the loan read models: not before their tables exist.
-            if let Err(error) = app.projectors.wait_started(Duration::from_secs(60)).await {
-                tracing::warn!(%error, "read models not started; the scheduler starts anyway");
-            }
-            loop {
-                if let Err(error) = app.settle_payouts().await {
-                    tracing::warn!(%error, "payout poll failed");
-                }
-                if let Err(error) = app.run_daily_jobs().await {
-                    tracing::warn!(%error, "daily jobs failed");
-                }
-                tokio::time::sleep(every).await;
-            }
-        })
     }
 }

@@ -227,16 +227,6 @@ impl App {
             .await?;
         self.apply_to_loan(loan_id, &payment, meta).await
     }
-
-    /// `GET /api/v1/staff/payments/unmatched`: money no loan could take, oldest first.
-    pub async fn unmatched_payments(
-        &self,
-        limit: i64,
-        offset: i64,
-    ) -> Result<Vec<k911_projections::loans::UnmatchedRow>, Error> {
-        let client = self.db.pg.get().await?;
-        Ok(k911_projections::loans::unmatched(&**client, limit, offset).await?)
-    }
 }
 
 /// What an import did, row by row.

@@ -6,14 +6,20 @@ use k911_aggregates::support_ticket::{
     TicketStatus,
 };
 use k911_aggregates::values::{MessageText, PersonName};
-use k911_aggregates::Sealed;
-use k911_projections::support::{self, TicketRow};
 use uuid::Uuid;
 
 use crate::{App, CommandMeta, Error, Written};
 
 /// How many waiting tickets `take_next` tries before it reads the queue again.
 const NEXT_WINDOW: i64 = 16;
+
+/// The waiting tickets in arrival order, as the support queue (a read model) shows them once it
+/// has caught up with everything committed: whom to try first. Which ticket an agent gets is
+/// decided by the tickets themselves (one assignment each).
+#[async_trait::async_trait]
+pub trait WaitingTickets: Send + Sync {
+    async fn oldest(&self, limit: i64) -> Result<Vec<Uuid>, Error>;
+}
 
 /// A filled-in feedback form, already validated.
 #[derive(Debug, Clone)]
@@ -24,22 +30,21 @@ pub struct TicketForm {
     pub question: MessageText,
 }
 
-/// A ticket as a support agent sees it: the personal data opened for them.
+/// A ticket's personal data as the agent who holds it sees it: `None` once erased.
 #[derive(Debug, Clone)]
 pub struct TicketView {
-    pub row: TicketRow,
-    /// `None` when the requester's personal data has been erased.
+    pub ticket_id: Uuid,
     pub contact: Option<TicketContact>,
     pub question: Option<MessageText>,
 }
 
 impl App {
-    /// Submits the feedback form; answers with the ticket's place in the queue.
+    /// Submits the feedback form. (Its place in the queue is the read side's to tell.)
     pub async fn submit_ticket(
         &self,
         form: TicketForm,
         meta: &CommandMeta,
-    ) -> Result<(Written, Option<i64>), Error> {
+    ) -> Result<Written, Error> {
         let ticket_id = self.ids.new_id();
         // An anonymous requester is a subject of their own; a customer's data shares their key.
         let subject = match form.requester {
@@ -53,59 +58,32 @@ impl App {
             question: self.keys.seal(subject, &form.question).await?,
             at: self.clock.now(),
         };
-        let receipt = self.queue_receipts.expect(ticket_id);
-        let meta = &meta.about(subject);
-        let written = self.create(&self.tickets, ticket_id, command, meta).await?;
-        // Read-your-writes: the queue position is only known once the ticket is projected. The
-        // ticket is in: a read model too slow to tell its place is no failure (a 5xx would free the
-        // Idempotency-Key, and the client's retry would file a second ticket).
-        if let Err(error) = self
-            .projectors
-            .wait_for_one(
-                support::NAME,
-                written.checkpoint,
-                self.settings.read_your_writes_timeout,
-            )
+        self.create(&self.tickets, ticket_id, command, &meta.about(subject))
             .await
-        {
-            tracing::warn!(%error, "ticket filed; its queue position is not known yet");
-            return Ok((written, None));
-        }
-        let queue_position = match receipt.position() {
-            Some(position) => Some(position),
-            // Projected by another instance.
-            None => support::queue_position(&self.db.pg.get().await?, ticket_id).await?,
-        };
-        Ok((written, queue_position))
     }
 
-    /// Hands the oldest waiting ticket to `agent_id`. Two agents asking at once never get the same
-    /// ticket: the ticket aggregate accepts only one assignment, the loser moves on to the next.
+    /// Hands the oldest waiting ticket to `agent_id`. Two agents asking at once never get the
+    /// same ticket: the ticket aggregate accepts only one assignment, the loser moves on to the
+    /// next.
     pub async fn take_next_ticket(
         &self,
         agent_id: Uuid,
+        queue: &dyn WaitingTickets,
         meta: &CommandMeta,
     ) -> Result<Option<(Written, TicketView)>, Error> {
-        // Serve in arrival order: let the queue catch up with everything committed so far.
-        self.catch_up().await?;
         loop {
-            let client = self.db.pg.get().await?;
-            let waiting = support::waiting(&client, NEXT_WINDOW, 0).await?;
-            drop(client);
+            let waiting = queue.oldest(NEXT_WINDOW).await?;
             if waiting.is_empty() {
                 return Ok(None);
             }
-            for row in waiting {
+            for ticket_id in waiting {
                 let command = SupportTicketCommand::Assign {
                     agent_id,
                     at: self.clock.now(),
                 };
-                match self
-                    .execute(&self.tickets, row.ticket_id, command, meta)
-                    .await
-                {
+                match self.execute(&self.tickets, ticket_id, command, meta).await {
                     Ok(written) => {
-                        let view = self.open_ticket(row, agent_id, meta).await?;
+                        let view = self.ticket_for_agent(ticket_id, agent_id, meta).await?;
                         return Ok(Some((written, view)));
                     }
                     // Taken by someone else since the queue was read: try the next one.
@@ -113,8 +91,7 @@ impl App {
                     Err(other) => return Err(other),
                 }
             }
-            // Every ticket in the window was taken meanwhile: wait for the queue to show it.
-            self.catch_up().await?;
+            // Every ticket in the window was taken meanwhile: read the queue again.
         }
     }
 
@@ -126,8 +103,9 @@ impl App {
         answer: MessageText,
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
-        let row = self.ticket_row(ticket_id).await?;
-        let subject = sealed::<TicketContact>(&row.contact)?.subject_id;
+        let ticket: SupportTicket = self.load(&self.ticket_store, ticket_id).await?;
+        let (contact, _) = ticket.submitted().ok_or(Error::NotFound)?;
+        let subject = contact.subject_id;
         let command = SupportTicketCommand::Reply {
             agent_id,
             answer: self.keys.seal(subject, &answer).await?,
@@ -149,7 +127,6 @@ impl App {
         self.execute(&self.tickets, ticket_id, command, meta).await
     }
 
-    /// The waiting queue, oldest first.
     /// A question or a deletion request from the cabinet: the contacts come from the profile.
     pub async fn submit_customer_ticket(
         &self,
@@ -157,7 +134,7 @@ impl App {
         kind: TicketKind,
         question: MessageText,
         meta: &CommandMeta,
-    ) -> Result<(Written, Option<i64>), Error> {
+    ) -> Result<Written, Error> {
         let (applicant, _) = self.current_profile(customer_id).await?;
         // Addressed by first name and patronymic, as is polite in Russian; the first name alone
         // when both together are too long for a contact name.
@@ -180,30 +157,6 @@ impl App {
         self.submit_ticket(form, meta).await
     }
 
-    /// The customer's own tickets with their questions, oldest first.
-    pub async fn customer_tickets(
-        &self,
-        customer_id: Uuid,
-        limit: i64,
-        offset: i64,
-    ) -> Result<Vec<(TicketRow, Option<MessageText>)>, Error> {
-        let client = self.db.pg.get().await?;
-        let rows = support::customer_tickets(&client, customer_id, limit, offset).await?;
-        drop(client);
-        let mut tickets = Vec::with_capacity(rows.len());
-        for row in rows {
-            let question = sealed::<MessageText>(&row.question)?;
-            let question = opened(self.keys.open(&question).await)?;
-            tickets.push((row, question));
-        }
-        Ok(tickets)
-    }
-
-    pub async fn support_queue(&self, limit: i64, offset: i64) -> Result<Vec<TicketRow>, Error> {
-        let client = self.db.pg.get().await?;
-        Ok(support::waiting(&client, limit, offset).await?)
-    }
-
     /// One ticket for the agent who holds it, personal data opened and the read recorded.
     pub async fn ticket_for_agent(
         &self,
@@ -222,31 +175,13 @@ impl App {
             // Only the holder reads the requester's data; to anyone else it does not exist.
             return Err(Error::NotFound);
         }
-        let row = self.ticket_row(ticket_id).await?;
-        self.open_ticket(row, agent_id, meta).await
-    }
-
-    async fn ticket_row(&self, ticket_id: Uuid) -> Result<TicketRow, Error> {
-        let client = self.db.pg.get().await?;
-        support::by_id(&client, ticket_id)
-            .await?
-            .ok_or(Error::NotFound)
-    }
-
-    async fn open_ticket(
-        &self,
-        row: TicketRow,
-        agent_id: Uuid,
-        meta: &CommandMeta,
-    ) -> Result<TicketView, Error> {
-        let contact: Sealed<TicketContact> = sealed(&row.contact)?;
-        let question: Sealed<MessageText> = sealed(&row.question)?;
+        let (contact, question) = ticket.submitted().ok_or(Error::NotFound)?;
         self.record_personal_data_read(agent_id, contact.subject_id, "support ticket", meta)
             .await?;
         Ok(TicketView {
-            contact: opened(self.keys.open(&contact).await)?,
-            question: opened(self.keys.open(&question).await)?,
-            row,
+            ticket_id,
+            contact: opened(self.keys.open(contact).await)?,
+            question: opened(self.keys.open(question).await)?,
         })
     }
 
@@ -271,24 +206,6 @@ impl App {
         .await?;
         Ok(())
     }
-
-    /// Waits until the read models show everything committed so far.
-    async fn catch_up(&self) -> Result<(), Error> {
-        let head: Option<i64> = sqlx::query_scalar("SELECT max(global_position) FROM events")
-            .fetch_one(&self.db.sqlx)
-            .await?;
-        if let Some(head) = head {
-            self.projectors
-                .wait_for(head, self.settings.read_your_writes_timeout)
-                .await?;
-        }
-        Ok(())
-    }
-}
-
-/// A sealed value as the read model stores it.
-pub(crate) fn sealed<T>(stored: &serde_json::Value) -> Result<Sealed<T>, Error> {
-    serde_json::from_value(stored.clone()).map_err(|e| Error::Storage(e.to_string()))
 }
 
 /// Erased personal data reads as `None`; any other failure is an error.

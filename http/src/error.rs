@@ -11,6 +11,8 @@ use k911_aggregates::loan::LoanError;
 use k911_aggregates::loan_application::LoanApplicationError;
 use k911_aggregates::support_ticket::SupportTicketError;
 use k911_commands::Error as AppError;
+use k911_event_store::follower::FollowerError;
+use k911_projections::ReadError;
 use serde::Serialize;
 
 /// A field that failed validation and why.
@@ -296,6 +298,20 @@ impl From<AppError> for ApiError {
                 Self::Unavailable("the service is temporarily unavailable; try again".into())
             }
             AppError::Storage(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(error: ReadError) -> Self {
+        // Database trouble is told apart (503 or 500) as on the write side.
+        match error {
+            ReadError::NotFound => Self::NotFound("resource"),
+            ReadError::Follower(FollowerError::Database(e)) => AppError::from(e).into(),
+            ReadError::Follower(FollowerError::Pool(e)) => AppError::from(e).into(),
+            ReadError::Follower(other) => AppError::NotReady(other).into(),
+            ReadError::Keys(e) => AppError::from(e).into(),
+            ReadError::Corrupt(e) => Self::Internal(e),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod auth;
 mod error;
 mod extract;
+pub mod jobs;
 mod limits;
 mod middleware;
 mod openapi;
@@ -16,6 +17,9 @@ use axum::http::{HeaderName, HeaderValue, Method};
 use axum::Router;
 use k911_commands::clock::ManualClock;
 use k911_commands::App;
+use k911_event_store::follower::Follower;
+use k911_projections::support::Receipts;
+use k911_projections::Reader;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -53,13 +57,31 @@ pub(crate) struct AppState {
     pub contacts: Arc<Contacts>,
     pub manual_clock: Option<ManualClock>,
     pub limits: Arc<limits::RateLimits>,
+    /// The read side: queries over the read models.
+    pub reader: Reader,
+}
+
+/// The application with the read models following the log beside its process managers, and
+/// the reader over them: `build` makes the `App` from the read models it is given.
+pub fn application(build: impl FnOnce(Vec<Arc<dyn Follower>>) -> App) -> (App, Reader) {
+    let receipts = Receipts::default();
+    let app = build(k911_projections::all(&receipts));
+    let reader = Reader::new(
+        app.db.clone(),
+        app.keys.clone(),
+        app.followers.clone(),
+        receipts,
+        app.settings.read_your_writes_timeout,
+    );
+    (app, reader)
 }
 
 /// The whole service as one router, so tests can drive it without a socket.
-pub fn router(app: App, config: &HttpConfig) -> Router {
+pub fn router(app: App, reader: Reader, config: &HttpConfig) -> Router {
     let sandbox = app.ports.payout.sandbox().is_some();
     let state = AppState {
         app: Arc::new(app),
+        reader,
         contacts: Arc::new(config.contacts.clone()),
         manual_clock: config.manual_clock.clone(),
         limits: Arc::new(limits::RateLimits::new(

@@ -70,7 +70,7 @@ pub(crate) async fn min_position(
             };
             match state
                 .app
-                .projectors
+                .followers
                 .wait_for(position, MIN_POSITION_WAIT)
                 .await
             {

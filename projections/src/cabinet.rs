@@ -6,13 +6,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use k911_aggregates::account::AccountEvent;
 use k911_aggregates::account::AccountEventType;
+use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod};
 use k911_aggregates::loan_application::LoanApplicationEvent;
 use k911_aggregates::loan_application::LoanApplicationEventType;
+use k911_aggregates::values::{Email, MessageText, Phone};
 use k911_event_store::log::RecordedEvent;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
+
+use crate::reader::{ReadError, Reader};
 
 /// `read.customers`.
 pub struct Customers;
@@ -489,4 +493,127 @@ pub async fn applications_with_status(
         )
         .await?;
     Ok(rows.iter().map(ApplicationRow::from_row).collect())
+}
+
+/// What the cabinet shows a customer about themselves, personal data opened.
+#[derive(Debug, Clone)]
+pub struct CustomerView {
+    pub customer_id: Uuid,
+    /// `registered` | `open`
+    pub status: String,
+    /// `email` | `phone`: how the customer logs in.
+    pub login: String,
+    pub registered_at: DateTime<Utc>,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub phone: Phone,
+    pub email: Option<Email>,
+    pub profile: Option<Applicant>,
+    pub payout: Option<PayoutMethod>,
+    /// Linked OpenID Connect providers and when.
+    pub social_links: Vec<(String, DateTime<Utc>)>,
+}
+
+/// An application as staff see it: the rejection's reason opened (`None` if there is none, or
+/// the customer's data was erased).
+#[derive(Debug, Clone)]
+pub struct StaffApplication {
+    pub row: ApplicationRow,
+    pub rejection_reason: Option<MessageText>,
+}
+
+impl Reader {
+    /// `GET /api/v1/me`: the customer's own data. Erased data is not found.
+    pub async fn customer_view(&self, customer_id: Uuid) -> Result<CustomerView, ReadError> {
+        let row = customer(&**self.client().await?, customer_id)
+            .await?
+            .ok_or(ReadError::NotFound)?;
+        let profile = match &row.profile {
+            Some(stored) => self.open::<Applicant>(stored).await?,
+            None => None,
+        };
+        let payout = match &row.payout {
+            Some(stored) => self.open::<PayoutMethod>(stored).await?,
+            None => None,
+        };
+        let email = match &row.email {
+            Some(stored) => self.open::<Email>(stored).await?,
+            None => None,
+        };
+        Ok(CustomerView {
+            customer_id,
+            phone: self.open(&row.phone).await?.ok_or(ReadError::NotFound)?,
+            status: row.status,
+            login: row.login,
+            registered_at: row.registered_at,
+            opened_at: row.opened_at,
+            email,
+            profile,
+            payout,
+            social_links: row.social_links,
+        })
+    }
+
+    /// `GET /api/v1/me/applications`: the customer's applications, oldest first.
+    pub async fn customer_applications(
+        &self,
+        customer_id: Uuid,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<ApplicationRow>, ReadError> {
+        let client = self.client().await?;
+        Ok(customer_applications(&**client, customer_id, limit, offset).await?)
+    }
+
+    /// One of the customer's own applications; another customer's is not found, as if it did
+    /// not exist.
+    pub async fn customer_application(
+        &self,
+        customer_id: Uuid,
+        application_id: Uuid,
+    ) -> Result<ApplicationRow, ReadError> {
+        application(&**self.client().await?, application_id)
+            .await?
+            .filter(|row| row.customer_id == customer_id)
+            .ok_or(ReadError::NotFound)
+    }
+
+    /// `GET /api/v1/staff/applications?status=`: the underwriters' queue, oldest first, with
+    /// the reasons of rejections opened.
+    pub async fn applications_with_status(
+        &self,
+        status: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<StaffApplication>, ReadError> {
+        let client = self.client().await?;
+        let rows = applications_with_status(&**client, status, limit, offset).await?;
+        drop(client);
+        let mut applications = Vec::with_capacity(rows.len());
+        for row in rows {
+            applications.push(self.for_staff(row).await?);
+        }
+        Ok(applications)
+    }
+
+    /// One application as staff see it.
+    pub async fn staff_application(
+        &self,
+        application_id: Uuid,
+    ) -> Result<StaffApplication, ReadError> {
+        let row = application(&**self.client().await?, application_id)
+            .await?
+            .ok_or(ReadError::NotFound)?;
+        self.for_staff(row).await
+    }
+
+    async fn for_staff(&self, row: ApplicationRow) -> Result<StaffApplication, ReadError> {
+        let rejection_reason = match &row.rejection_reason {
+            Some(stored) => self.open(stored).await?,
+            None => None,
+        };
+        Ok(StaffApplication {
+            row,
+            rejection_reason,
+        })
+    }
 }

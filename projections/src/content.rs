@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
+use crate::reader::{ReadError, Reader};
 use k911_event_store::follower::{BatchTx, Follower, FollowerError, Kind};
 
 /// The aggregate id and payload of an event of `aggregate_type`, or `None` for other events.
@@ -254,4 +255,32 @@ pub async fn document_by_id(
         )
         .await?;
     Ok(row.as_ref().map(document))
+}
+
+impl Reader {
+    pub async fn faq(&self, limit: i64, offset: i64) -> Result<Vec<FaqRow>, ReadError> {
+        Ok(faq(&**self.client().await?, limit, offset).await?)
+    }
+
+    pub async fn documents(&self, limit: i64, offset: i64) -> Result<Vec<DocumentRow>, ReadError> {
+        Ok(documents(&**self.client().await?, limit, offset).await?)
+    }
+
+    /// A published document and its bytes (kept once per content by the write side).
+    pub async fn document_file(&self, id: Uuid) -> Result<(DocumentRow, Vec<u8>), ReadError> {
+        let client = self.client().await?;
+        let row = document_by_id(&**client, id)
+            .await?
+            .ok_or(ReadError::NotFound)?;
+        let sha256 = hex::decode(&row.sha256).map_err(|e| ReadError::Corrupt(e.to_string()))?;
+        let bytes: Vec<u8> = client
+            .query_opt(
+                "SELECT bytes FROM document_files WHERE sha256 = $1",
+                &[&sha256],
+            )
+            .await?
+            .ok_or(ReadError::NotFound)?
+            .get(0);
+        Ok((row, bytes))
+    }
 }

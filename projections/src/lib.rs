@@ -7,11 +7,13 @@
 pub mod cabinet;
 pub mod content;
 pub mod loans;
+pub mod reader;
 pub mod support;
 
 use std::sync::Arc;
 
 use k911_event_store::follower::Follower;
+pub use reader::{ReadError, Reader};
 
 /// Every read model the service keeps, in the order they are started.
 pub fn all(queue_receipts: &support::Receipts) -> Vec<Arc<dyn Follower>> {

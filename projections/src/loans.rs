@@ -12,6 +12,7 @@ use k911_event_store::log::RecordedEvent;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
+use crate::reader::{ReadError, Reader};
 use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
 
 /// An update of one loan's row that also records the event's position: `$1` is the loan, `$2`
@@ -724,4 +725,119 @@ pub async fn unmatched(
             reason: row.get("reason"),
         })
         .collect())
+}
+
+/// A loan as its borrower sees it, with its payments.
+#[derive(Debug, Clone)]
+pub struct LoanView {
+    pub loan: LoanRow,
+    pub payments: Vec<PaymentRow>,
+}
+
+/// The loans the scheduled jobs should visit, as the loan book shows them. It may lag, which
+/// only delays a visit: what happens to a loan is decided by the loan itself.
+#[derive(Debug, Clone, Default)]
+pub struct Visits {
+    /// Active loans not accrued through today.
+    pub to_accrue: Vec<Uuid>,
+    /// Active loans past their due date.
+    pub overdue: Vec<Uuid>,
+    /// Offers whose time is up.
+    pub lapsed_offers: Vec<Uuid>,
+    /// `(loan, payout)` waiting for the provider's answer.
+    pub payouts: Vec<(Uuid, Uuid)>,
+    /// `(loan, refund)` waiting for the provider's answer.
+    pub refunds: Vec<(Uuid, Uuid)>,
+}
+
+/// One repeatable read: a loan and its payments as of one moment.
+async fn snapshot(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+}
+
+impl Reader {
+    /// The customer's loans, oldest first.
+    pub async fn customer_loans(
+        &self,
+        customer_id: Uuid,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<LoanView>, ReadError> {
+        let mut client = self.client().await?;
+        let snapshot = snapshot(&mut client).await?;
+        let rows = customer_loans(&*snapshot, customer_id, limit, offset).await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for loan in rows {
+            let payments = payments(&*snapshot, loan.loan_id).await?;
+            views.push(LoanView { loan, payments });
+        }
+        snapshot.commit().await?;
+        Ok(views)
+    }
+
+    /// One of the customer's loans; another customer's is not found.
+    pub async fn customer_loan(
+        &self,
+        customer_id: Uuid,
+        loan_id: Uuid,
+    ) -> Result<LoanView, ReadError> {
+        let mut client = self.client().await?;
+        let snapshot = snapshot(&mut client).await?;
+        let loan = loan(&*snapshot, loan_id)
+            .await?
+            .filter(|row| row.customer_id == customer_id)
+            .ok_or(ReadError::NotFound)?;
+        let payments = payments(&*snapshot, loan_id).await?;
+        snapshot.commit().await?;
+        Ok(LoanView { loan, payments })
+    }
+
+    /// Every loan of the customer's, by id.
+    pub async fn customer_loan_ids(&self, customer_id: Uuid) -> Result<Vec<Uuid>, ReadError> {
+        let loans = customer_loans(&**self.client().await?, customer_id, i64::MAX, 0).await?;
+        Ok(loans.into_iter().map(|row| row.loan_id).collect())
+    }
+
+    /// What the scheduled jobs should visit on `today` (Moscow) at `now`.
+    pub async fn visits(&self, today: NaiveDate, now: DateTime<Utc>) -> Result<Visits, ReadError> {
+        let client = self.client().await?;
+        let active = with_status(&**client, "active").await?;
+        let offered = with_status(&**client, "offered").await?;
+        let paying = with_status(&**client, "payout_requested").await?;
+        let refunding = pending_refunds(&**client).await?;
+        let ids = |rows: &[LoanRow], due: &dyn Fn(&LoanRow) -> bool| {
+            rows.iter().filter(|l| due(l)).map(|l| l.loan_id).collect()
+        };
+        Ok(Visits {
+            to_accrue: ids(&active, &|l| {
+                l.accrued_through.is_none_or(|through| through < today)
+            }),
+            overdue: ids(&active, &|l| l.due_on.is_some_and(|due_on| due_on < today)),
+            lapsed_offers: ids(&offered, &|l| l.expires_at <= now),
+            payouts: paying
+                .iter()
+                .filter_map(|l| Some((l.loan_id, l.payout_id?)))
+                .collect(),
+            refunds: refunding
+                .iter()
+                .filter_map(|l| Some((l.loan_id, l.refund_id?)))
+                .collect(),
+        })
+    }
+
+    /// Payments that named no loan, waiting for a person to match them.
+    pub async fn unmatched_payments(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<UnmatchedRow>, ReadError> {
+        Ok(unmatched(&**self.client().await?, limit, offset).await?)
+    }
 }

@@ -14,7 +14,10 @@ use k911_event_store::log::RecordedEvent;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::reader::{ReadError, Reader};
+use k911_aggregates::values::MessageText;
 use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
+use k911_event_store::log::Checkpoint;
 
 pub struct SupportTickets {
     pub receipts: Receipts,
@@ -421,4 +424,67 @@ pub async fn customer_tickets(
         .query(&statement, &[&customer_id, &limit, &offset])
         .await?;
     Ok(rows.iter().map(TicketRow::from_row).collect())
+}
+
+impl Reader {
+    /// A new ticket's place in the queue, once the queue shows it (the command's answer knows
+    /// where it was written). `None` if the queue is too slow to tell: the ticket is in anyway.
+    pub async fn new_ticket_position(
+        &self,
+        ticket_id: Uuid,
+        written: Checkpoint,
+    ) -> Result<Option<i64>, ReadError> {
+        let receipt = self.receipts.expect(ticket_id);
+        if let Err(error) = self.followers.wait_for_one(NAME, written, self.wait).await {
+            tracing::warn!(%error, "ticket filed; its queue position is not known yet");
+            return Ok(None);
+        }
+        Ok(match receipt.position() {
+            Some(position) => Some(position),
+            // Projected by another instance, or before the receipt was asked for.
+            None => queue_position(&self.client().await?, ticket_id).await?,
+        })
+    }
+
+    /// The waiting queue, oldest first.
+    pub async fn support_queue(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<TicketRow>, ReadError> {
+        Ok(waiting(&self.client().await?, limit, offset).await?)
+    }
+
+    /// The oldest waiting tickets once the queue shows everything committed so far: serving in
+    /// arrival order needs the latest arrivals counted.
+    pub async fn oldest_waiting(&self, limit: i64) -> Result<Vec<Uuid>, ReadError> {
+        self.catch_up().await?;
+        let rows = waiting(&self.client().await?, limit, 0).await?;
+        Ok(rows.into_iter().map(|row| row.ticket_id).collect())
+    }
+
+    /// One ticket, without its personal data.
+    pub async fn ticket(&self, ticket_id: Uuid) -> Result<TicketRow, ReadError> {
+        by_id(&self.client().await?, ticket_id)
+            .await?
+            .ok_or(ReadError::NotFound)
+    }
+
+    /// The customer's own tickets with their questions opened, oldest first.
+    pub async fn customer_tickets(
+        &self,
+        customer_id: Uuid,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<(TicketRow, Option<MessageText>)>, ReadError> {
+        let client = self.client().await?;
+        let rows = customer_tickets(&client, customer_id, limit, offset).await?;
+        drop(client);
+        let mut tickets = Vec::with_capacity(rows.len());
+        for row in rows {
+            let question = self.open(&row.question).await?;
+            tickets.push((row, question));
+        }
+        Ok(tickets)
+    }
 }

@@ -90,7 +90,7 @@ async fn the_answer_reaches_the_requester_by_sms_and_email_exactly_once() {
         .contains("Сегодня до 18:00."));
 
     // Rebuilding every read model, and replaying the process manager, sends nothing again.
-    app.app.projectors.rebuild(None).await.unwrap();
+    app.app.followers.rebuild(None).await.unwrap();
     app.replay_process_manager("support_notifications").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(

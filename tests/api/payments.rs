@@ -222,7 +222,7 @@ async fn a_loan_is_repaid_by_notification_and_registry_each_payment_once_and_clo
         .problem(StatusCode::CONFLICT);
 
     // The read model says what replaying the loan's events says.
-    app.app.projectors.rebuild(Some("loans")).await.unwrap();
+    app.app.followers.rebuild(Some("loans")).await.unwrap();
     let rebuilt = &loans(&app, &token).await[0];
     assert_eq!(rebuilt, loan);
 }
@@ -287,7 +287,7 @@ async fn a_registry_that_comes_days_late_books_each_payment_on_its_own_day() {
         60_000
     );
     // And a rebuild agrees.
-    app.app.projectors.rebuild(Some("loans")).await.unwrap();
+    app.app.followers.rebuild(Some("loans")).await.unwrap();
     assert_eq!(&loans(&app, &token).await[0], loan);
 }
 
@@ -381,7 +381,7 @@ async fn one_payment_named_with_two_contracts_is_credited_once_however_it_comes(
     .problem(StatusCode::NOT_FOUND);
     assert_eq!(paid_kopecks(&app, "petr@example.ru", &petr).await, 0);
     // Every read model still moves, and rebuilds.
-    app.app.projectors.rebuild(None).await.unwrap();
+    app.app.followers.rebuild(None).await.unwrap();
     assert_eq!(paid_kopecks(&app, "ivan@example.ru", &ivan).await, 100_000);
 }
 

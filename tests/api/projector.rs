@@ -50,7 +50,7 @@ async fn a_projector_killed_mid_stream_resumes_and_equals_a_full_rebuild() {
     assert_eq!(live.len(), 30);
     let rebuilt = app
         .app
-        .projectors
+        .followers
         .rebuild(Some("support_tickets"))
         .await
         .unwrap();
@@ -97,7 +97,7 @@ async fn writers_committing_out_of_position_order_never_make_the_projector_skip_
     // The later position commits first; the projector must hold it back, not pass the gap.
     late.commit().await.unwrap();
     app.app
-        .projectors
+        .followers
         .committed(&["TicketSubmitted".to_string()]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM read.support_tickets")
@@ -306,6 +306,6 @@ async fn a_read_model_sets_aside_an_event_it_cannot_apply_and_goes_on() {
         "{set_aside:?}"
     );
     // A rebuild goes past it too.
-    app.app.projectors.rebuild(None).await.unwrap();
+    app.app.followers.rebuild(None).await.unwrap();
     assert_eq!(app.dump(TICKETS_BY_ID.0, TICKETS_BY_ID.1).await, tickets);
 }

@@ -61,6 +61,7 @@ impl Default for Options {
 /// One running service over its own database.
 pub struct TestApp {
     pub app: App,
+    pub reader: k911_projections::Reader,
     pub router: Router,
     pub clock: ManualClock,
     pub db: Database,
@@ -151,16 +152,19 @@ impl TestApp {
             ));
             ports.payout = payout(sandbox);
         }
-        let app = App::new(
-            db.clone(),
-            &MasterKey::generate(),
-            Arc::new(clock.clone()),
-            Arc::new(RandomIds),
-            ports,
-            settings,
-        );
-        let mut tasks = app.projectors.start();
-        app.projectors
+        let (app, reader) = k911_http::application(|read_models| {
+            App::new(
+                db.clone(),
+                &MasterKey::generate(),
+                Arc::new(clock.clone()),
+                Arc::new(RandomIds),
+                ports,
+                settings,
+                read_models,
+            )
+        });
+        let mut tasks = app.followers.start();
+        app.followers
             .wait_started(Duration::from_secs(10))
             .await
             .expect("projectors start");
@@ -177,9 +181,10 @@ impl TestApp {
             rate_limits,
             trusted_proxies: vec![],
         };
-        let router = k911_http::router(app.clone(), &config);
+        let router = k911_http::router(app.clone(), reader.clone(), &config);
         Self {
             app,
+            reader,
             router,
             clock,
             db,
@@ -298,7 +303,7 @@ impl TestApp {
         loop {
             if let Some(position) = seen {
                 self.app
-                    .projectors
+                    .followers
                     .wait_for_all(position, Duration::from_secs(10))
                     .await
                     .expect("read models catch up");
@@ -353,7 +358,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.app.projectors.shutdown();
+        self.app.followers.shutdown();
         for task in &self.tasks {
             task.abort();
         }

@@ -15,7 +15,8 @@ pub use commands::SupportTicketCommand;
 pub use error::SupportTicketError;
 pub use events::{SupportTicketEvent, SupportTicketEventType};
 
-use crate::values::{Email, PersonName, Phone, ValueError};
+use crate::values::{Email, MessageText, PersonName, Phone, ValueError};
+use crate::Sealed;
 
 /// What the requester wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,11 +75,18 @@ pub enum TicketStatus {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct SupportTicket {
     status: TicketStatus,
+    /// The requester's contact and question as submitted (sealed with the requester's key).
+    submitted: Option<(Sealed<TicketContact>, Sealed<MessageText>)>,
 }
 
 impl SupportTicket {
     pub fn status(&self) -> TicketStatus {
         self.status
+    }
+
+    /// The requester's contact and question, sealed; `None` before submission.
+    pub fn submitted(&self) -> Option<&(Sealed<TicketContact>, Sealed<MessageText>)> {
+        self.submitted.as_ref()
     }
 
     /// The agent who holds the ticket, for replies and closing.
@@ -165,7 +173,12 @@ impl Aggregate for SupportTicket {
 
     fn apply(&mut self, event: Self::Event) {
         self.status = match event {
-            SupportTicketEvent::TicketSubmitted { .. } => TicketStatus::Waiting,
+            SupportTicketEvent::TicketSubmitted {
+                contact, question, ..
+            } => {
+                self.submitted = Some((contact, question));
+                TicketStatus::Waiting
+            }
             SupportTicketEvent::TicketAssigned { agent_id, .. } => {
                 TicketStatus::Assigned { agent_id }
             }

@@ -31,7 +31,7 @@ pub(crate) async fn faq(
     State(state): State<AppState>,
     page: Page,
 ) -> Result<JsonResponse<Vec<FaqItem>>, ApiError> {
-    let rows = state.app.faq(page.limit, page.offset).await?;
+    let rows = state.reader.faq(page.limit, page.offset).await?;
     Ok(JsonResponse(
         rows.into_iter()
             .map(|r| FaqItem {
@@ -141,7 +141,7 @@ pub(crate) async fn documents(
     State(state): State<AppState>,
     page: Page,
 ) -> Result<JsonResponse<Vec<DocumentItem>>, ApiError> {
-    let rows = state.app.documents(page.limit, page.offset).await?;
+    let rows = state.reader.documents(page.limit, page.offset).await?;
     Ok(JsonResponse(
         rows.into_iter()
             .map(|r| DocumentItem {
@@ -160,7 +160,7 @@ pub(crate) async fn document_file(
     State(state): State<AppState>,
     IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
-    let (row, bytes) = state.app.document_file(id).await?;
+    let (row, bytes) = state.reader.document_file(id).await?;
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(

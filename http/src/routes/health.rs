@@ -19,7 +19,7 @@ pub(crate) async fn healthz() -> Json<Value> {
 pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = state.app.db.ping().await;
     let lag = if database {
-        state.app.projectors.lag().await.ok()
+        state.app.followers.lag().await.ok()
     } else {
         None
     };
@@ -38,7 +38,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text exposition", content_type = "application/openmetrics-text")))]
 /// Prometheus metrics; the projector lag is measured at scrape time.
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
-    if let Ok(lag) = state.app.projectors.lag().await {
+    if let Ok(lag) = state.app.followers.lag().await {
         state.app.metrics.projection_lag.set(lag);
     }
     (

@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use chrono::{DateTime, NaiveDate, Utc};
 use k911_commands::clock::moscow_date;
-use k911_commands::lending::{pdn_needs_warning, LoanView};
+use k911_commands::lending::pdn_needs_warning;
+use k911_projections::loans::LoanView;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -185,7 +186,7 @@ pub(crate) async fn list(
 ) -> Result<JsonResponse<Vec<LoanDetails>>, ApiError> {
     let today = moscow_date(state.app.clock.now());
     let loans = state
-        .app
+        .reader
         .customer_loans(caller.principal.account_id, page.limit, page.offset)
         .await?;
     Ok(JsonResponse(
@@ -204,7 +205,7 @@ pub(crate) async fn one(
 ) -> Result<JsonResponse<LoanDetails>, ApiError> {
     let today = moscow_date(state.app.clock.now());
     let loan = state
-        .app
+        .reader
         .customer_loan(caller.principal.account_id, loan_id)
         .await?;
     Ok(JsonResponse(LoanDetails::new(loan, today)))

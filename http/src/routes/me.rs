@@ -8,10 +8,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod};
 use k911_aggregates::regions::LocalTimeZone;
 use k911_commands::auth::MIN_PASSWORD_CHARS;
-use k911_commands::cabinet::CustomerView;
 use k911_commands::clock::moscow_date;
 use k911_commands::Error as AppError;
 use k911_projections::cabinet::ApplicationRow;
+use k911_projections::cabinet::CustomerView;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -176,7 +176,10 @@ pub(crate) async fn me(
     State(state): State<AppState>,
     Borrower(caller): Borrower,
 ) -> Result<JsonResponse<Me>, ApiError> {
-    let view = state.app.customer_view(caller.principal.account_id).await?;
+    let view = state
+        .reader
+        .customer_view(caller.principal.account_id)
+        .await?;
     Ok(JsonResponse(view.into()))
 }
 
@@ -221,7 +224,7 @@ pub(crate) async fn applications(
     page: Page,
 ) -> Result<JsonResponse<Vec<MyApplication>>, ApiError> {
     let rows = state
-        .app
+        .reader
         .customer_applications(caller.principal.account_id, page.limit, page.offset)
         .await?;
     Ok(JsonResponse(rows.into_iter().map(Into::into).collect()))
@@ -234,7 +237,7 @@ pub(crate) async fn application(
     IdPath(application_id): IdPath,
 ) -> Result<JsonResponse<MyApplication>, ApiError> {
     let row = state
-        .app
+        .reader
         .customer_application(caller.principal.account_id, application_id)
         .await?;
     Ok(JsonResponse(row.into()))
@@ -336,9 +339,11 @@ pub(crate) async fn change_time_zone(
 ) -> Result<JsonResponse<TimeZoneChanged>, ApiError> {
     let zone =
         LocalTimeZone::parse(&body.time_zone).map_err(|e| ApiError::invalid("time_zone", e))?;
+    let customer_id = caller.principal.account_id;
+    let held = state.reader.customer_loan_ids(customer_id).await?;
     let (loans, position) = state
         .app
-        .change_time_zone(caller.principal.account_id, zone, &caller.meta)
+        .change_time_zone(customer_id, zone, &held, &caller.meta)
         .await?;
     Ok(JsonResponse(TimeZoneChanged {
         time_zone: zone.to_string(),

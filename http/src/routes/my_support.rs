@@ -53,7 +53,7 @@ pub(crate) async fn tickets(
     page: Page,
 ) -> Result<JsonResponse<Vec<MyTicket>>, ApiError> {
     let tickets = state
-        .app
+        .reader
         .customer_tickets(caller.principal.account_id, page.limit, page.offset)
         .await?;
     Ok(JsonResponse(
@@ -80,14 +80,12 @@ async fn submit(
     question: MessageText,
 ) -> Result<(StatusCode, JsonResponse<TicketReceipt>), ApiError> {
     let customer_id = caller.principal.account_id;
-    let (written, queue_position) = state
+    let written = state
         .app
         .submit_customer_ticket(customer_id, kind, question, &caller.meta)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        JsonResponse(TicketReceipt::new(written, queue_position)),
-    ))
+    let receipt = TicketReceipt::of(state, written).await?;
+    Ok((StatusCode::CREATED, JsonResponse(receipt)))
 }
 
 #[utoipa::path(post, path = "/api/v1/me/support/tickets", tag = "cabinet", security(("bearer" = [])), request_body = QuestionRequest, responses((status = 201, body = TicketReceipt), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]

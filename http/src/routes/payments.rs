@@ -111,7 +111,7 @@ pub(crate) async fn unmatched(
     page: Page,
 ) -> Result<JsonResponse<Vec<Unmatched>>, ApiError> {
     let rows = state
-        .app
+        .reader
         .unmatched_payments(page.limit, page.offset)
         .await?;
     Ok(JsonResponse(

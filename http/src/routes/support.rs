@@ -5,9 +5,11 @@ use axum::Json as JsonResponse;
 use chrono::{DateTime, Utc};
 use k911_aggregates::support_ticket::{Requester, TicketContact, TicketKind};
 use k911_aggregates::values::{Email, MessageText, PersonName, Phone};
-use k911_commands::support::{TicketForm, TicketView};
+use k911_commands::support::{TicketForm, TicketView, WaitingTickets};
+use k911_commands::Error as AppError;
 use k911_commands::{CommandMeta, Written};
 use k911_projections::support::TicketRow;
+use k911_projections::{ReadError, Reader};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -62,12 +64,17 @@ pub(crate) struct TicketReceipt {
 }
 
 impl TicketReceipt {
-    pub(crate) fn new(written: Written, queue_position: Option<i64>) -> Self {
-        Self {
+    /// The answer to a new ticket, with its place in the queue once the queue shows it.
+    pub(crate) async fn of(state: &AppState, written: Written) -> Result<Self, ApiError> {
+        let queue_position = state
+            .reader
+            .new_ticket_position(written.id, written.checkpoint)
+            .await?;
+        Ok(Self {
             ticket_id: written.id,
             queue_position,
             position: written.position,
-        }
+        })
     }
 }
 
@@ -95,11 +102,9 @@ pub(crate) async fn submit(
         contact,
         question,
     };
-    let (written, queue_position) = state.app.submit_ticket(form, &meta).await?;
-    Ok((
-        StatusCode::CREATED,
-        JsonResponse(TicketReceipt::new(written, queue_position)),
-    ))
+    let written = state.app.submit_ticket(form, &meta).await?;
+    let receipt = TicketReceipt::of(&state, written).await?;
+    Ok((StatusCode::CREATED, JsonResponse(receipt)))
 }
 
 /// A ticket in the staff queue (no personal data).
@@ -132,7 +137,7 @@ pub(crate) async fn queue(
     _: Support,
     page: Page,
 ) -> Result<JsonResponse<Vec<QueueEntry>>, ApiError> {
-    let rows = state.app.support_queue(page.limit, page.offset).await?;
+    let rows = state.reader.support_queue(page.limit, page.offset).await?;
     Ok(JsonResponse(
         rows.into_iter().map(QueueEntry::from).collect(),
     ))
@@ -155,14 +160,15 @@ pub(crate) struct TicketDetails {
 }
 
 impl TicketDetails {
-    fn new(view: TicketView, status: &str, position: Option<i64>) -> Self {
+    /// The ticket as the queue shows it, with its personal data opened for the agent.
+    fn new(row: TicketRow, view: TicketView, status: &str, position: Option<i64>) -> Self {
         let contact = view.contact;
         Self {
-            ticket_id: view.row.ticket_id,
-            kind: view.row.kind,
-            requester: view.row.requester,
+            ticket_id: row.ticket_id,
+            kind: row.kind,
+            requester: row.requester,
             status: status.to_string(),
-            submitted_at: view.row.submitted_at,
+            submitted_at: row.submitted_at,
             name: contact.as_ref().map(|c| c.name.as_str().to_string()),
             phone: contact
                 .as_ref()
@@ -181,16 +187,34 @@ pub(crate) async fn take_next(
     State(state): State<AppState>,
     Support(caller): Support,
 ) -> Result<JsonResponse<TicketDetails>, ApiError> {
+    let queue = ReadQueue(&state.reader);
     let (written, view) = state
         .app
-        .take_next_ticket(caller.principal.account_id, &caller.meta)
+        .take_next_ticket(caller.principal.account_id, &queue, &caller.meta)
         .await?
         .ok_or(ApiError::NotFound("waiting ticket"))?;
+    let row = state.reader.ticket(view.ticket_id).await?;
     Ok(JsonResponse(TicketDetails::new(
+        row,
         view,
         "assigned",
         Some(written.position),
     )))
+}
+
+/// The support queue read model, as the write side's list of tickets to try.
+struct ReadQueue<'a>(&'a Reader);
+
+#[async_trait::async_trait]
+impl WaitingTickets for ReadQueue<'_> {
+    async fn oldest(&self, limit: i64) -> Result<Vec<Uuid>, AppError> {
+        self.0.oldest_waiting(limit).await.map_err(|e| match e {
+            ReadError::NotFound => AppError::NotFound,
+            ReadError::Follower(e) => AppError::NotReady(e),
+            ReadError::Keys(e) => e.into(),
+            ReadError::Corrupt(e) => AppError::Storage(e),
+        })
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/staff/support/tickets/{id}", tag = "support", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 200, body = TicketDetails), (status = 404, body = crate::error::Problem)))]
@@ -203,8 +227,9 @@ pub(crate) async fn ticket(
         .app
         .ticket_for_agent(ticket_id, caller.principal.account_id, &caller.meta)
         .await?;
-    let status = view.row.status.clone();
-    Ok(JsonResponse(TicketDetails::new(view, &status, None)))
+    let row = state.reader.ticket(ticket_id).await?;
+    let status = row.status.clone();
+    Ok(JsonResponse(TicketDetails::new(row, view, &status, None)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

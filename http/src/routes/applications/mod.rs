@@ -9,10 +9,10 @@ use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use k911_aggregates::money::{DailyRate, Kopecks};
 use k911_aggregates::values::MessageText;
-use k911_commands::cabinet::StaffApplication;
 use k911_commands::clock::moscow_date;
 use k911_commands::onboarding::Approval;
 use k911_commands::{Error as AppError, Written};
+use k911_projections::cabinet::StaffApplication;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -192,15 +192,16 @@ pub(crate) async fn details(
         .transpose()
         .map_err(|e| ApiError::invalid("purpose", e))?
         .ok_or_else(|| ApiError::invalid("purpose", "say why the personal data is needed"))?;
-    let (row, applicant, payout) = state
+    let (applicant, payout) = state
         .app
-        .application_for_underwriter(
+        .applicant_for_underwriter(
             application_id,
             caller.principal.account_id,
             purpose.as_str(),
             &caller.meta,
         )
         .await?;
+    let row = state.reader.staff_application(application_id).await?;
     let contacts = ApplicantContacts {
         phone: applicant.phone.as_str().to_string(),
         email: applicant.email.as_ref().map(|e| e.as_str().to_string()),
@@ -254,7 +255,7 @@ pub(crate) async fn queue(
         ));
     }
     let rows = state
-        .app
+        .reader
         .applications_with_status(status, page.limit, page.offset)
         .await?;
     Ok(JsonResponse(rows.into_iter().map(Into::into).collect()))
