@@ -51,7 +51,8 @@ pub struct Settings {
     pub oidc_providers: Vec<OidcProvider>,
     /// Where providers send the customer's browser back (the web client's callback page).
     pub oidc_redirect_url: String,
-    /// How long a command waits for the read models before answering (for `queue_position`).
+    /// How long a read that must show a write waits for the read models (a new ticket's
+    /// `queue_position`, the support queue served in order).
     pub read_your_writes_timeout: Duration,
     /// The loan product's limits and rate.
     pub product: Product,

@@ -28,6 +28,15 @@ pub struct CommandMeta {
 }
 
 impl CommandMeta {
+    /// The service itself acting: a process manager or a scheduled job, on `channel`.
+    pub fn system(channel: &'static str) -> Self {
+        Self {
+            actor_role: Some("system".into()),
+            channel,
+            ..Self::default()
+        }
+    }
+
     /// The same request, about `subject`.
     pub fn about(&self, subject: uuid::Uuid) -> Self {
         Self {
@@ -133,9 +142,15 @@ impl App {
     ) -> Result<HashMap<String, String>, Error> {
         let mut map = meta.to_map();
         if let (Some(ip), Some(subject)) = (meta.client_ip, meta.actor_id.or(meta.subject)) {
-            let sealed = self.keys.seal(subject, &ip).await?;
-            let sealed = serde_json::to_string(&sealed).expect("sealed values serialize");
-            map.insert("client_ip".to_string(), sealed);
+            match self.keys.seal(subject, &ip).await {
+                Ok(sealed) => {
+                    let sealed = serde_json::to_string(&sealed).expect("sealed values serialize");
+                    map.insert("client_ip".to_string(), sealed);
+                }
+                // An erased person's address is not recorded any more.
+                Err(k911_event_store::keys::KeyError::Erased(_)) => {}
+                Err(other) => return Err(other.into()),
+            }
         }
         Ok(map)
     }

@@ -1,6 +1,7 @@
 //! Lending: an approval becomes a loan offer (with a contract number and a signing code by SMS),
-//! the borrower signs with the code, the payout provider pays the loan out, and the daily jobs
-//! accrue interest and lapse unsigned offers (process manager [`Lending`] and the jobs below).
+//! the borrower signs with the code, the payout provider pays the loan out (process manager
+//! [`Lending`]), and the scheduled jobs' steps on the loans they are given: interest, reminders,
+//! lapsed offers, the provider's answers (the HTTP layer's `jobs` says which loans).
 
 use k911_aggregates::loan::LoanEventType;
 use k911_aggregates::loan_application::LoanApplicationEventType;
@@ -9,8 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use cqrs_es::AggregateError;
-use k911_aggregates::account::{Account, AccountCommand, AccountEvent, AccountKind};
+use cqrs_es::{Aggregate, AggregateError};
+use k911_aggregates::account::{
+    Account, AccountCommand, AccountEvent, AccountEventType, AccountKind,
+};
 use k911_aggregates::loan::law::{LawEditions, Unlawful};
 use k911_aggregates::loan::{
     contract_digits, contract_number, Loan, LoanCommand, LoanEvent, LoanStatus, OfferTerms,
@@ -62,22 +65,8 @@ pub fn pdn_needs_warning(pdn_percent: Option<&str>) -> bool {
     pdn_warning(pdn).is_some()
 }
 
-/// Who runs the scheduled jobs.
-fn job_meta(channel: &'static str) -> CommandMeta {
-    CommandMeta {
-        actor_role: Some("system".into()),
-        channel,
-        ..CommandMeta::default()
-    }
-}
-
 fn system_meta() -> std::collections::HashMap<String, String> {
-    CommandMeta {
-        actor_role: Some("system".into()),
-        channel: "lending",
-        ..CommandMeta::default()
-    }
-    .to_map()
+    CommandMeta::system("lending").to_map()
 }
 
 /// Process manager `lending`.
@@ -278,9 +267,9 @@ impl Lending {
                 let ttl = chrono::Duration::from_std(self.offer_ttl).map_err(|e| bad(&e))?;
                 let assessed = tx
                     .latest_payload_before(
-                        "LoanApplication",
+                        LoanApplication::TYPE,
                         &approved.application_id.to_string(),
-                        "DebtToIncomeAssessed",
+                        LoanApplicationEventType::DebtToIncomeAssessed.into(),
                         approved.approval,
                     )
                     .await?;
@@ -540,9 +529,9 @@ impl Lending {
     ) -> Result<(), FollowerError> {
         let approval = tx
             .latest_payload_before(
-                "LoanApplication",
+                LoanApplication::TYPE,
                 &application_id.to_string(),
-                "ApplicationApproved",
+                LoanApplicationEventType::ApplicationApproved.into(),
                 i64::MAX,
             )
             .await?;
@@ -553,9 +542,9 @@ impl Lending {
         };
         let staff = tx
             .latest_payload_before(
-                "Account",
+                Account::TYPE,
                 &underwriter_id.to_string(),
-                "StaffAccountCreated",
+                AccountEventType::StaffAccountCreated.into(),
                 i64::MAX,
             )
             .await?;
@@ -791,7 +780,7 @@ impl App {
 
     /// Asks the payout provider about each `(loan, payout)` and records its answer.
     pub async fn settle_payouts(&self, payouts: &[(Uuid, Uuid)]) {
-        let meta = job_meta("payouts");
+        let meta = CommandMeta::system("payouts");
         for &(loan_id, payout_id) in payouts {
             let step = self.settle_payout(loan_id, payout_id, &meta);
             self.isolated("payout_poll", loan_id, step).await;
@@ -800,7 +789,7 @@ impl App {
 
     /// Asks the payout provider about each `(loan, refund)` and records its answer.
     pub async fn settle_refunds(&self, refunds: &[(Uuid, Uuid)]) {
-        let meta = job_meta("payouts");
+        let meta = CommandMeta::system("payouts");
         for &(loan_id, refund_id) in refunds {
             let step = self.settle_refund(loan_id, refund_id, &meta);
             self.isolated("refund_poll", loan_id, step).await;
@@ -868,7 +857,7 @@ impl App {
     /// Interest on each loan through today in Moscow (each catches up every day missed).
     /// Idempotent: a loan accrued already changes nothing.
     pub async fn accrue(&self, loans: &[Uuid]) {
-        let meta = job_meta("scheduler");
+        let meta = CommandMeta::system("scheduler");
         let through = moscow_date(self.clock.now());
         for &loan_id in loans {
             let step = self.execute(&self.loans, loan_id, LoanCommand::Accrue { through }, &meta);
@@ -879,7 +868,7 @@ impl App {
     /// Reminders on each loan past its due date, where the law lets one go now (the loan
     /// decides).
     pub async fn remind(&self, loans: &[Uuid]) {
-        let meta = job_meta("scheduler");
+        let meta = CommandMeta::system("scheduler");
         for &loan_id in loans {
             let remind = LoanCommand::Remind {
                 at: self.clock.now(),
@@ -892,7 +881,7 @@ impl App {
 
     /// Lapses each unsigned offer whose time is up (the loan checks that it is).
     pub async fn expire_offers(&self, loans: &[Uuid]) {
-        let meta = job_meta("scheduler");
+        let meta = CommandMeta::system("scheduler");
         for &loan_id in loans {
             let expire = LoanCommand::Expire {
                 at: self.clock.now(),

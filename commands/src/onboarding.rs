@@ -401,11 +401,7 @@ impl App {
         .bind(before)
         .fetch_all(&self.db.sqlx)
         .await?;
-        let meta = CommandMeta {
-            actor_role: Some("system".into()),
-            channel: "scheduler",
-            ..CommandMeta::default()
-        };
+        let meta = CommandMeta::system("scheduler");
         let mut released = 0;
         for (customer_id, application_id) in stranded {
             let (Ok(customer_id), Ok(application_id)) =
@@ -582,12 +578,7 @@ impl Follower for Onboarding {
 
 impl Onboarding {
     fn meta() -> std::collections::HashMap<String, String> {
-        CommandMeta {
-            actor_role: Some("system".into()),
-            channel: "onboarding",
-            ..CommandMeta::default()
-        }
-        .to_map()
+        CommandMeta::system("onboarding").to_map()
     }
 
     /// Frees the customer to apply again (a no-op for an application that opened the cabinet).

@@ -343,11 +343,7 @@ impl Follower for PaymentAssignment {
         let payment = inbox
             .payment()
             .ok_or_else(|| bad(&"payment without receipt"))?;
-        let meta = CommandMeta {
-            actor_role: Some("system".into()),
-            channel: "payments",
-            ..CommandMeta::default()
-        };
+        let meta = CommandMeta::system("payments");
         let apply = apply_payment(payment);
         if let Err(error) =
             run_retrying(&self.loans, &loan_id.to_string(), apply, meta.to_map()).await

@@ -71,8 +71,16 @@ impl App {
         queue: &dyn WaitingTickets,
         meta: &CommandMeta,
     ) -> Result<Option<(Written, TicketView)>, Error> {
+        // Tickets the queue lists that are not waiting any more: taken meanwhile, or shown
+        // waiting by a queue that could not apply their assignment. Never tried twice, so the
+        // loop ends when the queue has nothing else.
+        let mut refused = std::collections::HashSet::new();
         loop {
-            let waiting = queue.oldest(NEXT_WINDOW).await?;
+            let listed = queue.oldest(NEXT_WINDOW + refused.len() as i64).await?;
+            let waiting: Vec<Uuid> = listed
+                .into_iter()
+                .filter(|id| !refused.contains(id))
+                .collect();
             if waiting.is_empty() {
                 return Ok(None);
             }
@@ -87,7 +95,9 @@ impl App {
                         return Ok(Some((written, view)));
                     }
                     // Taken by someone else since the queue was read: try the next one.
-                    Err(Error::Ticket(SupportTicketError::NotWaiting)) | Err(Error::Conflict) => {}
+                    Err(Error::Ticket(SupportTicketError::NotWaiting)) | Err(Error::Conflict) => {
+                        refused.insert(ticket_id);
+                    }
                     Err(other) => return Err(other),
                 }
             }

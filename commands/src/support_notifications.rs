@@ -18,7 +18,6 @@ impl Follower for SupportNotifications {
         "support_notifications"
     }
 
-    // The outbox is a table of the write side (migrations), not a read model to drop.
     fn event_types(&self) -> Vec<&'static str> {
         vec![SupportTicketEventType::TicketAnswered.into()]
     }
@@ -28,9 +27,6 @@ impl Follower for SupportNotifications {
     }
 
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
-        if event.aggregate_type != "SupportTicket" || event.event_type != "TicketAnswered" {
-            return Ok(());
-        }
         let SupportTicketEvent::TicketAnswered { answer, .. } = payload(event)? else {
             return Ok(());
         };

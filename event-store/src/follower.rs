@@ -1,7 +1,8 @@
-//! The projector runtime: one task per read model that follows the global log from its checkpoint.
+//! The follower runtime: one task per follower of the global log (a read model or a process
+//! manager, see [`Kind`]) that applies the log from its checkpoint.
 //!
 //! - Exactly once: a batch of events and the new checkpoint commit in one transaction.
-//! - One writer per read model across instances: each batch takes a transaction-level advisory
+//! - One writer per follower across instances: each batch takes a transaction-level advisory
 //!   lock (released with the transaction, even if the connection dies); a rebuild holds the same
 //!   lock for its whole run, so live projectors wait meanwhile.
 //! - Woken in-process right after a local commit; other instances' events are found by short
@@ -607,16 +608,15 @@ impl Followers {
             let mut applied = 0u64;
             let mut next = None;
             loop {
-                let batch =
-                    match apply_batch(&connection, projection.as_ref(), true, false, next).await {
-                        Err(error) if error.about_one_event() => {
-                            // The batch's transaction is still open: end it, and apply the batch
-                            // again, setting aside what cannot be applied.
-                            client.batch_execute("ROLLBACK").await?;
-                            apply_batch(&connection, projection.as_ref(), true, true, next).await?
-                        }
-                        other => other?,
-                    };
+                let batch = match apply_batch(&connection, slot, true, false, next).await {
+                    Err(error) if error.about_one_event() => {
+                        // The batch's transaction is still open: end it, and apply the batch
+                        // again, setting aside what cannot be applied.
+                        client.batch_execute("ROLLBACK").await?;
+                        apply_batch(&connection, slot, true, true, next).await?
+                    }
+                    other => other?,
+                };
                 next = batch.next;
                 if let Some(checkpoint) = batch.checkpoint {
                     slot.applied.send_replace(checkpoint);
@@ -771,7 +771,7 @@ impl Inner {
             // Commits announced before this read are all in it: their wake-up is spent, or it
             // would cost a read that finds nothing.
             let _ = futures::FutureExt::now_or_never(slot.wake.notified());
-            let batch = apply_batch(&connection, projection, persist_idle, careful, next).await?;
+            let batch = apply_batch(&connection, slot, persist_idle, careful, next).await?;
             careful = false;
             next = batch.next;
             if batch.persisted {
@@ -912,23 +912,20 @@ struct NextRead {
 /// connection, and the server rolls it back.
 async fn apply_batch(
     connection: &ProjectorConnection,
-    projection: &dyn Follower,
+    slot: &Slot,
     persist_idle: bool,
     careful: bool,
     next: Option<NextRead>,
 ) -> Result<Batch, FollowerError> {
     let client = &connection.client;
-    let (name, key, types) = (
-        projection.name(),
-        lock_key(projection),
-        projection.event_types(),
-    );
+    let projection = slot.projection.as_ref();
+    let (name, key, types) = (projection.name(), lock_key(projection), &slot.types);
     let begin = client.batch_execute("BEGIN");
     let lock_params: [&(dyn ToSql + Sync); 2] = [&name, &key];
     let lock = client.query_opt(&connection.lock, &lock_params);
     let (row, guess) = match next {
         Some(next) => {
-            let read = log::read_after(client, &connection.read, next.from, &types, BATCH);
+            let read = log::read_after(client, &connection.read, next.from, types, BATCH);
             let ((), row, page) = tokio::try_join!(begin, lock, read)?;
             (row, Some((next.stored, page)))
         }
@@ -954,7 +951,7 @@ async fn apply_batch(
     let started = std::time::Instant::now();
     let page = match guess {
         Some((stored, page)) if stored == checkpoint => page,
-        _ => log::read_after(client, &connection.read, checkpoint, &types, BATCH).await?,
+        _ => log::read_after(client, &connection.read, checkpoint, types, BATCH).await?,
     };
     let (events, reached, held_back) = (page.events, page.reached, page.held_back);
     if events.is_empty() && (!persist_idle || reached == checkpoint) {

@@ -302,17 +302,22 @@ impl From<AppError> for ApiError {
     }
 }
 
+/// The read side's errors as the write side's, so both are answered alike: database trouble is
+/// told apart (503 or 500) in one place.
+pub(crate) fn read_error(error: ReadError) -> AppError {
+    match error {
+        ReadError::NotFound => AppError::NotFound,
+        ReadError::Follower(FollowerError::Database(e)) => e.into(),
+        ReadError::Follower(FollowerError::Pool(e)) => e.into(),
+        ReadError::Follower(other) => AppError::NotReady(other),
+        ReadError::Keys(e) => e.into(),
+        ReadError::Corrupt(e) => AppError::Storage(e),
+    }
+}
+
 impl From<ReadError> for ApiError {
     fn from(error: ReadError) -> Self {
-        // Database trouble is told apart (503 or 500) as on the write side.
-        match error {
-            ReadError::NotFound => Self::NotFound("resource"),
-            ReadError::Follower(FollowerError::Database(e)) => AppError::from(e).into(),
-            ReadError::Follower(FollowerError::Pool(e)) => AppError::from(e).into(),
-            ReadError::Follower(other) => AppError::NotReady(other).into(),
-            ReadError::Keys(e) => AppError::from(e).into(),
-            ReadError::Corrupt(e) => Self::Internal(e),
-        }
+        read_error(error).into()
     }
 }
 

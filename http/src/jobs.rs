@@ -6,22 +6,31 @@ use std::time::Duration;
 
 use k911_commands::clock::moscow_date;
 use k911_commands::App;
-use k911_projections::{ReadError, Reader};
+use k911_projections::Reader;
 use tokio::task::JoinHandle;
 
-/// One run: payouts and refunds asked about, interest accrued through today, reminders,
-/// lapsed offers, and the housekeeping that visits no loan. One loan's failure is logged and
-/// skipped (the `App` methods isolate each loan); only the list's read can fail the run.
-pub async fn run(app: &App, reader: &Reader) -> Result<(), ReadError> {
+/// One run: the provider asked about payouts and refunds, then (with the loans that just paid
+/// out) interest accrued through today, reminders and lapsed offers, then the housekeeping that
+/// visits no loan. One loan's failure is logged and skipped (the `App` methods isolate each
+/// loan), and a list that cannot be read skips only its own job.
+pub async fn run(app: &App, reader: &Reader) {
+    match reader.awaited_answers().await {
+        Ok(awaited) => {
+            app.settle_payouts(&awaited.payouts).await;
+            app.settle_refunds(&awaited.refunds).await;
+        }
+        Err(error) => tracing::warn!(%error, "payouts awaiting an answer could not be listed"),
+    }
     let now = app.clock.now();
-    let visits = reader.visits(moscow_date(now), now).await?;
-    app.settle_payouts(&visits.payouts).await;
-    app.settle_refunds(&visits.refunds).await;
-    app.accrue(&visits.to_accrue).await;
-    app.remind(&visits.overdue).await;
-    app.expire_offers(&visits.lapsed_offers).await;
+    match reader.due_loans(moscow_date(now), now).await {
+        Ok(due) => {
+            app.accrue(&due.to_accrue).await;
+            app.remind(&due.overdue).await;
+            app.expire_offers(&due.lapsed_offers).await;
+        }
+        Err(error) => tracing::warn!(%error, "loans due a visit could not be listed"),
+    }
     app.tidy_up().await;
-    Ok(())
 }
 
 /// Runs [`run`] every `every` (at most that late on a new day) until the process stops.
@@ -32,9 +41,7 @@ pub fn start(app: App, reader: Reader, every: Duration) -> JoinHandle<()> {
             tracing::warn!(%error, "read models not started; the scheduler starts anyway");
         }
         loop {
-            if let Err(error) = run(&app, &reader).await {
-                tracing::warn!(%error, "scheduled jobs failed");
-            }
+            run(&app, &reader).await;
             tokio::time::sleep(every).await;
         }
     })

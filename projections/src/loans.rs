@@ -734,19 +734,24 @@ pub struct LoanView {
     pub payments: Vec<PaymentRow>,
 }
 
-/// The loans the scheduled jobs should visit, as the loan book shows them. It may lag, which
-/// only delays a visit: what happens to a loan is decided by the loan itself.
+/// The loans the daily jobs should visit, as the loan book shows them. It may lag, which only
+/// delays a visit: what happens to a loan is decided by the loan itself.
 #[derive(Debug, Clone, Default)]
-pub struct Visits {
+pub struct DueLoans {
     /// Active loans not accrued through today.
     pub to_accrue: Vec<Uuid>,
     /// Active loans past their due date.
     pub overdue: Vec<Uuid>,
     /// Offers whose time is up.
     pub lapsed_offers: Vec<Uuid>,
-    /// `(loan, payout)` waiting for the provider's answer.
+}
+
+/// Money out that waits for the payout provider's answer.
+#[derive(Debug, Clone, Default)]
+pub struct AwaitedAnswers {
+    /// `(loan, payout)`.
     pub payouts: Vec<(Uuid, Uuid)>,
-    /// `(loan, refund)` waiting for the provider's answer.
+    /// `(loan, refund)`.
     pub refunds: Vec<(Uuid, Uuid)>,
 }
 
@@ -805,22 +810,33 @@ impl Reader {
         Ok(loans.into_iter().map(|row| row.loan_id).collect())
     }
 
-    /// What the scheduled jobs should visit on `today` (Moscow) at `now`.
-    pub async fn visits(&self, today: NaiveDate, now: DateTime<Utc>) -> Result<Visits, ReadError> {
+    /// The loans the daily jobs should visit on `today` (Moscow) at `now`.
+    pub async fn due_loans(
+        &self,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<DueLoans, ReadError> {
         let client = self.client().await?;
         let active = with_status(&**client, "active").await?;
         let offered = with_status(&**client, "offered").await?;
-        let paying = with_status(&**client, "payout_requested").await?;
-        let refunding = pending_refunds(&**client).await?;
         let ids = |rows: &[LoanRow], due: &dyn Fn(&LoanRow) -> bool| {
             rows.iter().filter(|l| due(l)).map(|l| l.loan_id).collect()
         };
-        Ok(Visits {
+        Ok(DueLoans {
             to_accrue: ids(&active, &|l| {
                 l.accrued_through.is_none_or(|through| through < today)
             }),
             overdue: ids(&active, &|l| l.due_on.is_some_and(|due_on| due_on < today)),
             lapsed_offers: ids(&offered, &|l| l.expires_at <= now),
+        })
+    }
+
+    /// The payouts and refunds still waiting for the provider's answer.
+    pub async fn awaited_answers(&self) -> Result<AwaitedAnswers, ReadError> {
+        let client = self.client().await?;
+        let paying = with_status(&**client, "payout_requested").await?;
+        let refunding = pending_refunds(&**client).await?;
+        Ok(AwaitedAnswers {
             payouts: paying
                 .iter()
                 .filter_map(|l| Some((l.loan_id, l.payout_id?)))

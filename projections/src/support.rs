@@ -3,7 +3,7 @@
 //! agent who holds the ticket, and that read is recorded.
 
 use k911_aggregates::support_ticket::SupportTicketEventType;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -23,51 +23,43 @@ pub struct SupportTickets {
     pub receipts: Receipts,
 }
 
-/// Queue positions of new tickets for the requests of this process that wait for them: the row
-/// is written with its position, so a submission's answer needs no query of its own once the
-/// read model has its ticket. Only tickets a request has asked for are kept, and only until it
-/// takes its answer (or gives up); a ticket projected by another instance has no receipt here,
-/// and its position is read from the table.
+/// Queue positions of the tickets this process's projector wrote lately: the row is written
+/// with its position, so a submission's answer needs no query of its own once the read model has
+/// its ticket. At most [`RECEIPTS_KEPT`] are kept, the oldest forgotten first; a ticket projected
+/// by another instance (or forgotten) has no receipt here, and its position is read from the
+/// table.
 #[derive(Clone, Default)]
-pub struct Receipts(Arc<Mutex<HashMap<Uuid, Option<i64>>>>);
+pub struct Receipts(Arc<Mutex<RecentPositions>>);
+
+/// How many new tickets' positions are kept: far more than can be waiting for an answer at once.
+const RECEIPTS_KEPT: usize = 4096;
+
+#[derive(Default)]
+struct RecentPositions {
+    positions: HashMap<Uuid, i64>,
+    order: VecDeque<Uuid>,
+}
 
 impl Receipts {
-    /// Asks for the position of `ticket_id`, to be taken from the returned claim.
-    pub fn expect(&self, ticket_id: Uuid) -> Claim {
-        self.lock().insert(ticket_id, None);
-        Claim {
-            receipts: self.clone(),
-            ticket_id,
-        }
-    }
-
     fn fill(&self, ticket_id: Uuid, position: i64) {
-        if let Some(slot) = self.lock().get_mut(&ticket_id) {
-            *slot = Some(position);
+        let mut recent = self.lock();
+        if recent.positions.insert(ticket_id, position).is_none() {
+            recent.order.push_back(ticket_id);
+        }
+        while recent.order.len() > RECEIPTS_KEPT {
+            if let Some(oldest) = recent.order.pop_front() {
+                recent.positions.remove(&oldest);
+            }
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Option<i64>>> {
+    /// The position this process's projector wrote `ticket_id` with, if it did lately.
+    pub fn position(&self, ticket_id: Uuid) -> Option<i64> {
+        self.lock().positions.get(&ticket_id).copied()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RecentPositions> {
         self.0.lock().expect("queue receipts")
-    }
-}
-
-/// A request's claim on a new ticket's queue position; dropping it forgets the ticket.
-pub struct Claim {
-    receipts: Receipts,
-    ticket_id: Uuid,
-}
-
-impl Claim {
-    /// The position, once this process's projector has written the ticket.
-    pub fn position(&self) -> Option<i64> {
-        self.receipts.lock().get(&self.ticket_id).copied().flatten()
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.receipts.lock().remove(&self.ticket_id);
     }
 }
 
@@ -428,21 +420,23 @@ pub async fn customer_tickets(
 
 impl Reader {
     /// A new ticket's place in the queue, once the queue shows it (the command's answer knows
-    /// where it was written). `None` if the queue is too slow to tell: the ticket is in anyway.
-    pub async fn new_ticket_position(
-        &self,
-        ticket_id: Uuid,
-        written: Checkpoint,
-    ) -> Result<Option<i64>, ReadError> {
-        let receipt = self.receipts.expect(ticket_id);
+    /// where it was written). `None` if the queue cannot tell in time: the ticket is in anyway,
+    /// and no failure here may turn its answer into an error (a 5xx would free the
+    /// Idempotency-Key, and the client's retry would file a second ticket).
+    pub async fn new_ticket_position(&self, ticket_id: Uuid, written: Checkpoint) -> Option<i64> {
         if let Err(error) = self.followers.wait_for_one(NAME, written, self.wait).await {
             tracing::warn!(%error, "ticket filed; its queue position is not known yet");
-            return Ok(None);
+            return None;
         }
-        Ok(match receipt.position() {
-            Some(position) => Some(position),
-            // Projected by another instance, or before the receipt was asked for.
-            None => queue_position(&self.client().await?, ticket_id).await?,
+        if let Some(position) = self.receipts.position(ticket_id) {
+            return Some(position);
+        }
+        // Projected by another instance.
+        let read =
+            async { Ok::<_, ReadError>(queue_position(&self.client().await?, ticket_id).await?) };
+        read.await.unwrap_or_else(|error| {
+            tracing::warn!(%error, "ticket filed; its queue position could not be read");
+            None
         })
     }
 

@@ -268,3 +268,37 @@ async fn tickets_submitted_together_learn_their_places_behind_those_already_wait
         assert_eq!(computed, receipt["queue_position"].as_i64());
     }
 }
+
+/// A queue that keeps listing tickets that are not waiting (taken meanwhile, or shown waiting by
+/// a queue that set their assignment aside) never traps an agent asking for the next one.
+#[tokio::test]
+async fn take_next_ends_when_the_queue_lists_only_tickets_already_taken() {
+    struct Stale(Vec<uuid::Uuid>);
+    #[async_trait::async_trait]
+    impl k911_commands::support::WaitingTickets for Stale {
+        async fn oldest(&self, _: i64) -> Result<Vec<uuid::Uuid>, k911_commands::Error> {
+            Ok(self.0.clone())
+        }
+    }
+    let app = TestApp::spawn().await;
+    let ticket: uuid::Uuid = submit(&app, 1).await["ticket_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let support = app.staff("anna@k911.ru", Role::Support).await;
+    let taken = app
+        .post_as(&support, "/api/v1/staff/support/queue/next", None)
+        .await;
+    assert_eq!(taken.status, StatusCode::OK, "{:#}", taken.body);
+
+    let meta = k911_commands::CommandMeta::system("test");
+    let next = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        app.app
+            .take_next_ticket(uuid::Uuid::now_v7(), &Stale(vec![ticket]), &meta),
+    )
+    .await
+    .expect("take_next_ticket returns");
+    assert!(next.unwrap().is_none());
+}

@@ -84,7 +84,7 @@ async fn submit(
         .app
         .submit_customer_ticket(customer_id, kind, question, &caller.meta)
         .await?;
-    let receipt = TicketReceipt::of(state, written).await?;
+    let receipt = TicketReceipt::of(state, written).await;
     Ok((StatusCode::CREATED, JsonResponse(receipt)))
 }
 

@@ -9,7 +9,7 @@ use k911_commands::support::{TicketForm, TicketView, WaitingTickets};
 use k911_commands::Error as AppError;
 use k911_commands::{CommandMeta, Written};
 use k911_projections::support::TicketRow;
-use k911_projections::{ReadError, Reader};
+use k911_projections::Reader;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -65,16 +65,16 @@ pub(crate) struct TicketReceipt {
 
 impl TicketReceipt {
     /// The answer to a new ticket, with its place in the queue once the queue shows it.
-    pub(crate) async fn of(state: &AppState, written: Written) -> Result<Self, ApiError> {
+    pub(crate) async fn of(state: &AppState, written: Written) -> Self {
         let queue_position = state
             .reader
             .new_ticket_position(written.id, written.checkpoint)
-            .await?;
-        Ok(Self {
+            .await;
+        Self {
             ticket_id: written.id,
             queue_position,
             position: written.position,
-        })
+        }
     }
 }
 
@@ -103,7 +103,7 @@ pub(crate) async fn submit(
         question,
     };
     let written = state.app.submit_ticket(form, &meta).await?;
-    let receipt = TicketReceipt::of(&state, written).await?;
+    let receipt = TicketReceipt::of(&state, written).await;
     Ok((StatusCode::CREATED, JsonResponse(receipt)))
 }
 
@@ -208,12 +208,10 @@ struct ReadQueue<'a>(&'a Reader);
 #[async_trait::async_trait]
 impl WaitingTickets for ReadQueue<'_> {
     async fn oldest(&self, limit: i64) -> Result<Vec<Uuid>, AppError> {
-        self.0.oldest_waiting(limit).await.map_err(|e| match e {
-            ReadError::NotFound => AppError::NotFound,
-            ReadError::Follower(e) => AppError::NotReady(e),
-            ReadError::Keys(e) => e.into(),
-            ReadError::Corrupt(e) => AppError::Storage(e),
-        })
+        self.0
+            .oldest_waiting(limit)
+            .await
+            .map_err(crate::error::read_error)
     }
 }
 
