@@ -165,9 +165,81 @@ impl Error {
     }
 }
 
+/// How a process manager's failed step bears on the log: either it is about the event (it can
+/// never be handled: it is set aside, recorded, and the events behind it go on), or it is "not
+/// now" (the database or a provider is out of reach, a race was lost: the batch is tried again).
+pub(crate) trait StepFailure: std::fmt::Display {
+    /// Whether trying again later may succeed.
+    fn not_now(&self) -> bool {
+        false
+    }
+}
+
+impl StepFailure for Error {
+    fn not_now(&self) -> bool {
+        match self {
+            Error::Unavailable(_)
+            | Error::Storage(_)
+            | Error::Conflict
+            | Error::NotReady(_)
+            | Error::ProviderUnavailable(_) => true,
+            Error::Keys(e) => e.not_now(),
+            _ => false,
+        }
+    }
+}
+
+impl StepFailure for KeyError {
+    fn not_now(&self) -> bool {
+        matches!(self, KeyError::Database(_))
+    }
+}
+
+impl<E: std::error::Error> StepFailure for cqrs_es::AggregateError<E> {
+    fn not_now(&self) -> bool {
+        !matches!(self, cqrs_es::AggregateError::UserError(_))
+    }
+}
+
+impl StepFailure for &str {}
+impl StepFailure for uuid::Error {}
+impl StepFailure for chrono::OutOfRangeError {}
+
+/// The follower's error for a step that failed on `event`.
+pub(crate) fn step_failed(
+    event: &k911_event_store::log::RecordedEvent,
+    failure: &dyn StepFailure,
+) -> FollowerError {
+    if failure.not_now() {
+        FollowerError::NotNow(failure.to_string())
+    } else {
+        FollowerError::bad_event(event, failure.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only trouble that may pass is tried again; a refusal or a broken event is set aside, or
+    /// one borrower's event would stop everyone's.
+    #[test]
+    fn a_step_is_tried_again_only_for_trouble_that_may_pass() {
+        let not_now: [&dyn StepFailure; 4] = [
+            &Error::Unavailable("pool timed out".into()),
+            &Error::Conflict,
+            &Error::ProviderUnavailable("ЮKassa 503".into()),
+            &cqrs_es::AggregateError::<AccountError>::AggregateConflict,
+        ];
+        assert!(not_now.iter().all(|failure| failure.not_now()));
+        let about_the_event: [&dyn StepFailure; 4] = [
+            &Error::NotFound,
+            &Error::Account(AccountError::AlreadyOpen),
+            &cqrs_es::AggregateError::UserError(AccountError::AlreadyOpen),
+            &"payment without receipt",
+        ];
+        assert!(about_the_event.iter().all(|failure| !failure.not_now()));
+    }
 
     #[test]
     fn a_database_out_of_reach_is_unavailable_and_a_bad_statement_is_not() {

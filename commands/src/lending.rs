@@ -31,6 +31,7 @@ use uuid::Uuid;
 use crate::clock::moscow_date;
 use crate::contract::ContractFacts;
 use crate::credit;
+use crate::error::{step_failed, StepFailure};
 use crate::execute::run_retrying;
 use crate::metrics::JobLabels;
 use crate::otp::{Codes, OtpPurpose};
@@ -106,7 +107,7 @@ impl Follower for Lending {
     }
 
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
-        let bad = |e: &dyn std::fmt::Display| FollowerError::bad_event(event, e.to_string());
+        let bad = |e: &dyn StepFailure| step_failed(event, e);
         let id: Uuid = event.aggregate_id.parse().map_err(|e| bad(&e))?;
         match event.aggregate_type.as_str() {
             // An event of its types that does not decode is an error, never skipped.
@@ -210,10 +211,10 @@ impl Lending {
         event: &RecordedEvent,
         approved: Approved,
     ) -> Result<(), FollowerError> {
-        let bad = |e: &dyn std::fmt::Display| FollowerError::bad_event(event, e.to_string());
+        let bad = |e: &dyn StepFailure| step_failed(event, e);
         let loan_id = loan_id_for(approved.application_id, approved.approval);
         let submitted = tx
-            .first_payload("LoanApplication", &approved.application_id.to_string())
+            .first_payload(LoanApplication::TYPE, &approved.application_id.to_string())
             .await?;
         let Ok(LoanApplicationEvent::ApplicationSubmitted {
             customer_id,
@@ -225,7 +226,7 @@ impl Lending {
             return Err(bad(&"application without submission"));
         };
         let registered = tx
-            .first_payload("Account", &customer_id.to_string())
+            .first_payload(Account::TYPE, &customer_id.to_string())
             .await?;
         let Ok(AccountEvent::CustomerRegistered { phone, .. }) = serde_json::from_value(registered)
         else {
@@ -422,7 +423,7 @@ impl Lending {
         reason: &Unlawful,
         at: DateTime<Utc>,
     ) -> Result<(), FollowerError> {
-        let bad = |e: &dyn std::fmt::Display| FollowerError::bad_event(event, e.to_string());
+        let bad = |e: &dyn StepFailure| step_failed(event, e);
         let give_back = LoanApplicationCommand::Return {
             reason: reason.to_string(),
             at,
@@ -575,7 +576,7 @@ impl Lending {
         loan_id: Uuid,
         text: impl FnOnce(&str) -> String,
     ) -> Result<(), FollowerError> {
-        let bad = |e: &dyn std::fmt::Display| FollowerError::bad_event(event, e.to_string());
+        let bad = |e: &dyn StepFailure| step_failed(event, e);
         let loan = self.load(loan_id).await.map_err(|e| bad(&e))?;
         let terms = loan.terms().cloned().ok_or_else(|| bad(&"no offer"))?;
         let text = text(&terms.contract_number);
@@ -590,13 +591,13 @@ impl Lending {
         customer_id: Uuid,
         text: String,
     ) -> Result<(), FollowerError> {
-        let bad = |e: &dyn std::fmt::Display| FollowerError::bad_event(event, e.to_string());
+        let bad = |e: &dyn StepFailure| step_failed(event, e);
         let message_id = sms_id(event.position());
         if outbox::exists(tx.transaction(), message_id).await? {
             return Ok(());
         }
         let registered = tx
-            .first_payload("Account", &customer_id.to_string())
+            .first_payload(Account::TYPE, &customer_id.to_string())
             .await?;
         let Ok(AccountEvent::CustomerRegistered { phone, .. }) = serde_json::from_value(registered)
         else {

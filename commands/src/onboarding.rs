@@ -1,19 +1,18 @@
 //! Borrower onboarding: the first application registers the customer; an underwriter decides;
 //! the decision opens the cabinet and is sent by SMS (process manager [`Onboarding`]).
 
-use k911_aggregates::loan_application::LoanApplicationEventType;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cqrs_es::AggregateError;
+use cqrs_es::{Aggregate, AggregateError};
 use k911_aggregates::account::{
-    AccountCommand, AccountError, AccountEvent, AccountKind, ApplicationOutcome,
+    Account, AccountCommand, AccountError, AccountEvent, AccountKind, ApplicationOutcome,
 };
 use k911_aggregates::loan::law::CreditRecord;
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod, ProfileChanges};
 use k911_aggregates::loan_application::{
-    Assessment, DeclaredFinances, LoanApplicationCommand, LoanApplicationError,
-    LoanApplicationEvent, LoanRequest,
+    Assessment, DeclaredFinances, LoanApplication, LoanApplicationCommand, LoanApplicationError,
+    LoanApplicationEvent, LoanApplicationEventType, LoanRequest,
 };
 use k911_aggregates::money::{DailyRate, Kopecks};
 use k911_aggregates::values::{Email, MessageText};
@@ -29,6 +28,7 @@ use uuid::Uuid;
 use crate::auth::{generate_password, hash_password};
 use crate::clock::Clock;
 use crate::credit;
+use crate::error::{step_failed, StepFailure};
 use crate::execute::run_retrying;
 use crate::ids::IdGenerator;
 use crate::{App, CommandMeta, Error, Written};
@@ -484,13 +484,14 @@ impl Follower for Onboarding {
     }
 
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
+        let bad = |e: &dyn StepFailure| step_failed(event, e);
         let sms_id = outbox::message_id(event.position(), Channel::Sms);
         if outbox::exists(tx.transaction(), sms_id).await? {
             return Ok(());
         }
         let decision: LoanApplicationEvent = payload(event)?;
         let submitted = tx
-            .first_payload("LoanApplication", &event.aggregate_id)
+            .first_payload(LoanApplication::TYPE, &event.aggregate_id)
             .await?;
         let (customer_id, repeat) = match serde_json::from_value(submitted) {
             Ok(LoanApplicationEvent::ApplicationSubmitted {
@@ -498,36 +499,23 @@ impl Follower for Onboarding {
                 repeat,
                 ..
             }) => (customer_id, repeat),
-            _ => {
-                return Err(FollowerError::bad_event(
-                    event,
-                    "application without submission",
-                ))
-            }
+            _ => return Err(bad(&"application without submission")),
         };
         let registered = tx
-            .first_payload("Account", &customer_id.to_string())
+            .first_payload(Account::TYPE, &customer_id.to_string())
             .await?;
         let (phone, email) = match serde_json::from_value(registered) {
             Ok(AccountEvent::CustomerRegistered { phone, email, .. }) => (phone, email),
-            _ => {
-                return Err(FollowerError::bad_event(
-                    event,
-                    "customer without registration",
-                ))
-            }
+            _ => return Err(bad(&"customer without registration")),
         };
-        let application_id: Uuid = event
-            .aggregate_id
-            .parse()
-            .map_err(|e| FollowerError::bad_event(event, e))?;
+        let application_id: Uuid = event.aggregate_id.parse().map_err(|e| bad(&e))?;
         // An approval whose terms could not become a contract came back for a new decision: the
         // first one already opened the cabinet and freed the customer for the next application.
         let redecided = tx
             .latest_payload_before(
-                "LoanApplication",
+                LoanApplication::TYPE,
                 &event.aggregate_id,
-                "ApplicationReturned",
+                LoanApplicationEventType::ApplicationReturned.into(),
                 event.sequence,
             )
             .await?
@@ -545,7 +533,7 @@ impl Follower for Onboarding {
                     let login = self
                         .open_cabinet(customer_id, application_id, email)
                         .await
-                        .map_err(|e| FollowerError::bad_event(event, e))?;
+                        .map_err(|e| bad(&e))?;
                     format!("{granted} {login}")
                 }
             }
@@ -563,13 +551,13 @@ impl Follower for Onboarding {
         if !redecided {
             self.close_application(customer_id, application_id, outcome)
                 .await
-                .map_err(|e| FollowerError::bad_event(event, e))?;
+                .map_err(|e| bad(&e))?;
         }
         let text = self
             .keys
             .seal(customer_id, &text)
             .await
-            .map_err(|e| FollowerError::bad_event(event, e))?;
+            .map_err(|e| bad(&e))?;
         let message = Effect::Sms { phone, text };
         outbox::enqueue(tx.transaction(), sms_id, Channel::Sms, &message).await?;
         Ok(())
@@ -587,7 +575,7 @@ impl Onboarding {
         customer_id: Uuid,
         application_id: Uuid,
         outcome: ApplicationOutcome,
-    ) -> Result<(), String> {
+    ) -> Result<(), AggregateError<AccountError>> {
         let command = AccountCommand::CloseApplication {
             application_id,
             outcome,
@@ -600,7 +588,6 @@ impl Onboarding {
             Self::meta(),
         )
         .await
-        .map_err(|e| e.to_string())
     }
 
     /// Opens the cabinet and says how to log in: with the e-mail and a new password, or by phone
@@ -610,9 +597,9 @@ impl Onboarding {
         customer_id: Uuid,
         application_id: Uuid,
         email: Option<Sealed<Email>>,
-    ) -> Result<String, String> {
+    ) -> Result<String, Error> {
         let email = match email {
-            Some(sealed) => Some(self.keys.open(&sealed).await.map_err(|e| e.to_string())?),
+            Some(sealed) => Some(self.keys.open(&sealed).await?),
             None => None,
         };
         let password = email.as_ref().map(|_| generate_password(self.ids.secret()));
@@ -620,9 +607,8 @@ impl Onboarding {
             Some(password) => {
                 let hash = tokio::task::spawn_blocking(move || hash_password(&password))
                     .await
-                    .map_err(|e| e.to_string())?;
-                let stored = credentials::store(&self.db, customer_id, &hash).await;
-                Some(stored.map_err(|e| e.to_string())?)
+                    .map_err(|e| Error::Storage(e.to_string()))?;
+                Some(credentials::store(&self.db, customer_id, &hash).await?)
             }
             None => None,
         };
@@ -644,7 +630,8 @@ impl Onboarding {
             Err(AggregateError::UserError(AccountError::AlreadyOpen)) => {
                 return Ok("Вход в личный кабинет — как прежде.".to_string())
             }
-            Err(other) => return Err(other.to_string()),
+            Err(AggregateError::UserError(refusal)) => return Err(refusal.into()),
+            Err(other) => return Err(Error::from_store(other)),
         }
         Ok(match (email, password) {
             (Some(email), Some(password)) => format!(

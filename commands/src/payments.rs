@@ -22,6 +22,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::clock::moscow_date;
+use crate::error::{step_failed, StepFailure};
 use crate::execute::run_retrying;
 use crate::registry::{self, RegistryLayout};
 use crate::{App, CommandMeta, Error};
@@ -330,7 +331,7 @@ impl Follower for PaymentAssignment {
     }
 
     async fn apply(&self, _: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
-        let bad = |e: &dyn std::fmt::Display| FollowerError::bad_event(event, e.to_string());
+        let bad = |e: &dyn StepFailure| step_failed(event, e);
         let loan_id = match payload::<IncomingPaymentEvent>(event)? {
             IncomingPaymentEvent::PaymentAssigned { loan_id, .. }
             | IncomingPaymentEvent::PaymentMatched { loan_id, .. } => loan_id,

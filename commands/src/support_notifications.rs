@@ -3,8 +3,8 @@
 //! so a replay or a rebuild sends nothing twice.
 
 use async_trait::async_trait;
-use k911_aggregates::support_ticket::SupportTicketEvent;
-use k911_aggregates::support_ticket::SupportTicketEventType;
+use cqrs_es::Aggregate;
+use k911_aggregates::support_ticket::{SupportTicket, SupportTicketEvent, SupportTicketEventType};
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::outbox::{self, Channel, Effect};
 
@@ -32,7 +32,7 @@ impl Follower for SupportNotifications {
         };
         // The contact is in the ticket's first event, committed before this one.
         let first = tx
-            .first_payload("SupportTicket", &event.aggregate_id)
+            .first_payload(SupportTicket::TYPE, &event.aggregate_id)
             .await?;
         let contact = match serde_json::from_value(first) {
             Ok(SupportTicketEvent::TicketSubmitted { contact, .. }) => contact,

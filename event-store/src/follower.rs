@@ -88,8 +88,12 @@ pub trait Follower: Send + Sync {
 pub enum FollowerError {
     #[error("database: {}", pg_message(.0))]
     Database(#[from] tokio_postgres::Error),
-    #[error("event at position {position} cannot be read: {reason}")]
+    #[error("event at position {position} cannot be handled: {reason}")]
     BadEvent { position: i64, reason: String },
+    /// A process manager's step could not be done now (the database or a provider is out of
+    /// reach): the batch is tried again, the event is not set aside.
+    #[error("not now: {0}")]
+    NotNow(String),
     #[error("the read models did not reach position {0} in time")]
     Timeout(i64),
     #[error("position {0} is beyond the head of the log")]
@@ -745,7 +749,7 @@ impl Inner {
             tokio::select! {
                 result = self.follow(i, careful) => {
                     if let Err(error) = result {
-                        careful = !projection.is_process_manager() && error.about_one_event();
+                        careful = error.about_one_event();
                         tracing::warn!(projection = projection.name(), %error, "projector failed; restarting");
                     }
                 }
@@ -998,8 +1002,10 @@ async fn apply_batch(
     })
 }
 
-/// Applies `events` one by one, each under a savepoint: an event the read model cannot apply is
-/// rolled back alone and recorded in `projection_failures`, and the rest go on.
+/// Applies `events` one by one, each under a savepoint: an event the follower cannot handle is
+/// rolled back alone (with the effects it wrote) and recorded in `projection_failures`, for a
+/// person to look at, and the rest go on. For a process manager that means one borrower's
+/// broken event does not stop everyone's offers, payouts and messages.
 async fn apply_setting_aside(
     tx: &BatchTx<'_>,
     projection: &dyn Follower,
@@ -1016,7 +1022,7 @@ async fn apply_setting_aside(
                     position = event.position(),
                     event_type = %event.event_type,
                     %error,
-                    "event set aside: the read model cannot apply it"
+                    "event set aside: the follower cannot handle it"
                 );
                 tx.execute(
                     "INSERT INTO projection_failures (projection, global_position, event_type, error)

@@ -316,3 +316,39 @@ async fn a_dead_payout_older_than_the_providers_key_is_not_retried() {
         .unwrap();
     assert_eq!(status, "dead");
 }
+
+/// An event a process manager can never handle (a bug or a hand edit could leave one) is set
+/// aside and recorded; it does not stop every other borrower's offers, payouts and messages.
+#[tokio::test]
+async fn a_process_manager_sets_aside_an_event_it_cannot_handle_and_lending_goes_on() {
+    let app = TestApp::spawn().await;
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ('Loan', $1, 1, 'ContractSigned', '1.0', '{\"ContractSigned\": {}}', '{}')",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .execute(&app.db.sqlx)
+    .await
+    .unwrap();
+    // Offered, signed and paid out after the broken event.
+    let (_, loan_id, _) = crate::loans::issued_loan(&app).await;
+    app.settle().await;
+    let payouts = received(&app).await;
+    assert_eq!(payouts.len(), 1, "{payouts:#?}");
+    assert_eq!(payouts[0]["executions"], 1);
+    let loan = app.dump("read.loans", "loan_id").await.join("\n");
+    assert!(
+        loan.contains(&loan_id) && loan.contains("\"active\""),
+        "{loan}"
+    );
+    let set_aside: Vec<(String, String)> =
+        sqlx::query_as("SELECT projection, event_type FROM projection_failures ORDER BY 1")
+            .fetch_all(&app.db.sqlx)
+            .await
+            .unwrap();
+    assert!(
+        set_aside.contains(&("lending".to_string(), "ContractSigned".to_string())),
+        "{set_aside:?}"
+    );
+}
