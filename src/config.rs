@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
+use k911_aggregates::incoming_payment::PaymentChannel;
 use k911_aggregates::loan::law::LawEditions;
 use k911_commands::clock::{ManualClock, SystemClock};
 use k911_commands::ids::RandomIds;
@@ -298,13 +299,14 @@ impl Config {
                 .context("K911_OIDC_PROVIDERS must be a JSON list of {name, issuer, client_id, client_secret}")?;
         }
         for (channel, secret) in [
-            ("sberbank_online", &self.payment_secret_sberbank_online),
-            ("terminal", &self.payment_secret_terminal),
+            (
+                PaymentChannel::SberbankOnline,
+                &self.payment_secret_sberbank_online,
+            ),
+            (PaymentChannel::Terminal, &self.payment_secret_terminal),
         ] {
             if let Some(secret) = secret.as_ref().filter(|s| !s.is_empty()) {
-                settings
-                    .payment_secrets
-                    .insert(channel.to_string(), secret.clone());
+                settings.payment_secrets.insert(channel, secret.clone());
             }
         }
         if let Some(json) = &self.law_editions {

@@ -4,6 +4,7 @@ mod config;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use k911_aggregates::incoming_payment::PaymentChannel;
 use k911_aggregates::values::{Email, Role};
 use k911_commands::CommandMeta;
 use k911_event_store::connect::DEFAULT_POOL_SIZE;
@@ -58,7 +59,7 @@ enum PaymentsCommand {
     Import {
         /// `sberbank_online` or `terminal`.
         #[arg(long)]
-        channel: String,
+        channel: PaymentChannel,
         /// `standard` (API.md's CSV) or a channel's own layout (`sberbank`).
         #[arg(long, default_value = "standard")]
         layout: String,
@@ -150,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let layout = layout.parse().map_err(anyhow::Error::msg)?;
             let app = cli.config.app(&db)?;
-            import_payments(&app, &channel, layout, &file).await
+            import_payments(&app, channel, layout, &file).await
         }
     }
 }
@@ -159,7 +160,7 @@ async fn main() -> anyhow::Result<()> {
 /// cannot be read.
 async fn import_payments(
     app: &k911_commands::App,
-    channel: &str,
+    channel: PaymentChannel,
     layout: k911_commands::registry::RegistryLayout,
     path: &std::path::Path,
 ) -> anyhow::Result<()> {

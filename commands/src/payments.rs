@@ -12,7 +12,7 @@ use cqrs_es::AggregateError;
 use hmac::{Hmac, Mac};
 use k911_aggregates::incoming_payment::{
     Destination, ExternalPayment, IncomingPayment, IncomingPaymentCommand, IncomingPaymentError,
-    IncomingPaymentEvent,
+    IncomingPaymentEvent, PaymentChannel,
 };
 use k911_aggregates::loan::{contract_digits, Loan, LoanCommand, LoanError};
 use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
@@ -27,11 +27,8 @@ use crate::execute::run_retrying;
 use crate::registry::{self, RegistryLayout};
 use crate::{App, CommandMeta, Error};
 
-/// The channels payments come from.
-pub const CHANNELS: [&str; 2] = ["sberbank_online", "terminal"];
-
 /// The HMAC secret of each open channel; a channel without one takes no notifications.
-pub type ChannelSecrets = BTreeMap<String, String>;
+pub type ChannelSecrets = BTreeMap<PaymentChannel, String>;
 
 impl From<IncomingPaymentError> for Error {
     fn from(e: IncomingPaymentError) -> Self {
@@ -72,8 +69,13 @@ pub struct PaymentReceipt {
 impl App {
     /// Whether `signature` (hex) is the HMAC-SHA256 of `body` under `channel`'s secret. A
     /// closed channel verifies nothing.
-    pub fn payment_signature_ok(&self, channel: &str, body: &[u8], signature: &str) -> bool {
-        let Some(secret) = self.settings.payment_secrets.get(channel) else {
+    pub fn payment_signature_ok(
+        &self,
+        channel: PaymentChannel,
+        body: &[u8],
+        signature: &str,
+    ) -> bool {
+        let Some(secret) = self.settings.payment_secrets.get(&channel) else {
             return false;
         };
         let Ok(signature) = hex::decode(signature.trim()) else {
@@ -89,7 +91,7 @@ impl App {
     /// A reported payment's fields, checked as received now: every failure with its field.
     pub fn reported_payment(
         &self,
-        channel: &str,
+        channel: PaymentChannel,
         external_id: &str,
         contract_number: &str,
         amount_kopecks: i64,
@@ -248,17 +250,11 @@ impl App {
     /// read as CSV with the registry's header.
     pub async fn import_payments(
         &self,
-        channel: &str,
+        channel: PaymentChannel,
         layout: RegistryLayout,
         file: impl std::io::Read,
         mut progress: impl FnMut(u64),
     ) -> Result<ImportReport, Error> {
-        if !CHANNELS.contains(&channel) {
-            return Err(Error::Storage(format!(
-                "unknown channel {channel}: one of {}",
-                CHANNELS.join(", ")
-            )));
-        }
         let rows =
             registry::rows(layout, channel, self.clock.now(), file).map_err(Error::Storage)?;
         let meta = CommandMeta {
@@ -296,7 +292,7 @@ impl App {
 /// The loan's command that applies `payment`.
 fn apply_payment(payment: &ExternalPayment) -> LoanCommand {
     LoanCommand::ApplyPayment {
-        channel: payment.channel.clone(),
+        channel: payment.channel,
         external_id: payment.external_id.clone(),
         amount: payment.amount,
         paid_at: payment.paid_at,

@@ -2,7 +2,7 @@
 //! layout onto it. Each yields rows as `(line, payment or why not)`, reading the file as it goes.
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
-use k911_aggregates::incoming_payment::ExternalPayment;
+use k911_aggregates::incoming_payment::{ExternalPayment, PaymentChannel};
 
 use chrono::{DateTime, Utc};
 
@@ -50,7 +50,7 @@ fn text(value: &str, what: &str, max: usize) -> Result<String, String> {
 
 /// The shared field checks of a reported payment (read at `now`), as one line of a report.
 fn checked(
-    channel: &str,
+    channel: PaymentChannel,
     external_id: &str,
     contract_number: &str,
     amount_kopecks: i64,
@@ -88,7 +88,7 @@ fn roubles(value: &str) -> Result<i64, String> {
 }
 
 fn standard_row(
-    channel: &str,
+    channel: PaymentChannel,
     record: &csv::StringRecord,
     now: DateTime<Utc>,
 ) -> Result<ExternalPayment, String> {
@@ -107,7 +107,7 @@ fn standard_row(
 }
 
 fn sberbank_row(
-    channel: &str,
+    channel: PaymentChannel,
     record: &csv::StringRecord,
     now: DateTime<Utc>,
 ) -> Result<ExternalPayment, String> {
@@ -143,7 +143,7 @@ fn sberbank_row(
 /// file is not a registry of that layout at all (the standard layout's header is wrong).
 pub fn rows<'a, R: std::io::Read + 'a>(
     layout: RegistryLayout,
-    channel: &'a str,
+    channel: PaymentChannel,
     now: DateTime<Utc>,
     file: R,
 ) -> Result<Box<dyn Iterator<Item = RegistryRow> + 'a>, String> {
@@ -228,7 +228,7 @@ mod tests {
                     =2;10000,00\n";
         let rows: Vec<RegistryRow> = rows(
             RegistryLayout::Sberbank,
-            "sberbank_online",
+            PaymentChannel::SberbankOnline,
             now(),
             file.as_bytes(),
         )
@@ -250,7 +250,13 @@ mod tests {
     #[test]
     fn a_standard_registry_needs_its_header() {
         let bad = "id,contract,amount,when\n";
-        assert!(rows(RegistryLayout::Standard, "terminal", now(), bad.as_bytes()).is_err());
+        assert!(rows(
+            RegistryLayout::Standard,
+            PaymentChannel::Terminal,
+            now(),
+            bad.as_bytes()
+        )
+        .is_err());
     }
 
     #[test]
@@ -259,10 +265,14 @@ mod tests {
                     t-1,911-261127-000001,100,2026-11-28T10:00:00+03:00
                     t-2,911-261127-000001,100,2026-11-28T09:04:00+03:00
 ";
-        let rows: Vec<RegistryRow> =
-            rows(RegistryLayout::Standard, "terminal", now(), file.as_bytes())
-                .unwrap()
-                .collect();
+        let rows: Vec<RegistryRow> = rows(
+            RegistryLayout::Standard,
+            PaymentChannel::Terminal,
+            now(),
+            file.as_bytes(),
+        )
+        .unwrap()
+        .collect();
         assert!(rows[0].1.as_ref().unwrap_err().contains("paid_at"));
         assert!(rows[1].1.is_ok());
     }

@@ -283,7 +283,7 @@ impl Follower for Loans {
                          held_kopecks, position)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                     &[
-                        &channel,
+                        &channel.as_str(),
                         &external_id,
                         &loan_id,
                         &amount.get(),
@@ -370,7 +370,7 @@ impl Follower for Loans {
                                 to_penalty = $7, to_other = $8, held_kopecks = $9
                           WHERE channel = $1 AND external_id = $2",
                         &[
-                            &channel,
+                            &channel.as_str(),
                             &external_id,
                             &a.overdue_interest.get(),
                             &a.overdue_principal.get(),
@@ -655,7 +655,7 @@ impl Follower for UnmatchedPayments {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     &[
                         &payment_id,
-                        &payment.channel,
+                        &payment.channel.as_str(),
                         &payment.external_id,
                         &payment.contract_number,
                         &payment.amount.get(),

@@ -2,6 +2,7 @@
 //! id whatever is rebuilt or replayed, survive a worker that dies mid-call, are retried with
 //! back-off, and are parked as dead for an admin while everything else flows.
 
+use k911_aggregates::incoming_payment::PaymentChannel;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,7 +89,7 @@ async fn spawn(failures: i32, hang_once: bool, max_attempts: i32) -> (TestApp, A
     options
         .settings
         .payment_secrets
-        .insert("sberbank_online".into(), SECRET.into());
+        .insert(PaymentChannel::SberbankOnline, SECRET.into());
     let app = TestApp::spawn_with(options).await;
     (app, rx.recv().unwrap())
 }

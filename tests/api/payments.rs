@@ -3,6 +3,7 @@
 
 use axum::http::{Method, StatusCode};
 use hmac::{Hmac, Mac};
+use k911_aggregates::incoming_payment::PaymentChannel;
 use k911_tests::{Options, TestApp, TestResponse};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -21,7 +22,7 @@ async fn spawn() -> TestApp {
     options
         .settings
         .payment_secrets
-        .insert("sberbank_online".into(), SECRET.into());
+        .insert(PaymentChannel::SberbankOnline, SECRET.into());
     TestApp::spawn_with(options).await
 }
 
@@ -114,7 +115,7 @@ async fn a_loan_is_repaid_by_notification_and_registry_each_payment_once_and_clo
     let report = app
         .app
         .import_payments(
-            "sberbank_online",
+            PaymentChannel::SberbankOnline,
             RegistryLayout::Standard,
             registry.as_bytes(),
             |_| {},
@@ -136,7 +137,7 @@ async fn a_loan_is_repaid_by_notification_and_registry_each_payment_once_and_clo
     let again = app
         .app
         .import_payments(
-            "sberbank_online",
+            PaymentChannel::SberbankOnline,
             RegistryLayout::Standard,
             registry.as_bytes(),
             |_| {},
@@ -267,7 +268,7 @@ async fn a_registry_that_comes_days_late_books_each_payment_on_its_own_day() {
     let report = app
         .app
         .import_payments(
-            "terminal",
+            PaymentChannel::Terminal,
             RegistryLayout::Standard,
             registry.as_bytes(),
             |_| {},
@@ -302,7 +303,7 @@ async fn a_registry_in_sberbanks_layout_is_mapped_onto_payments() {
     let report = app
         .app
         .import_payments(
-            "sberbank_online",
+            PaymentChannel::SberbankOnline,
             RegistryLayout::Sberbank,
             registry.as_bytes(),
             |_| {},
@@ -356,7 +357,7 @@ async fn one_payment_named_with_two_contracts_is_credited_once_however_it_comes(
     let report = app
         .app
         .import_payments(
-            "sberbank_online",
+            PaymentChannel::SberbankOnline,
             RegistryLayout::Standard,
             registry.as_bytes(),
             |_| {},
@@ -415,7 +416,7 @@ async fn a_payment_reserved_for_a_loan_is_applied_even_if_the_receiving_process_
     let (password, id, number) = issued_loan(&app).await;
     // The reservation alone, as a process that died before the loan's command leaves it.
     let payment = k911_aggregates::incoming_payment::ExternalPayment::check(
-        "sberbank_online",
+        PaymentChannel::SberbankOnline,
         "sb-1",
         &number,
         100_000,

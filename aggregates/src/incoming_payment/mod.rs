@@ -13,11 +13,40 @@ use uuid::Uuid;
 use crate::money::Kopecks;
 use crate::EVENT_VERSION_1;
 
+/// The outside channels repayments come in from (API.md: `sberbank_online` | `terminal`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum PaymentChannel {
+    SberbankOnline,
+    Terminal,
+}
+
+impl PaymentChannel {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 /// What an outside channel reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExternalPayment {
-    /// `sberbank_online` | `terminal`
-    pub channel: String,
+    pub channel: PaymentChannel,
     pub external_id: String,
     /// As the payer typed it.
     pub contract_number: String,
@@ -33,7 +62,7 @@ impl ExternalPayment {
     /// Checks a reported payment's fields, the same for a notification and a registry row,
     /// received at `now`: every failure with the field it concerns.
     pub fn check(
-        channel: &str,
+        channel: PaymentChannel,
         external_id: &str,
         contract_number: &str,
         amount_kopecks: i64,
@@ -61,7 +90,7 @@ impl ExternalPayment {
         }
         match amount {
             Some(amount) if errors.is_empty() => Ok(Self {
-                channel: channel.to_string(),
+                channel,
                 external_id,
                 contract_number,
                 amount,
@@ -273,7 +302,7 @@ mod tests {
 
     fn payment(external_id: &str) -> ExternalPayment {
         ExternalPayment {
-            channel: "terminal".into(),
+            channel: PaymentChannel::Terminal,
             external_id: external_id.into(),
             contract_number: "911-000000-000000".into(),
             amount: Kopecks::new(100_000).unwrap(),
@@ -346,7 +375,7 @@ mod tests {
     fn a_payment_dated_in_the_future_is_refused_naming_paid_at() {
         let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
         let check = |paid_at| {
-            ExternalPayment::check("terminal", "t-1", "911-1", 100, paid_at, now)
+            ExternalPayment::check(PaymentChannel::Terminal, "t-1", "911-1", 100, paid_at, now)
                 .map_err(|errors| errors.into_iter().map(|(f, _)| f).collect::<Vec<_>>())
         };
         assert!(check(now + PAID_AT_SKEW).is_ok());
@@ -394,7 +423,7 @@ mod tests {
         assert_eq!(payment("t-1").id(), payment("t-1").id());
         assert_ne!(payment("t-1").id(), payment("t-2").id());
         let mut other_channel = payment("t-1");
-        other_channel.channel = "sberbank_online".into();
+        other_channel.channel = PaymentChannel::SberbankOnline;
         assert_ne!(payment("t-1").id(), other_channel.id());
     }
 }

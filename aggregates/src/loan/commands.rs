@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::law::LawRules;
 use super::reminders::ReminderRules;
+use crate::incoming_payment::PaymentChannel;
 use crate::loan_application::applicant::PayoutMethod;
 use crate::money::{DailyRate, Kopecks};
 use crate::regions::LocalTimeZone;
@@ -85,7 +86,7 @@ pub enum LoanCommand {
     },
     /// A repayment from an outside channel, made on `paid_on` (Europe/Moscow).
     ApplyPayment {
-        channel: String,
+        channel: PaymentChannel,
         external_id: String,
         amount: Kopecks,
         paid_at: DateTime<Utc>,

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::commands::OfferTerms;
 use super::law::{LawRules, Unlawful};
 use super::ledger::{Allocation, Debt};
+use crate::incoming_payment::PaymentChannel;
 use crate::money::Kopecks;
 use crate::regions::LocalTimeZone;
 use crate::EVENT_VERSION_1;
@@ -89,7 +90,7 @@ pub enum LoanEvent {
         on: NaiveDate,
     },
     PaymentReceived {
-        channel: String,
+        channel: PaymentChannel,
         external_id: String,
         amount: Kopecks,
         paid_at: DateTime<Utc>,
@@ -131,7 +132,7 @@ pub enum LoanEvent {
         charged: Kopecks,
         held: Kopecks,
         overdue: bool,
-        allocations: Vec<(String, String, Allocation)>,
+        allocations: Vec<(PaymentChannel, String, Allocation)>,
         corrected_at: DateTime<Utc>,
     },
     /// Nothing is owed any more.

@@ -25,6 +25,7 @@ pub use error::LoanError;
 pub use events::{LoanEvent, LoanEventType};
 
 use crate::calendar::moscow_date;
+use crate::incoming_payment::PaymentChannel;
 use crate::money::Kopecks;
 use crate::regions::LocalTimeZone;
 use law::LawEditions;
@@ -64,7 +65,7 @@ struct Replay {
     charged: Kopecks,
     held: Kopecks,
     overdue: bool,
-    allocations: Vec<(String, String, ledger::Allocation)>,
+    allocations: Vec<(PaymentChannel, String, ledger::Allocation)>,
     closed_on: Option<NaiveDate>,
 }
 
@@ -106,9 +107,9 @@ pub struct Loan {
     /// Overpayments kept for the borrower.
     held: Kopecks,
     /// `(channel, external_id)` of every payment applied: each is applied once.
-    payments: BTreeSet<(String, String)>,
+    payments: BTreeSet<(PaymentChannel, String)>,
     /// Every payment in the order it arrived: `(channel, external_id, day paid, amount)`.
-    history: Vec<(String, String, NaiveDate, Kopecks)>,
+    history: Vec<(PaymentChannel, String, NaiveDate, Kopecks)>,
     /// When overdue reminders went out (what the law's limits count).
     reminders: Vec<DateTime<Utc>>,
     /// What the offer said the loan costs.
@@ -210,16 +211,15 @@ impl Loan {
         }
     }
 
-    pub fn has_payment(&self, channel: &str, external_id: &str) -> bool {
-        self.payments
-            .contains(&(channel.to_string(), external_id.to_string()))
+    pub fn has_payment(&self, channel: PaymentChannel, external_id: &str) -> bool {
+        self.payments.contains(&(channel, external_id.to_string()))
     }
 
     /// The ledger from issue through `through` with every payment on its own day (in the order
     /// they arrived within a day): what it all comes to had each payment arrived in time.
     fn replay(
         &self,
-        payments: &[(String, String, NaiveDate, Kopecks)],
+        payments: &[(PaymentChannel, String, NaiveDate, Kopecks)],
         through: NaiveDate,
     ) -> Replay {
         let (Some(terms), Some(issued_on), Some(due_on)) =
@@ -227,7 +227,8 @@ impl Loan {
         else {
             return Replay::default();
         };
-        let mut sorted: Vec<&(String, String, NaiveDate, Kopecks)> = payments.iter().collect();
+        let mut sorted: Vec<&(PaymentChannel, String, NaiveDate, Kopecks)> =
+            payments.iter().collect();
         sorted.sort_by_key(|(_, _, day, _)| *day);
         let mut replay = Replay {
             debt: Debt::issued(terms.principal),
@@ -257,7 +258,7 @@ impl Loan {
                 }
                 replay
                     .allocations
-                    .push((channel.clone(), external_id.clone(), allocation));
+                    .push((*channel, external_id.clone(), allocation));
             }
             day = day + Days::new(1);
         }
@@ -522,7 +523,7 @@ impl Aggregate for Loan {
                 paid_at,
                 paid_on,
             } => {
-                if self.has_payment(&channel, &external_id) {
+                if self.has_payment(channel, &external_id) {
                     return Ok(());
                 }
                 self.takes_payment_on(paid_on)?;
@@ -537,7 +538,7 @@ impl Aggregate for Loan {
                         // the ledger is replayed with the payment on its own day.
                         Some(charged_through) => {
                             let mut payments = self.history.clone();
-                            payments.push((channel.clone(), external_id.clone(), paid_on, amount));
+                            payments.push((channel, external_id.clone(), paid_on, amount));
                             let replay = self.replay(&payments, charged_through);
                             let allocation = replay
                                 .allocations
@@ -666,7 +667,7 @@ impl Aggregate for Loan {
             } => {
                 self.debt = self.debt.less(&allocation.applied);
                 self.held += allocation.held;
-                self.payments.insert((channel.clone(), external_id.clone()));
+                self.payments.insert((channel, external_id.clone()));
                 self.history.push((channel, external_id, paid_on, amount));
             }
             LoanEvent::LedgerCorrected {

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::ledger::{Allocation, Debt};
 use super::*;
+use crate::incoming_payment::PaymentChannel;
 use crate::loan::law::{LawEditions, Unlawful};
 use crate::money::DailyRate;
 use crate::Sealed;
@@ -93,7 +94,7 @@ fn accrued(from: u32, through: u32, interest: i64, penalty: i64, overdue: bool) 
 
 fn pay(id: &str, amount: i64, on: u32) -> LoanCommand {
     LoanCommand::ApplyPayment {
-        channel: "sberbank_online".into(),
+        channel: PaymentChannel::SberbankOnline,
         external_id: id.into(),
         amount: k(amount),
         paid_at: at(on),
@@ -103,7 +104,7 @@ fn pay(id: &str, amount: i64, on: u32) -> LoanCommand {
 
 fn received(id: &str, amount: i64, on: u32, applied: Debt, held: i64) -> LoanEvent {
     LoanEvent::PaymentReceived {
-        channel: "sberbank_online".into(),
+        channel: PaymentChannel::SberbankOnline,
         external_id: id.into(),
         amount: k(amount),
         paid_at: at(on),
@@ -631,7 +632,7 @@ fn a_payment_reported_late_is_booked_on_its_own_day_and_the_days_after_recharged
                 held: Kopecks::ZERO,
                 overdue: false,
                 allocations: vec![(
-                    "sberbank_online".into(),
+                    PaymentChannel::SberbankOnline,
                     "late".into(),
                     Allocation {
                         applied,
@@ -664,7 +665,7 @@ fn a_late_payment_that_settles_everything_closes_the_loan_on_its_own_day() {
                 held: Kopecks::ZERO,
                 overdue: false,
                 allocations: vec![(
-                    "sberbank_online".into(),
+                    PaymentChannel::SberbankOnline,
                     "late".into(),
                     Allocation {
                         applied,

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json as JsonResponse;
 use chrono::{DateTime, Utc};
+use k911_aggregates::incoming_payment::PaymentChannel;
 use k911_commands::CommandMeta;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -19,7 +20,8 @@ use crate::AppState;
 #[serde(deny_unknown_fields)]
 pub(crate) struct Notification {
     /// `sberbank_online` | `terminal`
-    channel: String,
+    #[schema(value_type = String)]
+    channel: PaymentChannel,
     /// The channel's own id of the payment: each is applied once.
     external_id: String,
     /// As the payer typed it; dashes and spaces do not matter.
@@ -39,7 +41,7 @@ pub(crate) struct PaymentAnswer {
 /// Just enough of the body to know whose secret signs it.
 #[derive(Deserialize)]
 struct Channel {
-    channel: String,
+    channel: PaymentChannel,
 }
 
 /// A channel reports a repayment. The signature (`X-Signature`: hex HMAC-SHA256 of the raw body
@@ -56,14 +58,14 @@ pub(crate) async fn notification(
         .get("x-signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !state.app.payment_signature_ok(&channel, &body, signature) {
+    if !state.app.payment_signature_ok(channel, &body, signature) {
         return Err(ApiError::Unauthorized);
     }
     let n: Notification = parse_json(&body)?;
     let payment = state
         .app
         .reported_payment(
-            &n.channel,
+            n.channel,
             &n.external_id,
             &n.contract_number,
             n.amount_kopecks,
