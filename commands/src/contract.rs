@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use k911_aggregates::loan::law::LawRules;
+use k911_aggregates::loan::ContractNumber;
 use k911_aggregates::money::{DailyRate, Kopecks};
 use printpdf::{
     Color, FontMetrics, Line, LinePoint, Mm, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
@@ -583,7 +584,7 @@ impl Layout {
 /// What the document states.
 #[derive(Debug, Clone)]
 pub struct ContractFacts {
-    pub contract_number: String,
+    pub contract_number: ContractNumber,
     /// The day the contract is concluded (signed).
     pub contract_date: NaiveDate,
     pub borrower: String,
@@ -761,7 +762,10 @@ mod tests {
     fn facts() -> ContractFacts {
         let day = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
         ContractFacts {
-            contract_number: "911-261127-000001".to_string(),
+            contract_number: ContractNumber::new(
+                chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+                1,
+            ),
             contract_date: day,
             borrower: "Иванов Иван Иванович".to_string(),
             principal: Kopecks::from_roubles(15_000),

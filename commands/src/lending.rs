@@ -15,9 +15,7 @@ use k911_aggregates::account::{
     Account, AccountCommand, AccountEvent, AccountEventType, AccountKind,
 };
 use k911_aggregates::loan::law::{LawEditions, Unlawful};
-use k911_aggregates::loan::{
-    contract_digits, contract_number, Loan, LoanCommand, LoanEvent, LoanStatus, OfferTerms,
-};
+use k911_aggregates::loan::{ContractNumber, Loan, LoanCommand, LoanEvent, LoanStatus, OfferTerms};
 use k911_aggregates::loan_application::{
     pdn_warning, LoanApplication, LoanApplicationCommand, LoanApplicationEvent,
 };
@@ -264,7 +262,7 @@ impl Lending {
                     .await?;
                 let serial: i64 = row.get(0);
                 let contract_date = moscow_date(approved.approved_at);
-                let number = contract_number(contract_date, serial);
+                let number = ContractNumber::new(contract_date, serial);
                 let ttl = chrono::Duration::from_std(self.offer_ttl).map_err(|e| bad(&e))?;
                 let assessed = tx
                     .latest_payload_before(
@@ -326,8 +324,8 @@ impl Lending {
                 "INSERT INTO contracts (digits, contract_number, loan_id, customer_id)
                  VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                 &[
-                    &contract_digits(&contract_number),
-                    &contract_number,
+                    &contract_number.digits(),
+                    &contract_number.as_str(),
                     &loan_id,
                     &customer_id,
                 ],
@@ -574,7 +572,7 @@ impl Lending {
         tx: &BatchTx<'_>,
         event: &RecordedEvent,
         loan_id: Uuid,
-        text: impl FnOnce(&str) -> String,
+        text: impl FnOnce(&ContractNumber) -> String,
     ) -> Result<(), FollowerError> {
         let bad = |e: &dyn StepFailure| step_failed(event, e);
         let loan = self.load(loan_id).await.map_err(|e| bad(&e))?;

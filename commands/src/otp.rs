@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use k911_aggregates::account::AccountKind;
+use k911_aggregates::loan::ContractNumber;
 use k911_aggregates::values::Phone;
 use k911_aggregates::Sealed;
 use k911_event_store::outbox::{self, Channel, Effect};
@@ -72,7 +73,7 @@ pub enum OtpPurpose {
     /// The borrower's simple electronic signature of one loan contract.
     Sign {
         loan_id: Uuid,
-        contract_number: String,
+        contract_number: ContractNumber,
         /// Said before the code when the debt-to-income ratio is high.
         warning: Option<String>,
     },

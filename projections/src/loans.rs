@@ -170,7 +170,7 @@ impl Follower for Loans {
                         &loan_id,
                         &terms.application_id,
                         &terms.customer_id,
-                        &terms.contract_number,
+                        &terms.contract_number.as_str(),
                         &terms.principal.get(),
                         &i32::from(terms.term_days),
                         &terms.daily_rate.to_string(),

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::law::LawRules;
 use super::reminders::ReminderRules;
+use super::ContractNumber;
 use crate::incoming_payment::PaymentChannel;
 use crate::loan_application::applicant::PayoutMethod;
 use crate::money::{DailyRate, Kopecks};
@@ -17,7 +18,7 @@ pub struct OfferTerms {
     pub application_id: Uuid,
     pub customer_id: Uuid,
     /// What the customer types in Sberbank Online or at a terminal.
-    pub contract_number: String,
+    pub contract_number: ContractNumber,
     pub principal: Kopecks,
     pub term_days: u16,
     pub daily_rate: DailyRate,

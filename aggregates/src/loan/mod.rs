@@ -124,8 +124,33 @@ pub struct Loan {
 }
 
 /// A contract's number: `911-YYMMDD-NNNNNN`, the contract's date and the lender's serial.
-pub fn contract_number(contract_date: NaiveDate, serial: i64) -> String {
-    format!("911-{}-{serial:06}", contract_date.format("%y%m%d"))
+/// A loan contract's number: `911-YYMMDD-NNNNNN`, the contract's Moscow date and a serial.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ContractNumber(String);
+
+impl ContractNumber {
+    pub fn new(contract_date: NaiveDate, serial: i64) -> Self {
+        Self(format!(
+            "911-{}-{serial:06}",
+            contract_date.format("%y%m%d")
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What a payer quoting this number is matched by.
+    pub fn digits(&self) -> String {
+        contract_digits(&self.0)
+    }
+}
+
+impl std::fmt::Display for ContractNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Digits only: how a contract number is found however a payer typed it.

@@ -30,7 +30,10 @@ fn terms(rate: &str) -> OfferTerms {
     OfferTerms {
         application_id: Uuid::from_u128(1),
         customer_id: Uuid::from_u128(2),
-        contract_number: "K911-261201-000001".into(),
+        contract_number: ContractNumber::new(
+            chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            1,
+        ),
         principal: k(1_500_000),
         term_days: 21,
         daily_rate: DailyRate::parse(rate).unwrap(),
@@ -734,9 +737,9 @@ mod replay_agrees {
 
 #[test]
 fn a_contract_number_is_its_date_and_serial_and_is_found_by_its_digits() {
-    let number = contract_number(chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(), 42);
-    assert_eq!(number, "911-261127-000042");
-    assert_eq!(contract_digits(" 911 261127-000042 "), "911261127000042");
+    let number = ContractNumber::new(chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(), 42);
+    assert_eq!(number.as_str(), "911-261127-000042");
+    assert_eq!(contract_digits(" 911 261127-000042 "), number.digits());
 }
 
 #[test]
