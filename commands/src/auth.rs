@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::onboarding::email_key;
-use crate::otp::OtpPurpose;
+use crate::otp::{OneTimeCode, OtpPurpose};
 use crate::{App, CommandMeta, Error, Written};
 
 /// Failures allowed before a login is locked.
@@ -166,20 +166,22 @@ impl App {
         });
         let now = self.clock.now();
         let attempt = self.take_attempt(&throttle, now).await?;
-        let principal = match &phone {
-            Ok(phone) => match self.codes.accept(phone, &OtpPurpose::Login, code).await? {
-                // The account is checked again: the code was sent while it could log in.
-                Some(accepted) => self
-                    .phone_only_customer(phone)
-                    .await?
-                    .filter(|(id, _)| *id == accepted.account_id)
-                    .map(|(account_id, _)| Principal {
-                        account_id,
-                        role: Role::Borrower,
-                    }),
-                None => None,
-            },
-            Err(_) => None,
+        let principal = match (&phone, OneTimeCode::parse(code)) {
+            (Ok(phone), Some(code)) => {
+                match self.codes.accept(phone, &OtpPurpose::Login, &code).await? {
+                    // The account is checked again: the code was sent while it could log in.
+                    Some(accepted) => self
+                        .phone_only_customer(phone)
+                        .await?
+                        .filter(|(id, _)| *id == accepted.account_id)
+                        .map(|(account_id, _)| Principal {
+                            account_id,
+                            role: Role::Borrower,
+                        }),
+                    None => None,
+                }
+            }
+            _ => None,
         };
         self.finish_login(&throttle, attempt, principal, now).await
     }

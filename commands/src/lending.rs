@@ -32,7 +32,7 @@ use crate::credit;
 use crate::error::{step_failed, StepFailure};
 use crate::execute::run_retrying;
 use crate::metrics::JobLabels;
-use crate::otp::{Codes, OtpPurpose};
+use crate::otp::{Codes, OneTimeCode, OtpPurpose};
 use crate::payout::PayoutOutcome;
 use crate::{App, CommandMeta, Error, Written};
 
@@ -659,7 +659,10 @@ impl App {
             contract_number: terms.contract_number,
             warning: None,
         };
-        if self.codes.accept(&phone, &purpose, code).await?.is_none() {
+        let Some(code) = OneTimeCode::parse(code) else {
+            return Err(Error::WrongCode);
+        };
+        if self.codes.accept(&phone, &purpose, &code).await?.is_none() {
             return Err(Error::WrongCode);
         }
         let sign = LoanCommand::Sign {

@@ -87,7 +87,7 @@ impl OtpPurpose {
         }
     }
 
-    fn text(&self, code: &str) -> String {
+    fn text(&self, code: &OneTimeCode) -> String {
         match self {
             Self::Login => {
                 format!("k911: код для входа в личный кабинет: {code}. Никому его не сообщайте.")
@@ -119,7 +119,7 @@ pub struct Codes {
 }
 
 /// Six decimal digits from 32 random bytes; rejection sampling keeps all codes equally likely.
-pub fn code_from(secret: [u8; 32]) -> String {
+pub fn code_from(secret: [u8; 32]) -> OneTimeCode {
     const LIMIT: u32 = 4_294_000_000; // the largest multiple of 10^6 that fits a u32
     let value = secret
         .chunks_exact(4)
@@ -127,7 +127,37 @@ pub fn code_from(secret: [u8; 32]) -> String {
         .find(|v| *v < LIMIT)
         // Eight draws above the limit in a row: p ≈ 10^-29. Any value is then good enough.
         .unwrap_or(0);
-    format!("{:06}", value % 1_000_000)
+    OneTimeCode(format!("{:06}", value % 1_000_000))
+}
+
+/// A one-time code as the SMS carries it: six digits. Never printed by `Debug`, so no log shows
+/// one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OneTimeCode(String);
+
+impl OneTimeCode {
+    /// What a person typed, if it can be a code at all (spaces around it are forgiven).
+    pub fn parse(typed: &str) -> Option<Self> {
+        let typed = typed.trim();
+        (typed.len() == 6 && typed.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| Self(typed.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for OneTimeCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for OneTimeCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OneTimeCode(******)")
+    }
 }
 
 /// Byte-wise equality that takes the same time wherever the first difference is.
@@ -227,7 +257,7 @@ impl Codes {
         &self,
         phone: &Phone,
         purpose: &OtpPurpose,
-        code: &str,
+        code: &OneTimeCode,
     ) -> Result<Option<AcceptedCode>, Error> {
         let rules = &self.rules;
         let now = self.clock.now();
@@ -255,7 +285,7 @@ impl Codes {
             return Ok(None);
         }
         let expected: Vec<u8> = row.get("code_hash");
-        let given = self.keys.lookup_hash(&format!("otp:{id}:{}", code.trim()));
+        let given = self.keys.lookup_hash(&format!("otp:{id}:{code}"));
         if !same_bytes(&expected, &given) {
             tx.execute(
                 "UPDATE otp_codes SET attempts = attempts + 1 WHERE id = $1",
@@ -324,13 +354,21 @@ mod tests {
     fn codes_are_six_digits_and_depend_on_the_secret() {
         let a = code_from([1u8; 32]);
         let b = code_from([2u8; 32]);
-        assert_eq!(a.len(), 6);
-        assert!(a.chars().all(|c| c.is_ascii_digit()));
+        assert_eq!(OneTimeCode::parse(a.as_str()), Some(a.clone()));
         assert_ne!(a, b);
         // A draw above the limit is skipped, not folded onto small codes.
         let mut secret = [0xffu8; 32];
         secret[4..8].copy_from_slice(&123_456u32.to_le_bytes());
-        assert_eq!(code_from(secret), "123456");
+        assert_eq!(code_from(secret).as_str(), "123456");
+        assert_eq!(format!("{:?}", code_from(secret)), "OneTimeCode(******)");
+    }
+
+    #[test]
+    fn only_six_digits_can_be_a_code() {
+        assert_eq!(OneTimeCode::parse(" 012345 ").unwrap().as_str(), "012345");
+        for typed in ["12345", "1234567", "12345a", "", "１２３４５６"] {
+            assert_eq!(OneTimeCode::parse(typed), None, "{typed}");
+        }
     }
 
     #[test]
