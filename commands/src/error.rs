@@ -149,6 +149,18 @@ impl From<deadpool_postgres::PoolError> for Error {
 impl Error {
     /// A command's failure that is not the aggregate's answer: the database out of reach, or
     /// something wrong with the store.
+    /// A command's failure: the aggregate's refusal as itself, the store's trouble as such.
+    pub(crate) fn from_command<E>(e: cqrs_es::AggregateError<E>) -> Self
+    where
+        E: std::error::Error,
+        Error: From<E>,
+    {
+        match e {
+            cqrs_es::AggregateError::UserError(refusal) => refusal.into(),
+            other => Self::from_store(other),
+        }
+    }
+
     pub(crate) fn from_store<T: std::error::Error>(e: cqrs_es::AggregateError<T>) -> Self {
         use cqrs_es::AggregateError as E;
         match &e {

@@ -137,19 +137,19 @@ impl Follower for Lending {
                     let loan = self.load(id).await.map_err(|e| bad(&e))?;
                     let terms = loan.terms().cloned().ok_or_else(|| bad(&"no offer"))?;
                     let whose = (terms.application_id, terms.customer_id);
-                    self.give_back(tx, event, whose, &reason, refused_at)
+                    self.give_back(tx, event, id, whose, &reason, refused_at)
                         .await?
                 }
                 LoanEvent::OfferExpired { expired_at } => self
-                    .end_loan_credit(id, None, expired_at)
+                    .end_loan_credit(tx, id, None, expired_at)
                     .await
                     .map_err(|e| bad(&e))?,
                 LoanEvent::LoanRepaid { closed_on } => self
-                    .end_loan_credit(id, Some(closed_on), event.recorded_at)
+                    .end_loan_credit(tx, id, Some(closed_on), event.recorded_at)
                     .await
                     .map_err(|e| bad(&e))?,
                 LoanEvent::PayoutFailed { failed_at, .. } => {
-                    self.end_loan_credit(id, None, failed_at)
+                    self.end_loan_credit(tx, id, None, failed_at)
                         .await
                         .map_err(|e| bad(&e))?;
                     self.tell(tx, event, id, |number| {
@@ -253,7 +253,7 @@ impl Lending {
                 if let Some(reason) = refused {
                     let whose = (approved.application_id, customer_id);
                     return self
-                        .give_back(tx, event, whose, &reason, approved.approved_at)
+                        .give_back(tx, event, loan_id, whose, &reason, approved.approved_at)
                         .await;
                 }
                 let row = tx
@@ -316,7 +316,7 @@ impl Lending {
             let terms = loan.terms().cloned().ok_or_else(|| bad(&"no offer"))?;
             let whose = (terms.application_id, terms.customer_id);
             return self
-                .give_back(tx, event, whose, &refusal, approved.approved_at)
+                .give_back(tx, event, loan_id, whose, &refusal, approved.approved_at)
                 .await;
         }
         tx.transaction()
@@ -410,18 +410,23 @@ impl Lending {
         Ok(())
     }
 
-    /// Terms that could not become a lawful contract: the borrower is told by SMS, the
-    /// application goes back to the underwriters' queue with the reason, and the loan no longer
-    /// counts on the customer's account.
+    /// Terms that could not become a lawful contract (loan `loan_id`): the borrower is told by
+    /// SMS, the application goes back to the underwriters' queue with the reason, and the loan no
+    /// longer counts on the customer's account. Nothing, if the application was approved again
+    /// since (this event handled again): what is given back is only ever the loan's own approval.
     async fn give_back(
         &self,
         tx: &BatchTx<'_>,
         event: &RecordedEvent,
+        loan_id: Uuid,
         (application_id, customer_id): (Uuid, Uuid),
         reason: &Unlawful,
         at: DateTime<Utc>,
     ) -> Result<(), FollowerError> {
         let bad = |e: &dyn StepFailure| step_failed(event, e);
+        if !self.approval_stands(tx, loan_id, application_id).await? {
+            return Ok(());
+        }
         let give_back = LoanApplicationCommand::Return {
             reason: reason.to_string(),
             at,
@@ -481,7 +486,7 @@ impl Lending {
             system_meta(),
         )
         .await
-        .map_err(|e| Error::Storage(e.to_string()))?;
+        .map_err(Error::from_command)?;
         let account = crate::execute::load(&self.account_store, customer_id).await?;
         Ok(credit::refusal(&account, application_id, now))
     }
@@ -500,21 +505,52 @@ impl Lending {
         };
         run_retrying(&self.accounts, &customer_id.to_string(), end, system_meta())
             .await
-            .map_err(|e| Error::Storage(e.to_string()))?;
+            .map_err(Error::from_command)?;
         Ok(())
     }
 
     /// [`Self::end_credit`] for the loan `loan_id`.
     async fn end_loan_credit(
         &self,
+        tx: &BatchTx<'_>,
         loan_id: Uuid,
         repaid_on: Option<chrono::NaiveDate>,
         at: DateTime<Utc>,
     ) -> Result<(), Error> {
         let loan = self.load(loan_id).await?;
         let terms = loan.terms().ok_or(Error::NotFound)?;
+        // The account counts credit per application: a loan of an approval given back since
+        // must not end the credit of the approval in force.
+        if !self
+            .approval_stands(tx, loan_id, terms.application_id)
+            .await?
+        {
+            return Ok(());
+        }
         self.end_credit((terms.application_id, terms.customer_id), repaid_on, at)
             .await
+    }
+
+    /// Whether `loan_id` is the loan of the application's latest approval (not of one given back
+    /// and approved again since).
+    async fn approval_stands(
+        &self,
+        tx: &BatchTx<'_>,
+        loan_id: Uuid,
+        application_id: Uuid,
+    ) -> Result<bool, tokio_postgres::Error> {
+        let latest = tx
+            .latest_sequence(
+                LoanApplication::TYPE,
+                &application_id.to_string(),
+                LoanApplicationEventType::ApplicationApproved.into(),
+            )
+            .await?;
+        let stands = latest.is_none_or(|approval| loan_id_for(application_id, approval) == loan_id);
+        if !stands {
+            tracing::info!(loan = %loan_id, application = %application_id, "the loan's approval was given back and the application approved again: nothing to end");
+        }
+        Ok(stands)
     }
 
     /// The underwriter who approved the application hears why it came back, by e-mail to their

@@ -630,8 +630,7 @@ impl Onboarding {
             Err(AggregateError::UserError(AccountError::AlreadyOpen)) => {
                 return Ok("Вход в личный кабинет — как прежде.".to_string())
             }
-            Err(AggregateError::UserError(refusal)) => return Err(refusal.into()),
-            Err(other) => return Err(Error::from_store(other)),
+            Err(other) => return Err(Error::from_command(other)),
         }
         Ok(match (email, password) {
             (Some(email), Some(password)) => format!(

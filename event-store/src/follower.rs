@@ -236,6 +236,23 @@ impl BatchTx<'_> {
         Ok(row.map(|row| upcast(event_type, row.get(0), row.get(1))))
     }
 
+    /// The event number of an aggregate's latest event of `event_type`, if it has one.
+    pub async fn latest_sequence(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        event_type: &str,
+    ) -> Result<Option<i64>, tokio_postgres::Error> {
+        let row = self
+            .query_opt(
+                "SELECT max(sequence) FROM events
+                  WHERE aggregate_type = $1 AND aggregate_id = $2 AND event_type = $3",
+                &[&aggregate_type, &aggregate_id, &event_type],
+            )
+            .await?;
+        Ok(row.and_then(|row| row.get(0)))
+    }
+
     /// The connection, inside the batch's transaction, for helpers that take any client.
     pub fn transaction(&self) -> &Client {
         self.tx

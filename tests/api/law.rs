@@ -210,10 +210,36 @@ async fn a_refused_offer_is_recorded_and_does_not_stop_the_next_one() {
         )
         .await;
     assert_eq!(again.status, StatusCode::OK, "{:#}", again.body);
-    let list = loans(&app, &token_of(&app, "c1@example.ru", &password).await).await;
+    let first_token = token_of(&app, "c1@example.ru", &password).await;
+    let list = loans(&app, &first_token).await;
     assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
     assert_eq!(list[0]["status"], "offered");
     assert_eq!(list[0]["daily_rate"], "0.8");
+
+    // Handling the refused first approval again (a replay, a batch retried after a crash) gives
+    // nothing back: the approval in force is the second one, and its loan still counts.
+    app.replay_process_manager("lending").await;
+    let approved = app
+        .get_as(&underwriter, "/api/v1/staff/applications?status=approved")
+        .await;
+    assert!(
+        approved
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["application_id"] == first.as_str()),
+        "{:#}",
+        approved.body
+    );
+    assert_eq!(loans(&app, &first_token).await[0]["status"], "offered");
+    let released: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'CreditReleased'")
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap();
+    // The refused approval never counted (its rate failed before); the one in force still does.
+    assert_eq!(released, 0, "the approval in force keeps its credit");
 }
 
 async fn token_of(app: &TestApp, email: &str, password: &str) -> String {
