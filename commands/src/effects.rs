@@ -22,9 +22,9 @@ use crate::metrics::EffectLabels;
 use crate::payout::{PayoutOrder, PayoutOutcome};
 use crate::{App, Error};
 
-/// Effects taken per claim.
+/// Effects of one kind taken per claim.
 const BATCH: i64 = 16;
-/// Effects performed at once (a slow provider holds up only its own).
+/// Effects of one kind performed at once.
 const CONCURRENT: usize = 8;
 /// How often an idle worker looks for due effects.
 const POLL: Duration = Duration::from_millis(100);
@@ -72,26 +72,33 @@ enum Performed {
 }
 
 impl App {
-    /// Starts the effects worker; it runs until the task is aborted.
+    /// Starts the effects worker; it runs until the task is aborted. Each kind of effect has
+    /// its own lane: a payout provider slow to answer holds up no SMS or e-mail.
     pub fn start_effects_worker(&self) -> JoinHandle<()> {
         let app = self.clone();
         tokio::spawn(async move {
-            loop {
-                match app.perform_due_effects().await {
-                    Ok(n) if n > 0 => continue,
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "effects worker could not claim"),
-                }
-                tokio::time::sleep(POLL).await;
-            }
+            let lanes = EffectKind::ALL.map(|kind| app.effects_lane(kind));
+            futures::future::join_all(lanes).await;
         })
     }
 
-    /// Takes the due effects of one claim and performs them; returns how many were taken.
-    pub async fn perform_due_effects(&self) -> Result<usize, Error> {
+    async fn effects_lane(&self, kind: EffectKind) {
+        loop {
+            match self.perform_due_effects(kind).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "effects worker could not claim"),
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Takes the due effects of `kind` of one claim and performs them; returns how many were
+    /// taken.
+    pub async fn perform_due_effects(&self, kind: EffectKind) -> Result<usize, Error> {
         let claimed = {
             let client = self.db.pg.get().await?;
-            outbox::claim(&**client, BATCH, self.settings.effects.lease).await?
+            outbox::claim(&**client, kind, BATCH, self.settings.effects.lease).await?
         };
         let taken = claimed.len();
         futures::stream::iter(claimed)
@@ -114,13 +121,18 @@ impl App {
             effect,
             attempts,
         } = claimed;
+        let rules = &self.settings.effects;
         let outcome = match effect {
-            Ok(effect) => self.perform(kind, effect).await,
+            // Past its lease another worker may take the effect: a provider that does not answer
+            // by then gets a failure recorded (fenced, should the other worker have it), and the
+            // next attempt asks it what came of this one first.
+            Ok(effect) => tokio::time::timeout(rules.lease, self.perform(kind, effect))
+                .await
+                .unwrap_or_else(|_| Err("no answer within the lease".to_string())),
             Err(unreadable) => Err(format!("unreadable effect: {unreadable}")),
         }
         .map_err(|error| redacted(&error));
         let client = self.db.pg.get().await?;
-        let rules = &self.settings.effects;
         let label = |outcome: &str| EffectLabels {
             kind: kind.as_str().to_string(),
             outcome: outcome.to_string(),

@@ -40,6 +40,8 @@ pub enum EffectKind {
 }
 
 impl EffectKind {
+    pub const ALL: [EffectKind; 3] = [EffectKind::Sms, EffectKind::Email, EffectKind::Payout];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EffectKind::Sms => "sms",
@@ -49,9 +51,7 @@ impl EffectKind {
     }
 
     pub fn parse(kind: &str) -> Option<Self> {
-        [EffectKind::Sms, EffectKind::Email, EffectKind::Payout]
-            .into_iter()
-            .find(|k| k.as_str() == kind)
+        Self::ALL.into_iter().find(|k| k.as_str() == kind)
     }
 }
 
@@ -193,6 +193,7 @@ impl EffectStatus {
 /// lease runs out.
 pub async fn claim(
     client: &impl GenericClient,
+    kind: EffectKind,
     limit: i64,
     lease: std::time::Duration,
 ) -> Result<Vec<Claimed>, tokio_postgres::Error> {
@@ -202,13 +203,13 @@ pub async fn claim(
                 SET attempts = e.attempts + 1,
                     leased_until = now() + make_interval(secs => $2)
                FROM (SELECT id FROM effects
-                      WHERE status = 'pending' AND next_attempt_at <= now()
+                      WHERE status = 'pending' AND kind = $3 AND next_attempt_at <= now()
                         AND (leased_until IS NULL OR leased_until <= now())
                       ORDER BY next_attempt_at, created_at, id
                       LIMIT $1 FOR UPDATE SKIP LOCKED) due
               WHERE e.id = due.id
           RETURNING e.id, e.kind, e.request, e.attempts",
-            &[&limit, &lease.as_secs_f64()],
+            &[&limit, &lease.as_secs_f64(), &kind.as_str()],
         )
         .await?;
     Ok(rows

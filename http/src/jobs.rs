@@ -2,18 +2,28 @@
 //! what happens to it. Run every few seconds by `k911 serve`, and at once when the development
 //! clock moves.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k911_commands::clock::moscow_date;
 use k911_commands::App;
 use k911_projections::Reader;
 use tokio::task::JoinHandle;
 
-/// One run: the provider asked about payouts and refunds, then (with the loans that just paid
-/// out) interest accrued through today, reminders and lapsed offers, then the housekeeping that
-/// visits no loan. One loan's failure is logged and skipped (the `App` methods isolate each
-/// loan), and a list that cannot be read skips only its own job.
+/// How often the housekeeping runs under `serve`: its sweeps read the log, and nothing in them
+/// is urgent to the minute.
+const TIDY_EVERY: Duration = Duration::from_secs(60);
+
+/// One run: [`loan_jobs`], then the housekeeping that visits no loan.
 pub async fn run(app: &App, reader: &Reader) {
+    loan_jobs(app, reader).await;
+    app.tidy_up().await;
+}
+
+/// The provider asked about payouts and refunds, then (with the loans that just paid out)
+/// interest accrued through today, reminders and lapsed offers. One loan's failure is logged and
+/// skipped (the `App` methods isolate each loan), and a list that cannot be read skips only its
+/// own job.
+async fn loan_jobs(app: &App, reader: &Reader) {
     match reader.awaited_answers().await {
         Ok(awaited) => {
             app.settle_payouts(&awaited.payouts).await;
@@ -30,18 +40,23 @@ pub async fn run(app: &App, reader: &Reader) {
         }
         Err(error) => tracing::warn!(%error, "loans due a visit could not be listed"),
     }
-    app.tidy_up().await;
 }
 
-/// Runs [`run`] every `every` (at most that late on a new day) until the process stops.
+/// Runs the loan jobs every `every` (at most that late on a new day), and the housekeeping every
+/// [`TIDY_EVERY`], until the process stops.
 pub fn start(app: App, reader: Reader, every: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         // The jobs read the loan book: not before its tables exist.
         if let Err(error) = app.followers.wait_started(Duration::from_secs(60)).await {
             tracing::warn!(%error, "read models not started; the scheduler starts anyway");
         }
+        let mut tidied: Option<Instant> = None;
         loop {
-            run(&app, &reader).await;
+            loan_jobs(&app, &reader).await;
+            if tidied.is_none_or(|at| at.elapsed() >= TIDY_EVERY) {
+                app.tidy_up().await;
+                tidied = Some(Instant::now());
+            }
             tokio::time::sleep(every).await;
         }
     })

@@ -74,6 +74,21 @@ impl PayoutProvider for Unreliable {
 
 /// A service whose payouts go through `Unreliable`, retried fast.
 async fn spawn(failures: i32, hang_once: bool, max_attempts: i32) -> (TestApp, Arc<Unreliable>) {
+    spawn_leased(
+        failures,
+        hang_once,
+        max_attempts,
+        Duration::from_millis(300),
+    )
+    .await
+}
+
+async fn spawn_leased(
+    failures: i32,
+    hang_once: bool,
+    max_attempts: i32,
+    lease: Duration,
+) -> (TestApp, Arc<Unreliable>) {
     let (tx, rx) = std::sync::mpsc::channel();
     let mut options = Options {
         payout: Some(Box::new(move |sandbox| {
@@ -84,7 +99,7 @@ async fn spawn(failures: i32, hang_once: bool, max_attempts: i32) -> (TestApp, A
         ..Options::default()
     };
     options.settings.effects.first_retry = Duration::from_millis(20);
-    options.settings.effects.lease = Duration::from_millis(300);
+    options.settings.effects.lease = lease;
     options.settings.effects.max_attempts = max_attempts;
     options
         .settings
@@ -352,4 +367,30 @@ async fn a_process_manager_sets_aside_an_event_it_cannot_handle_and_lending_goes
         set_aside.contains(&("lending".to_string(), "ContractSigned".to_string())),
         "{set_aside:?}"
     );
+}
+
+/// A payout provider that does not answer holds up its own lane only: the next borrower's
+/// password and signing code go out meanwhile, long before the payout's lease runs out.
+#[tokio::test]
+async fn a_payout_provider_that_does_not_answer_holds_up_no_sms() {
+    let (app, _) = spawn_leased(0, true, 8, Duration::from_secs(60)).await;
+    let (token, _, _, _) = customer_with(&app, "+79161234567", "ivan@example.ru", "123456").await;
+    sign_first_loan(&app, &token, "+79161234567").await;
+    // The payout is taken and its provider hangs.
+    let mut waited = 0;
+    while received(&app).await.is_empty() {
+        assert!(waited < 100, "the payout was never sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+
+    // Well within the payout's 60 s lease: nothing here waits for it.
+    let next_borrower = async {
+        customer_with(&app, "+79160000002", "petr@example.ru", "000002").await;
+        signing_code(&app, "+79160000002").await
+    };
+    let code = tokio::time::timeout(Duration::from_secs(20), next_borrower)
+        .await
+        .expect("the next borrower's SMS went out while the payout hung");
+    assert_eq!(code.len(), 6);
 }
