@@ -422,7 +422,8 @@ pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Re
         reader.clone(),
         std::time::Duration::from_secs(5),
     );
-    app.seed_documents()
+    app.content
+        .seed_documents()
         .await
         .context("publishing the seed documents")?;
     let router = k911_http::router(

@@ -4,8 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k911_aggregates::account::Account;
-use k911_aggregates::document::Document;
-use k911_aggregates::faq::FaqEntry;
 use k911_aggregates::incoming_payment::IncomingPayment;
 use k911_aggregates::loan::law::LawEditions;
 use k911_aggregates::loan::reminders::ReminderRules;
@@ -18,6 +16,7 @@ use k911_event_store::store::{self, Cqrs};
 use k911_event_store::Database;
 
 use crate::clock::Clock;
+use crate::content::Content;
 use crate::credit_history::{CreditHistory, LocalCreditHistory};
 use crate::effects::EffectRules;
 use crate::ids::IdGenerator;
@@ -79,23 +78,31 @@ impl Default for Settings {
     }
 }
 
-/// Everything a request needs; cheap to clone.
+/// What every service shares: the database and the personal-data keys, the time and ids, the
+/// settings and metrics; it runs a command and loads an aggregate (`execute.rs`). Cheap to clone.
 #[derive(Clone)]
-pub struct App {
+pub struct Core {
     pub db: Database,
     pub keys: KeyStore,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
-    pub followers: Followers,
-    pub ports: Ports,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
+}
+
+/// The write side: the services, named after what they do, and what they share. Cheap to clone.
+/// (Being split into services: `content` is one; the rest are still methods of `App`.)
+#[derive(Clone)]
+pub struct App {
+    pub core: Core,
+    pub followers: Followers,
+    pub ports: Ports,
     pub oidc: Arc<Oidc>,
+    /// The FAQ and the "Documents" section.
+    pub content: Content,
     pub(crate) codes: Codes,
     pub(crate) tickets: Arc<Cqrs<SupportTicket>>,
     pub(crate) accounts: Arc<Cqrs<Account>>,
-    pub(crate) faq: Arc<Cqrs<FaqEntry>>,
-    pub(crate) documents: Arc<Cqrs<Document>>,
     pub(crate) applications: Arc<Cqrs<LoanApplication>>,
     pub(crate) ticket_store: Arc<store::Store<SupportTicket>>,
     pub(crate) account_store: Arc<store::Store<Account>>,
@@ -108,6 +115,15 @@ pub struct App {
     pub(crate) credit_history: Arc<dyn CreditHistory>,
     /// One permit per core for argon2 (see [`App::hashing`]).
     pub(crate) hashing: Arc<tokio::sync::Semaphore>,
+}
+
+/// The services not split out yet reach what they share as `self.db`, `self.clock`, ….
+impl std::ops::Deref for App {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
 }
 
 impl App {
@@ -185,11 +201,22 @@ impl App {
             settings.oidc_redirect_url.clone(),
         ));
         waker.attach(&followers);
+        let core = Core {
+            db: db.clone(),
+            keys: keys.clone(),
+            clock,
+            ids,
+            settings,
+            metrics: Arc::default(),
+        };
         Self {
+            content: Content {
+                core: core.clone(),
+                faq: Arc::new(store::cqrs(&db, ())),
+                documents: Arc::new(store::cqrs(&db, ())),
+            },
             tickets: Arc::new(store::cqrs(&db, ())),
             accounts,
-            faq: Arc::new(store::cqrs(&db, ())),
-            documents: Arc::new(store::cqrs(&db, ())),
             applications,
             ticket_store: Arc::new(store::store(&db)),
             account_store,
@@ -198,15 +225,10 @@ impl App {
             loan_store,
             incoming: Arc::new(store::cqrs(&db, ())),
             incoming_store,
-            credit_history: Arc::new(LocalCreditHistory::new(db.sqlx.clone(), keys.clone())),
-            db,
-            keys,
-            clock,
-            ids,
+            credit_history: Arc::new(LocalCreditHistory::new(db.sqlx.clone(), keys)),
+            core,
             followers,
             ports,
-            settings,
-            metrics: Arc::default(),
             oidc,
             codes,
             hashing: Arc::new(tokio::sync::Semaphore::new(

@@ -1,13 +1,20 @@
 //! Public content: the FAQ and the "Documents" section, managed by staff.
 
-use chrono::{FixedOffset, NaiveDate};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use k911_aggregates::calendar::moscow_date;
+use k911_aggregates::document::Document;
 use k911_aggregates::document::{DocumentCommand, StoredFile};
 use k911_aggregates::faq::FaqCommand;
+use k911_aggregates::faq::FaqEntry;
 use k911_aggregates::values::{MessageText, Title};
+use k911_event_store::store::Cqrs;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::{App, CommandMeta, Error, Written};
+use crate::app::Core;
+use crate::{CommandMeta, Error, Written};
 
 /// Largest document accepted.
 pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
@@ -31,13 +38,15 @@ const SEED_DOCUMENTS: [(&str, &str, &[u8]); 3] = [
     ),
 ];
 
-/// Today in Europe/Moscow (UTC+3 all year since 2014).
-fn moscow_today(app: &App) -> NaiveDate {
-    let moscow = FixedOffset::east_opt(3 * 3600).expect("valid offset");
-    app.clock.now().with_timezone(&moscow).date_naive()
+/// The FAQ and the "Documents" section: published, edited and withdrawn by staff.
+#[derive(Clone)]
+pub struct Content {
+    pub(crate) core: Core,
+    pub(crate) faq: Arc<Cqrs<FaqEntry>>,
+    pub(crate) documents: Arc<Cqrs<Document>>,
 }
 
-impl App {
+impl Content {
     pub async fn publish_faq(
         &self,
         question: MessageText,
@@ -47,9 +56,10 @@ impl App {
         let command = FaqCommand::Publish {
             question,
             answer,
-            at: self.clock.now(),
+            at: self.core.clock.now(),
         };
-        self.create(&self.faq, self.ids.new_id(), command, meta)
+        self.core
+            .create(&self.faq, self.core.ids.new_id(), command, meta)
             .await
     }
 
@@ -63,20 +73,33 @@ impl App {
         let command = FaqCommand::Edit {
             question,
             answer,
-            at: self.clock.now(),
+            at: self.core.clock.now(),
         };
-        self.execute(&self.faq, id, command, meta).await
+        self.core.execute(&self.faq, id, command, meta).await
     }
 
     pub async fn withdraw_faq(&self, id: Uuid, meta: &CommandMeta) -> Result<Written, Error> {
         let command = FaqCommand::Withdraw {
-            at: self.clock.now(),
+            at: self.core.clock.now(),
         };
-        self.execute(&self.faq, id, command, meta).await
+        self.core.execute(&self.faq, id, command, meta).await
     }
 
-    /// Stores the file (once per content) and publishes it under `title`.
-    pub async fn publish_document(
+    /// Stores an uploaded file and publishes it as a new document.
+    pub async fn upload_document(
+        &self,
+        title: Title,
+        published_on: Option<NaiveDate>,
+        bytes: &[u8],
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let id = self.core.ids.new_id();
+        self.publish_document(id, title, published_on, bytes, meta)
+            .await
+    }
+
+    /// Stores the file (once per content) and publishes it under `title` as document `id`.
+    async fn publish_document(
         &self,
         id: Uuid,
         title: Title,
@@ -91,7 +114,7 @@ impl App {
         )
         .bind(&sha256)
         .bind(bytes)
-        .execute(&self.db.sqlx)
+        .execute(&self.core.db.sqlx)
         .await?;
         let command = DocumentCommand::Publish {
             title,
@@ -100,17 +123,17 @@ impl App {
                 content_type: "application/pdf".to_string(),
                 size_bytes: bytes.len() as i64,
             },
-            published_on: published_on.unwrap_or_else(|| moscow_today(self)),
-            at: self.clock.now(),
+            published_on: published_on.unwrap_or_else(|| moscow_date(self.core.clock.now())),
+            at: self.core.clock.now(),
         };
-        self.execute(&self.documents, id, command, meta).await
+        self.core.execute(&self.documents, id, command, meta).await
     }
 
     pub async fn withdraw_document(&self, id: Uuid, meta: &CommandMeta) -> Result<Written, Error> {
         let command = DocumentCommand::Withdraw {
-            at: self.clock.now(),
+            at: self.core.clock.now(),
         };
-        self.execute(&self.documents, id, command, meta).await
+        self.core.execute(&self.documents, id, command, meta).await
     }
 
     /// Publishes the bundled documents unless they exist already; safe to run at every start.

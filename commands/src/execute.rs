@@ -7,14 +7,15 @@ use k911_event_store::append::capture_position;
 use k911_event_store::log::Checkpoint;
 use k911_event_store::store::{self, Cqrs, Store};
 
+use crate::app::Core;
 use crate::metrics::AggregateLabels;
-use crate::{App, Error};
+use crate::Error;
 
 /// How often a command is retried from a fresh load when another writer got there first.
 const CONFLICT_RETRIES: usize = 5;
 
 /// Who asked and how; stored with every event for the audit trail. The client's address is
-/// personal data: it is stored sealed (see [`App::metadata`]).
+/// personal data: it is stored sealed (see [`Core::metadata`]).
 #[derive(Debug, Clone, Default)]
 pub struct CommandMeta {
     pub actor_id: Option<uuid::Uuid>,
@@ -69,7 +70,7 @@ pub struct Written {
     pub checkpoint: Checkpoint,
 }
 
-impl App {
+impl Core {
     /// Runs the command that creates aggregate `id`, an id just generated: no events to load.
     pub(crate) async fn create<A>(
         &self,
@@ -132,7 +133,7 @@ impl App {
     }
 }
 
-impl App {
+impl Core {
     /// The metadata stored with a command's events. The client's address is sealed with the key
     /// of the person acting (or the one the request is about), so erasing them erases it too; a
     /// request about no one (a bank's notification) records none.
@@ -157,7 +158,7 @@ impl App {
 }
 
 /// Runs `command` on aggregate `id`; while another writer got there first, again from a fresh
-/// load, at most [`CONFLICT_RETRIES`] times. For callers without an [`App`] (process managers).
+/// load, at most [`CONFLICT_RETRIES`] times. For callers without a [`Core`] (process managers).
 pub(crate) async fn run_retrying<A>(
     cqrs: &Cqrs<A>,
     id: &str,
@@ -181,7 +182,7 @@ where
     }
 }
 
-impl App {
+impl Core {
     /// An aggregate's current state, from its own events: for decisions that must not trust a
     /// read model that may lag.
     pub(crate) async fn load<A: Aggregate>(
@@ -193,7 +194,7 @@ impl App {
     }
 }
 
-/// An aggregate's current state from its events; for callers without an [`App`] (process
+/// An aggregate's current state from its events; for callers without a [`Core`] (process
 /// managers).
 pub(crate) async fn load<A: Aggregate>(store: &Store<A>, id: uuid::Uuid) -> Result<A, Error> {
     let mut context = store

@@ -61,6 +61,13 @@ pub(crate) struct AppState {
     pub reader: Reader,
 }
 
+/// Handlers that use one service take it alone (`State<Content>`).
+impl axum::extract::FromRef<AppState> for k911_commands::content::Content {
+    fn from_ref(state: &AppState) -> Self {
+        state.app.content.clone()
+    }
+}
+
 /// The application with the read models following the log beside its process managers, and
 /// the reader over them: `build` makes the `App` from the read models it is given.
 pub fn application(build: impl FnOnce(Vec<Arc<dyn Follower>>) -> App) -> (App, Reader) {

@@ -109,8 +109,8 @@ async fn faq_management_checks_role_and_fields() {
 #[tokio::test]
 async fn the_seed_documents_are_published_once_and_served_as_pdf() {
     let app = TestApp::spawn().await;
-    app.app.seed_documents().await.unwrap();
-    app.app.seed_documents().await.unwrap();
+    app.app.content.seed_documents().await.unwrap();
+    app.app.content.seed_documents().await.unwrap();
     app.settle().await;
     let list = app
         .request(Method::GET, "/api/v1/documents", None, &[])

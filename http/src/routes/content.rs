@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::NaiveDate;
 use k911_aggregates::values::{MessageText, Title};
-use k911_commands::content::MAX_DOCUMENT_BYTES;
+use k911_commands::content::{Content, MAX_DOCUMENT_BYTES};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -87,44 +87,35 @@ impl From<k911_commands::Written> for Changed {
 
 #[utoipa::path(post, path = "/api/v1/staff/faq", tag = "content", security(("bearer" = [])), request_body = FaqRequest, responses((status = 201, body = Changed), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn publish_faq(
-    State(state): State<AppState>,
+    State(content): State<Content>,
     Editor(caller): Editor,
     Json(body): Json<FaqRequest>,
 ) -> Result<(StatusCode, JsonResponse<Changed>), ApiError> {
     let (question, answer) = body.parse()?;
-    let written = state
-        .app
-        .publish_faq(question, answer, &caller.meta)
-        .await?;
+    let written = content.publish_faq(question, answer, &caller.meta).await?;
     Ok((StatusCode::CREATED, JsonResponse(written.into())))
 }
 
 #[utoipa::path(put, path = "/api/v1/staff/faq/{id}", tag = "content", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = FaqRequest, responses((status = 200, body = Changed), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn edit_faq(
-    State(state): State<AppState>,
+    State(content): State<Content>,
     Editor(caller): Editor,
     IdPath(id): IdPath,
     Json(body): Json<FaqRequest>,
 ) -> Result<JsonResponse<Changed>, ApiError> {
     let (question, answer) = body.parse()?;
-    Ok(JsonResponse(
-        state
-            .app
-            .edit_faq(id, question, answer, &caller.meta)
-            .await?
-            .into(),
-    ))
+    let written = content.edit_faq(id, question, answer, &caller.meta).await?;
+    Ok(JsonResponse(written.into()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/staff/faq/{id}", tag = "content", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Changed), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn withdraw_faq(
-    State(state): State<AppState>,
+    State(content): State<Content>,
     Editor(caller): Editor,
     IdPath(id): IdPath,
 ) -> Result<JsonResponse<Changed>, ApiError> {
-    Ok(JsonResponse(
-        state.app.withdraw_faq(id, &caller.meta).await?.into(),
-    ))
+    let written = content.withdraw_faq(id, &caller.meta).await?;
+    Ok(JsonResponse(written.into()))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -193,7 +184,7 @@ pub(crate) struct DocumentUpload {
 
 #[utoipa::path(post, path = "/api/v1/staff/documents", tag = "content", security(("bearer" = [])), request_body = DocumentUpload, responses((status = 201, body = Changed), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn upload_document(
-    State(state): State<AppState>,
+    State(content): State<Content>,
     Admin(caller): Admin,
     Json(body): Json<DocumentUpload>,
 ) -> Result<(StatusCode, JsonResponse<Changed>), ApiError> {
@@ -222,23 +213,20 @@ pub(crate) async fn upload_document(
     let (Some(title), Some(bytes)) = (title, bytes) else {
         return Err(ApiError::Invalid(errors));
     };
-    let id = state.app.ids.new_id();
-    let written = state
-        .app
-        .publish_document(id, title, body.published_on, &bytes, &caller.meta)
+    let written = content
+        .upload_document(title, body.published_on, &bytes, &caller.meta)
         .await?;
     Ok((StatusCode::CREATED, JsonResponse(written.into())))
 }
 
 #[utoipa::path(delete, path = "/api/v1/staff/documents/{id}", tag = "content", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Changed), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn withdraw_document(
-    State(state): State<AppState>,
+    State(content): State<Content>,
     Admin(caller): Admin,
     IdPath(id): IdPath,
 ) -> Result<JsonResponse<Changed>, ApiError> {
-    Ok(JsonResponse(
-        state.app.withdraw_document(id, &caller.meta).await?.into(),
-    ))
+    let written = content.withdraw_document(id, &caller.meta).await?;
+    Ok(JsonResponse(written.into()))
 }
 
 /// How customers reach support; from configuration.
