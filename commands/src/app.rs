@@ -9,7 +9,6 @@ use k911_aggregates::loan::law::LawEditions;
 use k911_aggregates::loan::reminders::ReminderRules;
 use k911_aggregates::loan::Loan;
 use k911_aggregates::loan_application::{LendingPolicy, LoanApplication, Product};
-use k911_aggregates::support_ticket::SupportTicket;
 use k911_event_store::follower::{Follower, Followers, Waker};
 use k911_event_store::keys::{KeyStore, MasterKey};
 use k911_event_store::store::{self, Cqrs};
@@ -26,7 +25,9 @@ use crate::notify::Ports;
 use crate::onboarding::Onboarding;
 use crate::otp::{Codes, OtpRules};
 use crate::payments::{ChannelSecrets, PaymentAssignment};
+use crate::profile::Profiles;
 use crate::social::{Oidc, OidcProvider};
+use crate::support::Support;
 
 /// Tunables of the use cases.
 #[derive(Debug, Clone)]
@@ -91,7 +92,8 @@ pub struct Core {
 }
 
 /// The write side: the services, named after what they do, and what they share. Cheap to clone.
-/// (Being split into services: `content` is one; the rest are still methods of `App`.)
+/// (Being split into services: `content` and `support` are; the rest are still methods of
+/// `App`.)
 #[derive(Clone)]
 pub struct App {
     pub core: Core,
@@ -100,11 +102,13 @@ pub struct App {
     pub oidc: Arc<Oidc>,
     /// The FAQ and the "Documents" section.
     pub content: Content,
+    /// Support tickets.
+    pub support: Support,
+    /// Customers' profiles.
+    pub profiles: Profiles,
     pub(crate) codes: Codes,
-    pub(crate) tickets: Arc<Cqrs<SupportTicket>>,
     pub(crate) accounts: Arc<Cqrs<Account>>,
     pub(crate) applications: Arc<Cqrs<LoanApplication>>,
-    pub(crate) ticket_store: Arc<store::Store<SupportTicket>>,
     pub(crate) account_store: Arc<store::Store<Account>>,
     pub(crate) application_store: Arc<store::Store<LoanApplication>>,
     pub(crate) loans: Arc<Cqrs<Loan>>,
@@ -209,16 +213,26 @@ impl App {
             settings,
             metrics: Arc::default(),
         };
+        let profiles = Profiles {
+            core: core.clone(),
+            accounts: account_store.clone(),
+            applications: application_store.clone(),
+        };
         Self {
             content: Content {
                 core: core.clone(),
                 faq: Arc::new(store::cqrs(&db, ())),
                 documents: Arc::new(store::cqrs(&db, ())),
             },
-            tickets: Arc::new(store::cqrs(&db, ())),
+            support: Support {
+                core: core.clone(),
+                tickets: Arc::new(store::cqrs(&db, ())),
+                ticket_store: Arc::new(store::store(&db)),
+                profiles: profiles.clone(),
+            },
+            profiles,
             accounts,
             applications,
-            ticket_store: Arc::new(store::store(&db)),
             account_store,
             application_store,
             loans,

@@ -43,33 +43,8 @@ impl App {
         ))
     }
 
-    /// The customer's profile and payout method as their latest decided application has them:
-    /// what a repeat application starts from. Only for an opened cabinet.
-    pub async fn current_profile(
-        &self,
-        customer_id: Uuid,
-    ) -> Result<(Applicant, PayoutMethod), Error> {
-        let account = self.load(&self.account_store, customer_id).await?;
-        let AccountKind::Customer {
-            latest_application,
-            opened_by: Some(_),
-            ..
-        } = account.kind()
-        else {
-            return Err(Error::NotFound);
-        };
-        let application = self
-            .load(&self.application_store, *latest_application)
-            .await?;
-        let (applicant, payout) = application.profile().ok_or(Error::NotFound)?;
-        Ok((
-            self.keys.open(applicant).await?,
-            self.keys.open(payout).await?,
-        ))
-    }
-
     /// `POST /api/v1/me/applications`: a new application prefilled from `profile` (the
-    /// customer's [`current_profile`](Self::current_profile), which the form was checked
+    /// customer's current profile, [`Profiles::current`](crate::profile::Profiles::current), which the form was checked
     /// against). The changes are recorded on the account (sealed), the full profile travels with
     /// the application as the underwriter will judge it.
     pub async fn apply_again(

@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use k911_event_store::append::capture_position;
 use k911_event_store::log::Checkpoint;
@@ -134,6 +136,29 @@ impl Core {
 }
 
 impl Core {
+    /// Records that `actor_id` read `subject_id`'s personal data, and why: before it is shown.
+    pub(crate) async fn record_personal_data_read(
+        &self,
+        actor_id: uuid::Uuid,
+        subject_id: uuid::Uuid,
+        purpose: &str,
+        meta: &CommandMeta,
+    ) -> Result<(), Error> {
+        let now: DateTime<Utc> = self.clock.now();
+        sqlx::query(
+            "INSERT INTO personal_data_reads (actor_id, subject_id, purpose, request_id, read_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(actor_id)
+        .bind(subject_id)
+        .bind(purpose)
+        .bind(&meta.request_id)
+        .bind(now)
+        .execute(&self.db.sqlx)
+        .await?;
+        Ok(())
+    }
+
     /// The metadata stored with a command's events. The client's address is sealed with the key
     /// of the person acting (or the one the request is about), so erasing them erases it too; a
     /// request about no one (a bank's notification) records none.

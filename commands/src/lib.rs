@@ -21,6 +21,7 @@ pub mod onboarding;
 pub mod otp;
 pub mod payments;
 pub mod payout;
+pub mod profile;
 pub mod registry;
 pub mod smsru;
 pub mod social;

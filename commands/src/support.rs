@@ -1,6 +1,5 @@
 //! Support tickets: the feedback form, the strict first-come queue, replies and closing.
 
-use chrono::{DateTime, Utc};
 use k911_aggregates::support_ticket::{
     Requester, SupportTicket, SupportTicketCommand, SupportTicketError, TicketContact, TicketKind,
     TicketStatus,
@@ -8,7 +7,13 @@ use k911_aggregates::support_ticket::{
 use k911_aggregates::values::{MessageText, PersonName};
 use uuid::Uuid;
 
-use crate::{App, CommandMeta, Error, Written};
+use std::sync::Arc;
+
+use k911_event_store::store::{Cqrs, Store};
+
+use crate::app::Core;
+use crate::profile::Profiles;
+use crate::{CommandMeta, Error, Written};
 
 /// How many waiting tickets `take_next` tries before it reads the queue again.
 const NEXT_WINDOW: i64 = 16;
@@ -38,27 +43,38 @@ pub struct TicketView {
     pub question: Option<MessageText>,
 }
 
-impl App {
+/// Support tickets: filed from the site or the cabinet, served strictly in arrival order,
+/// answered and closed by the agent who holds them.
+#[derive(Clone)]
+pub struct Support {
+    pub(crate) core: Core,
+    pub(crate) tickets: Arc<Cqrs<SupportTicket>>,
+    pub(crate) ticket_store: Arc<Store<SupportTicket>>,
+    pub(crate) profiles: Profiles,
+}
+
+impl Support {
     /// Submits the feedback form. (Its place in the queue is the read side's to tell.)
     pub async fn submit_ticket(
         &self,
         form: TicketForm,
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
-        let ticket_id = self.ids.new_id();
+        let ticket_id = self.core.ids.new_id();
         // An anonymous requester is a subject of their own; a customer's data shares their key.
         let subject = match form.requester {
-            Requester::Anonymous => self.keys.new_subject().await?,
+            Requester::Anonymous => self.core.keys.new_subject().await?,
             Requester::Customer { customer_id } => customer_id,
         };
         let command = SupportTicketCommand::Submit {
             kind: form.kind,
             requester: form.requester,
-            contact: self.keys.seal(subject, &form.contact).await?,
-            question: self.keys.seal(subject, &form.question).await?,
-            at: self.clock.now(),
+            contact: self.core.keys.seal(subject, &form.contact).await?,
+            question: self.core.keys.seal(subject, &form.question).await?,
+            at: self.core.clock.now(),
         };
-        self.create(&self.tickets, ticket_id, command, &meta.about(subject))
+        self.core
+            .create(&self.tickets, ticket_id, command, &meta.about(subject))
             .await
     }
 
@@ -87,9 +103,13 @@ impl App {
             for ticket_id in waiting {
                 let command = SupportTicketCommand::Assign {
                     agent_id,
-                    at: self.clock.now(),
+                    at: self.core.clock.now(),
                 };
-                match self.execute(&self.tickets, ticket_id, command, meta).await {
+                match self
+                    .core
+                    .execute(&self.tickets, ticket_id, command, meta)
+                    .await
+                {
                     Ok(written) => {
                         let view = self.ticket_for_agent(ticket_id, agent_id, meta).await?;
                         return Ok(Some((written, view)));
@@ -113,15 +133,17 @@ impl App {
         answer: MessageText,
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
-        let ticket: SupportTicket = self.load(&self.ticket_store, ticket_id).await?;
+        let ticket: SupportTicket = self.core.load(&self.ticket_store, ticket_id).await?;
         let (contact, _) = ticket.submitted().ok_or(Error::NotFound)?;
         let subject = contact.subject_id;
         let command = SupportTicketCommand::Reply {
             agent_id,
-            answer: self.keys.seal(subject, &answer).await?,
-            at: self.clock.now(),
+            answer: self.core.keys.seal(subject, &answer).await?,
+            at: self.core.clock.now(),
         };
-        self.execute(&self.tickets, ticket_id, command, meta).await
+        self.core
+            .execute(&self.tickets, ticket_id, command, meta)
+            .await
     }
 
     pub async fn close_ticket(
@@ -132,9 +154,11 @@ impl App {
     ) -> Result<Written, Error> {
         let command = SupportTicketCommand::Close {
             agent_id,
-            at: self.clock.now(),
+            at: self.core.clock.now(),
         };
-        self.execute(&self.tickets, ticket_id, command, meta).await
+        self.core
+            .execute(&self.tickets, ticket_id, command, meta)
+            .await
     }
 
     /// A question or a deletion request from the cabinet: the contacts come from the profile.
@@ -145,7 +169,7 @@ impl App {
         question: MessageText,
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
-        let (applicant, _) = self.current_profile(customer_id).await?;
+        let (applicant, _) = self.profiles.current(customer_id).await?;
         // Addressed by first name and patronymic, as is polite in Russian; the first name alone
         // when both together are too long for a contact name.
         let first = applicant.first_name.as_str();
@@ -174,7 +198,7 @@ impl App {
         agent_id: Uuid,
         meta: &CommandMeta,
     ) -> Result<TicketView, Error> {
-        let ticket: SupportTicket = self.load(&self.ticket_store, ticket_id).await?;
+        let ticket: SupportTicket = self.core.load(&self.ticket_store, ticket_id).await?;
         let holder = match ticket.status() {
             TicketStatus::Assigned { agent_id } | TicketStatus::Answered { agent_id } => {
                 Some(agent_id)
@@ -186,35 +210,14 @@ impl App {
             return Err(Error::NotFound);
         }
         let (contact, question) = ticket.submitted().ok_or(Error::NotFound)?;
-        self.record_personal_data_read(agent_id, contact.subject_id, "support ticket", meta)
+        self.core
+            .record_personal_data_read(agent_id, contact.subject_id, "support ticket", meta)
             .await?;
         Ok(TicketView {
             ticket_id,
-            contact: opened(self.keys.open(contact).await)?,
-            question: opened(self.keys.open(question).await)?,
+            contact: opened(self.core.keys.open(contact).await)?,
+            question: opened(self.core.keys.open(question).await)?,
         })
-    }
-
-    pub(crate) async fn record_personal_data_read(
-        &self,
-        actor_id: Uuid,
-        subject_id: Uuid,
-        purpose: &str,
-        meta: &CommandMeta,
-    ) -> Result<(), Error> {
-        let now: DateTime<Utc> = self.clock.now();
-        sqlx::query(
-            "INSERT INTO personal_data_reads (actor_id, subject_id, purpose, request_id, read_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(actor_id)
-        .bind(subject_id)
-        .bind(purpose)
-        .bind(&meta.request_id)
-        .bind(now)
-        .execute(&self.db.sqlx)
-        .await?;
-        Ok(())
     }
 }
 

@@ -68,6 +68,18 @@ impl axum::extract::FromRef<AppState> for k911_commands::content::Content {
     }
 }
 
+impl axum::extract::FromRef<AppState> for k911_commands::support::Support {
+    fn from_ref(state: &AppState) -> Self {
+        state.app.support.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Reader {
+    fn from_ref(state: &AppState) -> Self {
+        state.reader.clone()
+    }
+}
+
 /// The application with the read models following the log beside its process managers, and
 /// the reader over them: `build` makes the `App` from the read models it is given.
 pub fn application(build: impl FnOnce(Vec<Arc<dyn Follower>>) -> App) -> (App, Reader) {

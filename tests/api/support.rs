@@ -296,6 +296,7 @@ async fn take_next_ends_when_the_queue_lists_only_tickets_already_taken() {
     let next = tokio::time::timeout(
         std::time::Duration::from_secs(5),
         app.app
+            .support
             .take_next_ticket(uuid::Uuid::now_v7(), &Stale(vec![ticket]), &meta),
     )
     .await

@@ -252,7 +252,7 @@ pub(crate) async fn apply_again(
 ) -> Result<(StatusCode, JsonResponse<ApplicationReceipt>), ApiError> {
     let customer_id = caller.principal.account_id;
     let today = moscow_date(state.app.clock.now());
-    let profile = state.app.current_profile(customer_id).await?;
+    let profile = state.app.profiles.current(customer_id).await?;
     let form = body.parse(profile.0.birth_date, today)?;
     let written = state
         .app

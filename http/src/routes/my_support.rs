@@ -15,6 +15,8 @@ use crate::error::ApiError;
 use crate::extract::{Json, Page};
 use crate::routes::support::TicketReceipt;
 use crate::AppState;
+use k911_commands::support::Support as Tickets;
+use k911_projections::Reader;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -74,35 +76,36 @@ pub(crate) async fn tickets(
 }
 
 async fn submit(
-    state: &AppState,
+    (tickets, reader): (Tickets, Reader),
     caller: &crate::auth::Caller,
     kind: TicketKind,
     question: MessageText,
 ) -> Result<(StatusCode, JsonResponse<TicketReceipt>), ApiError> {
     let customer_id = caller.principal.account_id;
-    let written = state
-        .app
+    let written = tickets
         .submit_customer_ticket(customer_id, kind, question, &caller.meta)
         .await?;
-    let receipt = TicketReceipt::of(state, written).await;
+    let receipt = TicketReceipt::of(&reader, written).await;
     Ok((StatusCode::CREATED, JsonResponse(receipt)))
 }
 
 #[utoipa::path(post, path = "/api/v1/me/support/tickets", tag = "cabinet", security(("bearer" = [])), request_body = QuestionRequest, responses((status = 201, body = TicketReceipt), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn ask(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
+    State(reader): State<Reader>,
     Borrower(caller): Borrower,
     Json(body): Json<QuestionRequest>,
 ) -> Result<(StatusCode, JsonResponse<TicketReceipt>), ApiError> {
     let question =
         MessageText::parse(&body.question).map_err(|e| ApiError::invalid("question", e))?;
-    submit(&state, &caller, TicketKind::Question, question).await
+    submit((tickets, reader), &caller, TicketKind::Question, question).await
 }
 
 /// Asks support to delete the profile: a ticket of kind `deletion`, served in queue order.
 #[utoipa::path(post, path = "/api/v1/me/deletion-request", tag = "cabinet", security(("bearer" = [])), request_body = DeletionRequest, responses((status = 201, body = TicketReceipt), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn request_deletion(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
+    State(reader): State<Reader>,
     Borrower(caller): Borrower,
     body: crate::extract::OptionalJson<DeletionRequest>,
 ) -> Result<(StatusCode, JsonResponse<TicketReceipt>), ApiError> {
@@ -111,5 +114,5 @@ pub(crate) async fn request_deletion(
         None => "Прошу удалить мой профиль.".to_string(),
     };
     let question = MessageText::parse(&text).map_err(|e| ApiError::invalid("reason", e))?;
-    submit(&state, &caller, TicketKind::Deletion, question).await
+    submit((tickets, reader), &caller, TicketKind::Deletion, question).await
 }

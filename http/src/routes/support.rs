@@ -5,7 +5,7 @@ use axum::Json as JsonResponse;
 use chrono::{DateTime, Utc};
 use k911_aggregates::support_ticket::{Requester, TicketContact, TicketKind};
 use k911_aggregates::values::{Email, MessageText, PersonName, Phone};
-use k911_commands::support::{TicketForm, TicketView, WaitingTickets};
+use k911_commands::support::{Support as Tickets, TicketForm, TicketView, WaitingTickets};
 use k911_commands::Error as AppError;
 use k911_commands::{CommandMeta, Written};
 use k911_projections::support::TicketRow;
@@ -65,9 +65,8 @@ pub(crate) struct TicketReceipt {
 
 impl TicketReceipt {
     /// The answer to a new ticket, with its place in the queue once the queue shows it.
-    pub(crate) async fn of(state: &AppState, written: Written) -> Self {
-        let queue_position = state
-            .reader
+    pub(crate) async fn of(reader: &Reader, written: Written) -> Self {
+        let queue_position = reader
             .new_ticket_position(written.id, written.checkpoint)
             .await;
         Self {
@@ -91,7 +90,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PublicMeta {
 
 #[utoipa::path(post, path = "/api/v1/support/tickets", tag = "support", request_body = TicketRequest, params(("Idempotency-Key" = Option<String>, Header, description = "UUID; a retry gets the first answer")), responses((status = 201, body = TicketReceipt), (status = 400, body = crate::error::Problem), (status = 415, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn submit(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
+    State(reader): State<Reader>,
     PublicMeta(meta): PublicMeta,
     Json(body): Json<TicketRequest>,
 ) -> Result<(StatusCode, JsonResponse<TicketReceipt>), ApiError> {
@@ -102,8 +102,8 @@ pub(crate) async fn submit(
         contact,
         question,
     };
-    let written = state.app.submit_ticket(form, &meta).await?;
-    let receipt = TicketReceipt::of(&state, written).await;
+    let written = tickets.submit_ticket(form, &meta).await?;
+    let receipt = TicketReceipt::of(&reader, written).await;
     Ok((StatusCode::CREATED, JsonResponse(receipt)))
 }
 
@@ -184,16 +184,16 @@ impl TicketDetails {
 
 #[utoipa::path(post, path = "/api/v1/staff/support/queue/next", tag = "support", security(("bearer" = [])), responses((status = 200, body = TicketDetails), (status = 404, body = crate::error::Problem, description = "The queue is empty"), (status = 403, body = crate::error::Problem)))]
 pub(crate) async fn take_next(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
+    State(reader): State<Reader>,
     Support(caller): Support,
 ) -> Result<JsonResponse<TicketDetails>, ApiError> {
-    let queue = ReadQueue(&state.reader);
-    let (written, view) = state
-        .app
+    let queue = ReadQueue(&reader);
+    let (written, view) = tickets
         .take_next_ticket(caller.principal.account_id, &queue, &caller.meta)
         .await?
         .ok_or(ApiError::NotFound("waiting ticket"))?;
-    let row = state.reader.ticket(view.ticket_id).await?;
+    let row = reader.ticket(view.ticket_id).await?;
     Ok(JsonResponse(TicketDetails::new(
         row,
         view,
@@ -217,15 +217,15 @@ impl WaitingTickets for ReadQueue<'_> {
 
 #[utoipa::path(get, path = "/api/v1/staff/support/tickets/{id}", tag = "support", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 200, body = TicketDetails), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn ticket(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
+    State(reader): State<Reader>,
     Support(caller): Support,
     IdPath(ticket_id): IdPath,
 ) -> Result<JsonResponse<TicketDetails>, ApiError> {
-    let view = state
-        .app
+    let view = tickets
         .ticket_for_agent(ticket_id, caller.principal.account_id, &caller.meta)
         .await?;
-    let row = state.reader.ticket(ticket_id).await?;
+    let row = reader.ticket(ticket_id).await?;
     let status = row.status.clone();
     Ok(JsonResponse(TicketDetails::new(row, view, &status, None)))
 }
@@ -253,14 +253,13 @@ pub(crate) struct TicketChanged {
 
 #[utoipa::path(post, path = "/api/v1/staff/support/tickets/{id}/reply", tag = "support", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = ReplyRequest, responses((status = 200, body = TicketChanged), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn reply(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     Support(caller): Support,
     IdPath(ticket_id): IdPath,
     Json(body): Json<ReplyRequest>,
 ) -> Result<JsonResponse<TicketChanged>, ApiError> {
     let text = MessageText::parse(&body.text).map_err(|e| ApiError::invalid("text", e))?;
-    let written = state
-        .app
+    let written = tickets
         .reply_to_ticket(ticket_id, caller.principal.account_id, text, &caller.meta)
         .await?;
     Ok(JsonResponse(TicketChanged {
@@ -272,7 +271,7 @@ pub(crate) async fn reply(
 
 #[utoipa::path(post, path = "/api/v1/staff/support/tickets/{id}/close", tag = "support", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body(content = Option<CloseRequest>, description = "optional last answer"), responses((status = 200, body = TicketChanged), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub(crate) async fn close(
-    State(state): State<AppState>,
+    State(tickets): State<Tickets>,
     Support(caller): Support,
     IdPath(ticket_id): IdPath,
     OptionalJson(body): OptionalJson<CloseRequest>,
@@ -280,15 +279,11 @@ pub(crate) async fn close(
     let agent = caller.principal.account_id;
     if let Some(text) = body.text {
         let text = MessageText::parse(&text).map_err(|e| ApiError::invalid("text", e))?;
-        state
-            .app
+        tickets
             .reply_to_ticket(ticket_id, agent, text, &caller.meta)
             .await?;
     }
-    let written = state
-        .app
-        .close_ticket(ticket_id, agent, &caller.meta)
-        .await?;
+    let written = tickets.close_ticket(ticket_id, agent, &caller.meta).await?;
     Ok(JsonResponse(TicketChanged {
         ticket_id,
         status: "closed",
