@@ -176,6 +176,7 @@ async fn import_payments(
     );
     let reader = bar.wrap_read(file);
     let report = app
+        .payments
         .import_payments(channel, layout, reader, |line| {
             bar.set_message(format!("line {line}"))
         })

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k911_aggregates::account::Account;
-use k911_aggregates::incoming_payment::IncomingPayment;
 use k911_aggregates::loan::law::LawEditions;
 use k911_aggregates::loan::reminders::ReminderRules;
 use k911_aggregates::loan::Loan;
@@ -24,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::notify::Ports;
 use crate::onboarding::Onboarding;
 use crate::otp::{Codes, OtpRules};
-use crate::payments::{ChannelSecrets, PaymentAssignment};
+use crate::payments::{ChannelSecrets, PaymentAssignment, Payments};
 use crate::profile::Profiles;
 use crate::social::{Oidc, OidcProvider};
 use crate::support::Support;
@@ -92,8 +91,8 @@ pub struct Core {
 }
 
 /// The write side: the services, named after what they do, and what they share. Cheap to clone.
-/// (Being split into services: `content` and `support` are; the rest are still methods of
-/// `App`.)
+/// (Being split into services: `content`, `support` and `payments` are; the rest are still
+/// methods of `App`.)
 #[derive(Clone)]
 pub struct App {
     pub core: Core,
@@ -104,6 +103,8 @@ pub struct App {
     pub content: Content,
     /// Support tickets.
     pub support: Support,
+    /// Repayments from outside channels.
+    pub payments: Payments,
     /// Customers' profiles.
     pub profiles: Profiles,
     pub(crate) codes: Codes,
@@ -113,8 +114,6 @@ pub struct App {
     pub(crate) application_store: Arc<store::Store<LoanApplication>>,
     pub(crate) loans: Arc<Cqrs<Loan>>,
     pub(crate) loan_store: Arc<store::Store<Loan>>,
-    pub(crate) incoming: Arc<Cqrs<IncomingPayment>>,
-    pub(crate) incoming_store: Arc<store::Store<IncomingPayment>>,
     /// Borrowers' loans at other lenders (the development driver: a local table).
     pub(crate) credit_history: Arc<dyn CreditHistory>,
     /// One permit per core for argon2 (see [`App::hashing`]).
@@ -230,6 +229,13 @@ impl App {
                 ticket_store: Arc::new(store::store(&db)),
                 profiles: profiles.clone(),
             },
+            payments: Payments {
+                core: core.clone(),
+                incoming: Arc::new(store::cqrs(&db, ())),
+                incoming_store,
+                loans: loans.clone(),
+                loan_store: loan_store.clone(),
+            },
             profiles,
             accounts,
             applications,
@@ -237,8 +243,6 @@ impl App {
             application_store,
             loans,
             loan_store,
-            incoming: Arc::new(store::cqrs(&db, ())),
-            incoming_store,
             credit_history: Arc::new(LocalCreditHistory::new(db.sqlx.clone(), keys)),
             core,
             followers,

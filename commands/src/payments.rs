@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use cqrs_es::AggregateError;
+use cqrs_es::{Aggregate, AggregateError};
 use hmac::{Hmac, Mac};
 use k911_aggregates::incoming_payment::{
     Destination, ExternalPayment, IncomingPayment, IncomingPaymentCommand, IncomingPaymentError,
@@ -21,11 +21,12 @@ use k911_event_store::store::{Cqrs, Store};
 use sha2::Sha256;
 use uuid::Uuid;
 
+use crate::app::Core;
 use crate::clock::moscow_date;
 use crate::error::{step_failed, StepFailure};
 use crate::execute::run_retrying;
 use crate::registry::{self, RegistryLayout};
-use crate::{App, CommandMeta, Error};
+use crate::{CommandMeta, Error};
 
 /// The HMAC secret of each open channel; a channel without one takes no notifications.
 pub type ChannelSecrets = BTreeMap<PaymentChannel, String>;
@@ -66,7 +67,18 @@ pub struct PaymentReceipt {
     pub position: i64,
 }
 
-impl App {
+/// Repayments from outside channels: received once per `(channel, external_id)`, applied to the
+/// loan they name, or held for staff to match.
+#[derive(Clone)]
+pub struct Payments {
+    pub(crate) core: Core,
+    pub(crate) incoming: Arc<Cqrs<IncomingPayment>>,
+    pub(crate) incoming_store: Arc<Store<IncomingPayment>>,
+    pub(crate) loans: Arc<Cqrs<Loan>>,
+    pub(crate) loan_store: Arc<Store<Loan>>,
+}
+
+impl Payments {
     /// Whether `signature` (hex) is the HMAC-SHA256 of `body` under `channel`'s secret. A
     /// closed channel verifies nothing.
     pub fn payment_signature_ok(
@@ -75,7 +87,7 @@ impl App {
         body: &[u8],
         signature: &str,
     ) -> bool {
-        let Some(secret) = self.settings.payment_secrets.get(&channel) else {
+        let Some(secret) = self.core.settings.payment_secrets.get(&channel) else {
             return false;
         };
         let Ok(signature) = hex::decode(signature.trim()) else {
@@ -103,7 +115,7 @@ impl App {
             contract_number,
             amount_kopecks,
             paid_at,
-            self.clock.now(),
+            self.core.clock.now(),
         )
     }
 
@@ -122,19 +134,19 @@ impl App {
             payment_id,
             position,
         };
-        let inbox: IncomingPayment = self.load(&self.incoming_store, payment_id).await?;
+        let inbox: IncomingPayment = self.core.load(&self.incoming_store, payment_id).await?;
         if inbox.received() {
             return self.duplicate(payment_id).await;
         }
         let loan_id: Option<Uuid> =
             sqlx::query_scalar("SELECT loan_id FROM contracts WHERE digits = $1")
                 .bind(contract_digits(&payment.contract_number))
-                .fetch_optional(&self.db.sqlx)
+                .fetch_optional(&self.core.db.sqlx)
                 .await?;
         let destination = match loan_id {
             None => Destination::Held("no contract with this number".to_string()),
             Some(loan_id) => {
-                let loan = self.load(&self.loan_store, loan_id).await?;
+                let loan = self.core.load(&self.loan_store, loan_id).await?;
                 match loan.takes_payment_on(moscow_date(payment.paid_at)) {
                     Ok(()) => Destination::Loan(loan_id),
                     Err(LoanError::NotIssued) => Destination::Held(
@@ -147,9 +159,10 @@ impl App {
         let receive = IncomingPaymentCommand::Receive {
             payment: payment.clone(),
             destination: destination.clone(),
-            at: self.clock.now(),
+            at: self.core.clock.now(),
         };
         let written = match self
+            .core
             .execute(&self.incoming, payment_id, receive, meta)
             .await
         {
@@ -169,10 +182,10 @@ impl App {
 
     /// The answer to a payment reported before: where it went, at its last position there.
     async fn duplicate(&self, payment_id: Uuid) -> Result<PaymentReceipt, Error> {
-        let inbox: IncomingPayment = self.load(&self.incoming_store, payment_id).await?;
+        let inbox: IncomingPayment = self.core.load(&self.incoming_store, payment_id).await?;
         let position = match inbox.loan_id() {
-            Some(loan_id) => self.position_of("Loan", loan_id).await?,
-            None => self.position_of("IncomingPayment", payment_id).await?,
+            Some(loan_id) => self.position_of(Loan::TYPE, loan_id).await?,
+            None => self.position_of(IncomingPayment::TYPE, payment_id).await?,
         };
         Ok(PaymentReceipt {
             status: PaymentStatus::Duplicate,
@@ -188,20 +201,25 @@ impl App {
         payment: &ExternalPayment,
         meta: &CommandMeta,
     ) -> Result<crate::Written, Error> {
-        self.execute(&self.loans, loan_id, apply_payment(payment), meta)
+        self.core
+            .execute(&self.loans, loan_id, apply_payment(payment), meta)
             .await
     }
 
     async fn position_of(&self, aggregate_type: &str, id: Uuid) -> Result<i64, Error> {
         Ok(
-            k911_event_store::store::last_checkpoint(&self.db, aggregate_type, &id.to_string())
-                .await?
-                .map_or(0, |c| c.global_position),
+            k911_event_store::store::last_checkpoint(
+                &self.core.db,
+                aggregate_type,
+                &id.to_string(),
+            )
+            .await?
+            .map_or(0, |c| c.global_position),
         )
     }
 }
 
-impl App {
+impl Payments {
     /// A staff member sends a held payment to the loan of `contract_number`: the match is
     /// recorded, and the loan applies the payment as its consequence (here at once, and by the
     /// [`PaymentAssignment`] process manager should this process die in between).
@@ -212,21 +230,22 @@ impl App {
         staff_id: Uuid,
         meta: &CommandMeta,
     ) -> Result<crate::Written, Error> {
-        let inbox: IncomingPayment = self.load(&self.incoming_store, payment_id).await?;
+        let inbox: IncomingPayment = self.core.load(&self.incoming_store, payment_id).await?;
         let payment = inbox.payment().cloned().ok_or(Error::NotFound)?;
         let loan_id: Uuid = sqlx::query_scalar("SELECT loan_id FROM contracts WHERE digits = $1")
             .bind(contract_digits(contract_number))
-            .fetch_optional(&self.db.sqlx)
+            .fetch_optional(&self.core.db.sqlx)
             .await?
             .ok_or(Error::UnknownContract)?;
-        let loan = self.load(&self.loan_store, loan_id).await?;
+        let loan = self.core.load(&self.loan_store, loan_id).await?;
         loan.takes_payment_on(moscow_date(payment.paid_at))?;
         let matched = IncomingPaymentCommand::Match {
             loan_id,
             staff_id,
-            at: self.clock.now(),
+            at: self.core.clock.now(),
         };
-        self.execute(&self.incoming, payment_id, matched, meta)
+        self.core
+            .execute(&self.incoming, payment_id, matched, meta)
             .await?;
         self.apply_to_loan(loan_id, &payment, meta).await
     }
@@ -243,7 +262,7 @@ pub struct ImportReport {
     pub errors: Vec<(u64, String)>,
 }
 
-impl App {
+impl Payments {
     /// `k911 payments import`: every row of a registry, each payment applied once (a row seen
     /// before, by file or by notification, is a duplicate). A bad row is reported with its line
     /// and the rest go on; `progress` hears of every row done. Fails only when the file cannot be
@@ -256,7 +275,7 @@ impl App {
         mut progress: impl FnMut(u64),
     ) -> Result<ImportReport, Error> {
         let rows =
-            registry::rows(layout, channel, self.clock.now(), file).map_err(Error::Storage)?;
+            registry::rows(layout, channel, self.core.clock.now(), file).map_err(Error::Storage)?;
         let meta = CommandMeta {
             actor_role: Some(format!("payment_registry:{channel}")),
             channel: "registry",

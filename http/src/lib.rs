@@ -74,6 +74,12 @@ impl axum::extract::FromRef<AppState> for k911_commands::support::Support {
     }
 }
 
+impl axum::extract::FromRef<AppState> for k911_commands::payments::Payments {
+    fn from_ref(state: &AppState) -> Self {
+        state.app.payments.clone()
+    }
+}
+
 impl axum::extract::FromRef<AppState> for Reader {
     fn from_ref(state: &AppState) -> Self {
         state.reader.clone()

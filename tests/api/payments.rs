@@ -114,6 +114,7 @@ async fn a_loan_is_repaid_by_notification_and_registry_each_payment_once_and_clo
     );
     let report = app
         .app
+        .payments
         .import_payments(
             PaymentChannel::SberbankOnline,
             RegistryLayout::Standard,
@@ -136,6 +137,7 @@ async fn a_loan_is_repaid_by_notification_and_registry_each_payment_once_and_clo
     // Importing the same file again applies nothing.
     let again = app
         .app
+        .payments
         .import_payments(
             PaymentChannel::SberbankOnline,
             RegistryLayout::Standard,
@@ -267,6 +269,7 @@ async fn a_registry_that_comes_days_late_books_each_payment_on_its_own_day() {
     );
     let report = app
         .app
+        .payments
         .import_payments(
             PaymentChannel::Terminal,
             RegistryLayout::Standard,
@@ -302,6 +305,7 @@ async fn a_registry_in_sberbanks_layout_is_mapped_onto_payments() {
         format!("28-11-2026;11-30-00;8603;100200300;{number};Иванов И. И.;15120,00\n=1;15120,00\n");
     let report = app
         .app
+        .payments
         .import_payments(
             PaymentChannel::SberbankOnline,
             RegistryLayout::Sberbank,
@@ -356,6 +360,7 @@ async fn one_payment_named_with_two_contracts_is_credited_once_however_it_comes(
     );
     let report = app
         .app
+        .payments
         .import_payments(
             PaymentChannel::SberbankOnline,
             RegistryLayout::Standard,

@@ -6,7 +6,9 @@ use axum::http::HeaderMap;
 use axum::Json as JsonResponse;
 use chrono::{DateTime, Utc};
 use k911_aggregates::incoming_payment::PaymentChannel;
+use k911_commands::payments::Payments;
 use k911_commands::CommandMeta;
+use k911_projections::Reader;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -14,7 +16,6 @@ use crate::auth::Editor;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{parse_json, IdPath, Json, Page, RawJson};
 use crate::routes::support::PublicMeta;
-use crate::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -48,7 +49,7 @@ struct Channel {
 /// under the channel's secret) is checked before anything else; a bad one stores nothing.
 #[utoipa::path(post, path = "/api/v1/payments/notifications", tag = "payments", request_body = Notification, params(("X-Signature" = String, Header, description = "hex(HMAC-SHA256(channel secret, raw body))")), responses((status = 200, body = PaymentAnswer), (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem, description = "Bad signature, or a closed channel"), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn notification(
-    State(state): State<AppState>,
+    State(payments): State<Payments>,
     PublicMeta(meta): PublicMeta,
     headers: HeaderMap,
     RawJson(body): RawJson,
@@ -58,12 +59,11 @@ pub(crate) async fn notification(
         .get("x-signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !state.app.payment_signature_ok(channel, &body, signature) {
+    if !payments.payment_signature_ok(channel, &body, signature) {
         return Err(ApiError::Unauthorized);
     }
     let n: Notification = parse_json(&body)?;
-    let payment = state
-        .app
+    let payment = payments
         .reported_payment(
             n.channel,
             &n.external_id,
@@ -84,7 +84,7 @@ pub(crate) async fn notification(
         channel: "payments",
         ..meta
     };
-    let receipt = state.app.receive_payment(payment, &meta).await?;
+    let receipt = payments.receive_payment(payment, &meta).await?;
     Ok(JsonResponse(PaymentAnswer {
         status: receipt.status.as_str(),
         payment_id: receipt.payment_id,
@@ -108,14 +108,11 @@ pub(crate) struct Unmatched {
 
 #[utoipa::path(get, path = "/api/v1/staff/payments/unmatched", tag = "payments", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0"), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Vec<Unmatched>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub(crate) async fn unmatched(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
     _: Editor,
     page: Page,
 ) -> Result<JsonResponse<Vec<Unmatched>>, ApiError> {
-    let rows = state
-        .reader
-        .unmatched_payments(page.limit, page.offset)
-        .await?;
+    let rows = reader.unmatched_payments(page.limit, page.offset).await?;
     Ok(JsonResponse(
         rows.into_iter()
             .map(|r| Unmatched {
@@ -149,13 +146,12 @@ pub(crate) struct Matched {
 /// Sends a held payment to the loan it was meant for; the loan applies it in the law's order.
 #[utoipa::path(post, path = "/api/v1/staff/payments/{id}/match", tag = "payments", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = MatchRequest, responses((status = 200, body = Matched), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn match_payment(
-    State(state): State<AppState>,
+    State(payments): State<Payments>,
     Editor(caller): Editor,
     IdPath(payment_id): IdPath,
     Json(body): Json<MatchRequest>,
 ) -> Result<JsonResponse<Matched>, ApiError> {
-    let written = state
-        .app
+    let written = payments
         .match_payment(
             payment_id,
             &body.contract_number,
