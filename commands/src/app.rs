@@ -15,13 +15,13 @@ use k911_event_store::Database;
 
 use crate::clock::Clock;
 use crate::content::Content;
-use crate::credit_history::{CreditHistory, LocalCreditHistory};
+use crate::credit_history::LocalCreditHistory;
 use crate::effects::EffectRules;
 use crate::ids::IdGenerator;
 use crate::lending::Lending;
 use crate::metrics::Metrics;
 use crate::notify::Ports;
-use crate::onboarding::Onboarding;
+use crate::onboarding::{Onboarding, OnboardingProcess};
 use crate::otp::{Codes, OtpRules};
 use crate::payments::{ChannelSecrets, PaymentAssignment, Payments};
 use crate::profile::Profiles;
@@ -91,8 +91,8 @@ pub struct Core {
 }
 
 /// The write side: the services, named after what they do, and what they share. Cheap to clone.
-/// (Being split into services: `content`, `support` and `payments` are; the rest are still
-/// methods of `App`.)
+/// (Being split into services: `content`, `support`, `payments` and `onboarding` are; lending
+/// and access are still methods of `App`.)
 #[derive(Clone)]
 pub struct App {
     pub core: Core,
@@ -105,17 +105,16 @@ pub struct App {
     pub support: Support,
     /// Repayments from outside channels.
     pub payments: Payments,
+    /// Loan applications and their decisions.
+    pub onboarding: Onboarding,
     /// Customers' profiles.
     pub profiles: Profiles,
     pub(crate) codes: Codes,
     pub(crate) accounts: Arc<Cqrs<Account>>,
-    pub(crate) applications: Arc<Cqrs<LoanApplication>>,
     pub(crate) account_store: Arc<store::Store<Account>>,
     pub(crate) application_store: Arc<store::Store<LoanApplication>>,
     pub(crate) loans: Arc<Cqrs<Loan>>,
     pub(crate) loan_store: Arc<store::Store<Loan>>,
-    /// Borrowers' loans at other lenders (the development driver: a local table).
-    pub(crate) credit_history: Arc<dyn CreditHistory>,
     /// One permit per core for argon2 (see [`App::hashing`]).
     pub(crate) hashing: Arc<tokio::sync::Semaphore>,
 }
@@ -130,14 +129,6 @@ impl std::ops::Deref for App {
 }
 
 impl App {
-    /// What an approval is checked against: the product and the law's editions.
-    pub(crate) fn lending_policy(&self) -> LendingPolicy {
-        LendingPolicy {
-            product: self.settings.product.clone(),
-            law: self.settings.law.clone(),
-        }
-    }
-
     /// The application over `db`, following the log with `read_models` (the read side's) and its
     /// own process managers (not started yet: see [`Followers::start`]).
     pub fn new(
@@ -157,7 +148,7 @@ impl App {
         let accounts = Arc::new(store::cqrs(&db, ()));
         let mut projections = read_models;
         projections.push(Arc::new(crate::support_notifications::SupportNotifications));
-        projections.push(Arc::new(Onboarding {
+        projections.push(Arc::new(OnboardingProcess {
             accounts: accounts.clone(),
             keys: keys.clone(),
             db: db.sqlx.clone(),
@@ -236,14 +227,21 @@ impl App {
                 loans: loans.clone(),
                 loan_store: loan_store.clone(),
             },
+            onboarding: Onboarding {
+                core: core.clone(),
+                accounts: accounts.clone(),
+                applications,
+                account_store: account_store.clone(),
+                application_store: application_store.clone(),
+                credit_history: Arc::new(LocalCreditHistory::new(db.sqlx.clone(), keys)),
+                payout: ports.payout.clone(),
+            },
             profiles,
             accounts,
-            applications,
             account_store,
             application_store,
             loans,
             loan_store,
-            credit_history: Arc::new(LocalCreditHistory::new(db.sqlx.clone(), keys)),
             core,
             followers,
             ports,

@@ -932,7 +932,7 @@ impl App {
     /// The jobs that visit no loan: registrations never submitted are released, expired
     /// idempotency keys forgotten. A failure is logged; the next run tries again.
     pub async fn tidy_up(&self) {
-        if let Err(error) = self.release_unsubmitted_applications().await {
+        if let Err(error) = self.onboarding.release_unsubmitted_applications().await {
             tracing::warn!(%error, "releasing unsubmitted applications failed");
         }
         if let Err(error) = k911_event_store::idempotency::forget_expired(&self.db.sqlx).await {

@@ -11,8 +11,8 @@ use k911_aggregates::account::{
 use k911_aggregates::loan::law::CreditRecord;
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod, ProfileChanges};
 use k911_aggregates::loan_application::{
-    Assessment, DeclaredFinances, LoanApplication, LoanApplicationCommand, LoanApplicationError,
-    LoanApplicationEvent, LoanApplicationEventType, LoanRequest,
+    Assessment, DeclaredFinances, LendingPolicy, LoanApplication, LoanApplicationCommand,
+    LoanApplicationError, LoanApplicationEvent, LoanApplicationEventType, LoanRequest,
 };
 use k911_aggregates::money::{DailyRate, Kopecks};
 use k911_aggregates::values::{Email, MessageText};
@@ -22,16 +22,19 @@ use k911_event_store::follower::{payload, BatchTx, Follower, FollowerError, Kind
 use k911_event_store::keys::KeyStore;
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::outbox::{self, Channel, Effect};
-use k911_event_store::store::Cqrs;
+use k911_event_store::store::{Cqrs, Store};
 use uuid::Uuid;
 
+use crate::app::Core;
 use crate::auth::{generate_password, hash_password};
 use crate::clock::Clock;
 use crate::credit;
+use crate::credit_history::CreditHistory;
 use crate::error::{step_failed, StepFailure};
 use crate::execute::run_retrying;
 use crate::ids::IdGenerator;
-use crate::{App, CommandMeta, Error, Written};
+use crate::payout::PayoutProvider;
+use crate::{CommandMeta, Error, Written};
 
 /// How long a reservation of a phone, e-mail or passport may stand without its customer's first
 /// event before another application may take it over (the first one failed half-way).
@@ -58,7 +61,29 @@ pub struct Approval {
     pub daily_rate: Option<DailyRate>,
 }
 
-impl App {
+/// A repeat application: the loan, and whatever changed since the last one.
+#[derive(Debug, Clone)]
+pub struct RepeatForm {
+    pub loan: LoanRequest,
+    pub changes: ProfileChanges,
+}
+
+/// Loan applications: the first one registers the customer, a repeat one starts from the profile;
+/// underwriters approve (the loan counted on the customer's account first) or reject.
+#[derive(Clone)]
+pub struct Onboarding {
+    pub(crate) core: Core,
+    pub(crate) accounts: Arc<Cqrs<Account>>,
+    pub(crate) applications: Arc<Cqrs<LoanApplication>>,
+    pub(crate) account_store: Arc<Store<Account>>,
+    pub(crate) application_store: Arc<Store<LoanApplication>>,
+    /// Borrowers' loans at other lenders (the development driver: a local table).
+    pub(crate) credit_history: Arc<dyn CreditHistory>,
+    /// Checks that a card token is the provider's.
+    pub(crate) payout: Arc<dyn PayoutProvider>,
+}
+
+impl Onboarding {
     /// The first application: registers the customer and submits the application. A known
     /// phone, e-mail or passport is [`Error::KnownCustomer`]: that person logs in instead.
     pub async fn apply(&self, form: ApplicationForm, meta: &CommandMeta) -> Result<Written, Error> {
@@ -67,22 +92,26 @@ impl App {
             return Err(Error::UnknownReferralCode);
         }
         // Checked before the customer is registered: a refused application writes nothing.
-        self.settings
+        self.core
+            .settings
             .product
             .check(form.loan.amount, form.loan.term_days)?;
         self.check_payout(&form.payout).await?;
-        let customer_id = self.ids.new_id();
-        let application_id = self.ids.new_id();
+        let customer_id = self.core.ids.new_id();
+        let application_id = self.core.ids.new_id();
         let applicant = &form.applicant;
         let mut identities = vec![
-            ("phone", self.keys.lookup_hash(applicant.phone.as_str())),
+            (
+                "phone",
+                self.core.keys.lookup_hash(applicant.phone.as_str()),
+            ),
             (
                 "passport",
-                self.keys.lookup_hash(&applicant.passport.identity()),
+                self.core.keys.lookup_hash(&applicant.passport.identity()),
             ),
         ];
         if let Some(email) = &applicant.email {
-            identities.push(("email", self.keys.lookup_hash(&email_key(email))));
+            identities.push(("email", self.core.keys.lookup_hash(&email_key(email))));
         }
         match self.reserve_identities(customer_id, &identities).await {
             Ok(()) => {}
@@ -96,7 +125,7 @@ impl App {
         if written.is_err() {
             sqlx::query("DELETE FROM customer_identities WHERE customer_id = $1")
                 .bind(customer_id)
-                .execute(&self.db.sqlx)
+                .execute(&self.core.db.sqlx)
                 .await?;
         }
         written
@@ -109,10 +138,14 @@ impl App {
         form: ApplicationForm,
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
-        let now = self.clock.now();
-        let phone = self.keys.seal(customer_id, &form.applicant.phone).await?;
+        let now = self.core.clock.now();
+        let phone = self
+            .core
+            .keys
+            .seal(customer_id, &form.applicant.phone)
+            .await?;
         let email = match &form.applicant.email {
-            Some(email) => Some(self.keys.seal(customer_id, email).await?),
+            Some(email) => Some(self.core.keys.seal(customer_id, email).await?),
             None => None,
         };
         let register = AccountCommand::RegisterCustomer {
@@ -121,7 +154,8 @@ impl App {
             email,
             at: now,
         };
-        self.create(&self.accounts, customer_id, register, meta)
+        self.core
+            .create(&self.accounts, customer_id, register, meta)
             .await?;
         self.submit(customer_id, application_id, form, false, now, meta)
             .await
@@ -139,14 +173,15 @@ impl App {
     ) -> Result<Written, Error> {
         let submit = LoanApplicationCommand::Submit {
             customer_id,
-            applicant: self.keys.seal(customer_id, &form.applicant).await?,
+            applicant: self.core.keys.seal(customer_id, &form.applicant).await?,
             loan: form.loan,
-            payout: self.keys.seal(customer_id, &form.payout).await?,
+            payout: self.core.keys.seal(customer_id, &form.payout).await?,
             referral_code: form.referral_code,
             repeat,
             at,
         };
-        self.create(&self.applications, application_id, submit, meta)
+        self.core
+            .create(&self.applications, application_id, submit, meta)
             .await
     }
 
@@ -160,14 +195,15 @@ impl App {
         repeat: bool,
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
-        let application_id = self.ids.new_id();
-        let now = self.clock.now();
+        let application_id = self.core.ids.new_id();
+        let now = self.core.clock.now();
         let start = AccountCommand::StartApplication {
             application_id,
             changes,
             at: now,
         };
-        self.execute(&self.accounts, customer_id, start, meta)
+        self.core
+            .execute(&self.accounts, customer_id, start, meta)
             .await?;
         let written = self
             .submit(customer_id, application_id, form, repeat, now, meta)
@@ -176,9 +212,10 @@ impl App {
             let abandon = AccountCommand::CloseApplication {
                 application_id,
                 outcome: ApplicationOutcome::Abandoned,
-                at: self.clock.now(),
+                at: self.core.clock.now(),
             };
-            self.execute(&self.accounts, customer_id, abandon, meta)
+            self.core
+                .execute(&self.accounts, customer_id, abandon, meta)
                 .await?;
         }
         written
@@ -201,7 +238,7 @@ impl App {
             )
             .bind(kind)
             .bind(hash)
-            .fetch_optional(&self.db.sqlx)
+            .fetch_optional(&self.core.db.sqlx)
             .await?;
             if let Some(holder) = holder {
                 holders.push((kind.to_string(), holder));
@@ -212,7 +249,7 @@ impl App {
         };
         let same_person = holders.iter().all(|(_, holder)| *holder == customer_id);
         let holds = |kind: &str| holders.iter().any(|(k, _)| k == kind);
-        let account = self.load(&self.account_store, customer_id).await?;
+        let account = self.core.load(&self.account_store, customer_id).await?;
         let AccountKind::Customer {
             email,
             opened_by: None,
@@ -242,7 +279,7 @@ impl App {
         customer_id: Uuid,
         identities: &[(&str, Vec<u8>)],
     ) -> Result<(), Error> {
-        let mut tx = self.db.sqlx.begin().await?;
+        let mut tx = self.core.db.sqlx.begin().await?;
         for (kind, hash) in identities {
             let holder: Option<(Uuid, bool)> = sqlx::query_as(
                 "SELECT i.customer_id,
@@ -301,8 +338,11 @@ impl App {
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
         let (assessment, elsewhere) = self.assess(application_id).await?;
-        let at = self.clock.now();
-        let application = self.load(&self.application_store, application_id).await?;
+        let at = self.core.clock.now();
+        let application = self
+            .core
+            .load(&self.application_store, application_id)
+            .await?;
         // The loan is counted on the customer's account before the approval is written: another
         // approval of theirs at the same moment is decided after this one, against it.
         if let Some(customer_id) = application.customer_id() {
@@ -316,13 +356,14 @@ impl App {
             )?;
             let reserve = AccountCommand::ReserveCredit {
                 application_id,
-                credit: credit::terms(&cost, &self.settings.law, at),
+                credit: credit::terms(&cost, &self.core.settings.law, at),
                 elsewhere,
                 at,
             };
-            self.execute(&self.accounts, customer_id, reserve, meta)
+            self.core
+                .execute(&self.accounts, customer_id, reserve, meta)
                 .await?;
-            let account = self.load(&self.account_store, customer_id).await?;
+            let account = self.core.load(&self.account_store, customer_id).await?;
             if let Some(reason) = credit::refusal(&account, application_id, at) {
                 return Err(LoanApplicationError::Unlawful(reason).into());
             }
@@ -336,7 +377,8 @@ impl App {
             at,
         };
         // Should this fail (decided meanwhile by someone else), the reservation lapses by itself.
-        self.execute(&self.applications, application_id, command, meta)
+        self.core
+            .execute(&self.applications, application_id, command, meta)
             .await
     }
 
@@ -344,20 +386,23 @@ impl App {
     /// them) and at other lenders (as a bureau reports them, returned apart too), for the
     /// decision.
     async fn assess(&self, application_id: Uuid) -> Result<(Assessment, Vec<CreditRecord>), Error> {
-        let application = self.load(&self.application_store, application_id).await?;
+        let application = self
+            .core
+            .load(&self.application_store, application_id)
+            .await?;
         let (Some(customer_id), Some((applicant, _))) =
             (application.customer_id(), application.profile())
         else {
             return Err(LoanApplicationError::NotSubmitted.into());
         };
-        let applicant: Applicant = self.keys.open(applicant).await?;
-        let account = self.load(&self.account_store, customer_id).await?;
+        let applicant: Applicant = self.core.keys.open(applicant).await?;
+        let account = self.core.load(&self.account_store, customer_id).await?;
         let elsewhere = self
             .credit_history
             .loans(&applicant.passport)
             .await
             .map_err(Error::Storage)?;
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         let mut credit_history = account.credit_history(application_id, now);
         credit_history.extend(elsewhere.iter().copied());
         let declared = DeclaredFinances {
@@ -368,7 +413,7 @@ impl App {
             monthly_income: declared.monthly_income,
             monthly_payments: declared.monthly_payments,
             credit_history,
-            declared: self.keys.seal(customer_id, &declared).await?,
+            declared: self.core.keys.seal(customer_id, &declared).await?,
         };
         Ok((assessment, elsewhere))
     }
@@ -379,7 +424,7 @@ impl App {
     /// hearing "already our customer" for ever. Read from the log, not from a read model.
     /// Returns how many were released.
     pub async fn release_unsubmitted_applications(&self) -> Result<usize, Error> {
-        let before = self.clock.now() - UNSUBMITTED_RELEASED_AFTER;
+        let before = self.core.clock.now() - UNSUBMITTED_RELEASED_AFTER;
         let stranded: Vec<(String, String)> = sqlx::query_as(
             "SELECT e.aggregate_id, e.payload -> e.event_type ->> 'application_id'
                FROM events e
@@ -399,7 +444,7 @@ impl App {
                            = e.payload -> e.event_type ->> 'application_id')",
         )
         .bind(before)
-        .fetch_all(&self.db.sqlx)
+        .fetch_all(&self.core.db.sqlx)
         .await?;
         let meta = CommandMeta::system("scheduler");
         let mut released = 0;
@@ -412,9 +457,10 @@ impl App {
             let abandon = AccountCommand::CloseApplication {
                 application_id,
                 outcome: ApplicationOutcome::Abandoned,
-                at: self.clock.now(),
+                at: self.core.clock.now(),
             };
-            self.execute(&self.accounts, customer_id, abandon, &meta)
+            self.core
+                .execute(&self.accounts, customer_id, abandon, &meta)
                 .await?;
             tracing::info!(customer = %customer_id, application = %application_id, "an application never submitted was released");
             released += 1;
@@ -430,16 +476,126 @@ impl App {
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
         // The reason speaks about a person: sealed with the applicant's key.
-        let application = self.load(&self.application_store, application_id).await?;
+        let application = self
+            .core
+            .load(&self.application_store, application_id)
+            .await?;
         let customer_id = application
             .customer_id()
             .ok_or(LoanApplicationError::NotSubmitted)?;
         let command = LoanApplicationCommand::Reject {
             underwriter_id,
-            reason: self.keys.seal(customer_id, &reason).await?,
-            at: self.clock.now(),
+            reason: self.core.keys.seal(customer_id, &reason).await?,
+            at: self.core.clock.now(),
         };
-        self.execute(&self.applications, application_id, command, meta)
+        self.core
+            .execute(&self.applications, application_id, command, meta)
+            .await
+    }
+
+    /// What an approval is checked against: the product and the law's editions.
+    pub(crate) fn lending_policy(&self) -> LendingPolicy {
+        LendingPolicy {
+            product: self.core.settings.product.clone(),
+            law: self.core.settings.law.clone(),
+        }
+    }
+
+    /// A card payout method must name a live token of the payout provider, with its masked
+    /// number as the provider has it.
+    pub(crate) async fn check_payout(&self, payout: &PayoutMethod) -> Result<(), Error> {
+        let PayoutMethod::Card {
+            card_token,
+            masked_pan,
+        } = payout
+        else {
+            return Ok(());
+        };
+        let known = self
+            .payout
+            .card_matches(card_token, masked_pan)
+            .await
+            .map_err(Error::Storage)?;
+        if known {
+            Ok(())
+        } else {
+            Err(Error::UnknownCard)
+        }
+    }
+
+    /// The applicant's personal data of an application, opened for its underwriter; the read is
+    /// recorded (who, whose, why) before anything is shown.
+    pub async fn applicant_for_underwriter(
+        &self,
+        application_id: Uuid,
+        underwriter_id: Uuid,
+        purpose: &str,
+        meta: &CommandMeta,
+    ) -> Result<(Applicant, PayoutMethod), Error> {
+        // The sealed profile comes from the application's own events.
+        let application = self
+            .core
+            .load(&self.application_store, application_id)
+            .await?;
+        let (Some(customer_id), Some((applicant, payout))) =
+            (application.customer_id(), application.profile())
+        else {
+            return Err(Error::NotFound);
+        };
+        self.core
+            .record_personal_data_read(underwriter_id, customer_id, purpose, meta)
+            .await?;
+        Ok((
+            self.core.keys.open(applicant).await?,
+            self.core.keys.open(payout).await?,
+        ))
+    }
+
+    /// `POST /api/v1/me/applications`: a new application prefilled from `profile` (the
+    /// customer's current profile, [`Profiles::current`](crate::profile::Profiles::current), which the form was checked
+    /// against). The changes are recorded on the account (sealed), the full profile travels with
+    /// the application as the underwriter will judge it.
+    pub async fn apply_again(
+        &self,
+        customer_id: Uuid,
+        profile: (Applicant, PayoutMethod),
+        form: RepeatForm,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        self.core
+            .settings
+            .product
+            .check(form.loan.amount, form.loan.term_days)?;
+        if let Some(payout) = &form.changes.payout {
+            self.check_payout(payout).await?;
+        }
+        let (applicant, payout) = profile;
+        if let Some(passport) = &form.changes.passport {
+            let hash = self.core.keys.lookup_hash(&passport.identity());
+            self.reserve_identities(customer_id, &[("passport", hash)])
+                .await
+                .map_err(|e| match e {
+                    Error::KnownCustomer => Error::PassportOfAnotherCustomer,
+                    other => other,
+                })?;
+        }
+        let fields = form.changes.fields();
+        let changes = if fields.is_empty() {
+            None
+        } else {
+            Some((
+                self.core.keys.seal(customer_id, &form.changes).await?,
+                fields,
+            ))
+        };
+        let (applicant, payout) = form.changes.applied_to(applicant, payout);
+        let application = ApplicationForm {
+            applicant,
+            loan: form.loan,
+            payout,
+            referral_code: None,
+        };
+        self.start_and_submit(customer_id, application, changes, true, meta)
             .await
     }
 }
@@ -457,7 +613,7 @@ pub(crate) fn email_key(email: &Email) -> String {
 /// with this projector's checkpoint. Should the process stop after the account opened but before
 /// that commit, the next run finds no SMS, so the account issues a new password (the first one
 /// was never sent) and the SMS carries that one.
-pub struct Onboarding {
+pub struct OnboardingProcess {
     pub(crate) accounts: Arc<Cqrs<k911_aggregates::account::Account>>,
     pub(crate) keys: KeyStore,
     /// Where the generated password's hash is stored.
@@ -467,7 +623,7 @@ pub struct Onboarding {
 }
 
 #[async_trait]
-impl Follower for Onboarding {
+impl Follower for OnboardingProcess {
     fn name(&self) -> &'static str {
         "onboarding"
     }
@@ -564,7 +720,7 @@ impl Follower for Onboarding {
     }
 }
 
-impl Onboarding {
+impl OnboardingProcess {
     fn meta() -> std::collections::HashMap<String, String> {
         CommandMeta::system("onboarding").to_map()
     }

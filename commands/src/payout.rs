@@ -289,29 +289,6 @@ impl PayoutProvider for SandboxPayouts {
 }
 
 impl App {
-    /// A card payout method must name a live token of the payout provider, with its masked
-    /// number as the provider has it.
-    pub(crate) async fn check_payout(&self, payout: &PayoutMethod) -> Result<(), Error> {
-        let PayoutMethod::Card {
-            card_token,
-            masked_pan,
-        } = payout
-        else {
-            return Ok(());
-        };
-        let known = self
-            .ports
-            .payout
-            .card_matches(card_token, masked_pan)
-            .await
-            .map_err(Error::Storage)?;
-        if known {
-            Ok(())
-        } else {
-            Err(Error::UnknownCard)
-        }
-    }
-
     /// `GET /sandbox/payouts`: `None` when the payout driver is not the sandbox.
     pub async fn sandbox_payouts(&self) -> Result<Option<Vec<SandboxPayout>>, Error> {
         let Some(sandbox) = self.ports.payout.sandbox() else {

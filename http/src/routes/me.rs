@@ -256,6 +256,7 @@ pub(crate) async fn apply_again(
     let form = body.parse(profile.0.birth_date, today)?;
     let written = state
         .app
+        .onboarding
         .apply_again(customer_id, profile, form, &caller.meta)
         .await
         .map_err(|e| match e {

@@ -11,8 +11,8 @@ use k911_aggregates::loan_application::LoanRequest;
 use k911_aggregates::money::Kopecks;
 use k911_aggregates::regions::{LocalTimeZone, RegionCode};
 use k911_aggregates::values::{Email, Phone};
-use k911_commands::cabinet::RepeatForm;
 use k911_commands::onboarding::ApplicationForm;
+use k911_commands::onboarding::RepeatForm;
 use serde::Deserialize;
 
 use crate::error::{ApiError, FieldError};

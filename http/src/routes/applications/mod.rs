@@ -48,11 +48,16 @@ pub(crate) async fn apply(
     Json(body): Json<ApplicationRequest>,
 ) -> Result<(StatusCode, JsonResponse<ApplicationReceipt>), ApiError> {
     let form = body.parse(moscow_date(state.app.clock.now()))?;
-    let written = state.app.apply(form, &meta).await.map_err(|e| match e {
-        // The limits broken by the loan asked for are the loan fields' fault.
-        AppError::Application(e) => ApiError::application(e, "loan."),
-        other => other.into(),
-    })?;
+    let written = state
+        .app
+        .onboarding
+        .apply(form, &meta)
+        .await
+        .map_err(|e| match e {
+            // The limits broken by the loan asked for are the loan fields' fault.
+            AppError::Application(e) => ApiError::application(e, "loan."),
+            other => other.into(),
+        })?;
     Ok((
         StatusCode::CREATED,
         JsonResponse(ApplicationReceipt::submitted(written)),
@@ -115,6 +120,7 @@ pub(crate) async fn approve(
     };
     let written = state
         .app
+        .onboarding
         .approve_application(
             application_id,
             caller.principal.account_id,
@@ -139,6 +145,7 @@ pub(crate) async fn reject(
     let reason = MessageText::parse(&body.reason).map_err(|e| ApiError::invalid("reason", e))?;
     let written = state
         .app
+        .onboarding
         .reject_application(
             application_id,
             caller.principal.account_id,
@@ -194,6 +201,7 @@ pub(crate) async fn details(
         .ok_or_else(|| ApiError::invalid("purpose", "say why the personal data is needed"))?;
     let (applicant, payout) = state
         .app
+        .onboarding
         .applicant_for_underwriter(
             application_id,
             caller.principal.account_id,
