@@ -6,8 +6,7 @@ use std::time::Duration;
 use k911_aggregates::account::Account;
 use k911_aggregates::loan::law::LawEditions;
 use k911_aggregates::loan::reminders::ReminderRules;
-use k911_aggregates::loan::Loan;
-use k911_aggregates::loan_application::{LendingPolicy, LoanApplication, Product};
+use k911_aggregates::loan_application::{LendingPolicy, Product};
 use k911_event_store::follower::{Follower, Followers, Waker};
 use k911_event_store::keys::{KeyStore, MasterKey};
 use k911_event_store::store::{self, Cqrs};
@@ -18,7 +17,7 @@ use crate::content::Content;
 use crate::credit_history::LocalCreditHistory;
 use crate::effects::EffectRules;
 use crate::ids::IdGenerator;
-use crate::lending::Lending;
+use crate::lending::{Lending, LendingProcess};
 use crate::metrics::Metrics;
 use crate::notify::Ports;
 use crate::onboarding::{Onboarding, OnboardingProcess};
@@ -91,8 +90,8 @@ pub struct Core {
 }
 
 /// The write side: the services, named after what they do, and what they share. Cheap to clone.
-/// (Being split into services: `content`, `support`, `payments` and `onboarding` are; lending
-/// and access are still methods of `App`.)
+/// (Being split into services: `content`, `support`, `payments`, `onboarding` and `lending`
+/// are; access is still methods of `App`.)
 #[derive(Clone)]
 pub struct App {
     pub core: Core,
@@ -107,14 +106,13 @@ pub struct App {
     pub payments: Payments,
     /// Loan applications and their decisions.
     pub onboarding: Onboarding,
+    /// Loans as their borrowers act on them, and the scheduled jobs' steps.
+    pub lending: Lending,
     /// Customers' profiles.
     pub profiles: Profiles,
     pub(crate) codes: Codes,
     pub(crate) accounts: Arc<Cqrs<Account>>,
     pub(crate) account_store: Arc<store::Store<Account>>,
-    pub(crate) application_store: Arc<store::Store<LoanApplication>>,
-    pub(crate) loans: Arc<Cqrs<Loan>>,
-    pub(crate) loan_store: Arc<store::Store<Loan>>,
     /// One permit per core for argon2 (see [`App::hashing`]).
     pub(crate) hashing: Arc<tokio::sync::Semaphore>,
 }
@@ -129,6 +127,18 @@ impl std::ops::Deref for App {
 }
 
 impl App {
+    /// The jobs that visit no loan: registrations never submitted are released, expired
+    /// idempotency keys forgotten. A failure is logged; the next run tries again.
+    pub async fn tidy_up(&self) {
+        if let Err(error) = self.onboarding.release_unsubmitted_applications().await {
+            tracing::warn!(%error, "releasing unsubmitted applications failed");
+        }
+        if let Err(error) = k911_event_store::idempotency::forget_expired(&self.core.db.sqlx).await
+        {
+            tracing::warn!(%error, "forgetting expired idempotency keys failed");
+        }
+    }
+
     /// The application over `db`, following the log with `read_models` (the read side's) and its
     /// own process managers (not started yet: see [`Followers::start`]).
     pub fn new(
@@ -173,7 +183,7 @@ impl App {
         ));
         let application_store = Arc::new(store::store(&db));
         let account_store = Arc::new(store::store(&db));
-        projections.push(Arc::new(Lending {
+        projections.push(Arc::new(LendingProcess {
             loans: loans.clone(),
             applications: applications.clone(),
             application_store: application_store.clone(),
@@ -227,6 +237,15 @@ impl App {
                 loans: loans.clone(),
                 loan_store: loan_store.clone(),
             },
+            lending: Lending {
+                core: core.clone(),
+                codes: codes.clone(),
+                loans: loans.clone(),
+                loan_store: loan_store.clone(),
+                application_store: application_store.clone(),
+                account_store: account_store.clone(),
+                payout: ports.payout.clone(),
+            },
             onboarding: Onboarding {
                 core: core.clone(),
                 accounts: accounts.clone(),
@@ -239,9 +258,6 @@ impl App {
             profiles,
             accounts,
             account_store,
-            application_store,
-            loans,
-            loan_store,
             core,
             followers,
             ports,

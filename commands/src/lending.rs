@@ -1,6 +1,6 @@
 //! Lending: an approval becomes a loan offer (with a contract number and a signing code by SMS),
 //! the borrower signs with the code, the payout provider pays the loan out (process manager
-//! [`Lending`]), and the scheduled jobs' steps on the loans they are given: interest, reminders,
+//! [`LendingProcess`]), and the scheduled jobs' steps on the loans they are given: interest, reminders,
 //! lapsed offers, the provider's answers (the HTTP layer's `jobs` says which loans).
 
 use k911_aggregates::loan::LoanEventType;
@@ -26,6 +26,7 @@ use k911_event_store::outbox::{self, Channel, Effect, EffectKind, PayoutPurpose}
 use k911_event_store::store::{Cqrs, Store};
 use uuid::Uuid;
 
+use crate::app::Core;
 use crate::clock::moscow_date;
 use crate::contract::ContractFacts;
 use crate::credit;
@@ -34,7 +35,8 @@ use crate::execute::run_retrying;
 use crate::metrics::JobLabels;
 use crate::otp::{Codes, OneTimeCode, OtpPurpose};
 use crate::payout::PayoutOutcome;
-use crate::{App, CommandMeta, Error, Written};
+use crate::payout::PayoutProvider;
+use crate::{CommandMeta, Error, Written};
 
 const NAMESPACE: Uuid = Uuid::from_u128(0x6b39_3131_6c65_6e64_696e_6700_0000_0001);
 
@@ -69,7 +71,7 @@ fn system_meta() -> std::collections::HashMap<String, String> {
 }
 
 /// Process manager `lending`.
-pub struct Lending {
+pub struct LendingProcess {
     pub(crate) loans: Arc<Cqrs<Loan>>,
     pub(crate) applications: Arc<Cqrs<LoanApplication>>,
     pub(crate) application_store: Arc<Store<LoanApplication>>,
@@ -82,7 +84,7 @@ pub struct Lending {
 }
 
 #[async_trait]
-impl Follower for Lending {
+impl Follower for LendingProcess {
     fn name(&self) -> &'static str {
         "lending"
     }
@@ -195,7 +197,7 @@ struct Approved {
     approved_at: DateTime<Utc>,
 }
 
-impl Lending {
+impl LendingProcess {
     /// The loan's current state from its events.
     async fn load(&self, loan_id: Uuid) -> Result<Loan, Error> {
         crate::execute::load(&self.loan_store, loan_id).await
@@ -649,14 +651,28 @@ impl Lending {
     }
 }
 
-impl App {
+/// Loans as their borrowers act on them (signing with the SMS code, the contract PDF, a refund,
+/// the time zone) and the scheduled jobs' steps on the loans they are given.
+#[derive(Clone)]
+pub struct Lending {
+    pub(crate) core: Core,
+    pub(crate) codes: Codes,
+    pub(crate) loans: Arc<Cqrs<Loan>>,
+    pub(crate) loan_store: Arc<Store<Loan>>,
+    pub(crate) application_store: Arc<Store<LoanApplication>>,
+    pub(crate) account_store: Arc<Store<Account>>,
+    /// Asked what came of a payout or a refund.
+    pub(crate) payout: Arc<dyn PayoutProvider>,
+}
+
+impl Lending {
     /// The loan's own state, if it is the customer's.
     async fn own_loan(
         &self,
         customer_id: Uuid,
         loan_id: Uuid,
     ) -> Result<(Loan, OfferTerms), Error> {
-        let loan = self.load(&self.loan_store, loan_id).await?;
+        let loan = self.core.load(&self.loan_store, loan_id).await?;
         let terms = loan
             .terms()
             .filter(|t| t.customer_id == customer_id)
@@ -670,11 +686,11 @@ impl App {
         &self,
         customer_id: Uuid,
     ) -> Result<(Phone, k911_aggregates::Sealed<Phone>), Error> {
-        let account = self.load(&self.account_store, customer_id).await?;
+        let account = self.core.load(&self.account_store, customer_id).await?;
         let AccountKind::Customer { phone, .. } = account.kind() else {
             return Err(Error::NotFound);
         };
-        Ok((self.keys.open(phone).await?, phone.clone()))
+        Ok((self.core.keys.open(phone).await?, phone.clone()))
     }
 
     /// `POST /api/v1/me/loans/{id}/sign`: the code from the offer's SMS signs the contract.
@@ -702,11 +718,11 @@ impl App {
             return Err(Error::WrongCode);
         }
         let sign = LoanCommand::Sign {
-            at: self.clock.now(),
+            at: self.core.clock.now(),
         };
-        let written = self.execute(&self.loans, loan_id, sign, meta).await?;
+        let written = self.core.execute(&self.loans, loan_id, sign, meta).await?;
         // A refusal is recorded on the loan (the offer lapses): the borrower hears why.
-        let loan = self.load(&self.loan_store, loan_id).await?;
+        let loan = self.core.load(&self.loan_store, loan_id).await?;
         match loan.refusal() {
             Some(reason) => Err(Error::SigningRefused(reason)),
             None => Ok(written),
@@ -718,13 +734,14 @@ impl App {
         let (loan, terms) = self.own_loan(customer_id, loan_id).await?;
         let cost = loan.cost().ok_or(Error::NotFound)?;
         let application = self
+            .core
             .load(&self.application_store, terms.application_id)
             .await?;
         let (applicant, _) = application.profile().ok_or(Error::NotFound)?;
         let applicant: k911_aggregates::loan_application::applicant::Applicant =
-            self.keys.open(applicant).await?;
+            self.core.keys.open(applicant).await?;
         let payout: k911_aggregates::loan_application::applicant::PayoutMethod =
-            self.keys.open(&terms.payout).await?;
+            self.core.keys.open(&terms.payout).await?;
         let facts = ContractFacts {
             contract_number: terms.contract_number,
             contract_date: terms.contract_date,
@@ -788,9 +805,12 @@ impl App {
             }
             let change = LoanCommand::ChangeTimeZone {
                 time_zone: zone,
-                at: self.clock.now(),
+                at: self.core.clock.now(),
             };
-            let written = self.execute(&self.loans, loan_id, change, meta).await?;
+            let written = self
+                .core
+                .execute(&self.loans, loan_id, change, meta)
+                .await?;
             changed.push(loan_id);
             position = Some(written.position);
         }
@@ -807,12 +827,15 @@ impl App {
     ) -> Result<(Uuid, k911_aggregates::money::Kopecks, Written), Error> {
         let (loan, _) = self.own_loan(customer_id, loan_id).await?;
         let amount = loan.held();
-        let refund_id = self.ids.new_id();
+        let refund_id = self.core.ids.new_id();
         let request = LoanCommand::RequestRefund {
             refund_id,
-            at: self.clock.now(),
+            at: self.core.clock.now(),
         };
-        let written = self.execute(&self.loans, loan_id, request, meta).await?;
+        let written = self
+            .core
+            .execute(&self.loans, loan_id, request, meta)
+            .await?;
         Ok((refund_id, amount, written))
     }
 
@@ -841,9 +864,8 @@ impl App {
         payout_id: Uuid,
         meta: &CommandMeta,
     ) -> Result<(), Error> {
-        let at = self.clock.now();
+        let at = self.core.clock.now();
         let command = match self
-            .ports
             .payout
             .outcome(payout_id)
             .await
@@ -861,7 +883,9 @@ impl App {
                 at,
             },
         };
-        self.execute(&self.loans, loan_id, command, meta).await?;
+        self.core
+            .execute(&self.loans, loan_id, command, meta)
+            .await?;
         Ok(())
     }
 
@@ -873,7 +897,6 @@ impl App {
         meta: &CommandMeta,
     ) -> Result<(), Error> {
         let failure = match self
-            .ports
             .payout
             .outcome(refund_id)
             .await
@@ -886,9 +909,11 @@ impl App {
         let settle = LoanCommand::SettleRefund {
             refund_id,
             failure,
-            at: self.clock.now(),
+            at: self.core.clock.now(),
         };
-        self.execute(&self.loans, loan_id, settle, meta).await?;
+        self.core
+            .execute(&self.loans, loan_id, settle, meta)
+            .await?;
         Ok(())
     }
 
@@ -896,9 +921,11 @@ impl App {
     /// Idempotent: a loan accrued already changes nothing.
     pub async fn accrue(&self, loans: &[Uuid]) {
         let meta = CommandMeta::system("scheduler");
-        let through = moscow_date(self.clock.now());
+        let through = moscow_date(self.core.clock.now());
         for &loan_id in loans {
-            let step = self.execute(&self.loans, loan_id, LoanCommand::Accrue { through }, &meta);
+            let step =
+                self.core
+                    .execute(&self.loans, loan_id, LoanCommand::Accrue { through }, &meta);
             self.isolated("accrual", loan_id, step).await;
         }
     }
@@ -909,10 +936,10 @@ impl App {
         let meta = CommandMeta::system("scheduler");
         for &loan_id in loans {
             let remind = LoanCommand::Remind {
-                at: self.clock.now(),
-                rules: self.settings.reminders.clone(),
+                at: self.core.clock.now(),
+                rules: self.core.settings.reminders.clone(),
             };
-            let step = self.execute(&self.loans, loan_id, remind, &meta);
+            let step = self.core.execute(&self.loans, loan_id, remind, &meta);
             self.isolated("reminder", loan_id, step).await;
         }
     }
@@ -922,21 +949,10 @@ impl App {
         let meta = CommandMeta::system("scheduler");
         for &loan_id in loans {
             let expire = LoanCommand::Expire {
-                at: self.clock.now(),
+                at: self.core.clock.now(),
             };
-            let step = self.execute(&self.loans, loan_id, expire, &meta);
+            let step = self.core.execute(&self.loans, loan_id, expire, &meta);
             self.isolated("offer_expiry", loan_id, step).await;
-        }
-    }
-
-    /// The jobs that visit no loan: registrations never submitted are released, expired
-    /// idempotency keys forgotten. A failure is logged; the next run tries again.
-    pub async fn tidy_up(&self) {
-        if let Err(error) = self.onboarding.release_unsubmitted_applications().await {
-            tracing::warn!(%error, "releasing unsubmitted applications failed");
-        }
-        if let Err(error) = k911_event_store::idempotency::forget_expired(&self.db.sqlx).await {
-            tracing::warn!(%error, "forgetting expired idempotency keys failed");
         }
     }
 
@@ -954,7 +970,7 @@ impl App {
             let labels = JobLabels {
                 job: job.to_string(),
             };
-            self.metrics.job_failures.get_or_create(&labels).inc();
+            self.core.metrics.job_failures.get_or_create(&labels).inc();
         }
     }
 }

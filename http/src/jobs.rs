@@ -26,17 +26,17 @@ pub async fn run(app: &App, reader: &Reader) {
 async fn loan_jobs(app: &App, reader: &Reader) {
     match reader.awaited_answers().await {
         Ok(awaited) => {
-            app.settle_payouts(&awaited.payouts).await;
-            app.settle_refunds(&awaited.refunds).await;
+            app.lending.settle_payouts(&awaited.payouts).await;
+            app.lending.settle_refunds(&awaited.refunds).await;
         }
         Err(error) => tracing::warn!(%error, "payouts awaiting an answer could not be listed"),
     }
     let now = app.clock.now();
     match reader.due_loans(moscow_date(now), now).await {
         Ok(due) => {
-            app.accrue(&due.to_accrue).await;
-            app.remind(&due.overdue).await;
-            app.expire_offers(&due.lapsed_offers).await;
+            app.lending.accrue(&due.to_accrue).await;
+            app.lending.remind(&due.overdue).await;
+            app.lending.expire_offers(&due.lapsed_offers).await;
         }
         Err(error) => tracing::warn!(%error, "loans due a visit could not be listed"),
     }

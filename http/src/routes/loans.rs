@@ -222,6 +222,7 @@ pub(crate) async fn contract(
     use axum::response::IntoResponse;
     let pdf = state
         .app
+        .lending
         .contract_pdf(caller.principal.account_id, loan_id)
         .await?;
     let disposition = format!("inline; filename=\"contract-{loan_id}.pdf\"");
@@ -259,6 +260,7 @@ pub(crate) async fn sign(
 ) -> Result<JsonResponse<Signed>, ApiError> {
     let written = state
         .app
+        .lending
         .sign_loan(
             caller.principal.account_id,
             loan_id,
@@ -288,6 +290,7 @@ pub(crate) async fn resend_code(
 ) -> Result<(StatusCode, JsonResponse<CodeSent>), ApiError> {
     let resend_after = state
         .app
+        .lending
         .resend_signing_code(caller.principal.account_id, loan_id)
         .await?;
     Ok((
@@ -313,6 +316,7 @@ pub(crate) async fn refund(
 ) -> Result<(StatusCode, JsonResponse<RefundRequested>), ApiError> {
     let (refund_id, amount, written) = state
         .app
+        .lending
         .request_refund(caller.principal.account_id, loan_id, &caller.meta)
         .await?;
     Ok((

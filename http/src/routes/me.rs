@@ -344,6 +344,7 @@ pub(crate) async fn change_time_zone(
     let held = state.reader.customer_loan_ids(customer_id).await?;
     let (loans, position) = state
         .app
+        .lending
         .change_time_zone(customer_id, zone, &held, &caller.meta)
         .await?;
     Ok(JsonResponse(TimeZoneChanged {
