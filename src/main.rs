@@ -134,7 +134,10 @@ async fn main() -> anyhow::Result<()> {
                 channel: "cli",
                 ..CommandMeta::default()
             };
-            let written = app.create_staff(login, role, &password, &meta).await?;
+            let written = app
+                .access
+                .create_staff(login, role, &password, &meta)
+                .await?;
             println!(
                 "staff account {} created ({role}), position {}",
                 written.id, written.position

@@ -3,15 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k911_aggregates::account::Account;
 use k911_aggregates::loan::law::LawEditions;
 use k911_aggregates::loan::reminders::ReminderRules;
 use k911_aggregates::loan_application::{LendingPolicy, Product};
 use k911_event_store::follower::{Follower, Followers, Waker};
 use k911_event_store::keys::{KeyStore, MasterKey};
-use k911_event_store::store::{self, Cqrs};
+use k911_event_store::store;
 use k911_event_store::Database;
 
+use crate::auth::Access;
 use crate::clock::Clock;
 use crate::content::Content;
 use crate::credit_history::LocalCreditHistory;
@@ -97,7 +97,6 @@ pub struct App {
     pub core: Core,
     pub followers: Followers,
     pub ports: Ports,
-    pub oidc: Arc<Oidc>,
     /// The FAQ and the "Documents" section.
     pub content: Content,
     /// Support tickets.
@@ -110,11 +109,8 @@ pub struct App {
     pub lending: Lending,
     /// Customers' profiles.
     pub profiles: Profiles,
-    pub(crate) codes: Codes,
-    pub(crate) accounts: Arc<Cqrs<Account>>,
-    pub(crate) account_store: Arc<store::Store<Account>>,
-    /// One permit per core for argon2 (see [`App::hashing`]).
-    pub(crate) hashing: Arc<tokio::sync::Semaphore>,
+    /// Logins, codes, sessions, social accounts and passwords.
+    pub access: Access,
 }
 
 /// The services not split out yet reach what they share as `self.db`, `self.clock`, ….
@@ -256,16 +252,19 @@ impl App {
                 payout: ports.payout.clone(),
             },
             profiles,
-            accounts,
-            account_store,
-            core,
             followers,
+            access: Access {
+                core: core.clone(),
+                accounts,
+                account_store,
+                codes,
+                oidc,
+                hashing: Arc::new(tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, usize::from),
+                )),
+            },
             ports,
-            oidc,
-            codes,
-            hashing: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, usize::from),
-            )),
+            core,
         }
     }
 }

@@ -7,7 +7,7 @@ use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use k911_aggregates::account::{AccountCommand, AccountKind};
+use k911_aggregates::account::{Account, AccountCommand, AccountKind};
 use k911_aggregates::values::{Email, Phone, Role};
 use k911_event_store::credentials;
 use sha2::{Digest, Sha256};
@@ -15,7 +15,14 @@ use uuid::Uuid;
 
 use crate::onboarding::email_key;
 use crate::otp::{OneTimeCode, OtpPurpose};
-use crate::{App, CommandMeta, Error, Written};
+use std::sync::Arc;
+
+use k911_event_store::store::{Cqrs, Store};
+
+use crate::app::Core;
+use crate::otp::Codes;
+use crate::social::Oidc;
+use crate::{CommandMeta, Error, Written};
 
 /// Failures allowed before a login is locked.
 const FREE_FAILURES: i32 = 5;
@@ -90,7 +97,20 @@ fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-impl App {
+/// Who may do what: staff and customer logins, one-time codes, sessions, linked social
+/// accounts and passwords.
+#[derive(Clone)]
+pub struct Access {
+    pub(crate) core: Core,
+    pub(crate) accounts: Arc<Cqrs<Account>>,
+    pub(crate) account_store: Arc<Store<Account>>,
+    pub(crate) codes: Codes,
+    pub oidc: Arc<Oidc>,
+    /// One permit per core for argon2 (see [`Access::hashing`]).
+    pub(crate) hashing: Arc<tokio::sync::Semaphore>,
+}
+
+impl Access {
     /// `k911 staff add`: a staff account with a unique login.
     pub async fn create_staff(
         &self,
@@ -99,34 +119,37 @@ impl App {
         password: &str,
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
-        let account_id = self.ids.new_id();
+        let account_id = self.core.ids.new_id();
         let key = login.as_str().to_lowercase();
         let reserved = sqlx::query(
             "INSERT INTO account_logins (login, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(&key)
         .bind(account_id)
-        .execute(&self.db.sqlx)
+        .execute(&self.core.db.sqlx)
         .await?;
         if reserved.rows_affected() == 0 {
             return Err(Error::LoginTaken);
         }
         let password = password.to_string();
         let password_hash = self.hashing(move || hash_password(&password)).await?;
-        let password = credentials::store(&self.db.sqlx, account_id, &password_hash).await?;
+        let password = credentials::store(&self.core.db.sqlx, account_id, &password_hash).await?;
         let command = AccountCommand::CreateStaff {
             login,
             role,
             password,
-            at: self.clock.now(),
+            at: self.core.clock.now(),
         };
-        let written = self.create(&self.accounts, account_id, command, meta).await;
+        let written = self
+            .core
+            .create(&self.accounts, account_id, command, meta)
+            .await;
         if written.is_err() {
             // The account was not created: free its login again.
             sqlx::query("DELETE FROM account_logins WHERE login = $1 AND account_id = $2")
                 .bind(&key)
                 .bind(account_id)
-                .execute(&self.db.sqlx)
+                .execute(&self.core.db.sqlx)
                 .await?;
         }
         written
@@ -136,7 +159,7 @@ impl App {
     pub async fn login(&self, login: &str, password: &str) -> Result<Session, Error> {
         let key = login.trim().to_lowercase();
         let throttle = self.throttle_key(&key);
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         let attempt = self.take_attempt(&throttle, now).await?;
         let account = self.account_by_login(&key).await?;
         let password = password.to_string();
@@ -164,7 +187,7 @@ impl App {
             Ok(phone) => phone.as_str().to_string(),
             Err(_) => login.trim().to_string(),
         });
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         let attempt = self.take_attempt(&throttle, now).await?;
         let principal = match (&phone, OneTimeCode::parse(code)) {
             (Ok(phone), Some(code)) => {
@@ -189,7 +212,7 @@ impl App {
     /// Failed-login counters are kept per keyed hash of the login: customers' logins are
     /// personal data.
     pub(crate) fn throttle_key(&self, login: &str) -> String {
-        hex::encode(self.keys.lookup_hash(&format!("login:{login}")))
+        hex::encode(self.core.keys.lookup_hash(&format!("login:{login}")))
     }
 
     /// Counts an attempt on `throttle` before it is checked, in one statement: of any number of
@@ -226,7 +249,7 @@ impl App {
         .bind(FAILURES_FORGOTTEN_AFTER_SECS)
         .bind(FIRST_LOCK_SECS as f64)
         .bind(MAX_LOCK_SECS as f64)
-        .fetch_optional(&self.db.sqlx)
+        .fetch_optional(&self.core.db.sqlx)
         .await?;
         if let Some(attempt) = taken {
             return Ok(attempt);
@@ -234,7 +257,7 @@ impl App {
         let locked_until: Option<DateTime<Utc>> =
             sqlx::query_scalar("SELECT locked_until FROM login_failures WHERE login = $1")
                 .bind(throttle)
-                .fetch_optional(&self.db.sqlx)
+                .fetch_optional(&self.core.db.sqlx)
                 .await?
                 .flatten();
         let retry_after_secs = match locked_until.filter(|until| *until > now) {
@@ -265,7 +288,7 @@ impl App {
     pub(crate) async fn forget_attempts(&self, throttle: &str) -> Result<(), Error> {
         sqlx::query("DELETE FROM login_failures WHERE login = $1")
             .bind(throttle)
-            .execute(&self.db.sqlx)
+            .execute(&self.core.db.sqlx)
             .await?;
         Ok(())
     }
@@ -284,7 +307,7 @@ impl App {
             sqlx::query("UPDATE login_failures SET locked_until = $2 WHERE login = $1")
                 .bind(throttle)
                 .bind(now + ChronoDuration::seconds(secs))
-                .execute(&self.db.sqlx)
+                .execute(&self.core.db.sqlx)
                 .await?;
         }
         Ok(())
@@ -312,7 +335,7 @@ impl App {
         let staff: Option<Uuid> =
             sqlx::query_scalar("SELECT account_id FROM account_logins WHERE login = $1")
                 .bind(key)
-                .fetch_optional(&self.db.sqlx)
+                .fetch_optional(&self.core.db.sqlx)
                 .await?;
         let account_id = match staff {
             Some(id) => Some(id),
@@ -328,7 +351,7 @@ impl App {
             return Ok(None);
         };
         // The account's own events are the truth: no read model to lag behind a new account.
-        let account = self.load(&self.account_store, account_id).await?;
+        let account = self.core.load(&self.account_store, account_id).await?;
         let (role, credential) = match account.kind() {
             AccountKind::Staff { role, password, .. } => (*role, *password),
             // No credential works before the first application is approved.
@@ -339,7 +362,7 @@ impl App {
             } => (Role::Borrower, *password),
             AccountKind::Customer { .. } | AccountKind::None => return Ok(None),
         };
-        let hash = credentials::password_hash(&self.db.sqlx, account_id, credential).await?;
+        let hash = credentials::password_hash(&self.core.db.sqlx, account_id, credential).await?;
         Ok(hash.map(|hash| (account_id, role, hash)))
     }
 
@@ -354,8 +377,8 @@ impl App {
             "SELECT customer_id FROM customer_identities WHERE kind = $1 AND hash = $2",
         )
         .bind(kind)
-        .bind(self.keys.lookup_hash(value))
-        .fetch_optional(&self.db.sqlx)
+        .bind(self.core.keys.lookup_hash(value))
+        .fetch_optional(&self.core.db.sqlx)
         .await?)
     }
 
@@ -364,11 +387,11 @@ impl App {
         principal: Principal,
         now: DateTime<Utc>,
     ) -> Result<Session, Error> {
-        let token = B64URL.encode(self.ids.secret());
+        let token = B64URL.encode(self.core.ids.secret());
         let ttl = if principal.role == Role::Borrower {
-            self.settings.customer_session_ttl
+            self.core.settings.customer_session_ttl
         } else {
-            self.settings.staff_session_ttl
+            self.core.settings.staff_session_ttl
         };
         let ttl = ChronoDuration::from_std(ttl).expect("session ttl fits chrono");
         let expires_at = now + ttl;
@@ -381,7 +404,7 @@ impl App {
         .bind(principal.role.as_str())
         .bind(now)
         .bind(expires_at)
-        .execute(&self.db.sqlx)
+        .execute(&self.core.db.sqlx)
         .await?;
         Ok(Session {
             token,
@@ -403,9 +426,9 @@ impl App {
             "SELECT account_id, role, expires_at, revoked_at FROM auth_sessions WHERE token_hash = $1",
         )
         .bind(token_hash(token))
-        .fetch_optional(&self.db.sqlx)
+        .fetch_optional(&self.core.db.sqlx)
         .await?;
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         Ok(match row {
             Some(s) if s.revoked_at.is_none() && s.expires_at > now => {
                 s.role.parse().ok().map(|role| Principal {
@@ -429,8 +452,8 @@ impl App {
         )
         .bind(account_id)
         .bind(token_hash(token))
-        .bind(self.clock.now())
-        .execute(&self.db.sqlx)
+        .bind(self.core.clock.now())
+        .execute(&self.core.db.sqlx)
         .await?;
         Ok(())
     }
@@ -441,8 +464,8 @@ impl App {
             "UPDATE auth_sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(token_hash(token))
-        .bind(self.clock.now())
-        .execute(&self.db.sqlx)
+        .bind(self.core.clock.now())
+        .execute(&self.core.db.sqlx)
         .await?;
         Ok(())
     }

@@ -4,10 +4,11 @@ use k911_aggregates::account::{AccountCommand, AccountKind};
 use k911_event_store::credentials;
 use uuid::Uuid;
 
+use crate::auth::Access;
 use crate::auth::{hash_password, verify_password};
-use crate::{App, CommandMeta, Error, Written};
+use crate::{CommandMeta, Error, Written};
 
-impl App {
+impl Access {
     /// `PUT /api/v1/me/password`: the current password proves it is the holder; every other
     /// session of the account ends.
     pub async fn change_password(
@@ -19,9 +20,9 @@ impl App {
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
         let throttle = self.throttle_key(&format!("password-change:{account_id}"));
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         let attempt = self.take_attempt(&throttle, now).await?;
-        let account = self.load(&self.account_store, account_id).await?;
+        let account = self.core.load(&self.account_store, account_id).await?;
         let credential = match account.kind() {
             AccountKind::Staff { password, .. } => Some(*password),
             AccountKind::Customer { password, .. } => *password,
@@ -29,7 +30,7 @@ impl App {
         };
         let hash = match credential {
             Some(credential) => {
-                credentials::password_hash(&self.db.sqlx, account_id, credential).await?
+                credentials::password_hash(&self.core.db.sqlx, account_id, credential).await?
             }
             None => None,
         };
@@ -45,9 +46,10 @@ impl App {
             return Err(Error::WrongCurrentPassword);
         };
         self.forget_attempts(&throttle).await?;
-        let password = credentials::store(&self.db.sqlx, account_id, &password_hash).await?;
+        let password = credentials::store(&self.core.db.sqlx, account_id, &password_hash).await?;
         let command = AccountCommand::ChangePassword { password, at: now };
         let written = self
+            .core
             .execute(&self.accounts, account_id, command, meta)
             .await?;
         self.end_other_sessions(account_id, current_token).await?;

@@ -18,9 +18,10 @@ use std::sync::Arc;
 use k911_event_store::keys::KeyStore;
 use k911_event_store::Database;
 
+use crate::auth::Access;
 use crate::clock::Clock;
 use crate::ids::IdGenerator;
-use crate::{App, Error};
+use crate::Error;
 
 /// The limits of one-time codes.
 #[derive(Debug, Clone)]
@@ -307,7 +308,7 @@ impl Codes {
     }
 }
 
-impl App {
+impl Access {
     /// `POST /api/v1/auth/otp`: an opened phone-only customer gets a login code by SMS. Returns
     /// when the next code may be asked for; the same for a known or an unknown phone.
     pub async fn request_login_code(&self, phone: &Phone) -> Result<DateTime<Utc>, Error> {
@@ -326,7 +327,7 @@ impl App {
         let Some(account_id) = self.customer_by_identity("phone", phone.as_str()).await? else {
             return Ok(None);
         };
-        let account = self.load(&self.account_store, account_id).await?;
+        let account = self.core.load(&self.account_store, account_id).await?;
         Ok(match account.kind() {
             AccountKind::Customer {
                 phone,

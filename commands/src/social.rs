@@ -19,8 +19,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::auth::Access;
 use crate::auth::{Principal, Session};
-use crate::{App, CommandMeta, Error, Written};
+use crate::{CommandMeta, Error, Written};
 
 /// How long a started login or link waits for the provider's answer.
 const FLOW_TTL_MINUTES: i64 = 10;
@@ -130,7 +131,7 @@ fn state_hash(state: &str) -> Vec<u8> {
     Sha256::digest(state.as_bytes()).to_vec()
 }
 
-impl App {
+impl Access {
     /// Starts a login or a link with `provider`: the URL of the provider's login page.
     pub async fn begin_social(
         &self,
@@ -138,9 +139,9 @@ impl App {
         purpose: SocialPurpose,
     ) -> Result<SocialRedirect, Error> {
         let client = self.oidc.client(provider).await?;
-        let state = B64URL.encode(self.ids.secret());
-        let nonce = B64URL.encode(self.ids.secret());
-        let verifier = B64URL.encode(self.ids.secret());
+        let state = B64URL.encode(self.core.ids.secret());
+        let nonce = B64URL.encode(self.core.ids.secret());
+        let verifier = B64URL.encode(self.core.ids.secret());
         let challenge =
             PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.clone()));
         let (url, _, _) = client
@@ -161,7 +162,7 @@ impl App {
             SocialPurpose::Login => ("login", None),
             SocialPurpose::Link(account_id) => ("link", Some(account_id)),
         };
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         sqlx::query(
             "INSERT INTO oidc_flows (state_hash, provider, purpose, account_id, nonce,
                                      pkce_verifier, created_at, expires_at)
@@ -175,7 +176,7 @@ impl App {
         .bind(&verifier)
         .bind(now)
         .bind(now + chrono::Duration::minutes(FLOW_TTL_MINUTES))
-        .execute(&self.db.sqlx)
+        .execute(&self.core.db.sqlx)
         .await?;
         Ok(SocialRedirect {
             authorization_url: url.to_string(),
@@ -193,7 +194,7 @@ impl App {
         state: &str,
     ) -> Result<String, Error> {
         let client = self.oidc.client(provider).await?;
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         // Used once, whatever comes of it.
         let flow: Option<(String, Option<Uuid>, String, String)> = sqlx::query_as(
             "UPDATE oidc_flows SET used_at = $3
@@ -203,7 +204,7 @@ impl App {
         .bind(state_hash(state))
         .bind(provider)
         .bind(now)
-        .fetch_optional(&self.db.sqlx)
+        .fetch_optional(&self.core.db.sqlx)
         .await?;
         let expected = match purpose {
             SocialPurpose::Login => ("login".to_string(), None),
@@ -225,7 +226,7 @@ impl App {
         let id_token = token
             .id_token()
             .ok_or_else(|| refused("no ID token".into()))?;
-        let clock = self.clock.clone();
+        let clock = self.core.clock.clone();
         let verifier = client
             .id_token_verifier()
             .set_time_fn(move || -> DateTime<Utc> { clock.now() });
@@ -236,7 +237,8 @@ impl App {
     }
 
     fn social_identity(&self, provider: &str, subject: &str) -> Vec<u8> {
-        self.keys
+        self.core
+            .keys
             .lookup_hash(&format!("social:{provider}:{subject}"))
     }
 
@@ -262,13 +264,13 @@ impl App {
         )
         .bind(provider)
         .bind(self.social_identity(provider, &subject))
-        .fetch_optional(&self.db.sqlx)
+        .fetch_optional(&self.core.db.sqlx)
         .await?;
         let Some(account_id) = account_id else {
             return Err(Error::BadCredentials);
         };
         // The account's own events decide: linked now, and the cabinet open.
-        let account = self.load(&self.account_store, account_id).await?;
+        let account = self.core.load(&self.account_store, account_id).await?;
         match account.kind() {
             AccountKind::Customer {
                 opened_by: Some(_),
@@ -279,7 +281,7 @@ impl App {
                     account_id,
                     role: Role::Borrower,
                 };
-                self.open_session(principal, self.clock.now()).await
+                self.open_session(principal, self.core.clock.now()).await
             }
             _ => Err(Error::BadCredentials),
         }
@@ -305,7 +307,7 @@ impl App {
         .bind(provider)
         .bind(&hash)
         .bind(account_id)
-        .execute(&self.db.sqlx)
+        .execute(&self.core.db.sqlx)
         .await?;
         if reserved.rows_affected() == 0 {
             let holder: Option<Uuid> = sqlx::query_scalar(
@@ -313,7 +315,7 @@ impl App {
             )
             .bind(provider)
             .bind(&hash)
-            .fetch_optional(&self.db.sqlx)
+            .fetch_optional(&self.core.db.sqlx)
             .await?;
             if holder != Some(account_id) {
                 return Err(Error::SocialAccountTaken);
@@ -321,10 +323,11 @@ impl App {
         }
         let command = AccountCommand::LinkSocial {
             provider: provider.to_string(),
-            subject: self.keys.seal(account_id, &subject).await?,
-            at: self.clock.now(),
+            subject: self.core.keys.seal(account_id, &subject).await?,
+            at: self.core.clock.now(),
         };
         let written = self
+            .core
             .execute(&self.accounts, account_id, command, meta)
             .await;
         if written.is_err() && reserved.rows_affected() == 1 {
@@ -341,9 +344,10 @@ impl App {
     ) -> Result<Written, Error> {
         let command = AccountCommand::UnlinkSocial {
             provider: provider.to_string(),
-            at: self.clock.now(),
+            at: self.core.clock.now(),
         };
         let written = self
+            .core
             .execute(&self.accounts, account_id, command, meta)
             .await?;
         self.release_social(account_id, provider).await?;
@@ -354,7 +358,7 @@ impl App {
         sqlx::query("DELETE FROM social_identities WHERE provider = $1 AND account_id = $2")
             .bind(provider)
             .bind(account_id)
-            .execute(&self.db.sqlx)
+            .execute(&self.core.db.sqlx)
             .await?;
         Ok(())
     }

@@ -85,6 +85,7 @@ impl FromRequestParts<AppState> for Caller {
         let token = bearer(parts).ok_or(ApiError::Unauthorized)?.to_string();
         let principal = state
             .app
+            .access
             .authenticate(&token)
             .await?
             .ok_or(ApiError::Unauthorized)?;

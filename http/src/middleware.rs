@@ -111,7 +111,7 @@ pub(crate) async fn idempotency(
     };
     let scope = match crate::auth::bearer_of(request.headers()) {
         None => "anonymous".to_string(),
-        Some(token) => match state.app.authenticate(token).await {
+        Some(token) => match state.app.access.authenticate(token).await {
             Ok(Some(principal)) => principal.account_id.to_string(),
             // The handler answers 401; nothing is reserved for a caller we do not know.
             Ok(None) => return next.run(request).await,

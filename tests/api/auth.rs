@@ -101,6 +101,7 @@ async fn a_login_cannot_be_given_to_two_staff_members() {
     let meta = k911_commands::CommandMeta::default();
     let again = app
         .app
+        .access
         .create_staff(
             k911_aggregates::values::Email::parse("anna@k911.ru").unwrap(),
             Role::Admin,

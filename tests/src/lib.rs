@@ -251,6 +251,7 @@ impl TestApp {
             ..CommandMeta::default()
         };
         self.app
+            .access
             .create_staff(Email::parse(login).unwrap(), role, STAFF_PASSWORD, &meta)
             .await
             .expect("staff account");

@@ -62,8 +62,8 @@ pub(crate) async fn login(
         return Err(ApiError::invalid("login", "must not be empty"));
     }
     let session = match (body.password, body.code) {
-        (Some(password), None) => state.app.login(&body.login, &password).await?,
-        (None, Some(code)) => state.app.login_with_code(&body.login, &code).await?,
+        (Some(password), None) => state.app.access.login(&body.login, &password).await?,
+        (None, Some(code)) => state.app.access.login_with_code(&body.login, &code).await?,
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
                 "code",
@@ -83,7 +83,7 @@ pub(crate) async fn otp(
     Json(body): Json<OtpRequest>,
 ) -> Result<(StatusCode, JsonResponse<OtpAccepted>), ApiError> {
     let phone = Phone::parse(&body.phone).map_err(|e| ApiError::invalid("phone", e))?;
-    let resend_after = state.app.request_login_code(&phone).await?;
+    let resend_after = state.app.access.request_login_code(&phone).await?;
     Ok((
         StatusCode::ACCEPTED,
         JsonResponse(OtpAccepted { resend_after }),
@@ -95,6 +95,6 @@ pub(crate) async fn logout(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<StatusCode, ApiError> {
-    state.app.logout(&caller.token).await?;
+    state.app.access.logout(&caller.token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -301,6 +301,7 @@ pub(crate) async fn change_password(
     }
     let written = state
         .app
+        .access
         .change_password(
             caller.principal.account_id,
             &caller.token,

@@ -48,7 +48,7 @@ pub(crate) struct Callback {
 
 #[utoipa::path(get, path = "/api/v1/auth/social", tag = "auth", responses((status = 200, body = Vec<Provider>)))]
 pub(crate) async fn providers(State(state): State<AppState>) -> JsonResponse<Vec<Provider>> {
-    let names = state.app.oidc.names();
+    let names = state.app.access.oidc.names();
     JsonResponse(
         names
             .into_iter()
@@ -65,6 +65,7 @@ pub(crate) async fn begin_login(
 ) -> Result<JsonResponse<Redirect>, ApiError> {
     let redirect = state
         .app
+        .access
         .begin_social(&provider, SocialPurpose::Login)
         .await?;
     Ok(JsonResponse(Redirect::new(provider, redirect)))
@@ -79,6 +80,7 @@ pub(crate) async fn finish_login(
 ) -> Result<JsonResponse<LoginResponse>, ApiError> {
     let session = state
         .app
+        .access
         .social_login(&provider, &body.code, &body.state)
         .await?;
     Ok(JsonResponse(session.into()))
@@ -114,6 +116,7 @@ pub(crate) async fn link(
         (None, None) => {
             let redirect = state
                 .app
+                .access
                 .begin_social(&body.provider, SocialPurpose::Link(account_id))
                 .await?;
             Ok(JsonResponse(Redirect::new(body.provider, redirect)).into_response())
@@ -121,6 +124,7 @@ pub(crate) async fn link(
         (Some(code), Some(flow)) => {
             let written = state
                 .app
+                .access
                 .link_social(account_id, &body.provider, &code, &flow, &caller.meta)
                 .await?;
             let linked = Linked {
@@ -144,6 +148,7 @@ pub(crate) async fn unlink(
     let account_id = caller.principal.account_id;
     let written = state
         .app
+        .access
         .unlink_social(account_id, &provider, &caller.meta)
         .await?;
     Ok(JsonResponse(Linked {
