@@ -89,9 +89,9 @@ pub struct Core {
     pub metrics: Arc<Metrics>,
 }
 
-/// The write side: the services, named after what they do, and what they share. Cheap to clone.
-/// (Being split into services: `content`, `support`, `payments`, `onboarding` and `lending`
-/// are; access is still methods of `App`.)
+/// The write side: the services, named after what they do, and what they share, with the log's
+/// followers (read models and process managers), the ports to the outside world, the effects
+/// worker and the development outboxes. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
     pub core: Core,
@@ -111,15 +111,6 @@ pub struct App {
     pub profiles: Profiles,
     /// Logins, codes, sessions, social accounts and passwords.
     pub access: Access,
-}
-
-/// The services not split out yet reach what they share as `self.db`, `self.clock`, ….
-impl std::ops::Deref for App {
-    type Target = Core;
-
-    fn deref(&self) -> &Core {
-        &self.core
-    }
 }
 
 impl App {

@@ -97,8 +97,8 @@ impl App {
     /// taken.
     pub async fn perform_due_effects(&self, kind: EffectKind) -> Result<usize, Error> {
         let claimed = {
-            let client = self.db.pg.get().await?;
-            outbox::claim(&**client, kind, BATCH, self.settings.effects.lease).await?
+            let client = self.core.db.pg.get().await?;
+            outbox::claim(&**client, kind, BATCH, self.core.settings.effects.lease).await?
         };
         let taken = claimed.len();
         futures::stream::iter(claimed)
@@ -121,7 +121,7 @@ impl App {
             effect,
             attempts,
         } = claimed;
-        let rules = &self.settings.effects;
+        let rules = &self.core.settings.effects;
         let outcome = match effect {
             // Past its lease another worker may take the effect: a provider that does not answer
             // by then gets a failure recorded (fenced, should the other worker have it), and the
@@ -132,7 +132,7 @@ impl App {
             Err(unreadable) => Err(format!("unreadable effect: {unreadable}")),
         }
         .map_err(|error| redacted(&error));
-        let client = self.db.pg.get().await?;
+        let client = self.core.db.pg.get().await?;
         let label = |outcome: &str| EffectLabels {
             kind: kind.as_str().to_string(),
             outcome: outcome.to_string(),
@@ -146,7 +146,11 @@ impl App {
                 if !outbox::done(&**client, id, attempts, note).await? {
                     tracing::warn!(effect = %id, "lease lost before the answer was recorded");
                 }
-                self.metrics.effects.get_or_create(&label("done")).inc();
+                self.core
+                    .metrics
+                    .effects
+                    .get_or_create(&label("done"))
+                    .inc();
             }
             Err(error) => {
                 let dead = attempts >= rules.max_attempts;
@@ -157,10 +161,18 @@ impl App {
                 }
                 if dead {
                     tracing::error!(effect = %id, kind = kind.as_str(), attempts, %error, "effect parked as dead");
-                    self.metrics.effects.get_or_create(&label("dead")).inc();
+                    self.core
+                        .metrics
+                        .effects
+                        .get_or_create(&label("dead"))
+                        .inc();
                 } else {
                     tracing::warn!(effect = %id, kind = kind.as_str(), attempts, %error, "effect failed; will retry");
-                    self.metrics.effects.get_or_create(&label("failed")).inc();
+                    self.core
+                        .metrics
+                        .effects
+                        .get_or_create(&label("failed"))
+                        .inc();
                 }
             }
         }
@@ -173,8 +185,8 @@ impl App {
         match effect {
             Effect::TicketAnswer { contact, answer } => {
                 let (contact, answer) = match (
-                    self.keys.open(&contact).await,
-                    self.keys.open(&answer).await,
+                    self.core.keys.open(&contact).await,
+                    self.core.keys.open(&answer).await,
                 ) {
                     (Ok(contact), Ok(answer)) => (contact, answer),
                     (Err(e), _) | (_, Err(e)) if erased(&e) => {
@@ -205,7 +217,10 @@ impl App {
                 self.ports.email.send_email(&to, &subject, &body).await?
             }
             Effect::Sms { phone, text } => {
-                match (self.keys.open(&phone).await, self.keys.open(&text).await) {
+                match (
+                    self.core.keys.open(&phone).await,
+                    self.core.keys.open(&text).await,
+                ) {
                     (Ok(phone), Ok(text)) => self.ports.sms.send_sms(&phone, &text).await?,
                     (Err(e), _) | (_, Err(e)) if erased(&e) => {
                         return Ok(Performed::Nothing("personal data erased"))
@@ -226,7 +241,12 @@ impl App {
                     return Ok(Performed::Nothing("the provider had answered already"));
                 }
                 // Erased data cannot be paid to: that is for a person to look at, so it fails.
-                let method = self.keys.open(&method).await.map_err(|e| e.to_string())?;
+                let method = self
+                    .core
+                    .keys
+                    .open(&method)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let order = PayoutOrder {
                     payout_id,
                     loan_id,
@@ -247,7 +267,7 @@ impl App {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<EffectRow>, Error> {
-        let client = self.db.pg.get().await?;
+        let client = self.core.db.pg.get().await?;
         Ok(outbox::list(&**client, status, limit, offset).await?)
     }
 
@@ -255,7 +275,7 @@ impl App {
     /// payout first asked longer ago than providers keep an idempotency key (a day): sent again,
     /// it could pay twice, so it is reconciled with the provider by hand.
     pub async fn retry_effect(&self, id: Uuid) -> Result<(), Error> {
-        let client = self.db.pg.get().await?;
+        let client = self.core.db.pg.get().await?;
         if outbox::payout_older_than(&**client, id, PROVIDER_KEY_KEPT).await? {
             return Err(Error::PayoutTooOldToRetry);
         }

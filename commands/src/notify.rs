@@ -164,7 +164,7 @@ impl App {
         )
         .bind(channel.as_str())
         .bind(recipient)
-        .fetch_all(&self.db.sqlx)
+        .fetch_all(&self.core.db.sqlx)
         .await?;
         Ok(rows
             .into_iter()

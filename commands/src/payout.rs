@@ -308,7 +308,7 @@ impl App {
             return Ok(None);
         };
         let tokenised = sandbox
-            .tokenise(pan, exp_month, exp_year, self.ids.secret())
+            .tokenise(pan, exp_month, exp_year, self.core.ids.secret())
             .await
             .map_err(Error::Storage)?;
         Ok(Some(tokenised))

@@ -31,7 +31,7 @@ async fn loan_jobs(app: &App, reader: &Reader) {
         }
         Err(error) => tracing::warn!(%error, "payouts awaiting an answer could not be listed"),
     }
-    let now = app.clock.now();
+    let now = app.core.clock.now();
     match reader.due_loans(moscow_date(now), now).await {
         Ok(due) => {
             app.lending.accrue(&due.to_accrue).await;

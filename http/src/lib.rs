@@ -92,11 +92,11 @@ pub fn application(build: impl FnOnce(Vec<Arc<dyn Follower>>) -> App) -> (App, R
     let receipts = Receipts::default();
     let app = build(k911_projections::all(&receipts));
     let reader = Reader::new(
-        app.db.clone(),
-        app.keys.clone(),
+        app.core.db.clone(),
+        app.core.keys.clone(),
         app.followers.clone(),
         receipts,
-        app.settings.read_your_writes_timeout,
+        app.core.settings.read_your_writes_timeout,
     );
     (app, reader)
 }

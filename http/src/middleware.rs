@@ -133,8 +133,8 @@ pub(crate) async fn idempotency(
     hasher.update([0]);
     hasher.update(&bytes);
     let request_hash = hasher.finalize();
-    let pool = &state.app.db.sqlx;
-    let keys = &state.app.keys;
+    let pool = &state.app.core.db.sqlx;
+    let keys = &state.app.core.keys;
     match idempotency::reserve(pool, &scope, key, &request_hash).await {
         Err(e) => ApiError::from(k911_commands::Error::from(e)).into_response(),
         Ok(Reservation::Mismatch) => ApiError::Unprocessable(
@@ -207,7 +207,7 @@ pub(crate) async fn metrics(
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
-    let metrics = &state.app.metrics;
+    let metrics = &state.app.core.metrics;
     metrics
         .latency
         .get_or_create(&RouteLabels {

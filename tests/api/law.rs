@@ -160,6 +160,7 @@ async fn a_refused_offer_is_recorded_and_does_not_stop_the_next_one() {
                 credit_history: vec![],
                 declared: app
                     .app
+                    .core
                     .keys
                     .seal(uuid::Uuid::now_v7(), &finances)
                     .await
@@ -321,7 +322,7 @@ async fn the_2027_edition_refuses_a_second_loan_above_100_percent_held_elsewhere
          VALUES ($1, $2, 'ООО МКК «Другой»', 180, '2027-03-20')",
     )
     .bind(uuid::Uuid::now_v7())
-    .bind(app.app.keys.lookup_hash("credit-history:4510123456"))
+    .bind(app.app.core.keys.lookup_hash("credit-history:4510123456"))
     .execute(&app.db.sqlx)
     .await
     .unwrap();

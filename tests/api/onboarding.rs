@@ -516,7 +516,7 @@ async fn a_registration_never_submitted_is_released_after_half_an_hour() {
             "INSERT INTO customer_identities (kind, hash, customer_id) VALUES ($1, $2, $3)",
         )
         .bind(kind)
-        .bind(app.app.keys.lookup_hash(value))
+        .bind(app.app.core.keys.lookup_hash(value))
         .bind(customer_id)
         .execute(&app.db.sqlx)
         .await
@@ -525,7 +525,7 @@ async fn a_registration_never_submitted_is_released_after_half_an_hour() {
     let phone = k911_aggregates::values::Phone::parse("+79161234567").unwrap();
     let register = k911_aggregates::account::AccountCommand::RegisterCustomer {
         application_id,
-        phone: app.app.keys.seal(customer_id, &phone).await.unwrap(),
+        phone: app.app.core.keys.seal(customer_id, &phone).await.unwrap(),
         email: None,
         at: app.clock.now(),
     };

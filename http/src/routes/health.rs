@@ -17,7 +17,7 @@ pub(crate) async fn healthz() -> Json<Value> {
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "Database reachable, read models close to the log"), (status = 503, description = "Not ready")))]
 /// Readiness: the database answers and the read models are close to the log.
 pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let database = state.app.db.ping().await;
+    let database = state.app.core.db.ping().await;
     let lag = if database {
         state.app.followers.lag().await.ok()
     } else {
@@ -39,13 +39,13 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
 /// Prometheus metrics; the projector lag is measured at scrape time.
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
     if let Ok(lag) = state.app.followers.lag().await {
-        state.app.metrics.projection_lag.set(lag);
+        state.app.core.metrics.projection_lag.set(lag);
     }
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.app.metrics.encode(),
+        state.app.core.metrics.encode(),
     )
 }

@@ -184,7 +184,7 @@ pub(crate) async fn list(
     Borrower(caller): Borrower,
     page: Page,
 ) -> Result<JsonResponse<Vec<LoanDetails>>, ApiError> {
-    let today = moscow_date(state.app.clock.now());
+    let today = moscow_date(state.app.core.clock.now());
     let loans = state
         .reader
         .customer_loans(caller.principal.account_id, page.limit, page.offset)
@@ -203,7 +203,7 @@ pub(crate) async fn one(
     Borrower(caller): Borrower,
     IdPath(loan_id): IdPath,
 ) -> Result<JsonResponse<LoanDetails>, ApiError> {
-    let today = moscow_date(state.app.clock.now());
+    let today = moscow_date(state.app.core.clock.now());
     let loan = state
         .reader
         .customer_loan(caller.principal.account_id, loan_id)

@@ -251,7 +251,7 @@ pub(crate) async fn apply_again(
     Json(body): Json<RepeatRequest>,
 ) -> Result<(StatusCode, JsonResponse<ApplicationReceipt>), ApiError> {
     let customer_id = caller.principal.account_id;
-    let today = moscow_date(state.app.clock.now());
+    let today = moscow_date(state.app.core.clock.now());
     let profile = state.app.profiles.current(customer_id).await?;
     let form = body.parse(profile.0.birth_date, today)?;
     let written = state

@@ -47,7 +47,7 @@ pub(crate) async fn apply(
     PublicMeta(meta): PublicMeta,
     Json(body): Json<ApplicationRequest>,
 ) -> Result<(StatusCode, JsonResponse<ApplicationReceipt>), ApiError> {
-    let form = body.parse(moscow_date(state.app.clock.now()))?;
+    let form = body.parse(moscow_date(state.app.core.clock.now()))?;
     let written = state
         .app
         .onboarding
