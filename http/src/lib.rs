@@ -80,6 +80,12 @@ impl axum::extract::FromRef<AppState> for k911_commands::payments::Payments {
     }
 }
 
+impl axum::extract::FromRef<AppState> for k911_commands::auth::Access {
+    fn from_ref(state: &AppState) -> Self {
+        state.app.access.clone()
+    }
+}
+
 impl axum::extract::FromRef<AppState> for Reader {
     fn from_ref(state: &AppState) -> Self {
         state.reader.clone()

@@ -8,8 +8,8 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::Json;
-use crate::AppState;
 use k911_aggregates::values::Phone;
+use k911_commands::auth::Access;
 use k911_commands::auth::Session;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -55,15 +55,15 @@ impl From<Session> for LoginResponse {
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
 pub(crate) async fn login(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     Json(body): Json<LoginRequest>,
 ) -> Result<JsonResponse<LoginResponse>, ApiError> {
     if body.login.trim().is_empty() {
         return Err(ApiError::invalid("login", "must not be empty"));
     }
     let session = match (body.password, body.code) {
-        (Some(password), None) => state.app.access.login(&body.login, &password).await?,
-        (None, Some(code)) => state.app.access.login_with_code(&body.login, &code).await?,
+        (Some(password), None) => access.login(&body.login, &password).await?,
+        (None, Some(code)) => access.login_with_code(&body.login, &code).await?,
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
                 "code",
@@ -79,11 +79,11 @@ pub(crate) async fn login(
 /// belongs to a customer; only an opened phone-only cabinet gets a code.
 #[utoipa::path(post, path = "/api/v1/auth/otp", tag = "auth", request_body = OtpRequest, responses((status = 202, body = OtpAccepted), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn otp(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     Json(body): Json<OtpRequest>,
 ) -> Result<(StatusCode, JsonResponse<OtpAccepted>), ApiError> {
     let phone = Phone::parse(&body.phone).map_err(|e| ApiError::invalid("phone", e))?;
-    let resend_after = state.app.access.request_login_code(&phone).await?;
+    let resend_after = access.request_login_code(&phone).await?;
     Ok((
         StatusCode::ACCEPTED,
         JsonResponse(OtpAccepted { resend_after }),
@@ -92,9 +92,9 @@ pub(crate) async fn otp(
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])), responses((status = 204, description = "The token no longer works"), (status = 401, body = crate::error::Problem)))]
 pub(crate) async fn logout(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     caller: Caller,
 ) -> Result<StatusCode, ApiError> {
-    state.app.access.logout(&caller.token).await?;
+    access.logout(&caller.token).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,7 @@ use crate::auth::Borrower;
 use crate::error::ApiError;
 use crate::extract::Json;
 use crate::routes::auth::LoginResponse;
-use crate::AppState;
+use k911_commands::auth::Access;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Provider {
@@ -47,8 +47,8 @@ pub(crate) struct Callback {
 }
 
 #[utoipa::path(get, path = "/api/v1/auth/social", tag = "auth", responses((status = 200, body = Vec<Provider>)))]
-pub(crate) async fn providers(State(state): State<AppState>) -> JsonResponse<Vec<Provider>> {
-    let names = state.app.access.oidc.names();
+pub(crate) async fn providers(State(access): State<Access>) -> JsonResponse<Vec<Provider>> {
+    let names = access.oidc.names();
     JsonResponse(
         names
             .into_iter()
@@ -60,27 +60,21 @@ pub(crate) async fn providers(State(state): State<AppState>) -> JsonResponse<Vec
 /// Starts a login with a linked social account.
 #[utoipa::path(post, path = "/api/v1/auth/social/{provider}", tag = "auth", params(("provider" = String, Path)), responses((status = 200, body = Redirect), (status = 404, body = crate::error::Problem), (status = 503, body = crate::error::Problem)))]
 pub(crate) async fn begin_login(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     Path(provider): Path<String>,
 ) -> Result<JsonResponse<Redirect>, ApiError> {
-    let redirect = state
-        .app
-        .access
-        .begin_social(&provider, SocialPurpose::Login)
-        .await?;
+    let redirect = access.begin_social(&provider, SocialPurpose::Login).await?;
     Ok(JsonResponse(Redirect::new(provider, redirect)))
 }
 
 /// Finishes a social login: a session, as `POST /api/v1/auth/login` gives.
 #[utoipa::path(post, path = "/api/v1/auth/social/{provider}/callback", tag = "auth", params(("provider" = String, Path)), request_body = Callback, responses((status = 200, body = LoginResponse), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn finish_login(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     Path(provider): Path<String>,
     Json(body): Json<Callback>,
 ) -> Result<JsonResponse<LoginResponse>, ApiError> {
-    let session = state
-        .app
-        .access
+    let session = access
         .social_login(&provider, &body.code, &body.state)
         .await?;
     Ok(JsonResponse(session.into()))
@@ -106,7 +100,7 @@ pub(crate) struct Linked {
 
 #[utoipa::path(post, path = "/api/v1/me/social-links", tag = "cabinet", security(("bearer" = [])), request_body = LinkRequest, responses((status = 200, body = Redirect, description = "Started: send the browser to the provider"), (status = 201, body = Linked), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn link(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     Borrower(caller): Borrower,
     Json(body): Json<LinkRequest>,
 ) -> Result<axum::response::Response, ApiError> {
@@ -114,17 +108,13 @@ pub(crate) async fn link(
     let account_id = caller.principal.account_id;
     match (body.code, body.state) {
         (None, None) => {
-            let redirect = state
-                .app
-                .access
+            let redirect = access
                 .begin_social(&body.provider, SocialPurpose::Link(account_id))
                 .await?;
             Ok(JsonResponse(Redirect::new(body.provider, redirect)).into_response())
         }
         (Some(code), Some(flow)) => {
-            let written = state
-                .app
-                .access
+            let written = access
                 .link_social(account_id, &body.provider, &code, &flow, &caller.meta)
                 .await?;
             let linked = Linked {
@@ -141,14 +131,12 @@ pub(crate) async fn link(
 
 #[utoipa::path(delete, path = "/api/v1/me/social-links/{provider}", tag = "cabinet", security(("bearer" = [])), params(("provider" = String, Path)), responses((status = 200, body = Linked), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn unlink(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     Borrower(caller): Borrower,
     Path(provider): Path<String>,
 ) -> Result<JsonResponse<Linked>, ApiError> {
     let account_id = caller.principal.account_id;
-    let written = state
-        .app
-        .access
+    let written = access
         .unlink_social(account_id, &provider, &caller.meta)
         .await?;
     Ok(JsonResponse(Linked {
