@@ -920,39 +920,40 @@ impl Lending {
     /// Interest on each loan through today in Moscow (each catches up every day missed).
     /// Idempotent: a loan accrued already changes nothing.
     pub async fn accrue(&self, loans: &[Uuid]) {
-        let meta = CommandMeta::system("scheduler");
         let through = moscow_date(self.core.clock.now());
-        for &loan_id in loans {
-            let step =
-                self.core
-                    .execute(&self.loans, loan_id, LoanCommand::Accrue { through }, &meta);
-            self.isolated("accrual", loan_id, step).await;
-        }
+        self.on_each_loan("accrual", loans, || LoanCommand::Accrue { through })
+            .await;
     }
 
     /// Reminders on each loan past its due date, where the law lets one go now (the loan
     /// decides).
     pub async fn remind(&self, loans: &[Uuid]) {
-        let meta = CommandMeta::system("scheduler");
-        for &loan_id in loans {
-            let remind = LoanCommand::Remind {
-                at: self.core.clock.now(),
-                rules: self.core.settings.reminders.clone(),
-            };
-            let step = self.core.execute(&self.loans, loan_id, remind, &meta);
-            self.isolated("reminder", loan_id, step).await;
-        }
+        self.on_each_loan("reminder", loans, || LoanCommand::Remind {
+            at: self.core.clock.now(),
+            rules: self.core.settings.reminders.clone(),
+        })
+        .await;
     }
 
     /// Lapses each unsigned offer whose time is up (the loan checks that it is).
     pub async fn expire_offers(&self, loans: &[Uuid]) {
+        self.on_each_loan("offer_expiry", loans, || LoanCommand::Expire {
+            at: self.core.clock.now(),
+        })
+        .await;
+    }
+
+    /// The scheduler's `command` on each of `loans`, one loan's failure isolated.
+    async fn on_each_loan(
+        &self,
+        job: &'static str,
+        loans: &[Uuid],
+        command: impl Fn() -> LoanCommand,
+    ) {
         let meta = CommandMeta::system("scheduler");
         for &loan_id in loans {
-            let expire = LoanCommand::Expire {
-                at: self.core.clock.now(),
-            };
-            let step = self.core.execute(&self.loans, loan_id, expire, &meta);
-            self.isolated("offer_expiry", loan_id, step).await;
+            let step = self.core.execute(&self.loans, loan_id, command(), &meta);
+            self.isolated(job, loan_id, step).await;
         }
     }
 

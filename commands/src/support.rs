@@ -222,7 +222,7 @@ impl Support {
 }
 
 /// Erased personal data reads as `None`; any other failure is an error.
-pub(crate) fn opened<T>(
+fn opened<T>(
     result: Result<T, k911_event_store::keys::KeyError>,
 ) -> Result<Option<T>, Error> {
     match result {
