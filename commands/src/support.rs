@@ -222,9 +222,7 @@ impl Support {
 }
 
 /// Erased personal data reads as `None`; any other failure is an error.
-fn opened<T>(
-    result: Result<T, k911_event_store::keys::KeyError>,
-) -> Result<Option<T>, Error> {
+fn opened<T>(result: Result<T, k911_event_store::keys::KeyError>) -> Result<Option<T>, Error> {
     match result {
         Ok(value) => Ok(Some(value)),
         Err(k911_event_store::keys::KeyError::Erased(_)) => Ok(None),
