@@ -15,7 +15,7 @@ use crate::auth::Access;
 use crate::clock::Clock;
 use crate::content::Content;
 use crate::credit_history::LocalCreditHistory;
-use crate::effects::EffectRules;
+use crate::effects::{EffectRules, Effects};
 use crate::ids::IdGenerator;
 use crate::lending::{Lending, LendingProcess};
 use crate::metrics::Metrics;
@@ -111,6 +111,8 @@ pub struct App {
     pub profiles: Profiles,
     /// Logins, codes, sessions, social accounts and passwords.
     pub access: Access,
+    /// The effects outbox as admins see it.
+    pub effects: Effects,
 }
 
 impl App {
@@ -255,6 +257,7 @@ impl App {
                 )),
             },
             ports,
+            effects: Effects { core: core.clone() },
             core,
         }
     }

@@ -15,9 +15,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use k911_event_store::keys::KeyError;
 use k911_event_store::outbox::{self, Claimed, Effect, EffectKind, EffectRow, EffectStatus};
+use strum::VariantArray;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::app::Core;
 use crate::metrics::EffectLabels;
 use crate::payout::{PayoutOrder, PayoutOutcome};
 use crate::{App, Error};
@@ -77,7 +79,9 @@ impl App {
     pub fn start_effects_worker(&self) -> JoinHandle<()> {
         let app = self.clone();
         tokio::spawn(async move {
-            let lanes = EffectKind::ALL.map(|kind| app.effects_lane(kind));
+            let lanes = EffectKind::VARIANTS
+                .iter()
+                .map(|&kind| app.effects_lane(kind));
             futures::future::join_all(lanes).await;
         })
     }
@@ -259,9 +263,17 @@ impl App {
         }
         Ok(Performed::Done)
     }
+}
 
+/// The outbox as admins tend it: what is pending, done or dead, and another round for the dead.
+#[derive(Clone)]
+pub struct Effects {
+    pub(crate) core: Core,
+}
+
+impl Effects {
     /// `GET /api/v1/staff/effects`: effects in `status`, oldest first.
-    pub async fn effects(
+    pub async fn list(
         &self,
         status: EffectStatus,
         limit: i64,
@@ -274,7 +286,7 @@ impl App {
     /// `POST /api/v1/staff/effects/{id}/retry`: a dead effect gets a new round of tries. Not a
     /// payout first asked longer ago than providers keep an idempotency key (a day): sent again,
     /// it could pay twice, so it is reconciled with the provider by hand.
-    pub async fn retry_effect(&self, id: Uuid) -> Result<(), Error> {
+    pub async fn retry(&self, id: Uuid) -> Result<(), Error> {
         let client = self.core.db.pg.get().await?;
         if outbox::payout_older_than(&**client, id, PROVIDER_KEY_KEPT).await? {
             return Err(Error::PayoutTooOldToRetry);

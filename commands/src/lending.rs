@@ -109,9 +109,9 @@ impl Follower for LendingProcess {
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         let bad = |e: &dyn StepFailure| step_failed(event, e);
         let id: Uuid = event.aggregate_id.parse().map_err(|e| bad(&e))?;
-        match event.aggregate_type.as_str() {
-            // An event of its types that does not decode is an error, never skipped.
-            "LoanApplication" => {
+        // An event of its types that does not decode is an error, never skipped.
+        if event.of::<LoanApplication>() {
+            {
                 if let LoanApplicationEvent::ApplicationApproved {
                     amount,
                     term_days,
@@ -131,7 +131,8 @@ impl Follower for LendingProcess {
                     self.offer(tx, event, approved).await?;
                 }
             }
-            "Loan" => match payload(event)? {
+        } else if event.of::<Loan>() {
+            match payload(event)? {
                 LoanEvent::ContractSigned { signed_at, .. } => {
                     self.pay_out(tx, id, signed_at).await.map_err(|e| bad(&e))?
                 }
@@ -179,8 +180,7 @@ impl Follower for LendingProcess {
                     .await?
                 }
                 _ => {}
-            },
-            _ => {}
+            }
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use cqrs_es::Aggregate;
 use k911_aggregates::support_ticket::{SupportTicket, SupportTicketEvent, SupportTicketEventType};
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::outbox::{self, Channel, Effect};
+use strum::VariantArray;
 
 use k911_event_store::follower::{payload, BatchTx, Follower, FollowerError, Kind};
 
@@ -40,7 +41,7 @@ impl Follower for SupportNotifications {
             Err(e) => return Err(FollowerError::bad_event(event, e)),
         };
         let message = Effect::TicketAnswer { contact, answer };
-        for channel in Channel::ALL {
+        for &channel in Channel::VARIANTS {
             outbox::enqueue(
                 tx.transaction(),
                 outbox::message_id(event.position(), channel),

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod log;
 pub mod outbox;
 pub mod store;
+pub mod text_enum;
 
 pub use connect::Database;
 

@@ -35,6 +35,11 @@ impl RecordedEvent {
     pub fn position(&self) -> i64 {
         self.checkpoint.global_position
     }
+
+    /// Whether `A` recorded the event (event types alone may repeat across aggregates).
+    pub fn of<A: cqrs_es::Aggregate>(&self) -> bool {
+        self.aggregate_type == A::TYPE
+    }
 }
 
 /// What one read of the log found.

@@ -11,47 +11,20 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
-/// Which way a notification travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Sms,
-    Email,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 2] = [Channel::Sms, Channel::Email];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Sms => "sms",
-            Channel::Email => "email",
-        }
+crate::text_enum! {
+    /// Which way a notification travels.
+    pub enum Channel {
+        Sms,
+        Email,
     }
 }
 
-/// What kind of effect a row is: the port that performs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EffectKind {
-    Sms,
-    Email,
-    Payout,
-}
-
-impl EffectKind {
-    pub const ALL: [EffectKind; 3] = [EffectKind::Sms, EffectKind::Email, EffectKind::Payout];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EffectKind::Sms => "sms",
-            EffectKind::Email => "email",
-            EffectKind::Payout => "payout",
-        }
-    }
-
-    pub fn parse(kind: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == kind)
+crate::text_enum! {
+    /// What kind of effect a row is: the port that performs it.
+    pub enum EffectKind {
+        Sms,
+        Email,
+        Payout,
     }
 }
 
@@ -64,22 +37,13 @@ impl From<Channel> for EffectKind {
     }
 }
 
-/// What money out is for: the payout provider and its sandbox show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PayoutPurpose {
-    /// A loan's principal, to the borrower.
-    Loan,
-    /// An overpayment, back to the borrower.
-    Refund,
-}
-
-impl PayoutPurpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PayoutPurpose::Loan => "loan",
-            PayoutPurpose::Refund => "refund",
-        }
+crate::text_enum! {
+    /// What money out is for: the payout provider and its sandbox show it.
+    pub enum PayoutPurpose {
+        /// A loan's principal, to the borrower.
+        Loan,
+        /// An overpayment, back to the borrower.
+        Refund,
     }
 }
 
@@ -124,11 +88,12 @@ pub async fn enqueue(
     effect: &Effect,
 ) -> Result<(), tokio_postgres::Error> {
     let request = serde_json::to_value(effect).expect("effects serialize");
+    let kind: EffectKind = kind.into();
     client
         .execute(
             "INSERT INTO effects (id, kind, request) VALUES ($1, $2, $3)
              ON CONFLICT (id) DO NOTHING",
-            &[&id, &kind.into().as_str(), &request],
+            &[&id, &kind, &request],
         )
         .await?;
     Ok(())
@@ -162,28 +127,12 @@ pub struct Claimed {
     pub attempts: i32,
 }
 
-/// Where an effect stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EffectStatus {
-    Pending,
-    Done,
-    Dead,
-}
-
-impl EffectStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EffectStatus::Pending => "pending",
-            EffectStatus::Done => "done",
-            EffectStatus::Dead => "dead",
-        }
-    }
-
-    pub fn parse(status: &str) -> Option<Self> {
-        [Self::Pending, Self::Done, Self::Dead]
-            .into_iter()
-            .find(|s| s.as_str() == status)
+crate::text_enum! {
+    /// Where an effect stands.
+    pub enum EffectStatus {
+        Pending,
+        Done,
+        Dead,
     }
 }
 
@@ -208,20 +157,17 @@ pub async fn claim(
                       ORDER BY next_attempt_at, created_at, id
                       LIMIT $1 FOR UPDATE SKIP LOCKED) due
               WHERE e.id = due.id
-          RETURNING e.id, e.kind, e.request, e.attempts",
-            &[&limit, &lease.as_secs_f64(), &kind.as_str()],
+          RETURNING e.id, e.request, e.attempts",
+            &[&limit, &lease.as_secs_f64(), &kind],
         )
         .await?;
     Ok(rows
         .iter()
-        .map(|row| {
-            let kind: String = row.get(1);
-            Claimed {
-                id: row.get(0),
-                kind: EffectKind::parse(&kind).unwrap_or(EffectKind::Sms),
-                effect: serde_json::from_value(row.get(2)).map_err(|e| e.to_string()),
-                attempts: row.get(3),
-            }
+        .map(|row| Claimed {
+            id: row.get(0),
+            kind,
+            effect: serde_json::from_value(row.get(1)).map_err(|e| e.to_string()),
+            attempts: row.get(2),
         })
         .collect())
 }
@@ -257,7 +203,11 @@ pub async fn failed(
     retry_in: std::time::Duration,
     dead: bool,
 ) -> Result<bool, tokio_postgres::Error> {
-    let status = if dead { "dead" } else { "pending" };
+    let status = if dead {
+        EffectStatus::Dead
+    } else {
+        EffectStatus::Pending
+    };
     let recorded = client
         .execute(
             "UPDATE effects
@@ -274,8 +224,8 @@ pub async fn failed(
 #[derive(Debug, Clone)]
 pub struct EffectRow {
     pub id: Uuid,
-    pub kind: String,
-    pub status: String,
+    pub kind: EffectKind,
+    pub status: EffectStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -295,7 +245,7 @@ pub async fn list(
             "SELECT id, kind, status, attempts, last_error, created_at, next_attempt_at, done_at
                FROM effects WHERE status = $1
               ORDER BY created_at, id LIMIT $2 OFFSET $3",
-            &[&status.as_str(), &limit, &offset],
+            &[&status, &limit, &offset],
         )
         .await?;
     Ok(rows
@@ -350,5 +300,5 @@ pub async fn revive(
     let row = client
         .query_opt("SELECT status FROM effects WHERE id = $1", &[&id])
         .await?;
-    Ok(row.and_then(|row| EffectStatus::parse(row.get(0))))
+    Ok(row.map(|row| row.get(0)))
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError};
+use crate::AppState;
 
 /// A JSON body. Not JSON: 400. Wrong content type: 415. Too large: 413. Wrong shape (missing or
 /// unknown field, wrong type): 422 naming the field.
@@ -217,6 +218,20 @@ pub(crate) fn check<T, E: ToString>(
 /// An optional text field left blank counts as not given.
 pub(crate) fn given(field: Option<String>) -> Option<String> {
     field.filter(|v| !v.trim().is_empty())
+}
+
+/// Today in Moscow by the service's clock: the day forms are checked against and overdue days
+/// counted to.
+pub(crate) struct Today(pub chrono::NaiveDate);
+
+impl FromRequestParts<AppState> for Today {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Today(k911_commands::clock::moscow_date(
+            state.app.core.clock.now(),
+        )))
+    }
 }
 
 #[cfg(test)]

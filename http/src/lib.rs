@@ -86,6 +86,30 @@ impl axum::extract::FromRef<AppState> for k911_commands::auth::Access {
     }
 }
 
+impl axum::extract::FromRef<AppState> for k911_commands::onboarding::Onboarding {
+    fn from_ref(state: &AppState) -> Self {
+        state.app.onboarding.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for k911_commands::lending::Lending {
+    fn from_ref(state: &AppState) -> Self {
+        state.app.lending.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for k911_commands::profile::Profiles {
+    fn from_ref(state: &AppState) -> Self {
+        state.app.profiles.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for k911_commands::effects::Effects {
+    fn from_ref(state: &AppState) -> Self {
+        state.app.effects.clone()
+    }
+}
+
 impl axum::extract::FromRef<AppState> for Reader {
     fn from_ref(state: &AppState) -> Self {
         state.reader.clone()

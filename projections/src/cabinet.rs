@@ -4,11 +4,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use k911_aggregates::account::AccountEvent;
 use k911_aggregates::account::AccountEventType;
+use k911_aggregates::account::{Account, AccountEvent};
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod};
-use k911_aggregates::loan_application::LoanApplicationEvent;
 use k911_aggregates::loan_application::LoanApplicationEventType;
+use k911_aggregates::loan_application::{LoanApplication, LoanApplicationEvent};
 use k911_aggregates::values::{Email, MessageText, Phone};
 use k911_event_store::log::RecordedEvent;
 use tokio_postgres::{GenericClient, Row};
@@ -17,6 +17,39 @@ use uuid::Uuid;
 use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
 
 use crate::reader::{ReadError, Reader};
+
+k911_event_store::text_enum! {
+    /// Where a customer stands.
+    #[derive(utoipa::ToSchema)]
+    pub enum CustomerState {
+        /// Applied; the first application is not approved yet.
+        Registered,
+        /// The cabinet is open.
+        Open,
+    }
+}
+
+k911_event_store::text_enum! {
+    /// How a customer logs in.
+    #[derive(utoipa::ToSchema)]
+    pub enum LoginKind {
+        /// E-mail and password.
+        Email,
+        /// Phone and a one-time SMS code.
+        Phone,
+    }
+}
+
+k911_event_store::text_enum! {
+    /// Where an application stands in `read.loan_applications`.
+    #[derive(utoipa::ToSchema)]
+    pub enum ApplicationState {
+        /// Waiting for an underwriter (again, if one returned it).
+        Submitted,
+        Approved,
+        Rejected,
+    }
+}
 
 /// `read.customers`.
 pub struct Customers;
@@ -137,8 +170,8 @@ impl Follower for Customers {
 
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         let position = event.position();
-        match event.aggregate_type.as_str() {
-            "Account" => {
+        if event.of::<Account>() {
+            {
                 let customer_id = aggregate_uuid(event)?;
                 match payload(event)? {
                     AccountEvent::CustomerRegistered {
@@ -147,11 +180,15 @@ impl Follower for Customers {
                         email,
                         registered_at,
                     } => {
-                        let login = if email.is_some() { "email" } else { "phone" };
+                        let login = if email.is_some() {
+                            LoginKind::Email
+                        } else {
+                            LoginKind::Phone
+                        };
                         tx.execute(
                             "INSERT INTO read.customers (customer_id, status, login, registered_at,
                                  first_application_id, phone, email, last_position)
-                             VALUES ($1, 'registered', $2, $3, $4, $5, $6, $7)",
+                             VALUES ($1, $8, $2, $3, $4, $5, $6, $7)",
                             &[
                                 &customer_id,
                                 &login,
@@ -160,6 +197,7 @@ impl Follower for Customers {
                                 &json(&phone),
                                 &email.as_ref().map(json),
                                 &position,
+                                &CustomerState::Registered,
                             ],
                         )
                         .await?;
@@ -167,9 +205,9 @@ impl Follower for Customers {
                     AccountEvent::CustomerAccountOpened { opened_at, .. } => {
                         tx.execute(
                             "UPDATE read.customers
-                                SET status = 'open', opened_at = $2, last_position = $3
+                                SET status = $4, opened_at = $2, last_position = $3
                               WHERE customer_id = $1",
-                            &[&customer_id, &opened_at, &position],
+                            &[&customer_id, &opened_at, &position, &CustomerState::Open],
                         )
                         .await?;
                     }
@@ -196,7 +234,8 @@ impl Follower for Customers {
                     _ => {}
                 }
             }
-            "LoanApplication" => {
+        } else if event.of::<LoanApplication>() {
+            {
                 if let LoanApplicationEvent::ApplicationSubmitted {
                     customer_id,
                     applicant,
@@ -214,7 +253,6 @@ impl Follower for Customers {
                     .await?;
                 }
             }
-            _ => {}
         }
         Ok(())
     }
@@ -244,7 +282,7 @@ impl Follower for LoanApplications {
     }
 
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
-        if event.aggregate_type != "LoanApplication" {
+        if !event.of::<LoanApplication>() {
             return Ok(());
         }
         let application_id = aggregate_uuid(event)?;
@@ -262,7 +300,7 @@ impl Follower for LoanApplications {
                     "INSERT INTO read.loan_applications (application_id, arrival, customer_id,
                          repeat, status, requested_amount_kopecks, requested_term_days,
                          referral_code, submitted_at, last_position)
-                     VALUES ($1, $2, $3, $4, 'submitted', $5, $6, $7, $8, $2)",
+                     VALUES ($1, $2, $3, $4, $9, $5, $6, $7, $8, $2)",
                     &[
                         &application_id,
                         &position,
@@ -272,6 +310,7 @@ impl Follower for LoanApplications {
                         &i32::from(loan.term_days),
                         &referral_code,
                         &submitted_at,
+                        &ApplicationState::Submitted,
                     ],
                 )
                 .await?;
@@ -285,7 +324,7 @@ impl Follower for LoanApplications {
             } => {
                 tx.execute(
                     "UPDATE read.loan_applications
-                        SET status = 'approved', approved_amount_kopecks = $2,
+                        SET status = $8, approved_amount_kopecks = $2,
                             approved_term_days = $3, daily_rate = $4::text::numeric,
                             decided_at = $5, decided_by = $6, last_position = $7
                       WHERE application_id = $1",
@@ -297,6 +336,7 @@ impl Follower for LoanApplications {
                         &approved_at,
                         &underwriter_id,
                         &position,
+                        &ApplicationState::Approved,
                     ],
                 )
                 .await?;
@@ -321,7 +361,7 @@ impl Follower for LoanApplications {
             } => {
                 tx.execute(
                     "UPDATE read.loan_applications
-                        SET status = 'rejected', rejection_reason = $2, decided_at = $3,
+                        SET status = $6, rejection_reason = $2, decided_at = $3,
                             decided_by = $4, last_position = $5
                       WHERE application_id = $1",
                     &[
@@ -330,6 +370,7 @@ impl Follower for LoanApplications {
                         &rejected_at,
                         &underwriter_id,
                         &position,
+                        &ApplicationState::Rejected,
                     ],
                 )
                 .await?;
@@ -338,9 +379,14 @@ impl Follower for LoanApplications {
                 // Back in the queue at its original place: it waited its turn once already.
                 tx.execute(
                     "UPDATE read.loan_applications
-                        SET status = 'submitted', returned_reason = $2, last_position = $3
+                        SET status = $4, returned_reason = $2, last_position = $3
                       WHERE application_id = $1",
-                    &[&application_id, &reason, &position],
+                    &[
+                        &application_id,
+                        &reason,
+                        &position,
+                        &ApplicationState::Submitted,
+                    ],
                 )
                 .await?;
             }
@@ -353,8 +399,8 @@ impl Follower for LoanApplications {
 #[derive(Debug, Clone)]
 pub struct CustomerRow {
     pub customer_id: Uuid,
-    pub status: String,
-    pub login: String,
+    pub status: CustomerState,
+    pub login: LoginKind,
     pub registered_at: DateTime<Utc>,
     pub opened_at: Option<DateTime<Utc>>,
     pub applications: i32,
@@ -410,7 +456,7 @@ pub struct ApplicationRow {
     pub application_id: Uuid,
     pub customer_id: Uuid,
     pub repeat: bool,
-    pub status: String,
+    pub status: ApplicationState,
     pub requested_amount_kopecks: i64,
     pub requested_term_days: i32,
     pub approved_amount_kopecks: Option<i64>,
@@ -482,7 +528,7 @@ pub async fn customer_applications(
 /// Applications in `status`, oldest first (the underwriters' queue).
 pub async fn applications_with_status(
     client: &impl GenericClient,
-    status: &str,
+    status: ApplicationState,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<ApplicationRow>, tokio_postgres::Error> {
@@ -499,10 +545,8 @@ pub async fn applications_with_status(
 #[derive(Debug, Clone)]
 pub struct CustomerView {
     pub customer_id: Uuid,
-    /// `registered` | `open`
-    pub status: String,
-    /// `email` | `phone`: how the customer logs in.
-    pub login: String,
+    pub status: CustomerState,
+    pub login: LoginKind,
     pub registered_at: DateTime<Utc>,
     pub opened_at: Option<DateTime<Utc>>,
     pub phone: Phone,
@@ -581,7 +625,7 @@ impl Reader {
     /// the reasons of rejections opened.
     pub async fn applications_with_status(
         &self,
-        status: &str,
+        status: ApplicationState,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<StaffApplication>, ReadError> {

@@ -2,31 +2,24 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use k911_aggregates::document::DocumentEvent;
+use cqrs_es::Aggregate;
 use k911_aggregates::document::DocumentEventType;
-use k911_aggregates::faq::FaqEvent;
+use k911_aggregates::document::{Document, DocumentEvent};
 use k911_aggregates::faq::FaqEventType;
+use k911_aggregates::faq::{FaqEntry, FaqEvent};
 use k911_event_store::log::RecordedEvent;
-use serde::de::DeserializeOwned;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
 use crate::reader::{ReadError, Reader};
-use k911_event_store::follower::{BatchTx, Follower, FollowerError, Kind};
+use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
 
-/// The aggregate id and payload of an event of `aggregate_type`, or `None` for other events.
-fn decode<E: DeserializeOwned>(
-    event: &RecordedEvent,
-    aggregate_type: &str,
-) -> Result<Option<(Uuid, E)>, FollowerError> {
-    if event.aggregate_type != aggregate_type {
+/// The aggregate id and payload of an event of `A`'s, or `None` for other events.
+fn decode<A: Aggregate>(event: &RecordedEvent) -> Result<Option<(Uuid, A::Event)>, FollowerError> {
+    if !event.of::<A>() {
         return Ok(None);
     }
-    let id = event
-        .aggregate_id
-        .parse()
-        .map_err(|e| FollowerError::bad_event(event, e))?;
-    Ok(Some((id, k911_event_store::follower::payload(event)?)))
+    Ok(Some((aggregate_uuid(event)?, payload(event)?)))
 }
 
 pub struct Faq;
@@ -64,7 +57,7 @@ impl Follower for Faq {
     }
 
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
-        let Some((id, payload)) = decode::<FaqEvent>(event, "FaqEntry")? else {
+        let Some((id, payload)) = decode::<FaqEntry>(event)? else {
             return Ok(());
         };
         let position = event.position();
@@ -171,7 +164,7 @@ impl Follower for Documents {
     }
 
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
-        let Some((id, payload)) = decode::<DocumentEvent>(event, "Document")? else {
+        let Some((id, payload)) = decode::<Document>(event)? else {
             return Ok(());
         };
         let position = event.position();

@@ -10,10 +10,24 @@ pub mod loans;
 pub mod reader;
 pub mod support;
 
+use std::str::FromStr;
 use std::sync::Arc;
 
 use k911_event_store::follower::Follower;
 pub use reader::{ReadError, Reader};
+use tokio_postgres::Row;
+
+/// A `text` column holding a domain type's name (a payment channel, a ticket kind). Only the
+/// projector writes it, from the type itself, so a value that does not parse is a bug, and it
+/// panics like `Row::get` on a mismatched column.
+fn parsed<T: FromStr>(row: &Row, column: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    let text: &str = row.get(column);
+    text.parse()
+        .unwrap_or_else(|e| panic!("read model column {column} holds {text:?}: {e:?}"))
+}
 
 /// Every read model the service keeps, in the order they are started.
 pub fn all(queue_receipts: &support::Receipts) -> Vec<Arc<dyn Follower>> {

@@ -4,16 +4,53 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use k911_aggregates::incoming_payment::IncomingPaymentEvent;
-use k911_aggregates::incoming_payment::IncomingPaymentEventType;
-use k911_aggregates::loan::LoanEvent;
+use k911_aggregates::incoming_payment::{IncomingPayment, IncomingPaymentEvent};
+use k911_aggregates::incoming_payment::{IncomingPaymentEventType, PaymentChannel};
 use k911_aggregates::loan::LoanEventType;
+use k911_aggregates::loan::{Loan, LoanEvent};
 use k911_event_store::log::RecordedEvent;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 use crate::reader::{ReadError, Reader};
 use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
+
+k911_event_store::text_enum! {
+    /// Where a loan stands in `read.loans` (the aggregate's own states, less those no row has).
+    #[derive(utoipa::ToSchema)]
+    pub enum LoanState {
+        Offered,
+        /// Unsigned in time, or signing was refused.
+        Expired,
+        Signed,
+        PayoutRequested,
+        /// The provider could not pay out: the loan was never issued.
+        PayoutFailed,
+        /// Issued and not yet repaid (overdue or not).
+        Active,
+        Closed,
+    }
+}
+
+k911_event_store::text_enum! {
+    /// The latest refund of money held for the borrower.
+    #[derive(utoipa::ToSchema)]
+    pub enum RefundState {
+        Pending,
+        Paid,
+        Failed,
+    }
+}
+
+k911_event_store::text_enum! {
+    /// Where a payment no loan could take stands.
+    pub enum UnmatchedState {
+        /// In the staff's queue.
+        Waiting,
+        /// Matched by staff to a loan.
+        Matched,
+    }
+}
 
 /// An update of one loan's row that also records the event's position: `$1` is the loan, `$2`
 /// the position.
@@ -145,7 +182,7 @@ impl Follower for Loans {
     }
 
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
-        if event.aggregate_type != "Loan" {
+        if !event.of::<Loan>() {
             return Ok(());
         }
         let loan_id = aggregate_uuid(event)?;
@@ -163,7 +200,7 @@ impl Follower for Loans {
                          status, principal_kopecks, term_days, daily_rate, psk_percent,
                          interest_for_term_kopecks, total_to_repay_kopecks, contract_date,
                          offered_at, expires_at, last_position, pdn_percent, time_zone)
-                     VALUES ($1, $2, $3, $4, 'offered', $5, $6, $7::text::numeric,
+                     VALUES ($1, $2, $3, $4, $17, $5, $6, $7::text::numeric,
                              $8::text::numeric, $9, $10, $11, $12, $13, $14,
                              $15::text::numeric, $16)",
                     &[
@@ -183,6 +220,7 @@ impl Follower for Loans {
                         &p,
                         &terms.pdn_percent.map(|p| p.to_string()),
                         &terms.time_zone.to_string(),
+                        &LoanState::Offered,
                     ],
                 )
                 .await?;
@@ -195,37 +233,40 @@ impl Follower for Loans {
                 // The contract's date is the day it was signed (events before 1.1: the offer's).
                 tx.execute(
                     set!(
-                        "status = 'signed', signed_at = $3,
-                          contract_date = coalesce($4, contract_date)"
+                        "status = $3, signed_at = $4,
+                          contract_date = coalesce($5, contract_date)"
                     ),
-                    &[&loan_id, &p, &signed_at, &contract_date],
+                    &[&loan_id, &p, &LoanState::Signed, &signed_at, &contract_date],
                 )
                 .await?;
             }
             LoanEvent::OfferExpired { .. } | LoanEvent::SigningRefused { .. } => {
-                tx.execute(set!("status = 'expired'"), &[&loan_id, &p])
+                tx.execute(set!("status = $3"), &[&loan_id, &p, &LoanState::Expired])
                     .await?;
             }
             LoanEvent::PayoutRequested { payout_id, .. } => {
                 tx.execute(
-                    set!("status = 'payout_requested', payout_id = $3"),
-                    &[&loan_id, &p, &payout_id],
+                    set!("status = $3, payout_id = $4"),
+                    &[&loan_id, &p, &LoanState::PayoutRequested, &payout_id],
                 )
                 .await?;
             }
             LoanEvent::PayoutFailed { .. } => {
-                tx.execute(set!("status = 'payout_failed'"), &[&loan_id, &p])
-                    .await?;
+                tx.execute(
+                    set!("status = $3"),
+                    &[&loan_id, &p, &LoanState::PayoutFailed],
+                )
+                .await?;
             }
             LoanEvent::LoanIssued {
                 issued_on, due_on, ..
             } => {
                 tx.execute(
                     set!(
-                        "status = 'active', issued_on = $3, due_on = $4,
+                        "status = $3, issued_on = $4, due_on = $5,
                           outstanding_principal_kopecks = principal_kopecks"
                     ),
-                    &[&loan_id, &p, &issued_on, &due_on],
+                    &[&loan_id, &p, &LoanState::Active, &issued_on, &due_on],
                 )
                 .await?;
             }
@@ -313,27 +354,33 @@ impl Follower for Loans {
             } => {
                 tx.execute(
                     set!(
-                        "refund_id = $3, refund_status = 'pending', refund_kopecks = $4,
+                        "refund_id = $3, refund_status = $5, refund_kopecks = $4,
                           held_kopecks = held_kopecks - $4"
                     ),
-                    &[&loan_id, &p, &refund_id, &amount.get()],
+                    &[
+                        &loan_id,
+                        &p,
+                        &refund_id,
+                        &amount.get(),
+                        &RefundState::Pending,
+                    ],
                 )
                 .await?;
             }
             LoanEvent::OverpaymentRefunded { .. } => {
                 tx.execute(
                     set!(
-                        "refund_status = 'paid',
+                        "refund_status = $3,
                           refunded_kopecks = refunded_kopecks + refund_kopecks"
                     ),
-                    &[&loan_id, &p],
+                    &[&loan_id, &p, &RefundState::Paid],
                 )
                 .await?;
             }
             LoanEvent::RefundFailed { .. } => {
                 tx.execute(
-                    set!("refund_status = 'failed', held_kopecks = held_kopecks + refund_kopecks"),
-                    &[&loan_id, &p],
+                    set!("refund_status = $3, held_kopecks = held_kopecks + refund_kopecks"),
+                    &[&loan_id, &p, &RefundState::Failed],
                 )
                 .await?;
             }
@@ -348,7 +395,7 @@ impl Follower for Loans {
                         "outstanding_principal_kopecks = $3, outstanding_interest_kopecks = $4,
                           outstanding_penalty_kopecks = $5,
                           held_kopecks = greatest($6 - refunded_kopecks
-                              - CASE WHEN refund_status = 'pending' THEN refund_kopecks ELSE 0 END,
+                              - CASE WHEN refund_status = $7 THEN refund_kopecks ELSE 0 END,
                               0)"
                     ),
                     &[
@@ -358,6 +405,7 @@ impl Follower for Loans {
                         &debt.interest().get(),
                         &debt.penalty.get(),
                         &held.get(),
+                        &RefundState::Pending,
                     ],
                 )
                 .await?;
@@ -386,8 +434,8 @@ impl Follower for Loans {
             }
             LoanEvent::LoanRepaid { closed_on } => {
                 tx.execute(
-                    set!("status = 'closed', closed_on = $3"),
-                    &[&loan_id, &p, &closed_on],
+                    set!("status = $3, closed_on = $4"),
+                    &[&loan_id, &p, &LoanState::Closed, &closed_on],
                 )
                 .await?;
             }
@@ -412,7 +460,7 @@ pub struct LoanRow {
     pub application_id: Uuid,
     pub customer_id: Uuid,
     pub contract_number: String,
-    pub status: String,
+    pub status: LoanState,
     pub principal_kopecks: i64,
     pub term_days: i32,
     pub daily_rate: String,
@@ -438,7 +486,7 @@ pub struct LoanRow {
     pub paid_kopecks: i64,
     pub held_kopecks: i64,
     pub refund_id: Option<Uuid>,
-    pub refund_status: Option<String>,
+    pub refund_status: Option<RefundState>,
     pub refunded_kopecks: i64,
 }
 
@@ -520,8 +568,8 @@ pub async fn pending_refunds(
 ) -> Result<Vec<LoanRow>, tokio_postgres::Error> {
     let rows = client
         .query(
-            &format!("{SELECT_LOAN} WHERE l.refund_status = 'pending' ORDER BY l.loan_id"),
-            &[],
+            &format!("{SELECT_LOAN} WHERE l.refund_status = $1 ORDER BY l.loan_id"),
+            &[&RefundState::Pending],
         )
         .await?;
     Ok(rows.iter().map(LoanRow::from_row).collect())
@@ -530,7 +578,7 @@ pub async fn pending_refunds(
 /// Loans in `status` (the jobs' work lists).
 pub async fn with_status(
     client: &impl GenericClient,
-    status: &str,
+    status: LoanState,
 ) -> Result<Vec<LoanRow>, tokio_postgres::Error> {
     let rows = client
         .query(
@@ -544,7 +592,7 @@ pub async fn with_status(
 /// A payment as `read.loan_payments` holds it.
 #[derive(Debug, Clone)]
 pub struct PaymentRow {
-    pub channel: String,
+    pub channel: PaymentChannel,
     pub external_id: String,
     pub amount_kopecks: i64,
     pub paid_at: DateTime<Utc>,
@@ -571,7 +619,7 @@ pub async fn payments(
     Ok(rows
         .iter()
         .map(|row| PaymentRow {
-            channel: row.get("channel"),
+            channel: crate::parsed(row, "channel"),
             external_id: row.get("external_id"),
             amount_kopecks: row.get("amount_kopecks"),
             paid_at: row.get("paid_at"),
@@ -602,7 +650,7 @@ CREATE TABLE IF NOT EXISTS read.unmatched_payments (
     paid_at         timestamptz NOT NULL,
     received_at     timestamptz NOT NULL,
     reason          text        NOT NULL,
-    status          text        NOT NULL DEFAULT 'waiting',
+    status          text        NOT NULL,
     matched_loan_id uuid,
     matched_by      uuid,
     matched_at      timestamptz,
@@ -637,7 +685,7 @@ impl Follower for UnmatchedPayments {
     }
 
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
-        if event.aggregate_type != "IncomingPayment" {
+        if !event.of::<IncomingPayment>() {
             return Ok(());
         }
         let payment_id = aggregate_uuid(event)?;
@@ -651,8 +699,9 @@ impl Follower for UnmatchedPayments {
             } => {
                 tx.execute(
                     "INSERT INTO read.unmatched_payments (payment_id, channel, external_id,
-                         contract_number, amount_kopecks, paid_at, received_at, reason, position)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                         contract_number, amount_kopecks, paid_at, received_at, reason, position,
+                         status)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     &[
                         &payment_id,
                         &payment.channel.as_str(),
@@ -663,6 +712,7 @@ impl Follower for UnmatchedPayments {
                         &received_at,
                         &reason,
                         &event.position(),
+                        &UnmatchedState::Waiting,
                     ],
                 )
                 .await?;
@@ -674,10 +724,16 @@ impl Follower for UnmatchedPayments {
             } => {
                 tx.execute(
                     "UPDATE read.unmatched_payments
-                        SET status = 'matched', matched_loan_id = $2, matched_by = $3,
+                        SET status = $5, matched_loan_id = $2, matched_by = $3,
                             matched_at = $4
                       WHERE payment_id = $1",
-                    &[&payment_id, &loan_id, &staff_id, &matched_at],
+                    &[
+                        &payment_id,
+                        &loan_id,
+                        &staff_id,
+                        &matched_at,
+                        &UnmatchedState::Matched,
+                    ],
                 )
                 .await?;
             }
@@ -690,7 +746,7 @@ impl Follower for UnmatchedPayments {
 #[derive(Debug, Clone)]
 pub struct UnmatchedRow {
     pub payment_id: Uuid,
-    pub channel: String,
+    pub channel: PaymentChannel,
     pub external_id: String,
     pub contract_number: String,
     pub amount_kopecks: i64,
@@ -707,6 +763,7 @@ pub async fn unmatched(
 ) -> Result<Vec<UnmatchedRow>, tokio_postgres::Error> {
     let rows = client
         .query(
+            // The state as a literal, as the partial index has it (a bound one would not use it).
             "SELECT * FROM read.unmatched_payments WHERE status = 'waiting'
               ORDER BY position LIMIT $1 OFFSET $2",
             &[&limit, &offset],
@@ -716,7 +773,7 @@ pub async fn unmatched(
         .iter()
         .map(|row| UnmatchedRow {
             payment_id: row.get("payment_id"),
-            channel: row.get("channel"),
+            channel: crate::parsed(row, "channel"),
             external_id: row.get("external_id"),
             contract_number: row.get("contract_number"),
             amount_kopecks: row.get("amount_kopecks"),
@@ -817,8 +874,8 @@ impl Reader {
         now: DateTime<Utc>,
     ) -> Result<DueLoans, ReadError> {
         let client = self.client().await?;
-        let active = with_status(&**client, "active").await?;
-        let offered = with_status(&**client, "offered").await?;
+        let active = with_status(&**client, LoanState::Active).await?;
+        let offered = with_status(&**client, LoanState::Offered).await?;
         let ids = |rows: &[LoanRow], due: &dyn Fn(&LoanRow) -> bool| {
             rows.iter().filter(|l| due(l)).map(|l| l.loan_id).collect()
         };
@@ -834,7 +891,7 @@ impl Reader {
     /// The payouts and refunds still waiting for the provider's answer.
     pub async fn awaited_answers(&self) -> Result<AwaitedAnswers, ReadError> {
         let client = self.client().await?;
-        let paying = with_status(&**client, "payout_requested").await?;
+        let paying = with_status(&**client, LoanState::PayoutRequested).await?;
         let refunding = pending_refunds(&**client).await?;
         Ok(AwaitedAnswers {
             payouts: paying

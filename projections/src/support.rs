@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
-use k911_aggregates::support_ticket::{Requester, SupportTicketEvent, TicketKind};
+use k911_aggregates::support_ticket::{Requester, SupportTicket, SupportTicketEvent, TicketKind};
 use k911_event_store::log::RecordedEvent;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -21,6 +21,31 @@ use k911_event_store::log::Checkpoint;
 
 pub struct SupportTickets {
     pub receipts: Receipts,
+}
+
+k911_event_store::text_enum! {
+    /// Where a ticket stands in `read.support_tickets`. The queue's reads name `'waiting'`
+    /// literally, as its partial indexes do: a bound value would not use them.
+    #[derive(utoipa::ToSchema)]
+    pub enum TicketState {
+        /// In the queue.
+        Waiting,
+        /// Taken by an agent.
+        Assigned,
+        Answered,
+        Closed,
+    }
+}
+
+k911_event_store::text_enum! {
+    /// Who asked.
+    #[derive(utoipa::ToSchema)]
+    pub enum RequesterKind {
+        /// Someone on the public site.
+        Anonymous,
+        /// A logged-in customer.
+        Customer,
+    }
 }
 
 /// Queue positions of the tickets this process's projector wrote lately: the row is written
@@ -138,7 +163,7 @@ impl Follower for SupportTickets {
     ) -> Result<(), FollowerError> {
         let mut arrived = vec![];
         for event in events {
-            if event.aggregate_type != "SupportTicket" {
+            if !event.of::<SupportTicket>() {
                 continue;
             }
             let ticket_id = aggregate_uuid(event)?;
@@ -152,15 +177,14 @@ impl Follower for SupportTickets {
                     submitted_at,
                 } => {
                     let (requester, customer_id) = match requester {
-                        Requester::Anonymous => ("anonymous", None),
-                        Requester::Customer { customer_id } => ("customer", Some(customer_id)),
+                        Requester::Anonymous => (RequesterKind::Anonymous, None),
+                        Requester::Customer { customer_id } => {
+                            (RequesterKind::Customer, Some(customer_id))
+                        }
                     };
                     arrived.push(Arrival {
                         ticket_id,
-                        kind: match kind {
-                            TicketKind::Question => "question",
-                            TicketKind::Deletion => "deletion",
-                        },
+                        kind,
                         requester,
                         customer_id,
                         submitted_at,
@@ -183,8 +207,8 @@ impl Follower for SupportTickets {
 /// A new ticket, as its row will hold it.
 struct Arrival {
     ticket_id: Uuid,
-    kind: &'static str,
-    requester: &'static str,
+    kind: TicketKind,
+    requester: RequesterKind,
     customer_id: Option<Uuid>,
     submitted_at: DateTime<Utc>,
     contact: serde_json::Value,
@@ -206,7 +230,7 @@ WITH last AS (SELECT coalesce((SELECT arrival FROM read.support_tickets
 INSERT INTO read.support_tickets
        (ticket_id, arrival, kind, requester, customer_id, status, submitted_at, contact,
         question, last_position)
-SELECT t.ticket_id, last.arrival + t.n, t.kind, t.requester, t.customer_id, 'waiting',
+SELECT t.ticket_id, last.arrival + t.n, t.kind, t.requester, t.customer_id, $9,
        t.submitted_at, t.contact, t.question, t.position
   FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::timestamptz[], $6::jsonb[],
               $7::jsonb[], $8::bigint[]) WITH ORDINALITY
@@ -238,13 +262,14 @@ impl SupportTickets {
                 INSERT_ARRIVALS,
                 &[
                     &arrived.iter().map(|a| a.ticket_id).collect::<Vec<_>>(),
-                    &column(|a| a.kind),
-                    &column(|a| a.requester),
+                    &column(|a| a.kind.into()),
+                    &column(|a| a.requester.as_str()),
                     &arrived.iter().map(|a| a.customer_id).collect::<Vec<_>>(),
                     &arrived.iter().map(|a| a.submitted_at).collect::<Vec<_>>(),
                     &json(|a| &a.contact),
                     &json(|a| &a.question),
                     &arrived.iter().map(|a| a.position).collect::<Vec<_>>(),
+                    &TicketState::Waiting,
                 ],
             )
             .await?;
@@ -270,28 +295,34 @@ async fn update(
         } => {
             tx.execute(
                 "UPDATE read.support_tickets
-                    SET status = 'assigned', assigned_to = $2, assigned_at = $3, last_position = $4
+                    SET status = $5, assigned_to = $2, assigned_at = $3, last_position = $4
                   WHERE ticket_id = $1",
-                &[&ticket_id, &agent_id, &assigned_at, &position],
+                &[
+                    &ticket_id,
+                    &agent_id,
+                    &assigned_at,
+                    &position,
+                    &TicketState::Assigned,
+                ],
             )
             .await?;
         }
         SupportTicketEvent::TicketAnswered { answered_at, .. } => {
             tx.execute(
                 "UPDATE read.support_tickets
-                    SET status = 'answered', answers = answers + 1, last_answer_at = $2,
+                    SET status = $4, answers = answers + 1, last_answer_at = $2,
                         last_position = $3
                   WHERE ticket_id = $1",
-                &[&ticket_id, &answered_at, &position],
+                &[&ticket_id, &answered_at, &position, &TicketState::Answered],
             )
             .await?;
         }
         SupportTicketEvent::TicketClosed { closed_at, .. } => {
             tx.execute(
                 "UPDATE read.support_tickets
-                    SET status = 'closed', closed_at = $2, last_position = $3
+                    SET status = $4, closed_at = $2, last_position = $3
                   WHERE ticket_id = $1",
-                &[&ticket_id, &closed_at, &position],
+                &[&ticket_id, &closed_at, &position, &TicketState::Closed],
             )
             .await?;
         }
@@ -303,10 +334,10 @@ async fn update(
 #[derive(Debug, Clone)]
 pub struct TicketRow {
     pub ticket_id: Uuid,
-    pub kind: String,
-    pub requester: String,
+    pub kind: TicketKind,
+    pub requester: RequesterKind,
     pub customer_id: Option<Uuid>,
-    pub status: String,
+    pub status: TicketState,
     pub submitted_at: chrono::DateTime<chrono::Utc>,
     pub assigned_to: Option<Uuid>,
     pub answers: i32,
@@ -321,7 +352,7 @@ impl TicketRow {
     fn from_row(row: &Row) -> Self {
         Self {
             ticket_id: row.get("ticket_id"),
-            kind: row.get("kind"),
+            kind: crate::parsed(row, "kind"),
             requester: row.get("requester"),
             customer_id: row.get("customer_id"),
             status: row.get("status"),

@@ -66,4 +66,31 @@ async fn the_openapi_document_describes_every_route() {
     assert!(schemas["TicketRequest"]["properties"]
         .get("question")
         .is_some());
+    // Statuses are types: a client sees every value a status can take, spelt as it is sent.
+    for (state, values) in [
+        (
+            "LoanState",
+            &[
+                "offered",
+                "expired",
+                "signed",
+                "payout_requested",
+                "payout_failed",
+                "active",
+                "closed",
+            ][..],
+        ),
+        ("RefundState", &["pending", "paid", "failed"][..]),
+        (
+            "ApplicationState",
+            &["submitted", "approved", "rejected"][..],
+        ),
+        ("CustomerState", &["registered", "open"][..]),
+        (
+            "TicketState",
+            &["waiting", "assigned", "answered", "closed"][..],
+        ),
+    ] {
+        assert_eq!(schemas[state]["enum"], serde_json::json!(values), "{state}");
+    }
 }

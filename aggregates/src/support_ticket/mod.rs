@@ -19,8 +19,19 @@ use crate::values::{Email, MessageText, PersonName, Phone, ValueError};
 use crate::Sealed;
 
 /// What the requester wants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum TicketKind {
     Question,
     /// A request to delete the profile (profiles cannot be self-deleted).

@@ -9,6 +9,7 @@ use base64::Engine;
 use chrono::NaiveDate;
 use k911_aggregates::values::{MessageText, Title};
 use k911_commands::content::{Content, MAX_DOCUMENT_BYTES};
+use k911_projections::Reader;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -28,10 +29,10 @@ pub(crate) struct FaqItem {
 
 #[utoipa::path(get, path = "/api/v1/faq", tag = "content", params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0")), responses((status = 200, body = Vec<FaqItem>)))]
 pub(crate) async fn faq(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
     page: Page,
 ) -> Result<JsonResponse<Vec<FaqItem>>, ApiError> {
-    let rows = state.reader.faq(page.limit, page.offset).await?;
+    let rows = reader.faq(page.limit, page.offset).await?;
     Ok(JsonResponse(
         rows.into_iter()
             .map(|r| FaqItem {
@@ -129,10 +130,10 @@ pub(crate) struct DocumentItem {
 
 #[utoipa::path(get, path = "/api/v1/documents", tag = "content", params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0")), responses((status = 200, body = Vec<DocumentItem>)))]
 pub(crate) async fn documents(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
     page: Page,
 ) -> Result<JsonResponse<Vec<DocumentItem>>, ApiError> {
-    let rows = state.reader.documents(page.limit, page.offset).await?;
+    let rows = reader.documents(page.limit, page.offset).await?;
     Ok(JsonResponse(
         rows.into_iter()
             .map(|r| DocumentItem {
@@ -148,10 +149,10 @@ pub(crate) async fn documents(
 
 #[utoipa::path(get, path = "/api/v1/documents/{id}/file", tag = "content", params(("id" = uuid::Uuid, Path)), responses((status = 200, description = "The PDF", content_type = "application/pdf"), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn document_file(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
     IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
-    let (row, bytes) = state.reader.document_file(id).await?;
+    let (row, bytes) = reader.document_file(id).await?;
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(

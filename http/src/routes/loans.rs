@@ -5,16 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use chrono::{DateTime, NaiveDate, Utc};
-use k911_commands::clock::moscow_date;
 use k911_commands::lending::pdn_needs_warning;
-use k911_projections::loans::LoanView;
+use k911_commands::lending::Lending;
+use k911_projections::loans::{LoanState, LoanView, RefundState};
+use k911_projections::Reader;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::Borrower;
 use crate::error::ApiError;
-use crate::extract::{IdPath, Json, Page};
-use crate::AppState;
+use crate::extract::{IdPath, Json, Page, Today};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Outstanding {
@@ -48,7 +48,7 @@ pub(crate) struct Applied {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Payment {
     /// `sberbank_online` | `terminal`
-    channel: String,
+    channel: &'static str,
     external_id: String,
     amount_kopecks: i64,
     paid_at: DateTime<Utc>,
@@ -63,9 +63,7 @@ pub(crate) struct LoanDetails {
     loan_id: Uuid,
     application_id: Uuid,
     contract_number: String,
-    /// `offered` | `expired` | `signed` | `payout_requested` | `payout_failed` | `active` |
-    /// `closed`
-    status: String,
+    status: LoanState,
     principal_kopecks: i64,
     term_days: i32,
     /// Percent a day.
@@ -94,8 +92,8 @@ pub(crate) struct LoanDetails {
     paid_kopecks: i64,
     /// Overpaid and held for the borrower (`POST …/refund` sends it back).
     held_kopecks: i64,
-    /// The latest refund: `pending` | `paid` | `failed` (`null`: none asked).
-    refund_status: Option<String>,
+    /// The latest refund (`null`: none asked).
+    refund_status: Option<RefundState>,
     refunded_kopecks: i64,
     schedule: Vec<ScheduledPayment>,
     payments: Vec<Payment>,
@@ -106,8 +104,8 @@ pub(crate) struct LoanDetails {
 impl LoanDetails {
     fn new(view: LoanView, today: NaiveDate) -> Self {
         let l = view.loan;
-        let days_overdue = match (l.status.as_str(), l.due_on) {
-            ("active", Some(due_on)) => k911_aggregates::loan::days_overdue(due_on, today),
+        let days_overdue = match (l.status, l.due_on) {
+            (LoanState::Active, Some(due_on)) => k911_aggregates::loan::days_overdue(due_on, today),
             _ => 0,
         };
         let outstanding = Outstanding {
@@ -129,7 +127,7 @@ impl LoanDetails {
             .payments
             .into_iter()
             .map(|p| Payment {
-                channel: p.channel,
+                channel: p.channel.as_str(),
                 external_id: p.external_id,
                 amount_kopecks: p.amount_kopecks,
                 paid_at: p.paid_at,
@@ -180,13 +178,12 @@ impl LoanDetails {
 
 #[utoipa::path(get, path = "/api/v1/me/loans", tag = "cabinet", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0"), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Vec<LoanDetails>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub(crate) async fn list(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
     Borrower(caller): Borrower,
+    Today(today): Today,
     page: Page,
 ) -> Result<JsonResponse<Vec<LoanDetails>>, ApiError> {
-    let today = moscow_date(state.app.core.clock.now());
-    let loans = state
-        .reader
+    let loans = reader
         .customer_loans(caller.principal.account_id, page.limit, page.offset)
         .await?;
     Ok(JsonResponse(
@@ -199,13 +196,12 @@ pub(crate) async fn list(
 
 #[utoipa::path(get, path = "/api/v1/me/loans/{id}", tag = "cabinet", security(("bearer" = [])), params(("id" = uuid::Uuid, Path), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = LoanDetails), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem, description = "Unknown, or another customer's")))]
 pub(crate) async fn one(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
     Borrower(caller): Borrower,
+    Today(today): Today,
     IdPath(loan_id): IdPath,
 ) -> Result<JsonResponse<LoanDetails>, ApiError> {
-    let today = moscow_date(state.app.core.clock.now());
-    let loan = state
-        .reader
+    let loan = reader
         .customer_loan(caller.principal.account_id, loan_id)
         .await?;
     Ok(JsonResponse(LoanDetails::new(loan, today)))
@@ -214,15 +210,13 @@ pub(crate) async fn one(
 /// The individual conditions of the contract as a PDF, with the ПСК framed on the first page.
 #[utoipa::path(get, path = "/api/v1/me/loans/{id}/contract", tag = "cabinet", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 200, content_type = "application/pdf", description = "The PDF"), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub(crate) async fn contract(
-    State(state): State<AppState>,
+    State(lending): State<Lending>,
     Borrower(caller): Borrower,
     IdPath(loan_id): IdPath,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::http::header;
     use axum::response::IntoResponse;
-    let pdf = state
-        .app
-        .lending
+    let pdf = lending
         .contract_pdf(caller.principal.account_id, loan_id)
         .await?;
     let disposition = format!("inline; filename=\"contract-{loan_id}.pdf\"");
@@ -246,21 +240,19 @@ pub(crate) struct SignRequest {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Signed {
     loan_id: Uuid,
-    status: &'static str,
+    status: LoanState,
     position: i64,
 }
 
 /// The borrower's simple electronic signature: the payout follows.
 #[utoipa::path(post, path = "/api/v1/me/loans/{id}/sign", tag = "cabinet", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = SignRequest, responses((status = 200, body = Signed), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "Not open for signing (signed, lapsed)"), (status = 422, body = crate::error::Problem, description = "Wrong or expired code")))]
 pub(crate) async fn sign(
-    State(state): State<AppState>,
+    State(lending): State<Lending>,
     Borrower(caller): Borrower,
     IdPath(loan_id): IdPath,
     Json(body): Json<SignRequest>,
 ) -> Result<JsonResponse<Signed>, ApiError> {
-    let written = state
-        .app
-        .lending
+    let written = lending
         .sign_loan(
             caller.principal.account_id,
             loan_id,
@@ -270,7 +262,7 @@ pub(crate) async fn sign(
         .await?;
     Ok(JsonResponse(Signed {
         loan_id,
-        status: "signed",
+        status: LoanState::Signed,
         position: written.position,
     }))
 }
@@ -284,13 +276,11 @@ pub(crate) struct CodeSent {
 /// A new signing code by SMS (at most one a minute and five an hour).
 #[utoipa::path(post, path = "/api/v1/me/loans/{id}/sign-code", tag = "cabinet", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 202, body = CodeSent), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 pub(crate) async fn resend_code(
-    State(state): State<AppState>,
+    State(lending): State<Lending>,
     Borrower(caller): Borrower,
     IdPath(loan_id): IdPath,
 ) -> Result<(StatusCode, JsonResponse<CodeSent>), ApiError> {
-    let resend_after = state
-        .app
-        .lending
+    let resend_after = lending
         .resend_signing_code(caller.principal.account_id, loan_id)
         .await?;
     Ok((
@@ -310,13 +300,11 @@ pub(crate) struct RefundRequested {
 /// The overpayment held on the loan goes back to the loan's card or e-wallet.
 #[utoipa::path(post, path = "/api/v1/me/loans/{id}/refund", tag = "cabinet", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 202, body = RefundRequested), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "Nothing held, or a refund under way")))]
 pub(crate) async fn refund(
-    State(state): State<AppState>,
+    State(lending): State<Lending>,
     Borrower(caller): Borrower,
     IdPath(loan_id): IdPath,
 ) -> Result<(StatusCode, JsonResponse<RefundRequested>), ApiError> {
-    let (refund_id, amount, written) = state
-        .app
-        .lending
+    let (refund_id, amount, written) = lending
         .request_refund(caller.principal.account_id, loan_id, &caller.meta)
         .await?;
     Ok((

@@ -7,28 +7,30 @@ use axum::Json as JsonResponse;
 use chrono::{DateTime, NaiveDate, Utc};
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod};
 use k911_aggregates::regions::LocalTimeZone;
-use k911_commands::auth::MIN_PASSWORD_CHARS;
-use k911_commands::clock::moscow_date;
+use k911_commands::auth::{Access, MIN_PASSWORD_CHARS};
+use k911_commands::lending::Lending;
+use k911_commands::onboarding::Onboarding;
+use k911_commands::profile::Profiles;
 use k911_commands::Error as AppError;
-use k911_projections::cabinet::ApplicationRow;
-use k911_projections::cabinet::CustomerView;
+use k911_projections::cabinet::{
+    ApplicationRow, ApplicationState, CustomerState, CustomerView, LoginKind,
+};
+use k911_projections::Reader;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::{Borrower, Caller};
 use crate::error::ApiError;
-use crate::extract::{IdPath, Json, Page};
+use crate::extract::{IdPath, Json, Page, Today};
 use crate::routes::applications::form::RepeatRequest;
 use crate::routes::applications::ApplicationReceipt;
-use crate::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Me {
     customer_id: Uuid,
-    /// `registered` | `open`
-    status: String,
-    /// `email` (password) | `phone` (SMS codes): how this cabinet logs in.
-    login: String,
+    status: CustomerState,
+    /// How this cabinet logs in: `email` (password) or `phone` (SMS codes).
+    login: LoginKind,
     registered_at: DateTime<Utc>,
     opened_at: Option<DateTime<Utc>>,
     contacts: MeContacts,
@@ -173,13 +175,10 @@ impl From<CustomerView> for Me {
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "cabinet", security(("bearer" = [])), params(("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Me), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub(crate) async fn me(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
     Borrower(caller): Borrower,
 ) -> Result<JsonResponse<Me>, ApiError> {
-    let view = state
-        .reader
-        .customer_view(caller.principal.account_id)
-        .await?;
+    let view = reader.customer_view(caller.principal.account_id).await?;
     Ok(JsonResponse(view.into()))
 }
 
@@ -187,8 +186,7 @@ pub(crate) async fn me(
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct MyApplication {
     application_id: Uuid,
-    /// `submitted` | `approved` | `rejected`
-    status: String,
+    status: ApplicationState,
     repeat: bool,
     requested_amount_kopecks: i64,
     requested_term_days: i32,
@@ -219,12 +217,11 @@ impl From<ApplicationRow> for MyApplication {
 
 #[utoipa::path(get, path = "/api/v1/me/applications", tag = "cabinet", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0"), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Vec<MyApplication>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub(crate) async fn applications(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
     Borrower(caller): Borrower,
     page: Page,
 ) -> Result<JsonResponse<Vec<MyApplication>>, ApiError> {
-    let rows = state
-        .reader
+    let rows = reader
         .customer_applications(caller.principal.account_id, page.limit, page.offset)
         .await?;
     Ok(JsonResponse(rows.into_iter().map(Into::into).collect()))
@@ -232,12 +229,11 @@ pub(crate) async fn applications(
 
 #[utoipa::path(get, path = "/api/v1/me/applications/{id}", tag = "cabinet", security(("bearer" = [])), params(("id" = uuid::Uuid, Path), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = MyApplication), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem, description = "Unknown, or another customer's")))]
 pub(crate) async fn application(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
     Borrower(caller): Borrower,
     IdPath(application_id): IdPath,
 ) -> Result<JsonResponse<MyApplication>, ApiError> {
-    let row = state
-        .reader
+    let row = reader
         .customer_application(caller.principal.account_id, application_id)
         .await?;
     Ok(JsonResponse(row.into()))
@@ -246,17 +242,16 @@ pub(crate) async fn application(
 /// A repeat application: prefilled from the profile; only the loan and what changed are sent.
 #[utoipa::path(post, path = "/api/v1/me/applications", tag = "cabinet", security(("bearer" = [])), request_body = RepeatRequest, responses((status = 201, body = ApplicationReceipt), (status = 409, body = crate::error::Problem, description = "An application is already being considered"), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn apply_again(
-    State(state): State<AppState>,
+    State(profiles): State<Profiles>,
+    State(onboarding): State<Onboarding>,
     Borrower(caller): Borrower,
+    Today(today): Today,
     Json(body): Json<RepeatRequest>,
 ) -> Result<(StatusCode, JsonResponse<ApplicationReceipt>), ApiError> {
     let customer_id = caller.principal.account_id;
-    let today = moscow_date(state.app.core.clock.now());
-    let profile = state.app.profiles.current(customer_id).await?;
+    let profile = profiles.current(customer_id).await?;
     let form = body.parse(profile.0.birth_date, today)?;
-    let written = state
-        .app
-        .onboarding
+    let written = onboarding
         .apply_again(customer_id, profile, form, &caller.meta)
         .await
         .map_err(|e| match e {
@@ -285,7 +280,7 @@ pub(crate) struct PasswordChanged {
 /// Changes the caller's password; every other session of the account ends.
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "cabinet", security(("bearer" = [])), request_body = PasswordChange, responses((status = 200, body = PasswordChanged), (status = 401, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "The cabinet logs in by SMS code"), (status = 422, body = crate::error::Problem), (status = 429, body = crate::error::Problem)))]
 pub(crate) async fn change_password(
-    State(state): State<AppState>,
+    State(access): State<Access>,
     caller: Caller,
     Json(body): Json<PasswordChange>,
 ) -> Result<JsonResponse<PasswordChanged>, ApiError> {
@@ -299,9 +294,7 @@ pub(crate) async fn change_password(
             "must differ from the current one",
         ));
     }
-    let written = state
-        .app
-        .access
+    let written = access
         .change_password(
             caller.principal.account_id,
             &caller.token,
@@ -335,17 +328,16 @@ pub(crate) struct TimeZoneChanged {
 /// The borrower's local time zone: overdue reminders keep 230-FZ's quiet hours in it.
 #[utoipa::path(put, path = "/api/v1/me/time-zone", tag = "cabinet", security(("bearer" = [])), request_body = TimeZoneChange, responses((status = 200, body = TimeZoneChanged), (status = 401, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn change_time_zone(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
+    State(lending): State<Lending>,
     Borrower(caller): Borrower,
     Json(body): Json<TimeZoneChange>,
 ) -> Result<JsonResponse<TimeZoneChanged>, ApiError> {
     let zone =
         LocalTimeZone::parse(&body.time_zone).map_err(|e| ApiError::invalid("time_zone", e))?;
     let customer_id = caller.principal.account_id;
-    let held = state.reader.customer_loan_ids(customer_id).await?;
-    let (loans, position) = state
-        .app
-        .lending
+    let held = reader.customer_loan_ids(customer_id).await?;
+    let (loans, position) = lending
         .change_time_zone(customer_id, zone, &held, &caller.meta)
         .await?;
     Ok(JsonResponse(TimeZoneChanged {

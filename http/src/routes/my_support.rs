@@ -14,8 +14,8 @@ use crate::auth::Borrower;
 use crate::error::ApiError;
 use crate::extract::{Json, Page};
 use crate::routes::support::TicketReceipt;
-use crate::AppState;
 use k911_commands::support::Support as Tickets;
+use k911_projections::support::TicketState;
 use k911_projections::Reader;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -37,9 +37,8 @@ pub(crate) struct DeletionRequest {
 pub(crate) struct MyTicket {
     ticket_id: Uuid,
     /// `question` | `deletion`
-    kind: String,
-    /// `waiting` | `assigned` | `answered` | `closed`
-    status: String,
+    kind: &'static str,
+    status: TicketState,
     submitted_at: DateTime<Utc>,
     queue_position: Option<i64>,
     answers: i32,
@@ -50,12 +49,11 @@ pub(crate) struct MyTicket {
 
 #[utoipa::path(get, path = "/api/v1/me/support/tickets", tag = "cabinet", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0"), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Vec<MyTicket>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub(crate) async fn tickets(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
     Borrower(caller): Borrower,
     page: Page,
 ) -> Result<JsonResponse<Vec<MyTicket>>, ApiError> {
-    let tickets = state
-        .reader
+    let tickets = reader
         .customer_tickets(caller.principal.account_id, page.limit, page.offset)
         .await?;
     Ok(JsonResponse(
@@ -63,7 +61,7 @@ pub(crate) async fn tickets(
             .into_iter()
             .map(|(row, question)| MyTicket {
                 ticket_id: row.ticket_id,
-                kind: row.kind,
+                kind: row.kind.into(),
                 status: row.status,
                 submitted_at: row.submitted_at,
                 queue_position: row.queue_position,

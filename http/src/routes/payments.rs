@@ -96,7 +96,7 @@ pub(crate) async fn notification(
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Unmatched {
     payment_id: Uuid,
-    channel: String,
+    channel: &'static str,
     external_id: String,
     /// As the payer typed it.
     contract_number: String,
@@ -117,7 +117,7 @@ pub(crate) async fn unmatched(
         rows.into_iter()
             .map(|r| Unmatched {
                 payment_id: r.payment_id,
-                channel: r.channel,
+                channel: r.channel.as_str(),
                 external_id: r.external_id,
                 contract_number: r.contract_number,
                 amount_kopecks: r.amount_kopecks,

@@ -8,7 +8,7 @@ use k911_aggregates::values::{Email, MessageText, PersonName, Phone};
 use k911_commands::support::{Support as Tickets, TicketForm, TicketView, WaitingTickets};
 use k911_commands::Error as AppError;
 use k911_commands::{CommandMeta, Written};
-use k911_projections::support::TicketRow;
+use k911_projections::support::{RequesterKind, TicketRow, TicketState};
 use k911_projections::Reader;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -17,7 +17,6 @@ use crate::auth::Support;
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, given, IdPath, Json, OptionalJson, Page};
 use crate::middleware::request_meta;
-use crate::AppState;
 
 /// The public feedback form.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -111,9 +110,10 @@ pub(crate) async fn submit(
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct QueueEntry {
     ticket_id: Uuid,
-    kind: String,
-    requester: String,
-    status: String,
+    /// `question` | `deletion`
+    kind: &'static str,
+    requester: RequesterKind,
+    status: TicketState,
     submitted_at: DateTime<Utc>,
     queue_position: Option<i64>,
 }
@@ -122,7 +122,7 @@ impl From<TicketRow> for QueueEntry {
     fn from(row: TicketRow) -> Self {
         Self {
             ticket_id: row.ticket_id,
-            kind: row.kind,
+            kind: row.kind.into(),
             requester: row.requester,
             status: row.status,
             submitted_at: row.submitted_at,
@@ -133,11 +133,11 @@ impl From<TicketRow> for QueueEntry {
 
 #[utoipa::path(get, path = "/api/v1/staff/support/queue", tag = "support", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0"), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Vec<QueueEntry>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub(crate) async fn queue(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
     _: Support,
     page: Page,
 ) -> Result<JsonResponse<Vec<QueueEntry>>, ApiError> {
-    let rows = state.reader.support_queue(page.limit, page.offset).await?;
+    let rows = reader.support_queue(page.limit, page.offset).await?;
     Ok(JsonResponse(
         rows.into_iter().map(QueueEntry::from).collect(),
     ))
@@ -147,9 +147,10 @@ pub(crate) async fn queue(
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct TicketDetails {
     ticket_id: Uuid,
-    kind: String,
-    requester: String,
-    status: String,
+    /// `question` | `deletion`
+    kind: &'static str,
+    requester: RequesterKind,
+    status: TicketState,
     submitted_at: DateTime<Utc>,
     name: Option<String>,
     phone: Option<String>,
@@ -161,13 +162,13 @@ pub(crate) struct TicketDetails {
 
 impl TicketDetails {
     /// The ticket as the queue shows it, with its personal data opened for the agent.
-    fn new(row: TicketRow, view: TicketView, status: &str, position: Option<i64>) -> Self {
+    fn new(row: TicketRow, view: TicketView, status: TicketState, position: Option<i64>) -> Self {
         let contact = view.contact;
         Self {
             ticket_id: row.ticket_id,
-            kind: row.kind,
+            kind: row.kind.into(),
             requester: row.requester,
-            status: status.to_string(),
+            status,
             submitted_at: row.submitted_at,
             name: contact.as_ref().map(|c| c.name.as_str().to_string()),
             phone: contact
@@ -197,7 +198,7 @@ pub(crate) async fn take_next(
     Ok(JsonResponse(TicketDetails::new(
         row,
         view,
-        "assigned",
+        TicketState::Assigned,
         Some(written.position),
     )))
 }
@@ -226,8 +227,8 @@ pub(crate) async fn ticket(
         .ticket_for_agent(ticket_id, caller.principal.account_id, &caller.meta)
         .await?;
     let row = reader.ticket(ticket_id).await?;
-    let status = row.status.clone();
-    Ok(JsonResponse(TicketDetails::new(row, view, &status, None)))
+    let status = row.status;
+    Ok(JsonResponse(TicketDetails::new(row, view, status, None)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -247,7 +248,7 @@ pub(crate) struct CloseRequest {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct TicketChanged {
     ticket_id: Uuid,
-    status: &'static str,
+    status: TicketState,
     position: i64,
 }
 
@@ -264,7 +265,7 @@ pub(crate) async fn reply(
         .await?;
     Ok(JsonResponse(TicketChanged {
         ticket_id,
-        status: "answered",
+        status: TicketState::Answered,
         position: written.position,
     }))
 }
@@ -286,7 +287,7 @@ pub(crate) async fn close(
     let written = tickets.close_ticket(ticket_id, agent, &caller.meta).await?;
     Ok(JsonResponse(TicketChanged {
         ticket_id,
-        status: "closed",
+        status: TicketState::Closed,
         position: written.position,
     }))
 }

@@ -9,25 +9,24 @@ use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use k911_aggregates::money::{DailyRate, Kopecks};
 use k911_aggregates::values::MessageText;
-use k911_commands::clock::moscow_date;
-use k911_commands::onboarding::Approval;
+use k911_commands::onboarding::{Approval, Onboarding};
 use k911_commands::{Error as AppError, Written};
-use k911_projections::cabinet::StaffApplication;
+use k911_projections::cabinet::{ApplicationState, StaffApplication};
+use k911_projections::Reader;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::Underwriter;
 use crate::error::ApiError;
-use crate::extract::{check, IdPath, Json, OptionalJson, Page};
+use crate::extract::{check, IdPath, Json, OptionalJson, Page, Today};
 use crate::routes::me::{MyApplication, PassportNumber, PayoutView, Profile};
 use crate::routes::support::PublicMeta;
-use crate::AppState;
 use form::ApplicationRequest;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ApplicationReceipt {
     application_id: Uuid,
-    status: &'static str,
+    status: ApplicationState,
     position: i64,
 }
 
@@ -35,7 +34,7 @@ impl ApplicationReceipt {
     pub(crate) fn submitted(written: Written) -> Self {
         Self {
             application_id: written.id,
-            status: "submitted",
+            status: ApplicationState::Submitted,
             position: written.position,
         }
     }
@@ -43,21 +42,17 @@ impl ApplicationReceipt {
 
 #[utoipa::path(post, path = "/api/v1/applications", tag = "applications", request_body = ApplicationRequest, responses((status = 201, body = ApplicationReceipt), (status = 409, body = crate::error::Problem, description = "Already a customer: log in"), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn apply(
-    State(state): State<AppState>,
+    State(onboarding): State<Onboarding>,
     PublicMeta(meta): PublicMeta,
+    Today(today): Today,
     Json(body): Json<ApplicationRequest>,
 ) -> Result<(StatusCode, JsonResponse<ApplicationReceipt>), ApiError> {
-    let form = body.parse(moscow_date(state.app.core.clock.now()))?;
-    let written = state
-        .app
-        .onboarding
-        .apply(form, &meta)
-        .await
-        .map_err(|e| match e {
-            // The limits broken by the loan asked for are the loan fields' fault.
-            AppError::Application(e) => ApiError::application(e, "loan."),
-            other => other.into(),
-        })?;
+    let form = body.parse(today)?;
+    let written = onboarding.apply(form, &meta).await.map_err(|e| match e {
+        // The limits broken by the loan asked for are the loan fields' fault.
+        AppError::Application(e) => ApiError::application(e, "loan."),
+        other => other.into(),
+    })?;
     Ok((
         StatusCode::CREATED,
         JsonResponse(ApplicationReceipt::submitted(written)),
@@ -85,13 +80,13 @@ pub(crate) struct RejectRequest {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Decision {
     application_id: Uuid,
-    status: &'static str,
+    status: ApplicationState,
     position: i64,
 }
 
 #[utoipa::path(post, path = "/api/v1/staff/applications/{id}/approve", tag = "applications", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = ApproveRequest, responses((status = 200, body = Decision), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "Already decided"), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn approve(
-    State(state): State<AppState>,
+    State(onboarding): State<Onboarding>,
     Underwriter(caller): Underwriter,
     IdPath(application_id): IdPath,
     OptionalJson(body): OptionalJson<ApproveRequest>,
@@ -118,9 +113,7 @@ pub(crate) async fn approve(
         term_days: term_days.flatten(),
         daily_rate: daily_rate.flatten(),
     };
-    let written = state
-        .app
-        .onboarding
+    let written = onboarding
         .approve_application(
             application_id,
             caller.principal.account_id,
@@ -130,22 +123,20 @@ pub(crate) async fn approve(
         .await?;
     Ok(JsonResponse(Decision {
         application_id,
-        status: "approved",
+        status: ApplicationState::Approved,
         position: written.position,
     }))
 }
 
 #[utoipa::path(post, path = "/api/v1/staff/applications/{id}/reject", tag = "applications", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), request_body = RejectRequest, responses((status = 200, body = Decision), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "Already decided"), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn reject(
-    State(state): State<AppState>,
+    State(onboarding): State<Onboarding>,
     Underwriter(caller): Underwriter,
     IdPath(application_id): IdPath,
     Json(body): Json<RejectRequest>,
 ) -> Result<JsonResponse<Decision>, ApiError> {
     let reason = MessageText::parse(&body.reason).map_err(|e| ApiError::invalid("reason", e))?;
-    let written = state
-        .app
-        .onboarding
+    let written = onboarding
         .reject_application(
             application_id,
             caller.principal.account_id,
@@ -155,7 +146,7 @@ pub(crate) async fn reject(
         .await?;
     Ok(JsonResponse(Decision {
         application_id,
-        status: "rejected",
+        status: ApplicationState::Rejected,
         position: written.position,
     }))
 }
@@ -187,7 +178,8 @@ pub(crate) struct ApplicantContacts {
 /// and the purpose.
 #[utoipa::path(get, path = "/api/v1/staff/applications/{id}", tag = "applications", security(("bearer" = [])), params(("id" = uuid::Uuid, Path), Purpose), responses((status = 200, body = ApplicationDetails), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem, description = "No purpose given")))]
 pub(crate) async fn details(
-    State(state): State<AppState>,
+    State(onboarding): State<Onboarding>,
+    State(reader): State<Reader>,
     Underwriter(caller): Underwriter,
     IdPath(application_id): IdPath,
     purpose: Result<Query<Purpose>, QueryRejection>,
@@ -199,9 +191,7 @@ pub(crate) async fn details(
         .transpose()
         .map_err(|e| ApiError::invalid("purpose", e))?
         .ok_or_else(|| ApiError::invalid("purpose", "say why the personal data is needed"))?;
-    let (applicant, payout) = state
-        .app
-        .onboarding
+    let (applicant, payout) = onboarding
         .applicant_for_underwriter(
             application_id,
             caller.principal.account_id,
@@ -209,7 +199,7 @@ pub(crate) async fn details(
             &caller.meta,
         )
         .await?;
-    let row = state.reader.staff_application(application_id).await?;
+    let row = reader.staff_application(application_id).await?;
     let contacts = ApplicantContacts {
         phone: applicant.phone.as_str().to_string(),
         email: applicant.email.as_ref().map(|e| e.as_str().to_string()),
@@ -249,21 +239,19 @@ impl From<StaffApplication> for QueuedApplication {
 
 #[utoipa::path(get, path = "/api/v1/staff/applications", tag = "applications", security(("bearer" = [])), params(QueueFilter, ("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0"), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Vec<QueuedApplication>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn queue(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
     _: Underwriter,
     filter: Result<Query<QueueFilter>, QueryRejection>,
     page: Page,
 ) -> Result<JsonResponse<Vec<QueuedApplication>>, ApiError> {
     let Query(filter) = filter.map_err(|e| ApiError::Malformed(e.body_text()))?;
-    let status = filter.status.as_deref().unwrap_or("submitted");
-    if !["submitted", "approved", "rejected"].contains(&status) {
-        return Err(ApiError::invalid(
-            "status",
-            "must be one of: submitted, approved, rejected",
-        ));
-    }
-    let rows = state
-        .reader
+    let status = match filter.status.as_deref() {
+        None => ApplicationState::Submitted,
+        Some(text) => text.parse().map_err(|_| {
+            ApiError::invalid("status", "must be one of: submitted, approved, rejected")
+        })?,
+    };
+    let rows = reader
         .applications_with_status(status, page.limit, page.offset)
         .await?;
     Ok(JsonResponse(rows.into_iter().map(Into::into).collect()))
