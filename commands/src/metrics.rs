@@ -34,6 +34,8 @@ pub struct Metrics {
     pub latency: Family<RouteLabels, Histogram>,
     pub commands: Family<AggregateLabels, Counter>,
     pub projection_lag: Gauge,
+    /// Events the followers set aside (`projection_failures`), measured at scrape time.
+    pub events_set_aside: Gauge,
     /// Scheduled jobs that failed on one loan (skipped; the rest went on).
     pub job_failures: Family<JobLabels, Counter>,
     /// Effects performed, failed and parked, by kind.
@@ -82,6 +84,12 @@ impl Default for Metrics {
             "Visible events the slowest read model has not applied yet",
             projection_lag.clone(),
         );
+        let events_set_aside = Gauge::default();
+        registry.register(
+            "events_set_aside",
+            "Events a read model or process manager could not handle, set aside for a person",
+            events_set_aside.clone(),
+        );
         let job_failures = Family::<JobLabels, Counter>::default();
         registry.register(
             "scheduled_job_failures",
@@ -100,6 +108,7 @@ impl Default for Metrics {
             latency,
             commands,
             projection_lag,
+            events_set_aside,
             job_failures,
             effects,
         }

@@ -573,6 +573,16 @@ impl Followers {
         Ok(worst)
     }
 
+    /// Events set aside because a follower could not handle them (`projection_failures`),
+    /// waiting for a person.
+    pub async fn set_aside(&self) -> Result<i64, FollowerError> {
+        let client = self.inner.db.pg.get().await?;
+        let row = client
+            .query_one("SELECT count(*) FROM projection_failures", &[])
+            .await?;
+        Ok(row.get(0))
+    }
+
     /// Drops and replays the read model `name` (all of them when `None`), holding its lock so a
     /// live projector waits meanwhile. Returns how many events each replay applied. Process
     /// managers are never rebuilt.

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use k911_aggregates::support_ticket::SupportTicketEventType;
 use k911_aggregates::values::Role;
 use k911_tests::TestApp;
@@ -305,6 +305,11 @@ async fn a_read_model_sets_aside_an_event_it_cannot_apply_and_goes_on() {
         set_aside.contains(&("support_tickets".to_string(), "TicketSubmitted".to_string())),
         "{set_aside:?}"
     );
+    // Counted where operators look.
+    let metrics = app.request(Method::GET, "/metrics", None, &[]).await;
+    let text = String::from_utf8(metrics.bytes).unwrap();
+    let line = format!("k911_events_set_aside {}", set_aside.len());
+    assert!(text.contains(&line), "missing {line} in\n{text}");
     // A rebuild goes past it too.
     app.app.followers.rebuild(None).await.unwrap();
     assert_eq!(app.dump(TICKETS_BY_ID.0, TICKETS_BY_ID.1).await, tickets);

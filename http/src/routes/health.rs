@@ -36,10 +36,13 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text exposition", content_type = "application/openmetrics-text")))]
-/// Prometheus metrics; the projector lag is measured at scrape time.
+/// Prometheus metrics; the projector lag and the events set aside are measured at scrape time.
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
     if let Ok(lag) = state.app.followers.lag().await {
         state.app.core.metrics.projection_lag.set(lag);
+    }
+    if let Ok(set_aside) = state.app.followers.set_aside().await {
+        state.app.core.metrics.events_set_aside.set(set_aside);
     }
     (
         [(
