@@ -437,6 +437,7 @@ pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Re
                 support_hours: args.support_hours,
             },
             dev_routes: config.mode == Mode::Development,
+            secure_cookies: config.mode == Mode::Production,
             manual_clock,
             rate_limits: args.rate_limits,
             trusted_proxies: args.trusted_proxies,

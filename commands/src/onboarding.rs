@@ -9,10 +9,11 @@ use k911_aggregates::account::{
     Account, AccountCommand, AccountError, AccountEvent, AccountKind, ApplicationOutcome,
 };
 use k911_aggregates::loan::law::CreditRecord;
+use k911_aggregates::loan::psk::LoanCost;
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod, ProfileChanges};
 use k911_aggregates::loan_application::{
     Assessment, DeclaredFinances, LendingPolicy, LoanApplication, LoanApplicationCommand,
-    LoanApplicationError, LoanApplicationEvent, LoanApplicationEventType, LoanRequest,
+    LoanApplicationError, LoanApplicationEvent, LoanApplicationEventType, LoanRequest, Product,
 };
 use k911_aggregates::money::{DailyRate, Kopecks};
 use k911_aggregates::values::{Email, MessageText};
@@ -83,7 +84,42 @@ pub struct Onboarding {
     pub(crate) payout: Arc<dyn PayoutProvider>,
 }
 
+/// What a loan would cost if approved as asked today: the calculator's answer, shown before
+/// applying as 353-FZ art. 5 part 9 asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quote {
+    pub amount: Kopecks,
+    pub term_days: u16,
+    pub daily_rate: DailyRate,
+    pub cost: LoanCost,
+}
+
 impl Onboarding {
+    /// What the product lends: amounts, terms and its rate.
+    pub fn product(&self) -> &Product {
+        &self.core.settings.product
+    }
+
+    /// The product's terms for `amount` over `term_days`, priced by the same code as an offer
+    /// (the product's rate, the edition of the law in force today and its caps).
+    pub fn quote(&self, amount: Kopecks, term_days: u16) -> Result<Quote, LoanApplicationError> {
+        let settings = &self.core.settings;
+        settings.product.check(amount, term_days)?;
+        let today = crate::clock::moscow_date(self.core.clock.now());
+        let daily_rate = settings.product.daily_rate;
+        let cost = settings
+            .law
+            .for_contract(today)
+            .lawful_cost(amount, term_days, daily_rate)
+            .map_err(LoanApplicationError::Unlawful)?;
+        Ok(Quote {
+            amount,
+            term_days,
+            daily_rate,
+            cost,
+        })
+    }
+
     /// The first application: registers the customer and submits the application. A known
     /// phone, e-mail or passport is [`Error::KnownCustomer`]: that person logs in instead.
     pub async fn apply(&self, form: ApplicationForm, meta: &CommandMeta) -> Result<Written, Error> {

@@ -132,6 +132,11 @@ impl ApiError {
         }
     }
 
+    /// The status this error is answered with.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
     fn detail(&self) -> String {
         match self {
             Self::Malformed(d)

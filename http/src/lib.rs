@@ -9,6 +9,7 @@ mod limits;
 mod middleware;
 mod openapi;
 mod routes;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,8 @@ pub struct HttpConfig {
     pub rate_limits: RateLimitConfig,
     /// Proxies whose `X-Forwarded-For` names the client (`K911_TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Cookies only over HTTPS (production).
+    pub secure_cookies: bool,
 }
 
 #[derive(Clone)]
@@ -59,6 +62,8 @@ pub(crate) struct AppState {
     pub limits: Arc<limits::RateLimits>,
     /// The read side: queries over the read models.
     pub reader: Reader,
+    /// Cookies only over HTTPS (production).
+    pub secure_cookies: bool,
 }
 
 /// Handlers that use one service take it alone (`State<Content>`).
@@ -137,6 +142,7 @@ pub fn router(app: App, reader: Reader, config: &HttpConfig) -> Router {
     let state = AppState {
         app: Arc::new(app),
         reader,
+        secure_cookies: config.secure_cookies,
         contacts: Arc::new(config.contacts.clone()),
         manual_clock: config.manual_clock.clone(),
         limits: Arc::new(limits::RateLimits::new(
@@ -146,6 +152,7 @@ pub fn router(app: App, reader: Reader, config: &HttpConfig) -> Router {
     };
     let request_id = HeaderName::from_static("x-request-id");
     routes::routes(config.dev_routes, config.manual_clock.is_some(), sandbox)
+        .merge(web::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(

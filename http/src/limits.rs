@@ -49,7 +49,9 @@ impl Action {
             "/api/v1/auth/login" | "/api/v1/auth/social/{provider}/callback" => Some(Self::Login),
             "/api/v1/auth/otp" => Some(Self::Otp),
             "/api/v1/applications" | "/api/v1/me/applications" => Some(Self::Application),
-            "/api/v1/support/tickets" | "/api/v1/me/support/tickets" => Some(Self::Ticket),
+            "/api/v1/support/tickets" | "/api/v1/me/support/tickets" | "/support" => {
+                Some(Self::Ticket)
+            }
             _ => None,
         }
     }

@@ -1,6 +1,7 @@
 //! Test harness: the real router over a fresh PostgreSQL database per test, cloned from a
 //! migrated template so each test starts in milliseconds.
 
+pub mod browser;
 pub mod oidc;
 pub mod smsru;
 pub mod yookassa;
@@ -180,6 +181,7 @@ impl TestApp {
             manual_clock: Some(clock.clone()),
             rate_limits,
             trusted_proxies: vec![],
+            secure_cookies: false,
         };
         let router = k911_http::router(app.clone(), reader.clone(), &config);
         Self {

@@ -31,8 +31,18 @@ pub(crate) struct TicketRequest {
 }
 
 impl TicketRequest {
+    /// The form's fields as typed; a blank phone or e-mail is not given.
+    pub(crate) fn new(name: &str, phone: &str, email: &str, question: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            phone: Some(phone.to_string()),
+            email: Some(email.to_string()),
+            question: question.to_string(),
+        }
+    }
+
     /// Every field checked, every failure reported at once.
-    fn parse(self) -> Result<(TicketContact, MessageText), ApiError> {
+    pub(crate) fn parse(self) -> Result<(TicketContact, MessageText), ApiError> {
         let mut errors = vec![];
         let name = check(&mut errors, "name", PersonName::parse(&self.name));
         let phone = given(self.phone).map(|p| check(&mut errors, "phone", Phone::parse(&p)));
@@ -57,8 +67,8 @@ impl TicketRequest {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct TicketReceipt {
-    ticket_id: Uuid,
-    queue_position: Option<i64>,
+    pub(crate) ticket_id: Uuid,
+    pub(crate) queue_position: Option<i64>,
     position: i64,
 }
 

@@ -1,0 +1,3 @@
+//! The website in a real headless Chromium: pages are clicked and typed into as a person would.
+
+mod public;
