@@ -20,12 +20,39 @@ pub struct Caller {
 
 impl Caller {
     /// 403 unless the caller has one of `roles`.
-    fn require(self, roles: &[Role]) -> Result<Self, ApiError> {
+    pub(crate) fn require(self, roles: &[Role]) -> Result<Self, ApiError> {
         if roles.contains(&self.principal.role) {
             Ok(self)
         } else {
             Err(ApiError::Forbidden)
         }
+    }
+
+    /// The caller holding `token` (a bearer token, or the website's session cookie).
+    pub(crate) async fn of_token(
+        parts: &Parts,
+        state: &AppState,
+        token: String,
+    ) -> Result<Self, ApiError> {
+        let principal = state
+            .app
+            .access
+            .authenticate(&token)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        let channel = if principal.role == Role::Borrower {
+            "cabinet"
+        } else {
+            "staff"
+        };
+        let mut meta = request_meta(parts, channel);
+        meta.actor_id = Some(principal.account_id);
+        meta.actor_role = Some(principal.role.to_string());
+        Ok(Caller {
+            principal,
+            token,
+            meta,
+        })
     }
 }
 
@@ -83,24 +110,6 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized)?.to_string();
-        let principal = state
-            .app
-            .access
-            .authenticate(&token)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        let channel = if principal.role == Role::Borrower {
-            "cabinet"
-        } else {
-            "staff"
-        };
-        let mut meta = request_meta(parts, channel);
-        meta.actor_id = Some(principal.account_id);
-        meta.actor_role = Some(principal.role.to_string());
-        Ok(Caller {
-            principal,
-            token,
-            meta,
-        })
+        Caller::of_token(parts, state, token).await
     }
 }

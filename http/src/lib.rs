@@ -64,6 +64,8 @@ pub(crate) struct AppState {
     pub reader: Reader,
     /// Cookies only over HTTPS (production).
     pub secure_cookies: bool,
+    /// Development pages (`/dev/*`, the back office's test payment) are served.
+    pub dev_routes: bool,
 }
 
 /// Handlers that use one service take it alone (`State<Content>`).
@@ -143,6 +145,7 @@ pub fn router(app: App, reader: Reader, config: &HttpConfig) -> Router {
         app: Arc::new(app),
         reader,
         secure_cookies: config.secure_cookies,
+        dev_routes: config.dev_routes,
         contacts: Arc::new(config.contacts.clone()),
         manual_clock: config.manual_clock.clone(),
         limits: Arc::new(limits::RateLimits::new(

@@ -46,8 +46,10 @@ impl Action {
             return None;
         }
         match path {
-            "/api/v1/auth/login" | "/api/v1/auth/social/{provider}/callback" => Some(Self::Login),
-            "/api/v1/auth/otp" => Some(Self::Otp),
+            "/api/v1/auth/login" | "/api/v1/auth/social/{provider}/callback" | "/login" => {
+                Some(Self::Login)
+            }
+            "/api/v1/auth/otp" | "/login/code" => Some(Self::Otp),
             "/api/v1/applications" | "/api/v1/me/applications" => Some(Self::Application),
             "/api/v1/support/tickets" | "/api/v1/me/support/tickets" | "/support" => {
                 Some(Self::Ticket)

@@ -40,6 +40,30 @@ impl TestApp {
         format!("http://{addr}")
     }
 
+    /// The newest SMS to `phone` (E.164) that contains `needle`, waiting for the effects worker
+    /// to send it (the development outbox, `GET /dev/sms`).
+    pub async fn sms_containing(&self, phone: &str, needle: &str) -> String {
+        let path = format!("/dev/sms?phone={}", phone.replace('+', "%2B"));
+        for _ in 0..200 {
+            let response = self
+                .request(axum::http::Method::GET, &path, None, &[])
+                .await;
+            let found = response.body.as_array().and_then(|messages| {
+                messages
+                    .iter()
+                    .rev()
+                    .filter_map(|m| m["text"].as_str())
+                    .find(|text| text.contains(needle))
+                    .map(str::to_string)
+            });
+            if let Some(text) = found {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no SMS to {phone} with {needle:?}");
+    }
+
     /// A fresh browser on this app, `width` pixels wide.
     pub async fn browser(&self, width: u32) -> Browser {
         let base = self.listen().await;

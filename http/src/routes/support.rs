@@ -214,7 +214,7 @@ pub(crate) async fn take_next(
 }
 
 /// The support queue read model, as the write side's list of tickets to try.
-struct ReadQueue<'a>(&'a Reader);
+pub(crate) struct ReadQueue<'a>(pub(crate) &'a Reader);
 
 #[async_trait::async_trait]
 impl WaitingTickets for ReadQueue<'_> {

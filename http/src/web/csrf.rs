@@ -79,7 +79,7 @@ where
             .map_err(|_| PageError::BadForm)?;
         match cookie {
             Some(cookie) if same(&cookie, form.csrf()) => Ok(Self(form)),
-            _ => Err(PageError::Forbidden),
+            _ => Err(PageError::StaleForm),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! How the site writes numbers and dates, as Russian readers expect: `15 000,00 ₽`, `01.12.2026`.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
+use k911_aggregates::support_ticket::TicketKind;
+use k911_projections::support::TicketState;
 use rust_decimal::Decimal;
 
 /// Kopecks as roubles with a narrow no-break space between thousands and a decimal comma.
@@ -39,6 +41,29 @@ pub(crate) fn days(n: i64) -> String {
     format!("{n}\u{a0}{word}")
 }
 
+/// A moment as Moscow reads it: `01.12.2026 10:00`.
+pub(crate) fn moment(at: DateTime<Utc>) -> String {
+    at.with_timezone(&chrono_tz::Europe::Moscow)
+        .format("%d.%m.%Y %H:%M")
+        .to_string()
+}
+
+pub(crate) fn ticket_kind(kind: TicketKind) -> &'static str {
+    match kind {
+        TicketKind::Question => "вопрос",
+        TicketKind::Deletion => "удаление профиля",
+    }
+}
+
+pub(crate) fn ticket_state(state: TicketState) -> &'static str {
+    match state {
+        TicketState::Waiting => "в очереди",
+        TicketState::Assigned => "в работе",
+        TicketState::Answered => "отвечено",
+        TicketState::Closed => "закрыто",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +80,12 @@ mod tests {
     fn dates_are_day_month_year() {
         let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
         assert_eq!(date(day), "01.12.2026");
+    }
+
+    #[test]
+    fn moments_are_moscow_time() {
+        let at = "2026-11-30T21:30:00Z".parse().unwrap();
+        assert_eq!(moment(at), "01.12.2026 00:30");
     }
 
     #[test]

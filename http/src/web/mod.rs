@@ -5,12 +5,16 @@
 
 mod csrf;
 mod format;
+mod frame;
+mod login;
 mod public;
+mod session;
+mod staff;
 
 use askama::Template;
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::error::{ApiError, FieldError};
@@ -22,7 +26,22 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/faq", get(public::faq))
         .route("/documents", get(public::documents))
         .route("/contacts", get(public::contacts))
-        .route("/support", axum::routing::post(public::support))
+        .route("/support", post(public::support))
+        .route("/login", get(login::page).post(login::login))
+        .route("/login/code", post(login::send_code))
+        .route("/login/social/{provider}", post(login::social))
+        .route("/logout", post(login::logout))
+        .route("/cabinet/social/callback", get(login::social_callback))
+        .route("/staff", get(staff::home))
+        .route("/staff/applications", get(staff::applications))
+        .route("/staff/applications/{id}", get(staff::application))
+        .route("/staff/applications/{id}/approve", post(staff::approve))
+        .route("/staff/applications/{id}/reject", post(staff::reject))
+        .route("/staff/support", get(staff::support))
+        .route("/staff/support/next", post(staff::take_next))
+        .route("/staff/support/tickets/{id}", get(staff::ticket))
+        .route("/staff/support/tickets/{id}/reply", post(staff::reply))
+        .route("/staff/support/tickets/{id}/close", post(staff::close))
         .route("/static/site.css", get(stylesheet))
 }
 
@@ -109,13 +128,29 @@ pub(crate) enum PageError {
     /// A form that could not be read.
     BadForm,
     /// A form without its CSRF token, or with another browser's.
-    Forbidden,
+    StaleForm,
+    /// A page for signed-in visitors, and no valid session: off to the login page.
+    SignIn,
+    /// Signed in, in a role this page is not for.
+    NoAccess,
     Api(ApiError),
 }
 
 impl From<ApiError> for PageError {
     fn from(error: ApiError) -> Self {
         Self::Api(error)
+    }
+}
+
+impl From<k911_commands::Error> for PageError {
+    fn from(error: k911_commands::Error) -> Self {
+        Self::Api(error.into())
+    }
+}
+
+impl From<k911_projections::ReadError> for PageError {
+    fn from(error: k911_projections::ReadError) -> Self {
+        Self::Api(error.into())
     }
 }
 
@@ -134,10 +169,16 @@ impl IntoResponse for PageError {
                 "Форма не прочитана",
                 "Отправьте форму ещё раз со страницы сайта.",
             ),
-            Self::Forbidden => (
+            Self::StaleForm => (
                 StatusCode::FORBIDDEN,
                 "Форма устарела",
                 "Обновите страницу и отправьте форму ещё раз.",
+            ),
+            Self::SignIn => return Redirect::to("/login").into_response(),
+            Self::NoAccess => (
+                StatusCode::FORBIDDEN,
+                "Нет доступа",
+                "Эта страница не для вашей учётной записи.",
             ),
             Self::Api(error) => {
                 let (heading, text) = match error.status() {

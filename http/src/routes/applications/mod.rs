@@ -71,6 +71,46 @@ pub(crate) struct ApproveRequest {
     daily_rate: Option<String>,
 }
 
+impl ApproveRequest {
+    pub(crate) fn new(
+        amount_kopecks: Option<i64>,
+        term_days: Option<i64>,
+        daily_rate: Option<String>,
+    ) -> Self {
+        Self {
+            amount_kopecks,
+            term_days,
+            daily_rate,
+        }
+    }
+
+    /// The underwriter's terms, each checked; what is not given stays as asked.
+    pub(crate) fn parse(self) -> Result<Approval, ApiError> {
+        let mut errors = vec![];
+        let amount = self
+            .amount_kopecks
+            .map(|a| check(&mut errors, "amount_kopecks", Kopecks::new(a)));
+        let term_days = self.term_days.map(|t| {
+            check(
+                &mut errors,
+                "term_days",
+                u16::try_from(t).map_err(|_| "must be a number of days"),
+            )
+        });
+        let daily_rate = self
+            .daily_rate
+            .map(|rate: String| check(&mut errors, "daily_rate", DailyRate::parse(&rate)));
+        if !errors.is_empty() {
+            return Err(ApiError::Invalid(errors));
+        }
+        Ok(Approval {
+            amount: amount.flatten(),
+            term_days: term_days.flatten(),
+            daily_rate: daily_rate.flatten(),
+        })
+    }
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RejectRequest {
@@ -91,28 +131,7 @@ pub(crate) async fn approve(
     IdPath(application_id): IdPath,
     OptionalJson(body): OptionalJson<ApproveRequest>,
 ) -> Result<JsonResponse<Decision>, ApiError> {
-    let mut errors = vec![];
-    let amount = body
-        .amount_kopecks
-        .map(|a| check(&mut errors, "amount_kopecks", Kopecks::new(a)));
-    let term_days = body.term_days.map(|t| {
-        check(
-            &mut errors,
-            "term_days",
-            u16::try_from(t).map_err(|_| "must be a number of days"),
-        )
-    });
-    let daily_rate = body
-        .daily_rate
-        .map(|rate: String| check(&mut errors, "daily_rate", DailyRate::parse(&rate)));
-    if !errors.is_empty() {
-        return Err(ApiError::Invalid(errors));
-    }
-    let approval = Approval {
-        amount: amount.flatten(),
-        term_days: term_days.flatten(),
-        daily_rate: daily_rate.flatten(),
-    };
+    let approval = body.parse()?;
     let written = onboarding
         .approve_application(
             application_id,
