@@ -19,6 +19,9 @@ use k911_event_store::Database;
 use k911_http::{Contacts, HttpConfig};
 use k911_projections::Reader;
 
+/// The payment channels' secret in development when none is configured.
+const DEVELOPMENT_SECRET: &str = "development";
+
 /// Where local state lives when nothing is configured (development master key, private cluster).
 const STATE_DIR: &str = ".k911";
 
@@ -305,8 +308,14 @@ impl Config {
             ),
             (PaymentChannel::Terminal, &self.payment_secret_terminal),
         ] {
-            if let Some(secret) = secret.as_ref().filter(|s| !s.is_empty()) {
-                settings.payment_secrets.insert(channel, secret.clone());
+            // In development an unconfigured channel is open under a known secret, so the back
+            // office's test payment page (and a developer's curl) can play it.
+            let secret = secret
+                .clone()
+                .filter(|s| !s.is_empty())
+                .or_else(|| (self.mode == Mode::Development).then(|| DEVELOPMENT_SECRET.into()));
+            if let Some(secret) = secret {
+                settings.payment_secrets.insert(channel, secret);
             }
         }
         if let Some(json) = &self.law_editions {

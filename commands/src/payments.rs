@@ -100,6 +100,16 @@ impl Payments {
         mac.verify_slice(&signature).is_ok()
     }
 
+    /// The signature a channel would send with `body` (hex HMAC-SHA256 under its secret), for
+    /// the development page that plays a channel; `None` for a closed channel.
+    pub fn sign_as_channel(&self, channel: PaymentChannel, body: &[u8]) -> Option<String> {
+        let secret = self.core.settings.payment_secrets.get(&channel)?;
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(body);
+        Some(hex::encode(mac.finalize().into_bytes()))
+    }
+
     /// A reported payment's fields, checked as received now: every failure with its field.
     pub fn reported_payment(
         &self,

@@ -172,6 +172,13 @@ impl RateLimits {
         refused.map_err(|until| until.wait_time_from(now).as_secs().max(1))
     }
 
+    /// Counts one `action` of `client` done outside the limited routes (the website's application
+    /// form, limited on its final step only): 429 once over the limit.
+    pub(crate) fn admit(&self, action: Action, client: IpAddr) -> Result<(), ApiError> {
+        self.check(action, client)
+            .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })
+    }
+
     /// The client's address: the peer, or what a trusted proxy says the client was.
     fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> IpAddr {
         let unknown = IpAddr::V4(Ipv4Addr::UNSPECIFIED);

@@ -143,6 +143,27 @@ impl Browser {
         field.send_keys(text).await.unwrap();
     }
 
+    /// Sets the field with id `id` to `value` as a script would (date pickers, selects, which
+    /// typing fills by the browser's locale).
+    pub async fn set(&self, id: &str, value: &str) {
+        self.client
+            .execute(
+                "const f = document.getElementById(arguments[0]); f.value = arguments[1];
+                 f.dispatchEvent(new Event('change'));",
+                vec![json!(id), json!(value)],
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Ticks the checkbox with id `id`.
+    pub async fn check(&self, id: &str) {
+        let boxed = self.client.find(Locator::Id(id)).await.unwrap();
+        if !boxed.is_selected().await.unwrap() {
+            boxed.click().await.unwrap();
+        }
+    }
+
     /// Clicks what `css` selects.
     pub async fn click(&self, css: &str) {
         self.client

@@ -18,91 +18,91 @@ use crate::extract::{IdPath, Json, Page, Today};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Outstanding {
-    principal_kopecks: i64,
-    interest_kopecks: i64,
-    penalty_kopecks: i64,
-    total_kopecks: i64,
+    pub(crate) principal_kopecks: i64,
+    pub(crate) interest_kopecks: i64,
+    pub(crate) penalty_kopecks: i64,
+    pub(crate) total_kopecks: i64,
 }
 
 /// One payment due under the contract.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ScheduledPayment {
     /// `null` until the loan is issued (the term runs from the payout).
-    due_on: Option<NaiveDate>,
-    principal_kopecks: i64,
-    interest_kopecks: i64,
-    total_kopecks: i64,
+    pub(crate) due_on: Option<NaiveDate>,
+    pub(crate) principal_kopecks: i64,
+    pub(crate) interest_kopecks: i64,
+    pub(crate) total_kopecks: i64,
 }
 
 /// How a payment was applied, part by part (353-FZ art. 5 part 20).
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Applied {
-    overdue_interest_kopecks: i64,
-    overdue_principal_kopecks: i64,
-    current_interest_kopecks: i64,
-    current_principal_kopecks: i64,
-    penalty_kopecks: i64,
-    other_kopecks: i64,
+    pub(crate) overdue_interest_kopecks: i64,
+    pub(crate) overdue_principal_kopecks: i64,
+    pub(crate) current_interest_kopecks: i64,
+    pub(crate) current_principal_kopecks: i64,
+    pub(crate) penalty_kopecks: i64,
+    pub(crate) other_kopecks: i64,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Payment {
     /// `sberbank_online` | `terminal`
-    channel: &'static str,
-    external_id: String,
-    amount_kopecks: i64,
-    paid_at: DateTime<Utc>,
-    paid_on: NaiveDate,
-    applied: Applied,
+    pub(crate) channel: &'static str,
+    pub(crate) external_id: String,
+    pub(crate) amount_kopecks: i64,
+    pub(crate) paid_at: DateTime<Utc>,
+    pub(crate) paid_on: NaiveDate,
+    pub(crate) applied: Applied,
     /// Overpaid and held for the borrower.
-    held_kopecks: i64,
+    pub(crate) held_kopecks: i64,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct LoanDetails {
-    loan_id: Uuid,
-    application_id: Uuid,
-    contract_number: String,
-    status: LoanState,
-    principal_kopecks: i64,
-    term_days: i32,
+    pub(crate) loan_id: Uuid,
+    pub(crate) application_id: Uuid,
+    pub(crate) contract_number: String,
+    pub(crate) status: LoanState,
+    pub(crate) principal_kopecks: i64,
+    pub(crate) term_days: i32,
     /// Percent a day.
-    daily_rate: String,
+    pub(crate) daily_rate: String,
     /// Full cost of credit, percent a year (353-FZ art. 6).
-    psk_percent: String,
+    pub(crate) psk_percent: String,
     /// Debt-to-income ratio with this loan, % (`null`: no income declared).
-    pdn_percent: Option<String>,
+    pub(crate) pdn_percent: Option<String>,
     /// The ratio is above 50 % (or unknown): there is a risk of not meeting the obligations.
-    pdn_warning: bool,
-    interest_for_term_kopecks: i64,
-    total_to_repay_kopecks: i64,
-    offer_expires_at: DateTime<Utc>,
-    signed_at: Option<DateTime<Utc>>,
+    pub(crate) pdn_warning: bool,
+    pub(crate) interest_for_term_kopecks: i64,
+    pub(crate) total_to_repay_kopecks: i64,
+    pub(crate) offer_expires_at: DateTime<Utc>,
+    pub(crate) signed_at: Option<DateTime<Utc>>,
     /// The day (Europe/Moscow) the contract was concluded: the signing day (353-FZ art. 7
     /// part 6), whose edition of the law the loan follows; the offer's day until signed.
-    contract_date: NaiveDate,
+    pub(crate) contract_date: NaiveDate,
     /// The borrower's local time zone (IANA), where reminders keep the law's quiet hours
     /// (`PUT /api/v1/me/time-zone` changes it).
-    time_zone: String,
-    issued_on: Option<NaiveDate>,
-    due_on: Option<NaiveDate>,
-    closed_on: Option<NaiveDate>,
-    days_overdue: i64,
-    outstanding: Outstanding,
-    paid_kopecks: i64,
+    pub(crate) time_zone: String,
+    pub(crate) issued_on: Option<NaiveDate>,
+    pub(crate) due_on: Option<NaiveDate>,
+    pub(crate) closed_on: Option<NaiveDate>,
+    pub(crate) days_overdue: i64,
+    pub(crate) outstanding: Outstanding,
+    pub(crate) paid_kopecks: i64,
     /// Overpaid and held for the borrower (`POST …/refund` sends it back).
-    held_kopecks: i64,
+    pub(crate) held_kopecks: i64,
     /// The latest refund (`null`: none asked).
-    refund_status: Option<RefundState>,
-    refunded_kopecks: i64,
-    schedule: Vec<ScheduledPayment>,
-    payments: Vec<Payment>,
+    pub(crate) refund_status: Option<RefundState>,
+    pub(crate) refunded_kopecks: i64,
+    pub(crate) schedule: Vec<ScheduledPayment>,
+    pub(crate) payments: Vec<Payment>,
     /// The individual conditions as a PDF.
-    contract_url: String,
+    pub(crate) contract_url: String,
 }
 
 impl LoanDetails {
-    fn new(view: LoanView, today: NaiveDate) -> Self {
+    pub(crate) fn new(view: LoanView, today: NaiveDate) -> Self {
         let l = view.loan;
         let days_overdue = match (l.status, l.due_on) {
             (LoanState::Active, Some(due_on)) => k911_aggregates::loan::days_overdue(due_on, today),

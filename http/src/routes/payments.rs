@@ -34,7 +34,7 @@ pub(crate) struct Notification {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct PaymentAnswer {
     /// `applied` | `duplicate` | `unmatched`
-    status: &'static str,
+    pub(crate) status: &'static str,
     payment_id: Uuid,
     position: i64,
 }
@@ -54,15 +54,28 @@ pub(crate) async fn notification(
     headers: HeaderMap,
     RawJson(body): RawJson,
 ) -> Result<JsonResponse<PaymentAnswer>, ApiError> {
-    let Channel { channel } = serde_json::from_slice(&body).map_err(|_| ApiError::Unauthorized)?;
     let signature = headers
         .get("x-signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !payments.payment_signature_ok(channel, &body, signature) {
+    Ok(JsonResponse(
+        accept(&payments, meta, &body, signature).await?,
+    ))
+}
+
+/// A signed notification, checked and received as a channel sends it (the API's route, and the
+/// development page that plays a channel).
+pub(crate) async fn accept(
+    payments: &Payments,
+    meta: CommandMeta,
+    body: &[u8],
+    signature: &str,
+) -> Result<PaymentAnswer, ApiError> {
+    let Channel { channel } = serde_json::from_slice(body).map_err(|_| ApiError::Unauthorized)?;
+    if !payments.payment_signature_ok(channel, body, signature) {
         return Err(ApiError::Unauthorized);
     }
-    let n: Notification = parse_json(&body)?;
+    let n: Notification = parse_json(body)?;
     let payment = payments
         .reported_payment(
             n.channel,
@@ -85,11 +98,11 @@ pub(crate) async fn notification(
         ..meta
     };
     let receipt = payments.receive_payment(payment, &meta).await?;
-    Ok(JsonResponse(PaymentAnswer {
+    Ok(PaymentAnswer {
         status: receipt.status.as_str(),
         payment_id: receipt.payment_id,
         position: receipt.position,
-    }))
+    })
 }
 
 /// A payment waiting for staff: no loan could take it.

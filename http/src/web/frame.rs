@@ -3,6 +3,7 @@
 
 use k911_aggregates::values::Role;
 
+use super::forms::Notice;
 use crate::auth::Caller;
 
 pub(crate) struct NavLink {
@@ -14,7 +15,7 @@ pub(crate) struct Frame {
     pub(crate) csrf: String,
     pub(crate) home: &'static str,
     pub(crate) nav: Vec<NavLink>,
-    pub(crate) notice: Option<String>,
+    pub(crate) notice: Option<Notice>,
 }
 
 impl Frame {
@@ -58,7 +59,7 @@ impl Frame {
         }
     }
 
-    pub(crate) fn with_notice(mut self, notice: Option<String>) -> Self {
+    pub(crate) fn with_notice(mut self, notice: Option<Notice>) -> Self {
         self.notice = notice;
         self
     }

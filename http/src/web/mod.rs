@@ -3,8 +3,12 @@
 //! without JavaScript. Pages call the same use cases as the JSON handlers and reuse their
 //! parsing, so no rule is written twice; they differ in how they answer (HTML, Russian).
 
+mod apply;
+mod cabinet;
 mod csrf;
+mod dev;
 mod format;
+mod forms;
 mod frame;
 mod login;
 mod public;
@@ -27,12 +31,23 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/documents", get(public::documents))
         .route("/contacts", get(public::contacts))
         .route("/support", post(public::support))
+        .route("/apply", get(apply::start).post(apply::step))
         .route("/login", get(login::page).post(login::login))
         .route("/login/code", post(login::send_code))
         .route("/login/social/{provider}", post(login::social))
         .route("/logout", post(login::logout))
         .route("/cabinet/social/callback", get(login::social_callback))
+        .route("/cabinet", get(cabinet::home))
+        .route("/cabinet/loans/{id}", get(cabinet::loan))
+        .route("/cabinet/loans/{id}/sign", post(cabinet::sign))
+        .route("/cabinet/loans/{id}/sign-code", post(cabinet::resend_code))
+        .route("/cabinet/loans/{id}/refund", post(cabinet::refund))
+        .route("/cabinet/loans/{id}/contract", get(cabinet::contract))
         .route("/staff", get(staff::home))
+        .route(
+            "/staff/dev/payment",
+            get(dev::payment_page).post(dev::send_payment),
+        )
         .route("/staff/applications", get(staff::applications))
         .route("/staff/applications/{id}", get(staff::application))
         .route("/staff/applications/{id}/approve", post(staff::approve))
@@ -43,6 +58,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/staff/support/tickets/{id}/reply", post(staff::reply))
         .route("/staff/support/tickets/{id}/close", post(staff::close))
         .route("/static/site.css", get(stylesheet))
+        .route("/static/card.js", get(card_script))
 }
 
 async fn stylesheet() -> impl IntoResponse {
@@ -52,6 +68,16 @@ async fn stylesheet() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../../static/site.css"),
+    )
+}
+
+async fn card_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/card.js"),
     )
 }
 

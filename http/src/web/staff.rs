@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::csrf::{CheckedForm, CsrfToken, WithCsrf};
 use super::format;
+use super::forms::{CsrfForm, Done, TextForm};
 use super::frame::Frame;
 use super::session::Signed;
 use super::{render, PageError};
@@ -24,30 +25,6 @@ use crate::extract::IdPath;
 use crate::routes::applications::ApproveRequest;
 use crate::routes::support::ReadQueue;
 use crate::AppState;
-
-/// What the last action did, named in the address it sent the browser to (`?done=`).
-#[derive(Deserialize)]
-pub(crate) struct Done {
-    done: Option<String>,
-}
-
-impl Done {
-    fn notice(&self) -> Option<String> {
-        let text = match self.done.as_deref()? {
-            "approved" => "Заявка одобрена: клиенту ушло SMS с решением.",
-            "rejected" => "В заявке отказано: клиенту ушло SMS с решением.",
-            "answered" => "Ответ отправлен.",
-            "closed" => "Обращение закрыто.",
-            "empty" => "Очередь пуста: брать нечего.",
-            "matched" => "Платёж зачислен по договору.",
-            "retried" => "Эффект снова в работе.",
-            "sent" => "Уведомление о платеже отправлено.",
-            "saved" => "Сохранено.",
-            _ => return None,
-        };
-        Some(text.to_string())
-    }
-}
 
 #[derive(Template)]
 #[template(path = "staff_home.html")]
@@ -274,19 +251,6 @@ pub(crate) async fn approve(
     Ok(Redirect::to("/staff/applications?done=approved").into_response())
 }
 
-#[derive(Deserialize)]
-pub(crate) struct TextForm {
-    csrf: String,
-    #[serde(default, alias = "reason")]
-    text: String,
-}
-
-impl WithCsrf for TextForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 /// `POST /staff/applications/{id}/reject`.
 pub(crate) async fn reject(
     State(onboarding): State<Onboarding>,
@@ -342,17 +306,6 @@ pub(crate) async fn support(
             .collect(),
     };
     Ok((csrf.jar, render(&page)?))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct CsrfForm {
-    csrf: String,
-}
-
-impl WithCsrf for CsrfForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 /// `POST /staff/support/next`: the oldest waiting ticket becomes the caller's.

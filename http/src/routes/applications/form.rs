@@ -390,7 +390,7 @@ impl PayoutBody {
 }
 
 impl ApplicationRequest {
-    pub(super) fn parse(self, today: NaiveDate) -> Result<ApplicationForm, ApiError> {
+    pub(crate) fn parse(self, today: NaiveDate) -> Result<ApplicationForm, ApiError> {
         let mut form = Form(vec![]);
         let applicant = self.applicant.parse(&mut form, today);
         let loan = self.loan.parse(&mut form);

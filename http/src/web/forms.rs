@@ -1,0 +1,78 @@
+//! The small forms many pages share, and the notice of what the last action did.
+
+use serde::Deserialize;
+
+use super::csrf::WithCsrf;
+
+/// What the last action did, named in the address it sent the browser to (`?done=`).
+#[derive(Deserialize)]
+pub(crate) struct Done {
+    done: Option<String>,
+}
+
+impl Done {
+    pub(crate) fn notice(&self) -> Option<Notice> {
+        let alert = |text: &str| {
+            Some(Notice {
+                text: text.to_string(),
+                alert: true,
+            })
+        };
+        let text = match self.done.as_deref()? {
+            "bad_code" => return alert("Неверный или устаревший код. Запросите новый."),
+            "code_throttled" => return alert("Слишком много попыток. Запросите новый код позже."),
+            "approved" => "Заявка одобрена: клиенту ушло SMS с решением.",
+            "rejected" => "В заявке отказано: клиенту ушло SMS с решением.",
+            "answered" => "Ответ отправлен.",
+            "closed" => "Обращение закрыто.",
+            "empty" => "Очередь пуста: брать нечего.",
+            "matched" => "Платёж зачислен по договору.",
+            "retried" => "Эффект снова в работе.",
+            "sent" => "Уведомление о платеже отправлено.",
+            "saved" => "Сохранено.",
+            "signed" => "Договор подписан: деньги уже в пути.",
+            "code_sent" => "Новый код отправлен по SMS.",
+            "refund" => "Переплата возвращается на вашу карту или кошелёк.",
+            "payment_applied" => "Платёж принят и зачтён по договору.",
+            "payment_duplicate" => "Такой платёж уже был: повтор не зачтён.",
+            "payment_unmatched" => "Платёж принят, но договор не найден: он ждёт сотрудника.",
+            _ => return None,
+        };
+        Some(Notice {
+            text: text.to_string(),
+            alert: false,
+        })
+    }
+}
+
+/// What the last action did: done, or refused (`alert`).
+pub(crate) struct Notice {
+    pub(crate) text: String,
+    pub(crate) alert: bool,
+}
+
+/// A form of nothing but its token: a button.
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    csrf: String,
+}
+
+impl WithCsrf for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// A form of one text: an answer, a reason, a code.
+#[derive(Deserialize)]
+pub(crate) struct TextForm {
+    csrf: String,
+    #[serde(default, alias = "reason", alias = "code")]
+    pub(crate) text: String,
+}
+
+impl WithCsrf for TextForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
