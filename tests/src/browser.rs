@@ -143,6 +143,13 @@ impl Browser {
         field.send_keys(text).await.unwrap();
     }
 
+    /// Types `text` into the first field `css` selects.
+    pub async fn fill_first(&self, css: &str, text: &str) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
     /// Sets the field with id `id` to `value` as a script would (date pickers, selects, which
     /// typing fills by the browser's locale).
     pub async fn set(&self, id: &str, value: &str) {

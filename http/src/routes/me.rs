@@ -284,16 +284,7 @@ pub(crate) async fn change_password(
     caller: Caller,
     Json(body): Json<PasswordChange>,
 ) -> Result<JsonResponse<PasswordChanged>, ApiError> {
-    if body.new_password.chars().count() < MIN_PASSWORD_CHARS {
-        let message = format!("must be at least {MIN_PASSWORD_CHARS} characters");
-        return Err(ApiError::invalid("new_password", message));
-    }
-    if body.new_password == body.current_password {
-        return Err(ApiError::invalid(
-            "new_password",
-            "must differ from the current one",
-        ));
-    }
+    check_new_password(&body.current_password, &body.new_password)?;
     let written = access
         .change_password(
             caller.principal.account_id,
@@ -307,6 +298,21 @@ pub(crate) async fn change_password(
         account_id: written.id,
         position: written.position,
     }))
+}
+
+/// A new password is long enough and not the current one.
+pub(crate) fn check_new_password(current: &str, new: &str) -> Result<(), ApiError> {
+    if new.chars().count() < MIN_PASSWORD_CHARS {
+        let message = format!("must be at least {MIN_PASSWORD_CHARS} characters");
+        return Err(ApiError::invalid("new_password", message));
+    }
+    if new == current {
+        return Err(ApiError::invalid(
+            "new_password",
+            "must differ from the current one",
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -99,6 +99,15 @@ pub(crate) async fn ask(
     submit((tickets, reader), &caller, TicketKind::Question, question).await
 }
 
+/// What a deletion request says to support, with the customer's reason if they gave one.
+pub(crate) fn deletion_request(reason: Option<String>) -> Result<MessageText, ApiError> {
+    let text = match reason.filter(|r| !r.trim().is_empty()) {
+        Some(reason) => format!("Прошу удалить мой профиль. Причина: {}", reason.trim()),
+        None => "Прошу удалить мой профиль.".to_string(),
+    };
+    MessageText::parse(&text).map_err(|e| ApiError::invalid("reason", e))
+}
+
 /// Asks support to delete the profile: a ticket of kind `deletion`, served in queue order.
 #[utoipa::path(post, path = "/api/v1/me/deletion-request", tag = "cabinet", security(("bearer" = [])), request_body = DeletionRequest, responses((status = 201, body = TicketReceipt), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn request_deletion(
@@ -107,10 +116,6 @@ pub(crate) async fn request_deletion(
     Borrower(caller): Borrower,
     body: crate::extract::OptionalJson<DeletionRequest>,
 ) -> Result<(StatusCode, JsonResponse<TicketReceipt>), ApiError> {
-    let text = match body.0.reason.filter(|r| !r.trim().is_empty()) {
-        Some(reason) => format!("Прошу удалить мой профиль. Причина: {}", reason.trim()),
-        None => "Прошу удалить мой профиль.".to_string(),
-    };
-    let question = MessageText::parse(&text).map_err(|e| ApiError::invalid("reason", e))?;
+    let question = deletion_request(body.0.reason)?;
     submit((tickets, reader), &caller, TicketKind::Deletion, question).await
 }

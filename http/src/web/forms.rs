@@ -5,7 +5,7 @@ use serde::Deserialize;
 use super::csrf::WithCsrf;
 
 /// What the last action did, named in the address it sent the browser to (`?done=`).
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(crate) struct Done {
     done: Option<String>,
 }
@@ -21,6 +21,18 @@ impl Done {
         let text = match self.done.as_deref()? {
             "bad_code" => return alert("Неверный или устаревший код. Запросите новый."),
             "code_throttled" => return alert("Слишком много попыток. Запросите новый код позже."),
+            "empty_question" => return alert("Напишите вопрос."),
+            "weak_password" => return alert(&format!(
+                "Новый пароль — не короче {} символов и не такой, как текущий.",
+                k911_commands::auth::MIN_PASSWORD_CHARS
+            )),
+            "wrong_password" => return alert("Текущий пароль неверен."),
+            "no_contract" => return alert("Договор с таким номером не найден."),
+            "match_refused" => return alert("Этот платёж уже зачтён или договор его не принимает."),
+            "faq_incomplete" => return alert("Заполните вопрос и ответ."),
+            "too_old" => return alert("Выплата старше суток: сверьте её с провайдером вручную, повтор может заплатить дважды."),
+            "not_dead" => return alert("Этот эффект не остановлен: повторять нечего."),
+            "link_failed" => return alert("Не удалось привязать аккаунт: возможно, он уже привязан к другому кабинету."),
             "approved" => "Заявка одобрена: клиенту ушло SMS с решением.",
             "rejected" => "В заявке отказано: клиенту ушло SMS с решением.",
             "answered" => "Ответ отправлен.",
@@ -31,6 +43,12 @@ impl Done {
             "sent" => "Уведомление о платеже отправлено.",
             "saved" => "Сохранено.",
             "signed" => "Договор подписан: деньги уже в пути.",
+            "applied" => "Заявка подана: решение придёт по SMS.",
+            "asked" => "Обращение принято: ответим строго по очереди.",
+            "deletion_asked" => "Запрос на удаление профиля принят: его рассмотрят в порядке очереди.",
+            "password_changed" => "Пароль изменён; другие сеансы завершены.",
+            "linked" => "Аккаунт соцсети привязан.",
+            "unlinked" => "Аккаунт соцсети отвязан.",
             "code_sent" => "Новый код отправлен по SMS.",
             "refund" => "Переплата возвращается на вашу карту или кошелёк.",
             "payment_applied" => "Платёж принят и зачтён по договору.",

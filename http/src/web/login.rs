@@ -7,13 +7,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use k911_aggregates::values::Phone;
+use k911_aggregates::values::{Phone, Role};
 use k911_commands::auth::Access;
 use k911_commands::social::SocialPurpose;
 use k911_commands::Error as AppError;
 use serde::Deserialize;
 
 use super::csrf::{CheckedForm, CsrfToken, WithCsrf};
+use super::session::Signed;
 use super::{render, session, Chrome, PageError};
 use crate::error::ApiError;
 use crate::AppState;
@@ -181,6 +182,34 @@ pub(crate) async fn logout(
     Ok((session::end(jar), Redirect::to("/")).into_response())
 }
 
+/// What a trip to a social provider is for: the callback URL is one for both.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SocialStep {
+    Login,
+    Link,
+}
+
+/// Remembers, for the callback, which provider the browser went to and why.
+pub(crate) fn remember_social(
+    jar: CookieJar,
+    state: &AppState,
+    step: SocialStep,
+    provider: &str,
+) -> CookieJar {
+    let step = match step {
+        SocialStep::Login => "login",
+        SocialStep::Link => "link",
+    };
+    let cookie = Cookie::build((SOCIAL_COOKIE, format!("{step}:{provider}")))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.secure_cookies)
+        .max_age(time::Duration::minutes(15))
+        .build();
+    jar.add(cookie)
+}
+
 /// `POST /login/social/{provider}`: off to the provider's login page.
 pub(crate) async fn social(
     State(state): State<AppState>,
@@ -193,14 +222,8 @@ pub(crate) async fn social(
         .begin_social(&provider, SocialPurpose::Login)
         .await
         .map_err(ApiError::from)?;
-    let cookie = Cookie::build((SOCIAL_COOKIE, provider))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.secure_cookies)
-        .max_age(time::Duration::minutes(15))
-        .build();
-    Ok((jar.add(cookie), Redirect::to(&redirect.authorization_url)).into_response())
+    let jar = remember_social(jar, &state, SocialStep::Login, &provider);
+    Ok((jar, Redirect::to(&redirect.authorization_url)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -210,21 +233,30 @@ pub(crate) struct Callback {
 }
 
 /// `GET /cabinet/social/callback` (`K911_OIDC_REDIRECT_URL`): the provider sends the browser
-/// back here; a linked account logs in.
+/// back here; a linked account logs in, or (from settings) the account is linked.
 pub(crate) async fn social_callback(
     State(state): State<AppState>,
     State(access): State<Access>,
+    signed: Result<Signed, PageError>,
     jar: CookieJar,
     csrf: CsrfToken,
     Query(callback): Query<Callback>,
 ) -> Result<Response, PageError> {
-    let provider = jar.get(SOCIAL_COOKIE).map(|c| c.value().to_string());
-    let (Some(provider), Some(code), Some(oidc_state)) = (provider, callback.code, callback.state)
+    let remembered = jar.get(SOCIAL_COOKIE).map(|c| c.value().to_string());
+    let (Some(remembered), Some(code), Some(oidc_state)) =
+        (remembered, callback.code, callback.state)
     else {
         return Err(PageError::BadForm);
     };
+    let (step, provider) = remembered.split_once(':').ok_or(PageError::BadForm)?;
     let jar = jar.remove(Cookie::build(SOCIAL_COOKIE).path("/"));
-    match access.social_login(&provider, &code, &oidc_state).await {
+    if step == "link" {
+        let caller = signed?.require(&[Role::Borrower])?;
+        let answer =
+            super::account::finish_link(&access, &caller, provider, &code, &oidc_state).await?;
+        return Ok((jar, answer).into_response());
+    }
+    match access.social_login(provider, &code, &oidc_state).await {
         Ok(session) => {
             let jar = session::start(jar, &session, &state);
             Ok((jar, Redirect::to(session::home(session.principal.role))).into_response())

@@ -3,6 +3,7 @@
 //! without JavaScript. Pages call the same use cases as the JSON handlers and reuse their
 //! parsing, so no rule is written twice; they differ in how they answer (HTML, Russian).
 
+mod account;
 mod apply;
 mod cabinet;
 mod csrf;
@@ -11,6 +12,7 @@ mod format;
 mod forms;
 mod frame;
 mod login;
+mod office;
 mod public;
 mod session;
 mod staff;
@@ -43,7 +45,37 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/cabinet/loans/{id}/sign-code", post(cabinet::resend_code))
         .route("/cabinet/loans/{id}/refund", post(cabinet::refund))
         .route("/cabinet/loans/{id}/contract", get(cabinet::contract))
+        .route(
+            "/cabinet/applications",
+            get(account::applications).post(account::apply_again),
+        )
+        .route("/cabinet/support", get(account::support).post(account::ask))
+        .route("/cabinet/deletion-request", post(account::request_deletion))
+        .route("/cabinet/settings", get(account::settings))
+        .route("/cabinet/settings/password", post(account::change_password))
+        .route(
+            "/cabinet/settings/social/{provider}",
+            post(account::link_social),
+        )
+        .route(
+            "/cabinet/settings/social/{provider}/unlink",
+            post(account::unlink_social),
+        )
         .route("/staff", get(staff::home))
+        .route("/staff/payments", get(office::payments))
+        .route("/staff/payments/{id}/match", post(office::match_payment))
+        .route("/staff/content", get(office::content))
+        .route("/staff/content/faq", post(office::publish_faq))
+        .route(
+            "/staff/content/faq/{id}/withdraw",
+            post(office::withdraw_faq),
+        )
+        .route(
+            "/staff/content/documents/{id}/withdraw",
+            post(office::withdraw_document),
+        )
+        .route("/staff/effects", get(office::effects))
+        .route("/staff/effects/{id}/retry", post(office::retry_effect))
         .route(
             "/staff/dev/payment",
             get(dev::payment_page).post(dev::send_payment),

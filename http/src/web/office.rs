@@ -1,0 +1,244 @@
+//! The back office's other sections: payments no loan could take (support and admins match
+//! them), the site's FAQ and documents, and for admins the effects that need a person.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use k911_aggregates::values::{MessageText, Role};
+use k911_commands::content::Content;
+use k911_commands::effects::Effects;
+use k911_commands::payments::Payments;
+use k911_commands::Error as AppError;
+use k911_event_store::outbox::EffectStatus;
+use k911_projections::Reader;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::csrf::{CheckedForm, CsrfToken, WithCsrf};
+use super::format;
+use super::forms::{CsrfForm, Done, TextForm};
+use super::frame::Frame;
+use super::session::Signed;
+use super::{render, PageError};
+use crate::error::ApiError;
+use crate::extract::IdPath;
+use crate::AppState;
+
+/// Who edits content and matches payments.
+const EDITORS: [Role; 2] = [Role::Support, Role::Admin];
+
+pub(crate) struct UnmatchedCard {
+    id: Uuid,
+    channel: &'static str,
+    amount: String,
+    paid_at: String,
+    typed_contract: String,
+    reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff_payments.html")]
+struct PaymentsPage {
+    frame: Frame,
+    rows: Vec<UnmatchedCard>,
+}
+
+/// `/staff/payments`: money received that no loan could take, oldest first.
+pub(crate) async fn payments(
+    State(state): State<AppState>,
+    State(reader): State<Reader>,
+    signed: Signed,
+    csrf: CsrfToken,
+    Query(done): Query<Done>,
+) -> Result<impl IntoResponse, PageError> {
+    let caller = signed.require(&EDITORS)?;
+    let rows = reader.unmatched_payments(100, 0).await?;
+    let page = PaymentsPage {
+        frame: Frame::new(&caller, csrf.token, state.dev_routes).with_notice(done.notice()),
+        rows: rows
+            .into_iter()
+            .map(|p| UnmatchedCard {
+                id: p.payment_id,
+                channel: match p.channel {
+                    k911_aggregates::incoming_payment::PaymentChannel::SberbankOnline => {
+                        "Сбербанк Онлайн"
+                    }
+                    k911_aggregates::incoming_payment::PaymentChannel::Terminal => "терминал",
+                },
+                amount: format::money(p.amount_kopecks),
+                paid_at: format::moment(p.paid_at),
+                typed_contract: p.contract_number,
+                reason: p.reason,
+            })
+            .collect(),
+    };
+    Ok((csrf.jar, render(&page)?))
+}
+
+/// `POST /staff/payments/{id}/match`: the payment goes to the loan of the contract named.
+pub(crate) async fn match_payment(
+    State(payments): State<Payments>,
+    signed: Signed,
+    IdPath(id): IdPath,
+    CheckedForm(form): CheckedForm<TextForm>,
+) -> Result<Response, PageError> {
+    let caller = signed.require(&EDITORS)?;
+    let done = match payments
+        .match_payment(
+            id,
+            form.text.trim(),
+            caller.principal.account_id,
+            &caller.meta,
+        )
+        .await
+    {
+        Ok(_) => "matched",
+        Err(AppError::NotFound) => "no_contract",
+        Err(other) => match ApiError::from(other) {
+            ApiError::Conflict(_) | ApiError::Invalid(_) | ApiError::Unprocessable(_) => {
+                "match_refused"
+            }
+            other => return Err(other.into()),
+        },
+    };
+    Ok(Redirect::to(&format!("/staff/payments?done={done}")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "staff_content.html")]
+struct ContentPage {
+    frame: Frame,
+    faq: Vec<(Uuid, String)>,
+    documents: Vec<(Uuid, String)>,
+    admin: bool,
+}
+
+/// `/staff/content`: the FAQ and the "Documents" section.
+pub(crate) async fn content(
+    State(state): State<AppState>,
+    State(reader): State<Reader>,
+    signed: Signed,
+    csrf: CsrfToken,
+    Query(done): Query<Done>,
+) -> Result<impl IntoResponse, PageError> {
+    let caller = signed.require(&EDITORS)?;
+    let faq = reader.faq(1000, 0).await?;
+    let documents = reader.documents(1000, 0).await?;
+    let page = ContentPage {
+        admin: caller.principal.role == Role::Admin,
+        frame: Frame::new(&caller, csrf.token, state.dev_routes).with_notice(done.notice()),
+        faq: faq.into_iter().map(|f| (f.faq_id, f.question)).collect(),
+        documents: documents
+            .into_iter()
+            .map(|d| (d.document_id, d.title))
+            .collect(),
+    };
+    Ok((csrf.jar, render(&page)?))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct FaqForm {
+    csrf: String,
+    question: String,
+    answer: String,
+}
+
+impl WithCsrf for FaqForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /staff/content/faq`.
+pub(crate) async fn publish_faq(
+    State(content): State<Content>,
+    signed: Signed,
+    CheckedForm(form): CheckedForm<FaqForm>,
+) -> Result<Response, PageError> {
+    let caller = signed.require(&EDITORS)?;
+    let (Ok(question), Ok(answer)) = (
+        MessageText::parse(&form.question),
+        MessageText::parse(&form.answer),
+    ) else {
+        return Ok(Redirect::to("/staff/content?done=faq_incomplete").into_response());
+    };
+    content.publish_faq(question, answer, &caller.meta).await?;
+    Ok(Redirect::to("/staff/content?done=saved").into_response())
+}
+
+/// `POST /staff/content/faq/{id}/withdraw`.
+pub(crate) async fn withdraw_faq(
+    State(content): State<Content>,
+    signed: Signed,
+    IdPath(id): IdPath,
+    CheckedForm(_): CheckedForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    let caller = signed.require(&EDITORS)?;
+    content.withdraw_faq(id, &caller.meta).await?;
+    Ok(Redirect::to("/staff/content?done=saved").into_response())
+}
+
+/// `POST /staff/content/documents/{id}/withdraw` (admins).
+pub(crate) async fn withdraw_document(
+    State(content): State<Content>,
+    signed: Signed,
+    IdPath(id): IdPath,
+    CheckedForm(_): CheckedForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    let caller = signed.require(&[Role::Admin])?;
+    content.withdraw_document(id, &caller.meta).await?;
+    Ok(Redirect::to("/staff/content?done=saved").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "staff_effects.html")]
+struct EffectsPage {
+    frame: Frame,
+    /// Id, kind, attempts, last error, created.
+    rows: Vec<(Uuid, &'static str, i32, String, String)>,
+}
+
+/// `/staff/effects`: the dead effects, for an admin to give another round.
+pub(crate) async fn effects(
+    State(state): State<AppState>,
+    State(effects): State<Effects>,
+    signed: Signed,
+    csrf: CsrfToken,
+    Query(done): Query<Done>,
+) -> Result<impl IntoResponse, PageError> {
+    let caller = signed.require(&[Role::Admin])?;
+    let rows = effects.list(EffectStatus::Dead, 100, 0).await?;
+    let page = EffectsPage {
+        frame: Frame::new(&caller, csrf.token, state.dev_routes).with_notice(done.notice()),
+        rows: rows
+            .into_iter()
+            .map(|e| {
+                (
+                    e.id,
+                    e.kind.as_str(),
+                    e.attempts,
+                    e.last_error.unwrap_or_default(),
+                    format::moment(e.created_at),
+                )
+            })
+            .collect(),
+    };
+    Ok((csrf.jar, render(&page)?))
+}
+
+/// `POST /staff/effects/{id}/retry`.
+pub(crate) async fn retry_effect(
+    State(effects): State<Effects>,
+    signed: Signed,
+    IdPath(id): IdPath,
+    CheckedForm(_): CheckedForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed.require(&[Role::Admin])?;
+    let done = match effects.retry(id).await {
+        Ok(()) => "retried",
+        Err(AppError::PayoutTooOldToRetry) => "too_old",
+        Err(AppError::NotDead) => "not_dead",
+        Err(other) => return Err(other.into()),
+    };
+    Ok(Redirect::to(&format!("/staff/effects?done={done}")).into_response())
+}

@@ -1,0 +1,80 @@
+use k911_aggregates::incoming_payment::PaymentChannel;
+use k911_aggregates::values::Role;
+use k911_tests::{Options, TestApp, STAFF_PASSWORD};
+
+use crate::borrowers::issued_loan;
+use crate::staff::log_in;
+
+/// A payment quoting no known contract waits for staff; matched to the right contract in the
+/// back office, it is applied to that loan.
+#[tokio::test]
+async fn support_matches_a_payment_no_loan_could_take() {
+    let mut options = Options::default();
+    options
+        .settings
+        .payment_secrets
+        .insert(PaymentChannel::Terminal, "development".into());
+    let app = TestApp::spawn_with(options).await;
+    let contract = issued_loan(&app, "+79160000021", "semen@example.ru", "000021").await;
+    app.staff("olga@k911.ru", Role::Support).await;
+    let browser = app.browser(1280).await;
+    log_in(&browser, "olga@k911.ru", STAFF_PASSWORD).await;
+    browser.open("/staff/dev/payment").await;
+    browser.set("channel", "terminal").await;
+    browser.fill("contract_number", "911-000000-999999").await;
+    browser.fill("amount", "500").await;
+    browser.submit("#send-payment").await;
+    assert!(browser.text("#notice").await.contains("договор не найден"));
+    app.settle().await;
+    browser.open("/staff/payments").await;
+    assert!(browser
+        .text(".unmatched")
+        .await
+        .contains("911-000000-999999"));
+    browser
+        .fill_first(".unmatched input[name=text]", &contract)
+        .await;
+    browser.submit(".unmatched button").await;
+    assert_eq!(
+        browser.text("#notice").await,
+        "Платёж зачислен по договору."
+    );
+    app.settle().await;
+    browser.open("/staff/payments").await;
+    assert_eq!(browser.text("#none-unmatched").await, "Таких платежей нет.");
+    browser.close().await;
+}
+
+/// Support publishes a question; it is on the public FAQ at once. An admin sees the effects
+/// that need a person.
+#[tokio::test]
+async fn published_faq_shows_on_the_site_and_admins_see_dead_effects() {
+    let app = TestApp::spawn().await;
+    app.staff("olga@k911.ru", Role::Support).await;
+    app.staff("root@k911.ru", Role::Admin).await;
+    let browser = app.browser(1280).await;
+    log_in(&browser, "olga@k911.ru", STAFF_PASSWORD).await;
+    browser.open("/staff/content").await;
+    browser
+        .fill("faq-question", "Можно ли погасить досрочно?")
+        .await;
+    browser
+        .fill("faq-answer", "Да, в любой день без комиссии.")
+        .await;
+    browser.submit("#publish-faq").await;
+    assert_eq!(browser.text("#notice").await, "Сохранено.");
+    app.settle().await;
+    browser.open("/faq").await;
+    assert!(browser
+        .text("main")
+        .await
+        .contains("Можно ли погасить досрочно?"));
+    browser.open("/staff/effects").await;
+    assert_eq!(browser.text("h1").await, "Нет доступа");
+    browser.open("/staff").await;
+    browser.submit("#logout").await;
+    log_in(&browser, "root@k911.ru", STAFF_PASSWORD).await;
+    browser.open("/staff/effects").await;
+    assert_eq!(browser.text("#none-dead").await, "Таких нет.");
+    browser.close().await;
+}
