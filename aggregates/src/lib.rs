@@ -22,6 +22,9 @@ pub use sealed::Sealed;
 /// release: a changed shape gets a new version and an upcaster.
 pub const EVENT_VERSION_1: &str = "1.0";
 
+/// A first release's shape with fields added (optional, so a 1.0 row reads as it is).
+pub const EVENT_VERSION_1_1: &str = "1.1";
+
 /// Every event type of every aggregate as the log names them, `(aggregate type, event type)`:
 /// read from the events' enums, so a follower of the log can be checked against them.
 pub fn event_types() -> Vec<(&'static str, &'static str)> {

@@ -243,6 +243,7 @@ impl App {
                 application_store: application_store.clone(),
                 credit_history: Arc::new(LocalCreditHistory::new(db.sqlx.clone(), keys)),
                 payout: ports.payout.clone(),
+                documents: Arc::new(store::store(&db)),
             },
             profiles,
             followers,

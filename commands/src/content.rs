@@ -20,7 +20,13 @@ use crate::{CommandMeta, Error, Written};
 pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
 
 /// Documents every installation starts with (written for k911; `seed/documents/`).
-const SEED_DOCUMENTS: [(&str, &str, &[u8]); 3] = [
+/// The id of the seed document `slug`: the same in every installation.
+pub fn seed_document_id(slug: &str) -> Uuid {
+    const NAMESPACE: Uuid = Uuid::from_u128(0x6b39_3131_6465_6564_0000_0000_0000_0001);
+    Uuid::new_v5(&NAMESPACE, slug.as_bytes())
+}
+
+const SEED_DOCUMENTS: [(&str, &str, &[u8]); 5] = [
     (
         "general-terms",
         "Общие условия договора потребительского займа",
@@ -35,6 +41,16 @@ const SEED_DOCUMENTS: [(&str, &str, &[u8]); 3] = [
         "complaints",
         "Порядок рассмотрения обращений получателей финансовых услуг",
         include_bytes!("../seed/documents/complaints.pdf"),
+    ),
+    (
+        "consent-personal-data",
+        "Согласие на обработку персональных данных",
+        include_bytes!("../seed/documents/consent-personal-data.pdf"),
+    ),
+    (
+        "consent-credit-history",
+        "Согласие на запрос кредитной истории",
+        include_bytes!("../seed/documents/consent-credit-history.pdf"),
     ),
 ];
 
@@ -138,13 +154,12 @@ impl Content {
 
     /// Publishes the bundled documents unless they exist already; safe to run at every start.
     pub async fn seed_documents(&self) -> Result<(), Error> {
-        const NAMESPACE: Uuid = Uuid::from_u128(0x6b39_3131_6465_6564_0000_0000_0000_0001);
         let meta = CommandMeta {
             channel: "seed",
             ..CommandMeta::default()
         };
         for (slug, title, bytes) in SEED_DOCUMENTS {
-            let id = Uuid::new_v5(&NAMESPACE, slug.as_bytes());
+            let id = seed_document_id(slug);
             let title = Title::parse(title).expect("seed titles are valid");
             match self.publish_document(id, title, None, bytes, &meta).await {
                 Ok(_)

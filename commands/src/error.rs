@@ -84,6 +84,12 @@ pub enum Error {
     LoginTaken,
     #[error("wrong login or password")]
     BadCredentials,
+    /// The client showed an older text of a consent than the one in force.
+    #[error("the text of the {0} consent has changed: show the current one and ask again")]
+    ConsentTextChanged(&'static str),
+    /// A consent's document is not published: no application can be taken.
+    #[error("the text of the {0} consent is not published")]
+    ConsentTextMissing(&'static str),
     #[error("too many failed attempts; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
     #[error("the read models are behind: {0}")]

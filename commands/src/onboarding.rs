@@ -8,9 +8,11 @@ use cqrs_es::{Aggregate, AggregateError};
 use k911_aggregates::account::{
     Account, AccountCommand, AccountError, AccountEvent, AccountKind, ApplicationOutcome,
 };
+use k911_aggregates::document::Document;
 use k911_aggregates::loan::law::CreditRecord;
 use k911_aggregates::loan::psk::LoanCost;
 use k911_aggregates::loan_application::applicant::{Applicant, PayoutMethod, ProfileChanges};
+use k911_aggregates::loan_application::consents::{Consent, ConsentTexts, TextVersion};
 use k911_aggregates::loan_application::{
     Assessment, DeclaredFinances, LendingPolicy, LoanApplication, LoanApplicationCommand,
     LoanApplicationError, LoanApplicationEvent, LoanApplicationEventType, LoanRequest, Product,
@@ -29,6 +31,7 @@ use uuid::Uuid;
 use crate::app::Core;
 use crate::auth::{generate_password, hash_password};
 use crate::clock::Clock;
+use crate::content::seed_document_id;
 use crate::credit;
 use crate::credit_history::CreditHistory;
 use crate::error::{step_failed, StepFailure};
@@ -52,6 +55,11 @@ pub struct ApplicationForm {
     pub loan: LoanRequest,
     pub payout: PayoutMethod,
     pub referral_code: Option<String>,
+    /// The consent texts' versions (SHA-256) the applicant was shown, if the client says: each
+    /// must still be the one in force.
+    pub seen_consents: Vec<(Consent, String)>,
+    /// The texts the consents were given to, as recorded (filled in when the form is accepted).
+    pub consents: Option<ConsentTexts>,
 }
 
 /// An underwriter's approval: what is not given stays as asked.
@@ -82,6 +90,8 @@ pub struct Onboarding {
     pub(crate) credit_history: Arc<dyn CreditHistory>,
     /// Checks that a card token is the provider's.
     pub(crate) payout: Arc<dyn PayoutProvider>,
+    /// The consents' texts (published documents).
+    pub(crate) documents: Arc<Store<Document>>,
 }
 
 /// What a loan would cost if approved as asked today: the calculator's answer, shown before
@@ -95,6 +105,26 @@ pub struct Quote {
 }
 
 impl Onboarding {
+    /// The consents' texts in force: each consent's document as published now.
+    pub async fn consent_texts(&self) -> Result<ConsentTexts, Error> {
+        let version = |consent: Consent| async move {
+            let document_id = seed_document_id(consent.document_slug());
+            let document = self.core.load(&self.documents, document_id).await?;
+            let file = document
+                .live_file()
+                .ok_or(Error::ConsentTextMissing(consent.as_str()))?;
+            Ok::<_, Error>(TextVersion {
+                document_id,
+                sha256: file.sha256.clone(),
+            })
+        };
+        Ok(ConsentTexts {
+            personal_data: version(Consent::PersonalData).await?,
+            credit_history_check: version(Consent::CreditHistoryCheck).await?,
+            terms: version(Consent::Terms).await?,
+        })
+    }
+
     /// What the product lends: amounts, terms and its rate.
     pub fn product(&self) -> &Product {
         &self.core.settings.product
@@ -122,7 +152,20 @@ impl Onboarding {
 
     /// The first application: registers the customer and submits the application. A known
     /// phone, e-mail or passport is [`Error::KnownCustomer`]: that person logs in instead.
-    pub async fn apply(&self, form: ApplicationForm, meta: &CommandMeta) -> Result<Written, Error> {
+    pub async fn apply(
+        &self,
+        mut form: ApplicationForm,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let texts = self.consent_texts().await?;
+        if let Some((consent, _)) = form
+            .seen_consents
+            .iter()
+            .find(|(consent, seen)| texts.of(*consent).sha256 != *seen)
+        {
+            return Err(Error::ConsentTextChanged(consent.as_str()));
+        }
+        form.consents = Some(texts);
         if form.referral_code.is_some() {
             // No agent has a code yet; agents and their codes come with the agents' issue.
             return Err(Error::UnknownReferralCode);
@@ -214,6 +257,7 @@ impl Onboarding {
             payout: self.core.keys.seal(customer_id, &form.payout).await?,
             referral_code: form.referral_code,
             repeat,
+            consents: form.consents.map(Box::new),
             at,
         };
         self.core
@@ -630,6 +674,9 @@ impl Onboarding {
             loan: form.loan,
             payout,
             referral_code: None,
+            // Consented with the first application.
+            seen_consents: vec![],
+            consents: None,
         };
         self.start_and_submit(customer_id, application, changes, true, meta)
             .await

@@ -294,6 +294,8 @@ impl From<AppError> for ApiError {
             AppError::AlreadyReceived => Self::Conflict(error.to_string()),
             AppError::LoginTaken => Self::Conflict(error.to_string()),
             AppError::BadCredentials => Self::Unauthorized,
+            AppError::ConsentTextChanged(_) => Self::Conflict(error.to_string()),
+            AppError::ConsentTextMissing(_) => Self::Unavailable(error.to_string()),
             AppError::Throttled { retry_after_secs } => Self::TooManyRequests { retry_after_secs },
             AppError::NotReady(e) => Self::Unavailable(e.to_string()),
             AppError::Keys(e) => Self::Internal(e.to_string()),

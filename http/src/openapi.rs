@@ -23,6 +23,7 @@ use crate::routes::{
         payments::notification, payments::unmatched, payments::match_payment,
         support::submit, support::queue, support::take_next, support::ticket, support::reply, support::close,
         content::faq, content::documents, content::document_file, content::contacts,
+        content::consents,
         content::publish_faq, content::edit_faq, content::withdraw_faq,
         content::upload_document, content::withdraw_document,
         effects::list, effects::retry,

@@ -548,3 +548,57 @@ async fn a_registration_never_submitted_is_released_after_half_an_hour() {
     let again = app.post("/api/v1/applications", &body).await;
     assert_eq!(again.status, StatusCode::CREATED, "{:#}", again.body);
 }
+
+/// The application records the version of each consent's text it was given to; a client that
+/// showed an older text than the one in force is told so and nothing is written.
+#[tokio::test]
+async fn an_application_records_the_consent_texts_and_refuses_a_stale_one() {
+    let app = TestApp::spawn().await;
+    let texts = app
+        .request(Method::GET, "/api/v1/consents", None, &[])
+        .await;
+    assert_eq!(texts.status, StatusCode::OK, "{:#}", texts.body);
+    let version = |consent: &str| {
+        texts
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["consent"] == consent)
+            .unwrap()["version"]
+            .clone()
+    };
+    let mut body = application("+79160000041", Some("olga@example.ru"), "000041");
+    body["consents"]["versions"] = json!({"personal_data": "0".repeat(64)});
+    let body = crate::onboarding::with_card(&app, &body).await;
+    let before = app.event_count().await;
+    let stale = app.post("/api/v1/applications", &body).await;
+    assert_eq!(stale.status, StatusCode::CONFLICT, "{:#}", stale.body);
+    assert!(stale.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("personal_data"));
+    assert_eq!(app.event_count().await, before, "nothing written");
+
+    let mut body = body;
+    body["consents"]["versions"] = json!({
+        "personal_data": version("personal_data"),
+        "credit_history_check": version("credit_history_check"),
+        "terms": version("terms"),
+    });
+    let applied = app.post("/api/v1/applications", &body).await;
+    assert_eq!(applied.status, StatusCode::CREATED, "{:#}", applied.body);
+    let (event_version, payload): (String, serde_json::Value) = sqlx::query_as(
+        "SELECT event_version, payload FROM events WHERE event_type = 'ApplicationSubmitted'",
+    )
+    .fetch_one(&app.db.sqlx)
+    .await
+    .unwrap();
+    assert_eq!(event_version, "1.1");
+    let recorded = &payload["ApplicationSubmitted"]["consents"];
+    assert_eq!(recorded["terms"]["sha256"], version("terms"));
+    assert_eq!(
+        recorded["personal_data"]["sha256"],
+        version("personal_data")
+    );
+}

@@ -69,6 +69,8 @@ pub struct TestApp {
     server_url: String,
     db_name: String,
     tasks: Vec<JoinHandle<()>>,
+    /// Events written at start (the seed documents).
+    seeded: i64,
 }
 
 /// An HTTP answer, body parsed as JSON (`Value::Null` when empty or not JSON).
@@ -184,7 +186,14 @@ impl TestApp {
             secure_cookies: false,
         };
         let router = k911_http::router(app.clone(), reader.clone(), &config);
+        // As `serve` does: the seed documents hold the consents' texts every application needs.
+        app.content.seed_documents().await.expect("seed documents");
+        let seeded = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&db.sqlx)
+            .await
+            .expect("events counted");
         Self {
+            seeded,
             app,
             reader,
             router,
@@ -267,12 +276,13 @@ impl TestApp {
         response.body["token"].as_str().unwrap().to_string()
     }
 
-    /// How many events the store holds.
+    /// How many events the test wrote (the seed documents' aside).
     pub async fn event_count(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM events")
+        let all: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(&self.db.sqlx)
             .await
-            .unwrap()
+            .unwrap();
+        all - self.seeded
     }
 
     /// Waits until the read models have applied everything committed, including what process

@@ -79,6 +79,14 @@ pub enum DocumentError {
 pub struct Document {
     exists: bool,
     live: bool,
+    file: Option<StoredFile>,
+}
+
+impl Document {
+    /// The file while the document is published: its hash is the version of its text.
+    pub fn live_file(&self) -> Option<&StoredFile> {
+        self.file.as_ref().filter(|_| self.live)
+    }
 }
 
 impl Aggregate for Document {
@@ -124,9 +132,10 @@ impl Aggregate for Document {
 
     fn apply(&mut self, event: Self::Event) {
         match event {
-            DocumentEvent::DocumentPublished { .. } => {
+            DocumentEvent::DocumentPublished { file, .. } => {
                 self.exists = true;
                 self.live = true;
+                self.file = Some(file);
             }
             DocumentEvent::DocumentWithdrawn { .. } => self.live = false,
         }

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::applicant::{Applicant, PayoutMethod};
+use super::consents::ConsentTexts;
 use super::{DeclaredFinances, LoanRequest};
 use crate::loan::law::CreditRecord;
 use crate::money::{DailyRate, Kopecks};
@@ -36,6 +37,8 @@ pub enum LoanApplicationCommand {
         payout: Sealed<PayoutMethod>,
         referral_code: Option<String>,
         repeat: bool,
+        /// The consent texts accepted (`None`: a repeat application, consented before).
+        consents: Option<Box<ConsentTexts>>,
         at: DateTime<Utc>,
     },
     /// An underwriter approves, possibly for less, for a shorter term, or at a lower rate than

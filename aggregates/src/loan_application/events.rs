@@ -5,11 +5,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::applicant::{Applicant, PayoutMethod};
+use super::consents::ConsentTexts;
 use super::{DeclaredFinances, LoanRequest};
 use crate::money::{DailyRate, Kopecks};
 use crate::upcast::EVENT_VERSION_2;
 use crate::values::MessageText;
-use crate::{Sealed, EVENT_VERSION_1};
+use crate::{Sealed, EVENT_VERSION_1, EVENT_VERSION_1_1};
 
 /// What happened to a loan application. Released shapes are never edited.
 #[derive(
@@ -32,6 +33,10 @@ pub enum LoanApplicationEvent {
         payout: Sealed<PayoutMethod>,
         /// The three consents (personal data, credit history check, terms) were all given.
         consents_given_at: DateTime<Utc>,
+        /// 1.1: the version of each consent's text (absent before 1.1, and for a repeat
+        /// application, consented to before).
+        #[serde(default)]
+        consents: Option<Box<ConsentTexts>>,
         referral_code: Option<String>,
         repeat: bool,
         submitted_at: DateTime<Utc>,
@@ -76,6 +81,8 @@ impl DomainEvent for LoanApplicationEvent {
         match self {
             // 2.0: personal figures and reasons sealed (see `upcast`).
             Self::ApplicationRejected { .. } | Self::DebtToIncomeAssessed { .. } => EVENT_VERSION_2,
+            // 1.1: the consents' text versions added (1.0 reads them as not recorded).
+            Self::ApplicationSubmitted { .. } => EVENT_VERSION_1_1,
             _ => EVENT_VERSION_1,
         }
         .to_string()

@@ -3,6 +3,7 @@
 
 pub mod applicant;
 mod commands;
+pub mod consents;
 mod error;
 mod events;
 #[cfg(test)]
@@ -204,6 +205,7 @@ impl Aggregate for LoanApplication {
                 payout,
                 referral_code,
                 repeat,
+                consents,
                 at,
             } => {
                 if self.status != ApplicationStatus::New {
@@ -216,6 +218,7 @@ impl Aggregate for LoanApplication {
                     loan,
                     payout,
                     consents_given_at: at,
+                    consents,
                     referral_code,
                     repeat,
                     submitted_at: at,

@@ -2,6 +2,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use cqrs_es::test::TestFramework;
 use uuid::Uuid;
 
+use super::consents::{ConsentTexts, TextVersion};
 use super::*;
 use crate::loan::law::{CreditRecord, LawRules, Unlawful};
 use crate::values::MessageText;
@@ -36,7 +37,21 @@ fn submit(loan: LoanRequest) -> LoanApplicationCommand {
         payout: Sealed::new(CUSTOMER, "n2".into(), "c2".into()),
         referral_code: None,
         repeat: false,
+        consents: Some(Box::new(texts())),
         at: at(),
+    }
+}
+
+/// The consent texts an applicant accepted.
+fn texts() -> ConsentTexts {
+    let version = |n: u128, sha: &str| TextVersion {
+        document_id: Uuid::from_u128(n),
+        sha256: sha.to_string(),
+    };
+    ConsentTexts {
+        personal_data: version(1, "aa"),
+        credit_history_check: version(2, "bb"),
+        terms: version(3, "cc"),
     }
 }
 
@@ -51,6 +66,7 @@ fn submitted_with(loan: LoanRequest) -> LoanApplicationEvent {
         loan,
         payout: Sealed::new(CUSTOMER, "n2".into(), "c2".into()),
         consents_given_at: at(),
+        consents: Some(Box::new(texts())),
         referral_code: None,
         repeat: false,
         submitted_at: at(),

@@ -7,10 +7,13 @@ use axum::Json as JsonResponse;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::NaiveDate;
+use k911_aggregates::loan_application::consents::Consent;
 use k911_aggregates::values::{MessageText, Title};
 use k911_commands::content::{Content, MAX_DOCUMENT_BYTES};
+use k911_commands::onboarding::Onboarding;
 use k911_projections::Reader;
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 use uuid::Uuid;
 
 use crate::auth::{Admin, Editor};
@@ -241,4 +244,38 @@ pub struct Contacts {
 #[utoipa::path(get, path = "/api/v1/contacts", tag = "content", responses((status = 200, body = Contacts)))]
 pub(crate) async fn contacts(State(state): State<AppState>) -> JsonResponse<Contacts> {
     JsonResponse(state.contacts.as_ref().clone())
+}
+
+/// One consent's text in force.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ConsentText {
+    /// `personal_data` | `credit_history_check` | `terms`
+    consent: &'static str,
+    document_id: Uuid,
+    /// SHA-256 of the text's file: send it back in the application's `consents.versions`.
+    version: String,
+    /// The text as a PDF.
+    url: String,
+}
+
+/// The texts the application's consents are given to, in their versions in force.
+#[utoipa::path(get, path = "/api/v1/consents", tag = "content", responses((status = 200, body = Vec<ConsentText>)))]
+pub(crate) async fn consents(
+    State(onboarding): State<Onboarding>,
+) -> Result<JsonResponse<Vec<ConsentText>>, ApiError> {
+    let texts = onboarding.consent_texts().await?;
+    Ok(JsonResponse(
+        Consent::VARIANTS
+            .iter()
+            .map(|&consent| {
+                let text = texts.of(consent);
+                ConsentText {
+                    consent: consent.as_str(),
+                    document_id: text.document_id,
+                    version: text.sha256.clone(),
+                    url: format!("/api/v1/documents/{}/file", text.document_id),
+                }
+            })
+            .collect(),
+    ))
 }

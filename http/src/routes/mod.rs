@@ -94,6 +94,7 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         .route("/api/v1/documents", get(content::documents))
         .route("/api/v1/documents/{id}/file", get(content::document_file))
         .route("/api/v1/contacts", get(content::contacts))
+        .route("/api/v1/consents", get(content::consents))
         .route("/api/v1/staff/faq", post(content::publish_faq))
         .route(
             "/api/v1/staff/faq/{id}",

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use chrono::NaiveDate;
+use k911_aggregates::loan_application::consents::Consent;
 use k911_commands::onboarding::Onboarding;
 use k911_commands::Error as AppError;
 use serde::Deserialize;
@@ -87,294 +88,58 @@ const fn auto(mut s: Spec, autocomplete: &'static str) -> Spec {
     s
 }
 
+// One line per field: the table reads better than rustfmt's one argument per line.
+#[rustfmt::skip]
 const SPECS: &[Spec] = &[
-    spec(
-        "amount",
-        "loan.amount_kopecks",
-        "Сумма, ₽",
-        1,
-        "number",
-        "Сумма вне пределов продукта",
+    spec("amount", "loan.amount_kopecks", "Сумма, ₽", 1, "number", "Сумма вне пределов продукта"),
+    spec("term", "loan.term_days", "Срок, дней", 1, "number", "Срок вне пределов продукта"),
+    auto(spec("last_name", "applicant.last_name", "Фамилия", 1, "text", "Фамилия — кириллицей, как в паспорте"), "family-name"),
+    auto(spec("first_name", "applicant.first_name", "Имя", 1, "text", "Имя — кириллицей, как в паспорте"), "given-name"),
+    auto(optional(spec("middle_name", "applicant.middle_name", "Отчество", 1, "text", "Отчество — кириллицей, как в паспорте")), "additional-name"),
+    auto(spec("birth_date", "applicant.birth_date", "Дата рождения", 1, "date", "Заём выдаётся с 18 лет; проверьте дату рождения"), "bday"),
+    spec("birth_place", "applicant.birth_place", "Место рождения", 1, "text", "Укажите место рождения, как в паспорте"),
+    auto(hinted(spec("phone", "applicant.phone", "Мобильный телефон", 1, "tel", "Телефон в формате +7 900 000-00-00"), "На него придут решение и коды"), "tel"),
+    auto(hinted(optional(spec("email", "applicant.email", "E-mail", 1, "email", "Проверьте адрес электронной почты")), "С e-mail вход по паролю; без него — по коду из SMS"), "email"),
+    hinted(spec("passport_series", "applicant.passport.series", "Серия паспорта", 2, "text", "Серия — 4 цифры"), "4 цифры"),
+    hinted(spec("passport_number", "applicant.passport.number", "Номер паспорта", 2, "text", "Номер — 6 цифр"), "6 цифр"),
+    spec("passport_issued_on", "applicant.passport.issued_on", "Дата выдачи", 2, "date", "Проверьте дату выдачи паспорта"),
+    spec("passport_issued_by", "applicant.passport.issued_by", "Кем выдан", 2, "text", "Укажите, кем выдан паспорт"),
+    hinted(spec("passport_division_code", "applicant.passport.division_code", "Код подразделения", 2, "text", "Код подразделения — в формате 000-000"), "000-000"),
+    auto(spec("registration_address", "applicant.registration_address", "Адрес регистрации", 3, "text", "Укажите адрес регистрации"), "street-address"),
+    hinted(optional(spec("registration_region", "applicant.registration_address.region_code", "Код региона регистрации", 3, "text", "Код региона — две цифры, например 77")), "Две цифры: 77 — Москва, 25 — Приморский край"),
+    optional(spec("residence_address", "applicant.residence_address", "Адрес проживания, если другой", 3, "text", "Проверьте адрес проживания")),
+    optional(spec("residence_region", "applicant.residence_address.region_code", "Код региона проживания", 3, "text", "Код региона — две цифры")),
+    hinted(optional(spec("time_zone", "applicant.time_zone", "Часовой пояс", 3, "text", "Часовой пояс не из вашего региона")), "Нужен, только если в регионе их несколько, например Asia/Yakutsk"),
+    spec("employment_status", "applicant.employment.status", "Занятость", 4, "select", "Выберите занятость"),
+    optional(spec("employer", "applicant.employment.employer", "Работодатель", 4, "text", "Укажите работодателя")),
+    optional(spec("position", "applicant.employment.position", "Должность", 4, "text", "Проверьте должность")),
+    hinted(spec("monthly_income", "applicant.monthly_income_kopecks", "Доход в месяц, ₽", 4, "number", "Укажите доход в рублях"), "По нему считается показатель долговой нагрузки"),
+    spec("payout_method", "payout.method", "Способ получения", 5, "select", "Выберите способ получения"),
+    hinted(optional(spec("wallet_id", "payout.wallet_id", "Номер кошелька ЮMoney", 5, "text", "Укажите номер кошелька")), "Для кошелька ЮMoney: 41001…"),
+    spec("card_token", "payout.card_token", "", 5, "hidden", "Привяжите карту"),
+    spec("masked_pan", "payout.masked_pan", "", 5, "hidden", "Привяжите карту"),
+    spec("consent_personal_data", "consents.personal_data", "Согласен на обработку персональных данных для проверки кредитной истории", 6, "checkbox", "Без этого согласия заявку не рассмотреть"),
+    spec("consent_credit_history", "consents.credit_history_check", "Согласен на запрос кредитной истории в бюро кредитных историй", 6, "checkbox", "Без этого согласия заявку не рассмотреть"),
+    spec("consent_terms", "consents.terms", "Ознакомлен с общими условиями и правилами предоставления займов", 6, "checkbox", "Нужно ознакомиться с условиями"),
+    // The versions of the texts shown, sent back so a text changed meanwhile is caught.
+    spec("version_personal_data", "consents.versions.personal_data", "", 6, "hidden", "Текст изменился"),
+    spec("version_credit_history_check", "consents.versions.credit_history_check", "", 6, "hidden", "Текст изменился"),
+    spec("version_terms", "consents.versions.terms", "", 6, "hidden", "Текст изменился"),
+];
+
+/// The consents' texts, as the last step links them.
+const TEXTS: [(Consent, &str); 3] = [
+    (
+        Consent::PersonalData,
+        "Согласие на обработку персональных данных",
     ),
-    spec(
-        "term",
-        "loan.term_days",
-        "Срок, дней",
-        1,
-        "number",
-        "Срок вне пределов продукта",
+    (
+        Consent::CreditHistoryCheck,
+        "Согласие на запрос кредитной истории",
     ),
-    auto(
-        spec(
-            "last_name",
-            "applicant.last_name",
-            "Фамилия",
-            1,
-            "text",
-            "Фамилия — кириллицей, как в паспорте",
-        ),
-        "family-name",
-    ),
-    auto(
-        spec(
-            "first_name",
-            "applicant.first_name",
-            "Имя",
-            1,
-            "text",
-            "Имя — кириллицей, как в паспорте",
-        ),
-        "given-name",
-    ),
-    auto(
-        optional(spec(
-            "middle_name",
-            "applicant.middle_name",
-            "Отчество",
-            1,
-            "text",
-            "Отчество — кириллицей, как в паспорте",
-        )),
-        "additional-name",
-    ),
-    auto(
-        spec(
-            "birth_date",
-            "applicant.birth_date",
-            "Дата рождения",
-            1,
-            "date",
-            "Заём выдаётся с 18 лет; проверьте дату рождения",
-        ),
-        "bday",
-    ),
-    spec(
-        "birth_place",
-        "applicant.birth_place",
-        "Место рождения",
-        1,
-        "text",
-        "Укажите место рождения, как в паспорте",
-    ),
-    auto(
-        hinted(
-            spec(
-                "phone",
-                "applicant.phone",
-                "Мобильный телефон",
-                1,
-                "tel",
-                "Телефон в формате +7 900 000-00-00",
-            ),
-            "На него придут решение и коды",
-        ),
-        "tel",
-    ),
-    auto(
-        hinted(
-            optional(spec(
-                "email",
-                "applicant.email",
-                "E-mail",
-                1,
-                "email",
-                "Проверьте адрес электронной почты",
-            )),
-            "С e-mail вход по паролю; без него — по коду из SMS",
-        ),
-        "email",
-    ),
-    hinted(
-        spec(
-            "passport_series",
-            "applicant.passport.series",
-            "Серия паспорта",
-            2,
-            "text",
-            "Серия — 4 цифры",
-        ),
-        "4 цифры",
-    ),
-    hinted(
-        spec(
-            "passport_number",
-            "applicant.passport.number",
-            "Номер паспорта",
-            2,
-            "text",
-            "Номер — 6 цифр",
-        ),
-        "6 цифр",
-    ),
-    spec(
-        "passport_issued_on",
-        "applicant.passport.issued_on",
-        "Дата выдачи",
-        2,
-        "date",
-        "Проверьте дату выдачи паспорта",
-    ),
-    spec(
-        "passport_issued_by",
-        "applicant.passport.issued_by",
-        "Кем выдан",
-        2,
-        "text",
-        "Укажите, кем выдан паспорт",
-    ),
-    hinted(
-        spec(
-            "passport_division_code",
-            "applicant.passport.division_code",
-            "Код подразделения",
-            2,
-            "text",
-            "Код подразделения — в формате 000-000",
-        ),
-        "000-000",
-    ),
-    auto(
-        spec(
-            "registration_address",
-            "applicant.registration_address",
-            "Адрес регистрации",
-            3,
-            "text",
-            "Укажите адрес регистрации",
-        ),
-        "street-address",
-    ),
-    hinted(
-        optional(spec(
-            "registration_region",
-            "applicant.registration_address.region_code",
-            "Код региона регистрации",
-            3,
-            "text",
-            "Код региона — две цифры, например 77",
-        )),
-        "Две цифры: 77 — Москва, 25 — Приморский край",
-    ),
-    optional(spec(
-        "residence_address",
-        "applicant.residence_address",
-        "Адрес проживания, если другой",
-        3,
-        "text",
-        "Проверьте адрес проживания",
-    )),
-    optional(spec(
-        "residence_region",
-        "applicant.residence_address.region_code",
-        "Код региона проживания",
-        3,
-        "text",
-        "Код региона — две цифры",
-    )),
-    hinted(
-        optional(spec(
-            "time_zone",
-            "applicant.time_zone",
-            "Часовой пояс",
-            3,
-            "text",
-            "Часовой пояс не из вашего региона",
-        )),
-        "Нужен, только если в регионе их несколько, например Asia/Yakutsk",
-    ),
-    spec(
-        "employment_status",
-        "applicant.employment.status",
-        "Занятость",
-        4,
-        "select",
-        "Выберите занятость",
-    ),
-    optional(spec(
-        "employer",
-        "applicant.employment.employer",
-        "Работодатель",
-        4,
-        "text",
-        "Укажите работодателя",
-    )),
-    optional(spec(
-        "position",
-        "applicant.employment.position",
-        "Должность",
-        4,
-        "text",
-        "Проверьте должность",
-    )),
-    hinted(
-        spec(
-            "monthly_income",
-            "applicant.monthly_income_kopecks",
-            "Доход в месяц, ₽",
-            4,
-            "number",
-            "Укажите доход в рублях",
-        ),
-        "По нему считается показатель долговой нагрузки",
-    ),
-    spec(
-        "payout_method",
-        "payout.method",
-        "Способ получения",
-        5,
-        "select",
-        "Выберите способ получения",
-    ),
-    hinted(
-        optional(spec(
-            "wallet_id",
-            "payout.wallet_id",
-            "Номер кошелька ЮMoney",
-            5,
-            "text",
-            "Укажите номер кошелька",
-        )),
-        "Для кошелька ЮMoney: 41001…",
-    ),
-    spec(
-        "card_token",
-        "payout.card_token",
-        "",
-        5,
-        "hidden",
-        "Привяжите карту",
-    ),
-    spec(
-        "masked_pan",
-        "payout.masked_pan",
-        "",
-        5,
-        "hidden",
-        "Привяжите карту",
-    ),
-    spec(
-        "consent_personal_data",
-        "consents.personal_data",
-        "Согласен на обработку персональных данных для проверки кредитной истории",
-        6,
-        "checkbox",
-        "Без этого согласия заявку не рассмотреть",
-    ),
-    spec(
-        "consent_credit_history",
-        "consents.credit_history_check",
-        "Согласен на запрос кредитной истории в бюро кредитных историй",
-        6,
-        "checkbox",
-        "Без этого согласия заявку не рассмотреть",
-    ),
-    spec(
-        "consent_terms",
-        "consents.terms",
-        "Ознакомлен с общими условиями и правилами предоставления займов",
-        6,
-        "checkbox",
-        "Нужно ознакомиться с условиями",
+    (
+        Consent::Terms,
+        "Общие условия договора потребительского займа",
     ),
 ];
 
@@ -414,6 +179,8 @@ struct ApplyPage {
     errors: Vec<(&'static str, &'static str)>,
     notice: Option<&'static str>,
     submitted: Option<uuid::Uuid>,
+    /// The consents' texts in force: title and link.
+    texts: Vec<(&'static str, String)>,
 }
 
 /// What was typed, by field name.
@@ -465,8 +232,35 @@ impl ApplyPage {
             errors: errors.iter().map(|e| (e.name, e.error)).collect(),
             notice: None,
             submitted: None,
+            texts: vec![],
         }
     }
+}
+
+/// The consents' texts in force, for the last step: their links, and their versions as hidden
+/// fields (unless the form carries the versions it was shown already).
+async fn texts_in_force(
+    onboarding: &Onboarding,
+    typed: &mut Typed,
+) -> Result<Vec<(&'static str, String)>, PageError> {
+    let texts = onboarding.consent_texts().await?;
+    Ok(TEXTS
+        .iter()
+        .map(|(consent, title)| {
+            let text = texts.of(*consent);
+            let shown = typed
+                .0
+                .entry(format!("version_{}", consent.as_str()))
+                .or_default();
+            if shown.is_empty() {
+                shown.clone_from(&text.sha256);
+            }
+            (
+                *title,
+                format!("/api/v1/documents/{}/file", text.document_id),
+            )
+        })
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -501,7 +295,7 @@ pub(crate) async fn step(
     PublicMeta(meta): PublicMeta,
     Extension(client): Extension<ClientAddr>,
     csrf: CsrfToken,
-    CheckedForm(typed): CheckedForm<Typed>,
+    CheckedForm(mut typed): CheckedForm<Typed>,
 ) -> Result<Response, PageError> {
     let step = typed
         .get("step")
@@ -534,7 +328,14 @@ pub(crate) async fn step(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, csrf.jar, render(&page)?).into_response());
     }
     let Some(form) = parsed.filter(|_| step == LAST_STEP) else {
-        let page = ApplyPage::new(chrome, &typed, step + 1, &[]);
+        let next = step + 1;
+        let texts = if next == LAST_STEP {
+            texts_in_force(&onboarding, &mut typed).await?
+        } else {
+            vec![]
+        };
+        let mut page = ApplyPage::new(chrome, &typed, next, &[]);
+        page.texts = texts;
         return Ok((csrf.jar, render(&page)?).into_response());
     };
     state.limits.admit(Action::Application, client.0)?;
@@ -543,6 +344,25 @@ pub(crate) async fn step(
             let mut page = ApplyPage::new(chrome, &typed, step, &[]);
             page.submitted = Some(written.id);
             Ok((StatusCode::CREATED, csrf.jar, render(&page)?).into_response())
+        }
+        Err(AppError::ConsentTextChanged(_)) => {
+            for name in [
+                "version_personal_data",
+                "version_credit_history_check",
+                "version_terms",
+                "consent_personal_data",
+                "consent_credit_history",
+                "consent_terms",
+            ] {
+                typed.0.remove(name);
+            }
+            let texts = texts_in_force(&onboarding, &mut typed).await?;
+            let mut page = ApplyPage::new(chrome, &typed, LAST_STEP, &[]);
+            page.texts = texts;
+            page.notice = Some(
+                "Текст согласия изменился: прочитайте новую редакцию и подтвердите согласия снова.",
+            );
+            Ok((StatusCode::CONFLICT, csrf.jar, render(&page)?).into_response())
         }
         Err(AppError::KnownCustomer) => {
             let mut page = ApplyPage::new(chrome, &typed, step, &[]);
@@ -651,6 +471,11 @@ fn body(typed: &Typed) -> (ApplicationRequest, Vec<&'static Spec>) {
             "personal_data": typed.get("consent_personal_data") == "yes",
             "credit_history_check": typed.get("consent_credit_history") == "yes",
             "terms": typed.get("consent_terms") == "yes",
+            "versions": {
+                "personal_data": optional("version_personal_data"),
+                "credit_history_check": optional("version_credit_history_check"),
+                "terms": optional("version_terms"),
+            },
         },
     });
     let request = serde_json::from_value(body).expect("the page builds the API's body shape");

@@ -7,6 +7,7 @@ use k911_aggregates::loan_application::applicant::{
     EmploymentStatus, OfficialText, Passport, PassportNumber, PassportSeries, PayoutMethod,
     ProfileChanges,
 };
+use k911_aggregates::loan_application::consents::Consent;
 use k911_aggregates::loan_application::LoanRequest;
 use k911_aggregates::money::Kopecks;
 use k911_aggregates::regions::{LocalTimeZone, RegionCode};
@@ -122,6 +123,22 @@ pub(crate) struct ConsentsBody {
     personal_data: bool,
     credit_history_check: bool,
     terms: bool,
+    /// The versions (SHA-256, as `GET /api/v1/consents` gives them) of the texts the applicant
+    /// was shown; each must be the one in force (409 otherwise). Not given: the texts in force
+    /// are recorded.
+    #[serde(default)]
+    versions: Option<ConsentVersionsBody>,
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsentVersionsBody {
+    #[serde(default)]
+    personal_data: Option<String>,
+    #[serde(default)]
+    credit_history_check: Option<String>,
+    #[serde(default)]
+    terms: Option<String>,
 }
 
 /// Collects field errors while the form is turned into domain values.
@@ -406,12 +423,23 @@ impl ApplicationRequest {
             }
         }
         let referral_code = given(self.referral_code).map(|c| c.trim().to_string());
+        let versions = c.versions.unwrap_or_default();
+        let seen_consents = [
+            (Consent::PersonalData, versions.personal_data),
+            (Consent::CreditHistoryCheck, versions.credit_history_check),
+            (Consent::Terms, versions.terms),
+        ]
+        .into_iter()
+        .filter_map(|(consent, seen)| Some((consent, given(seen)?.trim().to_string())))
+        .collect();
         let parsed = (|| {
             Some(ApplicationForm {
                 applicant: applicant?,
                 loan: loan?,
                 payout: payout?,
                 referral_code,
+                seen_consents,
+                consents: None,
             })
         })();
         form.finish(parsed)
