@@ -7,6 +7,8 @@
 //! same database and concurrency, it appends one-event commands of a trivial aggregate through
 //! postgres-es with no HTTP, and prints the ratio.
 
+mod pages;
+
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +40,9 @@ struct Args {
     /// Concurrent clients (and baseline tasks).
     #[arg(long, default_value_t = 16)]
     clients: usize,
+    /// Time the website's pages instead (each this many times, a new connection per request).
+    #[arg(long)]
+    pages: Option<usize>,
     /// A PostgreSQL server to create the benchmark database on; by default the local one.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
@@ -91,6 +96,29 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     if !status.success() {
         bail!("k911 staff add failed");
     }
+    if args.pages.is_some() {
+        let status = tokio::process::Command::new(&k911)
+            .args([
+                "staff",
+                "add",
+                "--login",
+                "underwriter@k911.ru",
+                "--role",
+                "underwriter",
+            ])
+            .args(["--password", password])
+            .env("DATABASE_URL", url)
+            .env(
+                "K911_MASTER_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            )
+            .stdout(Stdio::null())
+            .status()
+            .await?;
+        if !status.success() {
+            bail!("k911 staff add (underwriter) failed");
+        }
+    }
     let mut child = tokio::process::Command::new(&k911)
         .args(["serve", "--addr", "127.0.0.1:0"])
         .env("DATABASE_URL", url)
@@ -140,6 +168,33 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         .as_str()
         .context("login token")?
         .to_string();
+
+    if let Some(rounds) = args.pages {
+        let login = serde_json::json!({"login": "underwriter@k911.ru", "password": password});
+        let (_, body) = request(
+            &client,
+            &addr,
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(login.to_string()),
+        )
+        .await?;
+        let underwriter = serde_json::from_slice::<serde_json::Value>(&body)?["token"]
+            .as_str()
+            .context("underwriter token")?
+            .to_string();
+        let result = pages::run(&client, &addr, &token, &underwriter, rounds).await;
+        match peak_rss_kib(pid) {
+            Some(kib) => println!(
+                "service peak resident memory: {:.1} MB",
+                kib as f64 / 1024.0
+            ),
+            None => println!("service peak resident memory: unavailable (no /proc)"),
+        }
+        child.kill().await.ok();
+        return result;
+    }
 
     // The baseline gets the pool size the service uses.
     let db = Database::connect(url, args.clients as u32).await?;
