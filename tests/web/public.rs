@@ -83,3 +83,39 @@ async fn a_form_without_its_csrf_token_is_refused() {
     assert_eq!(app.event_count().await, 0);
     browser.close().await;
 }
+
+/// The public pages at a desktop's and a phone's width: each shows its heading, and nothing is
+/// wider than the screen (no sideways scrolling on a phone). Screenshots go to the test output.
+#[tokio::test]
+async fn the_public_pages_fit_a_phone_and_a_desktop() {
+    let app = TestApp::spawn().await;
+    app.settle().await;
+    for width in [1280, 360] {
+        let browser = app.browser(width).await;
+        for (path, name, heading) in [
+            ("/", "calculator", "Заём на карту за 15 минут"),
+            ("/faq", "faq", "Вопросы и ответы"),
+            ("/documents", "documents", "Документы"),
+            ("/contacts", "contacts", "Контакты"),
+            ("/login", "login", "Вход в личный кабинет"),
+            ("/apply", "apply", "Заявка на заём"),
+        ] {
+            browser.open(path).await;
+            assert_eq!(browser.text("h1").await, heading, "{path}");
+            let overflow = browser
+                .client
+                .execute(
+                    "return document.documentElement.scrollWidth - window.innerWidth",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert!(
+                overflow.as_i64().unwrap_or(0) <= 0,
+                "{path} is wider than {width} px by {overflow}"
+            );
+            browser.screenshot(&format!("{name}-{width}")).await;
+        }
+        browser.close().await;
+    }
+}
