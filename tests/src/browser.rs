@@ -29,6 +29,12 @@ impl TestApp {
     /// Serves the router on a free local port, as `k911 serve` does (with the peer address).
     pub async fn listen(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.listen_on(listener)
+    }
+
+    /// Serves the router on `listener` (bound before the app, when its settings must name the
+    /// address, as a social provider's callback does).
+    pub fn listen_on(&self, listener: tokio::net::TcpListener) -> String {
         let addr = listener.local_addr().unwrap();
         let service = self
             .router
@@ -72,7 +78,8 @@ impl TestApp {
 }
 
 impl Browser {
-    async fn start(base: String, width: u32) -> Self {
+    /// A fresh browser on the app served at `base`, `width` pixels wide.
+    pub async fn start(base: String, width: u32) -> Self {
         for program in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 std::path::Path::new(program).exists(),

@@ -44,11 +44,14 @@ struct Issuer {
     url: String,
     now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     grants: Arc<Mutex<HashMap<String, Grant>>>,
+    /// Who is signed in at the provider in "the browser" (used without a `login_hint`).
+    signed_in: Arc<Mutex<String>>,
 }
 
 /// A running test issuer.
 pub struct TestIssuer {
     pub url: String,
+    signed_in: Arc<Mutex<String>>,
 }
 
 impl TestIssuer {
@@ -57,10 +60,12 @@ impl TestIssuer {
     pub async fn start(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let signed_in = Arc::<Mutex<String>>::default();
         let issuer = Issuer {
             url: url.clone(),
             now: Arc::new(now),
             grants: Arc::default(),
+            signed_in: signed_in.clone(),
         };
         let router = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -69,7 +74,13 @@ impl TestIssuer {
             .route("/token", post(token))
             .with_state(issuer);
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        Self { url }
+        Self { url, signed_in }
+    }
+
+    /// Signs `subject` in at the provider, as a person does in their own browser: an
+    /// authorization request without a `login_hint` is then theirs.
+    pub fn sign_in(&self, subject: &str) {
+        *self.signed_in.lock().unwrap() = subject.to_string();
     }
 
     /// What the customer's browser does: opens the authorization URL, logs in at the provider
@@ -133,7 +144,10 @@ async fn authorize(
     }
     let code = B64URL.encode(uuid::Uuid::new_v4().as_bytes());
     let grant = Grant {
-        subject: get("login_hint"),
+        subject: params
+            .get("login_hint")
+            .cloned()
+            .unwrap_or_else(|| issuer.signed_in.lock().unwrap().clone()),
         nonce: get("nonce"),
         redirect_uri: get("redirect_uri"),
         challenge: get("code_challenge"),

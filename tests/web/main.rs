@@ -6,4 +6,5 @@ mod cabinet;
 mod journey;
 mod office;
 mod public;
+mod social;
 mod staff;

@@ -76,5 +76,25 @@ async fn published_faq_shows_on_the_site_and_admins_see_dead_effects() {
     log_in(&browser, "root@k911.ru", STAFF_PASSWORD).await;
     browser.open("/staff/effects").await;
     assert_eq!(browser.text("#none-dead").await, "Таких нет.");
+
+    // An admin publishes a PDF in "Документы" from a file on their computer.
+    let pdf = std::env::temp_dir().join(format!("k911-tariffs-{}.pdf", std::process::id()));
+    std::fs::write(&pdf, b"%PDF-1.4\n% tariffs\n%%EOF\n").unwrap();
+    browser.open("/staff/content").await;
+    browser.fill("document-title", "Тарифы").await;
+    browser
+        .client
+        .find(fantoccini::Locator::Id("document-file"))
+        .await
+        .unwrap()
+        .send_keys(pdf.to_str().unwrap())
+        .await
+        .unwrap();
+    browser.submit("#upload-document").await;
+    assert_eq!(browser.text("#notice").await, "Сохранено.");
+    app.settle().await;
+    browser.open("/documents").await;
+    assert!(browser.text(".documents").await.contains("Тарифы"));
+    std::fs::remove_file(pdf).ok();
     browser.close().await;
 }

@@ -176,6 +176,41 @@ pub(crate) async fn document_file(
     Ok(response)
 }
 
+/// A document to publish: a title, and a PDF within the size limit (`file_field` names where
+/// its bytes came from). Every failure at once.
+pub(crate) fn checked_document(
+    title: &str,
+    bytes: Result<Vec<u8>, &'static str>,
+    file_field: &str,
+) -> Result<(Title, Vec<u8>), ApiError> {
+    let mut errors = vec![];
+    let title = Title::parse(title)
+        .map_err(|e| errors.push(FieldError::new("title", e)))
+        .ok();
+    let bytes = match bytes {
+        Err(why) => {
+            errors.push(FieldError::new(file_field, why));
+            None
+        }
+        Ok(bytes) if !bytes.starts_with(b"%PDF-") => {
+            errors.push(FieldError::new(file_field, "must be a PDF document"));
+            None
+        }
+        Ok(bytes) if bytes.len() > MAX_DOCUMENT_BYTES => {
+            errors.push(FieldError::new(
+                file_field,
+                format!("must be at most {MAX_DOCUMENT_BYTES} bytes"),
+            ));
+            None
+        }
+        Ok(bytes) => Some(bytes),
+    };
+    match (title, bytes) {
+        (Some(title), Some(bytes)) => Ok((title, bytes)),
+        _ => Err(ApiError::Invalid(errors)),
+    }
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DocumentUpload {
@@ -192,31 +227,10 @@ pub(crate) async fn upload_document(
     Admin(caller): Admin,
     Json(body): Json<DocumentUpload>,
 ) -> Result<(StatusCode, JsonResponse<Changed>), ApiError> {
-    let mut errors = vec![];
-    let title = Title::parse(&body.title)
-        .map_err(|e| errors.push(FieldError::new("title", e)))
-        .ok();
-    let bytes = match B64.decode(body.content_base64.trim()) {
-        Err(_) => {
-            errors.push(FieldError::new("content_base64", "must be base64"));
-            None
-        }
-        Ok(bytes) if !bytes.starts_with(b"%PDF-") => {
-            errors.push(FieldError::new("content_base64", "must be a PDF document"));
-            None
-        }
-        Ok(bytes) if bytes.len() > MAX_DOCUMENT_BYTES => {
-            errors.push(FieldError::new(
-                "content_base64",
-                format!("must be at most {MAX_DOCUMENT_BYTES} bytes"),
-            ));
-            None
-        }
-        Ok(bytes) => Some(bytes),
-    };
-    let (Some(title), Some(bytes)) = (title, bytes) else {
-        return Err(ApiError::Invalid(errors));
-    };
+    let bytes = B64
+        .decode(body.content_base64.trim())
+        .map_err(|_| "must be base64");
+    let (title, bytes) = checked_document(&body.title, bytes, "content_base64")?;
     let written = content
         .upload_document(title, body.published_on, &bytes, &caller.meta)
         .await?;

@@ -84,6 +84,11 @@ where
     }
 }
 
+/// Whether `token` (a form's) is this browser's: for forms read by hand (a file upload).
+pub(crate) fn matches_cookie(jar: &CookieJar, token: &str) -> bool {
+    jar.get(COOKIE).is_some_and(|c| same(c.value(), token))
+}
+
 /// Compares by digest, so the time taken says nothing about how much of the token matched.
 fn same(a: &str, b: &str) -> bool {
     sha2::Sha256::digest(a.as_bytes()) == sha2::Sha256::digest(b.as_bytes())

@@ -67,6 +67,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/staff/content", get(office::content))
         .route("/staff/content/faq", post(office::publish_faq))
         .route(
+            "/staff/content/documents",
+            post(office::upload_document).layer(axum::extract::DefaultBodyLimit::max(
+                crate::middleware::DOCUMENT_BODY_LIMIT,
+            )),
+        )
+        .route(
             "/staff/content/faq/{id}/withdraw",
             post(office::withdraw_faq),
         )

@@ -2,8 +2,9 @@
 //! them), the site's FAQ and documents, and for admins the effects that need a person.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Multipart, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
 use k911_aggregates::values::{MessageText, Role};
 use k911_commands::content::Content;
 use k911_commands::effects::Effects;
@@ -14,7 +15,7 @@ use k911_projections::Reader;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::csrf::{CheckedForm, CsrfToken, WithCsrf};
+use super::csrf::{matches_cookie, CheckedForm, CsrfToken, WithCsrf};
 use super::format;
 use super::forms::{CsrfForm, Done, TextForm};
 use super::frame::Frame;
@@ -22,6 +23,7 @@ use super::session::Signed;
 use super::{render, PageError};
 use crate::error::ApiError;
 use crate::extract::IdPath;
+use crate::routes::content::checked_document;
 use crate::AppState;
 
 /// Who edits content and matches payments.
@@ -176,6 +178,53 @@ pub(crate) async fn withdraw_faq(
     let caller = signed.require(&EDITORS)?;
     content.withdraw_faq(id, &caller.meta).await?;
     Ok(Redirect::to("/staff/content?done=saved").into_response())
+}
+
+/// `POST /staff/content/documents` (admins): a PDF published in "Документы", checked as the
+/// API checks an upload.
+pub(crate) async fn upload_document(
+    State(content): State<Content>,
+    signed: Signed,
+    jar: CookieJar,
+    mut multipart: Multipart,
+) -> Result<Response, PageError> {
+    let caller = signed.require(&[Role::Admin])?;
+    let (mut csrf, mut title, mut file) = (String::new(), String::new(), None);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|_| PageError::BadForm)?
+    {
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.map_err(|_| PageError::BadForm)?,
+            Some("title") => title = field.text().await.map_err(|_| PageError::BadForm)?,
+            Some("file") => {
+                file = Some(
+                    field
+                        .bytes()
+                        .await
+                        .map_err(|_| PageError::BadForm)?
+                        .to_vec(),
+                )
+            }
+            _ => {}
+        }
+    }
+    if !matches_cookie(&jar, &csrf) {
+        return Err(PageError::StaleForm);
+    }
+    let bytes = file.filter(|f| !f.is_empty()).ok_or("must be given");
+    let done = match checked_document(&title, bytes, "file") {
+        Ok((title, bytes)) => {
+            content
+                .upload_document(title, None, &bytes, &caller.meta)
+                .await?;
+            "saved"
+        }
+        Err(ApiError::Invalid(_)) => "document_refused",
+        Err(other) => return Err(other.into()),
+    };
+    Ok(Redirect::to(&format!("/staff/content?done={done}")).into_response())
 }
 
 /// `POST /staff/content/documents/{id}/withdraw` (admins).
