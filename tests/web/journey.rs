@@ -26,9 +26,18 @@ fn typed_amount(shown: &str) -> String {
         .replace(',', ".")
 }
 
+/// How the applicant wants the money.
+#[derive(Clone, Copy, PartialEq)]
+enum Payout {
+    /// A ЮMoney wallet: no JavaScript needed.
+    Wallet,
+    /// A card, tokenised by the payout provider from the page's script.
+    Card,
+}
+
 /// Fills the application's steps for a borrower who gives only a phone, with one field wrong
 /// on the first step (refused beside the field, the rest kept) and then corrected.
-async fn apply_through_the_pages(browser: &Browser) {
+async fn apply_through_the_pages(browser: &Browser, phone: &str, passport: &str, payout: Payout) {
     browser.open("/").await;
     browser.submit("form.calculator button").await;
     browser.submit("#apply").await;
@@ -54,11 +63,11 @@ async fn apply_through_the_pages(browser: &Browser) {
         .await
         .unwrap();
     assert_eq!(kept.as_deref(), Some("Иванов"));
-    browser.fill("phone", PHONE).await;
+    browser.fill("phone", phone).await;
     browser.submit("#next").await;
     assert_eq!(browser.text("h2").await, "Паспорт");
     browser.fill("passport_series", "4510").await;
-    browser.fill("passport_number", "123456").await;
+    browser.fill("passport_number", passport).await;
     browser.set("passport_issued_on", "2010-06-01").await;
     browser
         .fill("passport_issued_by", "ОВД Тверского района г. Москвы")
@@ -81,8 +90,28 @@ async fn apply_through_the_pages(browser: &Browser) {
     browser.fill("monthly_income", "80000").await;
     browser.submit("#next").await;
     assert_eq!(browser.text("h2").await, "Куда перечислить");
-    browser.set("payout_method", "ewallet").await;
-    browser.fill("wallet_id", "410011223344").await;
+    match payout {
+        Payout::Wallet => {
+            browser.set("payout_method", "ewallet").await;
+            browser.fill("wallet_id", "410011223344").await;
+        }
+        Payout::Card => {
+            browser.set("payout_method", "card").await;
+            browser.fill("card-pan", "2200 0000 0000 0004").await;
+            browser.fill("card-exp", "12/30").await;
+            browser.click("#card-link").await;
+            for _ in 0..100 {
+                if browser.text("#card-linked").await.contains("привязана") {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            assert_eq!(
+                browser.text("#card-linked").await,
+                "Карта 220000******0004 привязана."
+            );
+        }
+    }
     browser.submit("#next").await;
     assert_eq!(browser.text("h2").await, "Согласия");
     browser.check("consent_personal_data").await;
@@ -105,7 +134,7 @@ async fn a_borrower_applies_signs_repays_and_the_loan_closes_all_in_the_browser(
     let app = TestApp::spawn_with(options).await;
     app.staff("anna@k911.ru", Role::Underwriter).await;
     let borrower = app.browser(360).await;
-    apply_through_the_pages(&borrower).await;
+    apply_through_the_pages(&borrower, PHONE, "123456", Payout::Wallet).await;
 
     // The underwriter opens the applicant with a purpose and approves as asked.
     let staff = app.browser(1280).await;
@@ -185,4 +214,15 @@ async fn a_borrower_applies_signs_repays_and_the_loan_closes_all_in_the_browser(
     borrower.screenshot("cabinet-closed-360").await;
     staff.close().await;
     borrower.close().await;
+}
+
+/// A card is linked on the payout step by the page's script, straight with the payout provider
+/// (the sandbox here): only its token and masked number reach the application, which the
+/// service checks with the provider.
+#[tokio::test]
+async fn an_applicant_links_a_card_on_the_payout_step() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser(360).await;
+    apply_through_the_pages(&browser, "+79160000061", "000061", Payout::Card).await;
+    browser.close().await;
 }
