@@ -48,6 +48,9 @@ struct Args {
     database_url: Option<String>,
 }
 
+/// The service's master key for the benchmark's throwaway database.
+const MASTER_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 #[tokio::main]
@@ -73,51 +76,9 @@ async fn main() -> anyhow::Result<()> {
 async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     let k911 = std::env::current_exe()?.with_file_name("k911");
     let password = "benchmark password";
-    let status = tokio::process::Command::new(&k911)
-        .args([
-            "staff",
-            "add",
-            "--login",
-            "bench@k911.ru",
-            "--role",
-            "support",
-            "--password",
-            password,
-        ])
-        .env("DATABASE_URL", url)
-        .env(
-            "K911_MASTER_KEY",
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        )
-        .stdout(Stdio::null())
-        .status()
-        .await
-        .with_context(|| format!("running {}", k911.display()))?;
-    if !status.success() {
-        bail!("k911 staff add failed");
-    }
+    staff_add(&k911, url, "bench@k911.ru", "support", password).await?;
     if args.pages.is_some() {
-        let status = tokio::process::Command::new(&k911)
-            .args([
-                "staff",
-                "add",
-                "--login",
-                "underwriter@k911.ru",
-                "--role",
-                "underwriter",
-            ])
-            .args(["--password", password])
-            .env("DATABASE_URL", url)
-            .env(
-                "K911_MASTER_KEY",
-                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-            )
-            .stdout(Stdio::null())
-            .status()
-            .await?;
-        if !status.success() {
-            bail!("k911 staff add (underwriter) failed");
-        }
+        staff_add(&k911, url, "underwriter@k911.ru", "underwriter", password).await?;
     }
     let mut child = tokio::process::Command::new(&k911)
         .args(["serve", "--addr", "127.0.0.1:0"])
@@ -125,10 +86,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         // The load comes from one address, far faster than people: limits would measure
         // themselves.
         .env("K911_RATE_LIMITS", "off")
-        .env(
-            "K911_MASTER_KEY",
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        )
+        .env("K911_MASTER_KEY", MASTER_KEY)
         .env(
             "RUST_LOG",
             std::env::var("K911_BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".into()),
@@ -154,36 +112,10 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(args.clients)
         .build_http();
-    let login = serde_json::json!({"login": "bench@k911.ru", "password": password});
-    let (_, body) = request(
-        &client,
-        &addr,
-        "POST",
-        "/api/v1/auth/login",
-        None,
-        Some(login.to_string()),
-    )
-    .await?;
-    let token: String = serde_json::from_slice::<serde_json::Value>(&body)?["token"]
-        .as_str()
-        .context("login token")?
-        .to_string();
+    let token = log_in(&client, &addr, "bench@k911.ru", password).await?;
 
     if let Some(rounds) = args.pages {
-        let login = serde_json::json!({"login": "underwriter@k911.ru", "password": password});
-        let (_, body) = request(
-            &client,
-            &addr,
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(login.to_string()),
-        )
-        .await?;
-        let underwriter = serde_json::from_slice::<serde_json::Value>(&body)?["token"]
-            .as_str()
-            .context("underwriter token")?
-            .to_string();
+        let underwriter = log_in(&client, &addr, "underwriter@k911.ru", password).await?;
         let result = pages::run(&client, &addr, &token, &underwriter, rounds).await;
         match peak_rss_kib(pid) {
             Some(kib) => println!(
@@ -250,6 +182,54 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         commands_per_s / baseline_per_s.max(1.0)
     );
     Ok(())
+}
+
+/// `k911 staff add` on the benchmark's database.
+async fn staff_add(
+    k911: &std::path::Path,
+    url: &str,
+    login: &str,
+    role: &str,
+    password: &str,
+) -> anyhow::Result<()> {
+    let status = tokio::process::Command::new(k911)
+        .args([
+            "staff",
+            "add",
+            "--login",
+            login,
+            "--role",
+            role,
+            "--password",
+            password,
+        ])
+        .env("DATABASE_URL", url)
+        .env("K911_MASTER_KEY", MASTER_KEY)
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .with_context(|| format!("running {}", k911.display()))?;
+    if !status.success() {
+        bail!("k911 staff add {login} failed");
+    }
+    Ok(())
+}
+
+/// A bearer token for `login`.
+async fn log_in(
+    client: &HttpClient,
+    addr: &str,
+    login: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let body = serde_json::json!({"login": login, "password": password}).to_string();
+    let (_, answer) = request(client, addr, "POST", "/api/v1/auth/login", None, Some(body)).await?;
+    Ok(
+        serde_json::from_slice::<serde_json::Value>(&answer)?["token"]
+            .as_str()
+            .with_context(|| format!("a token for {login}"))?
+            .to_string(),
+    )
 }
 
 /// Latencies of one kind of request, in milliseconds.

@@ -3,7 +3,7 @@
 //! (password, linked social accounts).
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -21,12 +21,12 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
-use super::csrf::{CheckedForm, CsrfToken, WithCsrf};
+use super::csrf::{CheckedForm, WithCsrf};
 use super::format;
-use super::forms::{CsrfForm, Done, TextForm};
-use super::frame::Frame;
+use super::forms::{CsrfForm, TextForm};
+use super::frame::{Frame, Visit};
 use super::session::Signed;
-use super::{login, render, PageError};
+use super::{login, PageError};
 use crate::error::ApiError;
 use crate::extract::Today;
 use crate::routes::applications::form::RepeatRequest;
@@ -146,19 +146,16 @@ async fn profile_values(
 }
 
 async fn applications_page(
-    state: &AppState,
-    caller: &crate::auth::Caller,
-    csrf: String,
+    reader: &Reader,
+    visit: &Visit,
     values: &HashMap<&'static str, String>,
     errors: Vec<(&'static str, &'static str)>,
-    done: &Done,
 ) -> Result<ApplicationsPage, PageError> {
-    let rows = state
-        .reader
-        .customer_applications(caller.principal.account_id, 100, 0)
+    let rows = reader
+        .customer_applications(visit.caller.principal.account_id, 100, 0)
         .await?;
     Ok(ApplicationsPage {
-        frame: Frame::new(caller, csrf, state.dev_routes).with_notice(done.notice()),
+        frame: visit.frame(),
         rows: rows
             .iter()
             .rev()
@@ -190,16 +187,14 @@ async fn applications_page(
 
 /// `/cabinet/applications`.
 pub(crate) async fn applications(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
     State(profiles): State<Profiles>,
-    signed: Signed,
-    csrf: CsrfToken,
-    Query(done): Query<Done>,
-) -> Result<impl IntoResponse, PageError> {
-    let caller = signed.require(&[Role::Borrower])?;
-    let values = profile_values(&profiles, caller.principal.account_id).await?;
-    let page = applications_page(&state, &caller, csrf.token, &values, vec![], &done).await?;
-    Ok((csrf.jar, render(&page)?))
+    visit: Visit,
+) -> Result<Response, PageError> {
+    let visit = visit.of(&[Role::Borrower])?;
+    let values = profile_values(&profiles, visit.caller.principal.account_id).await?;
+    let page = applications_page(&reader, &visit, &values, vec![]).await?;
+    visit.answer(&page)
 }
 
 #[derive(Deserialize)]
@@ -215,15 +210,15 @@ impl WithCsrf for RepeatForm {
 /// `POST /cabinet/applications`: a repeat application; only the fields that differ from the
 /// profile are sent as changes.
 pub(crate) async fn apply_again(
-    State(state): State<AppState>,
+    State(reader): State<Reader>,
     State(profiles): State<Profiles>,
     State(onboarding): State<Onboarding>,
-    signed: Signed,
+    visit: Visit,
     Today(today): Today,
-    csrf: CsrfToken,
     CheckedForm(form): CheckedForm<RepeatForm>,
 ) -> Result<Response, PageError> {
-    let caller = signed.require(&[Role::Borrower])?;
+    let visit = visit.of(&[Role::Borrower])?;
+    let caller = &visit.caller;
     let customer = caller.principal.account_id;
     let before = profile_values(&profiles, customer).await?;
     let typed = |name: &str| form.0.get(name).map_or("", |v| v.trim()).to_string();
@@ -306,16 +301,10 @@ pub(crate) async fn apply_again(
                 .iter()
                 .map(|(name, ..)| (*name, typed(name)))
                 .collect();
-            let page = applications_page(
-                &state,
-                &caller,
-                csrf.token,
-                &values,
-                errors,
-                &Done::default(),
-            )
-            .await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, csrf.jar, render(&page)?).into_response())
+            let page = applications_page(&reader, &visit, &values, errors).await?;
+            let mut answer = visit.answer(&page)?;
+            *answer.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(answer)
         }
     }
 }
@@ -330,18 +319,16 @@ struct SupportPage {
 
 /// `/cabinet/support`: my tickets, a new one, the deletion request.
 pub(crate) async fn support(
-    State(state): State<AppState>,
     State(reader): State<Reader>,
-    signed: Signed,
-    csrf: CsrfToken,
-    Query(done): Query<Done>,
-) -> Result<impl IntoResponse, PageError> {
-    let caller = signed.require(&[Role::Borrower])?;
+    visit: Visit,
+) -> Result<Response, PageError> {
+    let visit = visit.of(&[Role::Borrower])?;
+    let caller = &visit.caller;
     let tickets = reader
         .customer_tickets(caller.principal.account_id, 100, 0)
         .await?;
     let page = SupportPage {
-        frame: Frame::new(&caller, csrf.token, state.dev_routes).with_notice(done.notice()),
+        frame: visit.frame(),
         rows: tickets
             .into_iter()
             .rev()
@@ -359,7 +346,7 @@ pub(crate) async fn support(
             })
             .collect(),
     };
-    Ok((csrf.jar, render(&page)?))
+    visit.answer(&page)
 }
 
 /// `POST /cabinet/support`: a question to support, answered in queue order.
@@ -414,14 +401,12 @@ struct SettingsPage {
 
 /// `/cabinet/settings`.
 pub(crate) async fn settings(
-    State(state): State<AppState>,
     State(reader): State<Reader>,
     State(access): State<Access>,
-    signed: Signed,
-    csrf: CsrfToken,
-    Query(done): Query<Done>,
-) -> Result<impl IntoResponse, PageError> {
-    let caller = signed.require(&[Role::Borrower])?;
+    visit: Visit,
+) -> Result<Response, PageError> {
+    let visit = visit.of(&[Role::Borrower])?;
+    let caller = &visit.caller;
     let me = reader.customer_view(caller.principal.account_id).await?;
     let linked: Vec<(String, String)> = me
         .social_links
@@ -429,7 +414,7 @@ pub(crate) async fn settings(
         .map(|(provider, at)| (provider.clone(), format::moment(*at)))
         .collect();
     let page = SettingsPage {
-        frame: Frame::new(&caller, csrf.token, state.dev_routes).with_notice(done.notice()),
+        frame: visit.frame(),
         password_login: me.login == LoginKind::Email,
         min_password: MIN_PASSWORD_CHARS,
         providers: access
@@ -440,7 +425,7 @@ pub(crate) async fn settings(
             .collect(),
         linked,
     };
-    Ok((csrf.jar, render(&page)?))
+    visit.answer(&page)
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,7 @@
 //! ([`LoanDetails`]), written for people.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use k911_aggregates::values::Role;
@@ -13,16 +13,15 @@ use k911_projections::loans::{LoanState, RefundState};
 use k911_projections::Reader;
 use uuid::Uuid;
 
-use super::csrf::{CheckedForm, CsrfToken};
+use super::csrf::CheckedForm;
 use super::format;
-use super::forms::{CsrfForm, Done, TextForm};
-use super::frame::Frame;
+use super::forms::{CsrfForm, TextForm};
+use super::frame::{Frame, Visit};
 use super::session::Signed;
-use super::{render, PageError};
+use super::PageError;
 use crate::error::ApiError;
 use crate::extract::{IdPath, Today};
 use crate::routes::loans::LoanDetails;
-use crate::AppState;
 
 /// A loan as the cabinet writes it.
 pub(crate) struct LoanCard {
@@ -152,14 +151,12 @@ struct CabinetPage {
 
 /// `/cabinet`: the borrower's loans, what is due first.
 pub(crate) async fn home(
-    State(state): State<AppState>,
     State(reader): State<Reader>,
-    signed: Signed,
     Today(today): Today,
-    csrf: CsrfToken,
-    Query(done): Query<Done>,
-) -> Result<impl IntoResponse, PageError> {
-    let caller = signed.require(&[Role::Borrower])?;
+    visit: Visit,
+) -> Result<Response, PageError> {
+    let visit = visit.of(&[Role::Borrower])?;
+    let caller = &visit.caller;
     let loans = reader
         .customer_loans(caller.principal.account_id, 100, 0)
         .await?;
@@ -171,10 +168,10 @@ pub(crate) async fn home(
     // What asks for action first: overdue, due, offers to sign; then the rest, newest first.
     cards.sort_by_key(|c| (c.days_overdue <= 0, !c.active, !c.offered));
     let page = CabinetPage {
-        frame: Frame::new(&caller, csrf.token, state.dev_routes).with_notice(done.notice()),
+        frame: visit.frame(),
         loans: cards,
     };
-    Ok((csrf.jar, render(&page)?))
+    visit.answer(&page)
 }
 
 #[derive(Template)]
@@ -186,23 +183,21 @@ struct LoanPage {
 
 /// `/cabinet/loans/{id}`: one loan; another borrower's is not found.
 pub(crate) async fn loan(
-    State(state): State<AppState>,
     State(reader): State<Reader>,
-    signed: Signed,
     Today(today): Today,
-    csrf: CsrfToken,
     IdPath(id): IdPath,
-    Query(done): Query<Done>,
-) -> Result<impl IntoResponse, PageError> {
-    let caller = signed.require(&[Role::Borrower])?;
+    visit: Visit,
+) -> Result<Response, PageError> {
+    let visit = visit.of(&[Role::Borrower])?;
+    let caller = &visit.caller;
     let view = reader
         .customer_loan(caller.principal.account_id, id)
         .await?;
     let page = LoanPage {
-        frame: Frame::new(&caller, csrf.token, state.dev_routes).with_notice(done.notice()),
+        frame: visit.frame(),
         l: LoanDetails::new(view, today).into(),
     };
-    Ok((csrf.jar, render(&page)?))
+    visit.answer(&page)
 }
 
 /// `POST /cabinet/loans/{id}/sign`: the simple electronic signature with the SMS code.

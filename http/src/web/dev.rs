@@ -3,7 +3,7 @@
 //! same code as `POST /api/v1/payments/notifications`.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use k911_aggregates::incoming_payment::PaymentChannel;
@@ -13,8 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::csrf::{CheckedForm, CsrfToken, WithCsrf};
-use super::forms::Done;
-use super::frame::Frame;
+use super::frame::{Frame, Visit};
 use super::session::Signed;
 use super::{render, PageError};
 use crate::error::ApiError;
@@ -41,18 +40,16 @@ fn dev_only(state: &AppState) -> Result<(), PageError> {
 /// `/staff/dev/payment`.
 pub(crate) async fn payment_page(
     State(state): State<AppState>,
-    signed: Signed,
-    csrf: CsrfToken,
-    Query(done): Query<Done>,
-) -> Result<impl IntoResponse, PageError> {
+    visit: Visit,
+) -> Result<Response, PageError> {
     dev_only(&state)?;
-    let caller = signed.require(&Role::STAFF)?;
+    let visit = visit.of(&Role::STAFF)?;
     let page = PaymentPage {
-        frame: Frame::new(&caller, csrf.token, true).with_notice(done.notice()),
+        frame: visit.frame(),
         external_id: state.app.core.ids.new_id().simple().to_string(),
         error: None,
     };
-    Ok((csrf.jar, render(&page)?))
+    visit.answer(&page)
 }
 
 #[derive(Deserialize)]

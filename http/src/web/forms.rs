@@ -65,6 +65,7 @@ impl Done {
 }
 
 /// What the last action did: done, or refused (`alert`).
+#[derive(Clone)]
 pub(crate) struct Notice {
     pub(crate) text: String,
     pub(crate) alert: bool,

@@ -3,8 +3,17 @@
 
 use k911_aggregates::values::Role;
 
-use super::forms::Notice;
+use askama::Template;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+
+use super::csrf::CsrfToken;
+use super::forms::{Done, Notice};
+use super::session::Signed;
+use super::{render, PageError};
 use crate::auth::Caller;
+use crate::AppState;
 
 pub(crate) struct NavLink {
     pub(crate) href: &'static str,
@@ -62,5 +71,54 @@ impl Frame {
     pub(crate) fn with_notice(mut self, notice: Option<Notice>) -> Self {
         self.notice = notice;
         self
+    }
+}
+
+/// A signed-in visit of a page: who, the token for the page's forms, and what their last action
+/// did; the frame of the page follows from it.
+pub(crate) struct Visit {
+    pub(crate) caller: Caller,
+    csrf: CsrfToken,
+    notice: Option<Notice>,
+    dev_routes: bool,
+}
+
+impl FromRequestParts<AppState> for Visit {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Signed(caller) = Signed::from_request_parts(parts, state).await?;
+        let Ok(csrf) = CsrfToken::from_request_parts(parts, state).await;
+        let done = Query::<Done>::from_request_parts(parts, state)
+            .await
+            .map_or_else(|_| Done::default(), |Query(done)| done);
+        Ok(Self {
+            caller,
+            csrf,
+            notice: done.notice(),
+            dev_routes: state.dev_routes,
+        })
+    }
+}
+
+impl Visit {
+    /// The visit, if the caller has one of `roles`; otherwise a "no access" page.
+    pub(crate) fn of(self, roles: &[Role]) -> Result<Self, PageError> {
+        Signed(self.caller)
+            .require(roles)
+            .map(|caller| Self { caller, ..self })
+    }
+
+    pub(crate) fn frame(&self) -> Frame {
+        Frame::new(&self.caller, self.csrf.token.clone(), self.dev_routes)
+            .with_notice(self.notice.clone())
+    }
+
+    /// The page, with the form token's cookie if the browser had none.
+    pub(crate) fn answer(self, page: &impl Template) -> Result<Response, PageError> {
+        Ok((self.csrf.jar, render(page)?).into_response())
     }
 }

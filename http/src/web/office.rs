@@ -2,7 +2,7 @@
 //! them), the site's FAQ and documents, and for admins the effects that need a person.
 
 use askama::Template;
-use axum::extract::{Multipart, Query, State};
+use axum::extract::{Multipart, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use k911_aggregates::values::{MessageText, Role};
@@ -15,16 +15,15 @@ use k911_projections::Reader;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::csrf::{matches_cookie, CheckedForm, CsrfToken, WithCsrf};
+use super::csrf::{matches_cookie, CheckedForm, WithCsrf};
 use super::format;
-use super::forms::{CsrfForm, Done, TextForm};
-use super::frame::Frame;
+use super::forms::{CsrfForm, TextForm};
+use super::frame::{Frame, Visit};
 use super::session::Signed;
-use super::{render, PageError};
+use super::PageError;
 use crate::error::ApiError;
 use crate::extract::IdPath;
 use crate::routes::content::checked_document;
-use crate::AppState;
 
 /// Who edits content and matches payments.
 const EDITORS: [Role; 2] = [Role::Support, Role::Admin];
@@ -47,16 +46,13 @@ struct PaymentsPage {
 
 /// `/staff/payments`: money received that no loan could take, oldest first.
 pub(crate) async fn payments(
-    State(state): State<AppState>,
     State(reader): State<Reader>,
-    signed: Signed,
-    csrf: CsrfToken,
-    Query(done): Query<Done>,
-) -> Result<impl IntoResponse, PageError> {
-    let caller = signed.require(&EDITORS)?;
+    visit: Visit,
+) -> Result<Response, PageError> {
+    let visit = visit.of(&EDITORS)?;
     let rows = reader.unmatched_payments(100, 0).await?;
     let page = PaymentsPage {
-        frame: Frame::new(&caller, csrf.token, state.dev_routes).with_notice(done.notice()),
+        frame: visit.frame(),
         rows: rows
             .into_iter()
             .map(|p| UnmatchedCard {
@@ -74,7 +70,7 @@ pub(crate) async fn payments(
             })
             .collect(),
     };
-    Ok((csrf.jar, render(&page)?))
+    visit.answer(&page)
 }
 
 /// `POST /staff/payments/{id}/match`: the payment goes to the loan of the contract named.
@@ -117,25 +113,23 @@ struct ContentPage {
 
 /// `/staff/content`: the FAQ and the "Documents" section.
 pub(crate) async fn content(
-    State(state): State<AppState>,
     State(reader): State<Reader>,
-    signed: Signed,
-    csrf: CsrfToken,
-    Query(done): Query<Done>,
-) -> Result<impl IntoResponse, PageError> {
-    let caller = signed.require(&EDITORS)?;
+    visit: Visit,
+) -> Result<Response, PageError> {
+    let visit = visit.of(&EDITORS)?;
+    let caller = &visit.caller;
     let faq = reader.faq(1000, 0).await?;
     let documents = reader.documents(1000, 0).await?;
     let page = ContentPage {
         admin: caller.principal.role == Role::Admin,
-        frame: Frame::new(&caller, csrf.token, state.dev_routes).with_notice(done.notice()),
+        frame: visit.frame(),
         faq: faq.into_iter().map(|f| (f.faq_id, f.question)).collect(),
         documents: documents
             .into_iter()
             .map(|d| (d.document_id, d.title))
             .collect(),
     };
-    Ok((csrf.jar, render(&page)?))
+    visit.answer(&page)
 }
 
 #[derive(Deserialize)]
@@ -249,16 +243,13 @@ struct EffectsPage {
 
 /// `/staff/effects`: the dead effects, for an admin to give another round.
 pub(crate) async fn effects(
-    State(state): State<AppState>,
     State(effects): State<Effects>,
-    signed: Signed,
-    csrf: CsrfToken,
-    Query(done): Query<Done>,
-) -> Result<impl IntoResponse, PageError> {
-    let caller = signed.require(&[Role::Admin])?;
+    visit: Visit,
+) -> Result<Response, PageError> {
+    let visit = visit.of(&[Role::Admin])?;
     let rows = effects.list(EffectStatus::Dead, 100, 0).await?;
     let page = EffectsPage {
-        frame: Frame::new(&caller, csrf.token, state.dev_routes).with_notice(done.notice()),
+        frame: visit.frame(),
         rows: rows
             .into_iter()
             .map(|e| {
@@ -272,7 +263,7 @@ pub(crate) async fn effects(
             })
             .collect(),
     };
-    Ok((csrf.jar, render(&page)?))
+    visit.answer(&page)
 }
 
 /// `POST /staff/effects/{id}/retry`.

@@ -14,17 +14,16 @@ use k911_projections::Reader;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::csrf::{CheckedForm, CsrfToken, WithCsrf};
+use super::csrf::{CheckedForm, WithCsrf};
 use super::format;
-use super::forms::{CsrfForm, Done, TextForm};
-use super::frame::Frame;
+use super::forms::{CsrfForm, TextForm};
+use super::frame::{Frame, Visit};
 use super::session::Signed;
-use super::{render, PageError};
+use super::PageError;
 use crate::error::ApiError;
 use crate::extract::IdPath;
 use crate::routes::applications::ApproveRequest;
 use crate::routes::support::ReadQueue;
-use crate::AppState;
 
 #[derive(Template)]
 #[template(path = "staff_home.html")]
@@ -33,16 +32,12 @@ struct HomePage {
 }
 
 /// `/staff`: the sections of the caller's role.
-pub(crate) async fn home(
-    State(state): State<AppState>,
-    signed: Signed,
-    csrf: CsrfToken,
-) -> Result<impl IntoResponse, PageError> {
-    let caller = signed.require(&Role::STAFF)?;
+pub(crate) async fn home(visit: Visit) -> Result<Response, PageError> {
+    let visit = visit.of(&Role::STAFF)?;
     let page = HomePage {
-        frame: Frame::new(&caller, csrf.token, state.dev_routes),
+        frame: visit.frame(),
     };
-    Ok((csrf.jar, render(&page)?))
+    visit.answer(&page)
 }
 
 pub(crate) struct QueuedRow {
@@ -62,18 +57,15 @@ struct ApplicationsPage {
 
 /// `/staff/applications`: the underwriters' queue, oldest first.
 pub(crate) async fn applications(
-    State(state): State<AppState>,
     State(reader): State<Reader>,
-    signed: Signed,
-    csrf: CsrfToken,
-    Query(done): Query<Done>,
-) -> Result<impl IntoResponse, PageError> {
-    let caller = signed.require(&[Role::Underwriter])?;
+    visit: Visit,
+) -> Result<Response, PageError> {
+    let visit = visit.of(&[Role::Underwriter])?;
     let rows = reader
         .applications_with_status(ApplicationState::Submitted, 100, 0)
         .await?;
     let page = ApplicationsPage {
-        frame: Frame::new(&caller, csrf.token, state.dev_routes).with_notice(done.notice()),
+        frame: visit.frame(),
         rows: rows
             .into_iter()
             .map(|a| QueuedRow {
@@ -85,7 +77,7 @@ pub(crate) async fn applications(
             })
             .collect(),
     };
-    Ok((csrf.jar, render(&page)?))
+    visit.answer(&page)
 }
 
 #[derive(Template)]
@@ -114,15 +106,14 @@ pub(crate) struct Purpose {
 /// `/staff/applications/{id}`: the application; with `?purpose=` the applicant's personal data
 /// too (the read is recorded with the purpose), and the decision's forms.
 pub(crate) async fn application(
-    State(state): State<AppState>,
     State(reader): State<Reader>,
     State(onboarding): State<Onboarding>,
-    signed: Signed,
-    csrf: CsrfToken,
+    visit: Visit,
     IdPath(id): IdPath,
     Query(purpose): Query<Purpose>,
-) -> Result<impl IntoResponse, PageError> {
-    let caller = signed.require(&[Role::Underwriter])?;
+) -> Result<Response, PageError> {
+    let visit = visit.of(&[Role::Underwriter])?;
+    let caller = &visit.caller;
     let staff = reader.staff_application(id).await?;
     let row = staff.row;
     let facts = match purpose.purpose.as_deref().map(MessageText::parse) {
@@ -141,7 +132,7 @@ pub(crate) async fn application(
     };
     let rate = onboarding.product().daily_rate.percent().to_string();
     let page = ApplicationPage {
-        frame: Frame::new(&caller, csrf.token, state.dev_routes),
+        frame: visit.frame(),
         id,
         status: application_status(row.status),
         submitted: format::moment(row.submitted_at),
@@ -154,7 +145,7 @@ pub(crate) async fn application(
         term_days: row.requested_term_days.to_string(),
         daily_rate: rate,
     };
-    Ok((csrf.jar, render(&page)?))
+    visit.answer(&page)
 }
 
 fn application_status(state: ApplicationState) -> &'static str {
@@ -282,16 +273,13 @@ struct SupportPage {
 
 /// `/staff/support`: the waiting tickets in their order, and "take the next one".
 pub(crate) async fn support(
-    State(state): State<AppState>,
     State(reader): State<Reader>,
-    signed: Signed,
-    csrf: CsrfToken,
-    Query(done): Query<Done>,
-) -> Result<impl IntoResponse, PageError> {
-    let caller = signed.require(&[Role::Support])?;
+    visit: Visit,
+) -> Result<Response, PageError> {
+    let visit = visit.of(&[Role::Support])?;
     let rows = reader.support_queue(100, 0).await?;
     let page = SupportPage {
-        frame: Frame::new(&caller, csrf.token, state.dev_routes).with_notice(done.notice()),
+        frame: visit.frame(),
         rows: rows
             .into_iter()
             .map(|t| TicketLine {
@@ -305,7 +293,7 @@ pub(crate) async fn support(
             })
             .collect(),
     };
-    Ok((csrf.jar, render(&page)?))
+    visit.answer(&page)
 }
 
 /// `POST /staff/support/next`: the oldest waiting ticket becomes the caller's.
@@ -348,15 +336,13 @@ struct TicketPage {
 /// `/staff/support/tickets/{id}`: a ticket the caller holds, its personal data opened (the
 /// read is recorded).
 pub(crate) async fn ticket(
-    State(state): State<AppState>,
     State(tickets): State<Tickets>,
     State(reader): State<Reader>,
-    signed: Signed,
-    csrf: CsrfToken,
     IdPath(id): IdPath,
-    Query(done): Query<Done>,
-) -> Result<impl IntoResponse, PageError> {
-    let caller = signed.require(&[Role::Support])?;
+    visit: Visit,
+) -> Result<Response, PageError> {
+    let visit = visit.of(&[Role::Support])?;
+    let caller = &visit.caller;
     let view = tickets
         .ticket_for_agent(id, caller.principal.account_id, &caller.meta)
         .await?;
@@ -364,7 +350,7 @@ pub(crate) async fn ticket(
     let erased = "— (данные удалены)".to_string();
     let contact = view.contact.as_ref();
     let page = TicketPage {
-        frame: Frame::new(&caller, csrf.token, state.dev_routes).with_notice(done.notice()),
+        frame: visit.frame(),
         id,
         status: format::ticket_state(row.status),
         kind: format::ticket_kind(row.kind),
@@ -379,7 +365,7 @@ pub(crate) async fn ticket(
         open: row.status != TicketState::Closed,
         error: None,
     };
-    Ok((csrf.jar, render(&page)?))
+    visit.answer(&page)
 }
 
 /// `POST /staff/support/tickets/{id}/reply`: the answer goes to the requester's contact.
