@@ -3,6 +3,7 @@
 //! encrypted personal data) is prepared by the `commands` crate and carried in the command.
 
 pub mod account;
+pub mod agent;
 pub mod calendar;
 pub mod document;
 pub mod faq;
@@ -34,6 +35,7 @@ pub fn event_types() -> Vec<(&'static str, &'static str)> {
         names.iter().map(move |name| (aggregate, *name))
     };
     of(account::Account::TYPE, account::AccountEvent::VARIANTS)
+        .chain(of(agent::Agent::TYPE, agent::AgentEvent::VARIANTS))
         .chain(of(
             document::Document::TYPE,
             document::DocumentEvent::VARIANTS,
