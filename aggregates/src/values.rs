@@ -239,6 +239,12 @@ impl Role {
     pub fn is_staff(self) -> bool {
         Self::STAFF.contains(&self)
     }
+
+    /// Whether the role's accounts log in with a login and password made by an admin: staff,
+    /// and agents (same rules as staff).
+    pub fn has_staff_login(self) -> bool {
+        self.is_staff() || self == Role::Agent
+    }
 }
 
 impl FromStr for Role {

@@ -11,6 +11,7 @@ use k911_event_store::keys::{KeyStore, MasterKey};
 use k911_event_store::store;
 use k911_event_store::Database;
 
+use crate::agents::{AgentAttribution, Agents};
 use crate::auth::Access;
 use crate::clock::Clock;
 use crate::content::Content;
@@ -111,6 +112,8 @@ pub struct App {
     pub profiles: Profiles,
     /// Logins, codes, sessions, social accounts and passwords.
     pub access: Access,
+    /// Agents, their codes, plans and commission.
+    pub agents: Agents,
     /// The effects outbox as admins see it.
     pub effects: Effects,
 }
@@ -183,6 +186,12 @@ impl App {
             offer_ttl: settings.offer_ttl,
             law: settings.law.clone(),
         }));
+        let agents = Arc::new(store::cqrs(&db, ()));
+        let agent_store = Arc::new(store::store(&db));
+        projections.push(Arc::new(AgentAttribution {
+            agents: agents.clone(),
+            db: db.sqlx.clone(),
+        }));
         let incoming_store = Arc::new(store::store(&db));
         projections.push(Arc::new(PaymentAssignment {
             loans: loans.clone(),
@@ -201,6 +210,16 @@ impl App {
             ids,
             settings,
             metrics: Arc::default(),
+        };
+        let access = Access {
+            core: core.clone(),
+            accounts: accounts.clone(),
+            account_store: account_store.clone(),
+            codes: codes.clone(),
+            oidc,
+            hashing: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            )),
         };
         let profiles = Profiles {
             core: core.clone(),
@@ -244,19 +263,17 @@ impl App {
                 credit_history: Arc::new(LocalCreditHistory::new(db.sqlx.clone(), keys)),
                 payout: ports.payout.clone(),
                 documents: Arc::new(store::store(&db)),
+                agent_store,
             },
             profiles,
             followers,
-            access: Access {
+            agents: Agents {
                 core: core.clone(),
-                accounts,
-                account_store,
-                codes,
-                oidc,
-                hashing: Arc::new(tokio::sync::Semaphore::new(
-                    std::thread::available_parallelism().map_or(2, usize::from),
-                )),
+                agents,
+                access: access.clone(),
+                payout: ports.payout.clone(),
             },
+            access,
             ports,
             effects: Effects { core: core.clone() },
             core,

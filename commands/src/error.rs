@@ -61,8 +61,6 @@ pub enum Error {
     WrongCode,
     #[error("the current password is wrong")]
     WrongCurrentPassword,
-    #[error("no agent has this referral code")]
-    UnknownReferralCode,
     /// The aggregate kept changing under us: retried from fresh loads, then given up.
     #[error("the resource was changed by another request; try again")]
     Conflict,
@@ -84,6 +82,8 @@ pub enum Error {
     LoginTaken,
     #[error("wrong login or password")]
     BadCredentials,
+    #[error(transparent)]
+    Agent(#[from] k911_aggregates::agent::AgentError),
     /// The client showed an older text of a consent than the one in force.
     #[error("the text of the {0} consent has changed: show the current one and ask again")]
     ConsentTextChanged(&'static str),

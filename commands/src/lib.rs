@@ -2,6 +2,7 @@
 //! (clock, ids, personal-data keys, password hashing), answers with the command's log position,
 //! and keeps the read models moving.
 
+pub mod agents;
 pub mod app;
 pub mod auth;
 pub mod cabinet;

@@ -8,6 +8,7 @@ use cqrs_es::{Aggregate, AggregateError};
 use k911_aggregates::account::{
     Account, AccountCommand, AccountError, AccountEvent, AccountKind, ApplicationOutcome,
 };
+use k911_aggregates::agent::Agent;
 use k911_aggregates::document::Document;
 use k911_aggregates::loan::law::CreditRecord;
 use k911_aggregates::loan::psk::LoanCost;
@@ -28,6 +29,7 @@ use k911_event_store::outbox::{self, Channel, Effect};
 use k911_event_store::store::{Cqrs, Store};
 use uuid::Uuid;
 
+use crate::agents::{referral, Referral};
 use crate::app::Core;
 use crate::auth::{generate_password, hash_password};
 use crate::clock::Clock;
@@ -92,6 +94,8 @@ pub struct Onboarding {
     pub(crate) payout: Arc<dyn PayoutProvider>,
     /// The consents' texts (published documents).
     pub(crate) documents: Arc<Store<Document>>,
+    /// Agents, whose codes new customers' applications may carry.
+    pub(crate) agent_store: Arc<Store<Agent>>,
 }
 
 /// What a loan would cost if approved as asked today: the calculator's answer, shown before
@@ -156,7 +160,7 @@ impl Onboarding {
         &self,
         mut form: ApplicationForm,
         meta: &CommandMeta,
-    ) -> Result<Written, Error> {
+    ) -> Result<(Written, Option<Referral>), Error> {
         let texts = self.consent_texts().await?;
         if let Some((consent, _)) = form
             .seen_consents
@@ -166,16 +170,12 @@ impl Onboarding {
             return Err(Error::ConsentTextChanged(consent.as_str()));
         }
         form.consents = Some(texts);
-        if form.referral_code.is_some() {
-            // No agent has a code yet; agents and their codes come with the agents' issue.
-            return Err(Error::UnknownReferralCode);
-        }
         // Checked before the customer is registered: a refused application writes nothing.
         self.core
             .settings
             .product
             .check(form.loan.amount, form.loan.term_days)?;
-        self.check_payout(&form.payout).await?;
+        crate::payout::check_card(self.payout.as_ref(), &form.payout).await?;
         let customer_id = self.core.ids.new_id();
         let application_id = self.core.ids.new_id();
         let applicant = &form.applicant;
@@ -192,13 +192,27 @@ impl Onboarding {
         if let Some(email) = &applicant.email {
             identities.push(("email", self.core.keys.lookup_hash(&email_key(email))));
         }
+        let code = form.referral_code.take();
         match self.reserve_identities(customer_id, &identities).await {
             Ok(()) => {}
             Err(Error::KnownCustomer) => {
-                return self.apply_after_rejection(form, &identities, meta).await
+                // Someone registered before: a code on their application changes nothing.
+                let referral = code.map(|c| Referral::refused(c, "existing_customer"));
+                let written = self.apply_after_rejection(form, &identities, meta).await?;
+                return Ok((written, referral));
             }
             Err(other) => return Err(other),
         }
+        // The code is kept on the application only when its agent takes new clients now; the
+        // attribution itself follows from the submission (`AgentAttribution`).
+        let referral = match code {
+            Some(code) => Some(referral(&self.core, &self.agent_store, &code).await?),
+            None => None,
+        };
+        form.referral_code = referral
+            .as_ref()
+            .filter(|r| r.attributed())
+            .map(|r| r.code.clone());
         let meta = &meta.about(customer_id);
         let written = self.register(customer_id, application_id, form, meta).await;
         if written.is_err() {
@@ -207,7 +221,7 @@ impl Onboarding {
                 .execute(&self.core.db.sqlx)
                 .await?;
         }
-        written
+        Ok((written?, referral))
     }
 
     async fn register(
@@ -581,28 +595,6 @@ impl Onboarding {
         }
     }
 
-    /// A card payout method must name a live token of the payout provider, with its masked
-    /// number as the provider has it.
-    pub(crate) async fn check_payout(&self, payout: &PayoutMethod) -> Result<(), Error> {
-        let PayoutMethod::Card {
-            card_token,
-            masked_pan,
-        } = payout
-        else {
-            return Ok(());
-        };
-        let known = self
-            .payout
-            .card_matches(card_token, masked_pan)
-            .await
-            .map_err(Error::Storage)?;
-        if known {
-            Ok(())
-        } else {
-            Err(Error::UnknownCard)
-        }
-    }
-
     /// The applicant's personal data of an application, opened for its underwriter; the read is
     /// recorded (who, whose, why) before anything is shown.
     pub async fn applicant_for_underwriter(
@@ -647,7 +639,7 @@ impl Onboarding {
             .product
             .check(form.loan.amount, form.loan.term_days)?;
         if let Some(payout) = &form.changes.payout {
-            self.check_payout(payout).await?;
+            crate::payout::check_card(self.payout.as_ref(), payout).await?;
         }
         let (applicant, payout) = profile;
         if let Some(passport) = &form.changes.passport {

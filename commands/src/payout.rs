@@ -315,6 +315,30 @@ impl App {
     }
 }
 
+/// A card given for payouts must be a token of the provider's with its masked number; an
+/// e-wallet needs no check.
+pub(crate) async fn check_card(
+    provider: &dyn PayoutProvider,
+    payout: &PayoutMethod,
+) -> Result<(), Error> {
+    let PayoutMethod::Card {
+        card_token,
+        masked_pan,
+    } = payout
+    else {
+        return Ok(());
+    };
+    let known = provider
+        .card_matches(card_token, masked_pan)
+        .await
+        .map_err(Error::Storage)?;
+    if known {
+        Ok(())
+    } else {
+        Err(Error::UnknownCard)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

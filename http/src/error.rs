@@ -4,6 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use k911_aggregates::account::AccountError;
+use k911_aggregates::agent::AgentError;
 use k911_aggregates::document::DocumentError;
 use k911_aggregates::faq::FaqError;
 use k911_aggregates::loan::law::Unlawful;
@@ -287,7 +288,15 @@ impl From<AppError> for ApiError {
             AppError::BadSocialState => Self::invalid("state", error),
             AppError::SocialRefused(_) => Self::invalid("code", error),
             AppError::SocialAccountTaken => Self::Conflict(error.to_string()),
-            AppError::UnknownReferralCode => Self::invalid("referral_code", error),
+            AppError::Agent(e) => match e {
+                AgentError::NotRegistered => Self::NotFound("agent"),
+                AgentError::InnDoesNotFitKind => Self::invalid("inn", e),
+                AgentError::InvalidPlan => Self::invalid("plan.percent_of_principal", e),
+                AgentError::PlanInThePast | AgentError::PlanWouldRewrite => {
+                    Self::invalid("effective_from", e)
+                }
+                _ => Self::Conflict(e.to_string()),
+            },
             AppError::Conflict => Self::Conflict(error.to_string()),
             AppError::NotFound => Self::NotFound("resource"),
             AppError::NotDead | AppError::PayoutTooOldToRetry => Self::Conflict(error.to_string()),

@@ -117,6 +117,12 @@ impl axum::extract::FromRef<AppState> for k911_commands::effects::Effects {
     }
 }
 
+impl axum::extract::FromRef<AppState> for k911_commands::agents::Agents {
+    fn from_ref(state: &AppState) -> Self {
+        state.app.agents.clone()
+    }
+}
+
 impl axum::extract::FromRef<AppState> for Reader {
     fn from_ref(state: &AppState) -> Self {
         state.reader.clone()

@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    applications, auth, content, dev, effects, health, loans, me, my_support, payments, sandbox,
-    social, support,
+    agents, applications, auth, content, dev, effects, health, loans, me, my_support, payments,
+    sandbox, social, support,
 };
 
 #[derive(OpenApi)]
@@ -27,6 +27,7 @@ use crate::routes::{
         content::publish_faq, content::edit_faq, content::withdraw_faq,
         content::upload_document, content::withdraw_document,
         effects::list, effects::retry,
+        agents::create, agents::suspend, agents::resume, agents::change_plan,
         dev::sms, dev::mail, dev::clock, sandbox::tokenise, sandbox::payouts,
     ),
     modifiers(&BearerAuth),

@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, each test on its own fresh database.
 
+mod agents;
 mod auth;
 mod authorization;
 mod cabinet;

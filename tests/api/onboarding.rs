@@ -296,7 +296,6 @@ async fn every_invalid_field_is_named_and_nothing_is_written() {
             "consents.credit_history_check",
         ),
         ("/consents/terms", json!(false), "consents.terms"),
-        ("/referral_code", json!("AGENT-1"), "referral_code"),
     ];
     for (pointer, value, field) in cases {
         let mut body = application("+79161234567", Some("ivan@example.ru"), "123456");

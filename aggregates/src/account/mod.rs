@@ -224,7 +224,7 @@ impl Aggregate for Account {
                 if self.kind != AccountKind::None {
                     return Err(AccountError::AlreadyExists);
                 }
-                if !role.is_staff() {
+                if !role.has_staff_login() {
                     return Err(AccountError::NotAStaffRole(role));
                 }
                 let event = AccountEvent::StaffAccountCreated {

@@ -1,5 +1,6 @@
 //! Every route of the API, grouped by who calls it.
 
+pub(crate) mod agents;
 pub(crate) mod applications;
 pub(crate) mod auth;
 pub(crate) mod content;
@@ -44,6 +45,10 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         )
         .route("/api/v1/support/tickets", post(support::submit))
         .route("/api/v1/applications", post(applications::apply))
+        .route("/api/v1/staff/agents", post(agents::create))
+        .route("/api/v1/staff/agents/{id}/suspend", post(agents::suspend))
+        .route("/api/v1/staff/agents/{id}/resume", post(agents::resume))
+        .route("/api/v1/staff/agents/{id}/plan", put(agents::change_plan))
         .route(
             "/api/v1/payments/notifications",
             post(payments::notification),

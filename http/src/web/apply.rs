@@ -340,7 +340,7 @@ pub(crate) async fn step(
     };
     state.limits.admit(Action::Application, client.0)?;
     match onboarding.apply(form, &meta).await {
-        Ok(written) => {
+        Ok((written, _)) => {
             let mut page = ApplyPage::new(chrome, &typed, step, &[]);
             page.submitted = Some(written.id);
             Ok((StatusCode::CREATED, csrf.jar, render(&page)?).into_response())

@@ -362,6 +362,13 @@ impl LoanBody {
 }
 
 impl PayoutBody {
+    /// The payout method alone (an agent's), every failure named under `payout.`.
+    pub(crate) fn parse_alone(self) -> Result<PayoutMethod, ApiError> {
+        let mut form = Form(vec![]);
+        let parsed = self.parse(&mut form);
+        form.finish(parsed)
+    }
+
     fn parse(self, form: &mut Form) -> Option<PayoutMethod> {
         let mut required = |field: &str, value: Option<String>| {
             let value = given(value);

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use k911_aggregates::money::{DailyRate, Kopecks};
 use k911_aggregates::values::MessageText;
+use k911_commands::agents::Referral;
 use k911_commands::onboarding::{Approval, Onboarding};
 use k911_commands::{Error as AppError, Written};
 use k911_projections::cabinet::{ApplicationState, StaffApplication};
@@ -28,6 +29,18 @@ pub(crate) struct ApplicationReceipt {
     application_id: Uuid,
     status: ApplicationState,
     position: i64,
+    /// What became of the referral code, when the application carried one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referral: Option<ReferralAnswer>,
+}
+
+/// A referral code's outcome: the application goes on either way.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ReferralAnswer {
+    code: String,
+    attributed: bool,
+    /// Why not: `unknown_code` | `agent_suspended` | `existing_customer`.
+    reason: Option<&'static str>,
 }
 
 impl ApplicationReceipt {
@@ -36,7 +49,17 @@ impl ApplicationReceipt {
             application_id: written.id,
             status: ApplicationState::Submitted,
             position: written.position,
+            referral: None,
         }
+    }
+
+    fn with_referral(mut self, referral: Option<Referral>) -> Self {
+        self.referral = referral.map(|r| ReferralAnswer {
+            attributed: r.attributed(),
+            code: r.code,
+            reason: r.refused,
+        });
+        self
     }
 }
 
@@ -48,14 +71,14 @@ pub(crate) async fn apply(
     Json(body): Json<ApplicationRequest>,
 ) -> Result<(StatusCode, JsonResponse<ApplicationReceipt>), ApiError> {
     let form = body.parse(today)?;
-    let written = onboarding.apply(form, &meta).await.map_err(|e| match e {
+    let (written, referral) = onboarding.apply(form, &meta).await.map_err(|e| match e {
         // The limits broken by the loan asked for are the loan fields' fault.
         AppError::Application(e) => ApiError::application(e, "loan."),
         other => other.into(),
     })?;
     Ok((
         StatusCode::CREATED,
-        JsonResponse(ApplicationReceipt::submitted(written)),
+        JsonResponse(ApplicationReceipt::submitted(written).with_referral(referral)),
     ))
 }
 

@@ -1,0 +1,281 @@
+//! Agents: registered by an admin with a login, a referral code and a commission plan;
+//! suspended and resumed; their codes on first applications bring them clients. The rules live
+//! in the Agent aggregate; this is where its commands are run and codes are looked up.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use k911_aggregates::agent::plan::CommissionPlan;
+use k911_aggregates::agent::values::{AgentKind, AgentProfile, Inn, ReferralCode};
+use k911_aggregates::agent::{Agent, AgentCommand, AgentError};
+use k911_aggregates::loan_application::applicant::{OfficialText, PayoutMethod};
+use k911_aggregates::values::{Email, Role};
+use k911_event_store::store::{Cqrs, Store};
+use uuid::Uuid;
+
+use cqrs_es::{Aggregate, AggregateError};
+use k911_aggregates::account::AccountEvent;
+use k911_aggregates::loan_application::{LoanApplicationEvent, LoanApplicationEventType};
+use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
+use k911_event_store::log::RecordedEvent;
+
+use crate::app::Core;
+use crate::auth::Access;
+use crate::error::{step_failed, StepFailure};
+use crate::execute::run_retrying;
+use crate::payout::PayoutProvider;
+use crate::{CommandMeta, Error, Written};
+use k911_aggregates::account::Account;
+
+/// What an admin gives to register an agent.
+#[derive(Debug, Clone)]
+pub struct AgentForm {
+    pub kind: AgentKind,
+    pub name: OfficialText,
+    pub inn: Inn,
+    pub payout: PayoutMethod,
+    pub login: Email,
+    pub password: String,
+    pub plan: CommissionPlan,
+    pub plan_from: NaiveDate,
+}
+
+/// What became of a referral code on an application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referral {
+    pub code: String,
+    /// The agent the client is attributed to, if any.
+    pub agent_id: Option<Uuid>,
+    /// Why not, when not: `unknown_code`, `agent_suspended` or `existing_customer`.
+    pub refused: Option<&'static str>,
+}
+
+impl Referral {
+    pub fn attributed(&self) -> bool {
+        self.agent_id.is_some()
+    }
+
+    pub(crate) fn refused(code: String, why: &'static str) -> Self {
+        Self {
+            code,
+            agent_id: None,
+            refused: Some(why),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Agents {
+    pub(crate) core: Core,
+    pub(crate) agents: Arc<Cqrs<Agent>>,
+    pub(crate) access: Access,
+    pub(crate) payout: Arc<dyn PayoutProvider>,
+}
+
+impl Agents {
+    /// Registers an agent: their login (like staff's), a referral code of their own, and the
+    /// agent with the first plan; the profile sealed under the agent's key.
+    pub async fn register(
+        &self,
+        form: AgentForm,
+        meta: &CommandMeta,
+    ) -> Result<(Written, ReferralCode), Error> {
+        if !form.inn.fits(form.kind) {
+            return Err(AgentError::InnDoesNotFitKind.into());
+        }
+        crate::payout::check_card(self.payout.as_ref(), &form.payout).await?;
+        let agent_id = self.core.ids.new_id();
+        let code = self.reserve_code(agent_id).await?;
+        let login = self
+            .access
+            .create_staff(form.login, Role::Agent, &form.password, meta)
+            .await?;
+        let profile = AgentProfile {
+            name: form.name,
+            inn: form.inn,
+            payout: form.payout,
+        };
+        let command = AgentCommand::Register {
+            kind: form.kind,
+            profile: self.core.keys.seal(agent_id, &profile).await?,
+            account_id: login.id,
+            code: code.clone(),
+            plan: form.plan,
+            plan_from: form.plan_from,
+            at: self.core.clock.now(),
+        };
+        let written = self
+            .core
+            .create(&self.agents, agent_id, command, &meta.about(agent_id))
+            .await?;
+        Ok((written, code))
+    }
+
+    /// A fresh code for `agent_id`, reserved: eight letters and digits from a random secret
+    /// (tried again in the unlikely case it is taken).
+    async fn reserve_code(&self, agent_id: Uuid) -> Result<ReferralCode, Error> {
+        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        for _ in 0..4 {
+            let secret = self.core.ids.secret();
+            let code: String = secret[..8]
+                .iter()
+                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+                .collect();
+            let reserved = sqlx::query(
+                "INSERT INTO referral_codes (code, agent_id) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&code)
+            .bind(agent_id)
+            .execute(&self.core.db.sqlx)
+            .await?;
+            if reserved.rows_affected() == 1 {
+                return Ok(ReferralCode::parse(&code).expect("the alphabet makes valid codes"));
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    pub async fn suspend(&self, agent_id: Uuid, meta: &CommandMeta) -> Result<Written, Error> {
+        let command = AgentCommand::Suspend {
+            at: self.core.clock.now(),
+        };
+        self.core
+            .execute(&self.agents, agent_id, command, meta)
+            .await
+    }
+
+    pub async fn resume(&self, agent_id: Uuid, meta: &CommandMeta) -> Result<Written, Error> {
+        let command = AgentCommand::Resume {
+            at: self.core.clock.now(),
+        };
+        self.core
+            .execute(&self.agents, agent_id, command, meta)
+            .await
+    }
+
+    /// A new plan from `effective_from`; what was earned before stays as it was.
+    pub async fn change_plan(
+        &self,
+        agent_id: Uuid,
+        plan: CommissionPlan,
+        effective_from: NaiveDate,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let command = AgentCommand::ChangePlan {
+            plan,
+            effective_from,
+            at: self.core.clock.now(),
+        };
+        self.core
+            .execute(&self.agents, agent_id, command, meta)
+            .await
+    }
+}
+
+/// What a code on a new customer's application comes to: the agent it names, if they take new
+/// clients now. Decided from the write side (the codes table and the agent itself).
+pub(crate) async fn referral(
+    core: &Core,
+    agent_store: &Store<Agent>,
+    raw: &str,
+) -> Result<Referral, Error> {
+    let Ok(code) = ReferralCode::parse(raw) else {
+        return Ok(Referral::refused(raw.trim().to_string(), "unknown_code"));
+    };
+    let code_text = code.as_str().to_string();
+    let Some(agent_id) = agent_of_code(&core.db.sqlx, &code).await? else {
+        return Ok(Referral::refused(code_text, "unknown_code"));
+    };
+    let agent = core.load(agent_store, agent_id).await?;
+    if !agent.is_active() {
+        return Ok(Referral::refused(code_text, "agent_suspended"));
+    }
+    Ok(Referral {
+        code: code_text,
+        agent_id: Some(agent_id),
+        refused: None,
+    })
+}
+
+/// The agent who owns `code`.
+pub(crate) async fn agent_of_code(
+    db: &sqlx::PgPool,
+    code: &ReferralCode,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT agent_id FROM referral_codes WHERE code = $1")
+        .bind(code.as_str())
+        .fetch_optional(db)
+        .await
+}
+
+/// Attributes a new customer to the agent whose live code their first application carried
+/// (`ApplicationSubmitted` keeps the code only when it was live at submission). A process
+/// manager, so a crash after the submission cannot lose the attribution; the agent refusing
+/// (suspended since, or the client theirs already) is an outcome, not an error.
+pub struct AgentAttribution {
+    pub(crate) agents: Arc<Cqrs<Agent>>,
+    pub(crate) db: sqlx::PgPool,
+}
+
+#[async_trait::async_trait]
+impl Follower for AgentAttribution {
+    fn name(&self) -> &'static str {
+        "agent_attribution"
+    }
+
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![LoanApplicationEventType::ApplicationSubmitted.into()]
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::ProcessManager
+    }
+
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
+        let bad = |e: &dyn StepFailure| step_failed(event, e);
+        let LoanApplicationEvent::ApplicationSubmitted {
+            customer_id,
+            referral_code: Some(code),
+            repeat: false,
+            ..
+        } = payload(event)?
+        else {
+            return Ok(());
+        };
+        // Only the application that registered the customer brings them to an agent.
+        let registered = tx
+            .first_payload(Account::TYPE, &customer_id.to_string())
+            .await?;
+        let application_id = aggregate_uuid(event)?;
+        match serde_json::from_value(registered) {
+            Ok(AccountEvent::CustomerRegistered {
+                application_id: first,
+                ..
+            }) if first == application_id => {}
+            _ => return Ok(()),
+        }
+        let code =
+            ReferralCode::parse(&code).map_err(|_| bad(&"a referral code that does not parse"))?;
+        let Some(agent_id) = agent_of_code(&self.db, &code)
+            .await
+            .map_err(|e| bad(&Error::from(e)))?
+        else {
+            return Ok(());
+        };
+        let command = AgentCommand::AttributeClient {
+            customer_id,
+            application_id,
+            at: event.recorded_at,
+        };
+        let meta = CommandMeta::system("agents").about(agent_id);
+        match run_retrying(&self.agents, &agent_id.to_string(), command, meta.to_map()).await {
+            Ok(()) => Ok(()),
+            Err(AggregateError::UserError(refusal)) => {
+                tracing::info!(agent = %agent_id, customer = %customer_id, %refusal, "client not attributed");
+                Ok(())
+            }
+            Err(other) => Err(bad(&Error::from_store(other))),
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Agents as admins manage them: registered with a login, a referral code and a plan;
+//! suspended, resumed, given a new plan from a date.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json as JsonResponse;
+use chrono::NaiveDate;
+use k911_aggregates::agent::plan::CommissionPlan;
+use k911_aggregates::agent::values::{AgentKind, Inn};
+use k911_aggregates::loan_application::applicant::OfficialText;
+use k911_aggregates::money::Kopecks;
+use k911_aggregates::values::Email;
+use k911_commands::agents::{AgentForm, Agents};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::Admin;
+use crate::error::{ApiError, FieldError};
+use crate::extract::{check, IdPath, Json, Today};
+use crate::routes::applications::form::PayoutBody;
+use crate::routes::content::Changed;
+
+/// A commission plan: a share of the issued principal and/or a bonus for a client's first loan
+/// ever, capped per loan.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlanBody {
+    /// Percent of the issued principal, e.g. `"5"` (0–100).
+    percent_of_principal: String,
+    #[serde(default)]
+    first_loan_bonus_kopecks: i64,
+    #[serde(default)]
+    cap_per_loan_kopecks: Option<i64>,
+}
+
+impl PlanBody {
+    fn parse(self, errors: &mut Vec<FieldError>) -> Option<CommissionPlan> {
+        let percent = check(
+            errors,
+            "plan.percent_of_principal",
+            self.percent_of_principal
+                .trim()
+                .parse::<Decimal>()
+                .map_err(|_| "must be a percentage, e.g. \"5\""),
+        );
+        let bonus = check(
+            errors,
+            "plan.first_loan_bonus_kopecks",
+            Kopecks::new(self.first_loan_bonus_kopecks),
+        );
+        let cap = self
+            .cap_per_loan_kopecks
+            .map(|c| check(errors, "plan.cap_per_loan_kopecks", Kopecks::new(c)));
+        Some(CommissionPlan {
+            percent_of_principal: percent?,
+            first_loan_bonus: bonus?,
+            cap_per_loan: cap.map_or(Some(None), |c| c.map(Some))?,
+        })
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AgentRequest {
+    /// `individual` | `sole_trader` | `company`
+    kind: String,
+    /// A person's full name or a company's name.
+    name: String,
+    /// ИНН: 12 digits for a person or sole trader, 10 for a company.
+    inn: String,
+    /// Where commission is paid, as a borrower's payout method.
+    payout: PayoutBody,
+    /// The agent's login e-mail and first password (at least 8 characters).
+    login: String,
+    password: String,
+    plan: PlanBody,
+    /// The plan's first day (default: today).
+    #[serde(default)]
+    plan_from: Option<NaiveDate>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AgentCreated {
+    agent_id: Uuid,
+    /// The agent's referral code.
+    code: String,
+    /// The site's link that carries the code into the application form.
+    link: String,
+    position: i64,
+}
+
+#[utoipa::path(post, path = "/api/v1/staff/agents", tag = "agents", security(("bearer" = [])), request_body = AgentRequest, responses((status = 201, body = AgentCreated), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "The login is taken"), (status = 422, body = crate::error::Problem)))]
+pub(crate) async fn create(
+    State(agents): State<Agents>,
+    Admin(caller): Admin,
+    Today(today): Today,
+    Json(body): Json<AgentRequest>,
+) -> Result<(StatusCode, JsonResponse<AgentCreated>), ApiError> {
+    let mut errors = vec![];
+    let kind = check(
+        &mut errors,
+        "kind",
+        body.kind
+            .parse::<AgentKind>()
+            .map_err(|_| "must be individual, sole_trader or company"),
+    );
+    let name = check(&mut errors, "name", OfficialText::parse(&body.name));
+    let inn = check(&mut errors, "inn", Inn::parse(&body.inn));
+    let login = check(&mut errors, "login", Email::parse(&body.login));
+    if body.password.chars().count() < k911_commands::auth::MIN_PASSWORD_CHARS {
+        errors.push(FieldError::new("password", "too short"));
+    }
+    let plan = body.plan.parse(&mut errors);
+    let payout = match body.payout.parse_alone() {
+        Ok(payout) => Some(payout),
+        Err(ApiError::Invalid(more)) => {
+            errors.extend(more);
+            None
+        }
+        Err(other) => return Err(other),
+    };
+    let (Some(kind), Some(name), Some(inn), Some(login), Some(plan), Some(payout)) =
+        (kind, name, inn, login, plan, payout)
+    else {
+        return Err(ApiError::Invalid(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let form = AgentForm {
+        kind,
+        name,
+        inn,
+        payout,
+        login,
+        password: body.password,
+        plan,
+        plan_from: body.plan_from.unwrap_or(today),
+    };
+    let (written, code) = agents.register(form, &caller.meta).await?;
+    Ok((
+        StatusCode::CREATED,
+        JsonResponse(AgentCreated {
+            agent_id: written.id,
+            link: format!("/?ref={}", code.as_str()),
+            code: code.as_str().to_string(),
+            position: written.position,
+        }),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/staff/agents/{id}/suspend", tag = "agents", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = Changed), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub(crate) async fn suspend(
+    State(agents): State<Agents>,
+    Admin(caller): Admin,
+    IdPath(id): IdPath,
+) -> Result<JsonResponse<Changed>, ApiError> {
+    Ok(JsonResponse(agents.suspend(id, &caller.meta).await?.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/staff/agents/{id}/resume", tag = "agents", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = Changed), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub(crate) async fn resume(
+    State(agents): State<Agents>,
+    Admin(caller): Admin,
+    IdPath(id): IdPath,
+) -> Result<JsonResponse<Changed>, ApiError> {
+    Ok(JsonResponse(agents.resume(id, &caller.meta).await?.into()))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlanChange {
+    plan: PlanBody,
+    /// The first day loans earn by the new plan: not in the past, after the latest plan's.
+    effective_from: NaiveDate,
+}
+
+#[utoipa::path(put, path = "/api/v1/staff/agents/{id}/plan", tag = "agents", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = PlanChange, responses((status = 200, body = Changed), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub(crate) async fn change_plan(
+    State(agents): State<Agents>,
+    Admin(caller): Admin,
+    IdPath(id): IdPath,
+    Json(body): Json<PlanChange>,
+) -> Result<JsonResponse<Changed>, ApiError> {
+    let mut errors = vec![];
+    let Some(plan) = body.plan.parse(&mut errors) else {
+        return Err(ApiError::Invalid(errors));
+    };
+    let written = agents
+        .change_plan(id, plan, body.effective_from, &caller.meta)
+        .await?;
+    Ok(JsonResponse(written.into()))
+}
