@@ -7,7 +7,8 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use k911_aggregates::agent::plan::CommissionPlan;
 use k911_aggregates::agent::values::{AgentKind, AgentProfile, Inn, ReferralCode};
-use k911_aggregates::agent::{Agent, AgentCommand, AgentError};
+use k911_aggregates::agent::{Agent, AgentCommand, AgentError, AgentEvent, AgentEventType};
+use k911_aggregates::loan::{Loan, LoanEvent, LoanEventType};
 use k911_aggregates::loan_application::applicant::{OfficialText, PayoutMethod};
 use k911_aggregates::values::{Email, Role};
 use k911_event_store::store::{Cqrs, Store};
@@ -273,6 +274,124 @@ impl Follower for AgentAttribution {
             Ok(()) => Ok(()),
             Err(AggregateError::UserError(refusal)) => {
                 tracing::info!(agent = %agent_id, customer = %customer_id, %refusal, "client not attributed");
+                Ok(())
+            }
+            Err(other) => Err(bad(&Error::from_store(other))),
+        }
+    }
+}
+
+/// Within how many days of issue a loan returned in full takes its commission back (353-FZ
+/// art. 11 part 4: the borrower may return the whole loan within 14 days, before its due date).
+const COOLING_OFF_DAYS: u64 = 14;
+
+/// Feeds referred loans to their agents: a loan paid out to an agent's client is accrued on the
+/// agent (who decides what it earns), and one returned in full within 14 days of issue and before
+/// its due date is reversed. Commands carry the log's own moments, so a replay decides the same.
+pub struct AgentCommissions {
+    pub(crate) agents: Arc<Cqrs<Agent>>,
+}
+
+#[async_trait::async_trait]
+impl Follower for AgentCommissions {
+    fn name(&self) -> &'static str {
+        "agent_commissions"
+    }
+
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![
+            AgentEventType::ClientAttributed.into(),
+            LoanEventType::LoanIssued.into(),
+            LoanEventType::LoanRepaid.into(),
+        ]
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::ProcessManager
+    }
+
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
+        let bad = |e: &dyn StepFailure| step_failed(event, e);
+        let id = aggregate_uuid(event)?;
+        if event.of::<Agent>() {
+            if let AgentEvent::ClientAttributed { customer_id, .. } = payload(event)? {
+                tx.execute(
+                    "INSERT INTO agent_clients (customer_id, agent_id) VALUES ($1, $2)
+                     ON CONFLICT DO NOTHING",
+                    &[&customer_id, &id],
+                )
+                .await?;
+            }
+            return Ok(());
+        }
+        let (agent_id, command) = match payload::<LoanEvent>(event)? {
+            LoanEvent::LoanIssued {
+                issued_on,
+                due_on,
+                issued_at,
+                ..
+            } => {
+                let offered = tx.first_payload(Loan::TYPE, &event.aggregate_id).await?;
+                let Ok(LoanEvent::LoanOffered { terms, .. }) = serde_json::from_value(offered)
+                else {
+                    return Err(bad(&"loan without offer"));
+                };
+                let Some(row) = tx
+                    .query_opt(
+                        "SELECT agent_id FROM agent_clients WHERE customer_id = $1",
+                        &[&terms.customer_id],
+                    )
+                    .await?
+                else {
+                    return Ok(());
+                };
+                let agent_id: Uuid = row.get(0);
+                tx.execute(
+                    "INSERT INTO agent_loans (loan_id, agent_id, issued_on, due_on)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    &[&id, &agent_id, &issued_on, &due_on],
+                )
+                .await?;
+                let accrue = AgentCommand::Accrue {
+                    loan_id: id,
+                    customer_id: terms.customer_id,
+                    principal: terms.principal,
+                    issued_on,
+                    at: issued_at,
+                };
+                (agent_id, accrue)
+            }
+            LoanEvent::LoanRepaid { closed_on } => {
+                let Some(row) = tx
+                    .query_opt(
+                        "SELECT agent_id, issued_on, due_on FROM agent_loans WHERE loan_id = $1",
+                        &[&id],
+                    )
+                    .await?
+                else {
+                    return Ok(());
+                };
+                let (agent_id, issued_on, due_on): (Uuid, NaiveDate, NaiveDate) =
+                    (row.get(0), row.get(1), row.get(2));
+                let returned_early = closed_on < due_on
+                    && closed_on <= issued_on + chrono::Days::new(COOLING_OFF_DAYS);
+                if !returned_early {
+                    return Ok(());
+                }
+                let reverse = AgentCommand::Reverse {
+                    loan_id: id,
+                    at: event.recorded_at,
+                };
+                (agent_id, reverse)
+            }
+            _ => return Ok(()),
+        };
+        let meta = CommandMeta::system("agents").about(agent_id);
+        match run_retrying(&self.agents, &agent_id.to_string(), command, meta.to_map()).await {
+            Ok(()) => Ok(()),
+            // Decided already (a replayed step), or nothing to take back: an outcome.
+            Err(AggregateError::UserError(refusal)) => {
+                tracing::info!(agent = %agent_id, loan = %id, %refusal, "commission step refused");
                 Ok(())
             }
             Err(other) => Err(bad(&Error::from_store(other))),

@@ -11,7 +11,7 @@ use k911_event_store::keys::{KeyStore, MasterKey};
 use k911_event_store::store;
 use k911_event_store::Database;
 
-use crate::agents::{AgentAttribution, Agents};
+use crate::agents::{AgentAttribution, AgentCommissions, Agents};
 use crate::auth::Access;
 use crate::clock::Clock;
 use crate::content::Content;
@@ -191,6 +191,9 @@ impl App {
         projections.push(Arc::new(AgentAttribution {
             agents: agents.clone(),
             db: db.sqlx.clone(),
+        }));
+        projections.push(Arc::new(AgentCommissions {
+            agents: agents.clone(),
         }));
         let incoming_store = Arc::new(store::store(&db));
         projections.push(Arc::new(PaymentAssignment {

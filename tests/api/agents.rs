@@ -142,3 +142,79 @@ async fn an_agent_is_refused_with_every_field_named() {
         ]
     );
 }
+
+/// The events of `event_type` the agent's stream holds, as payloads.
+async fn agent_events(app: &TestApp, agent_id: &str, event_type: &str) -> Vec<Value> {
+    sqlx::query_scalar(
+        "SELECT payload FROM events WHERE aggregate_id = $1 AND event_type = $2 ORDER BY sequence",
+    )
+    .bind(agent_id)
+    .bind(event_type)
+    .fetch_all(&app.db.sqlx)
+    .await
+    .unwrap()
+}
+
+/// A referred client's loan earns the agent commission when it is paid out, decided by the
+/// agent from the events; returned in full on day 5, the commission is taken back.
+#[tokio::test]
+async fn a_referred_loan_paid_out_earns_and_returned_within_14_days_loses_the_commission() {
+    let app = crate::payments::spawn().await;
+    let admin = app.staff("root@k911.ru", Role::Admin).await;
+    let (agent_id, code) = agent(&app, &admin, "agent@k911.ru").await;
+    let phone = "+79160000074";
+    let mut body = application(phone, Some("a74@example.ru"), "000074");
+    body["referral_code"] = json!(code);
+    let body = with_card(&app, &body).await;
+    let applied = app.post("/api/v1/applications", &body).await;
+    assert_eq!(
+        applied.body["referral"]["attributed"], true,
+        "{:#}",
+        applied.body
+    );
+    let id = applied.body["application_id"].as_str().unwrap();
+    let underwriter = app.staff("olga@k911.ru", Role::Underwriter).await;
+    let approved = app
+        .post_as(
+            &underwriter,
+            &format!("/api/v1/staff/applications/{id}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{:#}", approved.body);
+    let password = crate::onboarding::password_in(
+        &crate::notifications::sms_with(&app, phone, "пароль").await,
+    );
+    let token = crate::cabinet::login(&app, "a74@example.ru", &password).await;
+    let (loan_id, contract) = crate::loans::sign_first_loan(&app, &token, phone).await;
+    crate::loans::move_clock(&app, "2026-11-27T12:05:00+03:00").await;
+
+    // 5 % of 15 000 ₽ is 750 ₽, with the 300 ₽ first-loan bonus 1 050 ₽: held to the 1 000 ₽ cap.
+    let accrued = agent_events(&app, &agent_id, "CommissionAccrued").await;
+    assert_eq!(accrued.len(), 1, "{accrued:?}");
+    let accrued = &accrued[0]["CommissionAccrued"];
+    assert_eq!(accrued["loan_id"], loan_id.as_str());
+    assert_eq!(accrued["amount"], 100_000);
+    assert_eq!(accrued["first_loan"], true);
+    assert_eq!(accrued["month"], "2026-11");
+
+    // Day 5: the borrower returns the whole loan (353-FZ art. 11).
+    crate::loans::move_clock(&app, "2026-12-02T12:00:00+03:00").await;
+    let token = crate::cabinet::login(&app, "a74@example.ru", &password).await;
+    let loan = app
+        .get_as(&token, &format!("/api/v1/me/loans/{loan_id}"))
+        .await;
+    let due = loan.body["outstanding"]["total_kopecks"].as_i64().unwrap();
+    let paid = crate::payments::notify(
+        &app,
+        &crate::payments::notification("ret-1", &contract, due, "2026-12-02T11:00:00+03:00"),
+        crate::payments::SECRET,
+    )
+    .await;
+    assert_eq!(paid.status, StatusCode::OK, "{:#}", paid.body);
+    app.settle().await;
+    let reversed = agent_events(&app, &agent_id, "CommissionReversed").await;
+    assert_eq!(reversed.len(), 1, "{reversed:?}");
+    assert_eq!(reversed[0]["CommissionReversed"]["amount"], 100_000);
+    assert_eq!(reversed[0]["CommissionReversed"]["month"], "2026-12");
+}

@@ -15,9 +15,9 @@ use k911_commands::registry::RegistryLayout;
 use crate::cabinet::login;
 use crate::loans::{issued_loan, loans, move_clock};
 
-const SECRET: &str = "sberbank-test-secret";
+pub(crate) const SECRET: &str = "sberbank-test-secret";
 
-async fn spawn() -> TestApp {
+pub(crate) async fn spawn() -> TestApp {
     let mut options = Options::default();
     options
         .settings
@@ -32,7 +32,7 @@ fn sign(body: &str, secret: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-async fn notify(app: &TestApp, body: &Value, secret: &str) -> TestResponse {
+pub(crate) async fn notify(app: &TestApp, body: &Value, secret: &str) -> TestResponse {
     let raw = body.to_string();
     let signature = sign(&raw, secret);
     let request = axum::http::Request::builder()
@@ -45,7 +45,12 @@ async fn notify(app: &TestApp, body: &Value, secret: &str) -> TestResponse {
     app.send(request).await
 }
 
-fn notification(external_id: &str, contract: &str, kopecks: i64, paid_at: &str) -> Value {
+pub(crate) fn notification(
+    external_id: &str,
+    contract: &str,
+    kopecks: i64,
+    paid_at: &str,
+) -> Value {
     json!({"channel": "sberbank_online", "external_id": external_id,
            "contract_number": contract, "amount_kopecks": kopecks, "paid_at": paid_at})
 }
