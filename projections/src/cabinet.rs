@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
 
+use crate::json;
 use crate::reader::{ReadError, Reader};
 
 k911_event_store::text_enum! {
@@ -140,10 +141,6 @@ COMMENT ON COLUMN read.loan_applications.rejection_reason IS
 COMMENT ON COLUMN read.loan_applications.pdn_percent IS
     'Debt-to-income ratio with the approved loan (353-FZ art. 5.1), %; null without income.';
 "#;
-
-fn json(value: &impl serde::Serialize) -> serde_json::Value {
-    serde_json::to_value(value).expect("sealed values serialize")
-}
 
 #[async_trait]
 impl Follower for Customers {

@@ -4,6 +4,7 @@
 //! `COMMENT ON` for analysts. A projector applies a batch of events and moves its checkpoint in one
 //! transaction, so each event is applied exactly once per read model, whatever crashes.
 
+pub mod agents;
 pub mod cabinet;
 pub mod content;
 pub mod loans;
@@ -16,6 +17,11 @@ use std::sync::Arc;
 use k911_event_store::follower::Follower;
 pub use reader::{ReadError, Reader};
 use tokio_postgres::Row;
+
+/// A value as a `jsonb` column keeps it (sealed personal data, a plan).
+pub(crate) fn json(value: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(value).expect("sealed values serialize")
+}
 
 /// A `text` column holding a domain type's name (a payment channel, a ticket kind). Only the
 /// projector writes it, from the type itself, so a value that does not parse is a bug, and it
@@ -41,6 +47,7 @@ pub fn all(queue_receipts: &support::Receipts) -> Vec<Arc<dyn Follower>> {
         Arc::new(cabinet::LoanApplications),
         Arc::new(loans::Loans),
         Arc::new(loans::UnmatchedPayments),
+        Arc::new(agents::Agents),
     ]
 }
 

@@ -217,4 +217,38 @@ async fn a_referred_loan_paid_out_earns_and_returned_within_14_days_loses_the_co
     assert_eq!(reversed.len(), 1, "{reversed:?}");
     assert_eq!(reversed[0]["CommissionReversed"]["amount"], 100_000);
     assert_eq!(reversed[0]["CommissionReversed"]["month"], "2026-12");
+
+    // The ledger and the statements as analysts read them, the same after a rebuild.
+    let ledger: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT kind, amount_kopecks, month FROM read.agent_commissions ORDER BY position",
+    )
+    .fetch_all(&app.db.sqlx)
+    .await
+    .unwrap();
+    assert_eq!(
+        ledger,
+        [
+            ("accrual".into(), 100_000, "2026-11".into()),
+            ("reversal".into(), 100_000, "2026-12".into()),
+        ]
+    );
+    let clients: Vec<(String,)> = sqlx::query_as("SELECT agent_id::text FROM read.agent_clients")
+        .fetch_all(&app.db.sqlx)
+        .await
+        .unwrap();
+    assert_eq!(clients, [(agent_id.clone(),)]);
+    let tables = [
+        ("read.agents", "agent_id"),
+        ("read.agent_clients", "customer_id"),
+        ("read.agent_commissions", "position"),
+        ("read.agent_statements", "month"),
+    ];
+    let mut before = vec![];
+    for (table, order) in tables {
+        before.push(app.dump(table, order).await);
+    }
+    app.app.followers.rebuild(Some("agents")).await.unwrap();
+    for ((table, order), rows) in tables.into_iter().zip(before) {
+        assert_eq!(app.dump(table, order).await, rows, "{table}");
+    }
 }
