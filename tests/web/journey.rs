@@ -28,7 +28,7 @@ fn typed_amount(shown: &str) -> String {
 
 /// How the applicant wants the money.
 #[derive(Clone, Copy, PartialEq)]
-enum Payout {
+pub(crate) enum Payout {
     /// A ЮMoney wallet: no JavaScript needed.
     Wallet,
     /// A card, tokenised by the payout provider from the page's script.
@@ -37,8 +37,14 @@ enum Payout {
 
 /// Fills the application's steps for a borrower who gives only a phone, with one field wrong
 /// on the first step (refused beside the field, the rest kept) and then corrected.
-async fn apply_through_the_pages(browser: &Browser, phone: &str, passport: &str, payout: Payout) {
-    browser.open("/").await;
+pub(crate) async fn apply_through_the_pages(
+    browser: &Browser,
+    start: &str,
+    phone: &str,
+    passport: &str,
+    payout: Payout,
+) {
+    browser.open(start).await;
     browser.submit("form.calculator button").await;
     browser.submit("#apply").await;
     assert_eq!(browser.text("h2").await, "Заём и контакты");
@@ -134,7 +140,7 @@ async fn a_borrower_applies_signs_repays_and_the_loan_closes_all_in_the_browser(
     let app = TestApp::spawn_with(options).await;
     app.staff("anna@k911.ru", Role::Underwriter).await;
     let borrower = app.browser(360).await;
-    apply_through_the_pages(&borrower, PHONE, "123456", Payout::Wallet).await;
+    apply_through_the_pages(&borrower, "/", PHONE, "123456", Payout::Wallet).await;
 
     // The underwriter opens the applicant with a purpose and approves as asked.
     let staff = app.browser(1280).await;
@@ -223,6 +229,6 @@ async fn a_borrower_applies_signs_repays_and_the_loan_closes_all_in_the_browser(
 async fn an_applicant_links_a_card_on_the_payout_step() {
     let app = TestApp::spawn().await;
     let browser = app.browser(360).await;
-    apply_through_the_pages(&browser, "+79160000061", "000061", Payout::Card).await;
+    apply_through_the_pages(&browser, "/", "+79160000061", "000061", Payout::Card).await;
     browser.close().await;
 }

@@ -121,6 +121,8 @@ const SPECS: &[Spec] = &[
     spec("consent_personal_data", "consents.personal_data", "Согласен на обработку персональных данных для проверки кредитной истории", 6, "checkbox", "Без этого согласия заявку не рассмотреть"),
     spec("consent_credit_history", "consents.credit_history_check", "Согласен на запрос кредитной истории в бюро кредитных историй", 6, "checkbox", "Без этого согласия заявку не рассмотреть"),
     spec("consent_terms", "consents.terms", "Ознакомлен с общими условиями и правилами предоставления займов", 6, "checkbox", "Нужно ознакомиться с условиями"),
+    // An agent's code, carried from `/?ref=CODE`; an unknown one never stops the application.
+    spec("referral_code", "referral_code", "", 1, "hidden", "Код приглашения не подошёл"),
     // The versions of the texts shown, sent back so a text changed meanwhile is caught.
     spec("version_personal_data", "consents.versions.personal_data", "", 6, "hidden", "Текст изменился"),
     spec("version_credit_history_check", "consents.versions.credit_history_check", "", 6, "hidden", "Текст изменился"),
@@ -179,6 +181,8 @@ struct ApplyPage {
     errors: Vec<(&'static str, &'static str)>,
     notice: Option<&'static str>,
     submitted: Option<uuid::Uuid>,
+    /// The application brought its customer to the agent whose code it carried.
+    referred: bool,
     /// The consents' texts in force: title and link.
     texts: Vec<(&'static str, String)>,
 }
@@ -232,6 +236,7 @@ impl ApplyPage {
             errors: errors.iter().map(|e| (e.name, e.error)).collect(),
             notice: None,
             submitted: None,
+            referred: false,
             texts: vec![],
         }
     }
@@ -267,6 +272,9 @@ async fn texts_in_force(
 pub(crate) struct Start {
     amount: Option<String>,
     term: Option<String>,
+    /// An agent's referral code, from the site's `/?ref=CODE`.
+    #[serde(rename = "ref")]
+    referral: Option<String>,
 }
 
 /// `GET /apply`: the first step, with the calculator's amount and term if it came from there.
@@ -282,6 +290,9 @@ pub(crate) async fn start(
     typed
         .0
         .insert("term".into(), start.term.unwrap_or_default());
+    typed
+        .0
+        .insert("referral_code".into(), start.referral.unwrap_or_default());
     let page = ApplyPage::new(Chrome::new(&state, csrf.token), &typed, 1, &[]);
     Ok((csrf.jar, render(&page)?))
 }
@@ -340,9 +351,10 @@ pub(crate) async fn step(
     };
     state.limits.admit(Action::Application, client.0)?;
     match onboarding.apply(form, &meta).await {
-        Ok((written, _)) => {
+        Ok((written, referral)) => {
             let mut page = ApplyPage::new(chrome, &typed, step, &[]);
             page.submitted = Some(written.id);
+            page.referred = referral.is_some_and(|r| r.attributed());
             Ok((StatusCode::CREATED, csrf.jar, render(&page)?).into_response())
         }
         Err(AppError::ConsentTextChanged(_)) => {
@@ -460,6 +472,7 @@ fn body(typed: &Typed) -> (ApplicationRequest, Vec<&'static Spec>) {
             "monthly_income_kopecks": income,
         },
         "loan": {"amount_kopecks": amount, "term_days": term},
+        "referral_code": optional("referral_code"),
         "payout": {
             "method": text("payout_method"),
             "card_token": optional("card_token"),

@@ -26,6 +26,9 @@ const DEFAULT_TERM_DAYS: i64 = 21;
 pub(crate) struct CalculatorQuery {
     amount: Option<String>,
     term: Option<String>,
+    /// An agent's referral code (`/?ref=CODE`), carried on into the application.
+    #[serde(rename = "ref")]
+    referral: Option<String>,
 }
 
 /// The product's limits as the form shows them.
@@ -60,6 +63,7 @@ struct CalculatorPage {
     amount_error: Option<String>,
     term_error: Option<String>,
     quote: Option<QuoteView>,
+    referral: String,
 }
 
 /// `/`: the calculator. Its form is a GET, so a result is a link one can share; the price comes
@@ -135,6 +139,7 @@ pub(crate) async fn calculator(
         amount_error,
         term_error,
         quote,
+        referral: query.referral.unwrap_or_default(),
     };
     Ok((csrf.jar, render(&page)?))
 }
