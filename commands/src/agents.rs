@@ -69,6 +69,7 @@ impl Referral {
 pub struct Agents {
     pub(crate) core: Core,
     pub(crate) agents: Arc<Cqrs<Agent>>,
+    pub(crate) agent_store: Arc<Store<Agent>>,
     pub(crate) access: Access,
     pub(crate) payout: Arc<dyn PayoutProvider>,
 }
@@ -153,6 +154,40 @@ impl Agents {
         self.core
             .execute(&self.agents, agent_id, command, meta)
             .await
+    }
+
+    /// Closes every agent's months that have ended (the tidy-up job, once a minute): each
+    /// month's statement is fixed, oldest first. One agent's failure is logged and counted, and
+    /// the others go on.
+    pub async fn close_ended_months(&self) -> Result<(), Error> {
+        let today = crate::clock::moscow_date(self.core.clock.now());
+        let agents: Vec<Uuid> = sqlx::query_scalar("SELECT agent_id FROM referral_codes")
+            .fetch_all(&self.core.db.sqlx)
+            .await?;
+        let meta = CommandMeta::system("scheduler");
+        for agent_id in agents {
+            let closed = async {
+                let agent = self.core.load(&self.agent_store, agent_id).await?;
+                for month in agent.months_to_close(today) {
+                    let command = AgentCommand::CloseMonth {
+                        month,
+                        at: self.core.clock.now(),
+                    };
+                    self.core
+                        .execute(&self.agents, agent_id, command, &meta.about(agent_id))
+                        .await?;
+                }
+                Ok::<_, Error>(())
+            };
+            if let Err(error) = closed.await {
+                tracing::warn!(agent = %agent_id, %error, "closing an agent's months failed; skipped");
+                let labels = crate::metrics::JobLabels {
+                    job: "agent_statements".to_string(),
+                };
+                self.core.metrics.job_failures.get_or_create(&labels).inc();
+            }
+        }
+        Ok(())
     }
 
     /// A new plan from `effective_from`; what was earned before stays as it was.

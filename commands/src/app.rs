@@ -120,7 +120,8 @@ pub struct App {
 
 impl App {
     /// The jobs that visit no loan: registrations never submitted are released, expired
-    /// idempotency keys forgotten. A failure is logged; the next run tries again.
+    /// idempotency keys forgotten, agents' ended months closed. A failure is logged; the next
+    /// run tries again.
     pub async fn tidy_up(&self) {
         if let Err(error) = self.onboarding.release_unsubmitted_applications().await {
             tracing::warn!(%error, "releasing unsubmitted applications failed");
@@ -128,6 +129,9 @@ impl App {
         if let Err(error) = k911_event_store::idempotency::forget_expired(&self.core.db.sqlx).await
         {
             tracing::warn!(%error, "forgetting expired idempotency keys failed");
+        }
+        if let Err(error) = self.agents.close_ended_months().await {
+            tracing::warn!(%error, "closing agents' months failed");
         }
     }
 
@@ -266,13 +270,14 @@ impl App {
                 credit_history: Arc::new(LocalCreditHistory::new(db.sqlx.clone(), keys)),
                 payout: ports.payout.clone(),
                 documents: Arc::new(store::store(&db)),
-                agent_store,
+                agent_store: agent_store.clone(),
             },
             profiles,
             followers,
             agents: Agents {
                 core: core.clone(),
                 agents,
+                agent_store: agent_store.clone(),
                 access: access.clone(),
                 payout: ports.payout.clone(),
             },

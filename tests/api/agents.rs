@@ -251,4 +251,30 @@ async fn a_referred_loan_paid_out_earns_and_returned_within_14_days_loses_the_co
     for ((table, order), rows) in tables.into_iter().zip(before) {
         assert_eq!(app.dump(table, order).await, rows, "{table}");
     }
+
+    // The months close once they have ended: November pays 1 000 ₽; December nets −1 000 ₽,
+    // carried on, never paid.
+    crate::loans::move_clock(&app, "2027-01-01T09:00:00+03:00").await;
+    app.app.tidy_up().await;
+    app.settle().await;
+    let statements: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT month, status, net_kopecks, payable_kopecks, carried_out
+           FROM read.agent_statements ORDER BY month",
+    )
+    .fetch_all(&app.db.sqlx)
+    .await
+    .unwrap();
+    assert_eq!(
+        statements,
+        [
+            ("2026-11".into(), "closed".into(), 100_000, 100_000, 0),
+            ("2026-12".into(), "closed".into(), -100_000, 0, -100_000),
+        ]
+    );
+    // Closing again changes nothing.
+    app.app.tidy_up().await;
+    assert_eq!(
+        agent_events(&app, &agent_id, "StatementClosed").await.len(),
+        2
+    );
 }

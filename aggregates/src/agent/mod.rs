@@ -53,6 +53,8 @@ struct Statement {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Agent {
     registered: bool,
+    /// The Moscow day the agent was registered: their first statement's month.
+    registered_on: Option<NaiveDate>,
     suspended: bool,
     code: Option<ReferralCode>,
     account_id: Option<Uuid>,
@@ -93,6 +95,20 @@ impl Agent {
             .rev()
             .find(|(_, from, _)| *from <= day)
             .map(|(version, _, plan)| (*version, plan))
+    }
+
+    /// The months that ended by `today` (Moscow) and have no statement yet, oldest first: from
+    /// the month after the latest statement (the registration month for the first).
+    pub fn months_to_close(&self, today: NaiveDate) -> Vec<Month> {
+        let first = match (self.statements.keys().next_back(), self.registered_on) {
+            (Some(latest), _) => latest.next(),
+            (None, Some(registered)) => Month::of(registered),
+            (None, None) => return vec![],
+        };
+        let current = Month::of(today);
+        std::iter::successors(Some(first), |m| Some(m.next()))
+            .take_while(|m| *m < current)
+            .collect()
     }
 
     fn closed(&self, month: Month) -> bool {
@@ -323,9 +339,13 @@ impl Aggregate for Agent {
     fn apply(&mut self, event: Self::Event) {
         match event {
             AgentEvent::AgentRegistered {
-                code, account_id, ..
+                code,
+                account_id,
+                registered_at,
+                ..
             } => {
                 self.registered = true;
+                self.registered_on = Some(moscow_date(registered_at));
                 self.code = Some(code);
                 self.account_id = Some(account_id);
             }

@@ -560,3 +560,20 @@ proptest! {
         prop_assert_eq!(paid_and_carried, ledger);
     }
 }
+
+#[test]
+fn the_months_to_close_run_from_the_last_statement_to_the_last_ended_month() {
+    let mut agent = Agent::default();
+    for event in registered() {
+        agent.apply(event);
+    }
+    // Registered in November: on 15 January, November and December wait for their statements.
+    let january = NaiveDate::from_ymd_opt(2027, 1, 15).unwrap();
+    assert_eq!(
+        agent.months_to_close(january),
+        [month("2026-11"), month("2026-12")]
+    );
+    assert!(agent.months_to_close(day(11, 30)).is_empty());
+    agent.apply(closed("2026-11", 0, 0, 0, at(12, 1)));
+    assert_eq!(agent.months_to_close(january), [month("2026-12")]);
+}
