@@ -213,15 +213,18 @@ pub enum Role {
     Compliance,
     Analyst,
     Admin,
+    /// Approves agents' statements for payment.
+    Finance,
 }
 
 impl Role {
-    pub const STAFF: [Role; 5] = [
+    pub const STAFF: [Role; 6] = [
         Role::Underwriter,
         Role::Support,
         Role::Compliance,
         Role::Analyst,
         Role::Admin,
+        Role::Finance,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -233,6 +236,7 @@ impl Role {
             Role::Compliance => "compliance",
             Role::Analyst => "analyst",
             Role::Admin => "admin",
+            Role::Finance => "finance",
         }
     }
 
@@ -250,7 +254,8 @@ impl Role {
 impl FromStr for Role {
     type Err = ValueError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const ALL: &str = "borrower, agent, underwriter, support, compliance, analyst, admin";
+        const ALL: &str =
+            "borrower, agent, underwriter, support, compliance, analyst, admin, finance";
         [
             Role::Borrower,
             Role::Agent,
@@ -259,6 +264,7 @@ impl FromStr for Role {
             Role::Compliance,
             Role::Analyst,
             Role::Admin,
+            Role::Finance,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)

@@ -24,9 +24,11 @@ use crate::app::Core;
 use crate::auth::Access;
 use crate::error::{step_failed, StepFailure};
 use crate::execute::run_retrying;
-use crate::payout::PayoutProvider;
+use crate::payout::{PayoutOutcome, PayoutProvider};
 use crate::{CommandMeta, Error, Written};
 use k911_aggregates::account::Account;
+use k911_aggregates::agent::values::Month;
+use k911_event_store::outbox::{self, Effect, EffectKind, PayoutPurpose};
 
 /// What an admin gives to register an agent.
 #[derive(Debug, Clone)]
@@ -95,11 +97,11 @@ impl Agents {
         let profile = AgentProfile {
             name: form.name,
             inn: form.inn,
-            payout: form.payout,
         };
         let command = AgentCommand::Register {
             kind: form.kind,
             profile: self.core.keys.seal(agent_id, &profile).await?,
+            payout: self.core.keys.seal(agent_id, &form.payout).await?,
             account_id: login.id,
             code: code.clone(),
             plan: form.plan,
@@ -190,6 +192,59 @@ impl Agents {
         Ok(())
     }
 
+    /// Finance approves a closed statement's payable amount: the payout (its id derived from the
+    /// agent and the month, so approving twice cannot pay twice) follows through the effects
+    /// outbox (`CommissionPayouts`).
+    pub async fn approve_payment(
+        &self,
+        agent_id: Uuid,
+        month: Month,
+        staff_id: Uuid,
+        meta: &CommandMeta,
+    ) -> Result<(Written, Uuid), Error> {
+        let payout_id = commission_payout_id(agent_id, month);
+        let command = AgentCommand::ApprovePayment {
+            month,
+            payout_id,
+            approved_by: staff_id,
+            at: self.core.clock.now(),
+        };
+        let written = self
+            .core
+            .execute(&self.agents, agent_id, command, meta)
+            .await?;
+        Ok((written, payout_id))
+    }
+
+    /// The payout provider's answer to a statement's payment, once it has one: paid or refused.
+    pub async fn settle_commission_payout(
+        &self,
+        agent_id: Uuid,
+        month: Month,
+        payout_id: Uuid,
+    ) -> Result<(), Error> {
+        let paid = match self
+            .payout
+            .outcome(payout_id)
+            .await
+            .map_err(Error::Storage)?
+        {
+            PayoutOutcome::Pending => return Ok(()),
+            PayoutOutcome::Paid => true,
+            PayoutOutcome::Failed(_) => false,
+        };
+        let command = AgentCommand::RecordPayout {
+            month,
+            paid,
+            at: self.core.clock.now(),
+        };
+        let meta = CommandMeta::system("scheduler").about(agent_id);
+        self.core
+            .execute(&self.agents, agent_id, command, &meta)
+            .await?;
+        Ok(())
+    }
+
     /// A new plan from `effective_from`; what was earned before stays as it was.
     pub async fn change_plan(
         &self,
@@ -232,6 +287,57 @@ pub(crate) async fn referral(
         agent_id: Some(agent_id),
         refused: None,
     })
+}
+
+/// The payout id of an agent's month: the same however often it is approved.
+fn commission_payout_id(agent_id: Uuid, month: Month) -> Uuid {
+    Uuid::new_v5(&agent_id, format!("commission/{month}").as_bytes())
+}
+
+/// Sends an approved statement's money: the payout becomes an effect of the outbox, with the
+/// agent's sealed payout method, written in this step's transaction; the effects worker pays it
+/// once under its id.
+pub struct CommissionPayouts;
+
+#[async_trait::async_trait]
+impl Follower for CommissionPayouts {
+    fn name(&self) -> &'static str {
+        "commission_payouts"
+    }
+
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![AgentEventType::StatementPaymentApproved.into()]
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::ProcessManager
+    }
+
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
+        let bad = |e: &dyn StepFailure| step_failed(event, e);
+        let AgentEvent::StatementPaymentApproved {
+            payout_id, amount, ..
+        } = payload(event)?
+        else {
+            return Ok(());
+        };
+        let agent_id = aggregate_uuid(event)?;
+        let registered = tx.first_payload(Agent::TYPE, &event.aggregate_id).await?;
+        let Ok(AgentEvent::AgentRegistered { payout, .. }) = serde_json::from_value(registered)
+        else {
+            return Err(bad(&"agent without registration"));
+        };
+        let effect = Effect::Payout {
+            payout_id,
+            // The payout's subject: for a commission, the agent.
+            loan_id: agent_id,
+            purpose: PayoutPurpose::Commission,
+            amount,
+            method: payout,
+        };
+        outbox::enqueue(tx.transaction(), payout_id, EffectKind::Payout, &effect).await?;
+        Ok(())
+    }
 }
 
 /// The agent who owns `code`.

@@ -11,7 +11,7 @@ use k911_event_store::keys::{KeyStore, MasterKey};
 use k911_event_store::store;
 use k911_event_store::Database;
 
-use crate::agents::{AgentAttribution, AgentCommissions, Agents};
+use crate::agents::{AgentAttribution, AgentCommissions, Agents, CommissionPayouts};
 use crate::auth::Access;
 use crate::clock::Clock;
 use crate::content::Content;
@@ -199,6 +199,7 @@ impl App {
         projections.push(Arc::new(AgentCommissions {
             agents: agents.clone(),
         }));
+        projections.push(Arc::new(CommissionPayouts));
         let incoming_store = Arc::new(store::store(&db));
         projections.push(Arc::new(PaymentAssignment {
             loans: loans.clone(),

@@ -113,6 +113,7 @@ impl PayoutProvider for YooKassaPayouts {
             "description": match order.purpose {
                 PayoutPurpose::Loan => "Выдача займа",
                 PayoutPurpose::Refund => "Возврат переплаты по займу",
+                PayoutPurpose::Commission => "Агентское вознаграждение",
             },
             "metadata": {"loan_id": order.loan_id, "payout_id": order.payout_id},
         });

@@ -44,6 +44,8 @@ crate::text_enum! {
         Loan,
         /// An overpayment, back to the borrower.
         Refund,
+        /// A month's commission, to an agent.
+        Commission,
     }
 }
 

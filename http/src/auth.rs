@@ -98,6 +98,8 @@ role_extractor! {
     Underwriter: [Role::Underwriter];
     Support: [Role::Support];
     Admin: [Role::Admin];
+    /// Who approves agents' statements for payment.
+    Finance: [Role::Finance];
     /// Who edits the public content (FAQ) and resolves payments no loan could take.
     Editor: [Role::Support, Role::Admin];
 }

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use k911_aggregates::agent::values::Month;
 use k911_commands::clock::moscow_date;
 use k911_commands::App;
 use k911_projections::Reader;
@@ -39,6 +40,25 @@ async fn loan_jobs(app: &App, reader: &Reader) {
             app.lending.expire_offers(&due.lapsed_offers).await;
         }
         Err(error) => tracing::warn!(%error, "loans due a visit could not be listed"),
+    }
+    match reader.awaited_commission_payouts().await {
+        Ok(awaited) => {
+            for (agent_id, month, payout_id) in awaited {
+                let Ok(month) = Month::parse(&month) else {
+                    continue;
+                };
+                if let Err(error) = app
+                    .agents
+                    .settle_commission_payout(agent_id, month, payout_id)
+                    .await
+                {
+                    tracing::warn!(agent = %agent_id, %error, "a commission payout could not be settled; skipped");
+                }
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "commission payouts awaiting an answer could not be listed")
+        }
     }
 }
 

@@ -28,6 +28,7 @@ use crate::routes::{
         content::upload_document, content::withdraw_document,
         effects::list, effects::retry,
         agents::create, agents::suspend, agents::resume, agents::change_plan,
+        agents::approve_payment,
         dev::sms, dev::mail, dev::clock, sandbox::tokenise, sandbox::payouts,
     ),
     modifiers(&BearerAuth),

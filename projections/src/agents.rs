@@ -394,3 +394,24 @@ async fn open_statement(
     .await?;
     Ok(())
 }
+
+impl crate::Reader {
+    /// Approved statements whose payout has no answer yet: `(agent, month, payout)`.
+    pub async fn awaited_commission_payouts(
+        &self,
+    ) -> Result<Vec<(uuid::Uuid, String, uuid::Uuid)>, crate::ReadError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT agent_id, month, payout_id FROM read.agent_statements
+                  WHERE status = $1 ORDER BY month, agent_id",
+                &[&StatementState::Approved],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect())
+    }
+}

@@ -277,4 +277,43 @@ async fn a_referred_loan_paid_out_earns_and_returned_within_14_days_loses_the_co
         agent_events(&app, &agent_id, "StatementClosed").await.len(),
         2
     );
+
+    // Finance approves November's statement: paid once, through the payout provider.
+    let finance = app.staff("fin@k911.ru", Role::Finance).await;
+    let november = format!("/api/v1/staff/agents/{agent_id}/statements/2026-11/pay");
+    // Months have passed: the admin's session has ended; only finance may pay anyway.
+    let admin = crate::cabinet::login(&app, "root@k911.ru", k911_tests::STAFF_PASSWORD).await;
+    app.post_as(&admin, &november, None)
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    let approved = app.post_as(&finance, &november, None).await;
+    assert_eq!(approved.status, StatusCode::ACCEPTED, "{:#}", approved.body);
+    app.post_as(&finance, &november, None)
+        .await
+        .problem(StatusCode::CONFLICT);
+    let december = format!("/api/v1/staff/agents/{agent_id}/statements/2026-12/pay");
+    app.post_as(&finance, &december, None)
+        .await
+        .problem(StatusCode::CONFLICT);
+    crate::loans::move_clock(&app, "2027-01-01T09:05:00+03:00").await;
+    let payouts = app
+        .request(axum::http::Method::GET, "/sandbox/payouts", None, &[])
+        .await;
+    let commission: Vec<&Value> = payouts
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "commission")
+        .collect();
+    assert_eq!(commission.len(), 1, "{:#}", payouts.body);
+    assert_eq!(commission[0]["payout_id"], approved.body["payout_id"]);
+    assert_eq!(commission[0]["amount_kopecks"], 100_000);
+    assert_eq!(commission[0]["executions"], 1);
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM read.agent_statements WHERE month = '2026-11'")
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap();
+    assert_eq!(status, "paid");
 }

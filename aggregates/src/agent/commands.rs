@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use super::plan::CommissionPlan;
 use super::values::{AgentKind, AgentProfile, Month, ReferralCode};
+use crate::loan_application::applicant::PayoutMethod;
 use crate::money::Kopecks;
 use crate::Sealed;
 
@@ -13,6 +14,8 @@ pub enum AgentCommand {
     Register {
         kind: AgentKind,
         profile: Sealed<AgentProfile>,
+        /// Where commission is paid: a card tokenised by the payout provider, or an e-wallet.
+        payout: Sealed<PayoutMethod>,
         /// The agent's login account (e-mail and password, like staff).
         account_id: Uuid,
         code: ReferralCode,

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use super::plan::CommissionPlan;
 use super::values::{AgentKind, AgentProfile, Month, ReferralCode};
+use crate::loan_application::applicant::PayoutMethod;
 use crate::money::Kopecks;
 use crate::{Sealed, EVENT_VERSION_1};
 
@@ -34,6 +35,7 @@ pub enum AgentEvent {
     AgentRegistered {
         kind: AgentKind,
         profile: Sealed<AgentProfile>,
+        payout: Sealed<PayoutMethod>,
         account_id: Uuid,
         code: ReferralCode,
         plan: CommissionPlan,

@@ -137,6 +137,7 @@ impl Aggregate for Agent {
             AgentCommand::Register {
                 kind,
                 profile,
+                payout,
                 account_id,
                 code,
                 plan,
@@ -153,6 +154,7 @@ impl Aggregate for Agent {
                     AgentEvent::AgentRegistered {
                         kind,
                         profile,
+                        payout,
                         account_id,
                         code,
                         plan: plan.clone(),

@@ -44,6 +44,7 @@ fn register() -> AgentCommand {
     AgentCommand::Register {
         kind: AgentKind::SoleTrader,
         profile: Sealed::new(ACCOUNT, "n".into(), "c".into()),
+        payout: Sealed::new(ACCOUNT, "n2".into(), "c2".into()),
         account_id: ACCOUNT,
         code: ReferralCode::parse("IVAN2026").unwrap(),
         plan: plan(),
@@ -57,6 +58,7 @@ fn registered() -> Vec<AgentEvent> {
         AgentEvent::AgentRegistered {
             kind: AgentKind::SoleTrader,
             profile: Sealed::new(ACCOUNT, "n".into(), "c".into()),
+            payout: Sealed::new(ACCOUNT, "n2".into(), "c2".into()),
             account_id: ACCOUNT,
             code: ReferralCode::parse("IVAN2026").unwrap(),
             plan: plan(),

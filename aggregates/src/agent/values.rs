@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::loan_application::applicant::{OfficialText, PayoutMethod};
+use crate::loan_application::applicant::OfficialText;
 use crate::values::ValueError;
 
 /// The legal form an agent works in.
@@ -71,14 +71,13 @@ impl Inn {
     }
 }
 
-/// What identifies and pays an agent: personal data, sealed under the agent's key.
+/// Who an agent is: personal data, sealed under the agent's key (where commission is paid is
+/// sealed on its own, for the payout to carry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentProfile {
     /// A person's full name, or a company's name.
     pub name: OfficialText,
     pub inn: Inn,
-    /// Where commission is paid: a card tokenised by the payout provider, or an e-wallet.
-    pub payout: PayoutMethod,
 }
 
 /// The code a referred client's application carries (`/?ref=CODE`): 6 to 16 Latin letters and

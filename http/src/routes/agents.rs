@@ -1,12 +1,12 @@
 //! Agents as admins manage them: registered with a login, a referral code and a plan;
 //! suspended, resumed, given a new plan from a date.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use chrono::NaiveDate;
 use k911_aggregates::agent::plan::CommissionPlan;
-use k911_aggregates::agent::values::{AgentKind, Inn};
+use k911_aggregates::agent::values::{AgentKind, Inn, Month};
 use k911_aggregates::loan_application::applicant::OfficialText;
 use k911_aggregates::money::Kopecks;
 use k911_aggregates::values::Email;
@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::auth::Admin;
+use crate::auth::{Admin, Finance};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, IdPath, Json, Today};
 use crate::routes::applications::form::PayoutBody;
@@ -191,4 +191,37 @@ pub(crate) async fn change_plan(
         .change_plan(id, plan, body.effective_from, &caller.meta)
         .await?;
     Ok(JsonResponse(written.into()))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PaymentApproved {
+    agent_id: Uuid,
+    month: String,
+    /// The payout's id at the provider: one per agent and month.
+    payout_id: Uuid,
+    position: i64,
+}
+
+/// Finance approves a closed statement for payment: the payable amount goes to the agent's card
+/// or wallet through the payout provider, once.
+#[utoipa::path(post, path = "/api/v1/staff/agents/{id}/statements/{month}/pay", tag = "agents", security(("bearer" = [])), params(("id" = Uuid, Path), ("month" = String, Path, description = "YYYY-MM")), responses((status = 202, body = PaymentApproved), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "Not closed, nothing payable, or approved already"), (status = 422, body = crate::error::Problem)))]
+pub(crate) async fn approve_payment(
+    State(agents): State<Agents>,
+    Finance(caller): Finance,
+    Path((id, month)): Path<(String, String)>,
+) -> Result<(StatusCode, JsonResponse<PaymentApproved>), ApiError> {
+    let agent_id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("agent"))?;
+    let month = Month::parse(&month).map_err(|e| ApiError::invalid("month", e))?;
+    let (written, payout_id) = agents
+        .approve_payment(agent_id, month, caller.principal.account_id, &caller.meta)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        JsonResponse(PaymentApproved {
+            agent_id,
+            month: month.to_string(),
+            payout_id,
+            position: written.position,
+        }),
+    ))
 }

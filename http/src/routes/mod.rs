@@ -50,6 +50,10 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         .route("/api/v1/staff/agents/{id}/resume", post(agents::resume))
         .route("/api/v1/staff/agents/{id}/plan", put(agents::change_plan))
         .route(
+            "/api/v1/staff/agents/{id}/statements/{month}/pay",
+            post(agents::approve_payment),
+        )
+        .route(
             "/api/v1/payments/notifications",
             post(payments::notification),
         )
