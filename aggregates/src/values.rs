@@ -95,6 +95,14 @@ impl Phone {
     }
 }
 
+impl Phone {
+    /// As an agent may see it: `+7 916 ***-**-12`.
+    pub fn masked(&self) -> String {
+        let digits = &self.0[2..];
+        format!("+7 {} ***-**-{}", &digits[..3], &digits[8..])
+    }
+}
+
 impl fmt::Display for Phone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -275,6 +283,19 @@ impl FromStr for Role {
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod masking_tests {
+    use super::Phone;
+
+    #[test]
+    fn an_agent_sees_a_phone_masked() {
+        assert_eq!(
+            Phone::parse("+79161234512").unwrap().masked(),
+            "+7 916 ***-**-12"
+        );
     }
 }
 

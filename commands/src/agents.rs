@@ -192,6 +192,20 @@ impl Agents {
         Ok(())
     }
 
+    /// Records that an agent looked at a client they brought (masked as it is), as staff reads
+    /// are recorded.
+    pub async fn record_client_read(
+        &self,
+        caller_account: Uuid,
+        customer_id: Uuid,
+        purpose: &str,
+        meta: &CommandMeta,
+    ) -> Result<(), Error> {
+        self.core
+            .record_personal_data_read(caller_account, customer_id, purpose, meta)
+            .await
+    }
+
     /// Finance approves a closed statement's payable amount: the payout (its id derived from the
     /// agent and the month, so approving twice cannot pay twice) follows through the effects
     /// outbox (`CommissionPayouts`).

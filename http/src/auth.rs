@@ -100,6 +100,8 @@ role_extractor! {
     Admin: [Role::Admin];
     /// Who approves agents' statements for payment.
     Finance: [Role::Finance];
+    /// An agent in their own cabinet.
+    AgentUser: [Role::Agent];
     /// Who edits the public content (FAQ) and resolves payments no loan could take.
     Editor: [Role::Support, Role::Admin];
 }

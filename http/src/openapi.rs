@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    agents, applications, auth, content, dev, effects, health, loans, me, my_support, payments,
-    sandbox, social, support,
+    agent, agents, applications, auth, content, dev, effects, health, loans, me, my_support,
+    payments, sandbox, social, support,
 };
 
 #[derive(OpenApi)]
@@ -29,6 +29,8 @@ use crate::routes::{
         effects::list, effects::retry,
         agents::create, agents::suspend, agents::resume, agents::change_plan,
         agents::approve_payment,
+        agent::clients, agent::client, agent::commissions, agent::statements,
+        agent::statements_csv,
         dev::sms, dev::mail, dev::clock, sandbox::tokenise, sandbox::payouts,
     ),
     modifiers(&BearerAuth),

@@ -9,6 +9,8 @@ use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, Fol
 use k911_event_store::log::RecordedEvent;
 
 use crate::json;
+use k911_aggregates::loan_application::applicant::Applicant;
+use k911_aggregates::values::Phone;
 
 k911_event_store::text_enum! {
     /// Whether an agent brings new clients and earns.
@@ -412,6 +414,166 @@ impl crate::Reader {
         Ok(rows
             .iter()
             .map(|row| (row.get(0), row.get(1), row.get(2)))
+            .collect())
+    }
+}
+
+/// A referred client as their agent may see them: masked, never more (opened and masked here,
+/// so nothing unmasked leaves the read side).
+#[derive(Debug, Clone)]
+pub struct AgentClientRow {
+    pub customer_id: uuid::Uuid,
+    pub attributed_at: chrono::DateTime<chrono::Utc>,
+    /// The first name and the last name's initial (`None` once erased).
+    pub name: Option<String>,
+    /// `+7 916 ***-**-12` (`None` once erased).
+    pub phone: Option<String>,
+}
+
+/// A line of an agent's commission ledger.
+#[derive(Debug, Clone)]
+pub struct CommissionRow {
+    pub loan_id: uuid::Uuid,
+    pub kind: CommissionKind,
+    pub amount_kopecks: i64,
+    pub month: String,
+    pub first_loan: Option<bool>,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// An agent's month.
+#[derive(Debug, Clone)]
+pub struct StatementRow {
+    pub month: String,
+    pub status: StatementState,
+    pub accrued_kopecks: i64,
+    pub reversed_kopecks: i64,
+    pub carried_in: i64,
+    pub net_kopecks: Option<i64>,
+    pub payable_kopecks: Option<i64>,
+    pub carried_out: Option<i64>,
+}
+
+impl crate::Reader {
+    /// The agent a login account belongs to.
+    pub async fn agent_of_account(
+        &self,
+        account_id: uuid::Uuid,
+    ) -> Result<Option<uuid::Uuid>, crate::ReadError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT agent_id FROM read.agents WHERE account_id = $1",
+                &[&account_id],
+            )
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// The clients `agent_id` brought, oldest first, masked.
+    pub async fn agent_clients(
+        &self,
+        agent_id: uuid::Uuid,
+    ) -> Result<Vec<AgentClientRow>, crate::ReadError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT a.customer_id, a.attributed_at, c.phone, c.profile
+                   FROM read.agent_clients a JOIN read.customers c USING (customer_id)
+                  WHERE a.agent_id = $1 ORDER BY a.attributed_at, a.customer_id",
+                &[&agent_id],
+            )
+            .await?;
+        let mut clients = Vec::with_capacity(rows.len());
+        for row in rows {
+            let phone: Option<Phone> = self.open(&row.get::<_, serde_json::Value>(2)).await?;
+            let profile: Option<Applicant> = match row.get::<_, Option<serde_json::Value>>(3) {
+                Some(stored) => self.open(&stored).await?,
+                None => None,
+            };
+            clients.push(AgentClientRow {
+                customer_id: row.get(0),
+                attributed_at: row.get(1),
+                name: profile.map(|p| p.masked_name()),
+                phone: phone.map(|p| p.masked()),
+            });
+        }
+        Ok(clients)
+    }
+
+    /// Whether `customer_id` is `agent_id`'s client.
+    pub async fn is_agent_client(
+        &self,
+        agent_id: uuid::Uuid,
+        customer_id: uuid::Uuid,
+    ) -> Result<bool, crate::ReadError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT 1 FROM read.agent_clients WHERE agent_id = $1 AND customer_id = $2",
+                &[&agent_id, &customer_id],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// The agent's ledger, in the order it was written.
+    pub async fn agent_commissions(
+        &self,
+        agent_id: uuid::Uuid,
+    ) -> Result<Vec<CommissionRow>, crate::ReadError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT loan_id, kind, amount_kopecks, month, first_loan, at
+                   FROM read.agent_commissions WHERE agent_id = $1 ORDER BY position",
+                &[&agent_id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| CommissionRow {
+                loan_id: row.get(0),
+                kind: row.get(1),
+                amount_kopecks: row.get(2),
+                month: row.get(3),
+                first_loan: row.get(4),
+                at: row.get(5),
+            })
+            .collect())
+    }
+
+    /// The agent's statements, newest month first.
+    pub async fn agent_statements(
+        &self,
+        agent_id: uuid::Uuid,
+    ) -> Result<Vec<StatementRow>, crate::ReadError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT month, status, accrued_kopecks, reversed_kopecks, carried_in, net_kopecks,
+                        payable_kopecks, carried_out
+                   FROM read.agent_statements WHERE agent_id = $1 ORDER BY month DESC",
+                &[&agent_id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| StatementRow {
+                month: row.get(0),
+                status: row.get(1),
+                accrued_kopecks: row.get(2),
+                reversed_kopecks: row.get(3),
+                carried_in: row.get(4),
+                net_kopecks: row.get(5),
+                payable_kopecks: row.get(6),
+                carried_out: row.get(7),
+            })
             .collect())
     }
 }

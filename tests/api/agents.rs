@@ -317,3 +317,89 @@ async fn a_referred_loan_paid_out_earns_and_returned_within_14_days_loses_the_co
             .unwrap();
     assert_eq!(status, "paid");
 }
+
+/// An agent logs in and sees only the clients they brought, masked; another agent and a borrower
+/// see none of it, and every look is recorded.
+#[tokio::test]
+async fn an_agent_sees_only_their_own_clients_masked_and_every_look_is_recorded() {
+    let app = TestApp::spawn().await;
+    let admin = app.staff("root@k911.ru", Role::Admin).await;
+    let (_, code) = agent(&app, &admin, "a@k911.ru").await;
+    let (_, _) = agent(&app, &admin, "b@k911.ru").await;
+    let phone = "+79160000091";
+    let mut body = application(phone, Some("c91@example.ru"), "000091");
+    body["referral_code"] = json!(code);
+    let body = with_card(&app, &body).await;
+    let applied = app.post("/api/v1/applications", &body).await;
+    assert_eq!(
+        applied.body["referral"]["attributed"], true,
+        "{:#}",
+        applied.body
+    );
+    let underwriter = app.staff("olga@k911.ru", Role::Underwriter).await;
+    let id = applied.body["application_id"].as_str().unwrap();
+    app.post_as(
+        &underwriter,
+        &format!("/api/v1/staff/applications/{id}/approve"),
+        None,
+    )
+    .await;
+    app.settle().await;
+
+    let a = crate::cabinet::login(&app, "a@k911.ru", "agent password 1").await;
+    let b = crate::cabinet::login(&app, "b@k911.ru", "agent password 1").await;
+    let clients = app.get_as(&a, "/api/v1/agent/clients").await;
+    assert_eq!(clients.status, StatusCode::OK, "{:#}", clients.body);
+    let list = clients.body.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{:#}", clients.body);
+    assert_eq!(list[0]["name"], "Иван И.");
+    assert_eq!(list[0]["phone"], "+7 916 ***-**-91");
+    let text = clients.body.to_string();
+    assert!(
+        !text.contains("Иванов") && !text.contains("9160000091"),
+        "{text}"
+    );
+    let client = list[0]["customer_id"].as_str().unwrap().to_string();
+
+    let obligations = app
+        .get_as(&a, &format!("/api/v1/agent/clients/{client}"))
+        .await;
+    assert_eq!(obligations.status, StatusCode::OK, "{:#}", obligations.body);
+    assert_eq!(obligations.body["applications"][0]["status"], "approved");
+    assert_eq!(obligations.body["loans"][0]["status"], "offered");
+
+    // Agent B brought nobody: their list is empty and A's client is not found.
+    let none = app.get_as(&b, "/api/v1/agent/clients").await;
+    assert_eq!(none.body, json!([]));
+    app.get_as(&b, &format!("/api/v1/agent/clients/{client}"))
+        .await
+        .problem(StatusCode::NOT_FOUND);
+
+    // Borrowers and agents keep to their own routes.
+    let password = crate::onboarding::password_in(
+        &crate::notifications::sms_with(&app, phone, "пароль").await,
+    );
+    let borrower = crate::cabinet::login(&app, "c91@example.ru", &password).await;
+    app.get_as(&borrower, "/api/v1/agent/clients")
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    app.get_as(&a, "/api/v1/me")
+        .await
+        .problem(StatusCode::FORBIDDEN);
+
+    let reads: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM personal_data_reads WHERE subject_id = $1::text::uuid",
+    )
+    .bind(&client)
+    .fetch_one(&app.db.sqlx)
+    .await
+    .unwrap();
+    assert_eq!(reads, 2, "the list and the client's page");
+
+    let csv = app.get_as(&a, "/api/v1/agent/statements.csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.content_type().starts_with("text/csv"));
+    assert!(String::from_utf8(csv.bytes)
+        .unwrap()
+        .starts_with("month,status,accrued_kopecks"));
+}

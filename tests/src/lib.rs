@@ -168,7 +168,7 @@ impl TestApp {
         });
         let mut tasks = app.followers.start();
         app.followers
-            .wait_started(Duration::from_secs(10))
+            .wait_started(Duration::from_secs(60))
             .await
             .expect("projectors start");
         tasks.push(app.start_effects_worker());

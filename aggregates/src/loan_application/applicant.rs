@@ -233,6 +233,12 @@ impl Applicant {
         }
         name
     }
+
+    /// As an agent may see it: the first name and the last name's initial, `Иван И.`.
+    pub fn masked_name(&self) -> String {
+        let initial: String = self.last_name.as_str().chars().take(1).collect();
+        format!("{} {initial}.", self.first_name.as_str())
+    }
 }
 
 /// What a returning customer changed in their profile on a repeat application. Contacts (phone,

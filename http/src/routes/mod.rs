@@ -1,5 +1,6 @@
 //! Every route of the API, grouped by who calls it.
 
+pub(crate) mod agent;
 pub(crate) mod agents;
 pub(crate) mod applications;
 pub(crate) mod auth;
@@ -45,6 +46,11 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         )
         .route("/api/v1/support/tickets", post(support::submit))
         .route("/api/v1/applications", post(applications::apply))
+        .route("/api/v1/agent/clients", get(agent::clients))
+        .route("/api/v1/agent/clients/{id}", get(agent::client))
+        .route("/api/v1/agent/commissions", get(agent::commissions))
+        .route("/api/v1/agent/statements", get(agent::statements))
+        .route("/api/v1/agent/statements.csv", get(agent::statements_csv))
         .route("/api/v1/staff/agents", post(agents::create))
         .route("/api/v1/staff/agents/{id}/suspend", post(agents::suspend))
         .route("/api/v1/staff/agents/{id}/resume", post(agents::resume))
