@@ -28,7 +28,7 @@ use crate::routes::{
         content::upload_document, content::withdraw_document,
         effects::list, effects::retry,
         agents::create, agents::suspend, agents::resume, agents::change_plan,
-        agents::approve_payment,
+        agents::approve_payment, agents::list, agents::one,
         agent::clients, agent::client, agent::commissions, agent::statements,
         agent::statements_csv,
         dev::sms, dev::mail, dev::clock, sandbox::tokenise, sandbox::payouts,

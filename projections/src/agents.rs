@@ -577,3 +577,61 @@ impl crate::Reader {
             .collect())
     }
 }
+
+/// An agent as staff list them (the name and INN stay sealed).
+#[derive(Debug, Clone)]
+pub struct AgentRow {
+    pub agent_id: uuid::Uuid,
+    pub kind: String,
+    pub code: String,
+    pub status: AgentState,
+    pub clients: i32,
+    pub plan_version: i32,
+    pub plan: Option<serde_json::Value>,
+    pub plan_from: Option<chrono::NaiveDate>,
+    pub registered_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl AgentRow {
+    fn from_row(row: &tokio_postgres::Row) -> Self {
+        Self {
+            agent_id: row.get("agent_id"),
+            kind: row.get("kind"),
+            code: row.get("code"),
+            status: row.get("status"),
+            clients: row.get("clients"),
+            plan_version: row.get("plan_version"),
+            plan: row.get("plan"),
+            plan_from: row.get("plan_from"),
+            registered_at: row.get("registered_at"),
+        }
+    }
+}
+
+impl crate::Reader {
+    /// Every agent, in the order they were registered.
+    pub async fn agents(&self, limit: i64, offset: i64) -> Result<Vec<AgentRow>, crate::ReadError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT * FROM read.agents ORDER BY registered_at, agent_id LIMIT $1 OFFSET $2",
+                &[&limit, &offset],
+            )
+            .await?;
+        Ok(rows.iter().map(AgentRow::from_row).collect())
+    }
+
+    pub async fn agent(&self, agent_id: uuid::Uuid) -> Result<AgentRow, crate::ReadError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT * FROM read.agents WHERE agent_id = $1",
+                &[&agent_id],
+            )
+            .await?
+            .ok_or(crate::ReadError::NotFound)?;
+        Ok(AgentRow::from_row(&row))
+    }
+}

@@ -105,8 +105,18 @@ async fn an_unknown_or_suspended_code_attributes_nobody_and_the_application_goes
     assert_eq!(applied.body["referral"]["reason"], "agent_suspended");
     assert!(attributions(&app).await.is_empty());
 
-    // Only admins manage agents.
+    // Support sees the agents, read only; only admins manage them.
     let support = app.staff("olga@k911.ru", Role::Support).await;
+    app.settle().await;
+    let listed = app.get_as(&support, "/api/v1/staff/agents").await;
+    assert_eq!(listed.status, StatusCode::OK, "{:#}", listed.body);
+    assert_eq!(listed.body[0]["code"], code.as_str());
+    assert_eq!(listed.body[0]["status"], "suspended");
+    let one = app
+        .get_as(&support, &format!("/api/v1/staff/agents/{agent_id}"))
+        .await;
+    assert_eq!(one.body["agent_id"], agent_id.as_str());
+    assert!(!one.body.to_string().contains("Петров"), "{:#}", one.body);
     app.post_as(
         &support,
         &format!("/api/v1/staff/agents/{agent_id}/resume"),

@@ -11,15 +11,18 @@ use k911_aggregates::loan_application::applicant::OfficialText;
 use k911_aggregates::money::Kopecks;
 use k911_aggregates::values::Email;
 use k911_commands::agents::{AgentForm, Agents};
+use k911_projections::agents::{AgentRow, AgentState};
+use k911_projections::Reader;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::auth::{Admin, Finance};
+use crate::auth::{Admin, Caller, Finance};
 use crate::error::{ApiError, FieldError};
-use crate::extract::{check, IdPath, Json, Today};
+use crate::extract::{check, IdPath, Json, Page, Today};
 use crate::routes::applications::form::PayoutBody;
 use crate::routes::content::Changed;
+use k911_aggregates::values::Role;
 
 /// A commission plan: a share of the issued principal and/or a bonus for a client's first loan
 /// ever, capped per loan.
@@ -224,4 +227,61 @@ pub(crate) async fn approve_payment(
             position: written.position,
         }),
     ))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AgentSummary {
+    agent_id: Uuid,
+    /// `individual` | `sole_trader` | `company`
+    kind: String,
+    code: String,
+    status: AgentState,
+    clients: i32,
+    plan_version: i32,
+    /// `{percent_of_principal, first_loan_bonus, cap_per_loan}`
+    #[schema(value_type = Object)]
+    plan: Option<serde_json::Value>,
+    plan_from: Option<NaiveDate>,
+    registered_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<AgentRow> for AgentSummary {
+    fn from(a: AgentRow) -> Self {
+        Self {
+            agent_id: a.agent_id,
+            kind: a.kind,
+            code: a.code,
+            status: a.status,
+            clients: a.clients,
+            plan_version: a.plan_version,
+            plan: a.plan,
+            plan_from: a.plan_from,
+            registered_at: a.registered_at,
+        }
+    }
+}
+
+/// Who sees the agents: admins manage them, finance pays them, support reads.
+const AGENT_DESK: [Role; 3] = [Role::Admin, Role::Finance, Role::Support];
+
+/// Agents, for admins who manage them, finance who pays them and support (read only).
+#[utoipa::path(get, path = "/api/v1/staff/agents", tag = "agents", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0")), responses((status = 200, body = Vec<AgentSummary>), (status = 403, body = crate::error::Problem)))]
+pub(crate) async fn list(
+    State(reader): State<Reader>,
+    caller: Caller,
+    page: Page,
+) -> Result<JsonResponse<Vec<AgentSummary>>, ApiError> {
+    caller.require(&AGENT_DESK)?;
+    let rows = reader.agents(page.limit, page.offset).await?;
+    Ok(JsonResponse(rows.into_iter().map(Into::into).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/staff/agents/{id}", tag = "agents", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = AgentSummary), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub(crate) async fn one(
+    State(reader): State<Reader>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<JsonResponse<AgentSummary>, ApiError> {
+    caller.require(&AGENT_DESK)?;
+    Ok(JsonResponse(reader.agent(id).await?.into()))
 }

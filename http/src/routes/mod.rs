@@ -51,7 +51,11 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         .route("/api/v1/agent/commissions", get(agent::commissions))
         .route("/api/v1/agent/statements", get(agent::statements))
         .route("/api/v1/agent/statements.csv", get(agent::statements_csv))
-        .route("/api/v1/staff/agents", post(agents::create))
+        .route(
+            "/api/v1/staff/agents",
+            get(agents::list).post(agents::create),
+        )
+        .route("/api/v1/staff/agents/{id}", get(agents::one))
         .route("/api/v1/staff/agents/{id}/suspend", post(agents::suspend))
         .route("/api/v1/staff/agents/{id}/resume", post(agents::resume))
         .route("/api/v1/staff/agents/{id}/plan", put(agents::change_plan))
