@@ -3,6 +3,8 @@
 use axum::http::StatusCode;
 use k911_aggregates::values::Role;
 use k911_tests::TestApp;
+
+use crate::journey::code_after;
 use serde_json::{json, Value};
 
 /// An application as the API takes it, paid out to a ЮMoney wallet.
@@ -75,14 +77,7 @@ pub(crate) async fn issued_loan(app: &TestApp, phone: &str, email: &str, passpor
         .await;
     let token = login.body["token"].as_str().unwrap().to_string();
     let sms = app.sms_containing(phone, "код для подписания").await;
-    let from = sms.find("код для подписания").unwrap();
-    let code: String = sms[from..]
-        .split(": ")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let code = code_after(&sms, "код для подписания");
     let signed = app
         .post_as(
             &token,

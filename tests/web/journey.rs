@@ -9,7 +9,7 @@ use crate::staff::log_in;
 const PHONE: &str = "+79161234567";
 
 /// The digits after `marker`'s colon in an SMS: "код для входа в кабинет: 123456".
-fn code_after(text: &str, marker: &str) -> String {
+pub(crate) fn code_after(text: &str, marker: &str) -> String {
     let from = text
         .find(marker)
         .unwrap_or_else(|| panic!("{marker} in {text}"));
@@ -127,6 +127,22 @@ pub(crate) async fn apply_through_the_pages(
     assert_eq!(browser.text("h1").await, "Заявка принята");
 }
 
+/// Sends a payment of `amount` roubles for `contract` from the back office's development page
+/// (under `external_id`, or the page's own fresh one), and checks it was applied.
+async fn pay_as_channel(staff: &Browser, contract: &str, amount: &str, external_id: Option<&str>) {
+    staff.open("/staff/dev/payment").await;
+    staff.fill("contract_number", contract).await;
+    staff.fill("amount", amount).await;
+    if let Some(external_id) = external_id {
+        staff.fill("external_id", external_id).await;
+    }
+    staff.submit("#send-payment").await;
+    assert!(staff
+        .text("#notice")
+        .await
+        .starts_with("Платёж принят и зачтён"));
+}
+
 /// A phone-only borrower's whole way through the pages: calculator, application, approval in
 /// the back office, login by SMS code, signing, the loan active, a payment applied, paid in
 /// full and closed.
@@ -190,29 +206,14 @@ async fn a_borrower_applies_signs_repays_and_the_loan_closes_all_in_the_browser(
     borrower.screenshot("cabinet-loan-360").await;
 
     // A channel reports a payment: the cabinet shows how it was applied.
-    staff.open("/staff/dev/payment").await;
-    staff.fill("contract_number", &contract).await;
-    staff.fill("amount", "1000").await;
-    staff.submit("#send-payment").await;
-    assert!(staff
-        .text("#notice")
-        .await
-        .starts_with("Платёж принят и зачтён"));
+    pay_as_channel(&staff, &contract, "1000", None).await;
     app.settle().await;
     borrower.client.refresh().await.unwrap();
     assert_eq!(borrower.text(".payment-amount").await, "1\u{202f}000,00 ₽");
     let rest = typed_amount(&borrower.text("#total-due").await);
 
     // The rest of the debt, and the loan is closed.
-    staff.open("/staff/dev/payment").await;
-    staff.fill("contract_number", &contract).await;
-    staff.fill("amount", &rest).await;
-    staff.fill("external_id", "second-payment").await;
-    staff.submit("#send-payment").await;
-    assert!(staff
-        .text("#notice")
-        .await
-        .starts_with("Платёж принят и зачтён"));
+    pay_as_channel(&staff, &contract, &rest, Some("second-payment")).await;
     app.settle().await;
     borrower.client.refresh().await.unwrap();
     assert_eq!(borrower.text("#loan-status").await, "погашен");
