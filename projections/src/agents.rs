@@ -444,6 +444,9 @@ pub struct CommissionRow {
 /// An agent's month.
 #[derive(Debug, Clone)]
 pub struct StatementRow {
+    pub agent_id: uuid::Uuid,
+    /// The agent's referral code, as staff know the agent.
+    pub code: String,
     pub month: String,
     pub status: StatementState,
     pub accrued_kopecks: i64,
@@ -452,6 +455,33 @@ pub struct StatementRow {
     pub net_kopecks: Option<i64>,
     pub payable_kopecks: Option<i64>,
     pub carried_out: Option<i64>,
+    pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub paid_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Every statement read selects these, so a row always maps the same way.
+const STATEMENT: &str = "SELECT s.agent_id, a.code, s.month, s.status, s.accrued_kopecks,
+        s.reversed_kopecks, s.carried_in, s.net_kopecks, s.payable_kopecks, s.carried_out,
+        s.closed_at, s.paid_at
+   FROM read.agent_statements s JOIN read.agents a USING (agent_id)";
+
+impl StatementRow {
+    fn from_row(row: &tokio_postgres::Row) -> Self {
+        Self {
+            agent_id: row.get(0),
+            code: row.get(1),
+            month: row.get(2),
+            status: row.get(3),
+            accrued_kopecks: row.get(4),
+            reversed_kopecks: row.get(5),
+            carried_in: row.get(6),
+            net_kopecks: row.get(7),
+            payable_kopecks: row.get(8),
+            carried_out: row.get(9),
+            closed_at: row.get(10),
+            paid_at: row.get(11),
+        }
+    }
 }
 
 impl crate::Reader {
@@ -520,18 +550,21 @@ impl crate::Reader {
         Ok(row.is_some())
     }
 
-    /// The agent's ledger, in the order it was written.
+    /// The agent's ledger (one month's lines, or all), in the order it was written.
     pub async fn agent_commissions(
         &self,
         agent_id: uuid::Uuid,
+        month: Option<&str>,
     ) -> Result<Vec<CommissionRow>, crate::ReadError> {
         let rows = self
             .client()
             .await?
             .query(
                 "SELECT loan_id, kind, amount_kopecks, month, first_loan, at
-                   FROM read.agent_commissions WHERE agent_id = $1 ORDER BY position",
-                &[&agent_id],
+                   FROM read.agent_commissions
+                  WHERE agent_id = $1 AND ($2::text IS NULL OR month = $2)
+                  ORDER BY position",
+                &[&agent_id, &month],
             )
             .await?;
         Ok(rows
@@ -556,25 +589,50 @@ impl crate::Reader {
             .client()
             .await?
             .query(
-                "SELECT month, status, accrued_kopecks, reversed_kopecks, carried_in, net_kopecks,
-                        payable_kopecks, carried_out
-                   FROM read.agent_statements WHERE agent_id = $1 ORDER BY month DESC",
+                &format!("{STATEMENT} WHERE s.agent_id = $1 ORDER BY s.month DESC"),
                 &[&agent_id],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|row| StatementRow {
-                month: row.get(0),
-                status: row.get(1),
-                accrued_kopecks: row.get(2),
-                reversed_kopecks: row.get(3),
-                carried_in: row.get(4),
-                net_kopecks: row.get(5),
-                payable_kopecks: row.get(6),
-                carried_out: row.get(7),
-            })
-            .collect())
+        Ok(rows.iter().map(StatementRow::from_row).collect())
+    }
+
+    /// One of the agent's statements.
+    pub async fn agent_statement(
+        &self,
+        agent_id: uuid::Uuid,
+        month: &str,
+    ) -> Result<StatementRow, crate::ReadError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("{STATEMENT} WHERE s.agent_id = $1 AND s.month = $2"),
+                &[&agent_id, &month],
+            )
+            .await?
+            .ok_or(crate::ReadError::NotFound)?;
+        Ok(StatementRow::from_row(&row))
+    }
+
+    /// Every agent's statements in `status`, oldest month first (finance's list to pay is the
+    /// closed ones).
+    pub async fn statements_with_status(
+        &self,
+        status: StatementState,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<StatementRow>, crate::ReadError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "{STATEMENT} WHERE s.status = $1 ORDER BY s.month, a.code LIMIT $2 OFFSET $3"
+                ),
+                &[&status, &limit, &offset],
+            )
+            .await?;
+        Ok(rows.iter().map(StatementRow::from_row).collect())
     }
 }
 

@@ -288,8 +288,73 @@ async fn a_referred_loan_paid_out_earns_and_returned_within_14_days_loses_the_co
         2
     );
 
-    // Finance approves November's statement: paid once, through the payout provider.
+    // The agent downloads each month as a PDF: its lines and the totals it closed with.
+    let me = crate::cabinet::login(&app, "agent@k911.ru", "agent password 1").await;
+    let pdf = |month: &str| format!("/api/v1/agent/statements/{month}/pdf");
+    let november_pdf = app.get_as(&me, &pdf("2026-11")).await;
+    assert_eq!(november_pdf.status, StatusCode::OK);
+    assert_eq!(november_pdf.content_type(), "application/pdf");
+    let text = crate::loans::contract_text(&november_pdf.bytes);
+    for expected in [
+        "Отчёт агента за ноябрь 2026",
+        &format!("Агент: код {code}"),
+        "Статус отчёта: закрыт 02.12.2026",
+        &loan_id,
+        "Вознаграждение за первый заём клиента",
+        "К выплате 1 000,00 ₽",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+    let text = crate::loans::contract_text(&app.get_as(&me, &pdf("2026-12")).await.bytes);
+    for expected in [
+        "Сторно: заём возвращён в течение 14 дней",
+        "Итого за месяц −1 000,00 ₽",
+        "К выплате 0,00 ₽",
+        "Переносится на следующий месяц −1 000,00 ₽",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+    for missing in ["2025-01", "ноябрь"] {
+        app.get_as(&me, &pdf(missing))
+            .await
+            .problem(StatusCode::NOT_FOUND);
+    }
+
+    // Staff see the statements: support one agent's, finance every closed one to pay.
+    let support = app.staff("sue@k911.ru", Role::Support).await;
+    let theirs = app
+        .get_as(
+            &support,
+            &format!("/api/v1/staff/agents/{agent_id}/statements"),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::OK, "{:#}", theirs.body);
+    let months: Vec<&str> = theirs
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["month"].as_str().unwrap())
+        .collect();
+    assert_eq!(months, ["2026-12", "2026-11"]);
     let finance = app.staff("fin@k911.ru", Role::Finance).await;
+    let closed = app.get_as(&finance, "/api/v1/staff/agent-statements").await;
+    assert_eq!(
+        closed.body.as_array().unwrap().len(),
+        2,
+        "{:#}",
+        closed.body
+    );
+    assert_eq!(closed.body[0]["code"], code.as_str());
+    assert_eq!(closed.body[0]["payable_kopecks"], 100_000);
+    app.get_as(&finance, "/api/v1/staff/agent-statements?status=owed")
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.get_as(&me, "/api/v1/staff/agent-statements")
+        .await
+        .problem(StatusCode::FORBIDDEN);
+
+    // Finance approves November's statement: paid once, through the payout provider.
     let november = format!("/api/v1/staff/agents/{agent_id}/statements/2026-11/pay");
     // Months have passed: the admin's session has ended; only finance may pay anyway.
     let admin = crate::cabinet::login(&app, "root@k911.ru", k911_tests::STAFF_PASSWORD).await;
@@ -326,6 +391,10 @@ async fn a_referred_loan_paid_out_earns_and_returned_within_14_days_loses_the_co
             .await
             .unwrap();
     assert_eq!(status, "paid");
+    let paid = app
+        .get_as(&finance, "/api/v1/staff/agent-statements?status=paid")
+        .await;
+    assert_eq!(paid.body[0]["month"], "2026-11", "{:#}", paid.body);
 }
 
 /// An agent logs in and sees only the clients they brought, masked; another agent and a borrower

@@ -1,7 +1,7 @@
 //! Agents as admins manage them: registered with a login, a referral code and a plan;
 //! suspended, resumed, given a new plan from a date.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json as JsonResponse;
 use chrono::NaiveDate;
@@ -11,7 +11,7 @@ use k911_aggregates::loan_application::applicant::OfficialText;
 use k911_aggregates::money::Kopecks;
 use k911_aggregates::values::Email;
 use k911_commands::agents::{AgentForm, Agents};
-use k911_projections::agents::{AgentRow, AgentState};
+use k911_projections::agents::{AgentRow, AgentState, StatementState};
 use k911_projections::Reader;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::auth::{Admin, Caller, Finance};
 use crate::error::{ApiError, FieldError};
 use crate::extract::{check, IdPath, Json, Page, Today};
+use crate::routes::agent::StatementView;
 use crate::routes::applications::form::PayoutBody;
 use crate::routes::content::Changed;
 use k911_aggregates::values::Role;
@@ -83,6 +84,54 @@ pub(crate) struct AgentRequest {
     plan_from: Option<NaiveDate>,
 }
 
+impl AgentRequest {
+    /// The registration, every failure named by its field; the plan starts `today` unless the
+    /// request says when.
+    pub(crate) fn parse(self, today: NaiveDate) -> Result<AgentForm, ApiError> {
+        let mut errors = vec![];
+        let kind = check(
+            &mut errors,
+            "kind",
+            self.kind
+                .parse::<AgentKind>()
+                .map_err(|_| "must be individual, sole_trader or company"),
+        );
+        let name = check(&mut errors, "name", OfficialText::parse(&self.name));
+        let inn = check(&mut errors, "inn", Inn::parse(&self.inn));
+        let login = check(&mut errors, "login", Email::parse(&self.login));
+        if self.password.chars().count() < k911_commands::auth::MIN_PASSWORD_CHARS {
+            errors.push(FieldError::new("password", "too short"));
+        }
+        let plan = self.plan.parse(&mut errors);
+        let payout = match self.payout.parse_alone() {
+            Ok(payout) => Some(payout),
+            Err(ApiError::Invalid(more)) => {
+                errors.extend(more);
+                None
+            }
+            Err(other) => return Err(other),
+        };
+        let (Some(kind), Some(name), Some(inn), Some(login), Some(plan), Some(payout)) =
+            (kind, name, inn, login, plan, payout)
+        else {
+            return Err(ApiError::Invalid(errors));
+        };
+        if !errors.is_empty() {
+            return Err(ApiError::Invalid(errors));
+        }
+        Ok(AgentForm {
+            kind,
+            name,
+            inn,
+            payout,
+            login,
+            password: self.password,
+            plan,
+            plan_from: self.plan_from.unwrap_or(today),
+        })
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AgentCreated {
     agent_id: Uuid,
@@ -100,47 +149,7 @@ pub(crate) async fn create(
     Today(today): Today,
     Json(body): Json<AgentRequest>,
 ) -> Result<(StatusCode, JsonResponse<AgentCreated>), ApiError> {
-    let mut errors = vec![];
-    let kind = check(
-        &mut errors,
-        "kind",
-        body.kind
-            .parse::<AgentKind>()
-            .map_err(|_| "must be individual, sole_trader or company"),
-    );
-    let name = check(&mut errors, "name", OfficialText::parse(&body.name));
-    let inn = check(&mut errors, "inn", Inn::parse(&body.inn));
-    let login = check(&mut errors, "login", Email::parse(&body.login));
-    if body.password.chars().count() < k911_commands::auth::MIN_PASSWORD_CHARS {
-        errors.push(FieldError::new("password", "too short"));
-    }
-    let plan = body.plan.parse(&mut errors);
-    let payout = match body.payout.parse_alone() {
-        Ok(payout) => Some(payout),
-        Err(ApiError::Invalid(more)) => {
-            errors.extend(more);
-            None
-        }
-        Err(other) => return Err(other),
-    };
-    let (Some(kind), Some(name), Some(inn), Some(login), Some(plan), Some(payout)) =
-        (kind, name, inn, login, plan, payout)
-    else {
-        return Err(ApiError::Invalid(errors));
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::Invalid(errors));
-    }
-    let form = AgentForm {
-        kind,
-        name,
-        inn,
-        payout,
-        login,
-        password: body.password,
-        plan,
-        plan_from: body.plan_from.unwrap_or(today),
-    };
+    let form = body.parse(today)?;
     let (written, code) = agents.register(form, &caller.meta).await?;
     Ok((
         StatusCode::CREATED,
@@ -179,6 +188,17 @@ pub(crate) struct PlanChange {
     effective_from: NaiveDate,
 }
 
+impl PlanChange {
+    /// The plan and its first day, every failure named by its field.
+    pub(crate) fn parse(self) -> Result<(CommissionPlan, NaiveDate), ApiError> {
+        let mut errors = vec![];
+        match self.plan.parse(&mut errors) {
+            Some(plan) => Ok((plan, self.effective_from)),
+            None => Err(ApiError::Invalid(errors)),
+        }
+    }
+}
+
 #[utoipa::path(put, path = "/api/v1/staff/agents/{id}/plan", tag = "agents", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = PlanChange, responses((status = 200, body = Changed), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 pub(crate) async fn change_plan(
     State(agents): State<Agents>,
@@ -186,13 +206,8 @@ pub(crate) async fn change_plan(
     IdPath(id): IdPath,
     Json(body): Json<PlanChange>,
 ) -> Result<JsonResponse<Changed>, ApiError> {
-    let mut errors = vec![];
-    let Some(plan) = body.plan.parse(&mut errors) else {
-        return Err(ApiError::Invalid(errors));
-    };
-    let written = agents
-        .change_plan(id, plan, body.effective_from, &caller.meta)
-        .await?;
+    let (plan, from) = body.parse()?;
+    let written = agents.change_plan(id, plan, from, &caller.meta).await?;
     Ok(JsonResponse(written.into()))
 }
 
@@ -262,7 +277,7 @@ impl From<AgentRow> for AgentSummary {
 }
 
 /// Who sees the agents: admins manage them, finance pays them, support reads.
-const AGENT_DESK: [Role; 3] = [Role::Admin, Role::Finance, Role::Support];
+pub(crate) const AGENT_DESK: [Role; 3] = [Role::Admin, Role::Finance, Role::Support];
 
 /// Agents, for admins who manage them, finance who pays them and support (read only).
 #[utoipa::path(get, path = "/api/v1/staff/agents", tag = "agents", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0")), responses((status = 200, body = Vec<AgentSummary>), (status = 403, body = crate::error::Problem)))]
@@ -284,4 +299,45 @@ pub(crate) async fn one(
 ) -> Result<JsonResponse<AgentSummary>, ApiError> {
     caller.require(&AGENT_DESK)?;
     Ok(JsonResponse(reader.agent(id).await?.into()))
+}
+
+/// One agent's statements, newest month first.
+#[utoipa::path(get, path = "/api/v1/staff/agents/{id}/statements", tag = "agents", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, body = Vec<StatementView>), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
+pub(crate) async fn statements(
+    State(reader): State<Reader>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<JsonResponse<Vec<StatementView>>, ApiError> {
+    caller.require(&AGENT_DESK)?;
+    reader.agent(id).await?;
+    let rows = reader.agent_statements(id).await?;
+    Ok(JsonResponse(rows.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(crate) struct StatementsQuery {
+    /// `open` | `closed` (default: what finance may pay) | `approved` | `paid`
+    status: Option<String>,
+}
+
+/// Every agent's statements in one status, oldest month first: by default the closed ones
+/// finance may approve for payment.
+#[utoipa::path(get, path = "/api/v1/staff/agent-statements", tag = "agents", security(("bearer" = [])), params(StatementsQuery, ("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0")), responses((status = 200, body = Vec<StatementView>), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub(crate) async fn all_statements(
+    State(reader): State<Reader>,
+    caller: Caller,
+    Query(query): Query<StatementsQuery>,
+    page: Page,
+) -> Result<JsonResponse<Vec<StatementView>>, ApiError> {
+    caller.require(&AGENT_DESK)?;
+    let status = match query.status.as_deref() {
+        None => StatementState::Closed,
+        Some(text) => text
+            .parse()
+            .map_err(|_| ApiError::invalid("status", "must be open, closed, approved or paid"))?,
+    };
+    let rows = reader
+        .statements_with_status(status, page.limit, page.offset)
+        .await?;
+    Ok(JsonResponse(rows.into_iter().map(Into::into).collect()))
 }

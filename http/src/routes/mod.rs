@@ -52,10 +52,22 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         .route("/api/v1/agent/statements", get(agent::statements))
         .route("/api/v1/agent/statements.csv", get(agent::statements_csv))
         .route(
+            "/api/v1/agent/statements/{month}/pdf",
+            get(agent::statement_pdf),
+        )
+        .route(
             "/api/v1/staff/agents",
             get(agents::list).post(agents::create),
         )
         .route("/api/v1/staff/agents/{id}", get(agents::one))
+        .route(
+            "/api/v1/staff/agents/{id}/statements",
+            get(agents::statements),
+        )
+        .route(
+            "/api/v1/staff/agent-statements",
+            get(agents::all_statements),
+        )
         .route("/api/v1/staff/agents/{id}/suspend", post(agents::suspend))
         .route("/api/v1/staff/agents/{id}/resume", post(agents::resume))
         .route("/api/v1/staff/agents/{id}/plan", put(agents::change_plan))

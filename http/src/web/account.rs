@@ -15,7 +15,7 @@ use k911_commands::profile::Profiles;
 use k911_commands::social::SocialPurpose;
 use k911_commands::support::Support as Tickets;
 use k911_commands::Error as AppError;
-use k911_projections::cabinet::{ApplicationState, LoginKind};
+use k911_projections::cabinet::LoginKind;
 use k911_projections::Reader;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -167,11 +167,7 @@ async fn applications_page(
                             .unwrap_or(r.requested_amount_kopecks),
                     ),
                     format::days(r.approved_term_days.unwrap_or(r.requested_term_days).into()),
-                    match r.status {
-                        ApplicationState::Submitted => "на рассмотрении",
-                        ApplicationState::Approved => "одобрена",
-                        ApplicationState::Rejected => "отказ",
-                    },
+                    format::application_status(r.status),
                 )
             })
             .collect(),

@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use k911_aggregates::values::Role;
 use k911_commands::lending::Lending;
-use k911_projections::loans::{LoanState, RefundState};
+use k911_projections::loans::LoanState;
 use k911_projections::Reader;
 use uuid::Uuid;
 
@@ -61,7 +61,7 @@ impl From<LoanDetails> for LoanCard {
         let rate = |text: &str| text.replace('.', ",") + "\u{a0}%";
         Self {
             id: l.loan_id,
-            status: loan_status(l.status, l.days_overdue, l.refund_status),
+            status: format::loan_status(l.status, l.days_overdue, l.refund_status),
             active: l.status == LoanState::Active,
             offered: l.status == LoanState::Offered,
             total_due: money(l.outstanding.total_kopecks),
@@ -124,21 +124,6 @@ impl From<LoanDetails> for LoanCard {
             held_text: money(l.held_kopecks),
             contract_number: l.contract_number,
         }
-    }
-}
-
-fn loan_status(state: LoanState, days_overdue: i64, refund: Option<RefundState>) -> &'static str {
-    match state {
-        LoanState::Offered => "ждёт подписи",
-        LoanState::Expired => "предложение истекло",
-        LoanState::Signed | LoanState::PayoutRequested => "подписан, деньги в пути",
-        LoanState::PayoutFailed => "выплата не прошла",
-        LoanState::Active if days_overdue > 0 => "просрочен",
-        LoanState::Active => "действует",
-        LoanState::Closed if refund == Some(RefundState::Pending) => {
-            "погашен, переплата возвращается"
-        }
-        LoanState::Closed => "погашен",
     }
 }
 

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use k911_aggregates::support_ticket::TicketKind;
+use k911_projections::cabinet::ApplicationState;
+use k911_projections::loans::{LoanState, RefundState};
 use k911_projections::support::TicketState;
 use rust_decimal::Decimal;
 
@@ -61,6 +63,33 @@ pub(crate) fn ticket_state(state: TicketState) -> &'static str {
         TicketState::Assigned => "в работе",
         TicketState::Answered => "отвечено",
         TicketState::Closed => "закрыто",
+    }
+}
+
+pub(crate) fn application_status(state: ApplicationState) -> &'static str {
+    match state {
+        ApplicationState::Submitted => "на рассмотрении",
+        ApplicationState::Approved => "одобрена",
+        ApplicationState::Rejected => "отказ",
+    }
+}
+
+pub(crate) fn loan_status(
+    state: LoanState,
+    days_overdue: i64,
+    refund: Option<RefundState>,
+) -> &'static str {
+    match state {
+        LoanState::Offered => "ждёт подписи",
+        LoanState::Expired => "предложение истекло",
+        LoanState::Signed | LoanState::PayoutRequested => "подписан, деньги в пути",
+        LoanState::PayoutFailed => "выплата не прошла",
+        LoanState::Active if days_overdue > 0 => "просрочен",
+        LoanState::Active => "действует",
+        LoanState::Closed if refund == Some(RefundState::Pending) => {
+            "погашен, переплата возвращается"
+        }
+        LoanState::Closed => "погашен",
     }
 }
 

@@ -28,8 +28,8 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
-    /// The frame for `caller`: a borrower sees the cabinet's sections, staff the back office's
-    /// sections their role may use.
+    /// The frame for `caller`: a borrower sees the cabinet's sections, an agent theirs, staff
+    /// the back office's sections their role may use.
     pub(crate) fn new(caller: &Caller, csrf: String, dev_routes: bool) -> Self {
         let link = |href, label| NavLink { href, label };
         let role = caller.principal.role;
@@ -39,6 +39,12 @@ impl Frame {
                 link("/cabinet/applications", "Заявки"),
                 link("/cabinet/support", "Поддержка"),
                 link("/cabinet/settings", "Настройки"),
+            ]
+        } else if role == Role::Agent {
+            vec![
+                link("/agent", "Клиенты"),
+                link("/agent/commissions", "Вознаграждение"),
+                link("/agent/statements", "Отчёты"),
             ]
         } else {
             let mut nav = vec![];
@@ -51,6 +57,9 @@ impl Frame {
             if matches!(role, Role::Support | Role::Admin) {
                 nav.push(link("/staff/payments", "Платежи"));
                 nav.push(link("/staff/content", "Содержание"));
+            }
+            if matches!(role, Role::Admin | Role::Finance | Role::Support) {
+                nav.push(link("/staff/agents", "Агенты"));
             }
             if role == Role::Admin {
                 nav.push(link("/staff/effects", "Эффекты"));

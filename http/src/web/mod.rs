@@ -4,6 +4,8 @@
 //! parsing, so no rule is written twice; they differ in how they answer (HTML, Russian).
 
 mod account;
+mod agent;
+mod agents;
 mod apply;
 mod cabinet;
 mod csrf;
@@ -61,6 +63,12 @@ pub(crate) fn routes() -> Router<AppState> {
             "/cabinet/settings/social/{provider}/unlink",
             post(account::unlink_social),
         )
+        .route("/agent", get(agent::home))
+        .route("/agent/clients/{id}", get(agent::client))
+        .route("/agent/commissions", get(agent::commissions))
+        .route("/agent/statements", get(agent::statements))
+        .route("/agent/statements.csv", get(agent::statements_csv))
+        .route("/agent/statements/{month}/pdf", get(agent::statement_pdf))
         .route("/staff", get(staff::home))
         .route("/staff/payments", get(office::payments))
         .route("/staff/payments/{id}/match", post(office::match_payment))
@@ -79,6 +87,15 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/staff/content/documents/{id}/withdraw",
             post(office::withdraw_document),
+        )
+        .route("/staff/agents", get(agents::list).post(agents::register))
+        .route("/staff/agents/{id}", get(agents::one))
+        .route("/staff/agents/{id}/suspend", post(agents::suspend))
+        .route("/staff/agents/{id}/resume", post(agents::resume))
+        .route("/staff/agents/{id}/plan", post(agents::change_plan))
+        .route(
+            "/staff/agents/{id}/statements/{month}/pay",
+            post(agents::approve_payment),
         )
         .route("/staff/effects", get(office::effects))
         .route("/staff/effects/{id}/retry", post(office::retry_effect))

@@ -75,6 +75,7 @@ pub(crate) fn end(jar: CookieJar) -> CookieJar {
 pub(crate) fn home(role: Role) -> &'static str {
     match role {
         Role::Borrower => "/cabinet",
+        Role::Agent => "/agent",
         _ => "/staff",
     }
 }

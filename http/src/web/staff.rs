@@ -134,7 +134,7 @@ pub(crate) async fn application(
     let page = ApplicationPage {
         frame: visit.frame(),
         id,
-        status: application_status(row.status),
+        status: format::application_status(row.status),
         submitted: format::moment(row.submitted_at),
         amount: format::money(row.requested_amount_kopecks),
         term: format::days(row.requested_term_days.into()),
@@ -146,14 +146,6 @@ pub(crate) async fn application(
         daily_rate: rate,
     };
     visit.answer(&page)
-}
-
-fn application_status(state: ApplicationState) -> &'static str {
-    match state {
-        ApplicationState::Submitted => "на рассмотрении",
-        ApplicationState::Approved => "одобрена",
-        ApplicationState::Rejected => "отказ",
-    }
 }
 
 fn applicant_facts(a: &Applicant, payout: &PayoutMethod) -> Vec<(&'static str, String)> {
