@@ -32,7 +32,7 @@ pub use routes::Contacts;
 /// The largest request body accepted (a feedback form is a few kilobytes).
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 /// How long a GET with `X-Min-Position` may wait for the read models (API.md: 5 s).
-const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
 
 /// What the HTTP layer is configured with besides the application.
 #[derive(Debug, Clone)]

@@ -213,6 +213,26 @@ impl Browser {
         panic!("clicking {css} loaded no page");
     }
 
+    /// What the page's own session gets from `path` (a download a link points at): the status,
+    /// the content type and the body as text.
+    pub async fn download(&self, path: &str) -> (u16, String, String) {
+        let answer = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch(arguments[0]).then(r => r.text().then(body =>
+                     done([r.status, r.headers.get('content-type') || '', body])));",
+                vec![json!(path)],
+            )
+            .await
+            .unwrap();
+        (
+            answer[0].as_u64().unwrap() as u16,
+            answer[1].as_str().unwrap().to_string(),
+            answer[2].as_str().unwrap().to_string(),
+        )
+    }
+
     /// The visible text of what `css` selects.
     pub async fn text(&self, css: &str) -> String {
         self.client

@@ -8,9 +8,9 @@ use crate::staff::log_in;
 async fn a_borrower_sees_only_their_own_loans_and_never_the_back_office() {
     let app = TestApp::spawn().await;
     let (_, first_loan) =
-        approved_borrower(&app, "+79160000011", "petr@example.ru", "000011").await;
+        approved_borrower(&app, "+79160000011", "petr@example.ru", "000011", None).await;
     let (password, own_loan) =
-        approved_borrower(&app, "+79160000012", "pavel@example.ru", "000012").await;
+        approved_borrower(&app, "+79160000012", "pavel@example.ru", "000012", None).await;
     let browser = app.browser(360).await;
     log_in(&browser, "pavel@example.ru", &password).await;
     assert_eq!(browser.text("h1").await, "Мои займы");

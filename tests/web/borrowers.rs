@@ -7,9 +7,10 @@ use k911_tests::TestApp;
 use crate::journey::code_after;
 use serde_json::{json, Value};
 
-/// An application as the API takes it, paid out to a ЮMoney wallet.
-fn application(phone: &str, email: &str, passport_number: &str) -> Value {
-    json!({
+/// An application as the API takes it, paid out to a ЮMoney wallet, with an agent's code if
+/// the applicant came by one.
+fn application(phone: &str, email: &str, passport_number: &str, referral: Option<&str>) -> Value {
+    let mut body = json!({
         "applicant": {
             "last_name": "Петров", "first_name": "Пётр", "middle_name": null,
             "birth_date": "1988-03-02", "birth_place": "г. Тула",
@@ -24,7 +25,11 @@ fn application(phone: &str, email: &str, passport_number: &str) -> Value {
         "loan": {"amount_kopecks": 1000000, "term_days": 14},
         "payout": {"method": "ewallet", "provider": "yoomoney", "wallet_id": "410011223355"},
         "consents": {"personal_data": true, "credit_history_check": true, "terms": true}
-    })
+    });
+    if let Some(code) = referral {
+        body["referral_code"] = json!(code);
+    }
+    body
 }
 
 /// A borrower applied and approved through the API: their password (from the SMS) and the id
@@ -34,9 +39,13 @@ pub(crate) async fn approved_borrower(
     phone: &str,
     email: &str,
     passport: &str,
+    referral: Option<&str>,
 ) -> (String, String) {
     let applied = app
-        .post("/api/v1/applications", &application(phone, email, passport))
+        .post(
+            "/api/v1/applications",
+            &application(phone, email, passport, referral),
+        )
         .await;
     assert_eq!(applied.status, StatusCode::CREATED, "{:#}", applied.body);
     let id = applied.body["application_id"].as_str().unwrap();
@@ -67,8 +76,14 @@ pub(crate) async fn approved_borrower(
 }
 
 /// A borrower's loan signed through the API and paid out: its contract number.
-pub(crate) async fn issued_loan(app: &TestApp, phone: &str, email: &str, passport: &str) -> String {
-    let (password, loan) = approved_borrower(app, phone, email, passport).await;
+pub(crate) async fn issued_loan(
+    app: &TestApp,
+    phone: &str,
+    email: &str,
+    passport: &str,
+    referral: Option<&str>,
+) -> String {
+    let (password, loan) = approved_borrower(app, phone, email, passport, referral).await;
     let login = app
         .post(
             "/api/v1/auth/login",

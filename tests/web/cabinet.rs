@@ -8,7 +8,8 @@ use crate::staff::log_in;
 #[tokio::test]
 async fn a_borrower_applies_again_asks_support_and_changes_the_password() {
     let app = TestApp::spawn().await;
-    let (password, _) = approved_borrower(&app, "+79160000031", "ilya@example.ru", "000031").await;
+    let (password, _) =
+        approved_borrower(&app, "+79160000031", "ilya@example.ru", "000031", None).await;
     let browser = app.browser(360).await;
     log_in(&browser, "ilya@example.ru", &password).await;
 

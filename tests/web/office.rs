@@ -15,7 +15,7 @@ async fn support_matches_a_payment_no_loan_could_take() {
         .payment_secrets
         .insert(PaymentChannel::Terminal, "development".into());
     let app = TestApp::spawn_with(options).await;
-    let contract = issued_loan(&app, "+79160000021", "semen@example.ru", "000021").await;
+    let contract = issued_loan(&app, "+79160000021", "semen@example.ru", "000021", None).await;
     app.staff("olga@k911.ru", Role::Support).await;
     let browser = app.browser(1280).await;
     log_in(&browser, "olga@k911.ru", STAFF_PASSWORD).await;

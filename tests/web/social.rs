@@ -26,7 +26,8 @@ async fn a_social_account_linked_in_settings_logs_the_borrower_in() {
     options.settings.oidc_redirect_url = format!("{base}/cabinet/social/callback");
     let app = TestApp::spawn_with(options).await;
     app.listen_on(listener);
-    let (password, _) = approved_borrower(&app, "+79160000051", "vera@example.ru", "000051").await;
+    let (password, _) =
+        approved_borrower(&app, "+79160000051", "vera@example.ru", "000051", None).await;
     issuer.sign_in("vk-user-7");
 
     let browser = Browser::start(base, 360).await;

@@ -11,6 +11,7 @@ use k911_aggregates::agent::plan::CommissionPlan;
 use k911_aggregates::agent::values::Month;
 use k911_aggregates::values::Role;
 use k911_commands::agents::Agents;
+use k911_commands::Written;
 use k911_projections::agents::{AgentRow, AgentState, StatementState};
 use k911_projections::Reader;
 use serde::Deserialize;
@@ -20,7 +21,7 @@ use uuid::Uuid;
 use super::agent::StatementLine;
 use super::csrf::{CheckedForm, WithCsrf};
 use super::format;
-use super::forms::CsrfForm;
+use super::forms::{done_at, CsrfForm};
 use super::frame::{Frame, Visit};
 use super::session::Signed;
 use super::PageError;
@@ -376,7 +377,8 @@ pub(crate) async fn register(
         None => StatusCode::UNPROCESSABLE_ENTITY,
         Some(registration) => match agents.register(registration, &visit.caller.meta).await {
             Ok((written, _)) => {
-                let to = format!("/staff/agents/{}?done=agent_registered", written.id);
+                let to = format!("/staff/agents/{}", written.id);
+                let to = done_at(&to, "agent_registered", written.position);
                 return Ok(Redirect::to(&to).into_response());
             }
             Err(refusal) => match ApiError::from(refusal) {
@@ -445,15 +447,20 @@ pub(crate) async fn one(
     visit.answer(&page)
 }
 
-/// Where an action on an agent sends the browser: the agent's page, saying what happened; a
-/// refusal (409/422) is said there too.
-fn back_to(id: Uuid, done: Result<&str, ApiError>, refused: &str) -> Result<Response, PageError> {
-    let done = match done {
-        Ok(done) => done,
-        Err(e) if matches!(e.status().as_u16(), 409 | 422) => refused,
+/// Where an action on an agent sends the browser: the agent's page, saying what happened once
+/// it shows it; a refusal (409/422) is said there too.
+fn back_to(
+    id: Uuid,
+    done: Result<(&str, Written), ApiError>,
+    refused: &str,
+) -> Result<Response, PageError> {
+    let to = format!("/staff/agents/{id}");
+    let to = match done {
+        Ok((done, written)) => done_at(&to, done, written.position),
+        Err(e) if matches!(e.status().as_u16(), 409 | 422) => format!("{to}?done={refused}"),
         Err(other) => return Err(other.into()),
     };
-    Ok(Redirect::to(&format!("/staff/agents/{id}?done={done}")).into_response())
+    Ok(Redirect::to(&to).into_response())
 }
 
 /// `POST /staff/agents/{id}/suspend` (admins).
@@ -467,7 +474,7 @@ pub(crate) async fn suspend(
     let done = agents.suspend(id, &caller.meta).await;
     back_to(
         id,
-        done.map(|_| "agent_suspended").map_err(Into::into),
+        done.map(|w| ("agent_suspended", w)).map_err(Into::into),
         "agent_unchanged",
     )
 }
@@ -483,7 +490,7 @@ pub(crate) async fn resume(
     let done = agents.resume(id, &caller.meta).await;
     back_to(
         id,
-        done.map(|_| "agent_resumed").map_err(Into::into),
+        done.map(|w| ("agent_resumed", w)).map_err(Into::into),
         "agent_unchanged",
     )
 }
@@ -527,7 +534,7 @@ pub(crate) async fn change_plan(
         Ok((plan, from)) => agents
             .change_plan(id, plan, from, &caller.meta)
             .await
-            .map(|_| "plan_changed")
+            .map(|w| ("plan_changed", w))
             .map_err(Into::into),
         Err(refused) => Err(refused),
     };
@@ -546,7 +553,7 @@ pub(crate) async fn approve_payment(
     let done = agents
         .approve_payment(id, month, caller.principal.account_id, &caller.meta)
         .await
-        .map(|_| "payment_approved")
+        .map(|(w, _)| ("payment_approved", w))
         .map_err(Into::into);
     back_to(id, done, "payment_refused")
 }

@@ -4,10 +4,17 @@ use serde::Deserialize;
 
 use super::csrf::WithCsrf;
 
-/// What the last action did, named in the address it sent the browser to (`?done=`).
+/// What the last action did, named in the address it sent the browser to (`?done=`), and the
+/// log position it wrote (`&at=`), which the next page waits for so it shows the change.
 #[derive(Deserialize, Default)]
 pub(crate) struct Done {
     done: Option<String>,
+    pub(crate) at: Option<i64>,
+}
+
+/// Where an action sends the browser: `to`, saying what was `done` and the position to wait for.
+pub(crate) fn done_at(to: &str, done: &str, position: i64) -> String {
+    format!("{to}?done={done}&at={position}")
 }
 
 impl Done {

@@ -104,6 +104,18 @@ impl FromRequestParts<AppState> for Visit {
         let done = Query::<Done>::from_request_parts(parts, state)
             .await
             .map_or_else(|_| Done::default(), |Query(done)| done);
+        if let Some(position) = done.at {
+            // Read your own write, as `X-Min-Position` does for the API; a position the log
+            // has not reached (a hand-edited address) shows the page as it is.
+            let waited = state
+                .app
+                .followers
+                .wait_for(position, crate::MIN_POSITION_WAIT)
+                .await;
+            if let Err(error) = waited {
+                tracing::debug!(%error, "the page shows the read models as they are");
+            }
+        }
         Ok(Self {
             caller,
             csrf,
