@@ -394,6 +394,7 @@ impl Follower for AgentAttribution {
             customer_id,
             referral_code: Some(code),
             repeat: false,
+            submitted_at,
             ..
         } = payload(event)?
         else {
@@ -422,7 +423,8 @@ impl Follower for AgentAttribution {
         let command = AgentCommand::AttributeClient {
             customer_id,
             application_id,
-            at: event.recorded_at,
+            // The client came when they applied (by the service's clock, not the database's).
+            at: submitted_at,
         };
         let meta = CommandMeta::system("agents").about(agent_id);
         match run_retrying(&self.agents, &agent_id.to_string(), command, meta.to_map()).await {
@@ -445,6 +447,7 @@ const COOLING_OFF_DAYS: u64 = 14;
 /// its due date is reversed. Commands carry the log's own moments, so a replay decides the same.
 pub struct AgentCommissions {
     pub(crate) agents: Arc<Cqrs<Agent>>,
+    pub(crate) clock: Arc<dyn crate::clock::Clock>,
 }
 
 #[async_trait::async_trait]
@@ -535,7 +538,8 @@ impl Follower for AgentCommissions {
                 }
                 let reverse = AgentCommand::Reverse {
                     loan_id: id,
-                    at: event.recorded_at,
+                    returned_on: closed_on,
+                    at: self.clock.now(),
                 };
                 (agent_id, reverse)
             }

@@ -198,6 +198,7 @@ impl App {
         }));
         projections.push(Arc::new(AgentCommissions {
             agents: agents.clone(),
+            clock: clock.clone(),
         }));
         projections.push(Arc::new(CommissionPayouts));
         let incoming_store = Arc::new(store::store(&db));

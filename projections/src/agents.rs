@@ -69,6 +69,15 @@ COMMENT ON TABLE read.agents IS 'Agents who bring in borrowers, with their lates
 COMMENT ON COLUMN read.agents.status IS 'active | suspended (a suspended agent attributes and earns nothing new)';
 COMMENT ON COLUMN read.agents.profile IS 'Name, INN and payout method, sealed under the agent''s key.';
 COMMENT ON COLUMN read.agents.plan IS 'The latest plan: {percent_of_principal, first_loan_bonus, cap_per_loan}, from plan_from.';
+COMMENT ON COLUMN read.agents.agent_id IS 'The Agent aggregate''s id.';
+COMMENT ON COLUMN read.agents.kind IS 'individual | sole_trader | company';
+COMMENT ON COLUMN read.agents.code IS 'The referral code, carried by the site''s link /?ref=CODE.';
+COMMENT ON COLUMN read.agents.account_id IS 'The agent''s login account (role agent).';
+COMMENT ON COLUMN read.agents.plan_version IS 'The latest plan''s version (1 for the first).';
+COMMENT ON COLUMN read.agents.plan_from IS 'The first day loans earn by the latest plan (Europe/Moscow).';
+COMMENT ON COLUMN read.agents.clients IS 'How many customers the agent brought.';
+COMMENT ON COLUMN read.agents.registered_at IS 'When an admin registered the agent.';
+COMMENT ON COLUMN read.agents.last_position IS 'The log position of the last event applied to the row.';
 CREATE TABLE IF NOT EXISTS read.agent_clients (
     customer_id    uuid PRIMARY KEY,
     agent_id       uuid        NOT NULL,
@@ -77,6 +86,10 @@ CREATE TABLE IF NOT EXISTS read.agent_clients (
 );
 CREATE INDEX IF NOT EXISTS agent_clients_agent ON read.agent_clients (agent_id, attributed_at);
 COMMENT ON TABLE read.agent_clients IS 'Which agent brought each referred customer (by their first application).';
+COMMENT ON COLUMN read.agent_clients.customer_id IS 'The referred customer (read.customers).';
+COMMENT ON COLUMN read.agent_clients.agent_id IS 'The agent who brought them (read.agents).';
+COMMENT ON COLUMN read.agent_clients.application_id IS 'The first application, which carried the code.';
+COMMENT ON COLUMN read.agent_clients.attributed_at IS 'When the customer applied with the code.';
 CREATE TABLE IF NOT EXISTS read.agent_commissions (
     agent_id       uuid        NOT NULL,
     loan_id        uuid        NOT NULL,
@@ -94,6 +107,14 @@ CREATE INDEX IF NOT EXISTS agent_commissions_agent ON read.agent_commissions (ag
 COMMENT ON TABLE read.agent_commissions IS 'The commission ledger: one row per accrual and per reversal.';
 COMMENT ON COLUMN read.agent_commissions.kind IS 'accrual (loan paid out) | reversal (returned within 14 days)';
 COMMENT ON COLUMN read.agent_commissions.month IS 'The statement month (YYYY-MM, Europe/Moscow) the line counts in.';
+COMMENT ON COLUMN read.agent_commissions.agent_id IS 'The agent (read.agents).';
+COMMENT ON COLUMN read.agent_commissions.loan_id IS 'The referred loan (read.loans).';
+COMMENT ON COLUMN read.agent_commissions.customer_id IS 'The referred borrower (accruals only).';
+COMMENT ON COLUMN read.agent_commissions.amount_kopecks IS 'The amount earned or taken back, in kopecks (never negative; kind says which).';
+COMMENT ON COLUMN read.agent_commissions.plan_version IS 'The plan the accrual was decided by (accruals only).';
+COMMENT ON COLUMN read.agent_commissions.first_loan IS 'Whether the loan was the client''s first ever (the plan''s bonus applied; accruals only).';
+COMMENT ON COLUMN read.agent_commissions.at IS 'When the accrual or reversal was decided.';
+COMMENT ON COLUMN read.agent_commissions.position IS 'The log position of the line''s event (the ledger''s order).';
 CREATE TABLE IF NOT EXISTS read.agent_statements (
     agent_id         uuid    NOT NULL,
     month            text    NOT NULL,
@@ -113,6 +134,17 @@ CREATE TABLE IF NOT EXISTS read.agent_statements (
 COMMENT ON TABLE read.agent_statements IS 'Each agent''s monthly statement: open while the month runs, then closed, approved, paid.';
 COMMENT ON COLUMN read.agent_statements.carried_in IS 'A negative rest carried from the previous statement (never paid out).';
 COMMENT ON COLUMN read.agent_statements.carried_out IS 'The negative rest this statement carries on (0 when it nets positive).';
+COMMENT ON COLUMN read.agent_statements.agent_id IS 'The agent (read.agents).';
+COMMENT ON COLUMN read.agent_statements.month IS 'The calendar month, YYYY-MM (Europe/Moscow).';
+COMMENT ON COLUMN read.agent_statements.status IS 'open (the month runs) | closed | approved (payout on its way) | paid';
+COMMENT ON COLUMN read.agent_statements.accrued_kopecks IS 'Earned in the month, in kopecks.';
+COMMENT ON COLUMN read.agent_statements.reversed_kopecks IS 'Taken back in the month, in kopecks.';
+COMMENT ON COLUMN read.agent_statements.net_kopecks IS 'accrued - reversed + carried_in, fixed at close (null while open).';
+COMMENT ON COLUMN read.agent_statements.payable_kopecks IS 'What is paid out: the net if positive, else 0 (null while open).';
+COMMENT ON COLUMN read.agent_statements.payout_id IS 'The payout''s id at the provider, once finance approved it (one per agent and month).';
+COMMENT ON COLUMN read.agent_statements.closed_at IS 'When the month was closed.';
+COMMENT ON COLUMN read.agent_statements.paid_at IS 'When the provider confirmed the payout.';
+COMMENT ON COLUMN read.agent_statements.last_position IS 'The log position of the last event applied to the row.';
 "#;
 
 #[async_trait]

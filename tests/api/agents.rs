@@ -151,6 +151,23 @@ async fn an_agent_is_refused_with_every_field_named() {
             "plan.percent_of_principal"
         ]
     );
+    // A person's 12-digit INN does not make a company.
+    let mut company = json!({
+        "kind": "company", "name": "ООО «Партнёр»", "inn": "500100732259",
+        "login": "partner@k911.ru", "password": "agent password 1",
+        "payout": {"method": "ewallet", "provider": "yoomoney", "wallet_id": "410011223399"},
+        "plan": {"percent_of_principal": "5"}
+    });
+    let fields = app
+        .post_as(&admin, "/api/v1/staff/agents", Some(&company))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields, ["inn"]);
+    company["inn"] = json!("7707083893");
+    let created = app
+        .post_as(&admin, "/api/v1/staff/agents", Some(&company))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:#}", created.body);
 }
 
 /// The events of `event_type` the agent's stream holds, as payloads.

@@ -123,11 +123,13 @@ async fn an_agent_registered_in_the_back_office_follows_their_client_and_is_paid
         !page.contains("Петров") && !page.contains("9160000061"),
         "{page}"
     );
+    phone.screenshot("agent-clients-360").await;
     phone.submit("#clients a").await;
     assert!(phone.text("#client-loans").await.contains("действует"));
     phone.open("/agent/commissions").await;
     assert!(phone.text("#commissions").await.contains("за первый заём"));
     phone.open("/agent/statements").await;
+    phone.screenshot("agent-statements-360").await;
     assert!(phone
         .text("#statements")
         .await
@@ -153,6 +155,7 @@ async fn an_agent_registered_in_the_back_office_follows_their_client_and_is_paid
     office.open("/staff/agents").await;
     assert!(office.text("#to-pay").await.contains("2026-11"));
     office.submit("#to-pay a").await;
+    office.screenshot("staff-agent-1280").await;
     office.submit("#pay-2026-11").await;
     assert_eq!(
         office.text("#notice").await,

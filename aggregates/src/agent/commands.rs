@@ -52,9 +52,11 @@ pub enum AgentCommand {
         at: DateTime<Utc>,
     },
     /// The loan was returned in full within 14 days of issue and before its due date (353-FZ
-    /// art. 11): its commission is taken back, in the month this happens.
+    /// art. 11): its commission is taken back, in the month this happens (`returned_on`,
+    /// Moscow).
     Reverse {
         loan_id: Uuid,
+        returned_on: NaiveDate,
         at: DateTime<Utc>,
     },
     /// Closes a month that has ended: its statement is fixed.

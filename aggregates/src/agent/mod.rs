@@ -114,6 +114,17 @@ impl Agent {
     fn closed(&self, month: Month) -> bool {
         self.statements.contains_key(&month)
     }
+
+    /// The statement month for something that happened on `day`: its own month, or, if that
+    /// closed before it was heard of (a loan paid out at 23:59 on the last day and counted after
+    /// the close), the first month still open, so no line is ever left out of a statement.
+    fn open_month(&self, day: NaiveDate) -> Month {
+        let own = Month::of(day);
+        match self.statements.keys().next_back() {
+            Some(latest) if *latest >= own => latest.next(),
+            _ => own,
+        }
+    }
 }
 
 impl Aggregate for Agent {
@@ -259,16 +270,20 @@ impl Aggregate for Agent {
                         plan_version,
                         first_loan,
                         amount: plan.commission(principal, first_loan),
-                        month: Month::of(moscow_date(at)),
+                        month: self.open_month(moscow_date(at)),
                         accrued_at: at,
                     }]
                 }
             }
-            AgentCommand::Reverse { loan_id, at } => match self.accruals.get(&loan_id) {
+            AgentCommand::Reverse {
+                loan_id,
+                returned_on,
+                at,
+            } => match self.accruals.get(&loan_id) {
                 Some(accrual) if !accrual.reversed => vec![AgentEvent::CommissionReversed {
                     loan_id,
                     amount: accrual.amount,
-                    month: Month::of(moscow_date(at)),
+                    month: self.open_month(returned_on),
                     reversed_at: at,
                 }],
                 _ => return Err(E::NothingToReverse),

@@ -324,6 +324,7 @@ fn a_loan_returned_early_takes_its_commission_back_in_the_month_it_happens() {
         .given(given.clone())
         .when(AgentCommand::Reverse {
             loan_id: LOAN,
+            returned_on: day(12, 3),
             at: at(12, 3),
         })
         .then_expect_events(vec![AgentEvent::CommissionReversed {
@@ -343,6 +344,7 @@ fn a_loan_returned_early_takes_its_commission_back_in_the_month_it_happens() {
         .given(twice)
         .when(AgentCommand::Reverse {
             loan_id: LOAN,
+            returned_on: day(12, 4),
             at: at(12, 4),
         })
         .then_expect_error(AgentError::NothingToReverse);
@@ -366,6 +368,41 @@ fn closed(
         carried_out: net.min(0),
         closed_at: on,
     }
+}
+
+/// A line heard of after its month closed (the process manager behind the tidy-up at midnight)
+/// counts in the first month still open: no statement ever leaves it out.
+#[test]
+fn what_happened_in_a_closed_month_counts_in_the_next_open_one() {
+    let november_closed = with(vec![attributed(), closed("2026-11", 0, 0, 0, at(12, 1))]);
+    TestFramework::<Agent>::with(())
+        .given(november_closed.clone())
+        .when(accrue(LOAN, rub(15_000), (11, 30)))
+        .then_expect_events(vec![AgentEvent::CommissionAccrued {
+            loan_id: LOAN,
+            customer_id: CLIENT,
+            principal: rub(15_000),
+            plan_version: 1,
+            first_loan: true,
+            amount: rub(1_000),
+            month: month("2026-12"),
+            accrued_at: at(11, 30),
+        }]);
+    let mut returned = november_closed;
+    returned.push(accrued(LOAN, rub(15_000), true, rub(1_000), (11, 20)));
+    TestFramework::<Agent>::with(())
+        .given(returned)
+        .when(AgentCommand::Reverse {
+            loan_id: LOAN,
+            returned_on: day(11, 30),
+            at: at(12, 1),
+        })
+        .then_expect_events(vec![AgentEvent::CommissionReversed {
+            loan_id: LOAN,
+            amount: rub(1_000),
+            month: month("2026-12"),
+            reversed_at: at(12, 1),
+        }]);
 }
 
 #[test]
@@ -465,6 +502,15 @@ fn finance_approves_a_closed_statement_once_and_the_payout_settles_it() {
             at: at(12, 2),
         })
         .then_expect_error(AgentError::StatementNotClosed(month("2026-11")));
+    // The provider's answer for a month no payment was approved for is not taken.
+    TestFramework::<Agent>::with(())
+        .given(registered())
+        .when(AgentCommand::RecordPayout {
+            month: month("2026-11"),
+            paid: true,
+            at: at(12, 2),
+        })
+        .then_expect_error(AgentError::NoPaymentAwaited(month("2026-11")));
 }
 
 #[test]
@@ -537,7 +583,7 @@ proptest! {
             }
             match fate {
                 Fate::Returned => {
-                    for event in run(&mut agent, AgentCommand::Reverse { loan_id: loan, at: at(12, 2) }) {
+                    for event in run(&mut agent, AgentCommand::Reverse { loan_id: loan, returned_on: day(12, 2), at: at(12, 2) }) {
                         if let AgentEvent::CommissionReversed { amount, .. } = event {
                             ledger -= amount.get();
                         }
