@@ -71,6 +71,9 @@ enum PaymentsCommand {
 enum ProjectionsCommand {
     /// Drop and replay a read model (all of them without NAME) from the event log.
     Rebuild { name: Option<String> },
+    /// Write the data dictionary of the read models (from their `COMMENT ON`s) to FILE, or to
+    /// stdout.
+    Dictionary { file: Option<std::path::PathBuf> },
 }
 
 #[derive(Subcommand)]
@@ -110,6 +113,18 @@ async fn main() -> anyhow::Result<()> {
             let app = cli.config.app(&db)?;
             for (projection, events) in app.followers.rebuild(name.as_deref()).await? {
                 println!("rebuilt {projection}: {events} events replayed");
+            }
+            Ok(())
+        }
+        Command::Projections {
+            command: ProjectionsCommand::Dictionary { file },
+        } => {
+            let client = db.pg.get().await?;
+            k911_projections::dictionary::create_read_models(&client).await?;
+            let text = k911_projections::dictionary::markdown(&client).await?;
+            match file {
+                Some(file) => std::fs::write(&file, text)?,
+                None => print!("{text}"),
             }
             Ok(())
         }

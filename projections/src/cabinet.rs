@@ -76,6 +76,11 @@ CREATE TABLE IF NOT EXISTS read.customers (
     last_position        bigint      NOT NULL
 );
 COMMENT ON TABLE read.customers IS 'Borrowers: one row per customer, from the first application on.';
+COMMENT ON COLUMN read.customers.customer_id IS 'The Account aggregate''s id: one per borrower.';
+COMMENT ON COLUMN read.customers.registered_at IS 'When the first application registered the customer.';
+COMMENT ON COLUMN read.customers.opened_at IS 'When the cabinet opened (the first approval); null until then.';
+COMMENT ON COLUMN read.customers.first_application_id IS 'The application that registered the customer.';
+COMMENT ON COLUMN read.customers.last_position IS 'The log position of the last event applied to the row.';
 COMMENT ON COLUMN read.customers.status IS 'registered (first application not approved) | open';
 COMMENT ON COLUMN read.customers.login IS 'email (password login) | phone (SMS codes)';
 COMMENT ON COLUMN read.customers.applications IS 'Applications submitted, first included.';
@@ -92,6 +97,9 @@ CREATE TABLE IF NOT EXISTS read.customer_social_links (
 );
 COMMENT ON TABLE read.customer_social_links IS
     'OpenID Connect accounts linked to customers (the subject stays in the sealed event).';
+COMMENT ON COLUMN read.customer_social_links.customer_id IS 'The borrower (read.customers).';
+COMMENT ON COLUMN read.customer_social_links.provider IS 'The social login provider''s configured name (vk, facebook, or an OpenID Connect provider).';
+COMMENT ON COLUMN read.customer_social_links.linked_at IS 'When the account was linked.';
 "#;
 
 const CREATE_APPLICATIONS: &str = r#"
@@ -129,6 +137,17 @@ CREATE INDEX IF NOT EXISTS loan_applications_status ON read.loan_applications (s
 CREATE INDEX IF NOT EXISTS loan_applications_customer
     ON read.loan_applications (customer_id, arrival);
 COMMENT ON TABLE read.loan_applications IS 'Loan applications, first and repeat, with decisions.';
+COMMENT ON COLUMN read.loan_applications.application_id IS 'The LoanApplication aggregate''s id.';
+COMMENT ON COLUMN read.loan_applications.customer_id IS 'The applicant (read.customers).';
+COMMENT ON COLUMN read.loan_applications.repeat IS 'Whether the customer had applied before (a repeat application, prefilled).';
+COMMENT ON COLUMN read.loan_applications.requested_amount_kopecks IS 'The amount asked for, in kopecks.';
+COMMENT ON COLUMN read.loan_applications.requested_term_days IS 'The term asked for, in days.';
+COMMENT ON COLUMN read.loan_applications.approved_amount_kopecks IS 'The amount the underwriter approved, in kopecks (null unless approved).';
+COMMENT ON COLUMN read.loan_applications.approved_term_days IS 'The term the underwriter approved, in days (null unless approved).';
+COMMENT ON COLUMN read.loan_applications.referral_code IS 'The agent''s code the application carried (kept only when it was live).';
+COMMENT ON COLUMN read.loan_applications.submitted_at IS 'When the application was submitted.';
+COMMENT ON COLUMN read.loan_applications.decided_at IS 'When it was approved or rejected (null while waiting).';
+COMMENT ON COLUMN read.loan_applications.last_position IS 'The log position of the last event applied to the row.';
 COMMENT ON COLUMN read.loan_applications.arrival IS
     'Global log position of the submission: the underwriters'' queue is served in this order.';
 COMMENT ON COLUMN read.loan_applications.status IS 'submitted | approved | rejected';

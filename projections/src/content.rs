@@ -51,6 +51,13 @@ impl Follower for Faq {
             last_position bigint      NOT NULL
         );
         COMMENT ON TABLE read.faq IS 'Public FAQ entries, in the order they were published.';
+        COMMENT ON COLUMN read.faq.faq_id IS 'The FAQ entry''s id.';
+        COMMENT ON COLUMN read.faq.arrival IS 'Order of publication (1, 2, ...): the FAQ lists in it.';
+        COMMENT ON COLUMN read.faq.question IS 'The question, as published.';
+        COMMENT ON COLUMN read.faq.answer IS 'The answer, as published.';
+        COMMENT ON COLUMN read.faq.published_at IS 'When it was first published.';
+        COMMENT ON COLUMN read.faq.updated_at IS 'When it was last changed.';
+        COMMENT ON COLUMN read.faq.last_position IS 'The log position of the last event applied to the row.';
         COMMENT ON COLUMN read.faq.withdrawn_at IS 'Set once staff withdrew the entry; it is no longer shown.';",
             drop_sql: "DROP TABLE IF EXISTS read.faq",
         }
@@ -158,6 +165,15 @@ impl Follower for Documents {
             last_position bigint      NOT NULL
         );
         COMMENT ON TABLE read.documents IS 'The public Documents section; files are in document_files by sha256.';
+        COMMENT ON COLUMN read.documents.document_id IS 'The Document aggregate''s id.';
+        COMMENT ON COLUMN read.documents.arrival IS 'Order of publication (1, 2, ...): the Documents section lists in it.';
+        COMMENT ON COLUMN read.documents.title IS 'The title shown in the Documents section.';
+        COMMENT ON COLUMN read.documents.content_type IS 'Always application/pdf.';
+        COMMENT ON COLUMN read.documents.sha256 IS 'The file''s SHA-256 (hex): the key of its bytes in document_files.';
+        COMMENT ON COLUMN read.documents.size_bytes IS 'The file''s size in bytes.';
+        COMMENT ON COLUMN read.documents.published_at IS 'When it was published.';
+        COMMENT ON COLUMN read.documents.withdrawn_at IS 'When it was withdrawn from the site (null: still published).';
+        COMMENT ON COLUMN read.documents.last_position IS 'The log position of the last event applied to the row.';
         COMMENT ON COLUMN read.documents.published_on IS 'The date the document takes effect (Europe/Moscow).';",
             drop_sql: "DROP TABLE IF EXISTS read.documents",
         }

@@ -7,6 +7,7 @@
 pub mod agents;
 pub mod cabinet;
 pub mod content;
+pub mod dictionary;
 pub mod loans;
 pub mod reader;
 pub mod support;

@@ -112,6 +112,32 @@ COMMENT ON COLUMN read.loans.time_zone IS
 CREATE INDEX IF NOT EXISTS loans_customer ON read.loans (customer_id, offered_at);
 CREATE INDEX IF NOT EXISTS loans_status ON read.loans (status);
 COMMENT ON TABLE read.loans IS 'Loans from offer to repayment, with what is owed now.';
+COMMENT ON COLUMN read.loans.loan_id IS 'The Loan aggregate''s id.';
+COMMENT ON COLUMN read.loans.application_id IS 'The approved application the offer came from.';
+COMMENT ON COLUMN read.loans.customer_id IS 'The borrower (read.customers).';
+COMMENT ON COLUMN read.loans.contract_number IS 'The contract number payers quote, e.g. 911-261127-000001.';
+COMMENT ON COLUMN read.loans.principal_kopecks IS 'The amount lent, in kopecks.';
+COMMENT ON COLUMN read.loans.term_days IS 'The term, in days from the payout.';
+COMMENT ON COLUMN read.loans.daily_rate IS 'Interest, percent a day (e.g. 0.8).';
+COMMENT ON COLUMN read.loans.interest_for_term_kopecks IS 'Interest for the whole term if repaid on the due day, in kopecks.';
+COMMENT ON COLUMN read.loans.total_to_repay_kopecks IS 'Principal and interest for the term, in kopecks.';
+COMMENT ON COLUMN read.loans.offered_at IS 'When the offer was made.';
+COMMENT ON COLUMN read.loans.expires_at IS 'When the offer lapses unsigned.';
+COMMENT ON COLUMN read.loans.signed_at IS 'When the borrower signed with the SMS code.';
+COMMENT ON COLUMN read.loans.payout_id IS 'The payout''s id at the provider (its idempotency key).';
+COMMENT ON COLUMN read.loans.issued_on IS 'The day the money was paid out (Europe/Moscow): interest runs from the next day.';
+COMMENT ON COLUMN read.loans.due_on IS 'The day the loan is due back.';
+COMMENT ON COLUMN read.loans.closed_on IS 'The day it was repaid in full.';
+COMMENT ON COLUMN read.loans.accrued_through IS 'The last day interest and penalties were charged for.';
+COMMENT ON COLUMN read.loans.outstanding_principal_kopecks IS 'Principal still owed, in kopecks.';
+COMMENT ON COLUMN read.loans.outstanding_interest_kopecks IS 'Interest charged and not yet paid, in kopecks.';
+COMMENT ON COLUMN read.loans.outstanding_penalty_kopecks IS 'Penalty charged and not yet paid, in kopecks.';
+COMMENT ON COLUMN read.loans.paid_kopecks IS 'Everything paid so far, in kopecks.';
+COMMENT ON COLUMN read.loans.refund_id IS 'The latest refund''s id at the provider (null: none asked).';
+COMMENT ON COLUMN read.loans.refund_kopecks IS 'The latest refund''s amount, in kopecks.';
+COMMENT ON COLUMN read.loans.refunded_kopecks IS 'Everything refunded so far, in kopecks.';
+COMMENT ON COLUMN read.loans.last_reminder_at IS 'When the last payment reminder went out (230-FZ limits count from it).';
+COMMENT ON COLUMN read.loans.last_position IS 'The log position of the last event applied to the row.';
 COMMENT ON COLUMN read.loans.status IS
     'offered | expired (unsigned in time, or signing refused) | signed | payout_requested | '
     'payout_failed | active | closed';
@@ -144,6 +170,20 @@ CREATE TABLE IF NOT EXISTS read.loan_payments (
 CREATE INDEX IF NOT EXISTS loan_payments_loan ON read.loan_payments (loan_id, position);
 COMMENT ON TABLE read.loan_payments IS
     'Repayments and how each was applied (353-FZ art. 5 part 20 order).';
+COMMENT ON COLUMN read.loan_payments.channel IS 'Where the money came from: sberbank_online | terminal.';
+COMMENT ON COLUMN read.loan_payments.external_id IS 'The channel''s own id of the payment: with channel, taken exactly once.';
+COMMENT ON COLUMN read.loan_payments.loan_id IS 'The loan it was applied to (read.loans).';
+COMMENT ON COLUMN read.loan_payments.amount_kopecks IS 'The amount paid, in kopecks.';
+COMMENT ON COLUMN read.loan_payments.paid_at IS 'When the payer paid, as the channel says.';
+COMMENT ON COLUMN read.loan_payments.paid_on IS 'The day paid (Europe/Moscow): interest counts to it.';
+COMMENT ON COLUMN read.loan_payments.to_overdue_interest IS 'Applied to overdue interest, in kopecks (first in the law''s order).';
+COMMENT ON COLUMN read.loan_payments.to_overdue_principal IS 'Applied to overdue principal, in kopecks.';
+COMMENT ON COLUMN read.loan_payments.to_current_interest IS 'Applied to interest not yet due, in kopecks.';
+COMMENT ON COLUMN read.loan_payments.to_current_principal IS 'Applied to principal not yet due, in kopecks.';
+COMMENT ON COLUMN read.loan_payments.to_penalty IS 'Applied to the penalty, in kopecks.';
+COMMENT ON COLUMN read.loan_payments.to_other IS 'Applied to other charges, in kopecks.';
+COMMENT ON COLUMN read.loan_payments.held_kopecks IS 'What exceeded the debt: held for the borrower and refundable, in kopecks.';
+COMMENT ON COLUMN read.loan_payments.position IS 'The log position of the payment''s event (the order payments were applied in).';
 "#;
 
 #[async_trait]
@@ -660,6 +700,17 @@ CREATE INDEX IF NOT EXISTS unmatched_payments_order ON read.unmatched_payments (
     WHERE status = 'waiting';
 COMMENT ON TABLE read.unmatched_payments IS
     'Repayments no loan could take (unknown contract number, loan not issued), oldest first.';
+COMMENT ON COLUMN read.unmatched_payments.payment_id IS 'The IncomingPayment aggregate''s id.';
+COMMENT ON COLUMN read.unmatched_payments.channel IS 'Where the money came from: sberbank_online | terminal.';
+COMMENT ON COLUMN read.unmatched_payments.external_id IS 'The channel''s own id of the payment.';
+COMMENT ON COLUMN read.unmatched_payments.amount_kopecks IS 'The amount paid, in kopecks.';
+COMMENT ON COLUMN read.unmatched_payments.paid_at IS 'When the payer paid, as the channel says.';
+COMMENT ON COLUMN read.unmatched_payments.received_at IS 'When k911 received it.';
+COMMENT ON COLUMN read.unmatched_payments.reason IS 'Why no loan took it, in words (e.g. no contract with this number).';
+COMMENT ON COLUMN read.unmatched_payments.matched_loan_id IS 'The loan staff matched it to (null while waiting).';
+COMMENT ON COLUMN read.unmatched_payments.matched_by IS 'The staff member who matched it.';
+COMMENT ON COLUMN read.unmatched_payments.matched_at IS 'When it was matched.';
+COMMENT ON COLUMN read.unmatched_payments.position IS 'The log position of the payment''s event (the queue''s order).';
 COMMENT ON COLUMN read.unmatched_payments.contract_number IS 'As the payer typed it.';
 COMMENT ON COLUMN read.unmatched_payments.status IS 'waiting | matched (applied to matched_loan_id)';
 "#;

@@ -117,6 +117,14 @@ CREATE INDEX IF NOT EXISTS support_tickets_customer
     ON read.support_tickets (customer_id, arrival) WHERE customer_id IS NOT NULL;
 COMMENT ON TABLE read.support_tickets IS
     'Support tickets (feedback form, deletion requests). One row per ticket.';
+COMMENT ON COLUMN read.support_tickets.ticket_id IS 'The SupportTicket aggregate''s id.';
+COMMENT ON COLUMN read.support_tickets.customer_id IS 'The borrower who asked from the cabinet (null: anonymous).';
+COMMENT ON COLUMN read.support_tickets.submitted_at IS 'When the ticket was submitted.';
+COMMENT ON COLUMN read.support_tickets.assigned_to IS 'The support member who took it (null while waiting).';
+COMMENT ON COLUMN read.support_tickets.assigned_at IS 'When it was taken.';
+COMMENT ON COLUMN read.support_tickets.answers IS 'How many answers were sent.';
+COMMENT ON COLUMN read.support_tickets.last_answer_at IS 'When the last answer was sent.';
+COMMENT ON COLUMN read.support_tickets.closed_at IS 'When it was closed.';
 COMMENT ON COLUMN read.support_tickets.arrival IS
     'Order of arrival (1, 2, ...): the queue is served strictly in this order.';
 COMMENT ON COLUMN read.support_tickets.kind IS 'question | deletion';

@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary, each test on its own fresh database.
 
 mod agents;
+mod analysts;
 mod auth;
 mod authorization;
 mod cabinet;
