@@ -14,6 +14,7 @@ use k911_commands::payout::PayoutProvider;
 use k911_commands::smsru::{SmsRu, SMSRU_URL};
 use k911_commands::yookassa::{YooKassaPayouts, YOOKASSA_URL};
 use k911_commands::{App, Settings};
+use k911_event_store::connect::{PoolSizes, DEFAULT_POOL_SIZES};
 use k911_event_store::keys::MasterKey;
 use k911_event_store::Database;
 use k911_http::{Contacts, HttpConfig};
@@ -203,6 +204,12 @@ pub struct Config {
     /// SMTP server for the `smtp` mail driver, e.g. `smtps://user:password@smtp.example.ru`.
     #[arg(long, env = "K911_SMTP_URL", global = true, hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// Most connections the command pool opens (appends, outboxes, credentials).
+    #[arg(long, env = "K911_WRITE_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZES.write, global = true)]
+    pub write_pool_size: u32,
+    /// Most connections the read-model query pool opens.
+    #[arg(long, env = "K911_READ_POOL_SIZE", default_value_t = DEFAULT_POOL_SIZES.read, global = true)]
+    pub read_pool_size: u32,
     /// Where "now" comes from.
     #[arg(
         long,
@@ -224,6 +231,13 @@ pub struct Config {
 
 impl Config {
     /// The application with the configured drivers; production refuses development ones.
+    pub fn pool_sizes(&self) -> PoolSizes {
+        PoolSizes {
+            write: self.write_pool_size,
+            read: self.read_pool_size,
+        }
+    }
+
     pub fn app(&self, db: &Database) -> anyhow::Result<App> {
         self.app_and_clock(db).map(|(app, _, _)| app)
     }

@@ -7,7 +7,6 @@ use clap::{Parser, Subcommand};
 use k911_aggregates::incoming_payment::PaymentChannel;
 use k911_aggregates::values::{Email, Role};
 use k911_commands::CommandMeta;
-use k911_event_store::connect::DEFAULT_POOL_SIZE;
 use k911_event_store::Database;
 
 use crate::config::{Config, ServeArgs};
@@ -212,7 +211,7 @@ async fn import_payments(
 
 async fn connect(args: &Config) -> anyhow::Result<Database> {
     let url = args.resolve_url().await?;
-    let db = Database::connect(&url, DEFAULT_POOL_SIZE)
+    let db = Database::connect(&url, args.pool_sizes())
         .await
         .with_context(|| format!("connecting to {}", config::redacted(&url)))?;
     db.migrate().await?;

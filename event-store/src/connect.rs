@@ -36,12 +36,38 @@ pub enum ConnectError {
     Cluster(String),
 }
 
-/// Default pool size: enough to keep two cores busy without queueing at the database.
-pub const DEFAULT_POOL_SIZE: u32 = 24;
+/// How many connections each pool may open. Beside them an instance holds one connection per
+/// log follower (read models and process managers, each on its own for its batches' locks and
+/// settings) and one for LISTEN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSizes {
+    /// Commands: appends to the log, outboxes, credentials (sqlx, as postgres-es speaks it).
+    pub write: u32,
+    /// Read-model queries (tokio-postgres).
+    pub read: u32,
+}
+
+impl PoolSizes {
+    /// Each pool the same size.
+    pub fn both(size: u32) -> Self {
+        Self {
+            write: size,
+            read: size,
+        }
+    }
+}
+
+/// Default pool sizes: enough to keep two cores busy (group commit batches appends, so a
+/// command needs its connection briefly), and few enough that several instances fit in
+/// PostgreSQL's default 100 connections.
+pub const DEFAULT_POOL_SIZES: PoolSizes = PoolSizes {
+    write: 12,
+    read: 12,
+};
 
 impl Database {
     /// Connects both pools. Nothing panics when the database is down: the error is returned.
-    pub async fn connect(url: &str, pool_size: u32) -> Result<Self, ConnectError> {
+    pub async fn connect(url: &str, pools: PoolSizes) -> Result<Self, ConnectError> {
         let options: PgConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| ConnectError::Url(e.to_string()))?;
@@ -49,7 +75,7 @@ impl Database {
         // A ping on every checkout doubles the round-trips of a command; broken connections are
         // noticed by the query that uses them instead.
         let sqlx = PgPoolOptions::new()
-            .max_connections(pool_size)
+            .max_connections(pools.write)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(5))
             .test_before_acquire(false)
@@ -69,7 +95,7 @@ impl Database {
             },
         );
         let pg = PgPool::builder(manager)
-            .max_size(pool_size as usize)
+            .max_size(pools.read as usize)
             .wait_timeout(Some(Duration::from_secs(5)))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()

@@ -23,7 +23,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use k911_event_store::connect::{discover_local_server, ensure_database, with_database};
+use k911_event_store::connect::{discover_local_server, ensure_database, with_database, PoolSizes};
 use k911_event_store::Database;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -129,7 +129,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     }
 
     // The baseline gets the pool size the service uses.
-    let db = Database::connect(url, args.clients as u32).await?;
+    let db = Database::connect(url, PoolSizes::both(args.clients as u32)).await?;
     let watcher = LagWatcher::start(db.clone());
     let duration = Duration::from_secs(args.duration);
     println!(

@@ -20,7 +20,7 @@ use k911_commands::ids::RandomIds;
 use k911_commands::notify::{Ports, SmsSender};
 use k911_commands::payout::{PayoutProvider, SandboxPayouts};
 use k911_commands::{App, CommandMeta, Settings};
-use k911_event_store::connect::{local_or_private_server, with_database};
+use k911_event_store::connect::{local_or_private_server, with_database, PoolSizes};
 use k911_event_store::keys::MasterKey;
 use k911_event_store::{Database, MIGRATOR};
 use serde_json::Value;
@@ -141,7 +141,7 @@ impl TestApp {
             .await
             .expect("test database from template");
         admin.close().await.ok();
-        let db = Database::connect(&with_database(&server_url, &db_name), 8)
+        let db = Database::connect(&with_database(&server_url, &db_name), PoolSizes::both(8))
             .await
             .expect("test database");
         let mut ports = Ports::development(db.sqlx.clone(), Arc::new(clock.clone()));
