@@ -113,7 +113,28 @@ impl Database {
     pub async fn migrate(&self) -> Result<(), ConnectError> {
         crate::MIGRATOR.run(&self.sqlx).await?;
         crate::credentials::adopt_legacy_hashes(&self.sqlx).await?;
+        self.grant_analysts().await?;
         Ok(())
+    }
+
+    /// Lets `k911_analyst` read every table of `read`: those there now, and those this role's
+    /// projectors create or rebuild later (default privileges hold for the role that creates
+    /// the tables, which is the one running k911, not necessarily the one that first migrated).
+    /// Instances starting together take turns: catalogue rows updated at once would collide.
+    async fn grant_analysts(&self) -> Result<(), sqlx::Error> {
+        let mut tx = self.sqlx.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('k911.analyst_grants'))")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA read GRANT SELECT ON TABLES TO k911_analyst",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("GRANT SELECT ON ALL TABLES IN SCHEMA read TO k911_analyst")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
     }
 
     pub fn url(&self) -> &str {

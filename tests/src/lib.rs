@@ -144,6 +144,8 @@ impl TestApp {
         let db = Database::connect(&with_database(&server_url, &db_name), PoolSizes::both(8))
             .await
             .expect("test database");
+        // As `serve` does at every start (the template holds the migrations already).
+        db.migrate().await.expect("migrated");
         let mut ports = Ports::development(db.sqlx.clone(), Arc::new(clock.clone()));
         if let Some(sms) = sms {
             ports.sms = sms;
