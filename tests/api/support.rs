@@ -189,6 +189,77 @@ async fn fifty_concurrent_next_calls_hand_out_each_of_twenty_tickets_once_oldest
     assert_eq!(order, submitted);
 }
 
+/// Two instances of the service on one database, as two processes behind a balancer: tickets
+/// submitted through either join one queue; 24 take-next calls split between them hand out each
+/// ticket once, oldest first; what one instance wrote the other reads at once with
+/// `X-Min-Position`.
+#[tokio::test]
+async fn two_instances_hand_out_each_ticket_once_and_read_each_others_writes() {
+    let one = TestApp::spawn().await;
+    let two = one.another_instance().await;
+    let mut submitted = vec![];
+    for n in 1..=20 {
+        let via = if n % 2 == 0 { &one } else { &two };
+        submitted.push(
+            submit(via, n).await["ticket_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // Read your writes across instances: written through one, read through the other.
+    let receipt = submit(&one, 21).await;
+    let position = receipt["position"].as_i64().unwrap().to_string();
+    let anna = one.staff("anna@k911.ru", Role::Support).await;
+    let queue = two
+        .request(
+            axum::http::Method::GET,
+            "/api/v1/staff/support/queue",
+            None,
+            &[
+                ("authorization", &format!("Bearer {anna}")),
+                ("x-min-position", &position),
+            ],
+        )
+        .await;
+    assert_eq!(queue.status, StatusCode::OK, "{:#}", queue.body);
+    let waiting = queue.body.as_array().unwrap();
+    assert_eq!(waiting.len(), 21, "{:#}", queue.body);
+    assert_eq!(waiting[20]["ticket_id"], receipt["ticket_id"]);
+    submitted.push(receipt["ticket_id"].as_str().unwrap().to_string());
+
+    let mut staff = vec![anna];
+    for n in 1..4 {
+        staff.push(one.staff(&format!("s{n}@k911.ru"), Role::Support).await);
+    }
+    let calls = (0..24).map(|i| {
+        let token = staff[i % staff.len()].clone();
+        let via = if i % 2 == 0 { &one } else { &two };
+        async move {
+            via.post_as(&token, "/api/v1/staff/support/queue/next", None)
+                .await
+        }
+    });
+    let mut handed: Vec<(i64, String)> = vec![];
+    for answer in futures::future::join_all(calls).await {
+        match answer.status {
+            StatusCode::OK => handed.push((
+                answer.body["position"].as_i64().unwrap(),
+                answer.body["ticket_id"].as_str().unwrap().to_string(),
+            )),
+            StatusCode::NOT_FOUND => {}
+            other => panic!("unexpected {other}: {:#}", answer.body),
+        }
+    }
+    assert_eq!(handed.len(), 21, "every ticket handed out");
+    let unique: HashSet<&String> = handed.iter().map(|(_, id)| id).collect();
+    assert_eq!(unique.len(), 21, "no ticket handed out twice");
+    handed.sort();
+    let order: Vec<String> = handed.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(order, submitted);
+    drop(two);
+}
+
 #[tokio::test]
 async fn the_events_table_holds_no_plaintext_personal_data() {
     let app = TestApp::spawn().await;

@@ -68,6 +68,9 @@ pub struct TestApp {
     pub db: Database,
     server_url: String,
     db_name: String,
+    master_key: MasterKey,
+    /// Whether this instance made the database (and drops it when done).
+    owns_database: bool,
     tasks: Vec<JoinHandle<()>>,
     /// Events written at start (the seed documents).
     seeded: i64,
@@ -141,6 +144,42 @@ impl TestApp {
             .await
             .expect("test database from template");
         admin.close().await.ok();
+        let options = Options {
+            clock,
+            sms,
+            payout,
+            rate_limits,
+            settings,
+        };
+        Self::start(options, server_url, db_name, MasterKey::generate(), true).await
+    }
+
+    /// Another instance of the service over this one's database, as a second process would be:
+    /// the same master key and clock, its own pools, followers and workers. The database is the
+    /// first instance's to drop.
+    pub async fn another_instance(&self) -> Self {
+        let options = Options {
+            clock: self.clock.clone(),
+            ..Options::default()
+        };
+        let (server_url, db_name) = (self.server_url.clone(), self.db_name.clone());
+        Self::start(options, server_url, db_name, self.master_key.clone(), false).await
+    }
+
+    async fn start(
+        options: Options,
+        server_url: String,
+        db_name: String,
+        master_key: MasterKey,
+        owns_database: bool,
+    ) -> Self {
+        let Options {
+            clock,
+            sms,
+            payout,
+            rate_limits,
+            settings,
+        } = options;
         let db = Database::connect(&with_database(&server_url, &db_name), PoolSizes::both(8))
             .await
             .expect("test database");
@@ -160,7 +199,7 @@ impl TestApp {
         let (app, reader) = k911_http::application(|read_models| {
             App::new(
                 db.clone(),
-                &MasterKey::generate(),
+                &master_key,
                 Arc::new(clock.clone()),
                 Arc::new(RandomIds),
                 ports,
@@ -203,6 +242,8 @@ impl TestApp {
             db,
             server_url,
             db_name,
+            master_key,
+            owns_database,
             tasks,
         }
     }
@@ -376,6 +417,9 @@ impl Drop for TestApp {
         self.app.followers.shutdown();
         for task in &self.tasks {
             task.abort();
+        }
+        if !self.owns_database {
+            return;
         }
         // Drop the database from a thread of its own: Drop cannot await.
         let (server_url, db_name) = (self.server_url.clone(), self.db_name.clone());
