@@ -118,13 +118,6 @@ impl TestApp {
 
     /// A service with other drivers or settings than the defaults.
     pub async fn spawn_with(options: Options) -> Self {
-        let Options {
-            clock,
-            sms,
-            payout,
-            rate_limits,
-            settings,
-        } = options;
         // Warnings of the service (a failing projector, say) show in a failing test's output.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
@@ -144,13 +137,6 @@ impl TestApp {
             .await
             .expect("test database from template");
         admin.close().await.ok();
-        let options = Options {
-            clock,
-            sms,
-            payout,
-            rate_limits,
-            settings,
-        };
         Self::start(options, server_url, db_name, MasterKey::generate(), true).await
     }
 
