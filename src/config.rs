@@ -219,6 +219,10 @@ pub struct Config {
         global = true
     )]
     pub clock: ClockDriver,
+    /// Where the manual clock starts (RFC 3339, e.g. `2026-12-01T21:00:00Z`); by default the
+    /// real time.
+    #[arg(long, env = "K911_CLOCK_START", global = true)]
+    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
     /// Sender of customer e-mail.
     #[arg(
         long,
@@ -248,11 +252,16 @@ impl Config {
         db: &Database,
     ) -> anyhow::Result<(App, Reader, Option<ManualClock>)> {
         let manual = match self.clock {
+            ClockDriver::System if self.clock_start.is_some() => {
+                bail!("K911_CLOCK_START sets the manual clock: it needs K911_CLOCK=manual")
+            }
             ClockDriver::System => None,
             ClockDriver::Manual if self.mode == Mode::Production => {
                 bail!("K911_CLOCK=manual is a development driver and is refused in production mode")
             }
-            ClockDriver::Manual => Some(ManualClock::starting_at(chrono::Utc::now())),
+            ClockDriver::Manual => Some(ManualClock::starting_at(
+                self.clock_start.unwrap_or_else(chrono::Utc::now),
+            )),
         };
         let clock: Arc<dyn k911_commands::clock::Clock> = match &manual {
             Some(manual) => Arc::new(manual.clone()),

@@ -50,6 +50,20 @@ enum Command {
         #[command(subcommand)]
         command: PaymentsCommand,
     },
+    /// The scheduled jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Run the jobs once, as `serve` does every few seconds (payout answers, the daily close of
+    /// every loan: interest, falling due, penalties, reminders; lapsed offers, commission
+    /// payouts, housekeeping), and print what was visited and how long it took. With
+    /// K911_CLOCK=manual and K911_CLOCK_START, as of that time (development).
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -70,6 +84,10 @@ enum PaymentsCommand {
 enum ProjectionsCommand {
     /// Drop and replay a read model (all of them without NAME) from the event log.
     Rebuild { name: Option<String> },
+    /// After importing a loan book with its history (the service stopped): process managers
+    /// begin at the end of the log, since the system the book came from acted on it already;
+    /// read models still replay it.
+    CutOver,
     /// Write the data dictionary of the read models (from their `COMMENT ON`s) to FILE, or to
     /// stdout.
     Dictionary { file: Option<std::path::PathBuf> },
@@ -113,6 +131,27 @@ async fn main() -> anyhow::Result<()> {
             for (projection, events) in app.followers.rebuild(name.as_deref()).await? {
                 println!("rebuilt {projection}: {events} events replayed");
             }
+            Ok(())
+        }
+        Command::Projections {
+            command: ProjectionsCommand::CutOver,
+        } => {
+            let app = cli.config.app(&db)?;
+            let position = app.followers.cut_over().await?;
+            println!("process managers start after position {position}");
+            Ok(())
+        }
+        Command::Jobs {
+            command: JobsCommand::Run,
+        } => {
+            let (app, reader, _) = cli.config.app_and_clock(&db)?;
+            let started = std::time::Instant::now();
+            let visited = k911_http::jobs::run(&app, &reader).await;
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "{visited} in {seconds:.1} s ({:.0} loans/s)",
+                visited.loans() as f64 / seconds.max(f64::EPSILON)
+            );
             Ok(())
         }
         Command::Projections {

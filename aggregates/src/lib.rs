@@ -26,6 +26,10 @@ pub const EVENT_VERSION_1: &str = "1.0";
 /// A first release's shape with fields added (optional, so a 1.0 row reads as it is).
 pub const EVENT_VERSION_1_1: &str = "1.1";
 
+/// A hash of this crate's source (see `build.rs`): a snapshot of an aggregate's state is used only
+/// by the code that took it.
+pub const CODE_VERSION: &str = env!("K911_AGGREGATES_CODE");
+
 /// Every event type of every aggregate as the log names them, `(aggregate type, event type)`:
 /// read from the events' enums, so a follower of the log can be checked against them.
 pub fn event_types() -> Vec<(&'static str, &'static str)> {

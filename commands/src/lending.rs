@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::{Aggregate, AggregateError};
+use futures::StreamExt;
 use k911_aggregates::account::{
     Account, AccountCommand, AccountEvent, AccountEventType, AccountKind,
 };
@@ -37,6 +38,29 @@ use crate::otp::{Codes, OneTimeCode, OtpPurpose};
 use crate::payout::PayoutOutcome;
 use crate::payout::PayoutProvider;
 use crate::{CommandMeta, Error, Written};
+
+/// Makes `number` find the loan: what payments from outside channels are matched by (the
+/// customer types it in Sberbank Online or at a terminal). Once per contract.
+pub async fn register_contract(
+    client: &impl tokio_postgres::GenericClient,
+    number: &ContractNumber,
+    loan_id: Uuid,
+    customer_id: Uuid,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO contracts (digits, contract_number, loan_id, customer_id)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            &[&number.digits(), &number.as_str(), &loan_id, &customer_id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Loans a scheduled job works on at once: each command waits mostly on PostgreSQL, so a few in
+/// flight keep both the service and the database busy (and the group commit batches their
+/// appends); more only queue for connections.
+const LOANS_AT_ONCE: usize = 8;
 
 const NAMESPACE: Uuid = Uuid::from_u128(0x6b39_3131_6c65_6e64_696e_6700_0000_0001);
 
@@ -321,18 +345,7 @@ impl LendingProcess {
                 .give_back(tx, event, loan_id, whose, &refusal, approved.approved_at)
                 .await;
         }
-        tx.transaction()
-            .execute(
-                "INSERT INTO contracts (digits, contract_number, loan_id, customer_id)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                &[
-                    &contract_number.digits(),
-                    &contract_number.as_str(),
-                    &loan_id,
-                    &customer_id,
-                ],
-            )
-            .await?;
+        register_contract(tx.transaction(), &contract_number, loan_id, customer_id).await?;
         let message_id = sms_id(event.position());
         if outbox::exists(tx.transaction(), message_id).await? {
             return Ok(());
@@ -943,7 +956,8 @@ impl Lending {
         .await;
     }
 
-    /// The scheduler's `command` on each of `loans`, one loan's failure isolated.
+    /// The scheduler's `command` on each of `loans`, [`LOANS_AT_ONCE`] at a time, one loan's
+    /// failure isolated.
     async fn on_each_loan(
         &self,
         job: &'static str,
@@ -951,10 +965,12 @@ impl Lending {
         command: impl Fn() -> LoanCommand,
     ) {
         let meta = CommandMeta::system("scheduler");
-        for &loan_id in loans {
-            let step = self.core.execute(&self.loans, loan_id, command(), &meta);
-            self.isolated(job, loan_id, step).await;
-        }
+        futures::stream::iter(loans)
+            .for_each_concurrent(LOANS_AT_ONCE, |&loan_id| {
+                let step = self.core.execute(&self.loans, loan_id, command(), &meta);
+                self.isolated(job, loan_id, step)
+            })
+            .await;
     }
 
     /// One loan's step of a scheduled job: a failure is logged, counted

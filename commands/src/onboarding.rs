@@ -368,7 +368,7 @@ impl Onboarding {
 
     /// Reserves every identity for `customer_id`, or none. One held by a registered customer
     /// refuses the application; one left behind by a failed application is taken over.
-    pub(crate) async fn reserve_identities(
+    pub async fn reserve_identities(
         &self,
         customer_id: Uuid,
         identities: &[(&str, Vec<u8>)],
@@ -677,7 +677,7 @@ impl Onboarding {
 
 /// The key an e-mail is looked up by: addresses differ only in case are the same mailbox to a
 /// person typing their login.
-pub(crate) fn email_key(email: &Email) -> String {
+pub fn email_key(email: &Email) -> String {
     email.as_str().to_lowercase()
 }
 

@@ -261,7 +261,8 @@ async fn insert(
 }
 
 /// The event repository of k911: postgres-es reads the events; appends go through the group
-/// commit. Snapshots are not used (see ARCHITECTURE.md).
+/// commit. postgres-es's snapshots are not used (see ARCHITECTURE.md): k911 keeps its own
+/// (`snapshot`).
 pub struct Repository {
     reads: PostgresEventRepository,
     appends: GroupCommit,

@@ -668,6 +668,51 @@ impl Followers {
         }
         Ok(done)
     }
+
+    /// Process managers begin at the end of the log as it stands, and read models still replay
+    /// it all: for a loan book imported with its history from the system it came from, which
+    /// already acted on it (accounts opened, money paid out, SMS sent). Run with the service
+    /// stopped, or events committed meanwhile are skipped too. Returns the position they start
+    /// after (0 for an empty log).
+    pub async fn cut_over(&self) -> Result<i64, FollowerError> {
+        let client = self.inner.db.pg.get().await?;
+        let end = client
+            .query_opt(
+                "SELECT transaction_id::text, global_position FROM events
+                  ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+                &[],
+            )
+            .await?;
+        let Some(end) = end else {
+            return Ok(0);
+        };
+        let (transaction_id, position): (&str, i64) = (end.get(0), end.get(1));
+        for slot in &self.inner.projections {
+            let projection = slot.projection.as_ref();
+            if !projection.is_process_manager() {
+                continue;
+            }
+            // Its lock, so a running instance's manager is not moved under its feet.
+            let lock = lock_key(projection);
+            client
+                .execute("SELECT pg_advisory_lock(hashtext($1))", &[&lock])
+                .await?;
+            client
+                .execute(
+                    "INSERT INTO projection_checkpoints (projection, transaction_id, global_position)
+                     VALUES ($1, $2::text::xid8, $3)
+                     ON CONFLICT (projection) DO UPDATE
+                        SET transaction_id = EXCLUDED.transaction_id,
+                            global_position = EXCLUDED.global_position, updated_at = now()",
+                    &[&projection.name(), &transaction_id, &position],
+                )
+                .await?;
+            client
+                .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&lock])
+                .await?;
+        }
+        Ok(position)
+    }
 }
 
 impl Inner {

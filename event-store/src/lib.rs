@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod log;
 pub mod outbox;
+pub mod snapshot;
 pub mod store;
 pub mod text_enum;
 

@@ -1,23 +1,91 @@
 //! The cqrs-es event store, in its plain event-store mode (the snapshot modes of 0.5.0 apply new
 //! events twice; see ARCHITECTURE.md), over k911's repository: postgres-es reads, group commit
-//! appends.
+//! appends, and k911's own snapshots (`snapshot`) for aggregates with a long history.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
+use cqrs_es::persist::{
+    EventStoreAggregateContext, EventUpcaster, PersistedEventRepository, PersistedEventStore,
+};
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventEnvelope, EventStore};
+use k911_aggregates::upcast::Upcasters;
 
 use crate::append::Repository;
 use crate::log::{parse_xid, Checkpoint};
+use crate::snapshot::Snapshots;
 use crate::Database;
 
-/// The event store of one aggregate type.
-pub type Store<A> = PersistedEventStore<Repository, A>;
+/// The event store of one aggregate type: events, and a snapshot when the aggregate has many.
+pub struct Store<A: Aggregate> {
+    events: PersistedEventStore<Repository, A>,
+    /// The same repository, for the events after a snapshot.
+    repository: Repository,
+    snapshots: Snapshots,
+}
 
 pub fn store<A: Aggregate>(db: &Database) -> Store<A> {
-    PersistedEventStore::new_event_store(Repository::new(db.sqlx.clone(), db.appends.clone()))
-        .with_upcasters(vec![Box::new(k911_aggregates::upcast::Upcasters)])
+    let repository = || Repository::new(db.sqlx.clone(), db.appends.clone());
+    Store {
+        events: PersistedEventStore::new_event_store(repository())
+            .with_upcasters(vec![Box::new(Upcasters)]),
+        repository: repository(),
+        snapshots: Snapshots::new(db.sqlx.clone()),
+    }
+}
+
+impl<A: Aggregate> EventStore<A> for Store<A> {
+    type AC = EventStoreAggregateContext<A>;
+
+    async fn load_events(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        self.events.load_events(aggregate_id).await
+    }
+
+    /// From the snapshot and the events after it, or from every event when there is none.
+    async fn load_aggregate(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Self::AC, AggregateError<A::Error>> {
+        let Some(mut context) = self.snapshots.load::<A>(aggregate_id).await? else {
+            return self.events.load_aggregate(aggregate_id).await;
+        };
+        let later = self
+            .repository
+            .get_last_events::<A>(aggregate_id, context.current_sequence)
+            .await?;
+        for event in later {
+            // The same upcasting a full load does.
+            let event = if Upcasters.can_upcast(&event.event_type, &event.event_version) {
+                Upcasters.upcast(event)
+            } else {
+                event
+            };
+            let envelope = EventEnvelope::<A>::try_from(event)?;
+            context.current_sequence = envelope.sequence;
+            context.aggregate.apply(envelope.payload);
+        }
+        Ok(context)
+    }
+
+    /// The events in one append; then, [`crate::snapshot::SNAPSHOT_EVERY`] events or more past
+    /// the last snapshot, the state the command left.
+    async fn commit(
+        &self,
+        events: Vec<A::Event>,
+        context: Self::AC,
+        metadata: HashMap<String, String>,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        let pending = Snapshots::due(&context, events.len());
+        let aggregate_id = context.aggregate_id.clone();
+        let committed = self.events.commit(events, context, metadata).await?;
+        if let Some(pending) = pending {
+            self.snapshots.save::<A>(&aggregate_id, pending).await;
+        }
+        Ok(committed)
+    }
 }
 
 /// A cqrs-es framework persisting to PostgreSQL. It has no in-process queries: read models are

@@ -15,26 +15,70 @@ use tokio::task::JoinHandle;
 const TIDY_EVERY: Duration = Duration::from_secs(60);
 
 /// One run: [`loan_jobs`], then the housekeeping that visits no loan.
-pub async fn run(app: &App, reader: &Reader) {
-    loan_jobs(app, reader).await;
+pub async fn run(app: &App, reader: &Reader) -> Visited {
+    let visited = loan_jobs(app, reader).await;
     app.tidy_up().await;
+    visited
+}
+
+/// How many of each kind a run of the loan jobs visited.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Visited {
+    pub payouts: usize,
+    pub refunds: usize,
+    /// Active loans closed for the day (interest, falling due, penalties).
+    pub accrued: usize,
+    /// Overdue loans whose reminder was decided.
+    pub reminded: usize,
+    pub lapsed_offers: usize,
+    pub commission_payouts: usize,
+}
+
+impl Visited {
+    /// Loans the daily close went through.
+    pub fn loans(&self) -> usize {
+        self.accrued
+    }
+}
+
+impl std::fmt::Display for Visited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "daily close of {} loans ({} overdue, reminders decided), {} lapsed offers, \
+             {} payouts and {} refunds awaiting an answer, {} commission payouts",
+            self.accrued,
+            self.reminded,
+            self.lapsed_offers,
+            self.payouts,
+            self.refunds,
+            self.commission_payouts
+        )
+    }
 }
 
 /// The provider asked about payouts and refunds, then (with the loans that just paid out)
 /// interest accrued through today, reminders and lapsed offers. One loan's failure is logged and
 /// skipped (the `App` methods isolate each loan), and a list that cannot be read skips only its
 /// own job.
-async fn loan_jobs(app: &App, reader: &Reader) {
+async fn loan_jobs(app: &App, reader: &Reader) -> Visited {
+    let mut visited = Visited::default();
     match reader.awaited_answers().await {
         Ok(awaited) => {
+            visited.payouts = awaited.payouts.len();
+            visited.refunds = awaited.refunds.len();
             app.lending.settle_payouts(&awaited.payouts).await;
             app.lending.settle_refunds(&awaited.refunds).await;
         }
         Err(error) => tracing::warn!(%error, "payouts awaiting an answer could not be listed"),
     }
     let now = app.core.clock.now();
-    match reader.due_loans(moscow_date(now), now).await {
+    let remind_every = chrono::Duration::hours(app.core.settings.reminders.min_interval_hours);
+    match reader.due_loans(moscow_date(now), now, remind_every).await {
         Ok(due) => {
+            visited.accrued = due.to_accrue.len();
+            visited.reminded = due.overdue.len();
+            visited.lapsed_offers = due.lapsed_offers.len();
             app.lending.accrue(&due.to_accrue).await;
             app.lending.remind(&due.overdue).await;
             app.lending.expire_offers(&due.lapsed_offers).await;
@@ -43,6 +87,7 @@ async fn loan_jobs(app: &App, reader: &Reader) {
     }
     match reader.awaited_commission_payouts().await {
         Ok(awaited) => {
+            visited.commission_payouts = awaited.len();
             for (agent_id, month, payout_id) in awaited {
                 let Ok(month) = Month::parse(&month) else {
                     continue;
@@ -60,6 +105,7 @@ async fn loan_jobs(app: &App, reader: &Reader) {
             tracing::warn!(%error, "commission payouts awaiting an answer could not be listed")
         }
     }
+    visited
 }
 
 /// Runs the loan jobs every `every` (at most that late on a new day), and the housekeeping every

@@ -66,6 +66,46 @@ macro_rules! set {
 
 pub struct Loans;
 
+/// A run of daily charges, per loan: the last day charged, the interest and penalty added, and
+/// the last charge's position.
+#[derive(Default)]
+struct Charges(std::collections::HashMap<Uuid, (NaiveDate, i64, i64, i64)>);
+
+impl Charges {
+    fn add(&mut self, loan_id: Uuid, through: NaiveDate, interest: i64, penalty: i64, at: i64) {
+        let entry = self.0.entry(loan_id).or_insert((through, 0, 0, at));
+        *entry = (through, entry.1 + interest, entry.2 + penalty, at);
+    }
+
+    /// One statement for the whole run, which is then empty.
+    async fn write(&mut self, tx: &BatchTx<'_>) -> Result<(), FollowerError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let mut columns = (vec![], vec![], vec![], vec![], vec![]);
+        for (loan_id, (through, interest, penalty, at)) in self.0.drain() {
+            columns.0.push(loan_id);
+            columns.1.push(through);
+            columns.2.push(interest);
+            columns.3.push(penalty);
+            columns.4.push(at);
+        }
+        tx.execute(
+            "UPDATE read.loans l
+                SET accrued_through = c.through,
+                    outstanding_interest_kopecks = l.outstanding_interest_kopecks + c.interest,
+                    outstanding_penalty_kopecks = l.outstanding_penalty_kopecks + c.penalty,
+                    last_position = c.at
+               FROM UNNEST($1::uuid[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[])
+                    AS c (loan_id, through, interest, penalty, at)
+              WHERE l.loan_id = c.loan_id",
+            &[&columns.0, &columns.1, &columns.2, &columns.3, &columns.4],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
 pub const NAME: &str = "loans";
 
 const CREATE: &str = r#"
@@ -221,6 +261,41 @@ impl Follower for Loans {
         }
     }
 
+    /// Most of the log is daily charges: each run of them is one UPDATE (a loan's charges in
+    /// the run summed first); any other event is applied on its own, in order.
+    async fn apply_all(
+        &self,
+        tx: &BatchTx<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), FollowerError> {
+        let accrued: &str = LoanEventType::InterestAccrued.into();
+        let mut charges = Charges::default();
+        for event in events {
+            if event.of::<Loan>() && event.event_type == accrued {
+                if let LoanEvent::InterestAccrued {
+                    through,
+                    interest,
+                    penalty,
+                    ..
+                } = payload::<LoanEvent>(event)?
+                {
+                    let loan_id = aggregate_uuid(event)?;
+                    charges.add(
+                        loan_id,
+                        through,
+                        interest.get(),
+                        penalty.get(),
+                        event.position(),
+                    );
+                    continue;
+                }
+            }
+            charges.write(tx).await?;
+            self.apply(tx, event).await?;
+        }
+        charges.write(tx).await
+    }
+
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         if !event.of::<Loan>() {
             return Ok(());
@@ -316,15 +391,9 @@ impl Follower for Loans {
                 penalty,
                 ..
             } => {
-                tx.execute(
-                    set!(
-                        "accrued_through = $3,
-                          outstanding_interest_kopecks = outstanding_interest_kopecks + $4,
-                          outstanding_penalty_kopecks = outstanding_penalty_kopecks + $5"
-                    ),
-                    &[&loan_id, &p, &through, &interest.get(), &penalty.get()],
-                )
-                .await?;
+                let mut charges = Charges::default();
+                charges.add(loan_id, through, interest.get(), penalty.get(), p);
+                charges.write(tx).await?;
             }
             LoanEvent::LoanFellOverdue { on } => {
                 tx.execute(set!("overdue_since = $3"), &[&loan_id, &p, &on])
@@ -848,7 +917,7 @@ pub struct LoanView {
 pub struct DueLoans {
     /// Active loans not accrued through today.
     pub to_accrue: Vec<Uuid>,
-    /// Active loans past their due date.
+    /// Active loans past their due date, not reminded lately.
     pub overdue: Vec<Uuid>,
     /// Offers whose time is up.
     pub lapsed_offers: Vec<Uuid>,
@@ -918,24 +987,43 @@ impl Reader {
         Ok(loans.into_iter().map(|row| row.loan_id).collect())
     }
 
-    /// The loans the daily jobs should visit on `today` (Moscow) at `now`.
+    /// The loans the daily jobs should visit on `today` (Moscow) at `now`: overdue ones only if
+    /// their last reminder is at least `remind_every` old (the product's pace; the loan still
+    /// decides what the law allows). Ids only, picked by PostgreSQL: at a lender's scale the
+    /// book is far too big to fetch every few seconds.
     pub async fn due_loans(
         &self,
         today: NaiveDate,
         now: DateTime<Utc>,
+        remind_every: chrono::Duration,
     ) -> Result<DueLoans, ReadError> {
         let client = self.client().await?;
-        let active = with_status(&**client, LoanState::Active).await?;
-        let offered = with_status(&**client, LoanState::Offered).await?;
-        let ids = |rows: &[LoanRow], due: &dyn Fn(&LoanRow) -> bool| {
-            rows.iter().filter(|l| due(l)).map(|l| l.loan_id).collect()
-        };
+        let ids = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|row| row.get(0)).collect();
+        let to_accrue = client
+            .query(
+                "SELECT loan_id FROM read.loans WHERE status = $1
+                    AND (accrued_through IS NULL OR accrued_through < $2) ORDER BY loan_id",
+                &[&LoanState::Active, &today],
+            )
+            .await?;
+        let overdue = client
+            .query(
+                "SELECT loan_id FROM read.loans WHERE status = $1 AND due_on < $2
+                    AND (last_reminder_at IS NULL OR last_reminder_at <= $3) ORDER BY loan_id",
+                &[&LoanState::Active, &today, &(now - remind_every)],
+            )
+            .await?;
+        let lapsed_offers = client
+            .query(
+                "SELECT loan_id FROM read.loans WHERE status = $1 AND expires_at <= $2
+                  ORDER BY loan_id",
+                &[&LoanState::Offered, &now],
+            )
+            .await?;
         Ok(DueLoans {
-            to_accrue: ids(&active, &|l| {
-                l.accrued_through.is_none_or(|through| through < today)
-            }),
-            overdue: ids(&active, &|l| l.due_on.is_some_and(|due_on| due_on < today)),
-            lapsed_offers: ids(&offered, &|l| l.expires_at <= now),
+            to_accrue: ids(to_accrue),
+            overdue: ids(overdue),
+            lapsed_offers: ids(lapsed_offers),
         })
     }
 

@@ -7,6 +7,7 @@
 //! same database and concurrency, it appends one-event commands of a trivial aggregate through
 //! postgres-es with no HTTP, and prints the ratio.
 
+mod book;
 mod pages;
 
 use std::collections::HashMap;
@@ -44,8 +45,16 @@ struct Args {
     #[arg(long)]
     pages: Option<usize>,
     /// A PostgreSQL server to create the benchmark database on; by default the local one.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     database_url: Option<String>,
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+}
+
+#[derive(clap::Subcommand)]
+enum BenchCommand {
+    /// A loan book at scale (made by the real aggregates), then each job over it measured.
+    Book(book::BookArgs),
 }
 
 /// The service's master key for the benchmark's throwaway database.
@@ -73,42 +82,77 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
+/// `k911 serve` on the benchmark's database, as a child process.
+struct Service {
+    child: tokio::process::Child,
+    pid: u32,
+    addr: String,
+}
+
+impl Service {
+    async fn start(
+        k911: &std::path::Path,
+        url: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let mut child = tokio::process::Command::new(k911)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .env("DATABASE_URL", url)
+            // The load comes from one address, far faster than people: limits would measure
+            // themselves.
+            .env("K911_RATE_LIMITS", "off")
+            .env("K911_MASTER_KEY", MASTER_KEY)
+            .env(
+                "RUST_LOG",
+                std::env::var("K911_BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id().context("service pid")?;
+        let mut lines = BufReader::new(child.stdout.take().context("service stdout")?).lines();
+        let addr = loop {
+            let line = lines
+                .next_line()
+                .await?
+                .context("the service exited before listening")?;
+            if let Some(rest) = line.strip_prefix("k911 listening on http://") {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+            }
+        };
+        Ok(Self { child, pid, addr })
+    }
+
+    /// The most memory the service has held so far, for the report.
+    fn peak_memory(&self) -> String {
+        match peak_rss_kib(self.pid) {
+            Some(kib) => format!("{:.1} MB", kib as f64 / 1024.0),
+            None => "unavailable (no /proc)".to_string(),
+        }
+    }
+
+    async fn stop(mut self) {
+        self.child.kill().await.ok();
+    }
+}
+
 async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     let k911 = std::env::current_exe()?.with_file_name("k911");
+    if let Some(BenchCommand::Book(book)) = &args.command {
+        return book::run(book, &k911, url).await;
+    }
     let password = "benchmark password";
     staff_add(&k911, url, "bench@k911.ru", "support", password).await?;
     if args.pages.is_some() {
         staff_add(&k911, url, "underwriter@k911.ru", "underwriter", password).await?;
     }
-    let mut child = tokio::process::Command::new(&k911)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .env("DATABASE_URL", url)
-        // The load comes from one address, far faster than people: limits would measure
-        // themselves.
-        .env("K911_RATE_LIMITS", "off")
-        .env("K911_MASTER_KEY", MASTER_KEY)
-        .env(
-            "RUST_LOG",
-            std::env::var("K911_BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = child.id().context("service pid")?;
-    let mut lines = BufReader::new(child.stdout.take().context("service stdout")?).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await?
-            .context("the service exited before listening")?;
-        if let Some(rest) = line.strip_prefix("k911 listening on http://") {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_string();
-        }
-    };
+    let service = Service::start(&k911, url, &[]).await?;
+    let (pid, addr) = (service.pid, service.addr.clone());
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(args.clients)
         .build_http();
@@ -117,14 +161,8 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     if let Some(rounds) = args.pages {
         let underwriter = log_in(&client, &addr, "underwriter@k911.ru", password).await?;
         let result = pages::run(&client, &addr, &token, &underwriter, rounds).await;
-        match peak_rss_kib(pid) {
-            Some(kib) => println!(
-                "service peak resident memory: {:.1} MB",
-                kib as f64 / 1024.0
-            ),
-            None => println!("service peak resident memory: unavailable (no /proc)"),
-        }
-        child.kill().await.ok();
+        println!("service peak resident memory: {}", service.peak_memory());
+        service.stop().await;
         return result;
     }
 
@@ -139,8 +177,8 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     let http = http_load(&client, &addr, &token, args.clients, duration).await;
     let samples = watcher.stop().await;
     let lag = projection_lags(&db, &samples).await?;
-    let peak_rss_kib = peak_rss_kib(pid);
-    child.kill().await.ok();
+    let peak_memory = service.peak_memory();
+    service.stop().await;
 
     let baseline = baseline_load(&db, args.clients, duration).await;
     let submit = http.get("submit").cloned().unwrap_or_default();
@@ -169,13 +207,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         lag.percentile(99.0),
         lag.percentile(100.0)
     );
-    match peak_rss_kib {
-        Some(kib) => println!(
-            "service peak resident memory: {:.1} MB",
-            kib as f64 / 1024.0
-        ),
-        None => println!("service peak resident memory: unavailable (no /proc)"),
-    }
+    println!("service peak resident memory: {peak_memory}");
     println!("baseline (cqrs-es + postgres-es, no HTTP): {baseline_per_s:.0} commands/s, p50 {:.2} ms, p99 {:.2} ms", baseline.percentile(50.0), baseline.percentile(99.0));
     println!(
         "ratio HTTP / baseline: {:.2}",

@@ -22,6 +22,7 @@ mod payments;
 mod projector;
 mod sealing;
 mod smsru;
+mod snapshots;
 mod social;
 mod store;
 mod support;
