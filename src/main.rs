@@ -128,9 +128,21 @@ async fn main() -> anyhow::Result<()> {
             command: ProjectionsCommand::Rebuild { name },
         } => {
             let app = cli.config.app(&db)?;
-            for (projection, events) in app.followers.rebuild(name.as_deref()).await? {
-                println!("rebuilt {projection}: {events} events replayed");
+            let started = std::time::Instant::now();
+            let log: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+                .fetch_one(&db.sqlx)
+                .await?;
+            for (projection, events, took) in app.followers.rebuild(name.as_deref()).await? {
+                println!(
+                    "rebuilt {projection}: {events} events replayed in {:.1} s",
+                    took.as_secs_f64()
+                );
             }
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "the log's {log} events in {seconds:.1} s ({:.0} events/s)",
+                log as f64 / seconds
+            );
             Ok(())
         }
         Command::Projections {
@@ -146,12 +158,15 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let (app, reader, _) = cli.config.app_and_clock(&db)?;
             let started = std::time::Instant::now();
-            let visited = k911_http::jobs::run(&app, &reader).await;
+            let visited = k911_http::jobs::loan_jobs(&app, &reader).await;
             let seconds = started.elapsed().as_secs_f64();
             println!(
                 "{visited} in {seconds:.1} s ({:.0} loans/s)",
                 visited.loans() as f64 / seconds.max(f64::EPSILON)
             );
+            let started = std::time::Instant::now();
+            app.tidy_up().await;
+            println!("housekeeping in {:.1} s", started.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Projections {
@@ -224,7 +239,8 @@ async fn import_payments(
         .with_context(|| format!("reading {}", path.display()))?
         .len();
     let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    // The bar follows the bytes read, so it needs no first pass to count the rows.
+    // The bar follows the bytes read (the whole file is read first, so it needs no pass to count
+    // the rows), then its message the rows done.
     let bar = indicatif::ProgressBar::new(bytes);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
@@ -233,8 +249,8 @@ async fn import_payments(
     let reader = bar.wrap_read(file);
     let report = app
         .payments
-        .import_payments(channel, layout, reader, |line| {
-            bar.set_message(format!("line {line}"))
+        .import_payments(channel, layout, reader, |done| {
+            bar.set_message(format!("{done} rows done"))
         })
         .await?;
     bar.finish_and_clear();

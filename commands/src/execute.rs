@@ -103,6 +103,34 @@ impl Core {
         A::Command: Clone,
         Error: From<A::Error>,
     {
+        // A command that changed nothing answers with where the aggregate stands.
+        let checkpoint = match self.run(cqrs, id, command, meta).await? {
+            Some(checkpoint) => checkpoint,
+            None => store::last_checkpoint(&self.db, A::TYPE, &id.to_string())
+                .await?
+                .ok_or(Error::NotFound)?,
+        };
+        Ok(Written {
+            id,
+            position: checkpoint.global_position,
+            checkpoint,
+        })
+    }
+
+    /// As [`Self::execute`], for a caller that needs no answer (a scheduled job): where its
+    /// events went if it wrote any, and no read of where the aggregate stands if it wrote none.
+    pub(crate) async fn run<A>(
+        &self,
+        cqrs: &Cqrs<A>,
+        id: uuid::Uuid,
+        command: A::Command,
+        meta: &CommandMeta,
+    ) -> Result<Option<Checkpoint>, Error>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+        Error: From<A::Error>,
+    {
         let aggregate_id = id.to_string();
         let metadata = self.metadata(meta).await?;
         let (result, appended) =
@@ -115,18 +143,7 @@ impl Core {
                         aggregate_type: A::TYPE.to_string(),
                     })
                     .inc();
-                // A command that changed nothing answers with where the aggregate stands.
-                let checkpoint = match appended {
-                    Some(checkpoint) => checkpoint,
-                    None => store::last_checkpoint(&self.db, A::TYPE, &aggregate_id)
-                        .await?
-                        .ok_or(Error::NotFound)?,
-                };
-                Ok(Written {
-                    id,
-                    position: checkpoint.global_position,
-                    checkpoint,
-                })
+                Ok(appended)
             }
             Err(AggregateError::AggregateConflict) => Err(Error::Conflict),
             Err(AggregateError::UserError(e)) => Err(e.into()),

@@ -57,10 +57,11 @@ pub async fn register_contract(
     Ok(())
 }
 
-/// Loans a scheduled job works on at once: each command waits mostly on PostgreSQL, so a few in
-/// flight keep both the service and the database busy (and the group commit batches their
-/// appends); more only queue for connections.
-const LOANS_AT_ONCE: usize = 8;
+/// Loans a scheduled job works on at once: each command waits mostly on PostgreSQL, so many in
+/// flight keep both the service and the database busy and the group commit batches their
+/// appends. Measured on 10 000 loans (`k911-bench book`): 8 at once closed 511 loans/s, 32 at once
+/// 798/s with 12 connections and 2 116/s with 32 (`K911_WRITE_POOL_SIZE`).
+const LOANS_AT_ONCE: usize = 32;
 
 const NAMESPACE: Uuid = Uuid::from_u128(0x6b39_3131_6c65_6e64_696e_6700_0000_0001);
 
@@ -967,7 +968,7 @@ impl Lending {
         let meta = CommandMeta::system("scheduler");
         futures::stream::iter(loans)
             .for_each_concurrent(LOANS_AT_ONCE, |&loan_id| {
-                let step = self.core.execute(&self.loans, loan_id, command(), &meta);
+                let step = self.core.run(&self.loans, loan_id, command(), &meta);
                 self.isolated(job, loan_id, step)
             })
             .await;

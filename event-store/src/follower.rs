@@ -584,12 +584,12 @@ impl Followers {
     }
 
     /// Drops and replays the read model `name` (all of them when `None`), holding its lock so a
-    /// live projector waits meanwhile. Returns how many events each replay applied. Process
-    /// managers are never rebuilt.
+    /// live projector waits meanwhile. Returns how many events each replay applied, and how long
+    /// it took. Process managers are never rebuilt.
     pub async fn rebuild(
         &self,
         name: Option<&str>,
-    ) -> Result<Vec<(&'static str, u64)>, FollowerError> {
+    ) -> Result<Vec<(&'static str, u64, Duration)>, FollowerError> {
         if let Some(manager) = self.inner.projections.iter().find(|slot| {
             slot.projection.is_process_manager() && Some(slot.projection.name()) == name
         }) {
@@ -610,6 +610,7 @@ impl Followers {
         let mut done = vec![];
         for slot in selected {
             let projection = &slot.projection;
+            let started = std::time::Instant::now();
             let connection = connect(&self.inner.db, projection.name()).await?;
             let client = &connection.client;
             // Held for the whole rebuild: live projectors skip their batches meanwhile.
@@ -664,7 +665,7 @@ impl Followers {
                 )
                 .await?;
             self.inner.progress.send_modify(|v| *v += 1);
-            done.push((projection.name(), applied));
+            done.push((projection.name(), applied, started.elapsed()));
         }
         Ok(done)
     }

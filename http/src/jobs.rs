@@ -61,7 +61,7 @@ impl std::fmt::Display for Visited {
 /// interest accrued through today, reminders and lapsed offers. One loan's failure is logged and
 /// skipped (the `App` methods isolate each loan), and a list that cannot be read skips only its
 /// own job.
-async fn loan_jobs(app: &App, reader: &Reader) -> Visited {
+pub async fn loan_jobs(app: &App, reader: &Reader) -> Visited {
     let mut visited = Visited::default();
     match reader.awaited_answers().await {
         Ok(awaited) => {
@@ -73,8 +73,8 @@ async fn loan_jobs(app: &App, reader: &Reader) -> Visited {
         Err(error) => tracing::warn!(%error, "payouts awaiting an answer could not be listed"),
     }
     let now = app.core.clock.now();
-    let remind_every = chrono::Duration::hours(app.core.settings.reminders.min_interval_hours);
-    match reader.due_loans(moscow_date(now), now, remind_every).await {
+    let reminders = &app.core.settings.reminders;
+    match reader.due_loans(moscow_date(now), now, reminders).await {
         Ok(due) => {
             visited.accrued = due.to_accrue.len();
             visited.reminded = due.overdue.len();

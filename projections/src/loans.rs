@@ -6,8 +6,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use k911_aggregates::incoming_payment::{IncomingPayment, IncomingPaymentEvent};
 use k911_aggregates::incoming_payment::{IncomingPaymentEventType, PaymentChannel};
+use k911_aggregates::loan::reminders::ReminderRules;
 use k911_aggregates::loan::LoanEventType;
 use k911_aggregates::loan::{Loan, LoanEvent};
+use k911_aggregates::regions::LocalTimeZone;
 use k911_event_store::log::RecordedEvent;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
@@ -917,7 +919,7 @@ pub struct LoanView {
 pub struct DueLoans {
     /// Active loans not accrued through today.
     pub to_accrue: Vec<Uuid>,
-    /// Active loans past their due date, not reminded lately.
+    /// Active loans past their due date, in hours and not reminded lately.
     pub overdue: Vec<Uuid>,
     /// Offers whose time is up.
     pub lapsed_offers: Vec<Uuid>,
@@ -987,15 +989,16 @@ impl Reader {
         Ok(loans.into_iter().map(|row| row.loan_id).collect())
     }
 
-    /// The loans the daily jobs should visit on `today` (Moscow) at `now`: overdue ones only if
-    /// their last reminder is at least `remind_every` old (the product's pace; the loan still
-    /// decides what the law allows). Ids only, picked by PostgreSQL: at a lender's scale the
-    /// book is far too big to fetch every few seconds.
+    /// The loans the daily jobs should visit on `today` (Moscow) at `now`: overdue ones only
+    /// where `reminders` let a message go at this hour of the debtor's time zone, and only if
+    /// their last reminder is as old as the product's pace (the loan still decides what the law
+    /// allows). Ids only, picked by PostgreSQL: at a lender's scale the book is far too big to
+    /// fetch every few seconds, and a night's visits would all be refused.
     pub async fn due_loans(
         &self,
         today: NaiveDate,
         now: DateTime<Utc>,
-        remind_every: chrono::Duration,
+        reminders: &ReminderRules,
     ) -> Result<DueLoans, ReadError> {
         let client = self.client().await?;
         let ids = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|row| row.get(0)).collect();
@@ -1006,11 +1009,27 @@ impl Reader {
                 &[&LoanState::Active, &today],
             )
             .await?;
+        // The few time zones of the overdue book, and of those the ones in hours now.
+        let zones = client
+            .query(
+                "SELECT DISTINCT time_zone FROM read.loans WHERE status = $1 AND due_on < $2",
+                &[&LoanState::Active, &today],
+            )
+            .await?;
+        let in_hours: Vec<String> = zones
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .filter(|zone| {
+                LocalTimeZone::parse(zone).is_ok_and(|zone| reminders.in_hours(now, zone))
+            })
+            .collect();
+        let rested = now - chrono::Duration::hours(reminders.min_interval_hours);
         let overdue = client
             .query(
                 "SELECT loan_id FROM read.loans WHERE status = $1 AND due_on < $2
-                    AND (last_reminder_at IS NULL OR last_reminder_at <= $3) ORDER BY loan_id",
-                &[&LoanState::Active, &today, &(now - remind_every)],
+                    AND time_zone = ANY($3)
+                    AND (last_reminder_at IS NULL OR last_reminder_at <= $4) ORDER BY loan_id",
+                &[&LoanState::Active, &today, &in_hours, &rested],
             )
             .await?;
         let lapsed_offers = client

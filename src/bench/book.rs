@@ -34,7 +34,14 @@ use k911_aggregates::incoming_payment::PaymentChannel;
 use k911_aggregates::loan::law::LawEditions;
 use k911_aggregates::loan::reminders::ReminderRules;
 use k911_aggregates::loan::{ContractNumber, Loan, LoanCommand, OfferTerms};
-use k911_aggregates::loan_application::applicant::PayoutMethod;
+use k911_aggregates::loan_application::applicant::{
+    Applicant, CyrillicName, DivisionCode, Employment, EmploymentStatus, OfficialText, Passport,
+    PassportNumber, PassportSeries, PayoutMethod,
+};
+use k911_aggregates::loan_application::{
+    Assessment, DeclaredFinances, LendingPolicy, LoanApplication, LoanApplicationCommand,
+    LoanApplicationEvent, LoanRequest,
+};
 use k911_aggregates::money::{DailyRate, Kopecks};
 use k911_aggregates::regions::LocalTimeZone;
 use k911_aggregates::values::{Email, Phone};
@@ -125,6 +132,9 @@ pub async fn run(args: &BookArgs, k911: &std::path::Path, url: &str) -> anyhow::
         log_bytes as f64 / loan_days as f64,
     );
 
+    // As after any bulk load: the planner's statistics of the log (autovacuum would get there
+    // within minutes; the log reads' plans depend on them).
+    sqlx::query("ANALYZE").execute(&db.sqlx).await?;
     k911_command(k911, url, &["projections", "cut-over"], &[]).await?;
 
     // The service, its clock on the last day of history: its scheduler finds nothing to do.
@@ -165,6 +175,7 @@ pub async fn run(args: &BookArgs, k911: &std::path::Path, url: &str) -> anyhow::
     // The daily close of the next day, as the scheduler runs it, with the service running.
     let close_at = Utc.from_utc_datetime(&close_day.and_hms_opt(0, 5, 0).unwrap())
         - chrono::Duration::hours(3);
+    // Its own process, with a connection for each loan in flight.
     let output = k911_command(
         k911,
         url,
@@ -172,12 +183,16 @@ pub async fn run(args: &BookArgs, k911: &std::path::Path, url: &str) -> anyhow::
         &[
             ("K911_CLOCK", "manual"),
             ("K911_CLOCK_START", &close_at.to_rfc3339()),
+            ("K911_WRITE_POOL_SIZE", "32"),
         ],
     )
     .await?;
     println!("daily close ({}): {}", close_day, output.trim());
 
     registry_import(k911, url, &db, &made, close_day).await?;
+    // Every read model dropped and replayed from the log, the service's projectors waiting.
+    let rebuilt = k911_command(k911, url, &["projections", "rebuild"], &[]).await?;
+    println!("rebuild:\n{}", rebuilt.trim_end());
     let cabinet = cabinet_load(&service.addr, &made, args).await?;
     println!(
         "cabinet GET /api/v1/me/loans/{{id}}, {} clients over {} borrowers: {:.0} reads/s, p50 {:.2} ms, p99 {:.2} ms ({} failed)",
@@ -268,7 +283,6 @@ impl Maker {
         let keys = &self.app.core.keys;
         let customer_id = keys.new_subject().await?;
         let application_id = Uuid::now_v7();
-        let loan_id = Uuid::now_v7();
         let phone = Phone::parse(&format!("+7916{:07}", borrower.index))?;
         let email = Email::parse(&format!("borrower{}@book.k911.ru", borrower.index))?;
         let (issued_on, days) = match borrower.year {
@@ -313,10 +327,7 @@ impl Maker {
             account_events.extend(decide(&mut account, command, &()).await?);
         }
 
-        // The loan: offered, signed, paid out, then every day of its history.
-        let mut loan = Loan::default();
-        let mut loan_events = vec![];
-        let payout_id = Uuid::now_v7();
+        // The application: submitted with the registration, approved.
         let principal = Kopecks::new(rng.gen_range(30..=300) * 10_000)?;
         let (term_days, rate) = match borrower.year {
             // Charged every day of a year without reaching the cap.
@@ -324,6 +335,70 @@ impl Maker {
             false if rng.gen_bool(0.7) => (30, "0.8"),
             false => (rng.gen_range(7..30), "0.8"),
         };
+        let daily_rate = DailyRate::parse(rate)?;
+        let payout = keys
+            .seal(
+                customer_id,
+                &PayoutMethod::Card {
+                    card_token: format!("book-{}", borrower.index),
+                    masked_pan: "220070******4242".into(),
+                },
+            )
+            .await?;
+        let income = Kopecks::new(6_000_000)?;
+        let declared = DeclaredFinances {
+            monthly_income: income,
+            monthly_payments: Kopecks::new(0)?,
+        };
+        let policy = LendingPolicy {
+            product: self.app.core.settings.product.clone(),
+            law: self.law.clone(),
+        };
+        let mut application = LoanApplication::default();
+        let mut application_events = vec![];
+        for command in [
+            LoanApplicationCommand::Submit {
+                customer_id,
+                applicant: keys
+                    .seal(customer_id, &applicant(&phone, &email, income)?)
+                    .await?,
+                loan: LoanRequest {
+                    amount: principal,
+                    term_days,
+                },
+                payout: payout.clone(),
+                referral_code: None,
+                repeat: false,
+                consents: None,
+                at: opened_at,
+            },
+            LoanApplicationCommand::Approve {
+                underwriter_id: Uuid::nil(),
+                amount: None,
+                term_days: None,
+                daily_rate: Some(daily_rate),
+                assessment: Assessment {
+                    monthly_income: income,
+                    monthly_payments: Kopecks::new(0)?,
+                    credit_history: vec![],
+                    declared: keys.seal(customer_id, &declared).await?,
+                },
+                at: opened_at,
+            },
+        ] {
+            application_events.extend(decide(&mut application, command, &policy).await?);
+        }
+        // The loan's id follows from the approval, as the lending process makes it.
+        let approval = application_events
+            .iter()
+            .position(|e| matches!(e, LoanApplicationEvent::ApplicationApproved { .. }))
+            .context("the application was not approved")?;
+        let loan_id = k911_commands::lending::loan_id_for(application_id, approval as i64 + 1);
+
+        // The loan: offered, signed, paid out, then every day of its history.
+        let mut loan = Loan::default();
+        let mut loan_events = vec![];
+        let payout_id = Uuid::now_v7();
         let number = ContractNumber::new(issued_on, borrower.index as i64 + 1);
         let terms = OfferTerms {
             application_id,
@@ -331,16 +406,8 @@ impl Maker {
             contract_number: number.clone(),
             principal,
             term_days,
-            daily_rate: DailyRate::parse(rate)?,
-            payout: keys
-                .seal(
-                    customer_id,
-                    &PayoutMethod::Card {
-                        card_token: format!("book-{}", borrower.index),
-                        masked_pan: "220070******4242".into(),
-                    },
-                )
-                .await?,
+            daily_rate,
+            payout,
             contract_date: issued_on,
             rules: self.law.for_contract(issued_on).clone(),
             expires_at: opened_at + chrono::Duration::days(3),
@@ -390,8 +457,10 @@ impl Maker {
             loan_events.extend(decide(&mut loan, accrue, &self.law).await?);
         }
 
-        let events = account_events.len() + loan_events.len();
+        let events = account_events.len() + application_events.len() + loan_events.len();
         self.append::<Account>(customer_id, account_events).await?;
+        self.append::<LoanApplication>(application_id, application_events)
+            .await?;
         self.append::<Loan>(loan_id, loan_events).await?;
         let client = self.app.core.db.pg.get().await?;
         k911_commands::lending::register_contract(&**client, &number, loan_id, customer_id).await?;
@@ -428,6 +497,38 @@ impl Maker {
         }
         Ok(())
     }
+}
+
+/// A borrower as the application form gives them.
+fn applicant(phone: &Phone, email: &Email, income: Kopecks) -> anyhow::Result<Applicant> {
+    let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).context("a date");
+    Ok(Applicant {
+        last_name: CyrillicName::parse("Петров")?,
+        first_name: CyrillicName::parse("Иван")?,
+        middle_name: Some(CyrillicName::parse("Сергеевич")?),
+        birth_date: day(1990, 5, 14)?,
+        birth_place: OfficialText::parse("г. Москва")?,
+        passport: Passport {
+            series: PassportSeries::parse("4510")?,
+            number: PassportNumber::parse(&phone.as_str()[6..])?,
+            issued_on: day(2010, 6, 1)?,
+            issued_by: OfficialText::parse("ОВД района Арбат г. Москвы")?,
+            division_code: DivisionCode::parse("770-001")?,
+        },
+        registration_address: OfficialText::parse("г. Москва, ул. Арбат, д. 1, кв. 1")?,
+        registration_region: None,
+        residence_address: None,
+        residence_region: None,
+        time_zone: LocalTimeZone::MOSCOW,
+        phone: phone.clone(),
+        email: Some(email.clone()),
+        employment: Employment {
+            status: EmploymentStatus::Employed,
+            employer: Some(OfficialText::parse("ООО «Ромашка»")?),
+            position: Some(OfficialText::parse("инженер")?),
+        },
+        monthly_income: income,
+    })
 }
 
 /// What `aggregate` decides on `command`, applied to it.

@@ -47,6 +47,9 @@ struct Args {
     /// A PostgreSQL server to create the benchmark database on; by default the local one.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     database_url: Option<String>,
+    /// Leave the benchmark's database behind (its name is printed), to look into it.
+    #[arg(long, global = true)]
+    keep: bool,
     #[command(subcommand)]
     command: Option<BenchCommand>,
 }
@@ -75,6 +78,10 @@ async fn main() -> anyhow::Result<()> {
     ensure_database(&server, &name).await?;
     let url = with_database(&server, &name);
     let result = run(&args, &url).await;
+    if args.keep {
+        println!("database kept: {name}");
+        return result;
+    }
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server).await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(&mut admin)
