@@ -68,15 +68,39 @@ macro_rules! set {
 
 pub struct Loans;
 
-/// A run of daily charges, per loan: the last day charged, the interest and penalty added, and
-/// the last charge's position.
+/// What a run of daily charges and reminders adds to each loan. Neither reads the row, and they
+/// touch columns nothing else in the run does, so a run's are summed per loan and written with
+/// one UPDATE.
 #[derive(Default)]
-struct Charges(std::collections::HashMap<Uuid, (NaiveDate, i64, i64, i64)>);
+struct Deltas(std::collections::HashMap<Uuid, Delta>);
 
-impl Charges {
-    fn add(&mut self, loan_id: Uuid, through: NaiveDate, interest: i64, penalty: i64, at: i64) {
-        let entry = self.0.entry(loan_id).or_insert((through, 0, 0, at));
-        *entry = (through, entry.1 + interest, entry.2 + penalty, at);
+#[derive(Default)]
+struct Delta {
+    /// The last day charged in the run.
+    through: Option<NaiveDate>,
+    interest: i64,
+    penalty: i64,
+    reminders: i32,
+    /// The last reminder's time in the run.
+    reminded_at: Option<DateTime<Utc>>,
+    /// The last event's position.
+    at: i64,
+}
+
+impl Deltas {
+    fn charge(&mut self, loan_id: Uuid, through: NaiveDate, interest: i64, penalty: i64, at: i64) {
+        let delta = self.0.entry(loan_id).or_default();
+        delta.through = Some(through);
+        delta.interest += interest;
+        delta.penalty += penalty;
+        delta.at = at;
+    }
+
+    fn remind(&mut self, loan_id: Uuid, sent_at: DateTime<Utc>, at: i64) {
+        let delta = self.0.entry(loan_id).or_default();
+        delta.reminders += 1;
+        delta.reminded_at = Some(sent_at);
+        delta.at = at;
     }
 
     /// One statement for the whole run, which is then empty.
@@ -84,27 +108,65 @@ impl Charges {
         if self.0.is_empty() {
             return Ok(());
         }
-        let mut columns = (vec![], vec![], vec![], vec![], vec![]);
-        for (loan_id, (through, interest, penalty, at)) in self.0.drain() {
+        let mut columns = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        for (loan_id, delta) in self.0.drain() {
             columns.0.push(loan_id);
-            columns.1.push(through);
-            columns.2.push(interest);
-            columns.3.push(penalty);
-            columns.4.push(at);
+            columns.1.push(delta.through);
+            columns.2.push(delta.interest);
+            columns.3.push(delta.penalty);
+            columns.4.push(delta.reminders);
+            columns.5.push(delta.reminded_at);
+            columns.6.push(delta.at);
         }
         tx.execute(
             "UPDATE read.loans l
-                SET accrued_through = c.through,
-                    outstanding_interest_kopecks = l.outstanding_interest_kopecks + c.interest,
-                    outstanding_penalty_kopecks = l.outstanding_penalty_kopecks + c.penalty,
-                    last_position = c.at
-               FROM UNNEST($1::uuid[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[])
-                    AS c (loan_id, through, interest, penalty, at)
-              WHERE l.loan_id = c.loan_id",
-            &[&columns.0, &columns.1, &columns.2, &columns.3, &columns.4],
+                SET accrued_through = COALESCE(d.through, l.accrued_through),
+                    outstanding_interest_kopecks = l.outstanding_interest_kopecks + d.interest,
+                    outstanding_penalty_kopecks = l.outstanding_penalty_kopecks + d.penalty,
+                    reminders_sent = l.reminders_sent + d.reminders,
+                    last_reminder_at = COALESCE(d.reminded_at, l.last_reminder_at),
+                    last_position = d.at
+               FROM UNNEST($1::uuid[], $2::date[], $3::bigint[], $4::bigint[], $5::int[],
+                           $6::timestamptz[], $7::bigint[])
+                    AS d (loan_id, through, interest, penalty, reminders, reminded_at, at)
+              WHERE l.loan_id = d.loan_id",
+            &[
+                &columns.0, &columns.1, &columns.2, &columns.3, &columns.4, &columns.5, &columns.6,
+            ],
         )
         .await?;
         Ok(())
+    }
+
+    /// Adds `event` to the run if it is a charge or a reminder; `false` otherwise.
+    fn add(&mut self, event: &RecordedEvent) -> Result<bool, FollowerError> {
+        let (charged, reminded): (&str, &str) = (
+            LoanEventType::InterestAccrued.into(),
+            LoanEventType::OverdueReminderSent.into(),
+        );
+        if !event.of::<Loan>() || (event.event_type != charged && event.event_type != reminded) {
+            return Ok(false);
+        }
+        let loan_id = aggregate_uuid(event)?;
+        match payload::<LoanEvent>(event)? {
+            LoanEvent::InterestAccrued {
+                through,
+                interest,
+                penalty,
+                ..
+            } => self.charge(
+                loan_id,
+                through,
+                interest.get(),
+                penalty.get(),
+                event.position(),
+            ),
+            LoanEvent::OverdueReminderSent { sent_at, .. } => {
+                self.remind(loan_id, sent_at, event.position())
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 }
 
@@ -263,39 +325,21 @@ impl Follower for Loans {
         }
     }
 
-    /// Most of the log is daily charges: each run of them is one UPDATE (a loan's charges in
-    /// the run summed first); any other event is applied on its own, in order.
+    /// Most of the log is daily charges and reminders: each run of them is one UPDATE (see
+    /// [`Deltas`]); any other event is applied on its own, in order.
     async fn apply_all(
         &self,
         tx: &BatchTx<'_>,
         events: &[RecordedEvent],
     ) -> Result<(), FollowerError> {
-        let accrued: &str = LoanEventType::InterestAccrued.into();
-        let mut charges = Charges::default();
+        let mut run = Deltas::default();
         for event in events {
-            if event.of::<Loan>() && event.event_type == accrued {
-                if let LoanEvent::InterestAccrued {
-                    through,
-                    interest,
-                    penalty,
-                    ..
-                } = payload::<LoanEvent>(event)?
-                {
-                    let loan_id = aggregate_uuid(event)?;
-                    charges.add(
-                        loan_id,
-                        through,
-                        interest.get(),
-                        penalty.get(),
-                        event.position(),
-                    );
-                    continue;
-                }
+            if !run.add(event)? {
+                run.write(tx).await?;
+                self.apply(tx, event).await?;
             }
-            charges.write(tx).await?;
-            self.apply(tx, event).await?;
         }
-        charges.write(tx).await
+        run.write(tx).await
     }
 
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
@@ -387,15 +431,10 @@ impl Follower for Loans {
                 )
                 .await?;
             }
-            LoanEvent::InterestAccrued {
-                through,
-                interest,
-                penalty,
-                ..
-            } => {
-                let mut charges = Charges::default();
-                charges.add(loan_id, through, interest.get(), penalty.get(), p);
-                charges.write(tx).await?;
+            LoanEvent::InterestAccrued { .. } | LoanEvent::OverdueReminderSent { .. } => {
+                let mut run = Deltas::default();
+                run.add(event)?;
+                run.write(tx).await?;
             }
             LoanEvent::LoanFellOverdue { on } => {
                 tx.execute(set!("overdue_since = $3"), &[&loan_id, &p, &on])
@@ -450,13 +489,6 @@ impl Follower for Loans {
                         &allocation.held.get(),
                         &p,
                     ],
-                )
-                .await?;
-            }
-            LoanEvent::OverdueReminderSent { sent_at, .. } => {
-                tx.execute(
-                    set!("reminders_sent = reminders_sent + 1, last_reminder_at = $3"),
-                    &[&loan_id, &p, &sent_at],
                 )
                 .await?;
             }

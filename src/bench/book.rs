@@ -137,8 +137,10 @@ pub async fn run(args: &BookArgs, k911: &std::path::Path, url: &str) -> anyhow::
     sqlx::query("ANALYZE").execute(&db.sqlx).await?;
     k911_command(k911, url, &["projections", "cut-over"], &[]).await?;
 
-    // The service, its clock on the last day of history: its scheduler finds nothing to do.
-    let last_evening = evening(close_day - Days::new(1));
+    // The service, its clock at 23:00 Moscow time on the last day of history: its scheduler
+    // finds every loan charged and every debtor in quiet hours, so the projectors are timed
+    // alone.
+    let last_evening = evening(close_day - Days::new(1)) + chrono::Duration::hours(2);
     let service = crate::Service::start(
         k911,
         url,
