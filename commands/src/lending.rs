@@ -76,7 +76,7 @@ pub fn loan_id_for(application_id: Uuid, approval: i64) -> Uuid {
 }
 
 /// The payout of a loan: one per loan, whoever asks and however often.
-fn payout_id_for(loan_id: Uuid) -> Uuid {
+pub fn payout_id_for(loan_id: Uuid) -> Uuid {
     Uuid::new_v5(&NAMESPACE, format!("payout/{loan_id}").as_bytes())
 }
 

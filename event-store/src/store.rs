@@ -22,6 +22,9 @@ pub struct Store<A: Aggregate> {
     /// The same repository, for the events after a snapshot.
     repository: Repository,
     snapshots: Snapshots,
+    /// Ids of aggregates just generated, whose first load reads nothing (see
+    /// [`Cqrs::expect_new`]).
+    fresh: Arc<Mutex<HashSet<String>>>,
 }
 
 pub fn store<A: Aggregate>(db: &Database) -> Store<A> {
@@ -31,6 +34,7 @@ pub fn store<A: Aggregate>(db: &Database) -> Store<A> {
             .with_upcasters(vec![Box::new(Upcasters)]),
         repository: repository(),
         snapshots: Snapshots::new(db.sqlx.clone()),
+        fresh: Arc::default(),
     }
 }
 
@@ -44,11 +48,21 @@ impl<A: Aggregate> EventStore<A> for Store<A> {
         self.events.load_events(aggregate_id).await
     }
 
-    /// From the snapshot and the events after it, or from every event when there is none.
+    /// From the snapshot and the events after it, or from every event when there is none;
+    /// nothing to read for an aggregate known to be new.
     async fn load_aggregate(
         &self,
         aggregate_id: &str,
     ) -> Result<Self::AC, AggregateError<A::Error>> {
+        // Taken out on first use, so a retry after a conflict reads the events.
+        if self.fresh.lock().expect("fresh ids").remove(aggregate_id) {
+            return Ok(EventStoreAggregateContext {
+                aggregate_id: aggregate_id.to_string(),
+                aggregate: A::default(),
+                current_sequence: 0,
+                current_snapshot: None,
+            });
+        }
         let Some(mut context) = self.snapshots.load::<A>(aggregate_id).await? else {
             return self.events.load_aggregate(aggregate_id).await;
         };
@@ -91,7 +105,7 @@ impl<A: Aggregate> EventStore<A> for Store<A> {
 /// A cqrs-es framework persisting to PostgreSQL. It has no in-process queries: read models are
 /// built by projectors from the global log, which survives a crash between commit and dispatch.
 pub struct Cqrs<A: Aggregate> {
-    pub framework: CqrsFramework<A, NewAwareStore<A>>,
+    pub framework: CqrsFramework<A, Store<A>>,
     fresh: Arc<Mutex<HashSet<String>>>,
 }
 
@@ -104,56 +118,11 @@ impl<A: Aggregate> Cqrs<A> {
 }
 
 pub fn cqrs<A: Aggregate>(db: &Database, services: A::Services) -> Cqrs<A> {
-    let fresh: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let store = NewAwareStore {
-        inner: store::<A>(db),
-        fresh: fresh.clone(),
-    };
+    let store = store::<A>(db);
+    let fresh = store.fresh.clone();
     Cqrs {
         framework: CqrsFramework::new(store, vec![], services),
         fresh,
-    }
-}
-
-/// The event store, minus the read of an aggregate known to be new.
-pub struct NewAwareStore<A: Aggregate> {
-    inner: Store<A>,
-    fresh: Arc<Mutex<HashSet<String>>>,
-}
-
-impl<A: Aggregate> EventStore<A> for NewAwareStore<A> {
-    type AC = EventStoreAggregateContext<A>;
-
-    async fn load_events(
-        &self,
-        aggregate_id: &str,
-    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        self.inner.load_events(aggregate_id).await
-    }
-
-    async fn load_aggregate(
-        &self,
-        aggregate_id: &str,
-    ) -> Result<Self::AC, AggregateError<A::Error>> {
-        // Taken out on first use, so a retry after a conflict reads the events.
-        if self.fresh.lock().expect("fresh ids").remove(aggregate_id) {
-            return Ok(EventStoreAggregateContext {
-                aggregate_id: aggregate_id.to_string(),
-                aggregate: A::default(),
-                current_sequence: 0,
-                current_snapshot: None,
-            });
-        }
-        self.inner.load_aggregate(aggregate_id).await
-    }
-
-    async fn commit(
-        &self,
-        events: Vec<A::Event>,
-        context: Self::AC,
-        metadata: HashMap<String, String>,
-    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        self.inner.commit(events, context, metadata).await
     }
 }
 

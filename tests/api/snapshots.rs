@@ -74,8 +74,11 @@ async fn a_year_old_loan_loads_from_its_snapshot_to_the_state_its_whole_history_
     let app = TestApp::spawn().await;
     let law = LawEditions::default();
     let cqrs = store::cqrs::<Loan>(&app.db, law.clone());
-    let id = Uuid::now_v7().to_string();
-    let payout_id = Uuid::now_v7();
+    let loan_id = Uuid::now_v7();
+    let id = loan_id.to_string();
+    // The payout the lending process asks for once the contract is signed (it runs beside this
+    // test): whoever asks first, it is the same one.
+    let payout_id = k911_commands::lending::payout_id_for(loan_id);
     let opening = [
         LoanCommand::Offer {
             terms: Box::new(year_terms(&law)),
