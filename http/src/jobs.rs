@@ -34,13 +34,6 @@ pub struct Visited {
     pub commission_payouts: usize,
 }
 
-impl Visited {
-    /// Loans the daily close went through.
-    pub fn loans(&self) -> usize {
-        self.accrued
-    }
-}
-
 impl std::fmt::Display for Visited {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

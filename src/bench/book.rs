@@ -19,7 +19,6 @@
 //! loan-day, and the service's peak memory.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,6 +51,8 @@ use k911_event_store::Database;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
+
+use crate::k911_command;
 
 /// What `book` builds.
 #[derive(Debug, Clone, clap::Args)]
@@ -708,26 +709,4 @@ async fn command_costs(db: &Database, made: &[Made]) -> anyhow::Result<(f64, f64
         t.get(t.len() / 2).copied().unwrap_or(f64::NAN)
     };
     Ok((p50(false), p50(true)))
-}
-
-/// Runs `k911 ARGS` on the benchmark's database and returns what it printed.
-async fn k911_command(
-    k911: &std::path::Path,
-    url: &str,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> anyhow::Result<String> {
-    let output = tokio::process::Command::new(k911)
-        .args(args)
-        .env("DATABASE_URL", url)
-        .env("K911_MASTER_KEY", crate::MASTER_KEY)
-        .envs(env.iter().copied())
-        .stderr(Stdio::inherit())
-        .output()
-        .await
-        .with_context(|| format!("running {}", k911.display()))?;
-    if !output.status.success() {
-        bail!("k911 {} failed", args.join(" "));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

@@ -231,27 +231,45 @@ async fn staff_add(
     role: &str,
     password: &str,
 ) -> anyhow::Result<()> {
-    let status = tokio::process::Command::new(k911)
-        .args([
-            "staff",
-            "add",
-            "--login",
-            login,
-            "--role",
-            role,
-            "--password",
-            password,
-        ])
+    let args = [
+        "staff",
+        "add",
+        "--login",
+        login,
+        "--role",
+        role,
+        "--password",
+        password,
+    ];
+    k911_command(k911, url, &args, &[]).await.map(drop)
+}
+
+/// Runs `k911 ARGS` on the benchmark's database and returns what it printed.
+async fn k911_command(
+    k911: &std::path::Path,
+    url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<String> {
+    let output = tokio::process::Command::new(k911)
+        .args(args)
         .env("DATABASE_URL", url)
         .env("K911_MASTER_KEY", MASTER_KEY)
-        .stdout(Stdio::null())
-        .status()
+        .envs(env.iter().copied())
+        .stderr(Stdio::inherit())
+        .output()
         .await
         .with_context(|| format!("running {}", k911.display()))?;
-    if !status.success() {
-        bail!("k911 staff add {login} failed");
+    if !output.status.success() {
+        // The subcommand only: its flags may carry a password.
+        let command: Vec<&str> = args
+            .iter()
+            .copied()
+            .take_while(|a| !a.starts_with('-'))
+            .collect();
+        bail!("k911 {} failed", command.join(" "));
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// A bearer token for `login`.

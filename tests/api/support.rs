@@ -20,6 +20,20 @@ async fn submit(app: &TestApp, n: usize) -> Value {
     response.body
 }
 
+/// The staff queue as `token` reads it once the read models reached `position`.
+async fn queue_after(app: &TestApp, token: &str, position: &str) -> k911_tests::TestResponse {
+    app.request(
+        axum::http::Method::GET,
+        "/api/v1/staff/support/queue",
+        None,
+        &[
+            ("authorization", &format!("Bearer {token}")),
+            ("x-min-position", position),
+        ],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn an_anonymous_question_joins_the_end_of_the_queue() {
     let app = TestApp::spawn().await;
@@ -65,17 +79,7 @@ async fn an_agent_takes_the_oldest_ticket_answers_and_closes_it() {
 
     // The second ticket moves to the head of the queue.
     let position = taken.body["position"].as_i64().unwrap().to_string();
-    let queue = app
-        .request(
-            axum::http::Method::GET,
-            "/api/v1/staff/support/queue",
-            None,
-            &[
-                ("authorization", &format!("Bearer {support}")),
-                ("x-min-position", &position),
-            ],
-        )
-        .await;
+    let queue = queue_after(&app, &support, &position).await;
     assert_eq!(queue.body[0]["ticket_id"], second["ticket_id"]);
     assert_eq!(queue.body[0]["queue_position"], 1);
 
@@ -214,17 +218,7 @@ async fn two_instances_hand_out_each_ticket_once_and_read_each_others_writes() {
     let receipt = submit(&one, 21).await;
     let position = receipt["position"].as_i64().unwrap().to_string();
     let anna = one.staff("anna@k911.ru", Role::Support).await;
-    let queue = two
-        .request(
-            axum::http::Method::GET,
-            "/api/v1/staff/support/queue",
-            None,
-            &[
-                ("authorization", &format!("Bearer {anna}")),
-                ("x-min-position", &position),
-            ],
-        )
-        .await;
+    let queue = queue_after(&two, &anna, &position).await;
     assert_eq!(queue.status, StatusCode::OK, "{:#}", queue.body);
     let waiting = queue.body.as_array().unwrap();
     assert_eq!(waiting.len(), 21, "{:#}", queue.body);
