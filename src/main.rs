@@ -162,7 +162,7 @@ async fn main() -> anyhow::Result<()> {
             let seconds = started.elapsed().as_secs_f64();
             println!(
                 "{visited} in {seconds:.1} s ({:.0} loans/s)",
-                visited.accrued as f64 / seconds.max(f64::EPSILON)
+                visited.active as f64 / seconds.max(f64::EPSILON)
             );
             let started = std::time::Instant::now();
             app.tidy_up().await;

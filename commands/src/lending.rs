@@ -931,11 +931,13 @@ impl Lending {
         Ok(())
     }
 
-    /// Interest on each loan through today in Moscow (each catches up every day missed).
-    /// Idempotent: a loan accrued already changes nothing.
-    pub async fn accrue(&self, loans: &[Uuid]) {
+    /// Records the fall overdue of each loan past its due date, with its charges through today
+    /// in Moscow: a turn in the course of its charges. The days between such turns are not
+    /// recorded one by one; the figures for any day are derived from the course (see
+    /// `k911_aggregates::loan::course`). Idempotent: a loan charged already changes nothing.
+    pub async fn record_falls_overdue(&self, loans: &[Uuid]) {
         let through = moscow_date(self.core.clock.now());
-        self.on_each_loan("accrual", loans, || LoanCommand::Accrue { through })
+        self.on_each_loan("fall_overdue", loans, || LoanCommand::Accrue { through })
             .await;
     }
 

@@ -26,8 +26,11 @@ pub async fn run(app: &App, reader: &Reader) -> Visited {
 pub struct Visited {
     pub payouts: usize,
     pub refunds: usize,
-    /// Active loans closed for the day (interest, falling due, penalties).
-    pub accrued: usize,
+    /// Active loans the daily close covered (their charges are derived to the day; only a turn
+    /// of their course is recorded).
+    pub active: usize,
+    /// Loans whose fall overdue (and the charges up to it) was recorded.
+    pub fell_overdue: usize,
     /// Overdue loans whose reminder was decided.
     pub reminded: usize,
     pub lapsed_offers: usize,
@@ -38,9 +41,11 @@ impl std::fmt::Display for Visited {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "daily close of {} loans ({} overdue, reminders decided), {} lapsed offers, \
-             {} payouts and {} refunds awaiting an answer, {} commission payouts",
-            self.accrued,
+            "daily close of {} active loans ({} fell overdue, {} overdue with reminders \
+             decided), {} lapsed offers, {} payouts and {} refunds awaiting an answer, \
+             {} commission payouts",
+            self.active,
+            self.fell_overdue,
             self.reminded,
             self.lapsed_offers,
             self.payouts,
@@ -50,7 +55,7 @@ impl std::fmt::Display for Visited {
     }
 }
 
-/// The provider asked about payouts and refunds, then (with the loans that just paid out)
+/// The provider asked about payouts and refunds, then (with the loans that just paid out) the
 /// interest accrued through today, reminders and lapsed offers. One loan's failure is logged and
 /// skipped (the `App` methods isolate each loan), and a list that cannot be read skips only its
 /// own job.
@@ -69,10 +74,11 @@ pub async fn loan_jobs(app: &App, reader: &Reader) -> Visited {
     let reminders = &app.core.settings.reminders;
     match reader.due_loans(moscow_date(now), now, reminders).await {
         Ok(due) => {
-            visited.accrued = due.to_accrue.len();
+            visited.active = usize::try_from(due.active).unwrap_or_default();
+            visited.fell_overdue = due.falling_overdue.len();
             visited.reminded = due.overdue.len();
             visited.lapsed_offers = due.lapsed_offers.len();
-            app.lending.accrue(&due.to_accrue).await;
+            app.lending.record_falls_overdue(&due.falling_overdue).await;
             app.lending.remind(&due.overdue).await;
             app.lending.expire_offers(&due.lapsed_offers).await;
         }

@@ -2,15 +2,20 @@
 //! with how it was applied; `read.unmatched_payments`: money no loan could take. The cabinet's
 //! obligations view, the staff and analysts read these.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use k911_aggregates::incoming_payment::{IncomingPayment, IncomingPaymentEvent};
 use k911_aggregates::incoming_payment::{IncomingPaymentEventType, PaymentChannel};
+use k911_aggregates::loan::course::Course;
+use k911_aggregates::loan::ledger::Debt;
 use k911_aggregates::loan::reminders::ReminderRules;
 use k911_aggregates::loan::LoanEventType;
 use k911_aggregates::loan::{Loan, LoanEvent};
 use k911_aggregates::regions::LocalTimeZone;
 use k911_event_store::log::RecordedEvent;
+use tokio_postgres::types::Json;
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -68,67 +73,112 @@ macro_rules! set {
 
 pub struct Loans;
 
-/// What a run of daily charges and reminders adds to each loan. Neither reads the row, and they
-/// touch columns nothing else in the run does, so a run's are summed per loan and written with
-/// one UPDATE.
+/// The reminders of a batch, counted per loan and written with one UPDATE: nothing else in the
+/// batch touches their columns.
 #[derive(Default)]
-struct Deltas(std::collections::HashMap<Uuid, Delta>);
+struct Reminders(HashMap<Uuid, (i32, DateTime<Utc>, i64)>);
 
-#[derive(Default)]
-struct Delta {
-    /// The last day charged in the run.
-    through: Option<NaiveDate>,
-    interest: i64,
-    penalty: i64,
-    reminders: i32,
-    /// The last reminder's time in the run.
-    reminded_at: Option<DateTime<Utc>>,
-    /// The last event's position.
-    at: i64,
-}
-
-impl Deltas {
-    fn charge(&mut self, loan_id: Uuid, through: NaiveDate, interest: i64, penalty: i64, at: i64) {
-        let delta = self.0.entry(loan_id).or_default();
-        delta.through = Some(through);
-        delta.interest += interest;
-        delta.penalty += penalty;
-        delta.at = at;
+impl Reminders {
+    fn add(&mut self, loan_id: Uuid, sent_at: DateTime<Utc>, at: i64) {
+        let entry = self.0.entry(loan_id).or_insert((0, sent_at, at));
+        *entry = (entry.0 + 1, sent_at, at);
     }
 
-    fn remind(&mut self, loan_id: Uuid, sent_at: DateTime<Utc>, at: i64) {
-        let delta = self.0.entry(loan_id).or_default();
-        delta.reminders += 1;
-        delta.reminded_at = Some(sent_at);
-        delta.at = at;
-    }
-
-    /// One statement for the whole run, which is then empty.
-    async fn write(&mut self, tx: &BatchTx<'_>) -> Result<(), FollowerError> {
+    async fn write(self, tx: &BatchTx<'_>) -> Result<(), FollowerError> {
         if self.0.is_empty() {
             return Ok(());
         }
-        let mut columns = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-        for (loan_id, delta) in self.0.drain() {
-            columns.0.push(loan_id);
-            columns.1.push(delta.through);
-            columns.2.push(delta.interest);
-            columns.3.push(delta.penalty);
-            columns.4.push(delta.reminders);
-            columns.5.push(delta.reminded_at);
-            columns.6.push(delta.at);
+        let (mut ids, mut counts, mut last, mut at) = (vec![], vec![], vec![], vec![]);
+        for (loan_id, (count, sent_at, position)) in self.0 {
+            ids.push(loan_id);
+            counts.push(count);
+            last.push(sent_at);
+            at.push(position);
         }
         tx.execute(
             "UPDATE read.loans l
-                SET accrued_through = COALESCE(d.through, l.accrued_through),
-                    outstanding_interest_kopecks = l.outstanding_interest_kopecks + d.interest,
-                    outstanding_penalty_kopecks = l.outstanding_penalty_kopecks + d.penalty,
-                    reminders_sent = l.reminders_sent + d.reminders,
-                    last_reminder_at = COALESCE(d.reminded_at, l.last_reminder_at),
-                    last_position = d.at
-               FROM UNNEST($1::uuid[], $2::date[], $3::bigint[], $4::bigint[], $5::int[],
-                           $6::timestamptz[], $7::bigint[])
-                    AS d (loan_id, through, interest, penalty, reminders, reminded_at, at)
+                SET reminders_sent = l.reminders_sent + d.count, last_reminder_at = d.sent_at,
+                    last_position = GREATEST(l.last_position, d.at)
+               FROM UNNEST($1::uuid[], $2::int[], $3::timestamptz[], $4::bigint[])
+                    AS d (loan_id, count, sent_at, at)
+              WHERE l.loan_id = d.loan_id",
+            &[&ids, &counts, &last, &at],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// The courses of the loans a batch moves ([`Course::apply`], the aggregate's own), read with
+/// one statement at its start and written with one at its end, with the figures derived from them.
+#[derive(Default)]
+struct Courses {
+    known: HashMap<Uuid, Course>,
+    /// The loans moved, with the position of the last event that moved each.
+    moved: HashMap<Uuid, i64>,
+}
+
+impl Courses {
+    async fn load(tx: &BatchTx<'_>, loan_ids: &[Uuid]) -> Result<Self, FollowerError> {
+        let rows = tx
+            .query(
+                "SELECT loan_id, course FROM read.loans WHERE loan_id = ANY($1)",
+                &[&loan_ids],
+            )
+            .await?;
+        let known = rows
+            .iter()
+            .map(|row| (row.get(0), row.get::<_, Json<Course>>(1).0))
+            .collect();
+        Ok(Self {
+            known,
+            moved: HashMap::new(),
+        })
+    }
+
+    /// A new loan's course, written by the row's INSERT.
+    fn offered(&mut self, loan_id: Uuid, course: Course) {
+        self.known.insert(loan_id, course);
+    }
+
+    /// Moves the loan's course by `event` (a loan without a row has none to move, as an UPDATE
+    /// of a missing row changes nothing).
+    fn follow(&mut self, loan_id: Uuid, event: &LoanEvent, at: i64) {
+        if let Some(course) = self.known.get_mut(&loan_id) {
+            let before = course.clone();
+            course.apply(event);
+            if *course != before {
+                self.moved.insert(loan_id, at);
+            }
+        }
+    }
+
+    async fn write(mut self, tx: &BatchTx<'_>) -> Result<(), FollowerError> {
+        if self.moved.is_empty() {
+            return Ok(());
+        }
+        let mut columns = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        for (loan_id, at) in self.moved {
+            let Some(course) = self.known.remove(&loan_id) else {
+                continue;
+            };
+            columns.0.push(loan_id);
+            columns.1.push(course.accrued_through);
+            columns.2.push(course.debt.principal().get());
+            columns.3.push(course.debt.interest().get());
+            columns.4.push(course.debt.penalty.get());
+            columns.5.push(at);
+            columns.6.push(Json(course));
+        }
+        tx.execute(
+            "UPDATE read.loans l
+                SET accrued_through = d.through, outstanding_principal_kopecks = d.principal,
+                    outstanding_interest_kopecks = d.interest,
+                    outstanding_penalty_kopecks = d.penalty, course = d.course,
+                    last_position = GREATEST(l.last_position, d.at)
+               FROM UNNEST($1::uuid[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[],
+                           $6::bigint[], $7::jsonb[])
+                    AS d (loan_id, through, principal, interest, penalty, at, course)
               WHERE l.loan_id = d.loan_id",
             &[
                 &columns.0, &columns.1, &columns.2, &columns.3, &columns.4, &columns.5, &columns.6,
@@ -136,37 +186,6 @@ impl Deltas {
         )
         .await?;
         Ok(())
-    }
-
-    /// Adds `event` to the run if it is a charge or a reminder; `false` otherwise.
-    fn add(&mut self, event: &RecordedEvent) -> Result<bool, FollowerError> {
-        let (charged, reminded): (&str, &str) = (
-            LoanEventType::InterestAccrued.into(),
-            LoanEventType::OverdueReminderSent.into(),
-        );
-        if !event.of::<Loan>() || (event.event_type != charged && event.event_type != reminded) {
-            return Ok(false);
-        }
-        let loan_id = aggregate_uuid(event)?;
-        match payload::<LoanEvent>(event)? {
-            LoanEvent::InterestAccrued {
-                through,
-                interest,
-                penalty,
-                ..
-            } => self.charge(
-                loan_id,
-                through,
-                interest.get(),
-                penalty.get(),
-                event.position(),
-            ),
-            LoanEvent::OverdueReminderSent { sent_at, .. } => {
-                self.remind(loan_id, sent_at, event.position())
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
     }
 }
 
@@ -208,7 +227,8 @@ CREATE TABLE IF NOT EXISTS read.loans (
     reminders_sent                integer     NOT NULL DEFAULT 0,
     last_reminder_at              timestamptz,
     time_zone                     text        NOT NULL DEFAULT 'Europe/Moscow',
-    last_position                 bigint      NOT NULL
+    last_position                 bigint      NOT NULL,
+    course                        jsonb       NOT NULL
 );
 ALTER TABLE read.loans ADD COLUMN IF NOT EXISTS time_zone text NOT NULL DEFAULT 'Europe/Moscow';
 COMMENT ON COLUMN read.loans.time_zone IS
@@ -232,10 +252,16 @@ COMMENT ON COLUMN read.loans.payout_id IS 'The payout''s id at the provider (its
 COMMENT ON COLUMN read.loans.issued_on IS 'The day the money was paid out (Europe/Moscow): interest runs from the next day.';
 COMMENT ON COLUMN read.loans.due_on IS 'The day the loan is due back.';
 COMMENT ON COLUMN read.loans.closed_on IS 'The day it was repaid in full.';
-COMMENT ON COLUMN read.loans.accrued_through IS 'The last day interest and penalties were charged for.';
-COMMENT ON COLUMN read.loans.outstanding_principal_kopecks IS 'Principal still owed, in kopecks.';
-COMMENT ON COLUMN read.loans.outstanding_interest_kopecks IS 'Interest charged and not yet paid, in kopecks.';
-COMMENT ON COLUMN read.loans.outstanding_penalty_kopecks IS 'Penalty charged and not yet paid, in kopecks.';
+COMMENT ON COLUMN read.loans.accrued_through IS
+    'The last day charges were recorded for (charges are recorded where their course changes: '
+    'a payment, the fall overdue); the outstanding_* columns are as of its end.';
+COMMENT ON COLUMN read.loans.outstanding_principal_kopecks IS 'Principal still owed as of accrued_through, in kopecks.';
+COMMENT ON COLUMN read.loans.outstanding_interest_kopecks IS 'Interest charged and not yet paid as of accrued_through, in kopecks.';
+COMMENT ON COLUMN read.loans.outstanding_penalty_kopecks IS 'Penalty charged and not yet paid as of accrued_through, in kopecks.';
+COMMENT ON COLUMN read.loans.course IS
+    'What the charges follow from and where they stood at accrued_through (principal, daily rate, '
+    'the law''s edition, due date, the debt by part, charged so far): the cabinet derives any later '
+    'day''s figures from it with the Loan aggregate''s own rules (k911_aggregates::loan::course).';
 COMMENT ON COLUMN read.loans.paid_kopecks IS 'Everything paid so far, in kopecks.';
 COMMENT ON COLUMN read.loans.refund_id IS 'The latest refund''s id at the provider (null: none asked).';
 COMMENT ON COLUMN read.loans.refund_kopecks IS 'The latest refund''s amount, in kopecks.';
@@ -325,30 +351,53 @@ impl Follower for Loans {
         }
     }
 
-    /// Most of the log is daily charges and reminders: each run of them is one UPDATE (see
-    /// [`Deltas`]); any other event is applied on its own, in order.
+    /// The money of a batch's loans moves through their courses ([`Courses`]), its reminders
+    /// are counted ([`Reminders`]); every other change is a statement of its own, in log order.
     async fn apply_all(
         &self,
         tx: &BatchTx<'_>,
         events: &[RecordedEvent],
     ) -> Result<(), FollowerError> {
-        let mut run = Deltas::default();
-        for event in events {
-            if !run.add(event)? {
-                run.write(tx).await?;
-                self.apply(tx, event).await?;
+        let mut loan_events = Vec::with_capacity(events.len());
+        for event in events.iter().filter(|event| event.of::<Loan>()) {
+            loan_events.push((event.position(), aggregate_uuid(event)?, payload(event)?));
+        }
+        let mut ids: Vec<Uuid> = loan_events.iter().map(|(_, id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut courses = Courses::load(tx, &ids).await?;
+        let mut reminders = Reminders::default();
+        for (p, loan_id, event) in loan_events {
+            match event {
+                LoanEvent::OverdueReminderSent { sent_at, .. } => {
+                    reminders.add(loan_id, sent_at, p)
+                }
+                event => {
+                    courses.follow(loan_id, &event, p);
+                    self.record(tx, &mut courses, loan_id, p, event).await?;
+                }
             }
         }
-        run.write(tx).await
+        reminders.write(tx).await?;
+        courses.write(tx).await
     }
 
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
-        if !event.of::<Loan>() {
-            return Ok(());
-        }
-        let loan_id = aggregate_uuid(event)?;
-        let p = event.position();
-        match payload::<LoanEvent>(event)? {
+        self.apply_all(tx, std::slice::from_ref(event)).await
+    }
+}
+
+impl Loans {
+    /// What `event` changes of the loan beside its course and reminders.
+    async fn record(
+        &self,
+        tx: &BatchTx<'_>,
+        courses: &mut Courses,
+        loan_id: Uuid,
+        p: i64,
+        event: LoanEvent,
+    ) -> Result<(), FollowerError> {
+        match event {
             LoanEvent::LoanOffered {
                 terms,
                 interest_for_term,
@@ -356,14 +405,16 @@ impl Follower for Loans {
                 psk_percent,
                 offered_at,
             } => {
+                let course = Course::offered(&terms);
                 tx.execute(
                     "INSERT INTO read.loans (loan_id, application_id, customer_id, contract_number,
                          status, principal_kopecks, term_days, daily_rate, psk_percent,
                          interest_for_term_kopecks, total_to_repay_kopecks, contract_date,
-                         offered_at, expires_at, last_position, pdn_percent, time_zone)
+                         offered_at, expires_at, last_position, pdn_percent, time_zone, course,
+                         outstanding_principal_kopecks)
                      VALUES ($1, $2, $3, $4, $17, $5, $6, $7::text::numeric,
                              $8::text::numeric, $9, $10, $11, $12, $13, $14,
-                             $15::text::numeric, $16)",
+                             $15::text::numeric, $16, $18, 0)",
                     &[
                         &loan_id,
                         &terms.application_id,
@@ -382,9 +433,11 @@ impl Follower for Loans {
                         &terms.pdn_percent.map(|p| p.to_string()),
                         &terms.time_zone.to_string(),
                         &LoanState::Offered,
+                        &Json(&course),
                     ],
                 )
                 .await?;
+                courses.offered(loan_id, course);
             }
             LoanEvent::ContractSigned {
                 signed_at,
@@ -423,19 +476,13 @@ impl Follower for Loans {
                 issued_on, due_on, ..
             } => {
                 tx.execute(
-                    set!(
-                        "status = $3, issued_on = $4, due_on = $5,
-                          outstanding_principal_kopecks = principal_kopecks"
-                    ),
+                    set!("status = $3, issued_on = $4, due_on = $5"),
                     &[&loan_id, &p, &LoanState::Active, &issued_on, &due_on],
                 )
                 .await?;
             }
-            LoanEvent::InterestAccrued { .. } | LoanEvent::OverdueReminderSent { .. } => {
-                let mut run = Deltas::default();
-                run.add(event)?;
-                run.write(tx).await?;
-            }
+            // Their course only.
+            LoanEvent::InterestAccrued { .. } | LoanEvent::OverdueReminderSent { .. } => {}
             LoanEvent::LoanFellOverdue { on } => {
                 tx.execute(set!("overdue_since = $3"), &[&loan_id, &p, &on])
                     .await?;
@@ -450,21 +497,8 @@ impl Follower for Loans {
             } => {
                 let a = allocation.applied;
                 tx.execute(
-                    set!(
-                        "paid_kopecks = paid_kopecks + $3, held_kopecks = held_kopecks + $4,
-                          outstanding_principal_kopecks = outstanding_principal_kopecks - $5,
-                          outstanding_interest_kopecks = outstanding_interest_kopecks - $6,
-                          outstanding_penalty_kopecks = outstanding_penalty_kopecks - $7"
-                    ),
-                    &[
-                        &loan_id,
-                        &p,
-                        &amount.get(),
-                        &allocation.held.get(),
-                        &a.principal().get(),
-                        &a.interest().get(),
-                        &a.penalty.get(),
-                    ],
+                    set!("paid_kopecks = paid_kopecks + $3, held_kopecks = held_kopecks + $4"),
+                    &[&loan_id, &p, &amount.get(), &allocation.held.get()],
                 )
                 .await?;
                 tx.execute(
@@ -528,28 +562,15 @@ impl Follower for Loans {
                 .await?;
             }
             LoanEvent::LedgerCorrected {
-                debt,
-                held,
-                allocations,
-                ..
+                held, allocations, ..
             } => {
                 tx.execute(
                     set!(
-                        "outstanding_principal_kopecks = $3, outstanding_interest_kopecks = $4,
-                          outstanding_penalty_kopecks = $5,
-                          held_kopecks = greatest($6 - refunded_kopecks
-                              - CASE WHEN refund_status = $7 THEN refund_kopecks ELSE 0 END,
+                        "held_kopecks = greatest($3 - refunded_kopecks
+                              - CASE WHEN refund_status = $4 THEN refund_kopecks ELSE 0 END,
                               0)"
                     ),
-                    &[
-                        &loan_id,
-                        &p,
-                        &debt.principal().get(),
-                        &debt.interest().get(),
-                        &debt.penalty.get(),
-                        &held.get(),
-                        &RefundState::Pending,
-                    ],
+                    &[&loan_id, &p, &held.get(), &RefundState::Pending],
                 )
                 .await?;
                 for (channel, external_id, allocation) in allocations {
@@ -631,9 +652,21 @@ pub struct LoanRow {
     pub refund_id: Option<Uuid>,
     pub refund_status: Option<RefundState>,
     pub refunded_kopecks: i64,
+    /// What the charges follow from, as of `accrued_through`.
+    pub course: Course,
 }
 
 impl LoanRow {
+    /// What is owed at the end of `today` (Europe/Moscow): the recorded figures with the days
+    /// since charged by the loan's own rules. Nothing is owed before the payout.
+    pub fn owed_on(&self, today: NaiveDate) -> Debt {
+        match self.status {
+            LoanState::Active => self.course.on(today).debt,
+            LoanState::Closed => self.course.debt,
+            _ => Debt::default(),
+        }
+    }
+
     fn from_row(row: &Row) -> Self {
         Self {
             loan_id: row.get("loan_id"),
@@ -667,6 +700,7 @@ impl LoanRow {
             refund_id: row.get("refund_id"),
             refund_status: row.get("refund_status"),
             refunded_kopecks: row.get("refunded_kopecks"),
+            course: row.get::<_, Json<Course>>("course").0,
         }
     }
 }
@@ -949,8 +983,11 @@ pub struct LoanView {
 /// delays a visit: what happens to a loan is decided by the loan itself.
 #[derive(Debug, Clone, Default)]
 pub struct DueLoans {
-    /// Active loans not accrued through today.
-    pub to_accrue: Vec<Uuid>,
+    /// Active loans: the book the close covers.
+    pub active: i64,
+    /// Active loans past their due date whose fall overdue is not recorded yet: the one turn of
+    /// the charges the close records (the days between are derived, [`LoanRow::owed_on`]).
+    pub falling_overdue: Vec<Uuid>,
     /// Active loans past their due date, in hours and not reminded lately.
     pub overdue: Vec<Uuid>,
     /// Offers whose time is up.
@@ -1034,10 +1071,17 @@ impl Reader {
     ) -> Result<DueLoans, ReadError> {
         let client = self.client().await?;
         let ids = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|row| row.get(0)).collect();
-        let to_accrue = client
+        let active: i64 = client
+            .query_one(
+                "SELECT count(*) FROM read.loans WHERE status = $1",
+                &[&LoanState::Active],
+            )
+            .await?
+            .get(0);
+        let falling_overdue = client
             .query(
-                "SELECT loan_id FROM read.loans WHERE status = $1
-                    AND (accrued_through IS NULL OR accrued_through < $2) ORDER BY loan_id",
+                "SELECT loan_id FROM read.loans WHERE status = $1 AND due_on < $2
+                    AND overdue_since IS NULL ORDER BY loan_id",
                 &[&LoanState::Active, &today],
             )
             .await?;
@@ -1072,7 +1116,8 @@ impl Reader {
             )
             .await?;
         Ok(DueLoans {
-            to_accrue: ids(to_accrue),
+            active,
+            falling_overdue: ids(falling_overdue),
             overdue: ids(overdue),
             lapsed_offers: ids(lapsed_offers),
         })

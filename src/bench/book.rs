@@ -2,8 +2,9 @@
 //!
 //! How the book is made, and why that is the real thing. Each borrower's history is produced by
 //! the real aggregates: the bench runs the commands the service would have run (register and
-//! open the account; offer, sign, pay out; then, every day, `Accrue` through that day and, once
-//! overdue, `Remind` at 10:00 Moscow time; a year-old loan also gets a repayment a month) through
+//! open the account; offer, sign, pay out; then the daily close's `Accrue` on the day the loan
+//! falls overdue, and from then a `Remind` at 10:00 Moscow time each day; a year-old loan also
+//! gets a repayment a month, which records its charges up to its day) through
 //! `Account::handle` and `Loan::handle` with the service's own law editions, and appends the
 //! events they decided through the event store's own repository (`Repository::persist`, the
 //! group commit every command uses). Personal data is sealed with the real key store. What is
@@ -438,6 +439,12 @@ impl Maker {
         }
         for n in 0..days {
             let day = issued_on + Days::new(n);
+            // The daily close records a charge only at the fall overdue: the days between are
+            // derived from the loan's course.
+            if loan.course().is_some_and(|c| c.falls_overdue_by(day)) {
+                let accrue = LoanCommand::Accrue { through: day };
+                loan_events.extend(decide(&mut loan, accrue, &self.law).await?);
+            }
             if borrower.year && n > 0 && n % 30 == 0 {
                 let paid_at = Utc.from_utc_datetime(&day.and_hms_opt(9, 0, 0).unwrap());
                 let payment = LoanCommand::ApplyPayment {
@@ -456,8 +463,6 @@ impl Maker {
             if loan.due_on().is_some_and(|due| due < day) {
                 loan_events.extend(decide(&mut loan, remind, &self.law).await?);
             }
-            let accrue = LoanCommand::Accrue { through: day };
-            loan_events.extend(decide(&mut loan, accrue, &self.law).await?);
         }
 
         let events = account_events.len() + application_events.len() + loan_events.len();

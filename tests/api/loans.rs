@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use axum::http::StatusCode;
+use chrono::NaiveDate;
 use k911_tests::{TestApp, TestResponse};
 use serde_json::{json, Value};
 
@@ -91,6 +92,8 @@ async fn an_approval_offers_a_loan_that_is_signed_paid_out_and_accrues_interest(
     assert_eq!(loan["outstanding"]["interest_kopecks"], 60_000);
     assert_eq!(loan["outstanding"]["total_kopecks"], 1_560_000);
     assert_eq!(loan["days_overdue"], 0);
+    // Derived from the loan's course, not recorded day by day: the log holds no charge yet.
+    assert_eq!(charges_recorded(&app, &id).await, Vec::<Value>::new());
     // The job again the same day changes nothing.
     move_clock(&app, "2026-12-02T18:00:00+03:00").await;
     let token = relogin().await;
@@ -105,6 +108,18 @@ async fn an_approval_offers_a_loan_that_is_signed_paid_out_and_accrues_interest(
     // 23 days of interest (28 Nov – 20 Dec) and 2 days of penalty at 8.21 ₽ (8.219… rounded down).
     assert_eq!(loan["outstanding"]["interest_kopecks"], 276_000);
     assert_eq!(loan["outstanding"]["penalty_kopecks"], 1_642);
+    // Recorded by the close that found it past due: the term's charges, the fall overdue on the
+    // 19th and the overdue days through the close's day. Nothing else.
+    assert_eq!(
+        charges_recorded(&app, &id).await,
+        [
+            json!({"InterestAccrued": {"from": "2026-11-28", "through": "2026-12-18",
+                   "interest": 252_000, "penalty": 0, "overdue": false}}),
+            json!({"LoanFellOverdue": {"on": "2026-12-19"}}),
+            json!({"InterestAccrued": {"from": "2026-12-19", "through": "2026-12-20",
+                   "interest": 24_000, "penalty": 1_642, "overdue": true}}),
+        ]
+    );
 
     // Another customer does not see it.
     let other = app
@@ -173,6 +188,18 @@ async fn an_unsigned_offer_lapses_and_a_refused_payout_leaves_the_loan_unissued(
     assert_eq!(loan["status"], "payout_failed", "{loan:#}");
     assert_eq!(loan["outstanding"]["total_kopecks"], 0);
     sms_with(&app, "+79160000002", "не удалось перечислить").await;
+}
+
+/// The charges a loan's log records, in order.
+async fn charges_recorded(app: &TestApp, loan_id: &str) -> Vec<Value> {
+    sqlx::query_scalar(
+        "SELECT payload FROM events WHERE aggregate_type = 'Loan' AND aggregate_id = $1
+            AND event_type IN ('InterestAccrued', 'LoanFellOverdue') ORDER BY sequence",
+    )
+    .bind(loan_id)
+    .fetch_all(&app.db.sqlx)
+    .await
+    .unwrap()
 }
 
 /// Signs the borrower's first loan with the code sent to `phone`: its id and contract number.
@@ -702,7 +729,7 @@ fn decode(operand: &lopdf::Object, map: &HashMap<u16, char>) -> String {
 }
 
 /// One loan that cannot be loaded (here: an event its code does not know) is logged, counted
-/// and skipped by the scheduler; the other loans still accrue.
+/// and skipped by the scheduler; the other loan's fall overdue is still recorded.
 #[tokio::test]
 async fn one_failing_loan_does_not_stop_the_daily_jobs_of_the_others() {
     let app = TestApp::spawn().await;
@@ -737,22 +764,24 @@ async fn one_failing_loan_does_not_stop_the_daily_jobs_of_the_others() {
     .execute(&app.db.sqlx)
     .await
     .unwrap();
-    move_clock(&app, "2026-11-29T09:00:00+03:00").await;
-    let accrued: Vec<Option<chrono::NaiveDate>> =
-        sqlx::query_scalar("SELECT accrued_through FROM read.loans ORDER BY loan_id")
+    // Both are due on 18 December: from the 19th they are overdue.
+    move_clock(&app, "2026-12-20T09:00:00+03:00").await;
+    let recorded: Vec<(Option<NaiveDate>, Option<NaiveDate>)> =
+        sqlx::query_as("SELECT accrued_through, overdue_since FROM read.loans ORDER BY loan_id")
             .fetch_all(&app.db.sqlx)
             .await
             .unwrap();
-    assert_eq!(
-        accrued,
-        [None, chrono::NaiveDate::from_ymd_opt(2026, 11, 29)]
+    let (fell, closed) = (
+        NaiveDate::from_ymd_opt(2026, 12, 19),
+        NaiveDate::from_ymd_opt(2026, 12, 20),
     );
+    assert_eq!(recorded, [(None, None), (closed, fell)]);
     let metrics = app
         .request(axum::http::Method::GET, "/metrics", None, &[])
         .await;
     let text = String::from_utf8(metrics.bytes).unwrap();
     assert!(
-        text.contains("k911_scheduled_job_failures_total{job=\"accrual\"}"),
+        text.contains("k911_scheduled_job_failures_total{job=\"fall_overdue\"}"),
         "{text}"
     );
 }

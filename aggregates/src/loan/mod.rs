@@ -3,6 +3,7 @@
 //! aggregate that keeps them.
 
 mod commands;
+pub mod course;
 mod error;
 mod events;
 pub mod law;
@@ -28,43 +29,15 @@ use crate::calendar::moscow_date;
 use crate::incoming_payment::PaymentChannel;
 use crate::money::Kopecks;
 use crate::regions::LocalTimeZone;
+use course::Course;
 use law::LawEditions;
-use ledger::{allocate, charges_for_day, DayCharges, Debt};
-
-/// Closes one day of a loan in its running figures: on the first day past `due_on` what is owed
-/// falls due, then the day's interest and penalty are charged. Returns the day's charges.
-fn charge_day(
-    terms: &OfferTerms,
-    due_on: NaiveDate,
-    day: NaiveDate,
-    debt: &mut Debt,
-    charged: &mut Kopecks,
-    overdue: &mut bool,
-) -> DayCharges {
-    if day > due_on && !*overdue {
-        *debt = debt.fall_due();
-        *overdue = true;
-    }
-    let charges = charges_for_day(
-        terms.principal,
-        debt,
-        *charged,
-        terms.daily_rate,
-        *overdue,
-        &terms.rules,
-    );
-    *charged += charges.interest + charges.penalty;
-    *debt = debt.charge(charges, *overdue);
-    charges
-}
+use ledger::{allocate, Debt};
 
 /// A loan's ledger replayed from issue (see [`Loan::replay`]).
 #[derive(Debug, Default)]
 struct Replay {
-    debt: Debt,
-    charged: Kopecks,
+    course: Option<Course>,
     held: Kopecks,
-    overdue: bool,
     allocations: Vec<(PaymentChannel, String, ledger::Allocation)>,
     closed_on: Option<NaiveDate>,
 }
@@ -96,14 +69,8 @@ pub struct Loan {
     status: LoanStatus,
     terms: Option<OfferTerms>,
     payout_id: Option<Uuid>,
-    issued_on: Option<NaiveDate>,
-    due_on: Option<NaiveDate>,
-    /// The last day charged.
-    accrued_through: Option<NaiveDate>,
-    overdue: bool,
-    debt: Debt,
-    /// Interest and penalties charged so far (what the total cost cap counts).
-    charged: Kopecks,
+    /// The debt and what its charges follow from (from the offer on).
+    course: Option<Course>,
     /// Overpayments kept for the borrower.
     held: Kopecks,
     /// `(channel, external_id)` of every payment applied: each is applied once.
@@ -190,8 +157,13 @@ impl Loan {
         self.terms.as_ref()
     }
 
-    pub fn debt(&self) -> &Debt {
-        &self.debt
+    /// What is owed as of the last day charged (`None` before the offer).
+    pub fn course(&self) -> Option<&Course> {
+        self.course.as_ref()
+    }
+
+    fn debt(&self) -> Debt {
+        self.course.as_ref().map(|c| c.debt).unwrap_or_default()
     }
 
     pub fn cost(&self) -> Option<OfferedCost> {
@@ -222,7 +194,11 @@ impl Loan {
     }
 
     pub fn due_on(&self) -> Option<NaiveDate> {
-        self.due_on
+        self.course.as_ref().and_then(|c| c.due_on)
+    }
+
+    fn accrued_through(&self) -> Option<NaiveDate> {
+        self.course.as_ref().and_then(|c| c.accrued_through)
     }
 
     /// Whether the loan can take a payment made on `paid_on`: issued, and not before its issue.
@@ -230,7 +206,7 @@ impl Loan {
         if !matches!(self.status, LoanStatus::Active | LoanStatus::Closed) {
             return Err(LoanError::NotIssued);
         }
-        match self.issued_on {
+        match self.course.as_ref().and_then(|c| c.issued_on) {
             Some(issued_on) if paid_on < issued_on => Err(LoanError::PaidBeforeIssue(issued_on)),
             _ => Ok(()),
         }
@@ -247,38 +223,31 @@ impl Loan {
         payments: &[(PaymentChannel, String, NaiveDate, Kopecks)],
         through: NaiveDate,
     ) -> Replay {
-        let (Some(terms), Some(issued_on), Some(due_on)) =
-            (&self.terms, self.issued_on, self.due_on)
+        let Some((course, Some(issued_on), Some(terms))) = self
+            .course
+            .as_ref()
+            .map(|c| (c.at_issue(), c.issued_on, self.terms.as_ref()))
         else {
             return Replay::default();
         };
         let mut sorted: Vec<&(PaymentChannel, String, NaiveDate, Kopecks)> =
             payments.iter().collect();
         sorted.sort_by_key(|(_, _, day, _)| *day);
-        let mut replay = Replay {
-            debt: Debt::issued(terms.principal),
-            ..Replay::default()
-        };
+        let mut course = course;
+        let mut replay = Replay::default();
         let mut next = sorted.iter().peekable();
         let mut day = issued_on;
         while day <= through || next.peek().is_some() {
             if day > issued_on {
-                charge_day(
-                    terms,
-                    due_on,
-                    day,
-                    &mut replay.debt,
-                    &mut replay.charged,
-                    &mut replay.overdue,
-                );
+                course.charge_day(day);
             }
             while let Some((channel, external_id, _, amount)) =
                 next.next_if(|(_, _, paid_on, _)| *paid_on <= day)
             {
-                let allocation = allocate(&replay.debt, *amount, terms.rules.allocation);
-                replay.debt = replay.debt.less(&allocation.applied);
+                let allocation = allocate(&course.debt, *amount, terms.rules.allocation);
+                course.debt = course.debt.less(&allocation.applied);
                 replay.held += allocation.held;
-                if replay.debt.total() == Kopecks::ZERO && replay.closed_on.is_none() {
+                if course.debt.total() == Kopecks::ZERO && replay.closed_on.is_none() {
                     replay.closed_on = Some(day);
                 }
                 replay
@@ -287,62 +256,15 @@ impl Loan {
             }
             day = day + Days::new(1);
         }
+        replay.course = Some(course);
         replay
     }
 
-    /// The charges for every day after the last one charged up to `through`: one event per run
-    /// of term days and of overdue days, and the turn to overdue between them.
+    /// The charges for every day after the last one charged up to `through`.
     fn accruals(&self, through: NaiveDate) -> Vec<LoanEvent> {
-        let (Some(terms), Some(issued_on), Some(due_on)) =
-            (&self.terms, self.issued_on, self.due_on)
-        else {
-            return vec![];
-        };
-        let mut events = vec![];
-        let mut debt = self.debt;
-        let mut charged = self.charged;
-        let mut overdue = self.overdue;
-        // Interest runs from the day after issue.
-        let mut day = self.accrued_through.unwrap_or(issued_on) + Days::new(1);
-        let mut run: Option<(NaiveDate, NaiveDate, DayCharges)> = None;
-        let flush = |run: &mut Option<(NaiveDate, NaiveDate, DayCharges)>,
-                     events: &mut Vec<LoanEvent>,
-                     overdue: bool| {
-            if let Some((from, through, charges)) = run.take() {
-                if charges != DayCharges::default() {
-                    events.push(LoanEvent::InterestAccrued {
-                        from,
-                        through,
-                        interest: charges.interest,
-                        penalty: charges.penalty,
-                        overdue,
-                    });
-                }
-            }
-        };
-        while day <= through {
-            let was_overdue = overdue;
-            let charges = charge_day(terms, due_on, day, &mut debt, &mut charged, &mut overdue);
-            if overdue && !was_overdue {
-                // The term's charges are a run of their own, before the turn.
-                flush(&mut run, &mut events, was_overdue);
-                events.push(LoanEvent::LoanFellOverdue { on: day });
-            }
-            run = Some(match run {
-                Some((from, _, sum)) => (
-                    from,
-                    day,
-                    DayCharges {
-                        interest: sum.interest + charges.interest,
-                        penalty: sum.penalty + charges.penalty,
-                    },
-                ),
-                None => (day, day, charges),
-            });
-            day = day + Days::new(1);
-        }
-        flush(&mut run, &mut events, overdue);
-        events
+        self.course
+            .as_ref()
+            .map_or_else(Vec::new, |course| course.accruals(through))
     }
 }
 
@@ -478,10 +400,14 @@ impl Aggregate for Loan {
                 }
             }
             LoanCommand::Remind { at, rules } => {
-                let (Some(due_on), true) = (self.due_on, self.overdue) else {
+                // What is owed tonight, the days not recorded yet charged too.
+                let Some(course) = self.course.as_ref().map(|c| c.on(moscow_date(at))) else {
                     return Ok(());
                 };
-                let owed = self.debt.total();
+                let (Some(due_on), true) = (course.due_on, course.overdue) else {
+                    return Ok(());
+                };
+                let owed = course.debt.total();
                 let due = self.status == LoanStatus::Active && owed > Kopecks::ZERO;
                 let zone = self.time_zone();
                 if due && rules.may_send(at, &self.reminders, zone) {
@@ -558,13 +484,14 @@ impl Aggregate for Loan {
                     .map(|t| t.rules.allocation)
                     .ok_or(E::NotOffered)?;
                 let (allocation, correction, closed_on) =
-                    match self.accrued_through.filter(|through| paid_on < *through) {
+                    match self.accrued_through().filter(|through| paid_on < *through) {
                         // Reported after later days were charged, on a debt it would have lowered:
                         // the ledger is replayed with the payment on its own day.
                         Some(charged_through) => {
                             let mut payments = self.history.clone();
                             payments.push((channel, external_id.clone(), paid_on, amount));
                             let replay = self.replay(&payments, charged_through);
+                            let course = replay.course.ok_or(E::NotOffered)?;
                             let allocation = replay
                                 .allocations
                                 .iter()
@@ -573,10 +500,10 @@ impl Aggregate for Loan {
                                 .unwrap_or_default();
                             let closed_on = replay.closed_on.unwrap_or(paid_on);
                             let corrected = LoanEvent::LedgerCorrected {
-                                debt: replay.debt,
-                                charged: replay.charged,
+                                debt: course.debt,
+                                charged: course.charged,
                                 held: replay.held,
-                                overdue: replay.overdue,
+                                overdue: course.overdue,
                                 allocations: replay.allocations,
                                 corrected_at: paid_at,
                             };
@@ -590,7 +517,7 @@ impl Aggregate for Loan {
                                     sink.write(event, self).await;
                                 }
                             }
-                            (allocate(&self.debt, amount, order), None, paid_on)
+                            (allocate(&self.debt(), amount, order), None, paid_on)
                         }
                     };
                 let received = LoanEvent::PaymentReceived {
@@ -605,7 +532,7 @@ impl Aggregate for Loan {
                 if let Some(corrected) = correction {
                     sink.write(corrected, self).await;
                 }
-                if self.status == LoanStatus::Active && self.debt.total() == Kopecks::ZERO {
+                if self.status == LoanStatus::Active && self.debt().total() == Kopecks::ZERO {
                     sink.write(LoanEvent::LoanRepaid { closed_on }, self).await;
                 }
             }
@@ -614,6 +541,10 @@ impl Aggregate for Loan {
     }
 
     fn apply(&mut self, event: Self::Event) {
+        // The money first: the course follows every event that moves it.
+        if let Some(course) = self.course.as_mut() {
+            course.apply(&event);
+        }
         match event {
             LoanEvent::LoanOffered {
                 terms,
@@ -628,7 +559,7 @@ impl Aggregate for Loan {
                     psk_percent,
                 });
                 self.status = LoanStatus::Offered;
-                self.debt = Debt::issued(terms.principal);
+                self.course = Some(Course::offered(&terms));
                 self.terms = Some(terms);
             }
             LoanEvent::OfferRefused { terms, reason, .. } => {
@@ -657,31 +588,9 @@ impl Aggregate for Loan {
                 self.status = LoanStatus::PayoutRequested;
                 self.payout_id = Some(payout_id);
             }
-            LoanEvent::LoanIssued {
-                issued_on, due_on, ..
-            } => {
-                self.status = LoanStatus::Active;
-                self.issued_on = Some(issued_on);
-                self.due_on = Some(due_on);
-            }
+            LoanEvent::LoanIssued { .. } => self.status = LoanStatus::Active,
             LoanEvent::PayoutFailed { .. } => self.status = LoanStatus::PayoutFailed,
-            LoanEvent::InterestAccrued {
-                through,
-                interest,
-                penalty,
-                overdue,
-                ..
-            } => {
-                self.debt = self.debt.charge(DayCharges { interest, penalty }, overdue);
-                self.charged += interest + penalty;
-                self.accrued_through = Some(through);
-            }
-            LoanEvent::LoanFellOverdue { on } => {
-                self.debt = self.debt.fall_due();
-                self.overdue = true;
-                // The day it fell overdue may have charged nothing (the cap): it still counts.
-                self.accrued_through = self.accrued_through.max(on.pred_opt());
-            }
+            LoanEvent::InterestAccrued { .. } | LoanEvent::LoanFellOverdue { .. } => {}
             LoanEvent::PaymentReceived {
                 channel,
                 external_id,
@@ -690,24 +599,14 @@ impl Aggregate for Loan {
                 paid_on,
                 ..
             } => {
-                self.debt = self.debt.less(&allocation.applied);
                 self.held += allocation.held;
                 self.payments.insert((channel, external_id.clone()));
                 self.history.push((channel, external_id, paid_on, amount));
             }
-            LoanEvent::LedgerCorrected {
-                debt,
-                charged,
-                held,
-                overdue,
-                ..
-            } => {
-                self.debt = debt;
-                self.charged = charged;
+            LoanEvent::LedgerCorrected { held, .. } => {
                 // Money refunded or under way stays out of what is held.
                 let out = self.refunded + self.refund.map_or(Kopecks::ZERO, |(_, a)| a);
                 self.held = held.saturating_sub(out);
-                self.overdue = overdue;
             }
             LoanEvent::OverdueReminderSent { sent_at, .. } => self.reminders.push(sent_at),
             LoanEvent::TimeZoneChanged { time_zone, .. } => {

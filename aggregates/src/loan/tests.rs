@@ -500,10 +500,12 @@ fn an_overdue_debtor_is_reminded_within_the_laws_limits() {
         at: Utc.with_ymd_and_hms(2026, 12, d, h, 0, 0).unwrap(),
         rules: ReminderRules::default(),
     };
-    // Thursday 24 December, 12:00 in Moscow (09:00 UTC): two days overdue, 17 520 ₽ owed.
+    // Thursday 24 December, 12:00 in Moscow (09:00 UTC): two days overdue, 17 520 ₽ charged
+    // through the due date and the two overdue days not recorded yet: 2 × 120 ₽ interest and
+    // 2 × 8.21 ₽ penalty (20 % a year of 15 000 ₽, per day, rounded down).
     let sent = LoanEvent::OverdueReminderSent {
         days_overdue: 2,
-        owed: k(1_752_000),
+        owed: k(1_752_000 + 2 * 12_000 + 2 * 821),
         sent_at: Utc.with_ymd_and_hms(2026, 12, 24, 9, 0, 0).unwrap(),
     };
     loans()
@@ -525,6 +527,16 @@ fn an_overdue_debtor_is_reminded_within_the_laws_limits() {
         .given(active())
         .when(remind(10, 9))
         .then_expect_events(vec![]);
+    // Past its due date with nothing charged since issue recorded, it is: the figures are the
+    // loan's own, derived to the day.
+    loans()
+        .given(active())
+        .when(remind(24, 9))
+        .then_expect_events(vec![LoanEvent::OverdueReminderSent {
+            days_overdue: 2,
+            owed: k(1_752_000 + 2 * 12_000 + 2 * 821),
+            sent_at: Utc.with_ymd_and_hms(2026, 12, 24, 9, 0, 0).unwrap(),
+        }]);
 }
 
 #[test]
@@ -702,6 +714,40 @@ mod replay_agrees {
     }
 
     proptest! {
+        /// The figures derived for a day from whatever was recorded before are the ones the
+        /// charges recorded through that day give: the read side and the aggregate agree.
+        #[test]
+        fn the_figures_derived_for_a_day_are_the_recorded_ones(
+            steps in proptest::collection::vec((1u32..200, 0i64..2_000_000, any::<bool>()), 1..8),
+            asked in 1u64..400,
+        ) {
+            let later = |days: u64| day(1) + chrono::Days::new(days);
+            let mut loan = Loan::default();
+            for event in active() {
+                loan.apply(event);
+            }
+            let mut horizon = 0;
+            for (n, (d, kopecks, is_payment)) in steps.into_iter().enumerate() {
+                if is_payment && kopecks > 0 {
+                    // Payments in December, some of them after later days were charged.
+                    run(&mut loan, pay(&format!("p{n}"), kopecks, d % 31 + 1));
+                } else {
+                    horizon = horizon.max(u64::from(d));
+                    run(&mut loan, LoanCommand::Accrue { through: later(horizon) });
+                }
+            }
+            let asked = later(horizon.max(asked).max(31));
+            let derived = loan.course().unwrap().on(asked);
+            if loan.status() == LoanStatus::Active {
+                run(&mut loan, LoanCommand::Accrue { through: asked });
+                prop_assert_eq!(&derived, loan.course().unwrap());
+            } else {
+                // Repaid: nothing more is charged.
+                prop_assert_eq!(derived.debt, Debt::default());
+                prop_assert_eq!(derived.charged, loan.course().unwrap().charged);
+            }
+        }
+
         /// Whatever order payments arrive in and whenever interest is charged, the loan keeps
         /// exactly what replaying its ledger with every payment on its own day gives.
         #[test]
@@ -721,14 +767,15 @@ mod replay_agrees {
                     run(&mut loan, LoanCommand::Accrue { through: day(horizon) });
                 }
                 let last_paid = loan.history.iter().map(|(_, _, d, _)| *d).max();
-                let through = [loan.accrued_through, last_paid, Some(day(1))]
+                let through = [loan.accrued_through(), last_paid, Some(day(1))]
                     .into_iter()
                     .flatten()
                     .max()
                     .unwrap();
                 let replay = loan.replay(&loan.history.clone(), through);
-                prop_assert_eq!(loan.debt, replay.debt);
-                prop_assert_eq!(loan.charged, replay.charged);
+                let (kept, replayed) = (loan.course().unwrap(), replay.course.unwrap());
+                prop_assert_eq!(kept.debt, replayed.debt);
+                prop_assert_eq!(kept.charged, replayed.charged);
                 prop_assert_eq!(loan.held, replay.held);
             }
         }

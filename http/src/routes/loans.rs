@@ -108,13 +108,12 @@ impl LoanDetails {
             (LoanState::Active, Some(due_on)) => k911_aggregates::loan::days_overdue(due_on, today),
             _ => 0,
         };
+        let owed = l.owed_on(today);
         let outstanding = Outstanding {
-            principal_kopecks: l.outstanding_principal_kopecks,
-            interest_kopecks: l.outstanding_interest_kopecks,
-            penalty_kopecks: l.outstanding_penalty_kopecks,
-            total_kopecks: l.outstanding_principal_kopecks
-                + l.outstanding_interest_kopecks
-                + l.outstanding_penalty_kopecks,
+            principal_kopecks: owed.principal().get(),
+            interest_kopecks: owed.interest().get(),
+            penalty_kopecks: owed.penalty.get(),
+            total_kopecks: (owed.principal() + owed.interest() + owed.penalty).get(),
         };
         // A single repayment at the end of the term.
         let schedule = vec![ScheduledPayment {
