@@ -705,10 +705,25 @@ impl LoanRow {
     }
 }
 
-// Rates as written (`0.8`, `292.000`): the numeric columns are read as text.
-const SELECT_LOAN: &str = "SELECT l.*, l.daily_rate::text AS daily_rate_text,
-        l.psk_percent::text AS psk_percent_text, l.pdn_percent::text AS pdn_percent_text
-   FROM read.loans l";
+/// A loan's columns. Rates as written (`0.8`, `292.000`): the numeric columns are read as text.
+macro_rules! loan_columns {
+    () => {
+        "l.*, l.daily_rate::text AS daily_rate_text, l.psk_percent::text AS psk_percent_text,
+         l.pdn_percent::text AS pdn_percent_text"
+    };
+}
+
+const SELECT_LOAN: &str = concat!("SELECT ", loan_columns!(), " FROM read.loans l");
+
+/// Loans with their payments in the order applied: one statement, so one snapshot and one
+/// round trip for the cabinet's page.
+const SELECT_VIEW: &str = concat!(
+    "SELECT ",
+    loan_columns!(),
+    ", (SELECT coalesce(json_agg(p ORDER BY p.position), '[]')
+          FROM read.loan_payments p WHERE p.loan_id = l.loan_id) AS payments
+     FROM read.loans l"
+);
 
 /// A customer's loans, newest offer last.
 pub async fn customer_loans(
@@ -767,7 +782,7 @@ pub async fn with_status(
 }
 
 /// A payment as `read.loan_payments` holds it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct PaymentRow {
     pub channel: PaymentChannel,
     pub external_id: String,
@@ -781,35 +796,6 @@ pub struct PaymentRow {
     pub to_penalty: i64,
     pub to_other: i64,
     pub held_kopecks: i64,
-}
-
-pub async fn payments(
-    client: &impl GenericClient,
-    loan_id: Uuid,
-) -> Result<Vec<PaymentRow>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "SELECT * FROM read.loan_payments WHERE loan_id = $1 ORDER BY position",
-            &[&loan_id],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| PaymentRow {
-            channel: crate::parsed(row, "channel"),
-            external_id: row.get("external_id"),
-            amount_kopecks: row.get("amount_kopecks"),
-            paid_at: row.get("paid_at"),
-            paid_on: row.get("paid_on"),
-            to_overdue_interest: row.get("to_overdue_interest"),
-            to_overdue_principal: row.get("to_overdue_principal"),
-            to_current_interest: row.get("to_current_interest"),
-            to_current_principal: row.get("to_current_principal"),
-            to_penalty: row.get("to_penalty"),
-            to_other: row.get("to_other"),
-            held_kopecks: row.get("held_kopecks"),
-        })
-        .collect())
 }
 
 /// `read.unmatched_payments`: money received that no loan could take, for staff to resolve.
@@ -979,6 +965,15 @@ pub struct LoanView {
     pub payments: Vec<PaymentRow>,
 }
 
+impl LoanView {
+    fn from_row(row: &Row) -> Self {
+        Self {
+            loan: LoanRow::from_row(row),
+            payments: row.get::<_, Json<Vec<PaymentRow>>>("payments").0,
+        }
+    }
+}
+
 /// The loans the daily jobs should visit, as the loan book shows them. It may lag, which only
 /// delays a visit: what happens to a loan is decided by the loan itself.
 #[derive(Debug, Clone, Default)]
@@ -1003,18 +998,6 @@ pub struct AwaitedAnswers {
     pub refunds: Vec<(Uuid, Uuid)>,
 }
 
-/// One repeatable read: a loan and its payments as of one moment.
-async fn snapshot(
-    client: &mut deadpool_postgres::Object,
-) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
-    client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-}
-
 impl Reader {
     /// The customer's loans, oldest first.
     pub async fn customer_loans(
@@ -1023,16 +1006,17 @@ impl Reader {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<LoanView>, ReadError> {
-        let mut client = self.client().await?;
-        let snapshot = snapshot(&mut client).await?;
-        let rows = customer_loans(&*snapshot, customer_id, limit, offset).await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for loan in rows {
-            let payments = payments(&*snapshot, loan.loan_id).await?;
-            views.push(LoanView { loan, payments });
-        }
-        snapshot.commit().await?;
-        Ok(views)
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "{SELECT_VIEW} WHERE l.customer_id = $1 ORDER BY l.offered_at, l.loan_id
+                 LIMIT $2 OFFSET $3"
+            ))
+            .await?;
+        let rows = client
+            .query(&statement, &[&customer_id, &limit, &offset])
+            .await?;
+        Ok(rows.iter().map(LoanView::from_row).collect())
     }
 
     /// One of the customer's loans; another customer's is not found.
@@ -1041,15 +1025,17 @@ impl Reader {
         customer_id: Uuid,
         loan_id: Uuid,
     ) -> Result<LoanView, ReadError> {
-        let mut client = self.client().await?;
-        let snapshot = snapshot(&mut client).await?;
-        let loan = loan(&*snapshot, loan_id)
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "{SELECT_VIEW} WHERE l.loan_id = $1 AND l.customer_id = $2"
+            ))
+            .await?;
+        let row = client
+            .query_opt(&statement, &[&loan_id, &customer_id])
             .await?
-            .filter(|row| row.customer_id == customer_id)
             .ok_or(ReadError::NotFound)?;
-        let payments = payments(&*snapshot, loan_id).await?;
-        snapshot.commit().await?;
-        Ok(LoanView { loan, payments })
+        Ok(LoanView::from_row(&row))
     }
 
     /// Every loan of the customer's, by id.
