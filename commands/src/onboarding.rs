@@ -515,34 +515,51 @@ impl Onboarding {
     /// Releases every application started on an account more than
     /// [`UNSUBMITTED_RELEASED_AFTER`] ago and never submitted (its request died between the two
     /// commands): the account records it abandoned, so the person may apply again instead of
-    /// hearing "already our customer" for ever. Read from the log, not from a read model.
-    /// Returns how many were released.
+    /// hearing "already our customer" for ever. Read from the log, not from a read model: only
+    /// the registrations after the job's mark (`housekeeping_marks`), which then moves past every
+    /// one old enough to be settled now. Returns how many were released.
     pub async fn release_unsubmitted_applications(&self) -> Result<usize, Error> {
+        const JOB: &str = "release_unsubmitted_applications";
         let before = self.core.clock.now() - UNSUBMITTED_RELEASED_AFTER;
-        let stranded: Vec<(String, String)> = sqlx::query_as(
-            "SELECT e.aggregate_id, e.payload -> e.event_type ->> 'application_id'
+        let mark: i64 =
+            sqlx::query_scalar("SELECT position FROM housekeeping_marks WHERE job = $1")
+                .bind(JOB)
+                .fetch_optional(&self.core.db.sqlx)
+                .await?
+                .unwrap_or(0);
+        // Every registration after the mark, in the log's order: when it was made, and whether
+        // its application was submitted or closed since.
+        let registrations: Vec<(i64, String, String, bool, bool)> = sqlx::query_as(
+            "SELECT e.global_position, e.aggregate_id,
+                    e.payload -> e.event_type ->> 'application_id',
+                    COALESCE(e.payload -> 'CustomerRegistered' ->> 'registered_at',
+                             e.payload -> 'ApplicationStarted' ->> 'started_at')::timestamptz < $2,
+                    EXISTS (
+                        SELECT 1 FROM events s
+                         WHERE s.aggregate_type = 'LoanApplication'
+                           AND s.aggregate_id = e.payload -> e.event_type ->> 'application_id')
+                    OR EXISTS (
+                        SELECT 1 FROM events c
+                         WHERE c.aggregate_type = 'Account' AND c.aggregate_id = e.aggregate_id
+                           AND c.event_type = 'ApplicationClosed'
+                           AND c.payload -> 'ApplicationClosed' ->> 'application_id'
+                               = e.payload -> e.event_type ->> 'application_id')
                FROM events e
               WHERE e.aggregate_type = 'Account'
                 AND e.event_type IN ('CustomerRegistered', 'ApplicationStarted')
-                AND COALESCE(e.payload -> 'CustomerRegistered' ->> 'registered_at',
-                             e.payload -> 'ApplicationStarted' ->> 'started_at')::timestamptz < $1
-                AND NOT EXISTS (
-                    SELECT 1 FROM events s
-                     WHERE s.aggregate_type = 'LoanApplication'
-                       AND s.aggregate_id = e.payload -> e.event_type ->> 'application_id')
-                AND NOT EXISTS (
-                    SELECT 1 FROM events c
-                     WHERE c.aggregate_type = 'Account' AND c.aggregate_id = e.aggregate_id
-                       AND c.event_type = 'ApplicationClosed'
-                       AND c.payload -> 'ApplicationClosed' ->> 'application_id'
-                           = e.payload -> e.event_type ->> 'application_id')",
+                AND e.global_position > $1
+              ORDER BY e.global_position",
         )
+        .bind(mark)
         .bind(before)
         .fetch_all(&self.core.db.sqlx)
         .await?;
         let meta = CommandMeta::system("scheduler");
         let mut released = 0;
-        for (customer_id, application_id) in stranded {
+        for (_, customer_id, application_id, old, settled) in &registrations {
+            if !old || *settled {
+                continue;
+            }
             let (Ok(customer_id), Ok(application_id)) =
                 (customer_id.parse(), application_id.parse())
             else {
@@ -558,6 +575,24 @@ impl Onboarding {
                 .await?;
             tracing::info!(customer = %customer_id, application = %application_id, "an application never submitted was released");
             released += 1;
+        }
+        // Up to the first one too young to judge, all are settled now (a registration still being
+        // written is younger than any old enough, so it lies beyond).
+        let settled = registrations
+            .iter()
+            .take_while(|(_, _, _, old, _)| *old)
+            .last()
+            .map(|(position, ..)| *position);
+        if let Some(position) = settled {
+            sqlx::query(
+                "INSERT INTO housekeeping_marks (job, position) VALUES ($1, $2)
+                 ON CONFLICT (job) DO UPDATE SET position = GREATEST(housekeeping_marks.position,
+                     EXCLUDED.position), moved_at = now()",
+            )
+            .bind(JOB)
+            .bind(position)
+            .execute(&self.core.db.sqlx)
+            .await?;
         }
         Ok(released)
     }

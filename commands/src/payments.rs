@@ -262,8 +262,9 @@ impl Payments {
     }
 }
 
-/// Contracts a registry import works on at once: each payment waits mostly on PostgreSQL.
-const CONTRACTS_AT_ONCE: usize = 16;
+/// Contracts a registry import works on at once: each payment waits mostly on PostgreSQL, so
+/// as many as the daily close's loans (give the import as many write connections, README).
+const CONTRACTS_AT_ONCE: usize = 32;
 
 /// What an import did, row by row.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

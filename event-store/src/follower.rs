@@ -16,6 +16,7 @@ use std::time::Duration;
 use crate::log::{self, Checkpoint, RecordedEvent};
 use crate::Database;
 use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
 use k911_aggregates::upcast::upcast;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -24,6 +25,8 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 
 /// Events applied per transaction.
 const BATCH: i64 = 500;
+/// Read models rebuilt at once (each on its own connection).
+const REBUILDS_AT_ONCE: usize = 4;
 /// How often an idle projector looks for events anyway (a missed notification, a lost listener).
 const POLL: Duration = Duration::from_millis(100);
 /// The channel on which instances tell each other that events were committed.
@@ -607,67 +610,77 @@ impl Followers {
         if selected.is_empty() {
             return Err(FollowerError::Unknown(name.unwrap_or_default().to_string()));
         }
-        let mut done = vec![];
-        for slot in selected {
-            let projection = &slot.projection;
-            let started = std::time::Instant::now();
-            let connection = connect(&self.inner.db, projection.name()).await?;
-            let client = &connection.client;
-            // Held for the whole rebuild: live projectors skip their batches meanwhile.
-            client
-                .execute(
-                    "SELECT pg_advisory_lock(hashtext($1))",
-                    &[&lock_key(projection.as_ref())],
-                )
-                .await?;
-            if let Kind::ReadModel { drop_sql, .. } = projection.kind() {
-                client.batch_execute(drop_sql).await?;
-            }
-            prepare(client, projection.as_ref()).await?;
-            client
-                .execute(
-                    "DELETE FROM projection_failures WHERE projection = $1",
-                    &[&projection.name()],
-                )
-                .await?;
-            client
-                .execute(
-                    "UPDATE projection_checkpoints SET transaction_id = '0', global_position = 0,
-                            updated_at = now() WHERE projection = $1",
-                    &[&projection.name()],
-                )
-                .await?;
-            let mut applied = 0u64;
-            let mut next = None;
-            loop {
-                let batch = match apply_batch(&connection, slot, true, false, next).await {
-                    Err(error) if error.about_one_event() => {
-                        // The batch's transaction is still open: end it, and apply the batch
-                        // again, setting aside what cannot be applied.
-                        client.batch_execute("ROLLBACK").await?;
-                        apply_batch(&connection, slot, true, true, next).await?
-                    }
-                    other => other?,
-                };
-                next = batch.next;
-                if let Some(checkpoint) = batch.checkpoint {
-                    slot.applied.send_replace(checkpoint);
-                }
-                if batch.applied == 0 {
-                    break;
-                }
-                applied += batch.applied as u64;
-            }
-            client
-                .execute(
-                    "SELECT pg_advisory_unlock(hashtext($1))",
-                    &[&lock_key(projection.as_ref())],
-                )
-                .await?;
-            self.inner.progress.send_modify(|v| *v += 1);
-            done.push((projection.name(), applied, started.elapsed()));
+        // Each read model has its own tables, lock, checkpoint and connection: a few are rebuilt
+        // at once, so that one's round trips overlap another's work on the two sides of the
+        // connection. Reported in the order they are kept.
+        futures::stream::iter(selected)
+            .map(|slot| self.rebuild_one(slot))
+            .buffered(REBUILDS_AT_ONCE)
+            .try_collect()
+            .await
+    }
+
+    async fn rebuild_one(
+        &self,
+        slot: &Slot,
+    ) -> Result<(&'static str, u64, Duration), FollowerError> {
+        let projection = &slot.projection;
+        let started = std::time::Instant::now();
+        let connection = connect(&self.inner.db, projection.name()).await?;
+        let client = &connection.client;
+        // Held for the whole rebuild: live projectors skip their batches meanwhile.
+        client
+            .execute(
+                "SELECT pg_advisory_lock(hashtext($1))",
+                &[&lock_key(projection.as_ref())],
+            )
+            .await?;
+        if let Kind::ReadModel { drop_sql, .. } = projection.kind() {
+            client.batch_execute(drop_sql).await?;
         }
-        Ok(done)
+        prepare(client, projection.as_ref()).await?;
+        client
+            .execute(
+                "DELETE FROM projection_failures WHERE projection = $1",
+                &[&projection.name()],
+            )
+            .await?;
+        client
+            .execute(
+                "UPDATE projection_checkpoints SET transaction_id = '0', global_position = 0,
+                        updated_at = now() WHERE projection = $1",
+                &[&projection.name()],
+            )
+            .await?;
+        let mut applied = 0u64;
+        let mut next = None;
+        loop {
+            let batch = match apply_batch(&connection, slot, true, false, next).await {
+                Err(error) if error.about_one_event() => {
+                    // The batch's transaction is still open: end it, and apply the batch again,
+                    // setting aside what cannot be applied.
+                    client.batch_execute("ROLLBACK").await?;
+                    apply_batch(&connection, slot, true, true, next).await?
+                }
+                other => other?,
+            };
+            next = batch.next;
+            if let Some(checkpoint) = batch.checkpoint {
+                slot.applied.send_replace(checkpoint);
+            }
+            if batch.applied == 0 {
+                break;
+            }
+            applied += batch.applied as u64;
+        }
+        client
+            .execute(
+                "SELECT pg_advisory_unlock(hashtext($1))",
+                &[&lock_key(projection.as_ref())],
+            )
+            .await?;
+        self.inner.progress.send_modify(|v| *v += 1);
+        Ok((projection.name(), applied, started.elapsed()))
     }
 
     /// Process managers begin at the end of the log as it stands, and read models still replay

@@ -581,9 +581,11 @@ async fn registry_import(
     let file = std::env::temp_dir().join(format!("k911-book-registry-{}.csv", std::process::id()));
     std::fs::write(&file, csv)?;
     let import_at = paid_at + chrono::Duration::hours(2);
+    // Its own process, with a connection for each contract in flight, as the close.
     let env = [
         ("K911_CLOCK", "manual"),
         ("K911_CLOCK_START", &import_at.to_rfc3339()),
+        ("K911_WRITE_POOL_SIZE", "32"),
     ];
     let path = file.to_string_lossy().to_string();
     let args = [

@@ -601,3 +601,66 @@ async fn an_application_records_the_consent_texts_and_refuses_a_stale_one() {
         version("personal_data")
     );
 }
+
+/// An application started and never submitted (its request died between the account's command
+/// and the application's) is released 30 minutes later, once; a submitted one never is; and each
+/// run reads only the registrations after the last one it settled.
+#[tokio::test]
+async fn an_application_never_submitted_is_released_once_and_later_runs_read_only_newer_ones() {
+    use k911_aggregates::account::{Account, AccountCommand};
+    use k911_aggregates::values::Phone;
+
+    let app = TestApp::spawn().await;
+    // A submitted application, through the real route.
+    crate::cabinet::customer(&app).await;
+    // A registration whose application never came.
+    let (customer_id, application_id) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let phone = Phone::parse("+79169990011").unwrap();
+    let register = AccountCommand::RegisterCustomer {
+        application_id,
+        phone: app.app.core.keys.seal(customer_id, &phone).await.unwrap(),
+        email: None,
+        at: app.clock.now(),
+    };
+    k911_event_store::store::cqrs::<Account>(&app.db, ())
+        .framework
+        .execute(&customer_id.to_string(), register)
+        .await
+        .unwrap();
+    let release = || app.app.onboarding.release_unsubmitted_applications();
+    let mark = || async {
+        sqlx::query_scalar::<_, i64>("SELECT position FROM housekeeping_marks")
+            .fetch_optional(&app.db.sqlx)
+            .await
+            .unwrap()
+    };
+
+    // Too young to judge: nothing released, and the mark stays before it.
+    assert_eq!(release().await.unwrap(), 0);
+    assert_eq!(mark().await, None);
+    app.clock
+        .set(app.clock.now() + chrono::Duration::minutes(31))
+        .unwrap();
+    assert_eq!(release().await.unwrap(), 1);
+    let abandoned: Vec<serde_json::Value> = sqlx::query_scalar(
+        "SELECT payload FROM events WHERE aggregate_id = $1 AND event_type = 'ApplicationClosed'",
+    )
+    .bind(customer_id.to_string())
+    .fetch_all(&app.db.sqlx)
+    .await
+    .unwrap();
+    assert_eq!(abandoned.len(), 1, "{abandoned:?}");
+    assert_eq!(
+        abandoned[0]["ApplicationClosed"]["outcome"], "abandoned",
+        "{abandoned:?}"
+    );
+    // Past both registrations now: the next run reads neither, and releases nothing twice.
+    let registered: i64 = sqlx::query_scalar(
+        "SELECT max(global_position) FROM events WHERE event_type = 'CustomerRegistered'",
+    )
+    .fetch_one(&app.db.sqlx)
+    .await
+    .unwrap();
+    assert_eq!(mark().await, Some(registered));
+    assert_eq!(release().await.unwrap(), 0);
+}
