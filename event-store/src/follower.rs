@@ -692,8 +692,10 @@ impl Followers {
         let client = self.inner.db.pg.get().await?;
         let end = client
             .query_opt(
-                "SELECT transaction_id::text, global_position FROM events
-                  ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+                // Ordered by the column, not by its text (an output name would win in ORDER
+                // BY, and "999999" sorts after "1000000").
+                "SELECT e.transaction_id::text AS xid, e.global_position FROM events e
+                  ORDER BY e.transaction_id DESC, e.global_position DESC LIMIT 1",
                 &[],
             )
             .await?;

@@ -397,3 +397,39 @@ async fn after_a_cut_over_process_managers_start_at_the_end_of_the_log_and_read_
     );
     assert_eq!(*read.lock().unwrap(), submitted, "the whole log");
 }
+
+/// The log's end is the last event in transaction order, however many digits the ids have: a
+/// cut-over once took the text order and started process managers 200 000 events too early.
+#[tokio::test]
+async fn a_cut_over_finds_the_end_of_the_log_in_transaction_order() {
+    let app = TestApp::spawn().await;
+    // Two events of transactions to come, one id a digit longer than the other.
+    for (id, xid) in [("a", "9999999"), ("b", "10000000")] {
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                 event_version, payload, metadata, transaction_id)
+             VALUES ('Test', $1, 1, 'Tested', '1.0', '{}', '{}', $2::text::xid8)",
+        )
+        .bind(id)
+        .bind(xid)
+        .execute(&app.db.sqlx)
+        .await
+        .unwrap();
+    }
+    let last: i64 =
+        sqlx::query_scalar("SELECT global_position FROM events WHERE aggregate_id = 'b'")
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap();
+    let (manager, _) = {
+        let seen = Arc::new(Mutex::new(vec![]));
+        let follower = Recorder {
+            name: "cut_over_manager",
+            kind: Kind::ProcessManager,
+            seen: seen.clone(),
+        };
+        (Arc::new(follower) as Arc<dyn Follower>, seen)
+    };
+    let followers = Followers::new(app.db.clone(), vec![manager]);
+    assert_eq!(followers.cut_over().await.unwrap(), last);
+}
