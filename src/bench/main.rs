@@ -267,7 +267,14 @@ async fn k911_command(
             .copied()
             .take_while(|a| !a.starts_with('-'))
             .collect();
-        bail!("k911 {} failed", command.join(" "));
+        // What it printed is a report (never a secret): its last lines say why.
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let tail: Vec<&str> = stdout.lines().rev().take(5).collect();
+        bail!(
+            "k911 {} failed: {}",
+            command.join(" "),
+            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+        );
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
