@@ -125,9 +125,12 @@ impl FollowerError {
     fn about_one_event(&self) -> bool {
         match self {
             Self::BadEvent { .. } => true,
-            Self::Database(error) => error
-                .code()
-                .is_some_and(|code| code.code().starts_with("22") || code.code().starts_with("23")),
+            // 25P02: a pipelined statement failed and aborted the batch; applied again one event
+            // at a time, each statement awaited, the failing one shows itself.
+            Self::Database(error) => error.code().is_some_and(|code| {
+                let code = code.code();
+                code.starts_with("22") || code.starts_with("23") || code == "25P02"
+            }),
             _ => false,
         }
     }
@@ -161,16 +164,32 @@ pub fn payload<T: serde::de::DeserializeOwned>(event: &RecordedEvent) -> Result<
 pub struct BatchTx<'a> {
     tx: &'a Client,
     statements: &'a Statements,
+    /// Writes are sent without waiting for their answers (see [`Self::execute`]).
+    pipelined: bool,
 }
 
 impl BatchTx<'_> {
+    /// A write. In a pipelined batch it is sent at once and its answer not awaited: the batch's
+    /// statements travel back to back instead of one round trip each, in the order written, and
+    /// every later statement sees it. A write that fails aborts the transaction, so the batch's
+    /// checkpoint cannot be stored after it (25P02) and the batch is applied again one event at
+    /// a time with every write awaited ([`FollowerError::about_one_event`]).
     pub async fn execute(
         &self,
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, tokio_postgres::Error> {
+    ) -> Result<(), tokio_postgres::Error> {
         let statement = self.prepare(sql).await?;
-        self.tx.execute(&statement, params).await
+        let write = self.tx.execute(&statement, params);
+        if self.pipelined {
+            // One poll encodes and sends the request; its answer is then dropped unread.
+            match futures::FutureExt::now_or_never(write) {
+                Some(done) => done.map(|_| ()),
+                None => Ok(()),
+            }
+        } else {
+            write.await.map(|_| ())
+        }
     }
 
     pub async fn query(
@@ -1062,6 +1081,7 @@ async fn apply_batch(
     let tx = BatchTx {
         tx: client,
         statements: &connection.statements,
+        pipelined: !careful,
     };
     if careful {
         apply_setting_aside(&tx, projection, &events).await?;

@@ -109,6 +109,94 @@ impl Reminders {
     }
 }
 
+/// The plain facts a batch's events set on its loans (status, dates, payout, time zone), the
+/// later event's winning, written with one UPDATE at the batch's end: no statement of the batch
+/// reads them, and a loan offered in the batch has its row by then.
+#[derive(Default)]
+struct Facts(HashMap<Uuid, Fact>);
+
+#[derive(Default)]
+struct Fact {
+    status: Option<LoanState>,
+    signed_at: Option<DateTime<Utc>>,
+    contract_date: Option<NaiveDate>,
+    payout_id: Option<Uuid>,
+    issued_on: Option<NaiveDate>,
+    due_on: Option<NaiveDate>,
+    overdue_since: Option<NaiveDate>,
+    closed_on: Option<NaiveDate>,
+    time_zone: Option<String>,
+    /// The last event's position.
+    at: i64,
+}
+
+impl Facts {
+    fn of(&mut self, loan_id: Uuid, at: i64) -> &mut Fact {
+        let fact = self.0.entry(loan_id).or_default();
+        fact.at = at;
+        fact
+    }
+
+    async fn write(self, tx: &BatchTx<'_>) -> Result<(), FollowerError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let mut ids = vec![];
+        let (mut status, mut signed_at, mut contract_date, mut payout_id) =
+            (vec![], vec![], vec![], vec![]);
+        let (mut issued_on, mut due_on, mut overdue_since, mut closed_on) =
+            (vec![], vec![], vec![], vec![]);
+        let (mut time_zone, mut at) = (vec![], vec![]);
+        for (loan_id, fact) in self.0 {
+            ids.push(loan_id);
+            status.push(fact.status.map(|s| s.as_str().to_string()));
+            signed_at.push(fact.signed_at);
+            contract_date.push(fact.contract_date);
+            payout_id.push(fact.payout_id);
+            issued_on.push(fact.issued_on);
+            due_on.push(fact.due_on);
+            overdue_since.push(fact.overdue_since);
+            closed_on.push(fact.closed_on);
+            time_zone.push(fact.time_zone);
+            at.push(fact.at);
+        }
+        tx.execute(
+            "UPDATE read.loans l
+                SET status = COALESCE(d.status, l.status),
+                    signed_at = COALESCE(d.signed_at, l.signed_at),
+                    contract_date = COALESCE(d.contract_date, l.contract_date),
+                    payout_id = COALESCE(d.payout_id, l.payout_id),
+                    issued_on = COALESCE(d.issued_on, l.issued_on),
+                    due_on = COALESCE(d.due_on, l.due_on),
+                    overdue_since = COALESCE(d.overdue_since, l.overdue_since),
+                    closed_on = COALESCE(d.closed_on, l.closed_on),
+                    time_zone = COALESCE(d.time_zone, l.time_zone),
+                    last_position = GREATEST(l.last_position, d.at)
+               FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::date[], $5::uuid[],
+                           $6::date[], $7::date[], $8::date[], $9::date[], $10::text[],
+                           $11::bigint[])
+                    AS d (loan_id, status, signed_at, contract_date, payout_id, issued_on,
+                          due_on, overdue_since, closed_on, time_zone, at)
+              WHERE l.loan_id = d.loan_id",
+            &[
+                &ids,
+                &status,
+                &signed_at,
+                &contract_date,
+                &payout_id,
+                &issued_on,
+                &due_on,
+                &overdue_since,
+                &closed_on,
+                &time_zone,
+                &at,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
 /// The courses of the loans a batch moves ([`Course::apply`], the aggregate's own), read with
 /// one statement at its start and written with one at its end, with the figures derived from them.
 #[derive(Default)]
@@ -366,6 +454,7 @@ impl Follower for Loans {
         ids.sort_unstable();
         ids.dedup();
         let mut courses = Courses::load(tx, &ids).await?;
+        let mut facts = Facts::default();
         let mut reminders = Reminders::default();
         for (p, loan_id, event) in loan_events {
             match event {
@@ -374,10 +463,12 @@ impl Follower for Loans {
                 }
                 event => {
                     courses.follow(loan_id, &event, p);
-                    self.record(tx, &mut courses, loan_id, p, event).await?;
+                    self.record(tx, &mut courses, &mut facts, loan_id, p, event)
+                        .await?;
                 }
             }
         }
+        facts.write(tx).await?;
         reminders.write(tx).await?;
         courses.write(tx).await
     }
@@ -388,11 +479,13 @@ impl Follower for Loans {
 }
 
 impl Loans {
-    /// What `event` changes of the loan beside its course and reminders.
+    /// What `event` changes of the loan beside its course and reminders: its facts, for the
+    /// batch's end, or a statement of its own now.
     async fn record(
         &self,
         tx: &BatchTx<'_>,
         courses: &mut Courses,
+        facts: &mut Facts,
         loan_id: Uuid,
         p: i64,
         event: LoanEvent,
@@ -445,48 +538,33 @@ impl Loans {
                 ..
             } => {
                 // The contract's date is the day it was signed (events before 1.1: the offer's).
-                tx.execute(
-                    set!(
-                        "status = $3, signed_at = $4,
-                          contract_date = coalesce($5, contract_date)"
-                    ),
-                    &[&loan_id, &p, &LoanState::Signed, &signed_at, &contract_date],
-                )
-                .await?;
+                let fact = facts.of(loan_id, p);
+                fact.status = Some(LoanState::Signed);
+                fact.signed_at = Some(signed_at);
+                fact.contract_date = contract_date.or(fact.contract_date);
             }
             LoanEvent::OfferExpired { .. } | LoanEvent::SigningRefused { .. } => {
-                tx.execute(set!("status = $3"), &[&loan_id, &p, &LoanState::Expired])
-                    .await?;
+                facts.of(loan_id, p).status = Some(LoanState::Expired);
             }
             LoanEvent::PayoutRequested { payout_id, .. } => {
-                tx.execute(
-                    set!("status = $3, payout_id = $4"),
-                    &[&loan_id, &p, &LoanState::PayoutRequested, &payout_id],
-                )
-                .await?;
+                let fact = facts.of(loan_id, p);
+                fact.status = Some(LoanState::PayoutRequested);
+                fact.payout_id = Some(payout_id);
             }
             LoanEvent::PayoutFailed { .. } => {
-                tx.execute(
-                    set!("status = $3"),
-                    &[&loan_id, &p, &LoanState::PayoutFailed],
-                )
-                .await?;
+                facts.of(loan_id, p).status = Some(LoanState::PayoutFailed);
             }
             LoanEvent::LoanIssued {
                 issued_on, due_on, ..
             } => {
-                tx.execute(
-                    set!("status = $3, issued_on = $4, due_on = $5"),
-                    &[&loan_id, &p, &LoanState::Active, &issued_on, &due_on],
-                )
-                .await?;
+                let fact = facts.of(loan_id, p);
+                fact.status = Some(LoanState::Active);
+                fact.issued_on = Some(issued_on);
+                fact.due_on = Some(due_on);
             }
             // Their course only.
             LoanEvent::InterestAccrued { .. } | LoanEvent::OverdueReminderSent { .. } => {}
-            LoanEvent::LoanFellOverdue { on } => {
-                tx.execute(set!("overdue_since = $3"), &[&loan_id, &p, &on])
-                    .await?;
-            }
+            LoanEvent::LoanFellOverdue { on } => facts.of(loan_id, p).overdue_since = Some(on),
             LoanEvent::PaymentReceived {
                 channel,
                 external_id,
@@ -597,18 +675,12 @@ impl Loans {
                 }
             }
             LoanEvent::LoanRepaid { closed_on } => {
-                tx.execute(
-                    set!("status = $3, closed_on = $4"),
-                    &[&loan_id, &p, &LoanState::Closed, &closed_on],
-                )
-                .await?;
+                let fact = facts.of(loan_id, p);
+                fact.status = Some(LoanState::Closed);
+                fact.closed_on = Some(closed_on);
             }
             LoanEvent::TimeZoneChanged { time_zone, .. } => {
-                tx.execute(
-                    set!("time_zone = $3"),
-                    &[&loan_id, &p, &time_zone.to_string()],
-                )
-                .await?;
+                facts.of(loan_id, p).time_zone = Some(time_zone.to_string());
             }
             // Never offered: the application went back to the underwriters, no loan to show.
             LoanEvent::OfferRefused { .. } => {}

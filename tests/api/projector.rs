@@ -433,3 +433,85 @@ async fn a_cut_over_finds_the_end_of_the_log_in_transaction_order() {
     let followers = Followers::new(app.db.clone(), vec![manager]);
     assert_eq!(followers.cut_over().await.unwrap(), last);
 }
+
+/// A read model whose write fails for one event: the batch's writes are pipelined, so the
+/// failure shows only at its end; the batch is then applied one event at a time, the failing
+/// write named and set aside, every other event's written once.
+struct FailingWrite {
+    bad: i64,
+}
+
+#[async_trait::async_trait]
+impl Follower for FailingWrite {
+    fn name(&self) -> &'static str {
+        "pipeline_probe"
+    }
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![SupportTicketEventType::TicketSubmitted.into()]
+    }
+    fn kind(&self) -> Kind {
+        Kind::ReadModel {
+            create_sql: "CREATE TABLE IF NOT EXISTS read.pipeline_probe
+                             (position bigint PRIMARY KEY, ok boolean NOT NULL CHECK (ok))",
+            drop_sql: "DROP TABLE IF EXISTS read.pipeline_probe",
+        }
+    }
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
+        let position = event.position();
+        tx.execute(
+            "INSERT INTO read.pipeline_probe (position, ok) VALUES ($1, $2)",
+            &[&position, &(position != self.bad)],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_write_failing_in_a_pipelined_batch_is_set_aside_and_the_others_are_written_once() {
+    let app = TestApp::spawn().await;
+    for n in 0..3 {
+        submit(&app, n).await;
+    }
+    let submitted: Vec<i64> = sqlx::query_scalar(
+        "SELECT global_position FROM events WHERE event_type = 'TicketSubmitted'
+          ORDER BY global_position",
+    )
+    .fetch_all(&app.db.sqlx)
+    .await
+    .unwrap();
+    let probe = Arc::new(FailingWrite { bad: submitted[1] }) as Arc<dyn Follower>;
+    let followers = Followers::new(app.db.clone(), vec![probe]);
+    let tasks = followers.start();
+    followers
+        .wait_for_all(submitted[2], Duration::from_secs(10))
+        .await
+        .unwrap();
+    followers.shutdown();
+    for task in tasks {
+        task.abort();
+    }
+    let outcome = || async {
+        let written: Vec<i64> =
+            sqlx::query_scalar("SELECT position FROM read.pipeline_probe ORDER BY position")
+                .fetch_all(&app.db.sqlx)
+                .await
+                .unwrap();
+        let failures: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT global_position, error FROM projection_failures
+              WHERE projection = 'pipeline_probe'",
+        )
+        .fetch_all(&app.db.sqlx)
+        .await
+        .unwrap();
+        (written, failures)
+    };
+    let (written, failures) = outcome().await;
+    assert_eq!(written, [submitted[0], submitted[2]]);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].0, submitted[1]);
+    assert!(failures[0].1.contains("23514"), "{failures:?}");
+    // A rebuild, pipelined too, comes to the same.
+    followers.rebuild(Some("pipeline_probe")).await.unwrap();
+    assert_eq!(outcome().await, (written, failures));
+}
