@@ -25,9 +25,6 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 
 /// Events applied per transaction.
 const BATCH: i64 = 500;
-/// Events applied per transaction by a rebuild: nobody waits on a rebuild's every commit, and a
-/// bigger batch spends fewer round trips on reading the log, beginning and committing.
-const REBUILD_BATCH: i64 = 2_000;
 /// Read models rebuilt at once (each on its own connection).
 const REBUILDS_AT_ONCE: usize = 4;
 /// How often an idle projector looks for events anyway (a missed notification, a lost listener).
@@ -677,13 +674,12 @@ impl Followers {
         let mut applied = 0u64;
         let mut next = None;
         loop {
-            let batch = match apply_batch(&connection, slot, true, REBUILD_BATCH, false, next).await
-            {
+            let batch = match apply_batch(&connection, slot, true, false, next).await {
                 Err(error) if error.about_one_event() => {
                     // The batch's transaction is still open: end it, and apply the batch again,
                     // setting aside what cannot be applied.
                     client.batch_execute("ROLLBACK").await?;
-                    apply_batch(&connection, slot, true, REBUILD_BATCH, true, next).await?
+                    apply_batch(&connection, slot, true, true, next).await?
                 }
                 other => other?,
             };
@@ -886,7 +882,7 @@ impl Inner {
             // Commits announced before this read are all in it: their wake-up is spent, or it
             // would cost a read that finds nothing.
             let _ = futures::FutureExt::now_or_never(slot.wake.notified());
-            let batch = apply_batch(&connection, slot, persist_idle, BATCH, careful, next).await?;
+            let batch = apply_batch(&connection, slot, persist_idle, careful, next).await?;
             careful = false;
             next = batch.next;
             if batch.persisted {
@@ -1017,9 +1013,9 @@ struct NextRead {
     from: Checkpoint,
 }
 
-/// Applies the next batch (up to `limit` events) and moves the checkpoint, in one transaction.
-/// A read that finds nothing to apply stores how far it has seen only when `persist_idle`: the
-/// read is harmless to repeat, so idle checkpoints need not cost a commit each time.
+/// Applies the next batch and moves the checkpoint, in one transaction. A read that finds
+/// nothing to apply stores how far it has seen only when `persist_idle`: the read is harmless to
+/// repeat, so idle checkpoints need not cost a commit each time.
 ///
 /// Round-trips: BEGIN, the lock and the log read travel together when the projector knows where
 /// to read from (it does after its first batch); then the read model's statements; then the
@@ -1029,7 +1025,6 @@ async fn apply_batch(
     connection: &ProjectorConnection,
     slot: &Slot,
     persist_idle: bool,
-    limit: i64,
     careful: bool,
     next: Option<NextRead>,
 ) -> Result<Batch, FollowerError> {
@@ -1041,7 +1036,7 @@ async fn apply_batch(
     let lock = client.query_opt(&connection.lock, &lock_params);
     let (row, guess) = match next {
         Some(next) => {
-            let read = log::read_after(client, &connection.read, next.from, types, limit);
+            let read = log::read_after(client, &connection.read, next.from, types, BATCH);
             let ((), row, page) = tokio::try_join!(begin, lock, read)?;
             (row, Some((next.stored, page)))
         }
@@ -1067,7 +1062,7 @@ async fn apply_batch(
     let started = std::time::Instant::now();
     let page = match guess {
         Some((stored, page)) if stored == checkpoint => page,
-        _ => log::read_after(client, &connection.read, checkpoint, types, limit).await?,
+        _ => log::read_after(client, &connection.read, checkpoint, types, BATCH).await?,
     };
     let (events, reached, held_back) = (page.events, page.reached, page.held_back);
     if events.is_empty() && (!persist_idle || reached == checkpoint) {
