@@ -184,33 +184,11 @@ pub async fn run(args: &BookArgs, k911: &std::path::Path, url: &str) -> anyhow::
     // The daily close of the next day, as the scheduler runs it, with the service running.
     let close_at = Utc.from_utc_datetime(&close_day.and_hms_opt(0, 5, 0).unwrap())
         - chrono::Duration::hours(3);
-    // Its own process, with a connection for each loan in flight.
-    let output = k911_command(
-        k911,
-        url,
-        &["jobs", "run"],
-        &[
-            ("K911_CLOCK", "manual"),
-            ("K911_CLOCK_START", &close_at.to_rfc3339()),
-            ("K911_WRITE_POOL_SIZE", "32"),
-        ],
-    )
-    .await?;
+    let output = jobs_run(k911, url, close_at).await?;
     println!("daily close ({}): {}", close_day, output.trim());
     // The same day at 10:05 Moscow time: every overdue debtor of the Moscow zone is in hours, so
     // each one's reminder is decided (and, the law and the pace allowing, sent).
-    let reminders_at = close_at + chrono::Duration::hours(10);
-    let output = k911_command(
-        k911,
-        url,
-        &["jobs", "run"],
-        &[
-            ("K911_CLOCK", "manual"),
-            ("K911_CLOCK_START", &reminders_at.to_rfc3339()),
-            ("K911_WRITE_POOL_SIZE", "32"),
-        ],
-    )
-    .await?;
+    let output = jobs_run(k911, url, close_at + chrono::Duration::hours(10)).await?;
     println!("reminders (10:05 Moscow time): {}", output.trim());
     // Their SMS go out through the service's process manager and effects outbox: all done, or
     // three minutes given, before the next phase.
@@ -698,6 +676,16 @@ async fn log_size(db: &Database) -> anyhow::Result<(i64, i64)> {
 }
 
 /// Until every read model's checkpoint is at the end of the log.
+/// `k911 jobs run` as of `at`: its own process, with a connection for each loan in flight.
+async fn jobs_run(k911: &std::path::Path, url: &str, at: DateTime<Utc>) -> anyhow::Result<String> {
+    let env = [
+        ("K911_CLOCK", "manual"),
+        ("K911_CLOCK_START", &at.to_rfc3339()),
+        ("K911_WRITE_POOL_SIZE", "32"),
+    ];
+    k911_command(k911, url, &["jobs", "run"], &env).await
+}
+
 /// Waits until the effects outbox has nothing pending, at most `limit`: how many effects were
 /// done, and how many are still pending.
 async fn drain_effects(db: &Database, limit: Duration) -> anyhow::Result<(i64, i64)> {

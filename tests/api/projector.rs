@@ -319,6 +319,17 @@ async fn a_read_model_sets_aside_an_event_it_cannot_apply_and_goes_on() {
     assert_eq!(app.dump(TICKETS_BY_ID.0, TICKETS_BY_ID.1).await, tickets);
 }
 
+/// A [`Recorder`] named `name`, and what it will have been given.
+fn recorder(name: &'static str, kind: Kind) -> (Arc<dyn Follower>, Arc<Mutex<Vec<i64>>>) {
+    let seen = Arc::new(Mutex::new(vec![]));
+    let follower = Recorder {
+        name,
+        kind,
+        seen: seen.clone(),
+    };
+    (Arc::new(follower), seen)
+}
+
 /// A follower that remembers the positions it was given.
 struct Recorder {
     name: &'static str,
@@ -350,15 +361,6 @@ async fn after_a_cut_over_process_managers_start_at_the_end_of_the_log_and_read_
     for n in 0..3 {
         submit(&app, n).await;
     }
-    let recorder = |name, kind| {
-        let seen = Arc::new(Mutex::new(vec![]));
-        let follower = Recorder {
-            name,
-            kind,
-            seen: seen.clone(),
-        };
-        (Arc::new(follower) as Arc<dyn Follower>, seen)
-    };
     let (manager, acted) = recorder("cut_over_manager", Kind::ProcessManager);
     let read_model = Kind::ReadModel {
         create_sql: "SELECT 1",
@@ -421,15 +423,7 @@ async fn a_cut_over_finds_the_end_of_the_log_in_transaction_order() {
             .fetch_one(&app.db.sqlx)
             .await
             .unwrap();
-    let (manager, _) = {
-        let seen = Arc::new(Mutex::new(vec![]));
-        let follower = Recorder {
-            name: "cut_over_manager",
-            kind: Kind::ProcessManager,
-            seen: seen.clone(),
-        };
-        (Arc::new(follower) as Arc<dyn Follower>, seen)
-    };
+    let (manager, _) = recorder("cut_over_manager", Kind::ProcessManager);
     let followers = Followers::new(app.db.clone(), vec![manager]);
     assert_eq!(followers.cut_over().await.unwrap(), last);
 }
