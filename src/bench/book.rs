@@ -204,9 +204,10 @@ pub async fn run(args: &BookArgs, k911: &std::path::Path, url: &str) -> anyhow::
     // Every read model dropped and replayed from the log, the service's projectors waiting.
     let rebuilt = k911_command(k911, url, &["projections", "rebuild"], &[]).await?;
     println!("rebuild:\n{}", rebuilt.trim_end());
+    let cpu = crate::CpuShares::start(service.pid);
     let cabinet = cabinet_load(&service.addr, &made, args).await?;
     println!(
-        "cabinet GET /api/v1/me/loans/{{id}}, {} clients over {} borrowers: {:.0} reads/s, p50 {:.2} ms, p99 {:.2} ms ({} failed)",
+        "cabinet GET /api/v1/me/loans/{{id}}, {} clients over {} borrowers: {:.0} reads/s, p50 {:.2} ms, p99 {:.2} ms ({} failed); {cpu}",
         args.clients,
         args.logins.min(made.len()),
         cabinet.ok as f64 / args.duration as f64,

@@ -181,7 +181,9 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         "k911-bench: {} clients, {} s per run, service pid {pid} at {addr}",
         args.clients, args.duration
     );
+    let cpu = CpuShares::start(pid);
     let http = http_load(&client, &addr, &token, args.clients, duration).await;
+    let cpu = cpu.to_string();
     let samples = watcher.stop().await;
     let lag = projection_lags(&db, &samples).await?;
     let peak_memory = service.peak_memory();
@@ -214,6 +216,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         lag.percentile(99.0),
         lag.percentile(100.0)
     );
+    println!("{cpu}");
     println!("service peak resident memory: {peak_memory}");
     println!("baseline (cqrs-es + postgres-es, no HTTP): {baseline_per_s:.0} commands/s, p50 {:.2} ms, p99 {:.2} ms", baseline.percentile(50.0), baseline.percentile(99.0));
     println!(
@@ -487,6 +490,53 @@ async fn projection_lags(db: &Database, samples: &[Sample]) -> anyhow::Result<Se
         }
     }
     Ok(lag)
+}
+
+/// CPU time (user and system) process `pid` has used so far, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command's name, which is in parentheses and may hold spaces: utime
+    // and stime are the 12th and 13th of them, in clock ticks (USER_HZ, 100 on Linux).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
+/// The machine's CPU spent over a measured phase by the benchmark itself (its load costs CPU
+/// the service then lacks: on two cores a load generator can measure itself) and by the service.
+pub(crate) struct CpuShares {
+    started: Instant,
+    bench: Option<f64>,
+    service: Option<f64>,
+    service_pid: u32,
+}
+
+impl CpuShares {
+    pub(crate) fn start(service_pid: u32) -> Self {
+        Self {
+            started: Instant::now(),
+            bench: cpu_seconds(std::process::id()),
+            service: cpu_seconds(service_pid),
+            service_pid,
+        }
+    }
+}
+
+impl std::fmt::Display for CpuShares {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let machine = self.started.elapsed().as_secs_f64()
+            * std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let share = |before: Option<f64>, pid: u32| match (before, cpu_seconds(pid)) {
+            (Some(before), Some(now)) => format!("{:.0} %", (now - before) / machine * 100.0),
+            _ => "unknown".to_string(),
+        };
+        write!(
+            f,
+            "CPU of the machine: the benchmark's own {}, the service's {}",
+            share(self.bench, std::process::id()),
+            share(self.service, self.service_pid)
+        )
+    }
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
