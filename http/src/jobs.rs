@@ -56,7 +56,7 @@ impl std::fmt::Display for Visited {
 }
 
 /// The provider asked about payouts and refunds, then (with the loans that just paid out) the
-/// interest accrued through today, reminders and lapsed offers. One loan's failure is logged and
+/// fall overdue of loans past their due date, reminders and lapsed offers. One loan's failure is logged and
 /// skipped (the `App` methods isolate each loan), and a list that cannot be read skips only its
 /// own job.
 pub async fn loan_jobs(app: &App, reader: &Reader) -> Visited {

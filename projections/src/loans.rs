@@ -450,7 +450,17 @@ impl Follower for Loans {
         for event in events.iter().filter(|event| event.of::<Loan>()) {
             loan_events.push((event.position(), aggregate_uuid(event)?, payload(event)?));
         }
-        let mut ids: Vec<Uuid> = loan_events.iter().map(|(_, id, _)| *id).collect();
+        // The courses this batch may move: not a reminder's, and not one its offer makes.
+        let mut ids: Vec<Uuid> = loan_events
+            .iter()
+            .filter(|(_, _, event)| {
+                !matches!(
+                    event,
+                    LoanEvent::OverdueReminderSent { .. } | LoanEvent::LoanOffered { .. }
+                )
+            })
+            .map(|(_, id, _)| *id)
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         let mut courses = Courses::load(tx, &ids).await?;

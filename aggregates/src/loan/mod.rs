@@ -223,17 +223,14 @@ impl Loan {
         payments: &[(PaymentChannel, String, NaiveDate, Kopecks)],
         through: NaiveDate,
     ) -> Replay {
-        let Some((course, Some(issued_on), Some(terms))) = self
-            .course
-            .as_ref()
-            .map(|c| (c.at_issue(), c.issued_on, self.terms.as_ref()))
+        let Some((mut course, Some(issued_on))) =
+            self.course.as_ref().map(|c| (c.at_issue(), c.issued_on))
         else {
             return Replay::default();
         };
         let mut sorted: Vec<&(PaymentChannel, String, NaiveDate, Kopecks)> =
             payments.iter().collect();
         sorted.sort_by_key(|(_, _, day, _)| *day);
-        let mut course = course;
         let mut replay = Replay::default();
         let mut next = sorted.iter().peekable();
         let mut day = issued_on;
@@ -244,7 +241,7 @@ impl Loan {
             while let Some((channel, external_id, _, amount)) =
                 next.next_if(|(_, _, paid_on, _)| *paid_on <= day)
             {
-                let allocation = allocate(&course.debt, *amount, terms.rules.allocation);
+                let allocation = allocate(&course.debt, *amount, course.rules.allocation);
                 course.debt = course.debt.less(&allocation.applied);
                 replay.held += allocation.held;
                 if course.debt.total() == Kopecks::ZERO && replay.closed_on.is_none() {
