@@ -183,6 +183,12 @@ impl Error {
     }
 }
 
+impl From<cqrs_es::persist::PersistenceError> for Error {
+    fn from(e: cqrs_es::persist::PersistenceError) -> Self {
+        Self::from_store(cqrs_es::AggregateError::<std::convert::Infallible>::from(e))
+    }
+}
+
 /// How a process manager's failed step bears on the log: either it is about the event (it can
 /// never be handled: it is set aside, recorded, and the events behind it go on), or it is "not
 /// now" (the database or a provider is out of reach, a race was lost: the batch is tried again).

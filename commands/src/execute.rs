@@ -137,12 +137,7 @@ impl Core {
             capture_position(run_retrying(cqrs, &aggregate_id, command, metadata)).await;
         match result {
             Ok(()) => {
-                self.metrics
-                    .commands
-                    .get_or_create(&AggregateLabels {
-                        aggregate_type: A::TYPE.to_string(),
-                    })
-                    .inc();
+                self.count_commands(A::TYPE, 1);
                 Ok(appended)
             }
             Err(AggregateError::AggregateConflict) => Err(Error::Conflict),
@@ -153,6 +148,16 @@ impl Core {
 }
 
 impl Core {
+    /// Counts `commands` run on aggregates of `aggregate_type` (`/metrics`).
+    pub(crate) fn count_commands(&self, aggregate_type: &str, commands: u64) {
+        self.metrics
+            .commands
+            .get_or_create(&AggregateLabels {
+                aggregate_type: aggregate_type.to_string(),
+            })
+            .inc_by(commands);
+    }
+
     /// Records that `actor_id` read `subject_id`'s personal data, and why: before it is shown.
     pub(crate) async fn record_personal_data_read(
         &self,

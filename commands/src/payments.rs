@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use cqrs_es::persist::PersistenceError;
 use cqrs_es::{Aggregate, AggregateError};
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
@@ -16,9 +17,11 @@ use k911_aggregates::incoming_payment::{
     IncomingPaymentEvent, PaymentChannel,
 };
 use k911_aggregates::loan::{contract_digits, Loan, LoanCommand, LoanError};
+use k911_event_store::batch::{self, Batch};
 use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::store::{Cqrs, Store};
+use k911_event_store::Database;
 use sha2::Sha256;
 use uuid::Uuid;
 
@@ -262,9 +265,11 @@ impl Payments {
     }
 }
 
-/// Contracts a registry import works on at once: each payment waits mostly on PostgreSQL, so
-/// as many as the daily close's loans (give the import as many write connections, README).
-const CONTRACTS_AT_ONCE: usize = 32;
+/// Rows a registry import decides and appends together: its reads and its one append are spread
+/// over this many payments.
+const ROWS_AT_ONCE: usize = 256;
+/// Batches in flight at once: one is decided in the service while another is in PostgreSQL.
+const BATCHES_AT_ONCE: usize = 4;
 
 /// What an import did, row by row.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -277,6 +282,11 @@ pub struct ImportReport {
     pub errors: Vec<(u64, String)>,
 }
 
+/// A registry's rows to one contract, in the file's order.
+type ContractRows = Vec<(u64, ExternalPayment)>;
+/// What became of each row of a batch.
+type Outcomes = Vec<(u64, Result<PaymentStatus, Error>)>;
+
 impl Payments {
     /// `k911 payments import`: every row of a registry, each payment applied once (a row seen
     /// before, by file or by notification, is a duplicate). A bad row is reported with its line
@@ -284,7 +294,8 @@ impl Payments {
     /// the file cannot be read as CSV with the registry's header.
     ///
     /// Payments to one contract are applied in the file's order, each to the debt the one before
-    /// left; [`CONTRACTS_AT_ONCE`] contracts are worked on at a time.
+    /// left. The rows go in batches of whole contracts ([`ROWS_AT_ONCE`] rows or so), each
+    /// decided by the aggregates in memory and appended at once ([`Self::import_batch`]).
     pub async fn import_payments(
         &self,
         channel: PaymentChannel,
@@ -300,7 +311,7 @@ impl Payments {
             ..CommandMeta::default()
         };
         let mut report = ImportReport::default();
-        let mut contracts: HashMap<String, Vec<(u64, ExternalPayment)>> = HashMap::new();
+        let mut contracts: HashMap<String, ContractRows> = HashMap::new();
         for (line, row) in rows {
             match row {
                 Ok(payment) => contracts
@@ -313,25 +324,27 @@ impl Payments {
                 }
             }
         }
+        let mut batches: Vec<Vec<ContractRows>> = vec![];
+        let mut filled = ROWS_AT_ONCE;
+        for rows in contracts.into_values() {
+            if filled >= ROWS_AT_ONCE {
+                batches.push(vec![]);
+                filled = 0;
+            }
+            filled += rows.len();
+            batches.last_mut().expect("a batch was pushed").push(rows);
+        }
         let meta = &meta;
-        let mut applied = futures::stream::iter(contracts.into_values())
-            .map(|payments| async move {
-                let mut outcomes = Vec::with_capacity(payments.len());
-                for (line, payment) in payments {
-                    outcomes.push((line, self.receive_payment(payment, meta).await));
-                }
-                outcomes
-            })
-            .buffer_unordered(CONTRACTS_AT_ONCE);
+        let mut applied = futures::stream::iter(batches)
+            .map(|batch| self.import_batch(batch, meta))
+            .buffer_unordered(BATCHES_AT_ONCE);
         let mut done = 0;
         while let Some(outcomes) = applied.next().await {
-            for (line, outcome) in outcomes {
+            for (line, outcome) in outcomes? {
                 match outcome {
-                    Ok(receipt) => match receipt.status {
-                        PaymentStatus::Applied => report.applied += 1,
-                        PaymentStatus::Duplicate => report.duplicate += 1,
-                        PaymentStatus::Unmatched => report.unmatched += 1,
-                    },
+                    Ok(PaymentStatus::Applied) => report.applied += 1,
+                    Ok(PaymentStatus::Duplicate) => report.duplicate += 1,
+                    Ok(PaymentStatus::Unmatched) => report.unmatched += 1,
                     // The loan refuses the row (dated before its issue): reported, the rest go on.
                     Err(Error::Loan(refused)) => {
                         report.rejected += 1;
@@ -346,6 +359,131 @@ impl Payments {
         report.errors.sort_by_key(|(line, _)| *line);
         Ok(report)
     }
+
+    /// A batch of contracts' rows, each received as [`Self::receive_payment`] would, but together:
+    /// the payments' and loans' aggregates loaded in two reads each, every row decided by them in
+    /// memory, and all their events appended at once. Should another writer have touched any of
+    /// them meanwhile (a notification of the same payment, a staff action on a loan), nothing of
+    /// the batch is written and its rows go one at a time.
+    async fn import_batch(
+        &self,
+        contracts: Vec<ContractRows>,
+        meta: &CommandMeta,
+    ) -> Result<Outcomes, Error> {
+        match self.decide_batch(&contracts, meta).await? {
+            Decided::Written(outcomes) => Ok(outcomes),
+            Decided::Conflict => {
+                let mut outcomes = vec![];
+                for (line, payment) in contracts.into_iter().flatten() {
+                    let outcome = self.receive_payment(payment, meta).await;
+                    outcomes.push((line, outcome.map(|receipt| receipt.status)));
+                }
+                Ok(outcomes)
+            }
+        }
+    }
+
+    async fn decide_batch(
+        &self,
+        contracts: &[ContractRows],
+        meta: &CommandMeta,
+    ) -> Result<Decided, Error> {
+        let rows = || contracts.iter().flatten();
+        let payment_ids: Vec<String> = rows().map(|(_, p)| p.id().to_string()).collect();
+        let mut inboxes = batch::load_many::<IncomingPayment>(&self.core.db, &payment_ids)
+            .await
+            .map_err(Error::from_store)?;
+        let digits: Vec<String> = rows()
+            .map(|(_, p)| contract_digits(&p.contract_number))
+            .collect();
+        let loan_of: HashMap<String, Uuid> =
+            sqlx::query_as("SELECT digits, loan_id FROM contracts WHERE digits = ANY($1)")
+                .bind(&digits)
+                .fetch_all(&self.core.db.sqlx)
+                .await?
+                .into_iter()
+                .collect();
+        let loan_ids: Vec<String> = loan_of.values().map(Uuid::to_string).collect();
+        let mut loans = batch::load_many::<Loan>(&self.core.db, &loan_ids)
+            .await
+            .map_err(Error::from_store)?;
+        let metadata = self.core.metadata(meta).await?;
+        let law = &self.core.settings.law;
+        let now = self.core.clock.now();
+        let mut written = Batch::default();
+        let (mut received, mut applied) = (0, 0);
+        let mut outcomes = Vec::with_capacity(payment_ids.len());
+        for (line, payment) in rows() {
+            let inbox = inboxes
+                .get_mut(&payment.id().to_string())
+                .expect("every row's payment was loaded");
+            if inbox.aggregate.received() {
+                outcomes.push((*line, Ok(PaymentStatus::Duplicate)));
+                continue;
+            }
+            let loan = loan_of
+                .get(&contract_digits(&payment.contract_number))
+                .map(|id| (*id, loans.get_mut(&id.to_string()).expect("loaded")));
+            let destination = match &loan {
+                None => Destination::Held("no contract with this number".to_string()),
+                Some((loan_id, loan)) => {
+                    match loan
+                        .aggregate
+                        .takes_payment_on(moscow_date(payment.paid_at))
+                    {
+                        Ok(()) => Destination::Loan(*loan_id),
+                        Err(LoanError::NotIssued) => Destination::Held(
+                            "the loan under this contract has not been issued".to_string(),
+                        ),
+                        Err(refused) => {
+                            outcomes.push((*line, Err(refused.into())));
+                            continue;
+                        }
+                    }
+                }
+            };
+            let receive = IncomingPaymentCommand::Receive {
+                payment: payment.clone(),
+                destination: destination.clone(),
+                at: now,
+            };
+            let events = batch::decide(&mut inbox.aggregate, receive, &()).await?;
+            written.record(inbox, events, &metadata)?;
+            received += 1;
+            let outcome = match (destination, loan) {
+                (Destination::Loan(_), Some((_, loan))) => {
+                    match batch::decide(&mut loan.aggregate, apply_payment(payment), law).await {
+                        Ok(events) => {
+                            written.record(loan, events, &metadata)?;
+                            applied += 1;
+                            Ok(PaymentStatus::Applied)
+                        }
+                        // As one at a time: the payment stays reserved for the loan, and the
+                        // process manager's attempt is logged for staff.
+                        Err(refused) => Err(refused.into()),
+                    }
+                }
+                _ => Ok(PaymentStatus::Unmatched),
+            };
+            outcomes.push((*line, outcome));
+        }
+        match written.commit(&self.core.db).await {
+            Ok(()) => {
+                self.core.count_commands(IncomingPayment::TYPE, received);
+                self.core.count_commands(Loan::TYPE, applied);
+                Ok(Decided::Written(outcomes))
+            }
+            Err(PersistenceError::OptimisticLockError) => Ok(Decided::Conflict),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+/// What became of a batch decided in memory.
+enum Decided {
+    Written(Outcomes),
+    /// Another writer got to one of its aggregates first: nothing was written.
+    Conflict,
 }
 
 /// The loan's command that applies `payment`.
@@ -364,8 +502,18 @@ fn apply_payment(payment: &ExternalPayment) -> LoanCommand {
 /// between the reservation and the loan's command cannot lose the money. The loan applies each
 /// `(channel, external_id)` once, so doing it twice is harmless.
 pub struct PaymentAssignment {
+    pub(crate) db: Database,
     pub(crate) loans: Arc<Cqrs<Loan>>,
     pub(crate) incoming_store: Arc<Store<IncomingPayment>>,
+}
+
+/// The loan an event of the payment assignment's sends its payment to, if any.
+fn assigned_loan(event: &RecordedEvent) -> Result<Option<Uuid>, FollowerError> {
+    Ok(match payload::<IncomingPaymentEvent>(event)? {
+        IncomingPaymentEvent::PaymentAssigned { loan_id, .. }
+        | IncomingPaymentEvent::PaymentMatched { loan_id, .. } => Some(loan_id),
+        IncomingPaymentEvent::PaymentUnmatched { .. } => None,
+    })
 }
 
 #[async_trait]
@@ -387,10 +535,8 @@ impl Follower for PaymentAssignment {
 
     async fn apply(&self, _: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         let bad = |e: &dyn StepFailure| step_failed(event, e);
-        let loan_id = match payload::<IncomingPaymentEvent>(event)? {
-            IncomingPaymentEvent::PaymentAssigned { loan_id, .. }
-            | IncomingPaymentEvent::PaymentMatched { loan_id, .. } => loan_id,
-            IncomingPaymentEvent::PaymentUnmatched { .. } => return Ok(()),
+        let Some(loan_id) = assigned_loan(event)? else {
+            return Ok(());
         };
         let payment_id = aggregate_uuid(event)?;
         let inbox = crate::execute::load(&self.incoming_store, payment_id)
@@ -410,6 +556,46 @@ impl Follower for PaymentAssignment {
                 return Ok(());
             }
             return Err(bad(&error));
+        }
+        Ok(())
+    }
+
+    /// Nearly always the receiving request or the registry import applied the payment already:
+    /// the batch's payments and loans are loaded together, and only a loan that does not hold its
+    /// payment yet is given the command.
+    async fn apply_all(
+        &self,
+        tx: &BatchTx<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), FollowerError> {
+        let mut assigned = vec![];
+        for event in events {
+            if let Some(loan_id) = assigned_loan(event)? {
+                assigned.push((event, aggregate_uuid(event)?, loan_id));
+            }
+        }
+        let not_now = |e: Error| FollowerError::NotNow(e.to_string());
+        let ids = |of: fn(&(&RecordedEvent, Uuid, Uuid)) -> Uuid| -> Vec<String> {
+            assigned.iter().map(|a| of(a).to_string()).collect()
+        };
+        let inboxes = batch::load_many::<IncomingPayment>(&self.db, &ids(|a| a.1))
+            .await
+            .map_err(|e| not_now(Error::from_store(e)))?;
+        let loans = batch::load_many::<Loan>(&self.db, &ids(|a| a.2))
+            .await
+            .map_err(|e| not_now(Error::from_store(e)))?;
+        for (event, payment_id, loan_id) in assigned {
+            let held = inboxes[&payment_id.to_string()]
+                .aggregate
+                .payment()
+                .is_some_and(|p| {
+                    loans[&loan_id.to_string()]
+                        .aggregate
+                        .has_payment(p.channel, &p.external_id)
+                });
+            if !held {
+                self.apply(tx, event).await?;
+            }
         }
         Ok(())
     }

@@ -57,7 +57,8 @@ pub async fn capture_position<F: Future>(command: F) -> (F::Output, Option<Check
         .await
 }
 
-/// One command's events, waiting for a writer.
+/// One command's events (or a batch's, on several aggregates: [`GroupCommit::append_together`]),
+/// waiting for a writer.
 struct Append {
     events: Vec<SerializedEvent>,
     done: oneshot::Sender<Result<Checkpoint, AppendError>>,
@@ -131,6 +132,15 @@ impl GroupCommit {
         let _ = self.on_commit.set(hook);
     }
 
+    /// Appends the events of several commands (on as many aggregates) atomically: all or none,
+    /// a conflict on any of them failing the lot. Returns the last one's place in the log.
+    pub async fn append_together(
+        &self,
+        events: Vec<SerializedEvent>,
+    ) -> Result<Checkpoint, PersistenceError> {
+        Ok(self.append(events).await?)
+    }
+
     /// Appends one command's events (one aggregate, consecutive sequences) atomically, and
     /// returns the last one's place in the log.
     async fn append(&self, events: Vec<SerializedEvent>) -> Result<Checkpoint, AppendError> {
@@ -175,8 +185,19 @@ impl Writer {
     async fn write(&self, batch: Vec<Append>) {
         let mut aggregates = HashSet::new();
         let (first, again): (Vec<Append>, Vec<Append>) = batch.into_iter().partition(|append| {
-            let event = &append.events[0];
-            aggregates.insert((event.aggregate_type.clone(), event.aggregate_id.clone()))
+            let touched: HashSet<(String, String)> = append
+                .events
+                .iter()
+                .map(|e| (e.aggregate_type.clone(), e.aggregate_id.clone()))
+                .collect();
+            if touched
+                .iter()
+                .any(|aggregate| aggregates.contains(aggregate))
+            {
+                return false;
+            }
+            aggregates.extend(touched);
+            true
         });
         self.write_once(first).await;
         if !again.is_empty() {

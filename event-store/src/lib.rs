@@ -3,6 +3,7 @@
 //! password credentials and HTTP idempotency keys.
 
 pub mod append;
+pub mod batch;
 pub mod cluster;
 pub mod connect;
 pub mod credentials;

@@ -33,6 +33,13 @@ pub struct Pending {
     state: serde_json::Value,
 }
 
+impl Pending {
+    /// The aggregate's sequence the state stands at.
+    pub fn sequence(&self) -> usize {
+        self.sequence
+    }
+}
+
 impl Snapshots {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
@@ -102,6 +109,11 @@ impl Snapshots {
 
     /// Saves `pending` once its events committed, unless a newer snapshot is there already.
     pub async fn save<A: Aggregate>(&self, aggregate_id: &str, pending: Pending) {
+        self.save_as(A::TYPE, aggregate_id, pending).await;
+    }
+
+    /// [`Self::save`] for an aggregate type named at run time (a batch of several types).
+    pub async fn save_as(&self, aggregate_type: &str, aggregate_id: &str, pending: Pending) {
         let saved = sqlx::query(
             "INSERT INTO aggregate_snapshots (aggregate_type, aggregate_id, sequence, code_version, state)
              VALUES ($1, $2, $3, $4, $5)
@@ -111,7 +123,7 @@ impl Snapshots {
               WHERE aggregate_snapshots.sequence < EXCLUDED.sequence
                  OR aggregate_snapshots.code_version <> EXCLUDED.code_version",
         )
-        .bind(A::TYPE)
+        .bind(aggregate_type)
         .bind(aggregate_id)
         .bind(pending.sequence as i64)
         .bind(CODE_VERSION)
@@ -119,7 +131,7 @@ impl Snapshots {
         .execute(&self.pool)
         .await;
         if let Err(error) = saved {
-            tracing::warn!(aggregate_type = A::TYPE, %error, "snapshot not saved; loads replay more");
+            tracing::warn!(aggregate_type, %error, "snapshot not saved; loads replay more");
         }
     }
 }

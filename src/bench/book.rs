@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
-use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use cqrs_es::{Aggregate, DomainEvent};
 use futures::StreamExt;
@@ -48,6 +47,7 @@ use k911_aggregates::values::{Email, Phone};
 use k911_commands::clock::ManualClock;
 use k911_commands::App;
 use k911_event_store::append::Repository;
+use k911_event_store::batch::decide;
 use k911_event_store::Database;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -204,16 +204,39 @@ pub async fn run(args: &BookArgs, k911: &std::path::Path, url: &str) -> anyhow::
     // Every read model dropped and replayed from the log, the service's projectors waiting.
     let rebuilt = k911_command(k911, url, &["projections", "rebuild"], &[]).await?;
     println!("rebuild:\n{}", rebuilt.trim_end());
-    let cpu = crate::CpuShares::start(service.pid);
-    let cabinet = cabinet_load(&service.addr, &made, args).await?;
+    let client: crate::HttpClient =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(args.clients)
+            .build_http();
+    let sessions = log_in_borrowers(&client, &service.addr, &made, args.logins).await?;
+    let cabinet = |what: &str, series: &crate::Series| {
+        println!(
+            "cabinet GET /api/v1/me/loans/{{id}}{what}, {} clients over {} borrowers: {:.0} reads/s, p50 {:.2} ms, p99 {:.2} ms ({} failed)",
+            args.clients,
+            sessions.len(),
+            series.ok as f64 / args.duration as f64,
+            series.percentile(50.0),
+            series.percentile(99.0),
+            series.failed
+        )
+    };
+    let cpu = crate::CpuShares::start(vec![service.pid]);
+    cabinet(
+        "",
+        &cabinet_load(&client, &service.addr, &sessions, args).await?,
+    );
+    println!("  {cpu}");
+    // Again, with an analyst's heavy query running back to back beside it.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let analyst = tokio::spawn(analyst_loop(url.to_string(), close_day, stop.clone()));
+    let beside = cabinet_load(&client, &service.addr, &sessions, args).await?;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let analyst = analyst.await??;
+    cabinet(" beside the analyst's query", &beside);
     println!(
-        "cabinet GET /api/v1/me/loans/{{id}}, {} clients over {} borrowers: {:.0} reads/s, p50 {:.2} ms, p99 {:.2} ms ({} failed); {cpu}",
-        args.clients,
-        args.logins.min(made.len()),
-        cabinet.ok as f64 / args.duration as f64,
-        cabinet.percentile(50.0),
-        cabinet.percentile(99.0),
-        cabinet.failed
+        "  the analyst's query (a month's repayments by day and channel): {} runs, p50 {:.1} ms",
+        analyst.ok,
+        analyst.percentile(50.0)
     );
 
     let (fresh, year) = command_costs(&db, &made).await?;
@@ -547,20 +570,6 @@ fn applicant(phone: &Phone, email: &Email, income: Kopecks) -> anyhow::Result<Ap
     })
 }
 
-/// What `aggregate` decides on `command`, applied to it.
-async fn decide<A: Aggregate>(
-    aggregate: &mut A,
-    command: A::Command,
-    services: &A::Services,
-) -> anyhow::Result<Vec<A::Event>>
-where
-    A::Error: Send + Sync + 'static,
-{
-    let sink = EventSink::default();
-    aggregate.handle(command, services, &sink).await?;
-    Ok(sink.collect().await)
-}
-
 /// A registry of payments to a tenth of the book (a 500 ₽ repayment each, on the close day) through
 /// `k911 payments import`, twice: the first applies every row, the second finds each a
 /// duplicate. Prints rows/s and checks each payment reached its loan exactly once.
@@ -626,21 +635,33 @@ async fn registry_import(
     Ok(())
 }
 
-/// `clients` concurrent borrowers reading their loan page, each request a random one of
-/// `logins` borrowers logged in first.
-async fn cabinet_load(addr: &str, made: &[Made], args: &BookArgs) -> anyhow::Result<crate::Series> {
-    let client: crate::HttpClient =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_max_idle_per_host(args.clients)
-            .build_http();
+/// A borrower logged in to the cabinet: the session's token and the loan to read.
+type Session = (String, Uuid);
+
+/// `logins` random borrowers logged in, for the cabinet load.
+async fn log_in_borrowers(
+    client: &crate::HttpClient,
+    addr: &str,
+    made: &[Made],
+    logins: usize,
+) -> anyhow::Result<Arc<Vec<Session>>> {
     let mut rng = StdRng::seed_from_u64(16);
     let mut sessions = vec![];
-    for i in rand::seq::index::sample(&mut rng, made.len(), args.logins.min(made.len())).iter() {
+    for i in rand::seq::index::sample(&mut rng, made.len(), logins.min(made.len())).iter() {
         let email = format!("borrower{}@book.k911.ru", made[i].index);
-        let token = crate::log_in(&client, addr, &email, PASSWORD).await?;
+        let token = crate::log_in(client, addr, &email, PASSWORD).await?;
         sessions.push((token, made[i].loan_id));
     }
-    let sessions = Arc::new(sessions);
+    Ok(Arc::new(sessions))
+}
+
+/// `clients` concurrent borrowers reading their loan page, each request a random session's.
+async fn cabinet_load(
+    client: &crate::HttpClient,
+    addr: &str,
+    sessions: &Arc<Vec<Session>>,
+    args: &BookArgs,
+) -> anyhow::Result<crate::Series> {
     let deadline = Instant::now() + Duration::from_secs(args.duration);
     let tasks: Vec<_> = (0..args.clients)
         .map(|c| {
@@ -667,6 +688,38 @@ async fn cabinet_load(addr: &str, made: &[Made], args: &BookArgs) -> anyhow::Res
     Ok(total)
 }
 
+/// The heavy analyst query of issue #15: a month's repayments over the whole book, by day and
+/// channel, as the analysts' role runs it.
+const ANALYST_QUERY: &str = "
+SELECT paid_on, channel, count(*), sum(amount_kopecks)::bigint
+  FROM read.loan_payments
+ WHERE paid_on > $1::date - 30 AND paid_on <= $1::date
+ GROUP BY paid_on, channel ORDER BY paid_on, channel";
+
+/// Runs [`ANALYST_QUERY`] back to back on one connection of the analysts' role until `stop`:
+/// how many times, and its p50 in milliseconds.
+async fn analyst_loop(
+    url: String,
+    close_day: NaiveDate,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<crate::Series> {
+    use sqlx::Connection;
+    let mut analyst = sqlx::PgConnection::connect(&url).await?;
+    sqlx::query("SET ROLE k911_analyst")
+        .execute(&mut analyst)
+        .await?;
+    let mut series = crate::Series::default();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let started = Instant::now();
+        let rows = sqlx::query(ANALYST_QUERY)
+            .bind(close_day)
+            .fetch_all(&mut analyst)
+            .await?;
+        series.record(!rows.is_empty(), started);
+    }
+    Ok(series)
+}
+
 /// The events table with its indexes, and its rows.
 async fn log_size(db: &Database) -> anyhow::Result<(i64, i64)> {
     Ok(
@@ -676,7 +729,6 @@ async fn log_size(db: &Database) -> anyhow::Result<(i64, i64)> {
     )
 }
 
-/// Until every read model's checkpoint is at the end of the log.
 /// `k911 jobs run` as of `at`: its own process, with a connection for each loan in flight.
 async fn jobs_run(k911: &std::path::Path, url: &str, at: DateTime<Utc>) -> anyhow::Result<String> {
     let env = [

@@ -1,13 +1,15 @@
 //! `k911-bench`: load on the real service over HTTP, against a bare cqrs-es baseline.
 //!
 //! It creates a fresh database, starts `k911 serve` on it as a child process, and drives it with
-//! concurrent keep-alive clients for a fixed time: anonymous ticket submissions, with a staff
-//! queue read after every fourth. It prints commands/s, p50/p99 latency, projection lag (commit to
-//! read model, from the database's own clock) and the service's peak resident memory. Then, on the
-//! same database and concurrency, it appends one-event commands of a trivial aggregate through
-//! postgres-es with no HTTP, and prints the ratio.
+//! concurrent keep-alive clients for a fixed time: anonymous ticket submissions (with a staff
+//! queue read after every few, if asked). It prints commands/s, p50/p99 latency, projection lag
+//! (commit to read model, from the database's own clock), the CPU it and the service spent, and
+//! the service's peak resident memory. Then, on the same database and concurrency, the same
+//! submissions to the cqrs-es demo's shape (`demo`), and one-event commands of a trivial
+//! aggregate through postgres-es with no HTTP; and both ratios.
 
 mod book;
+mod demo;
 mod pages;
 
 use std::collections::HashMap;
@@ -41,6 +43,13 @@ struct Args {
     /// Concurrent clients (and baseline tasks).
     #[arg(long, default_value_t = 16)]
     clients: usize,
+    /// Instances of `k911 serve` on the one database, the clients spread over them.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
+    /// A staff queue read after every this many submissions (0: submissions only, as the
+    /// baselines do).
+    #[arg(long, default_value_t = 0)]
+    queue_every: u64,
     /// Time the website's pages instead (each this many times, a new connection per request).
     #[arg(long)]
     pages: Option<usize>,
@@ -58,6 +67,14 @@ struct Args {
 enum BenchCommand {
     /// A loan book at scale (made by the real aggregates), then each job over it measured.
     Book(book::BookArgs),
+    /// The second baseline's server (the cqrs-es demo's shape), started by the benchmark itself.
+    #[command(hide = true)]
+    DemoServe {
+        #[arg(long)]
+        addr: String,
+        #[arg(long)]
+        pool: u32,
+    },
 }
 
 /// The service's master key for the benchmark's throwaway database.
@@ -68,6 +85,10 @@ type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Ful
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(BenchCommand::DemoServe { addr, pool }) = &args.command {
+        let url = args.database_url.as_deref().context("DATABASE_URL")?;
+        return demo::serve(url, addr, *pool).await;
+    }
     let server = match &args.database_url {
         Some(url) => with_database(url, "postgres"),
         None => discover_local_server()
@@ -102,7 +123,8 @@ impl Service {
         url: &str,
         env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
-        let mut child = tokio::process::Command::new(k911)
+        let mut command = tokio::process::Command::new(k911);
+        command
             .args(["serve", "--addr", "127.0.0.1:0"])
             .env("DATABASE_URL", url)
             // The load comes from one address, far faster than people: limits would measure
@@ -113,10 +135,24 @@ impl Service {
                 "RUST_LOG",
                 std::env::var("K911_BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".into()),
             )
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
+            .envs(env.iter().copied());
+        Self::spawn(command, "k911 listening on http://").await
+    }
+
+    /// The cqrs-es demo's shape (`demo`), this binary in another process, with `pool`
+    /// connections.
+    async fn demo(url: &str, pool: usize) -> anyhow::Result<Self> {
+        let mut command = tokio::process::Command::new(std::env::current_exe()?);
+        command
+            .args(["demo-serve", "--addr", "127.0.0.1:0", "--pool"])
+            .arg(pool.to_string())
+            .env("DATABASE_URL", url);
+        Self::spawn(command, "demo listening on http://").await
+    }
+
+    /// Runs `command` and waits for the line that starts with `banner` and the address.
+    async fn spawn(mut command: tokio::process::Command, banner: &str) -> anyhow::Result<Self> {
+        let mut child = command.stdout(Stdio::piped()).kill_on_drop(true).spawn()?;
         let pid = child.id().context("service pid")?;
         let mut lines = BufReader::new(child.stdout.take().context("service stdout")?).lines();
         let addr = loop {
@@ -124,7 +160,7 @@ impl Service {
                 .next_line()
                 .await?
                 .context("the service exited before listening")?;
-            if let Some(rest) = line.strip_prefix("k911 listening on http://") {
+            if let Some(rest) = line.strip_prefix(banner) {
                 break rest
                     .split_whitespace()
                     .next()
@@ -158,8 +194,12 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     if args.pages.is_some() {
         staff_add(&k911, url, "underwriter@k911.ru", "underwriter", password).await?;
     }
-    let service = Service::start(&k911, url, &[]).await?;
-    let (pid, addr) = (service.pid, service.addr.clone());
+    let mut services = vec![];
+    for _ in 0..args.instances.max(1) {
+        services.push(Service::start(&k911, url, &[]).await?);
+    }
+    let service = &services[0];
+    let addr = service.addr.clone();
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(args.clients)
         .build_http();
@@ -169,7 +209,6 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
         let underwriter = log_in(&client, &addr, "underwriter@k911.ru", password).await?;
         let result = pages::run(&client, &addr, &token, &underwriter, rounds).await;
         println!("service peak resident memory: {}", service.peak_memory());
-        service.stop().await;
         return result;
     }
 
@@ -177,51 +216,83 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     let db = Database::connect(url, PoolSizes::both(args.clients as u32)).await?;
     let watcher = LagWatcher::start(db.clone());
     let duration = Duration::from_secs(args.duration);
+    let addrs: Vec<String> = services.iter().map(|s| s.addr.clone()).collect();
     println!(
-        "k911-bench: {} clients, {} s per run, service pid {pid} at {addr}",
-        args.clients, args.duration
+        "k911-bench: {} clients, {} s per run, k911 at {}",
+        args.clients,
+        args.duration,
+        addrs.join(" and ")
     );
-    let cpu = CpuShares::start(pid);
-    let http = http_load(&client, &addr, &token, args.clients, duration).await;
+    let load = Load {
+        client: &client,
+        clients: args.clients,
+        duration,
+    };
+    let queue = (args.queue_every > 0).then_some((token.as_str(), args.queue_every));
+    let cpu = CpuShares::start(services.iter().map(|s| s.pid).collect());
+    let http = load.run(&addrs, queue).await;
     let cpu = cpu.to_string();
     let samples = watcher.stop().await;
     let lag = projection_lags(&db, &samples).await?;
-    let peak_memory = service.peak_memory();
-    service.stop().await;
+    let peak_memory: Vec<String> = services.iter().map(Service::peak_memory).collect();
+    for service in services {
+        service.stop().await;
+    }
+
+    let demo = Service::demo(url, args.clients).await?;
+    let demo_cpu = CpuShares::start(vec![demo.pid]);
+    let demo_load = load.run(std::slice::from_ref(&demo.addr), None).await;
+    let demo_cpu = demo_cpu.to_string();
+    demo.stop().await;
 
     let baseline = baseline_load(&db, args.clients, duration).await;
+    let per_s = |series: &Series| series.ok as f64 / duration.as_secs_f64();
     let submit = http.get("submit").cloned().unwrap_or_default();
     let queue = http.get("queue").cloned().unwrap_or_default();
-    let commands_per_s = submit.ok as f64 / duration.as_secs_f64();
-    let baseline_per_s = baseline.ok as f64 / duration.as_secs_f64();
+    let demo = demo_load.get("submit").cloned().unwrap_or_default();
     println!();
     println!(
-        "HTTP, ticket submissions:  {commands_per_s:.0} commands/s ({} ok, {} failed)",
-        submit.ok, submit.failed
-    );
-    println!(
-        "  latency p50 {:.2} ms, p99 {:.2} ms",
+        "k911 over HTTP, ticket submissions: {:.0} commands/s ({} ok, {} failed), p50 {:.2} ms, p99 {:.2} ms",
+        per_s(&submit),
+        submit.ok,
+        submit.failed,
         submit.percentile(50.0),
         submit.percentile(99.0)
     );
+    if queue.ok + queue.failed > 0 {
+        println!(
+            "  queue reads: {:.0} reads/s, p50 {:.2} ms, p99 {:.2} ms",
+            per_s(&queue),
+            queue.percentile(50.0),
+            queue.percentile(99.0)
+        );
+    }
     println!(
-        "HTTP, queue reads:         {:.0} reads/s, p50 {:.2} ms, p99 {:.2} ms",
-        queue.ok as f64 / duration.as_secs_f64(),
-        queue.percentile(50.0),
-        queue.percentile(99.0)
-    );
-    println!(
-        "projection lag (commit to read model): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "  projection lag (commit to read model): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         lag.percentile(50.0),
         lag.percentile(99.0),
         lag.percentile(100.0)
     );
-    println!("{cpu}");
-    println!("service peak resident memory: {peak_memory}");
-    println!("baseline (cqrs-es + postgres-es, no HTTP): {baseline_per_s:.0} commands/s, p50 {:.2} ms, p99 {:.2} ms", baseline.percentile(50.0), baseline.percentile(99.0));
+    println!("  {cpu}");
+    println!("  service peak resident memory: {}", peak_memory.join(", "));
     println!(
-        "ratio HTTP / baseline: {:.2}",
-        commands_per_s / baseline_per_s.max(1.0)
+        "the cqrs-es demo's shape over HTTP (axum, postgres-es, GenericQuery view): {:.0} commands/s ({} failed), p50 {:.2} ms, p99 {:.2} ms",
+        per_s(&demo),
+        demo.failed,
+        demo.percentile(50.0),
+        demo.percentile(99.0)
+    );
+    println!("  {demo_cpu}");
+    println!(
+        "bare cqrs-es + postgres-es, no HTTP: {:.0} commands/s, p50 {:.2} ms, p99 {:.2} ms",
+        per_s(&baseline),
+        baseline.percentile(50.0),
+        baseline.percentile(99.0)
+    );
+    println!(
+        "ratios: k911 / bare {:.2}, k911 / demo shape {:.2}",
+        per_s(&submit) / per_s(&baseline).max(1.0),
+        per_s(&submit) / per_s(&demo).max(1.0)
     );
     Ok(())
 }
@@ -359,64 +430,77 @@ async fn request(
     Ok((status, bytes))
 }
 
-async fn http_load(
-    client: &HttpClient,
-    addr: &str,
-    token: &str,
+/// Closed-loop HTTP load: `clients` keep-alive clients for `duration`.
+struct Load<'a> {
+    client: &'a HttpClient,
     clients: usize,
     duration: Duration,
-) -> HashMap<&'static str, Series> {
-    let deadline = Instant::now() + duration;
-    let tasks: Vec<_> = (0..clients)
-        .map(|c| {
-            let (client, addr, token) = (client.clone(), addr.to_string(), token.to_string());
-            tokio::spawn(async move {
-                let (mut submit, mut queue) = (Series::default(), Series::default());
-                let mut n = 0u64;
-                while Instant::now() < deadline {
-                    n += 1;
-                    let form = serde_json::json!({
-                        "name": "Иван Петров",
-                        "phone": "+79161234567",
-                        "question": format!("Нагрузочный вопрос {c}-{n}"),
-                    });
-                    let started = Instant::now();
-                    let result = request(
-                        &client,
-                        &addr,
-                        "POST",
-                        "/api/v1/support/tickets",
-                        None,
-                        Some(form.to_string()),
-                    )
-                    .await;
-                    submit.record(matches!(result, Ok((201, _))), started);
-                    if n.is_multiple_of(4) {
+}
+
+impl Load<'_> {
+    /// Anonymous ticket submissions, each client to one of `addrs` in turn; with `queue`, a
+    /// staff queue read (with that token) after every so many of them.
+    async fn run(
+        &self,
+        addrs: &[String],
+        queue: Option<(&str, u64)>,
+    ) -> HashMap<&'static str, Series> {
+        let deadline = Instant::now() + self.duration;
+        let tasks: Vec<_> = (0..self.clients)
+            .map(|c| {
+                let (client, addr) = (self.client.clone(), addrs[c % addrs.len()].clone());
+                let queue = queue.map(|(token, every)| (token.to_string(), every));
+                tokio::spawn(async move {
+                    let (mut submit, mut reads) = (Series::default(), Series::default());
+                    let mut n = 0u64;
+                    while Instant::now() < deadline {
+                        n += 1;
+                        let form = serde_json::json!({
+                            "name": "Иван Петров",
+                            "phone": "+79161234567",
+                            "question": format!("Нагрузочный вопрос {c}-{n}"),
+                        });
                         let started = Instant::now();
                         let result = request(
                             &client,
                             &addr,
-                            "GET",
-                            "/api/v1/staff/support/queue?limit=20",
-                            Some(&token),
+                            "POST",
+                            "/api/v1/support/tickets",
                             None,
+                            Some(form.to_string()),
                         )
                         .await;
-                        queue.record(matches!(result, Ok((200, _))), started);
+                        submit.record(matches!(result, Ok((201, _))), started);
+                        let Some((token, every)) = &queue else {
+                            continue;
+                        };
+                        if n.is_multiple_of(*every) {
+                            let started = Instant::now();
+                            let result = request(
+                                &client,
+                                &addr,
+                                "GET",
+                                "/api/v1/staff/support/queue?limit=20",
+                                Some(token),
+                                None,
+                            )
+                            .await;
+                            reads.record(matches!(result, Ok((200, _))), started);
+                        }
                     }
-                }
-                (submit, queue)
+                    (submit, reads)
+                })
             })
-        })
-        .collect();
-    let mut totals: HashMap<&'static str, Series> = HashMap::new();
-    for task in tasks {
-        if let Ok((submit, queue)) = task.await {
-            totals.entry("submit").or_default().merge(submit);
-            totals.entry("queue").or_default().merge(queue);
+            .collect();
+        let mut totals: HashMap<&'static str, Series> = HashMap::new();
+        for task in tasks {
+            if let Ok((submit, reads)) = task.await {
+                totals.entry("submit").or_default().merge(submit);
+                totals.entry("queue").or_default().merge(reads);
+            }
         }
+        totals
     }
-    totals
 }
 
 /// How often the lag watcher samples: its queries load the same two cores as the service, so
@@ -508,16 +592,22 @@ pub(crate) struct CpuShares {
     started: Instant,
     bench: Option<f64>,
     service: Option<f64>,
-    service_pid: u32,
+    /// The service's processes (several instances count as one service).
+    service_pids: Vec<u32>,
+}
+
+/// CPU seconds of `pids` together so far.
+fn cpu_seconds_of(pids: &[u32]) -> Option<f64> {
+    pids.iter().map(|pid| cpu_seconds(*pid)).sum()
 }
 
 impl CpuShares {
-    pub(crate) fn start(service_pid: u32) -> Self {
+    pub(crate) fn start(service_pids: Vec<u32>) -> Self {
         Self {
             started: Instant::now(),
             bench: cpu_seconds(std::process::id()),
-            service: cpu_seconds(service_pid),
-            service_pid,
+            service: cpu_seconds_of(&service_pids),
+            service_pids,
         }
     }
 }
@@ -526,15 +616,15 @@ impl std::fmt::Display for CpuShares {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let machine = self.started.elapsed().as_secs_f64()
             * std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        let share = |before: Option<f64>, pid: u32| match (before, cpu_seconds(pid)) {
+        let share = |before: Option<f64>, pids: &[u32]| match (before, cpu_seconds_of(pids)) {
             (Some(before), Some(now)) => format!("{:.0} %", (now - before) / machine * 100.0),
             _ => "unknown".to_string(),
         };
         write!(
             f,
             "CPU of the machine: the benchmark's own {}, the service's {}",
-            share(self.bench, std::process::id()),
-            share(self.service, self.service_pid)
+            share(self.bench, &[std::process::id()]),
+            share(self.service, &self.service_pids)
         )
     }
 }

@@ -454,3 +454,41 @@ async fn a_payment_reserved_for_a_loan_is_applied_even_if_the_receiving_process_
         100_000
     );
 }
+
+#[tokio::test]
+async fn a_registry_imported_twice_at_once_applies_each_payment_once() {
+    let app = spawn().await;
+    let [(ivan, _, first), (petr, _, second)] = two_issued_loans(&app).await;
+    let registry = format!(
+        "external_id,contract_number,amount_kopecks,paid_at\n\
+         r-1,{first},10000,2026-11-27T12:06:00+03:00\n\
+         r-2,{second},20000,2026-11-27T12:07:00+03:00\n\
+         r-3,{first},30000,2026-11-27T12:08:00+03:00\n"
+    );
+    let import = || {
+        app.app.payments.import_payments(
+            PaymentChannel::SberbankOnline,
+            RegistryLayout::Standard,
+            registry.as_bytes(),
+            |_| {},
+        )
+    };
+    // Both read the payments as new; the one that appends second finds its batch taken and
+    // goes row by row, where every row is a duplicate.
+    let (one, other) = tokio::join!(import(), import());
+    let (one, other) = (one.unwrap(), other.unwrap());
+    assert_eq!(
+        (one.applied + other.applied, one.duplicate + other.duplicate),
+        (3, 3)
+    );
+    assert_eq!(paid_kopecks(&app, "ivan@example.ru", &ivan).await, 40_000);
+    assert_eq!(paid_kopecks(&app, "petr@example.ru", &petr).await, 20_000);
+    // One receipt and one payment on a loan each.
+    let received: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE event_type IN ('PaymentAssigned', 'PaymentReceived')",
+    )
+    .fetch_one(&app.db.sqlx)
+    .await
+    .unwrap();
+    assert_eq!(received, 6);
+}

@@ -69,6 +69,24 @@ async fn loaded(app: &TestApp, id: &str) -> (usize, serde_json::Value, LoanStatu
     )
 }
 
+/// The loan loaded among others, as a registry import loads its loans.
+async fn loaded_in_a_batch(app: &TestApp, id: &str) -> (usize, serde_json::Value) {
+    let other = Uuid::now_v7().to_string();
+    let ids = [id.to_string(), other.clone()];
+    let loaded = k911_event_store::batch::load_many::<Loan>(&app.db, &ids)
+        .await
+        .unwrap();
+    assert_eq!(
+        loaded[&other].current_sequence, 0,
+        "a loan with no events is new"
+    );
+    let context = &loaded[id];
+    (
+        context.current_sequence,
+        serde_json::to_value(&context.aggregate).unwrap(),
+    )
+}
+
 #[tokio::test]
 async fn a_year_old_loan_loads_from_its_snapshot_to_the_state_its_whole_history_gives() {
     let app = TestApp::spawn().await;
@@ -119,6 +137,7 @@ async fn a_year_old_loan_loads_from_its_snapshot_to_the_state_its_whole_history_
     let (at_sequence, state, status) = loaded(&app, &id).await;
     assert_eq!((at_sequence, &state), (events, &whole));
     assert_eq!(status, LoanStatus::Active);
+    assert_eq!(loaded_in_a_batch(&app, &id).await, (events, whole.clone()));
 
     // The snapshot is what a load starts from: edited, the load shows the edit.
     sqlx::query(
@@ -137,7 +156,11 @@ async fn a_year_old_loan_loads_from_its_snapshot_to_the_state_its_whole_history_
         .execute(&app.db.sqlx)
         .await
         .unwrap();
-    assert_eq!(loaded(&app, &id).await, (events, whole, LoanStatus::Active));
+    assert_eq!(
+        loaded(&app, &id).await,
+        (events, whole.clone(), LoanStatus::Active)
+    );
+    assert_eq!(loaded_in_a_batch(&app, &id).await, (events, whole));
 
     // The next command after a load of the whole history leaves a snapshot of it at once.
     let accrue = LoanCommand::Accrue { through: day(366) };

@@ -133,3 +133,56 @@ async fn a_conflict_in_a_batch_fails_only_the_command_that_lost() {
     assert_eq!((won, lost), (1, 1));
     assert_eq!(app.event_count().await, 6);
 }
+
+#[tokio::test]
+async fn a_batch_of_commands_on_several_aggregates_is_appended_all_or_none() {
+    use k911_event_store::batch::{self, Batch};
+    let app = TestApp::spawn().await;
+    let cqrs = k911_event_store::store::cqrs::<Account>(&app.db, ());
+    let (taken, fresh) = (
+        uuid::Uuid::now_v7().to_string(),
+        uuid::Uuid::now_v7().to_string(),
+    );
+    let ids = [taken.clone(), fresh.clone()];
+    let decided = || async {
+        let mut contexts = batch::load_many::<Account>(&app.db, &ids).await.unwrap();
+        let mut written = Batch::default();
+        let mut refused = vec![];
+        for id in &ids {
+            let context = contexts.get_mut(id).unwrap();
+            match batch::decide(&mut context.aggregate, create(), &()).await {
+                Ok(events) => written
+                    .record(context, events, &Default::default())
+                    .unwrap(),
+                Err(error) => refused.push((id.clone(), error)),
+            }
+        }
+        (written, refused)
+    };
+    let (written, refused) = decided().await;
+    assert!(refused.is_empty());
+    // Another writer creates one of the two meanwhile: nothing of the batch is written.
+    cqrs.framework.execute(&taken, create()).await.unwrap();
+    let lost = written.commit(&app.db).await;
+    assert!(matches!(
+        lost,
+        Err(cqrs_es::persist::PersistenceError::OptimisticLockError)
+    ));
+    assert_eq!(app.event_count().await, 1);
+    // Decided again from a fresh load: the taken one refuses, the other is written.
+    let (written, refused) = decided().await;
+    assert!(matches!(
+        refused.as_slice(),
+        [(id, AccountError::AlreadyExists)] if *id == taken
+    ));
+    written.commit(&app.db).await.unwrap();
+    assert_eq!(app.event_count().await, 2);
+    let loaded = batch::load_many::<Account>(&app.db, &ids).await.unwrap();
+    assert_eq!(
+        (
+            loaded[&taken].current_sequence,
+            loaded[&fresh].current_sequence
+        ),
+        (1, 1)
+    );
+}
