@@ -688,7 +688,13 @@ impl Followers {
                 slot.applied.send_replace(checkpoint);
             }
             if batch.applied == 0 {
-                break;
+                if !batch.held_back {
+                    break;
+                }
+                // Events wait behind a transaction still running (in any database of the
+                // cluster): the rebuild is done only once it has read them.
+                tokio::time::sleep(HELD_BACK_RETRY).await;
+                continue;
             }
             applied += batch.applied as u64;
         }

@@ -386,6 +386,10 @@ CREATE TABLE IF NOT EXISTS read.loan_payments (
     PRIMARY KEY (channel, external_id)
 );
 CREATE INDEX IF NOT EXISTS loan_payments_loan ON read.loan_payments (loan_id, position);
+-- For analysts' reports by day (a month's repayments by day and channel): a range of days reads
+-- that range, not the whole book's payments.
+CREATE INDEX IF NOT EXISTS loan_payments_day ON read.loan_payments (paid_on, channel)
+    INCLUDE (amount_kopecks);
 COMMENT ON TABLE read.loan_payments IS
     'Repayments and how each was applied (353-FZ art. 5 part 20 order).';
 COMMENT ON COLUMN read.loan_payments.channel IS 'Where the money came from: sberbank_online | terminal.';

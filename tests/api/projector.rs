@@ -509,3 +509,31 @@ async fn a_write_failing_in_a_pipelined_batch_is_set_aside_and_the_others_are_wr
     followers.rebuild(Some("pipeline_probe")).await.unwrap();
     assert_eq!(outcome().await, (written, failures));
 }
+
+#[tokio::test]
+async fn a_rebuild_waits_for_events_held_back_by_a_transaction_still_running() {
+    let app = TestApp::spawn().await;
+    submit(&app, 1).await;
+    // An earlier transaction is still open while a later one commits an event.
+    let mut early = app.db.sqlx.begin().await.unwrap();
+    insert_raw(&mut early).await;
+    let mut late = app.db.sqlx.begin().await.unwrap();
+    insert_raw(&mut late).await;
+    late.commit().await.unwrap();
+    let commit_soon = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        early.commit().await.unwrap();
+    });
+    let rebuilt = app
+        .app
+        .followers
+        .rebuild(Some("support_tickets"))
+        .await
+        .unwrap();
+    commit_soon.await.unwrap();
+    assert_eq!(
+        rebuilt[0].1, 3,
+        "every event, once the earlier one committed"
+    );
+    assert_eq!(app.dump(TICKETS_BY_ID.0, TICKETS_BY_ID.1).await.len(), 3);
+}
