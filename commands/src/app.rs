@@ -203,7 +203,6 @@ impl App {
         projections.push(Arc::new(CommissionPayouts));
         let incoming_store = Arc::new(store::store(&db));
         projections.push(Arc::new(PaymentAssignment {
-            db: db.clone(),
             loans: loans.clone(),
             incoming_store: incoming_store.clone(),
         }));

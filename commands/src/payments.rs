@@ -3,7 +3,7 @@
 //! often it arrives. A payment no loan can take is held for staff, never dropped.
 
 use k911_aggregates::incoming_payment::IncomingPaymentEventType;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,12 +16,13 @@ use k911_aggregates::incoming_payment::{
     Destination, ExternalPayment, IncomingPayment, IncomingPaymentCommand, IncomingPaymentError,
     IncomingPaymentEvent, PaymentChannel,
 };
-use k911_aggregates::loan::{contract_digits, Loan, LoanCommand, LoanError};
+use k911_aggregates::loan::{
+    contract_digits, Loan, LoanCommand, LoanError, LoanEvent, LoanEventType,
+};
 use k911_event_store::batch::{self, Batch};
 use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
 use k911_event_store::log::RecordedEvent;
 use k911_event_store::store::{Cqrs, Store};
-use k911_event_store::Database;
 use sha2::Sha256;
 use uuid::Uuid;
 
@@ -393,7 +394,9 @@ impl Payments {
         let mut inboxes = batch::load_many::<IncomingPayment>(&self.core.db, &payment_ids)
             .await
             .map_err(Error::from_store)?;
+        // A payment received before needs no loan.
         let digits: Vec<String> = rows()
+            .filter(|(_, p)| !inboxes[&p.id().to_string()].aggregate.received())
             .map(|(_, p)| contract_digits(&p.contract_number))
             .collect();
         let loan_of: HashMap<String, Uuid> =
@@ -502,18 +505,8 @@ fn apply_payment(payment: &ExternalPayment) -> LoanCommand {
 /// between the reservation and the loan's command cannot lose the money. The loan applies each
 /// `(channel, external_id)` once, so doing it twice is harmless.
 pub struct PaymentAssignment {
-    pub(crate) db: Database,
     pub(crate) loans: Arc<Cqrs<Loan>>,
     pub(crate) incoming_store: Arc<Store<IncomingPayment>>,
-}
-
-/// The loan an event of the payment assignment's sends its payment to, if any.
-fn assigned_loan(event: &RecordedEvent) -> Result<Option<Uuid>, FollowerError> {
-    Ok(match payload::<IncomingPaymentEvent>(event)? {
-        IncomingPaymentEvent::PaymentAssigned { loan_id, .. }
-        | IncomingPaymentEvent::PaymentMatched { loan_id, .. } => Some(loan_id),
-        IncomingPaymentEvent::PaymentUnmatched { .. } => None,
-    })
 }
 
 #[async_trait]
@@ -526,6 +519,7 @@ impl Follower for PaymentAssignment {
         vec![
             IncomingPaymentEventType::PaymentAssigned.into(),
             IncomingPaymentEventType::PaymentMatched.into(),
+            LoanEventType::PaymentReceived.into(),
         ]
     }
 
@@ -535,8 +529,14 @@ impl Follower for PaymentAssignment {
 
     async fn apply(&self, _: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         let bad = |e: &dyn StepFailure| step_failed(event, e);
-        let Some(loan_id) = assigned_loan(event)? else {
+        // The loans' receipts are read only to know what needs nothing (`apply_all`).
+        if !event.of::<IncomingPayment>() {
             return Ok(());
+        }
+        let loan_id = match payload::<IncomingPaymentEvent>(event)? {
+            IncomingPaymentEvent::PaymentAssigned { loan_id, .. }
+            | IncomingPaymentEvent::PaymentMatched { loan_id, .. } => loan_id,
+            IncomingPaymentEvent::PaymentUnmatched { .. } => return Ok(()),
         };
         let payment_id = aggregate_uuid(event)?;
         let inbox = crate::execute::load(&self.incoming_store, payment_id)
@@ -560,42 +560,35 @@ impl Follower for PaymentAssignment {
         Ok(())
     }
 
-    /// Nearly always the receiving request or the registry import applied the payment already:
-    /// the batch's payments and loans are loaded together, and only a loan that does not hold its
-    /// payment yet is given the command.
+    /// Nearly always the receiving request or the registry import applied the payment already,
+    /// and the loan's receipt follows the reservation in the log, often in the same batch: such a
+    /// payment needs nothing more. Any other is given to its loan.
     async fn apply_all(
         &self,
         tx: &BatchTx<'_>,
         events: &[RecordedEvent],
     ) -> Result<(), FollowerError> {
-        let mut assigned = vec![];
-        for event in events {
-            if let Some(loan_id) = assigned_loan(event)? {
-                assigned.push((event, aggregate_uuid(event)?, loan_id));
+        let mut received = HashSet::new();
+        for event in events.iter().filter(|event| event.of::<Loan>()) {
+            if let LoanEvent::PaymentReceived {
+                channel,
+                external_id,
+                ..
+            } = payload(event)?
+            {
+                received.insert((aggregate_uuid(event)?, channel, external_id));
             }
         }
-        let not_now = |e: Error| FollowerError::NotNow(e.to_string());
-        let ids = |of: fn(&(&RecordedEvent, Uuid, Uuid)) -> Uuid| -> Vec<String> {
-            assigned.iter().map(|a| of(a).to_string()).collect()
-        };
-        let inboxes = batch::load_many::<IncomingPayment>(&self.db, &ids(|a| a.1))
-            .await
-            .map_err(|e| not_now(Error::from_store(e)))?;
-        let loans = batch::load_many::<Loan>(&self.db, &ids(|a| a.2))
-            .await
-            .map_err(|e| not_now(Error::from_store(e)))?;
-        for (event, payment_id, loan_id) in assigned {
-            let held = inboxes[&payment_id.to_string()]
-                .aggregate
-                .payment()
-                .is_some_and(|p| {
-                    loans[&loan_id.to_string()]
-                        .aggregate
-                        .has_payment(p.channel, &p.external_id)
-                });
-            if !held {
-                self.apply(tx, event).await?;
+        for event in events.iter().filter(|event| event.of::<IncomingPayment>()) {
+            if let IncomingPaymentEvent::PaymentAssigned {
+                payment, loan_id, ..
+            } = payload(event)?
+            {
+                if received.contains(&(loan_id, payment.channel, payment.external_id)) {
+                    continue;
+                }
             }
+            self.apply(tx, event).await?;
         }
         Ok(())
     }

@@ -173,10 +173,12 @@ impl Batch {
             return Ok(());
         }
         db.appends.append_together(self.events).await?;
-        let snapshots = Snapshots::new(db.sqlx.clone());
-        for ((aggregate_type, id), pending) in self.snapshots {
-            snapshots.save_as(aggregate_type, &id, pending).await;
-        }
+        let due = self
+            .snapshots
+            .into_iter()
+            .map(|((aggregate_type, id), pending)| (aggregate_type, id, pending))
+            .collect();
+        Snapshots::new(db.sqlx.clone()).save_all(due).await;
         Ok(())
     }
 }

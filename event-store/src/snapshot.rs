@@ -109,29 +109,44 @@ impl Snapshots {
 
     /// Saves `pending` once its events committed, unless a newer snapshot is there already.
     pub async fn save<A: Aggregate>(&self, aggregate_id: &str, pending: Pending) {
-        self.save_as(A::TYPE, aggregate_id, pending).await;
+        self.save_all(vec![(A::TYPE, aggregate_id.to_string(), pending)])
+            .await;
     }
 
-    /// [`Self::save`] for an aggregate type named at run time (a batch of several types).
-    pub async fn save_as(&self, aggregate_type: &str, aggregate_id: &str, pending: Pending) {
+    /// [`Self::save`] for many aggregates (of any types, each once) in one statement.
+    pub async fn save_all(&self, pending: Vec<(&str, String, Pending)>) {
+        if pending.is_empty() {
+            return;
+        }
+        let mut types = Vec::with_capacity(pending.len());
+        let mut ids = Vec::with_capacity(pending.len());
+        let mut sequences = Vec::with_capacity(pending.len());
+        let mut states = Vec::with_capacity(pending.len());
+        for (aggregate_type, aggregate_id, pending) in pending {
+            types.push(aggregate_type);
+            ids.push(aggregate_id);
+            sequences.push(pending.sequence as i64);
+            states.push(pending.state);
+        }
         let saved = sqlx::query(
             "INSERT INTO aggregate_snapshots (aggregate_type, aggregate_id, sequence, code_version, state)
-             VALUES ($1, $2, $3, $4, $5)
+             SELECT t, id, seq, $4, st FROM UNNEST($1::text[], $2::text[], $3::bigint[], $5::jsonb[])
+                 AS u(t, id, seq, st)
              ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
                 SET sequence = EXCLUDED.sequence, code_version = EXCLUDED.code_version,
                     state = EXCLUDED.state, taken_at = now()
               WHERE aggregate_snapshots.sequence < EXCLUDED.sequence
                  OR aggregate_snapshots.code_version <> EXCLUDED.code_version",
         )
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .bind(pending.sequence as i64)
+        .bind(&types)
+        .bind(&ids)
+        .bind(&sequences)
         .bind(CODE_VERSION)
-        .bind(pending.state)
+        .bind(&states)
         .execute(&self.pool)
         .await;
         if let Err(error) = saved {
-            tracing::warn!(aggregate_type, %error, "snapshot not saved; loads replay more");
+            tracing::warn!(%error, "snapshots not saved; loads replay more");
         }
     }
 }
