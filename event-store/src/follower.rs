@@ -924,8 +924,10 @@ struct ProjectorConnection {
     client: Client,
     /// The read model's own statements, prepared on first use.
     statements: Statements,
-    /// Takes the read model's lock for the transaction and reads its checkpoint.
+    /// Takes the follower's transaction-level lock, if no one holds it.
     lock: Statement,
+    /// Reads its stored checkpoint (after the lock: see `connect`).
+    checkpoint: Statement,
     /// The log read ([`log::READ_AFTER`]).
     read: Statement,
     /// Stores the checkpoint.
@@ -952,12 +954,17 @@ async fn connect(db: &Database, projection: &str) -> Result<ProjectorConnection,
             tracing::debug!(%error, "projector connection closed");
         }
     });
-    // The checkpoint is read once the lock is taken (same statement), so no event is applied
-    // twice by two instances.
+    // The lock and the checkpoint are two statements, the checkpoint read after the lock is
+    // taken. In one statement its snapshot would be older than the lock: the other instance's
+    // batch could commit (and let go of the lock) in between, and its events be applied again
+    // (test `two_instances_racing_for_every_batch_apply_each_event_once`).
     let lock = client
+        .prepare("SELECT pg_try_advisory_xact_lock(hashtext($1))")
+        .await?;
+    let checkpoint = client
         .prepare(
             "SELECT transaction_id::text, global_position FROM projection_checkpoints
-              WHERE projection = $1 AND pg_try_advisory_xact_lock(hashtext($2))",
+              WHERE projection = $1",
         )
         .await?;
     let read = client.prepare(log::READ_AFTER).await?;
@@ -972,6 +979,7 @@ async fn connect(db: &Database, projection: &str) -> Result<ProjectorConnection,
         client,
         statements: Statements::default(),
         lock,
+        checkpoint,
         read,
         store,
     })
@@ -1023,9 +1031,9 @@ struct NextRead {
 /// nothing to apply stores how far it has seen only when `persist_idle`: the read is harmless to
 /// repeat, so idle checkpoints need not cost a commit each time.
 ///
-/// Round-trips: BEGIN, the lock and the log read travel together when the projector knows where
-/// to read from (it does after its first batch); then the read model's statements; then the
-/// checkpoint and COMMIT together. An error leaves the transaction open: the caller drops the
+/// Round-trips: BEGIN, the lock, the checkpoint and the log read travel together when the
+/// projector knows where to read from (it does after its first batch); then the read model's
+/// statements; then the checkpoint and COMMIT together. An error leaves the transaction open: the caller drops the
 /// connection, and the server rolls it back.
 async fn apply_batch(
     connection: &ProjectorConnection,
@@ -1038,20 +1046,22 @@ async fn apply_batch(
     let projection = slot.projection.as_ref();
     let (name, key, types) = (projection.name(), lock_key(projection), &slot.types);
     let begin = client.batch_execute("BEGIN");
-    let lock_params: [&(dyn ToSql + Sync); 2] = [&name, &key];
-    let lock = client.query_opt(&connection.lock, &lock_params);
-    let (row, guess) = match next {
+    let (key_param, name_param): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) =
+        ([&key], [&name]);
+    let lock = client.query_one(&connection.lock, &key_param);
+    let stored = client.query_opt(&connection.checkpoint, &name_param);
+    let (locked, row, guess) = match next {
         Some(next) => {
             let read = log::read_after(client, &connection.read, next.from, types, BATCH);
-            let ((), row, page) = tokio::try_join!(begin, lock, read)?;
-            (row, Some((next.stored, page)))
+            let ((), locked, row, page) = tokio::try_join!(begin, lock, stored, read)?;
+            (locked, row, Some((next.stored, page)))
         }
         None => {
-            let ((), row) = tokio::try_join!(begin, lock)?;
-            (row, None)
+            let ((), locked, row) = tokio::try_join!(begin, lock, stored)?;
+            (locked, row, None)
         }
     };
-    let Some(row) = row else {
+    let Some(row) = row.filter(|_| locked.get::<_, bool>(0)) else {
         client.batch_execute("COMMIT").await?;
         return Ok(Batch {
             applied: 0,

@@ -76,6 +76,10 @@ pub struct BookArgs {
     /// Seconds of cabinet load.
     #[arg(long, default_value_t = 20)]
     duration: u64,
+    /// With more than one, the cabinet load runs again spread over this many instances of
+    /// `k911 serve` on the one database.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
 }
 
 /// The password of the borrowers who log in to the cabinet during the benchmark.
@@ -148,15 +152,12 @@ pub async fn run(args: &BookArgs, k911: &std::path::Path, url: &str) -> anyhow::
     // finds every loan charged and every debtor in quiet hours, so the projectors are timed
     // alone.
     let last_evening = evening(close_day - Days::new(1)) + chrono::Duration::hours(2);
-    let service = crate::Service::start(
-        k911,
-        url,
-        &[
-            ("K911_CLOCK", "manual"),
-            ("K911_CLOCK_START", &last_evening.to_rfc3339()),
-        ],
-    )
-    .await?;
+    let last_evening = last_evening.to_rfc3339();
+    let service_clock = [
+        ("K911_CLOCK", "manual"),
+        ("K911_CLOCK_START", last_evening.as_str()),
+    ];
+    let service = crate::Service::start(k911, url, &service_clock).await?;
     let started = Instant::now();
     wait_for_read_models(&db).await?;
     let seconds = started.elapsed().as_secs_f64();
@@ -220,16 +221,14 @@ pub async fn run(args: &BookArgs, k911: &std::path::Path, url: &str) -> anyhow::
             series.failed
         )
     };
+    let one = [service.addr.clone()];
     let cpu = crate::CpuShares::start(vec![service.pid]);
-    cabinet(
-        "",
-        &cabinet_load(&client, &service.addr, &sessions, args).await?,
-    );
+    cabinet("", &cabinet_load(&client, &one, &sessions, args).await?);
     println!("  {cpu}");
     // Again, with an analyst's heavy query running back to back beside it.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let analyst = tokio::spawn(analyst_loop(url.to_string(), close_day, stop.clone()));
-    let beside = cabinet_load(&client, &service.addr, &sessions, args).await?;
+    let beside = cabinet_load(&client, &one, &sessions, args).await?;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let analyst = analyst.await??;
     cabinet(" beside the analyst's query", &beside);
@@ -238,6 +237,24 @@ pub async fn run(args: &BookArgs, k911: &std::path::Path, url: &str) -> anyhow::
         analyst.ok,
         analyst.percentile(50.0)
     );
+    if args.instances > 1 {
+        let mut others = vec![];
+        for _ in 1..args.instances {
+            others.push(crate::Service::start(k911, url, &service_clock).await?);
+        }
+        let addrs: Vec<String> = std::iter::once(&service)
+            .chain(&others)
+            .map(|s| s.addr.clone())
+            .collect();
+        let pids = std::iter::once(&service).chain(&others).map(|s| s.pid);
+        let cpu = crate::CpuShares::start(pids.collect());
+        let spread = cabinet_load(&client, &addrs, &sessions, args).await?;
+        cabinet(&format!(" over {} instances", addrs.len()), &spread);
+        println!("  {cpu}");
+        for other in others {
+            other.stop().await;
+        }
+    }
 
     let (fresh, year) = command_costs(&db, &made).await?;
     println!(
@@ -655,17 +672,19 @@ async fn log_in_borrowers(
     Ok(Arc::new(sessions))
 }
 
-/// `clients` concurrent borrowers reading their loan page, each request a random session's.
+/// `clients` concurrent borrowers reading their loan page, each request a random session's,
+/// each client at one of `addrs` in turn.
 async fn cabinet_load(
     client: &crate::HttpClient,
-    addr: &str,
+    addrs: &[String],
     sessions: &Arc<Vec<Session>>,
     args: &BookArgs,
 ) -> anyhow::Result<crate::Series> {
     let deadline = Instant::now() + Duration::from_secs(args.duration);
     let tasks: Vec<_> = (0..args.clients)
         .map(|c| {
-            let (client, addr, sessions) = (client.clone(), addr.to_string(), sessions.clone());
+            let addr = addrs[c % addrs.len()].clone();
+            let (client, sessions) = (client.clone(), sessions.clone());
             tokio::spawn(async move {
                 let mut rng = StdRng::seed_from_u64(c as u64);
                 let mut series = crate::Series::default();

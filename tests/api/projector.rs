@@ -537,3 +537,68 @@ async fn a_rebuild_waits_for_events_held_back_by_a_transaction_still_running() {
     );
     assert_eq!(app.dump(TICKETS_BY_ID.0, TICKETS_BY_ID.1).await.len(), 3);
 }
+
+/// A read model that counts the events it is given: applying one twice shows.
+struct Counter;
+
+#[async_trait::async_trait]
+impl Follower for Counter {
+    fn name(&self) -> &'static str {
+        "event_counter"
+    }
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![SupportTicketEventType::TicketSubmitted.into()]
+    }
+    fn kind(&self) -> Kind {
+        Kind::ReadModel {
+            create_sql: "CREATE TABLE IF NOT EXISTS read.event_counter
+                             (id int PRIMARY KEY, n bigint NOT NULL);
+                         INSERT INTO read.event_counter VALUES (1, 0) ON CONFLICT DO NOTHING",
+            drop_sql: "DROP TABLE IF EXISTS read.event_counter",
+        }
+    }
+    async fn apply(&self, tx: &BatchTx<'_>, _: &RecordedEvent) -> Result<(), FollowerError> {
+        tx.execute("UPDATE read.event_counter SET n = n + 1 WHERE id = 1", &[])
+            .await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn two_instances_racing_for_every_batch_apply_each_event_once() {
+    let app = TestApp::spawn().await;
+    // Two instances' followers of one read model, both woken by every commit.
+    let instances: Vec<Followers> = (0..2)
+        .map(|_| Followers::new(app.db.clone(), vec![Arc::new(Counter) as Arc<dyn Follower>]))
+        .collect();
+    let tasks: Vec<_> = instances.iter().flat_map(Followers::start).collect();
+    let mut last = 0;
+    for _ in 0..1500 {
+        let mut tx = app.db.sqlx.begin().await.unwrap();
+        last = insert_raw(&mut tx).await.1;
+        tx.commit().await.unwrap();
+        for instance in &instances {
+            instance.committed(&["TicketSubmitted".to_string()]);
+        }
+    }
+    for instance in &instances {
+        instance
+            .wait_for_all(last, Duration::from_secs(30))
+            .await
+            .unwrap();
+        instance.shutdown();
+    }
+    for task in tasks {
+        task.abort();
+    }
+    let counted: i64 = sqlx::query_scalar("SELECT n FROM read.event_counter")
+        .fetch_one(&app.db.sqlx)
+        .await
+        .unwrap();
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'TicketSubmitted'")
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap();
+    assert_eq!(counted, events, "every event counted once");
+}
