@@ -1006,7 +1006,8 @@ async fn prepare(client: &Client, projection: &dyn Follower) -> Result<(), Follo
 struct Batch {
     /// Events applied (0: nothing new, or another instance holds the lock).
     applied: usize,
-    /// How far the log has been seen; `None` when the lock was not ours.
+    /// How far the log has been seen (when the lock was not ours, as far as the instance that
+    /// holds it had stored).
     checkpoint: Option<Checkpoint>,
     /// Whether that was stored.
     persisted: bool,
@@ -1061,19 +1062,24 @@ async fn apply_batch(
             (locked, row, None)
         }
     };
-    let Some(row) = row.filter(|_| locked.get::<_, bool>(0)) else {
-        client.batch_execute("COMMIT").await?;
-        return Ok(Batch {
-            applied: 0,
-            checkpoint: None,
-            persisted: false,
-            held_back: false,
-            next: None,
-        });
-    };
-    let checkpoint = Checkpoint {
+    let stored = row.map(|row| Checkpoint {
         transaction_id: log::parse_xid(row.get(0)),
         global_position: row.get(1),
+    });
+    let checkpoint = match stored {
+        Some(checkpoint) if locked.get::<_, bool>(0) => checkpoint,
+        // Another instance is applying a batch: what it committed before shows as progress
+        // here, so this instance's readers waiting for it go on without waiting for a poll.
+        _ => {
+            client.batch_execute("COMMIT").await?;
+            return Ok(Batch {
+                applied: 0,
+                checkpoint: stored,
+                persisted: false,
+                held_back: false,
+                next: None,
+            });
+        }
     };
     let started = std::time::Instant::now();
     let page = match guess {
