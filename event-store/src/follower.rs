@@ -35,6 +35,8 @@ const CHANNEL: &str = "k911_events";
 const NOTIFY_EVERY: Duration = Duration::from_millis(5);
 /// How soon a projector looks again at events held back by a running transaction.
 const HELD_BACK_RETRY: Duration = Duration::from_millis(5);
+/// A rebuild held back this long says so (every such interval) and goes on waiting.
+const HELD_BACK_WARNING: Duration = Duration::from_secs(10);
 /// How often a projector with nothing to apply stores how far it has seen.
 const PERSIST_IDLE_EVERY: Duration = Duration::from_secs(1);
 /// Pause before a projector that failed tries again.
@@ -654,6 +656,15 @@ impl Followers {
                 &[&lock_key(projection.as_ref())],
             )
             .await?;
+        // The checkpoint goes back first: readers elsewhere then wait for the replay, and never
+        // see the emptied tables under the old checkpoint.
+        client
+            .execute(
+                "UPDATE projection_checkpoints SET transaction_id = '0', global_position = 0,
+                        updated_at = now() WHERE projection = $1",
+                &[&projection.name()],
+            )
+            .await?;
         if let Kind::ReadModel { drop_sql, .. } = projection.kind() {
             client.batch_execute(drop_sql).await?;
         }
@@ -664,15 +675,9 @@ impl Followers {
                 &[&projection.name()],
             )
             .await?;
-        client
-            .execute(
-                "UPDATE projection_checkpoints SET transaction_id = '0', global_position = 0,
-                        updated_at = now() WHERE projection = $1",
-                &[&projection.name()],
-            )
-            .await?;
         let mut applied = 0u64;
         let mut next = None;
+        let mut waiting_since: Option<std::time::Instant> = None;
         loop {
             let batch = match apply_batch(&connection, slot, true, false, next).await {
                 Err(error) if error.about_one_event() => {
@@ -693,9 +698,19 @@ impl Followers {
                 }
                 // Events wait behind a transaction still running (in any database of the
                 // cluster): the rebuild is done only once it has read them.
+                let since = *waiting_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() > HELD_BACK_WARNING {
+                    tracing::warn!(
+                        projection = projection.name(),
+                        "rebuild waiting for a transaction that has been open for a long time \
+                         (pg_stat_activity: idle in transaction, or prepared)"
+                    );
+                    waiting_since = Some(std::time::Instant::now());
+                }
                 tokio::time::sleep(HELD_BACK_RETRY).await;
                 continue;
             }
+            waiting_since = None;
             applied += batch.applied as u64;
         }
         client
@@ -1046,7 +1061,9 @@ async fn apply_batch(
     let client = &connection.client;
     let projection = slot.projection.as_ref();
     let (name, key, types) = (projection.name(), lock_key(projection), &slot.types);
-    let begin = client.batch_execute("BEGIN");
+    // Read committed, whatever the database's default: the checkpoint's statement must see the
+    // commit of the instance that let go of the lock.
+    let begin = client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED");
     let (key_param, name_param): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) =
         ([&key], [&name]);
     let lock = client.query_one(&connection.lock, &key_param);

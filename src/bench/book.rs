@@ -223,12 +223,16 @@ pub async fn run(args: &BookArgs, k911: &std::path::Path, url: &str) -> anyhow::
     };
     let one = [service.addr.clone()];
     let cpu = crate::CpuShares::start(vec![service.pid]);
-    cabinet("", &cabinet_load(&client, &one, &sessions, args).await?);
+    let duration = Duration::from_secs(args.duration);
+    cabinet(
+        "",
+        &cabinet_load(&client, &one, &sessions, args, duration).await?,
+    );
     println!("  {cpu}");
     // Again, with an analyst's heavy query running back to back beside it.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let analyst = tokio::spawn(analyst_loop(url.to_string(), close_day, stop.clone()));
-    let beside = cabinet_load(&client, &one, &sessions, args).await?;
+    let beside = cabinet_load(&client, &one, &sessions, args, duration).await?;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let analyst = analyst.await??;
     cabinet(" beside the analyst's query", &beside);
@@ -246,9 +250,11 @@ pub async fn run(args: &BookArgs, k911: &std::path::Path, url: &str) -> anyhow::
             .chain(&others)
             .map(|s| s.addr.clone())
             .collect();
+        // The new instances' pools and prepared statements warmed up first, unmeasured.
+        cabinet_load(&client, &addrs, &sessions, args, duration / 4).await?;
         let pids = std::iter::once(&service).chain(&others).map(|s| s.pid);
         let cpu = crate::CpuShares::start(pids.collect());
-        let spread = cabinet_load(&client, &addrs, &sessions, args).await?;
+        let spread = cabinet_load(&client, &addrs, &sessions, args, duration).await?;
         cabinet(&format!(" over {} instances", addrs.len()), &spread);
         println!("  {cpu}");
         for other in others {
@@ -679,8 +685,9 @@ async fn cabinet_load(
     addrs: &[String],
     sessions: &Arc<Vec<Session>>,
     args: &BookArgs,
+    duration: Duration,
 ) -> anyhow::Result<crate::Series> {
-    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let deadline = Instant::now() + duration;
     let tasks: Vec<_> = (0..args.clients)
         .map(|c| {
             let addr = addrs[c % addrs.len()].clone();
