@@ -621,7 +621,8 @@ async fn registry_import(
     let file = std::env::temp_dir().join(format!("k911-book-registry-{}.csv", std::process::id()));
     std::fs::write(&file, csv)?;
     let import_at = paid_at + chrono::Duration::hours(2);
-    // Its own process, with a connection for each contract in flight, as the close.
+    // Its own process, with as many write connections as the close (its batches in flight use
+    // a few of them).
     let env = [
         ("K911_CLOCK", "manual"),
         ("K911_CLOCK_START", &import_at.to_rfc3339()),
