@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use k911_aggregates::incoming_payment::{IncomingPayment, IncomingPaymentEvent};
 use k911_aggregates::incoming_payment::{IncomingPaymentEventType, PaymentChannel};
 use k911_aggregates::loan::course::Course;
-use k911_aggregates::loan::ledger::Debt;
+use k911_aggregates::loan::ledger::{Allocation, Debt};
 use k911_aggregates::loan::reminders::ReminderRules;
 use k911_aggregates::loan::LoanEventType;
 use k911_aggregates::loan::{Loan, LoanEvent};
@@ -190,6 +190,87 @@ impl Facts {
                 &closed_on,
                 &time_zone,
                 &at,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// The payments of a batch: their rows inserted with one statement, each loan's paid and held
+/// money moved with one more. Written before any later statement of the batch on what they touch
+/// (a refund, a ledger correction), so the log's order holds.
+#[derive(Default)]
+struct Receipts {
+    rows: Vec<Receipt>,
+}
+
+struct Receipt {
+    loan_id: Uuid,
+    channel: &'static str,
+    external_id: String,
+    amount: i64,
+    paid_at: DateTime<Utc>,
+    paid_on: NaiveDate,
+    allocation: Allocation,
+    position: i64,
+}
+
+impl Receipts {
+    async fn write(&mut self, tx: &BatchTx<'_>) -> Result<(), FollowerError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.rows);
+        let column = |f: fn(&Receipt) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+        let loan_ids: Vec<Uuid> = rows.iter().map(|r| r.loan_id).collect();
+        let channels: Vec<&str> = rows.iter().map(|r| r.channel).collect();
+        let external_ids: Vec<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
+        let paid_at: Vec<DateTime<Utc>> = rows.iter().map(|r| r.paid_at).collect();
+        let paid_on: Vec<NaiveDate> = rows.iter().map(|r| r.paid_on).collect();
+        let (amounts, held, positions) = (
+            column(|r| r.amount),
+            column(|r| r.allocation.held.get()),
+            column(|r| r.position),
+        );
+        tx.execute(
+            "UPDATE read.loans l
+                SET paid_kopecks = l.paid_kopecks + d.paid,
+                    held_kopecks = l.held_kopecks + d.held,
+                    last_position = GREATEST(l.last_position, d.at)
+               FROM (SELECT loan_id, sum(paid)::bigint AS paid, sum(held)::bigint AS held,
+                            max(at) AS at
+                       FROM UNNEST($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[])
+                            AS u (loan_id, paid, held, at)
+                      GROUP BY loan_id) d
+              WHERE l.loan_id = d.loan_id",
+            &[&loan_ids, &amounts, &held, &positions],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO read.loan_payments (channel, external_id, loan_id, amount_kopecks,
+                 paid_at, paid_on, to_overdue_interest, to_overdue_principal,
+                 to_current_interest, to_current_principal, to_penalty, to_other,
+                 held_kopecks, position)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::bigint[],
+                                  $5::timestamptz[], $6::date[], $7::bigint[], $8::bigint[],
+                                  $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[],
+                                  $13::bigint[], $14::bigint[])",
+            &[
+                &channels,
+                &external_ids,
+                &loan_ids,
+                &amounts,
+                &paid_at,
+                &paid_on,
+                &column(|r| r.allocation.applied.overdue_interest.get()),
+                &column(|r| r.allocation.applied.overdue_principal.get()),
+                &column(|r| r.allocation.applied.current_interest.get()),
+                &column(|r| r.allocation.applied.current_principal.get()),
+                &column(|r| r.allocation.applied.penalty.get()),
+                &column(|r| r.allocation.applied.other.get()),
+                &held,
+                &positions,
             ],
         )
         .await?;
@@ -470,6 +551,7 @@ impl Follower for Loans {
         let mut courses = Courses::load(tx, &ids).await?;
         let mut facts = Facts::default();
         let mut reminders = Reminders::default();
+        let mut receipts = Receipts::default();
         for (p, loan_id, event) in loan_events {
             match event {
                 LoanEvent::OverdueReminderSent { sent_at, .. } => {
@@ -477,11 +559,12 @@ impl Follower for Loans {
                 }
                 event => {
                     courses.follow(loan_id, &event, p);
-                    self.record(tx, &mut courses, &mut facts, loan_id, p, event)
-                        .await?;
+                    let pending = (&mut courses, &mut facts, &mut receipts);
+                    self.record(tx, pending, loan_id, p, event).await?;
                 }
             }
         }
+        receipts.write(tx).await?;
         facts.write(tx).await?;
         reminders.write(tx).await?;
         courses.write(tx).await
@@ -498,12 +581,20 @@ impl Loans {
     async fn record(
         &self,
         tx: &BatchTx<'_>,
-        courses: &mut Courses,
-        facts: &mut Facts,
+        (courses, facts, receipts): (&mut Courses, &mut Facts, &mut Receipts),
         loan_id: Uuid,
         p: i64,
         event: LoanEvent,
     ) -> Result<(), FollowerError> {
+        if matches!(
+            event,
+            LoanEvent::RefundRequested { .. }
+                | LoanEvent::RefundFailed { .. }
+                | LoanEvent::LedgerCorrected { .. }
+        ) {
+            // They move held money and payments' rows after the payments before them.
+            receipts.write(tx).await?;
+        }
         match event {
             LoanEvent::LoanOffered {
                 terms,
@@ -586,38 +677,16 @@ impl Loans {
                 paid_at,
                 paid_on,
                 allocation,
-            } => {
-                let a = allocation.applied;
-                tx.execute(
-                    set!("paid_kopecks = paid_kopecks + $3, held_kopecks = held_kopecks + $4"),
-                    &[&loan_id, &p, &amount.get(), &allocation.held.get()],
-                )
-                .await?;
-                tx.execute(
-                    "INSERT INTO read.loan_payments (channel, external_id, loan_id, amount_kopecks,
-                         paid_at, paid_on, to_overdue_interest, to_overdue_principal,
-                         to_current_interest, to_current_principal, to_penalty, to_other,
-                         held_kopecks, position)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                    &[
-                        &channel.as_str(),
-                        &external_id,
-                        &loan_id,
-                        &amount.get(),
-                        &paid_at,
-                        &paid_on,
-                        &a.overdue_interest.get(),
-                        &a.overdue_principal.get(),
-                        &a.current_interest.get(),
-                        &a.current_principal.get(),
-                        &a.penalty.get(),
-                        &a.other.get(),
-                        &allocation.held.get(),
-                        &p,
-                    ],
-                )
-                .await?;
-            }
+            } => receipts.rows.push(Receipt {
+                loan_id,
+                channel: channel.as_str(),
+                external_id,
+                amount: amount.get(),
+                paid_at,
+                paid_on,
+                allocation,
+                position: p,
+            }),
             LoanEvent::RefundRequested {
                 refund_id, amount, ..
             } => {
@@ -665,28 +734,38 @@ impl Loans {
                     &[&loan_id, &p, &held.get(), &RefundState::Pending],
                 )
                 .await?;
-                for (channel, external_id, allocation) in allocations {
-                    let a = allocation.applied;
-                    tx.execute(
-                        "UPDATE read.loan_payments
-                            SET to_overdue_interest = $3, to_overdue_principal = $4,
-                                to_current_interest = $5, to_current_principal = $6,
-                                to_penalty = $7, to_other = $8, held_kopecks = $9
-                          WHERE channel = $1 AND external_id = $2",
-                        &[
-                            &channel.as_str(),
-                            &external_id,
-                            &a.overdue_interest.get(),
-                            &a.overdue_principal.get(),
-                            &a.current_interest.get(),
-                            &a.current_principal.get(),
-                            &a.penalty.get(),
-                            &a.other.get(),
-                            &allocation.held.get(),
-                        ],
-                    )
-                    .await?;
-                }
+                let column = |f: fn(&Allocation) -> i64| {
+                    allocations
+                        .iter()
+                        .map(|(_, _, a)| f(a))
+                        .collect::<Vec<i64>>()
+                };
+                let channels: Vec<&str> = allocations.iter().map(|(c, _, _)| c.as_str()).collect();
+                let external_ids: Vec<&str> =
+                    allocations.iter().map(|(_, e, _)| e.as_str()).collect();
+                tx.execute(
+                    "UPDATE read.loan_payments p
+                        SET to_overdue_interest = d.oi, to_overdue_principal = d.op,
+                            to_current_interest = d.ci, to_current_principal = d.cp,
+                            to_penalty = d.pe, to_other = d.ot, held_kopecks = d.held
+                       FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[],
+                                   $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[],
+                                   $9::bigint[])
+                            AS d (channel, external_id, oi, op, ci, cp, pe, ot, held)
+                      WHERE p.channel = d.channel AND p.external_id = d.external_id",
+                    &[
+                        &channels,
+                        &external_ids,
+                        &column(|a| a.applied.overdue_interest.get()),
+                        &column(|a| a.applied.overdue_principal.get()),
+                        &column(|a| a.applied.current_interest.get()),
+                        &column(|a| a.applied.current_principal.get()),
+                        &column(|a| a.applied.penalty.get()),
+                        &column(|a| a.applied.other.get()),
+                        &column(|a| a.held.get()),
+                    ],
+                )
+                .await?;
             }
             LoanEvent::LoanRepaid { closed_on } => {
                 let fact = facts.of(loan_id, p);

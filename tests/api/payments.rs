@@ -492,3 +492,42 @@ async fn a_registry_imported_twice_at_once_applies_each_payment_once() {
     .unwrap();
     assert_eq!(received, 6);
 }
+
+#[tokio::test]
+async fn a_late_payment_before_another_reallocates_both_and_a_rebuild_agrees() {
+    let app = spawn().await;
+    let (password, _, number) = issued_loan(&app).await;
+    // 2 000 ₽ reported on the 3rd: interest first, the rest to principal.
+    move_clock(&app, "2026-12-03T10:00:00+03:00").await;
+    let payment = notification("sb-1", &number, 200_000, "2026-12-03T09:00:00+03:00");
+    assert_eq!(
+        notify(&app, &payment, SECRET).await.body["status"],
+        "applied"
+    );
+    // On the 5th a terminal's registry brings 1 000 ₽ paid on the 1st: it comes first now, and
+    // the payment of the 3rd is applied again to what it left.
+    move_clock(&app, "2026-12-05T09:00:00+03:00").await;
+    let registry = format!(
+        "external_id,contract_number,amount_kopecks,paid_at\n\
+         t-1,{number},100000,2026-12-01T18:00:00+03:00\n"
+    );
+    let report = app
+        .app
+        .payments
+        .import_payments(
+            PaymentChannel::Terminal,
+            RegistryLayout::Standard,
+            registry.as_bytes(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.applied, 1);
+    let token = login(&app, "ivan@example.ru", &password).await;
+    let live = loans(&app, &token).await[0].clone();
+    let payments = live["payments"].as_array().unwrap();
+    assert_eq!(payments.len(), 2, "{live:#}");
+    // The rebuild applies both payments and the correction in one batch: same figures.
+    app.app.followers.rebuild(Some("loans")).await.unwrap();
+    assert_eq!(loans(&app, &token).await[0], live);
+}
