@@ -12,14 +12,12 @@
 use std::collections::HashMap;
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::{
-    EventStoreAggregateContext, EventUpcaster, PersistenceError, SerializedEvent,
-};
+use cqrs_es::persist::{EventStoreAggregateContext, PersistenceError, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateError, EventEnvelope};
-use k911_aggregates::upcast::Upcasters;
 use k911_aggregates::CODE_VERSION;
 
-use crate::snapshot::{Pending, Snapshots};
+use crate::snapshot::{restore, Pending, Snapshots};
+use crate::store::{apply_stored, new_context};
 use crate::Database;
 
 const SNAPSHOTS: &str = "
@@ -46,27 +44,12 @@ pub async fn load_many<A: Aggregate>(
         .fetch_all(&db.sqlx)
         .await
         .map_err(unreadable)?;
-    let mut contexts: HashMap<String, EventStoreAggregateContext<A>> = ids
-        .iter()
-        .map(|id| {
-            let new = EventStoreAggregateContext {
-                aggregate_id: id.clone(),
-                aggregate: A::default(),
-                current_sequence: 0,
-                current_snapshot: None,
-            };
-            (id.clone(), new)
-        })
-        .collect();
+    let mut contexts: HashMap<String, EventStoreAggregateContext<A>> =
+        ids.iter().map(|id| (id.clone(), new_context(id))).collect();
     for (id, sequence, state) in snapshots {
-        // Unreadable means written by other code after all: replayed instead.
-        let (Some(context), Ok(aggregate)) = (contexts.get_mut(&id), serde_json::from_value(state))
-        else {
-            continue;
-        };
-        context.aggregate = aggregate;
-        context.current_sequence = sequence as usize;
-        context.current_snapshot = Some(sequence as usize);
+        if let Some(restored) = restore(&id, sequence, state) {
+            contexts.insert(id, restored);
+        }
     }
     let (ids, after): (Vec<&String>, Vec<i64>) = contexts
         .iter()
@@ -96,18 +79,10 @@ pub async fn load_many<A: Aggregate>(
             payload,
             metadata,
         };
-        // The same upcasting a load of one aggregate does.
-        let event = if Upcasters.can_upcast(&event.event_type, &event.event_version) {
-            Upcasters.upcast(event)
-        } else {
-            event
-        };
-        let envelope = EventEnvelope::<A>::try_from(event)?;
         let context = contexts
-            .get_mut(&envelope.aggregate_id)
+            .get_mut(&event.aggregate_id)
             .expect("only the asked aggregates are read");
-        context.current_sequence = envelope.sequence;
-        context.aggregate.apply(envelope.payload);
+        apply_stored(context, event)?;
     }
     Ok(contexts)
 }
@@ -160,10 +135,6 @@ impl Batch {
             self.events.push(SerializedEvent::try_from(&envelope)?);
         }
         Ok(())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
     }
 
     /// Appends every event in one statement (all or none: a conflict on any aggregate is

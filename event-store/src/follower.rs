@@ -1049,8 +1049,8 @@ struct NextRead {
 ///
 /// Round-trips: BEGIN, the lock, the checkpoint and the log read travel together when the
 /// projector knows where to read from (it does after its first batch); then the read model's
-/// statements; then the checkpoint and COMMIT together. An error leaves the transaction open: the caller drops the
-/// connection, and the server rolls it back.
+/// statements; then the checkpoint and COMMIT together. An error leaves the transaction open:
+/// the caller drops the connection, and the server rolls it back.
 async fn apply_batch(
     connection: &ProjectorConnection,
     slot: &Slot,

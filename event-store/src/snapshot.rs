@@ -40,6 +40,23 @@ impl Pending {
     }
 }
 
+/// A stored snapshot as a context to apply the later events to; `None` when its state does not
+/// read (written by other code after all: the aggregate is replayed instead).
+pub(crate) fn restore<A: Aggregate>(
+    aggregate_id: &str,
+    sequence: i64,
+    state: serde_json::Value,
+) -> Option<EventStoreAggregateContext<A>> {
+    let aggregate = serde_json::from_value::<A>(state).ok()?;
+    Some(EventStoreAggregateContext {
+        aggregate_id: aggregate_id.to_string(),
+        aggregate,
+        current_sequence: sequence as usize,
+        // Where the snapshot stands, so the commit knows how far the aggregate has gone since.
+        current_snapshot: Some(sequence as usize),
+    })
+}
+
 impl Snapshots {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
@@ -61,20 +78,7 @@ impl Snapshots {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?;
-        let Some((sequence, state)) = row else {
-            return Ok(None);
-        };
-        // Unreadable means written by other code after all: replay instead.
-        let Ok(aggregate) = serde_json::from_value::<A>(state) else {
-            return Ok(None);
-        };
-        Ok(Some(EventStoreAggregateContext {
-            aggregate_id: aggregate_id.to_string(),
-            aggregate,
-            current_sequence: sequence as usize,
-            // Where the snapshot stands, so the commit knows how far the aggregate has gone since.
-            current_snapshot: Some(sequence as usize),
-        }))
+        Ok(row.and_then(|(sequence, state)| restore(aggregate_id, sequence, state)))
     }
 
     /// The state to save if the command that left `context` with `new_events` more brings the

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use cqrs_es::persist::{
     EventStoreAggregateContext, EventUpcaster, PersistedEventRepository, PersistedEventStore,
+    PersistenceError, SerializedEvent,
 };
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventEnvelope, EventStore};
 use k911_aggregates::upcast::Upcasters;
@@ -56,12 +57,7 @@ impl<A: Aggregate> EventStore<A> for Store<A> {
     ) -> Result<Self::AC, AggregateError<A::Error>> {
         // Taken out on first use, so a retry after a conflict reads the events.
         if self.fresh.lock().expect("fresh ids").remove(aggregate_id) {
-            return Ok(EventStoreAggregateContext {
-                aggregate_id: aggregate_id.to_string(),
-                aggregate: A::default(),
-                current_sequence: 0,
-                current_snapshot: None,
-            });
+            return Ok(new_context(aggregate_id));
         }
         let Some(mut context) = self.snapshots.load::<A>(aggregate_id).await? else {
             return self.events.load_aggregate(aggregate_id).await;
@@ -71,15 +67,7 @@ impl<A: Aggregate> EventStore<A> for Store<A> {
             .get_last_events::<A>(aggregate_id, context.current_sequence)
             .await?;
         for event in later {
-            // The same upcasting a full load does.
-            let event = if Upcasters.can_upcast(&event.event_type, &event.event_version) {
-                Upcasters.upcast(event)
-            } else {
-                event
-            };
-            let envelope = EventEnvelope::<A>::try_from(event)?;
-            context.current_sequence = envelope.sequence;
-            context.aggregate.apply(envelope.payload);
+            apply_stored(&mut context, event)?;
         }
         Ok(context)
     }
@@ -100,6 +88,33 @@ impl<A: Aggregate> EventStore<A> for Store<A> {
         }
         Ok(committed)
     }
+}
+
+/// The context of an aggregate with no events yet.
+pub(crate) fn new_context<A: Aggregate>(aggregate_id: &str) -> EventStoreAggregateContext<A> {
+    EventStoreAggregateContext {
+        aggregate_id: aggregate_id.to_string(),
+        aggregate: A::default(),
+        current_sequence: 0,
+        current_snapshot: None,
+    }
+}
+
+/// Applies a stored event to `context`, upcast as a full load of the events does (cqrs-es's own
+/// `deserialize_events` is crate-private).
+pub(crate) fn apply_stored<A: Aggregate>(
+    context: &mut EventStoreAggregateContext<A>,
+    event: SerializedEvent,
+) -> Result<(), PersistenceError> {
+    let event = if Upcasters.can_upcast(&event.event_type, &event.event_version) {
+        Upcasters.upcast(event)
+    } else {
+        event
+    };
+    let envelope = EventEnvelope::<A>::try_from(event)?;
+    context.current_sequence = envelope.sequence;
+    context.aggregate.apply(envelope.payload);
+    Ok(())
 }
 
 /// A cqrs-es framework persisting to PostgreSQL. It has no in-process queries: read models are

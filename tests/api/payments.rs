@@ -26,6 +26,20 @@ pub(crate) async fn spawn() -> TestApp {
     TestApp::spawn_with(options).await
 }
 
+/// `registry` imported through `k911 payments import`'s code, from `channel` in `layout`.
+async fn import(
+    app: &TestApp,
+    channel: PaymentChannel,
+    layout: RegistryLayout,
+    registry: &str,
+) -> k911_commands::payments::ImportReport {
+    app.app
+        .payments
+        .import_payments(channel, layout, registry.as_bytes(), |_| {})
+        .await
+        .unwrap()
+}
+
 fn sign(body: &str, secret: &str) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body.as_bytes());
@@ -117,17 +131,13 @@ async fn a_loan_is_repaid_by_notification_and_registry_each_payment_once_and_clo
          sb-10,{number},ten roubles,2026-12-05T08:00:00+03:00\n\
          sb-11,{number},1085440,2026-12-05T08:30:00+03:00\n"
     );
-    let report = app
-        .app
-        .payments
-        .import_payments(
-            PaymentChannel::SberbankOnline,
-            RegistryLayout::Standard,
-            registry.as_bytes(),
-            |_| {},
-        )
-        .await
-        .unwrap();
+    let report = import(
+        &app,
+        PaymentChannel::SberbankOnline,
+        RegistryLayout::Standard,
+        &registry,
+    )
+    .await;
     assert_eq!(
         (
             report.applied,
@@ -140,17 +150,13 @@ async fn a_loan_is_repaid_by_notification_and_registry_each_payment_once_and_clo
     assert_eq!(report.errors[0].0, 4, "the bad row's line");
     assert!(report.errors[0].1.contains("amount_kopecks"));
     // Importing the same file again applies nothing.
-    let again = app
-        .app
-        .payments
-        .import_payments(
-            PaymentChannel::SberbankOnline,
-            RegistryLayout::Standard,
-            registry.as_bytes(),
-            |_| {},
-        )
-        .await
-        .unwrap();
+    let again = import(
+        &app,
+        PaymentChannel::SberbankOnline,
+        RegistryLayout::Standard,
+        &registry,
+    )
+    .await;
     assert_eq!((again.applied, again.duplicate, again.unmatched), (0, 3, 0));
 
     // The unknown contract's payment waits for staff.
@@ -272,17 +278,13 @@ async fn a_registry_that_comes_days_late_books_each_payment_on_its_own_day() {
         "external_id,contract_number,amount_kopecks,paid_at\n\
          t-1,{number},1560000,2026-12-02T18:00:00+03:00\n"
     );
-    let report = app
-        .app
-        .payments
-        .import_payments(
-            PaymentChannel::Terminal,
-            RegistryLayout::Standard,
-            registry.as_bytes(),
-            |_| {},
-        )
-        .await
-        .unwrap();
+    let report = import(
+        &app,
+        PaymentChannel::Terminal,
+        RegistryLayout::Standard,
+        &registry,
+    )
+    .await;
     assert_eq!(report.applied, 1);
     let token = login(&app, "ivan@example.ru", &password).await;
     let loan = &loans(&app, &token).await[0];
@@ -308,17 +310,13 @@ async fn a_registry_in_sberbanks_layout_is_mapped_onto_payments() {
     // 15 000 ₽ + one day's 120 ₽ on the 28th, and the closing line that adds up to it.
     let registry =
         format!("28-11-2026;11-30-00;8603;100200300;{number};Иванов И. И.;15120,00\n=1;15120,00\n");
-    let report = app
-        .app
-        .payments
-        .import_payments(
-            PaymentChannel::SberbankOnline,
-            RegistryLayout::Sberbank,
-            registry.as_bytes(),
-            |_| {},
-        )
-        .await
-        .unwrap();
+    let report = import(
+        &app,
+        PaymentChannel::SberbankOnline,
+        RegistryLayout::Sberbank,
+        &registry,
+    )
+    .await;
     assert_eq!((report.applied, report.rejected), (1, 0), "{report:?}");
     let token = login(&app, "ivan@example.ru", &password).await;
     let loan = &loans(&app, &token).await[0];
@@ -363,17 +361,13 @@ async fn one_payment_named_with_two_contracts_is_credited_once_however_it_comes(
         "external_id,contract_number,amount_kopecks,paid_at\n\
          sb-1,{second},100000,2026-11-27T12:10:00+03:00\n"
     );
-    let report = app
-        .app
-        .payments
-        .import_payments(
-            PaymentChannel::SberbankOnline,
-            RegistryLayout::Standard,
-            registry.as_bytes(),
-            |_| {},
-        )
-        .await
-        .unwrap();
+    let report = import(
+        &app,
+        PaymentChannel::SberbankOnline,
+        RegistryLayout::Standard,
+        &registry,
+    )
+    .await;
     assert_eq!((report.applied, report.duplicate), (0, 1));
     assert_eq!(paid_kopecks(&app, "ivan@example.ru", &ivan).await, 100_000);
     assert_eq!(paid_kopecks(&app, "petr@example.ru", &petr).await, 0);
@@ -465,18 +459,17 @@ async fn a_registry_imported_twice_at_once_applies_each_payment_once() {
          r-2,{second},20000,2026-11-27T12:07:00+03:00\n\
          r-3,{first},30000,2026-11-27T12:08:00+03:00\n"
     );
-    let import = || {
-        app.app.payments.import_payments(
+    let once = || {
+        import(
+            &app,
             PaymentChannel::SberbankOnline,
             RegistryLayout::Standard,
-            registry.as_bytes(),
-            |_| {},
+            &registry,
         )
     };
     // Both read the payments as new; the one that appends second finds its batch taken and
     // goes row by row, where every row is a duplicate.
-    let (one, other) = tokio::join!(import(), import());
-    let (one, other) = (one.unwrap(), other.unwrap());
+    let (one, other) = tokio::join!(once(), once());
     assert_eq!(
         (one.applied + other.applied, one.duplicate + other.duplicate),
         (3, 3)
@@ -511,17 +504,13 @@ async fn a_late_payment_before_another_reallocates_both_and_a_rebuild_agrees() {
         "external_id,contract_number,amount_kopecks,paid_at\n\
          t-1,{number},100000,2026-12-01T18:00:00+03:00\n"
     );
-    let report = app
-        .app
-        .payments
-        .import_payments(
-            PaymentChannel::Terminal,
-            RegistryLayout::Standard,
-            registry.as_bytes(),
-            |_| {},
-        )
-        .await
-        .unwrap();
+    let report = import(
+        &app,
+        PaymentChannel::Terminal,
+        RegistryLayout::Standard,
+        &registry,
+    )
+    .await;
     assert_eq!(report.applied, 1);
     let token = login(&app, "ivan@example.ru", &password).await;
     let live = loans(&app, &token).await[0].clone();
