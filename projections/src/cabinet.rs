@@ -2,6 +2,8 @@
 //! `read.loan_applications` (every application with its decision), for the borrower's own pages,
 //! the underwriters' queue and analysts.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use k911_aggregates::account::AccountEventType;
@@ -184,10 +186,17 @@ impl Follower for Customers {
         }
     }
 
-    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
-        let position = event.position();
-        if event.of::<Account>() {
-            {
+    /// The customers' rows change through [`CustomerChanges`], written at the batch's end; social
+    /// links are a statement each, in log order.
+    async fn apply_all(
+        &self,
+        tx: &BatchTx<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), FollowerError> {
+        let mut changes = CustomerChanges::default();
+        for event in events {
+            let position = event.position();
+            if event.of::<Account>() {
                 let customer_id = aggregate_uuid(event)?;
                 match payload(event)? {
                     AccountEvent::CustomerRegistered {
@@ -196,36 +205,20 @@ impl Follower for Customers {
                         email,
                         registered_at,
                     } => {
-                        let login = if email.is_some() {
-                            LoginKind::Email
-                        } else {
-                            LoginKind::Phone
-                        };
-                        tx.execute(
-                            "INSERT INTO read.customers (customer_id, status, login, registered_at,
-                                 first_application_id, phone, email, last_position)
-                             VALUES ($1, $8, $2, $3, $4, $5, $6, $7)",
-                            &[
-                                &customer_id,
-                                &login,
-                                &registered_at,
-                                &application_id,
-                                &json(&phone),
-                                &email.as_ref().map(json),
-                                &position,
-                                &CustomerState::Registered,
-                            ],
-                        )
-                        .await?;
+                        changes.of(customer_id, position).registered = Some(Registration {
+                            login: if email.is_some() {
+                                LoginKind::Email
+                            } else {
+                                LoginKind::Phone
+                            },
+                            registered_at,
+                            application_id,
+                            phone: json(&phone),
+                            email: email.as_ref().map(json),
+                        });
                     }
                     AccountEvent::CustomerAccountOpened { opened_at, .. } => {
-                        tx.execute(
-                            "UPDATE read.customers
-                                SET status = $4, opened_at = $2, last_position = $3
-                              WHERE customer_id = $1",
-                            &[&customer_id, &opened_at, &position, &CustomerState::Open],
-                        )
-                        .await?;
+                        changes.of(customer_id, position).opened_at = Some(opened_at);
                     }
                     AccountEvent::SocialAccountLinked {
                         provider,
@@ -249,9 +242,7 @@ impl Follower for Customers {
                     }
                     _ => {}
                 }
-            }
-        } else if event.of::<LoanApplication>() {
-            {
+            } else if event.of::<LoanApplication>() {
                 if let LoanApplicationEvent::ApplicationSubmitted {
                     customer_id,
                     applicant,
@@ -259,17 +250,171 @@ impl Follower for Customers {
                     ..
                 } = payload(event)?
                 {
-                    tx.execute(
-                        "UPDATE read.customers
-                            SET profile = $2, payout = $3, applications = applications + 1,
-                                last_position = $4
-                          WHERE customer_id = $1",
-                        &[&customer_id, &json(&applicant), &json(&payout), &position],
-                    )
-                    .await?;
+                    let change = changes.of(customer_id, position);
+                    change.profile = Some((json(&applicant), json(&payout)));
+                    change.applications += 1;
                 }
             }
         }
+        changes.write(tx).await
+    }
+
+    async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
+        self.apply_all(tx, std::slice::from_ref(event)).await
+    }
+}
+
+/// A batch's changes to `read.customers`, folded per customer in log order (a later event's
+/// value wins) and written at the batch's end: one INSERT of the customers it registers, one
+/// UPDATE of the others. No statement of the batch reads the table, and a customer registered,
+/// applying and opened in one batch (a rebuild, a catch-up) is written once, not three times.
+#[derive(Default)]
+struct CustomerChanges(HashMap<Uuid, CustomerChange>);
+
+#[derive(Default)]
+struct CustomerChange {
+    /// Set when the batch registers the customer: their row is new.
+    registered: Option<Registration>,
+    opened_at: Option<DateTime<Utc>>,
+    /// The latest application's form and payout method (sealed).
+    profile: Option<(serde_json::Value, serde_json::Value)>,
+    /// Applications submitted in the batch.
+    applications: i32,
+    /// The last event's position.
+    at: i64,
+}
+
+struct Registration {
+    login: LoginKind,
+    registered_at: DateTime<Utc>,
+    application_id: Uuid,
+    phone: serde_json::Value,
+    email: Option<serde_json::Value>,
+}
+
+impl CustomerChanges {
+    fn of(&mut self, customer_id: Uuid, at: i64) -> &mut CustomerChange {
+        let change = self.0.entry(customer_id).or_default();
+        change.at = at;
+        change
+    }
+
+    async fn write(self, tx: &BatchTx<'_>) -> Result<(), FollowerError> {
+        let (mut new, mut changed) = (NewCustomers::default(), Vec::new());
+        for (customer_id, mut change) in self.0 {
+            match change.registered.take() {
+                Some(registration) => new.push(customer_id, registration, change),
+                None => changed.push((customer_id, change)),
+            }
+        }
+        if !new.ids.is_empty() {
+            new.insert(tx).await?;
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::with_capacity(changed.len());
+        let (mut opened_at, mut status, mut profile, mut payout) = (vec![], vec![], vec![], vec![]);
+        let (mut applications, mut at) = (vec![], vec![]);
+        for (customer_id, change) in changed {
+            ids.push(customer_id);
+            status.push(change.opened_at.map(|_| CustomerState::Open.as_str()));
+            opened_at.push(change.opened_at);
+            let (form, method) = change.profile.unzip();
+            profile.push(form);
+            payout.push(method);
+            applications.push(change.applications);
+            at.push(change.at);
+        }
+        tx.execute(
+            "UPDATE read.customers c
+                SET status = COALESCE(d.status, c.status),
+                    opened_at = COALESCE(d.opened_at, c.opened_at),
+                    profile = COALESCE(d.profile, c.profile),
+                    payout = COALESCE(d.payout, c.payout),
+                    applications = c.applications + d.applications,
+                    last_position = GREATEST(c.last_position, d.at)
+               FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::jsonb[],
+                           $6::int[], $7::bigint[])
+                    AS d (customer_id, status, opened_at, profile, payout, applications, at)
+              WHERE c.customer_id = d.customer_id",
+            &[
+                &ids,
+                &status,
+                &opened_at,
+                &profile,
+                &payout,
+                &applications,
+                &at,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// The columns of the customers a batch registers, for one INSERT.
+#[derive(Default)]
+struct NewCustomers {
+    ids: Vec<Uuid>,
+    status: Vec<&'static str>,
+    login: Vec<&'static str>,
+    registered_at: Vec<DateTime<Utc>>,
+    first_application: Vec<Uuid>,
+    phone: Vec<serde_json::Value>,
+    email: Vec<Option<serde_json::Value>>,
+    opened_at: Vec<Option<DateTime<Utc>>>,
+    applications: Vec<i32>,
+    profile: Vec<Option<serde_json::Value>>,
+    payout: Vec<Option<serde_json::Value>>,
+    at: Vec<i64>,
+}
+
+impl NewCustomers {
+    fn push(&mut self, customer_id: Uuid, registration: Registration, change: CustomerChange) {
+        let status = match change.opened_at {
+            Some(_) => CustomerState::Open,
+            None => CustomerState::Registered,
+        };
+        let (form, method) = change.profile.unzip();
+        self.ids.push(customer_id);
+        self.status.push(status.as_str());
+        self.login.push(registration.login.as_str());
+        self.registered_at.push(registration.registered_at);
+        self.first_application.push(registration.application_id);
+        self.phone.push(registration.phone);
+        self.email.push(registration.email);
+        self.opened_at.push(change.opened_at);
+        self.applications.push(change.applications);
+        self.profile.push(form);
+        self.payout.push(method);
+        self.at.push(change.at);
+    }
+
+    async fn insert(self, tx: &BatchTx<'_>) -> Result<(), FollowerError> {
+        tx.execute(
+            "INSERT INTO read.customers (customer_id, status, login, registered_at,
+                 first_application_id, phone, email, opened_at, applications, profile, payout,
+                 last_position)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
+                                  $5::uuid[], $6::jsonb[], $7::jsonb[], $8::timestamptz[],
+                                  $9::int[], $10::jsonb[], $11::jsonb[], $12::bigint[])",
+            &[
+                &self.ids,
+                &self.status,
+                &self.login,
+                &self.registered_at,
+                &self.first_application,
+                &self.phone,
+                &self.email,
+                &self.opened_at,
+                &self.applications,
+                &self.profile,
+                &self.payout,
+                &self.at,
+            ],
+        )
+        .await?;
         Ok(())
     }
 }
@@ -297,116 +442,264 @@ impl Follower for LoanApplications {
         }
     }
 
+    /// The applications' rows change through [`ApplicationChanges`], written at the batch's end.
+    async fn apply_all(
+        &self,
+        tx: &BatchTx<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), FollowerError> {
+        let mut changes = ApplicationChanges::default();
+        for event in events.iter().filter(|event| event.of::<LoanApplication>()) {
+            let change = changes.of(aggregate_uuid(event)?, event.position());
+            match payload(event)? {
+                LoanApplicationEvent::ApplicationSubmitted {
+                    customer_id,
+                    loan,
+                    referral_code,
+                    repeat,
+                    submitted_at,
+                    ..
+                } => {
+                    change.submitted = Some(Submission {
+                        arrival: event.position(),
+                        customer_id,
+                        repeat,
+                        amount: loan.amount.get(),
+                        term_days: i32::from(loan.term_days),
+                        referral_code,
+                        submitted_at,
+                    });
+                    change.status = Some(ApplicationState::Submitted);
+                }
+                LoanApplicationEvent::ApplicationApproved {
+                    underwriter_id,
+                    amount,
+                    term_days,
+                    daily_rate,
+                    approved_at,
+                } => {
+                    change.status = Some(ApplicationState::Approved);
+                    change.approved =
+                        Some((amount.get(), i32::from(term_days), daily_rate.to_string()));
+                    change.decided = Some((approved_at, underwriter_id));
+                }
+                LoanApplicationEvent::DebtToIncomeAssessed { pdn_percent, .. } => {
+                    change.pdn_percent = Some(pdn_percent.map(|p| p.to_string()));
+                }
+                LoanApplicationEvent::ApplicationRejected {
+                    underwriter_id,
+                    reason,
+                    rejected_at,
+                } => {
+                    change.status = Some(ApplicationState::Rejected);
+                    change.rejection_reason = Some(reason.as_ref().map(json));
+                    change.decided = Some((rejected_at, underwriter_id));
+                }
+                LoanApplicationEvent::ApplicationReturned { reason, .. } => {
+                    // Back in the queue at its original place: it waited its turn once already.
+                    change.status = Some(ApplicationState::Submitted);
+                    change.returned_reason = Some(reason);
+                }
+            }
+        }
+        changes.write(tx).await
+    }
+
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
-        if !event.of::<LoanApplication>() {
+        self.apply_all(tx, std::slice::from_ref(event)).await
+    }
+}
+
+/// A batch's changes to `read.loan_applications`, folded per application in log order (a later
+/// event's value wins) and written at the batch's end: one INSERT of the applications submitted
+/// in it, one UPDATE of the others (as [`CustomerChanges`]).
+#[derive(Default)]
+struct ApplicationChanges(HashMap<Uuid, ApplicationChange>);
+
+#[derive(Default)]
+struct ApplicationChange {
+    /// Set when the batch submits the application: its row is new.
+    submitted: Option<Submission>,
+    status: Option<ApplicationState>,
+    /// Amount, term and daily rate approved.
+    approved: Option<(i64, i32, String)>,
+    /// When and by whom it was approved or rejected.
+    decided: Option<(DateTime<Utc>, Uuid)>,
+    /// `Some` when the batch sets it (to a sealed reason, or to none).
+    rejection_reason: Option<Option<serde_json::Value>>,
+    /// `Some` when the batch sets it (to a ratio, or to none without income).
+    pdn_percent: Option<Option<String>>,
+    returned_reason: Option<String>,
+    /// The last event's position.
+    at: i64,
+}
+
+struct Submission {
+    arrival: i64,
+    customer_id: Uuid,
+    repeat: bool,
+    amount: i64,
+    term_days: i32,
+    referral_code: Option<String>,
+    submitted_at: DateTime<Utc>,
+}
+
+/// The columns both statements of [`ApplicationChanges`] write.
+#[derive(Default)]
+struct ApplicationColumns {
+    ids: Vec<Uuid>,
+    status: Vec<Option<&'static str>>,
+    approved_amount: Vec<Option<i64>>,
+    approved_term: Vec<Option<i32>>,
+    daily_rate: Vec<Option<String>>,
+    decided_at: Vec<Option<DateTime<Utc>>>,
+    decided_by: Vec<Option<Uuid>>,
+    reason_set: Vec<bool>,
+    rejection_reason: Vec<Option<serde_json::Value>>,
+    pdn_set: Vec<bool>,
+    pdn_percent: Vec<Option<String>>,
+    returned_reason: Vec<Option<String>>,
+    at: Vec<i64>,
+}
+
+impl ApplicationColumns {
+    fn push(&mut self, application_id: Uuid, change: ApplicationChange) {
+        let (amount, term, rate) = match change.approved {
+            Some((amount, term, rate)) => (Some(amount), Some(term), Some(rate)),
+            None => (None, None, None),
+        };
+        let (decided_at, decided_by) = change.decided.unzip();
+        self.ids.push(application_id);
+        self.status
+            .push(change.status.map(ApplicationState::as_str));
+        self.approved_amount.push(amount);
+        self.approved_term.push(term);
+        self.daily_rate.push(rate);
+        self.decided_at.push(decided_at);
+        self.decided_by.push(decided_by);
+        self.reason_set.push(change.rejection_reason.is_some());
+        self.rejection_reason
+            .push(change.rejection_reason.flatten());
+        self.pdn_set.push(change.pdn_percent.is_some());
+        self.pdn_percent.push(change.pdn_percent.flatten());
+        self.returned_reason.push(change.returned_reason);
+        self.at.push(change.at);
+    }
+}
+
+impl ApplicationChanges {
+    fn of(&mut self, application_id: Uuid, at: i64) -> &mut ApplicationChange {
+        let change = self.0.entry(application_id).or_default();
+        change.at = at;
+        change
+    }
+
+    async fn write(self, tx: &BatchTx<'_>) -> Result<(), FollowerError> {
+        let (mut new, mut changed) = (ApplicationColumns::default(), ApplicationColumns::default());
+        let mut submissions = Vec::new();
+        for (application_id, mut change) in self.0 {
+            match change.submitted.take() {
+                Some(submission) => {
+                    submissions.push(submission);
+                    new.push(application_id, change);
+                }
+                None => changed.push(application_id, change),
+            }
+        }
+        if !submissions.is_empty() {
+            let arrival: Vec<i64> = submissions.iter().map(|s| s.arrival).collect();
+            let customer_id: Vec<Uuid> = submissions.iter().map(|s| s.customer_id).collect();
+            let repeat: Vec<bool> = submissions.iter().map(|s| s.repeat).collect();
+            let amount: Vec<i64> = submissions.iter().map(|s| s.amount).collect();
+            let term_days: Vec<i32> = submissions.iter().map(|s| s.term_days).collect();
+            let referral_code: Vec<Option<&str>> = submissions
+                .iter()
+                .map(|s| s.referral_code.as_deref())
+                .collect();
+            let submitted_at: Vec<DateTime<Utc>> =
+                submissions.iter().map(|s| s.submitted_at).collect();
+            tx.execute(
+                "INSERT INTO read.loan_applications (application_id, arrival, customer_id,
+                     repeat, status, requested_amount_kopecks, requested_term_days,
+                     referral_code, submitted_at, approved_amount_kopecks, approved_term_days,
+                     daily_rate, decided_at, decided_by, rejection_reason, pdn_percent,
+                     returned_reason, last_position)
+                 SELECT id, arrival, customer_id, repeat, status, amount, term, referral_code,
+                        submitted_at, approved_amount, approved_term, rate::numeric, decided_at,
+                        decided_by, reason, pdn::numeric, returned_reason, at
+                   FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::boolean[], $5::text[],
+                               $6::bigint[], $7::int[], $8::text[], $9::timestamptz[],
+                               $10::bigint[], $11::int[], $12::text[], $13::timestamptz[],
+                               $14::uuid[], $15::jsonb[], $16::text[], $17::text[],
+                               $18::bigint[])
+                        AS d (id, arrival, customer_id, repeat, status, amount, term,
+                              referral_code, submitted_at, approved_amount, approved_term, rate,
+                              decided_at, decided_by, reason, pdn, returned_reason, at)",
+                &[
+                    &new.ids,
+                    &arrival,
+                    &customer_id,
+                    &repeat,
+                    &new.status,
+                    &amount,
+                    &term_days,
+                    &referral_code,
+                    &submitted_at,
+                    &new.approved_amount,
+                    &new.approved_term,
+                    &new.daily_rate,
+                    &new.decided_at,
+                    &new.decided_by,
+                    &new.rejection_reason,
+                    &new.pdn_percent,
+                    &new.returned_reason,
+                    &new.at,
+                ],
+            )
+            .await?;
+        }
+        if changed.ids.is_empty() {
             return Ok(());
         }
-        let application_id = aggregate_uuid(event)?;
-        let position = event.position();
-        match payload(event)? {
-            LoanApplicationEvent::ApplicationSubmitted {
-                customer_id,
-                loan,
-                referral_code,
-                repeat,
-                submitted_at,
-                ..
-            } => {
-                tx.execute(
-                    "INSERT INTO read.loan_applications (application_id, arrival, customer_id,
-                         repeat, status, requested_amount_kopecks, requested_term_days,
-                         referral_code, submitted_at, last_position)
-                     VALUES ($1, $2, $3, $4, $9, $5, $6, $7, $8, $2)",
-                    &[
-                        &application_id,
-                        &position,
-                        &customer_id,
-                        &repeat,
-                        &loan.amount.get(),
-                        &i32::from(loan.term_days),
-                        &referral_code,
-                        &submitted_at,
-                        &ApplicationState::Submitted,
-                    ],
-                )
-                .await?;
-            }
-            LoanApplicationEvent::ApplicationApproved {
-                underwriter_id,
-                amount,
-                term_days,
-                daily_rate,
-                approved_at,
-            } => {
-                tx.execute(
-                    "UPDATE read.loan_applications
-                        SET status = $8, approved_amount_kopecks = $2,
-                            approved_term_days = $3, daily_rate = $4::text::numeric,
-                            decided_at = $5, decided_by = $6, last_position = $7
-                      WHERE application_id = $1",
-                    &[
-                        &application_id,
-                        &amount.get(),
-                        &i32::from(term_days),
-                        &daily_rate.to_string(),
-                        &approved_at,
-                        &underwriter_id,
-                        &position,
-                        &ApplicationState::Approved,
-                    ],
-                )
-                .await?;
-            }
-            LoanApplicationEvent::DebtToIncomeAssessed { pdn_percent, .. } => {
-                tx.execute(
-                    "UPDATE read.loan_applications
-                        SET pdn_percent = $2::text::numeric, last_position = $3
-                      WHERE application_id = $1",
-                    &[
-                        &application_id,
-                        &pdn_percent.map(|p| p.to_string()),
-                        &position,
-                    ],
-                )
-                .await?;
-            }
-            LoanApplicationEvent::ApplicationRejected {
-                underwriter_id,
-                reason,
-                rejected_at,
-            } => {
-                tx.execute(
-                    "UPDATE read.loan_applications
-                        SET status = $6, rejection_reason = $2, decided_at = $3,
-                            decided_by = $4, last_position = $5
-                      WHERE application_id = $1",
-                    &[
-                        &application_id,
-                        &reason.as_ref().map(json),
-                        &rejected_at,
-                        &underwriter_id,
-                        &position,
-                        &ApplicationState::Rejected,
-                    ],
-                )
-                .await?;
-            }
-            LoanApplicationEvent::ApplicationReturned { reason, .. } => {
-                // Back in the queue at its original place: it waited its turn once already.
-                tx.execute(
-                    "UPDATE read.loan_applications
-                        SET status = $4, returned_reason = $2, last_position = $3
-                      WHERE application_id = $1",
-                    &[
-                        &application_id,
-                        &reason,
-                        &position,
-                        &ApplicationState::Submitted,
-                    ],
-                )
-                .await?;
-            }
-        }
+        tx.execute(
+            "UPDATE read.loan_applications a
+                SET status = COALESCE(d.status, a.status),
+                    approved_amount_kopecks = COALESCE(d.approved_amount,
+                                                       a.approved_amount_kopecks),
+                    approved_term_days = COALESCE(d.approved_term, a.approved_term_days),
+                    daily_rate = COALESCE(d.rate::numeric, a.daily_rate),
+                    decided_at = COALESCE(d.decided_at, a.decided_at),
+                    decided_by = COALESCE(d.decided_by, a.decided_by),
+                    rejection_reason = CASE WHEN d.reason_set THEN d.reason
+                                            ELSE a.rejection_reason END,
+                    pdn_percent = CASE WHEN d.pdn_set THEN d.pdn::numeric
+                                       ELSE a.pdn_percent END,
+                    returned_reason = COALESCE(d.returned_reason, a.returned_reason),
+                    last_position = GREATEST(a.last_position, d.at)
+               FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::int[], $5::text[],
+                           $6::timestamptz[], $7::uuid[], $8::boolean[], $9::jsonb[],
+                           $10::boolean[], $11::text[], $12::text[], $13::bigint[])
+                    AS d (application_id, status, approved_amount, approved_term, rate,
+                          decided_at, decided_by, reason_set, reason, pdn_set, pdn,
+                          returned_reason, at)
+              WHERE a.application_id = d.application_id",
+            &[
+                &changed.ids,
+                &changed.status,
+                &changed.approved_amount,
+                &changed.approved_term,
+                &changed.daily_rate,
+                &changed.decided_at,
+                &changed.decided_by,
+                &changed.reason_set,
+                &changed.rejection_reason,
+                &changed.pdn_set,
+                &changed.pdn_percent,
+                &changed.returned_reason,
+                &changed.at,
+            ],
+        )
+        .await?;
         Ok(())
     }
 }

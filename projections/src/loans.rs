@@ -12,7 +12,7 @@ use k911_aggregates::loan::course::Course;
 use k911_aggregates::loan::ledger::{Allocation, Debt};
 use k911_aggregates::loan::reminders::ReminderRules;
 use k911_aggregates::loan::LoanEventType;
-use k911_aggregates::loan::{Loan, LoanEvent};
+use k911_aggregates::loan::{Loan, LoanEvent, OfferTerms};
 use k911_aggregates::regions::LocalTimeZone;
 use k911_event_store::log::RecordedEvent;
 use tokio_postgres::types::Json;
@@ -276,6 +276,187 @@ impl Receipts {
         .await?;
         Ok(())
     }
+}
+
+/// What a batch's events change of the loans, written at its end (its offers first, so every
+/// later statement finds their rows), or earlier before a statement of its own on the same rows.
+#[derive(Default)]
+struct Pending {
+    offers: Offers,
+    courses: Courses,
+    facts: Facts,
+    receipts: Receipts,
+    reminders: Reminders,
+}
+
+/// The loans a batch offers: their rows inserted with one statement, each with what the rest of
+/// the batch did to it so far (its facts, its course), so that a loan offered, signed and paid
+/// out in one batch (a rebuild, a catch-up) is written once. Written before any other statement
+/// of the batch on the loans' rows, so that those find them.
+#[derive(Default)]
+struct Offers(Vec<Offer>);
+
+struct Offer {
+    loan_id: Uuid,
+    terms: OfferTerms,
+    interest_for_term: i64,
+    total_to_repay: i64,
+    psk_percent: String,
+    offered_at: DateTime<Utc>,
+    position: i64,
+}
+
+impl Offers {
+    async fn write(
+        &mut self,
+        tx: &BatchTx<'_>,
+        courses: &mut Courses,
+        facts: &mut Facts,
+    ) -> Result<(), FollowerError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let offers = std::mem::take(&mut self.0);
+        let mut c = OfferColumns::default();
+        for offer in offers {
+            let terms = &offer.terms;
+            let fact = facts.0.remove(&offer.loan_id).unwrap_or_default();
+            let course = courses.known.get(&offer.loan_id).cloned();
+            // A course the batch moved carries the loan's figures; an offer's own has none yet.
+            let moved = courses.moved.remove(&offer.loan_id);
+            let figures = moved.and(course.as_ref());
+            c.ids.push(offer.loan_id);
+            c.application_ids.push(terms.application_id);
+            c.customer_ids.push(terms.customer_id);
+            c.contract_numbers
+                .push(terms.contract_number.as_str().to_string());
+            c.status
+                .push(fact.status.unwrap_or(LoanState::Offered).as_str());
+            c.principal.push(terms.principal.get());
+            c.term_days.push(i32::from(terms.term_days));
+            c.daily_rate.push(terms.daily_rate.to_string());
+            c.psk_percent.push(offer.psk_percent);
+            c.interest_for_term.push(offer.interest_for_term);
+            c.total_to_repay.push(offer.total_to_repay);
+            c.contract_date
+                .push(fact.contract_date.unwrap_or(terms.contract_date));
+            c.offered_at.push(offer.offered_at);
+            c.expires_at.push(terms.expires_at);
+            c.pdn_percent.push(terms.pdn_percent.map(|p| p.to_string()));
+            c.time_zone.push(
+                fact.time_zone
+                    .unwrap_or_else(|| terms.time_zone.to_string()),
+            );
+            c.signed_at.push(fact.signed_at);
+            c.payout_id.push(fact.payout_id);
+            c.issued_on.push(fact.issued_on);
+            c.due_on.push(fact.due_on);
+            c.overdue_since.push(fact.overdue_since);
+            c.closed_on.push(fact.closed_on);
+            c.accrued_through
+                .push(figures.and_then(|course| course.accrued_through));
+            c.outstanding_principal
+                .push(figures.map_or(0, |course| course.debt.principal().get()));
+            c.outstanding_interest
+                .push(figures.map_or(0, |course| course.debt.interest().get()));
+            c.outstanding_penalty
+                .push(figures.map_or(0, |course| course.debt.penalty.get()));
+            c.courses
+                .push(Json(course.unwrap_or_else(|| Course::offered(terms))));
+            c.at.push(offer.position.max(fact.at).max(moved.unwrap_or(0)));
+        }
+        tx.execute(
+            "INSERT INTO read.loans (loan_id, application_id, customer_id, contract_number,
+                 status, principal_kopecks, term_days, daily_rate, psk_percent,
+                 interest_for_term_kopecks, total_to_repay_kopecks, contract_date, offered_at,
+                 expires_at, pdn_percent, time_zone, signed_at, payout_id, issued_on, due_on,
+                 overdue_since, closed_on, accrued_through, outstanding_principal_kopecks,
+                 outstanding_interest_kopecks, outstanding_penalty_kopecks, course,
+                 last_position)
+             SELECT id, application_id, customer_id, contract_number, status, principal, term,
+                    rate::numeric, psk::numeric, interest, total, contract_date, offered_at,
+                    expires_at, pdn::numeric, time_zone, signed_at, payout_id, issued_on, due_on,
+                    overdue_since, closed_on, accrued_through, owed_principal, owed_interest,
+                    owed_penalty, course, at
+               FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                           $6::bigint[], $7::int[], $8::text[], $9::text[], $10::bigint[],
+                           $11::bigint[], $12::date[], $13::timestamptz[], $14::timestamptz[],
+                           $15::text[], $16::text[], $17::timestamptz[], $18::uuid[],
+                           $19::date[], $20::date[], $21::date[], $22::date[], $23::date[],
+                           $24::bigint[], $25::bigint[], $26::bigint[], $27::jsonb[],
+                           $28::bigint[])
+                    AS d (id, application_id, customer_id, contract_number, status, principal,
+                          term, rate, psk, interest, total, contract_date, offered_at,
+                          expires_at, pdn, time_zone, signed_at, payout_id, issued_on, due_on,
+                          overdue_since, closed_on, accrued_through, owed_principal,
+                          owed_interest, owed_penalty, course, at)",
+            &[
+                &c.ids,
+                &c.application_ids,
+                &c.customer_ids,
+                &c.contract_numbers,
+                &c.status,
+                &c.principal,
+                &c.term_days,
+                &c.daily_rate,
+                &c.psk_percent,
+                &c.interest_for_term,
+                &c.total_to_repay,
+                &c.contract_date,
+                &c.offered_at,
+                &c.expires_at,
+                &c.pdn_percent,
+                &c.time_zone,
+                &c.signed_at,
+                &c.payout_id,
+                &c.issued_on,
+                &c.due_on,
+                &c.overdue_since,
+                &c.closed_on,
+                &c.accrued_through,
+                &c.outstanding_principal,
+                &c.outstanding_interest,
+                &c.outstanding_penalty,
+                &c.courses,
+                &c.at,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// The columns of [`Offers`]' INSERT.
+#[derive(Default)]
+struct OfferColumns {
+    ids: Vec<Uuid>,
+    application_ids: Vec<Uuid>,
+    customer_ids: Vec<Uuid>,
+    contract_numbers: Vec<String>,
+    status: Vec<&'static str>,
+    principal: Vec<i64>,
+    term_days: Vec<i32>,
+    daily_rate: Vec<String>,
+    psk_percent: Vec<String>,
+    interest_for_term: Vec<i64>,
+    total_to_repay: Vec<i64>,
+    contract_date: Vec<NaiveDate>,
+    offered_at: Vec<DateTime<Utc>>,
+    expires_at: Vec<DateTime<Utc>>,
+    pdn_percent: Vec<Option<String>>,
+    time_zone: Vec<String>,
+    signed_at: Vec<Option<DateTime<Utc>>>,
+    payout_id: Vec<Option<Uuid>>,
+    issued_on: Vec<Option<NaiveDate>>,
+    due_on: Vec<Option<NaiveDate>>,
+    overdue_since: Vec<Option<NaiveDate>>,
+    closed_on: Vec<Option<NaiveDate>>,
+    accrued_through: Vec<Option<NaiveDate>>,
+    outstanding_principal: Vec<i64>,
+    outstanding_interest: Vec<i64>,
+    outstanding_penalty: Vec<i64>,
+    courses: Vec<Json<Course>>,
+    at: Vec<i64>,
 }
 
 /// The courses of the loans a batch moves ([`Course::apply`], the aggregate's own), read with
@@ -548,26 +729,29 @@ impl Follower for Loans {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut courses = Courses::load(tx, &ids).await?;
-        let mut facts = Facts::default();
-        let mut reminders = Reminders::default();
-        let mut receipts = Receipts::default();
+        let mut pending = Pending {
+            courses: Courses::load(tx, &ids).await?,
+            ..Pending::default()
+        };
         for (p, loan_id, event) in loan_events {
             match event {
                 LoanEvent::OverdueReminderSent { sent_at, .. } => {
-                    reminders.add(loan_id, sent_at, p)
+                    pending.reminders.add(loan_id, sent_at, p)
                 }
                 event => {
-                    courses.follow(loan_id, &event, p);
-                    let pending = (&mut courses, &mut facts, &mut receipts);
-                    self.record(tx, pending, loan_id, p, event).await?;
+                    pending.courses.follow(loan_id, &event, p);
+                    self.record(tx, &mut pending, loan_id, p, event).await?;
                 }
             }
         }
-        receipts.write(tx).await?;
-        facts.write(tx).await?;
-        reminders.write(tx).await?;
-        courses.write(tx).await
+        pending
+            .offers
+            .write(tx, &mut pending.courses, &mut pending.facts)
+            .await?;
+        pending.receipts.write(tx).await?;
+        pending.facts.write(tx).await?;
+        pending.reminders.write(tx).await?;
+        pending.courses.write(tx).await
     }
 
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
@@ -581,18 +765,28 @@ impl Loans {
     async fn record(
         &self,
         tx: &BatchTx<'_>,
-        (courses, facts, receipts): (&mut Courses, &mut Facts, &mut Receipts),
+        pending: &mut Pending,
         loan_id: Uuid,
         p: i64,
         event: LoanEvent,
     ) -> Result<(), FollowerError> {
+        let Pending {
+            offers,
+            courses,
+            facts,
+            receipts,
+            ..
+        } = pending;
         if matches!(
             event,
             LoanEvent::RefundRequested { .. }
+                | LoanEvent::OverpaymentRefunded { .. }
                 | LoanEvent::RefundFailed { .. }
                 | LoanEvent::LedgerCorrected { .. }
         ) {
-            // They move held money and payments' rows after the payments before them.
+            // Statements of their own on the loan's row: it must be there. They move held money
+            // and payments' rows after the payments before them.
+            offers.write(tx, courses, facts).await?;
             receipts.write(tx).await?;
         }
         match event {
@@ -603,39 +797,16 @@ impl Loans {
                 psk_percent,
                 offered_at,
             } => {
-                let course = Course::offered(&terms);
-                tx.execute(
-                    "INSERT INTO read.loans (loan_id, application_id, customer_id, contract_number,
-                         status, principal_kopecks, term_days, daily_rate, psk_percent,
-                         interest_for_term_kopecks, total_to_repay_kopecks, contract_date,
-                         offered_at, expires_at, last_position, pdn_percent, time_zone, course,
-                         outstanding_principal_kopecks)
-                     VALUES ($1, $2, $3, $4, $17, $5, $6, $7::text::numeric,
-                             $8::text::numeric, $9, $10, $11, $12, $13, $14,
-                             $15::text::numeric, $16, $18, 0)",
-                    &[
-                        &loan_id,
-                        &terms.application_id,
-                        &terms.customer_id,
-                        &terms.contract_number.as_str(),
-                        &terms.principal.get(),
-                        &i32::from(terms.term_days),
-                        &terms.daily_rate.to_string(),
-                        &psk_percent.to_string(),
-                        &interest_for_term.get(),
-                        &total_to_repay.get(),
-                        &terms.contract_date,
-                        &offered_at,
-                        &terms.expires_at,
-                        &p,
-                        &terms.pdn_percent.map(|p| p.to_string()),
-                        &terms.time_zone.to_string(),
-                        &LoanState::Offered,
-                        &Json(&course),
-                    ],
-                )
-                .await?;
-                courses.offered(loan_id, course);
+                courses.offered(loan_id, Course::offered(&terms));
+                offers.0.push(Offer {
+                    loan_id,
+                    terms,
+                    interest_for_term: interest_for_term.get(),
+                    total_to_repay: total_to_repay.get(),
+                    psk_percent: psk_percent.to_string(),
+                    offered_at,
+                    position: p,
+                });
             }
             LoanEvent::ContractSigned {
                 signed_at,

@@ -207,6 +207,7 @@ async fn a_repeat_application_is_prefilled_and_records_only_what_changed() {
     let text = sms_with(&app, "+79161234567", "1\u{a0}000,00\u{a0}₽ на 10 дн.").await;
     assert!(text.contains("заявка одобрена"), "{text}");
     assert!(!text.contains("пароль"), "{text}");
+    app.assert_a_rebuild_agrees().await;
 }
 
 #[tokio::test]

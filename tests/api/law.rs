@@ -241,6 +241,8 @@ async fn a_refused_offer_is_recorded_and_does_not_stop_the_next_one() {
             .unwrap();
     // The refused approval never counted (its rate failed before); the one in force still does.
     assert_eq!(released, 0, "the approval in force keeps its credit");
+    // Returned, approved again, offered twice: a rebuild folds it all to the same rows.
+    app.assert_a_rebuild_agrees().await;
 }
 
 async fn token_of(app: &TestApp, email: &str, password: &str) -> String {
