@@ -13,11 +13,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::log::{self, Checkpoint, RecordedEvent};
+use crate::log::{self, Checkpoint, LogPage, RecordedEvent};
 use crate::Database;
 use async_trait::async_trait;
+use cqrs_es::persist::EventUpcaster;
 use futures::{StreamExt, TryStreamExt};
-use k911_aggregates::upcast::upcast;
+use k911_aggregates::upcast::{upcast, Upcasters};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
@@ -153,12 +154,18 @@ pub fn aggregate_uuid(event: &RecordedEvent) -> Result<uuid::Uuid, FollowerError
 
 /// An event's payload as its aggregate's event type, in today's shape (older versions upcast).
 pub fn payload<T: serde::de::DeserializeOwned>(event: &RecordedEvent) -> Result<T, FollowerError> {
-    let current = upcast(
-        &event.event_type,
-        &event.event_version,
-        event.payload.clone(),
-    );
-    serde_json::from_value(current).map_err(|e| FollowerError::bad_event(event, e))
+    // Read in place unless an upcaster changes it: a payload's copy costs more than its reading.
+    let read = if Upcasters.can_upcast(&event.event_type, &event.event_version) {
+        let current = upcast(
+            &event.event_type,
+            &event.event_version,
+            event.payload.clone(),
+        );
+        T::deserialize(current)
+    } else {
+        T::deserialize(&event.payload)
+    };
+    read.map_err(|e| FollowerError::bad_event(event, e))
 }
 
 /// The transaction a batch is applied in (begun and ended by the runtime, so that BEGIN and
@@ -675,23 +682,37 @@ impl Followers {
                 &[&projection.name()],
             )
             .await?;
+        // The log is read ahead on a connection of its own: the next page comes from the
+        // server while this one's batch is applied, and decoding it overlaps the batch's writes.
+        let reader = connect(&self.inner.db, projection.name()).await?;
+        let read_after =
+            |from| log::read_after(&reader.client, &reader.read, from, &slot.types, BATCH);
+        let mut stored = Checkpoint::default();
+        let mut page = read_after(stored).await?;
         let mut applied = 0u64;
-        let mut next = None;
         let mut waiting_since: Option<std::time::Instant> = None;
         loop {
-            let batch = match apply_batch(&connection, slot, true, false, next).await {
+            let reached = page.reached;
+            let source = Source::ReadAhead { stored, page };
+            let (batch, ahead) = tokio::join!(
+                apply_batch(&connection, slot, true, false, source),
+                read_after(reached)
+            );
+            let batch = match batch {
                 Err(error) if error.about_one_event() => {
-                    // The batch's transaction is still open: end it, and apply the batch again,
-                    // setting aside what cannot be applied.
+                    // The batch's transaction is still open: end it, and apply the batch again
+                    // (read again in its transaction), setting aside what cannot be applied.
                     client.batch_execute("ROLLBACK").await?;
-                    apply_batch(&connection, slot, true, true, next).await?
+                    let again = Source::Log(Some(NextRead {
+                        stored,
+                        from: stored,
+                    }));
+                    apply_batch(&connection, slot, true, true, again).await?
                 }
                 other => other?,
             };
-            next = batch.next;
-            if let Some(checkpoint) = batch.checkpoint {
-                slot.applied.send_replace(checkpoint);
-            }
+            stored = batch.checkpoint.unwrap_or(stored);
+            slot.applied.send_replace(stored);
             if batch.applied == 0 {
                 if !batch.held_back {
                     break;
@@ -708,10 +729,16 @@ impl Followers {
                     waiting_since = Some(std::time::Instant::now());
                 }
                 tokio::time::sleep(HELD_BACK_RETRY).await;
+                page = read_after(stored).await?;
                 continue;
             }
             waiting_since = None;
             applied += batch.applied as u64;
+            // The page read ahead starts where this batch ended, unless it was read again.
+            page = match ahead {
+                Ok(ahead) if stored == reached => ahead,
+                _ => read_after(stored).await?,
+            };
         }
         client
             .execute(
@@ -903,7 +930,8 @@ impl Inner {
             // Commits announced before this read are all in it: their wake-up is spent, or it
             // would cost a read that finds nothing.
             let _ = futures::FutureExt::now_or_never(slot.wake.notified());
-            let batch = apply_batch(&connection, slot, persist_idle, careful, next).await?;
+            let batch =
+                apply_batch(&connection, slot, persist_idle, careful, Source::Log(next)).await?;
             careful = false;
             next = batch.next;
             if batch.persisted {
@@ -1043,6 +1071,16 @@ struct NextRead {
     from: Checkpoint,
 }
 
+/// Where a batch's events come from.
+enum Source {
+    /// Read in the batch's transaction: from the stored checkpoint, or from where the last
+    /// batch left off if the stored checkpoint is still the one it names.
+    Log(Option<NextRead>),
+    /// Read ahead on another connection while the batch before was applied (a rebuild's): used
+    /// if the stored checkpoint is still `stored`.
+    ReadAhead { stored: Checkpoint, page: LogPage },
+}
+
 /// Applies the next batch and moves the checkpoint, in one transaction. A read that finds
 /// nothing to apply stores how far it has seen only when `persist_idle`: the read is harmless to
 /// repeat, so idle checkpoints need not cost a commit each time.
@@ -1056,7 +1094,7 @@ async fn apply_batch(
     slot: &Slot,
     persist_idle: bool,
     careful: bool,
-    next: Option<NextRead>,
+    source: Source,
 ) -> Result<Batch, FollowerError> {
     let client = &connection.client;
     let projection = slot.projection.as_ref();
@@ -1068,15 +1106,19 @@ async fn apply_batch(
         ([&key], [&name]);
     let lock = client.query_one(&connection.lock, &key_param);
     let stored = client.query_opt(&connection.checkpoint, &name_param);
-    let (locked, row, guess) = match next {
-        Some(next) => {
+    let (locked, row, guess) = match source {
+        Source::Log(Some(next)) => {
             let read = log::read_after(client, &connection.read, next.from, types, BATCH);
             let ((), locked, row, page) = tokio::try_join!(begin, lock, stored, read)?;
             (locked, row, Some((next.stored, page)))
         }
-        None => {
+        Source::Log(None) => {
             let ((), locked, row) = tokio::try_join!(begin, lock, stored)?;
             (locked, row, None)
+        }
+        Source::ReadAhead { stored: at, page } => {
+            let ((), locked, row) = tokio::try_join!(begin, lock, stored)?;
+            (locked, row, Some((at, page)))
         }
     };
     let stored = row.map(|row| Checkpoint {
