@@ -36,17 +36,18 @@ where
         .unwrap_or_else(|e| panic!("read model column {column} holds {text:?}: {e:?}"))
 }
 
-/// Every read model the service keeps, in the order they are started.
+/// Every read model the service keeps, in the order they are started: the loan book's first,
+/// since they have the most of the log to replay and a rebuild starts a few at a time.
 pub fn all(queue_receipts: &support::Receipts) -> Vec<Arc<dyn Follower>> {
     vec![
+        Arc::new(loans::Loans),
+        Arc::new(cabinet::Customers),
+        Arc::new(cabinet::LoanApplications),
         Arc::new(support::SupportTickets {
             receipts: queue_receipts.clone(),
         }),
         Arc::new(content::Faq),
         Arc::new(content::Documents),
-        Arc::new(cabinet::Customers),
-        Arc::new(cabinet::LoanApplications),
-        Arc::new(loans::Loans),
         Arc::new(loans::UnmatchedPayments),
         Arc::new(agents::Agents),
     ]
