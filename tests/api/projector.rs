@@ -299,7 +299,7 @@ async fn the_log_orders_transaction_ids_as_numbers_not_as_text() {
 async fn a_read_model_sets_aside_an_event_it_cannot_apply_and_goes_on() {
     let app = TestApp::spawn().await;
     submit(&app, 1).await;
-    insert_unreadable(&mut *app.db.sqlx.acquire().await.unwrap()).await;
+    insert_unreadable(&mut app.db.sqlx.acquire().await.unwrap()).await;
     submit(&app, 2).await;
     app.settle().await;
     let tickets = app.dump(TICKETS_BY_ID.0, TICKETS_BY_ID.1).await;
