@@ -41,21 +41,22 @@ pub async fn password_hash(
 
 /// Copies the hashes that 1.0 account events carried into the table, under the credential id
 /// the upcaster derives from each (`k911_aggregates::upcast::legacy_credential`). Run with every
-/// migration; it adds nothing once done.
+/// migration; it adds nothing once done, and reads only the legacy events' partial index
+/// (`events_legacy_passwords`), not the log.
+pub const ADOPT_LEGACY_HASHES: &str =
+    "INSERT INTO credentials (credential_id, account_id, password_hash, created_at)
+     SELECT encode(substr(sha256(convert_to(hash, 'UTF8')), 1, 16), 'hex')::uuid,
+            aggregate_id::uuid, hash, recorded_at
+       FROM (SELECT aggregate_id, recorded_at, payload -> event_type ->> 'password_hash' AS hash
+               FROM events
+              WHERE aggregate_type = 'Account' AND event_version = '1.0'
+                AND event_type IN ('StaffAccountCreated', 'CustomerAccountOpened',
+                                   'PasswordIssued', 'PasswordChanged')) legacy
+      WHERE hash IS NOT NULL
+     ON CONFLICT (credential_id) DO NOTHING";
+
+/// Runs [`ADOPT_LEGACY_HASHES`]; returns the credentials it added.
 pub async fn adopt_legacy_hashes(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let adopted = sqlx::query(
-        "INSERT INTO credentials (credential_id, account_id, password_hash, created_at)
-         SELECT encode(substr(sha256(convert_to(hash, 'UTF8')), 1, 16), 'hex')::uuid,
-                aggregate_id::uuid, hash, recorded_at
-           FROM (SELECT aggregate_id, recorded_at, payload -> event_type ->> 'password_hash' AS hash
-                   FROM events
-                  WHERE aggregate_type = 'Account' AND event_version = '1.0'
-                    AND event_type IN ('StaffAccountCreated', 'CustomerAccountOpened',
-                                       'PasswordIssued', 'PasswordChanged')) legacy
-          WHERE hash IS NOT NULL
-         ON CONFLICT (credential_id) DO NOTHING",
-    )
-    .execute(pool)
-    .await?;
+    let adopted = sqlx::query(ADOPT_LEGACY_HASHES).execute(pool).await?;
     Ok(adopted.rows_affected())
 }
