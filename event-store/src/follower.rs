@@ -703,11 +703,7 @@ impl Followers {
                     // The batch's transaction is still open: end it, and apply the batch again
                     // (read again in its transaction), setting aside what cannot be applied.
                     client.batch_execute("ROLLBACK").await?;
-                    let again = Source::Log(Some(NextRead {
-                        stored,
-                        from: stored,
-                    }));
-                    apply_batch(&connection, slot, true, true, again).await?
+                    apply_batch(&connection, slot, true, true, Source::Log(None)).await?
                 }
                 other => other?,
             };

@@ -300,23 +300,15 @@ impl CustomerChanges {
     }
 
     async fn write(self, tx: &BatchTx<'_>) -> Result<(), FollowerError> {
-        let (mut new, mut changed) = (NewCustomers::default(), Vec::new());
-        for (customer_id, mut change) in self.0 {
-            match change.registered.take() {
-                Some(registration) => new.push(customer_id, registration, change),
-                None => changed.push((customer_id, change)),
-            }
-        }
-        if !new.ids.is_empty() {
-            new.insert(tx).await?;
-        }
-        if changed.is_empty() {
-            return Ok(());
-        }
-        let mut ids = Vec::with_capacity(changed.len());
+        let mut new = NewCustomers::default();
+        let mut ids = Vec::new();
         let (mut opened_at, mut status, mut profile, mut payout) = (vec![], vec![], vec![], vec![]);
         let (mut applications, mut at) = (vec![], vec![]);
-        for (customer_id, change) in changed {
+        for (customer_id, mut change) in self.0 {
+            if let Some(registration) = change.registered.take() {
+                new.push(customer_id, registration, change);
+                continue;
+            }
             ids.push(customer_id);
             status.push(change.opened_at.map(|_| CustomerState::Open.as_str()));
             opened_at.push(change.opened_at);
@@ -325,6 +317,12 @@ impl CustomerChanges {
             payout.push(method);
             applications.push(change.applications);
             at.push(change.at);
+        }
+        if !new.ids.is_empty() {
+            new.insert(tx).await?;
+        }
+        if ids.is_empty() {
+            return Ok(());
         }
         tx.execute(
             "UPDATE read.customers c
