@@ -81,12 +81,16 @@ impl Database {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        let mut pg_config: tokio_postgres::Config = url
+        // Read-model queries keep PostgreSQL's default plan caching: a read that only follows
+        // keys through their indexes, as the cabinet's loan page does, is prepared once
+        // (`prepare_cached`) and reuses one generic plan, which halves its cost (planning took
+        // as long as running it). A read whose best plan depends on its values or on how large
+        // a table has grown (a page's LIMIT and OFFSET, the support queue's counts) is sent with
+        // `query_typed` and planned on every run: generic plans made the queue listing sort
+        // every waiting ticket, and the queue position scan the whole table as it grew.
+        let pg_config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| ConnectError::Url(e.to_string()))?;
-        // Read-model queries are prepared once per connection but planned on every run: the
-        // tables grow from empty, and a plan made while one was small would be kept as it grows.
-        add_options(&mut pg_config, "-c plan_cache_mode=force_custom_plan");
         let manager = Manager::from_config(
             pg_config,
             NoTls,

@@ -172,8 +172,12 @@ impl Follower for Agents {
     fn kind(&self) -> Kind {
         Kind::ReadModel {
             create_sql: CREATE,
-            drop_sql: "DROP TABLE IF EXISTS read.agents, read.agent_clients, \
-                       read.agent_commissions, read.agent_statements",
+            tables: &[
+                "read.agents",
+                "read.agent_clients",
+                "read.agent_commissions",
+                "read.agent_statements",
+            ],
         }
     }
 

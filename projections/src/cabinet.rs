@@ -182,7 +182,7 @@ impl Follower for Customers {
     fn kind(&self) -> Kind {
         Kind::ReadModel {
             create_sql: CREATE_CUSTOMERS,
-            drop_sql: "DROP TABLE IF EXISTS read.customers, read.customer_social_links",
+            tables: &["read.customers", "read.customer_social_links"],
         }
     }
 
@@ -436,7 +436,7 @@ impl Follower for LoanApplications {
     fn kind(&self) -> Kind {
         Kind::ReadModel {
             create_sql: CREATE_APPLICATIONS,
-            drop_sql: "DROP TABLE IF EXISTS read.loan_applications",
+            tables: &["read.loan_applications"],
         }
     }
 

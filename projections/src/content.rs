@@ -59,7 +59,7 @@ impl Follower for Faq {
         COMMENT ON COLUMN read.faq.updated_at IS 'When it was last changed.';
         COMMENT ON COLUMN read.faq.last_position IS 'The log position of the last event applied to the row.';
         COMMENT ON COLUMN read.faq.withdrawn_at IS 'Set once staff withdrew the entry; it is no longer shown.';",
-            drop_sql: "DROP TABLE IF EXISTS read.faq",
+            tables: &["read.faq"],
         }
     }
 
@@ -175,7 +175,7 @@ impl Follower for Documents {
         COMMENT ON COLUMN read.documents.withdrawn_at IS 'When it was withdrawn from the site (null: still published).';
         COMMENT ON COLUMN read.documents.last_position IS 'The log position of the last event applied to the row.';
         COMMENT ON COLUMN read.documents.published_on IS 'The date the document takes effect (Europe/Moscow).';",
-            drop_sql: "DROP TABLE IF EXISTS read.documents",
+            tables: &["read.documents"],
         }
     }
 

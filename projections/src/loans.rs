@@ -15,7 +15,7 @@ use k911_aggregates::loan::LoanEventType;
 use k911_aggregates::loan::{Loan, LoanEvent, OfferTerms};
 use k911_aggregates::regions::LocalTimeZone;
 use k911_event_store::log::RecordedEvent;
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, Type};
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
@@ -701,7 +701,7 @@ impl Follower for Loans {
     fn kind(&self) -> Kind {
         Kind::ReadModel {
             create_sql: CREATE,
-            drop_sql: "DROP TABLE IF EXISTS read.loans, read.loan_payments",
+            tables: &["read.loans", "read.loan_payments"],
         }
     }
 
@@ -1190,7 +1190,7 @@ impl Follower for UnmatchedPayments {
     fn kind(&self) -> Kind {
         Kind::ReadModel {
             create_sql: CREATE_UNMATCHED,
-            drop_sql: "DROP TABLE IF EXISTS read.unmatched_payments",
+            tables: &["read.unmatched_payments"],
         }
     }
 
@@ -1342,15 +1342,21 @@ impl Reader {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<LoanView>, ReadError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "{SELECT_VIEW} WHERE l.customer_id = $1 ORDER BY l.offered_at, l.loan_id
-                 LIMIT $2 OFFSET $3"
-            ))
-            .await?;
-        let rows = client
-            .query(&statement, &[&customer_id, &limit, &offset])
+        // Planned with the page's values (see `connect`).
+        let rows = self
+            .client()
+            .await?
+            .query_typed(
+                &format!(
+                    "{SELECT_VIEW} WHERE l.customer_id = $1 ORDER BY l.offered_at, l.loan_id
+                     LIMIT $2 OFFSET $3"
+                ),
+                &[
+                    (&customer_id, Type::UUID),
+                    (&limit, Type::INT8),
+                    (&offset, Type::INT8),
+                ],
+            )
             .await?;
         Ok(rows.iter().map(LoanView::from_row).collect())
     }

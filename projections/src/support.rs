@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::GenericClient;
 use k911_aggregates::support_ticket::{Requester, SupportTicket, SupportTicketEvent, TicketKind};
 use k911_event_store::log::RecordedEvent;
-use tokio_postgres::Row;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
 use crate::reader::{ReadError, Reader};
@@ -155,7 +155,7 @@ impl Follower for SupportTickets {
     fn kind(&self) -> Kind {
         Kind::ReadModel {
             create_sql: CREATE,
-            drop_sql: "DROP TABLE IF EXISTS read.support_tickets",
+            tables: &["read.support_tickets"],
         }
     }
 
@@ -393,66 +393,75 @@ SELECT t.*,
 
 /// Waiting tickets, oldest first, with their queue positions.
 pub async fn waiting(
-    client: &impl GenericClient,
+    client: &Client,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<TicketRow>, tokio_postgres::Error> {
     // Numbered after the page is cut: a window over the whole queue would read every waiting
-    // ticket on every call.
-    let statement = client
-        .prepare_cached(
+    // ticket on every call. Planned with the page's values (see `connect`): a cached generic
+    // plan sorts every waiting ticket.
+    let rows = client
+        .query_typed(
             "SELECT t.*, $2 + row_number() OVER (ORDER BY t.arrival) AS queue_position
                FROM (SELECT * FROM read.support_tickets
                       WHERE status = 'waiting'
                       ORDER BY arrival
                       LIMIT $1 OFFSET $2) t
               ORDER BY t.arrival",
+            &[(&limit, Type::INT8), (&offset, Type::INT8)],
         )
         .await?;
-    let rows = client.query(&statement, &[&limit, &offset]).await?;
     Ok(rows.iter().map(TicketRow::from_row).collect())
 }
 
 /// A ticket's place in the queue (`None` once it has left it, or if there is no such ticket):
-/// what a new ticket's receipt says, without reading the sealed columns.
+/// what a new ticket's receipt says, without reading the sealed columns. Planned every run, as
+/// every ticket read (see `connect`): a generic plan made while the table was small counted the
+/// queue by scanning it whole as it grew.
 pub async fn queue_position(
-    client: &impl GenericClient,
+    client: &Client,
     ticket_id: Uuid,
 ) -> Result<Option<i64>, tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached(&format!(
-            "SELECT queue_position FROM ({SELECT_TICKET} WHERE t.ticket_id = $1) q"
-        ))
+    let row = client
+        .query_typed_opt(
+            &format!("SELECT queue_position FROM ({SELECT_TICKET} WHERE t.ticket_id = $1) q"),
+            &[(&ticket_id, Type::UUID)],
+        )
         .await?;
-    let row = client.query_opt(&statement, &[&ticket_id]).await?;
     Ok(row.and_then(|row| row.get(0)))
 }
 
 pub async fn by_id(
-    client: &impl GenericClient,
+    client: &Client,
     ticket_id: Uuid,
 ) -> Result<Option<TicketRow>, tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached(&format!("{SELECT_TICKET} WHERE t.ticket_id = $1"))
+    let row = client
+        .query_typed_opt(
+            &format!("{SELECT_TICKET} WHERE t.ticket_id = $1"),
+            &[(&ticket_id, Type::UUID)],
+        )
         .await?;
-    let row = client.query_opt(&statement, &[&ticket_id]).await?;
     Ok(row.as_ref().map(TicketRow::from_row))
 }
 
 /// One customer's tickets, oldest first, with their queue positions.
 pub async fn customer_tickets(
-    client: &impl GenericClient,
+    client: &Client,
     customer_id: Uuid,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<TicketRow>, tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached(&format!(
-            "{SELECT_TICKET} WHERE t.customer_id = $1 ORDER BY t.arrival LIMIT $2 OFFSET $3"
-        ))
-        .await?;
     let rows = client
-        .query(&statement, &[&customer_id, &limit, &offset])
+        .query_typed(
+            &format!(
+                "{SELECT_TICKET} WHERE t.customer_id = $1 ORDER BY t.arrival LIMIT $2 OFFSET $3"
+            ),
+            &[
+                (&customer_id, Type::UUID),
+                (&limit, Type::INT8),
+                (&offset, Type::INT8),
+            ],
+        )
         .await?;
     Ok(rows.iter().map(TicketRow::from_row).collect())
 }
@@ -472,7 +481,7 @@ impl Reader {
         }
         // Projected by another instance.
         let read =
-            async { Ok::<_, ReadError>(queue_position(&self.client().await?, ticket_id).await?) };
+            async { Ok::<_, ReadError>(queue_position(&**self.client().await?, ticket_id).await?) };
         read.await.unwrap_or_else(|error| {
             tracing::warn!(%error, "ticket filed; its queue position could not be read");
             None
@@ -485,20 +494,20 @@ impl Reader {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<TicketRow>, ReadError> {
-        Ok(waiting(&self.client().await?, limit, offset).await?)
+        Ok(waiting(&**self.client().await?, limit, offset).await?)
     }
 
     /// The oldest waiting tickets once the queue shows everything committed so far: serving in
     /// arrival order needs the latest arrivals counted.
     pub async fn oldest_waiting(&self, limit: i64) -> Result<Vec<Uuid>, ReadError> {
         self.catch_up().await?;
-        let rows = waiting(&self.client().await?, limit, 0).await?;
+        let rows = waiting(&**self.client().await?, limit, 0).await?;
         Ok(rows.into_iter().map(|row| row.ticket_id).collect())
     }
 
     /// One ticket, without its personal data.
     pub async fn ticket(&self, ticket_id: Uuid) -> Result<TicketRow, ReadError> {
-        by_id(&self.client().await?, ticket_id)
+        by_id(&**self.client().await?, ticket_id)
             .await?
             .ok_or(ReadError::NotFound)
     }

@@ -785,3 +785,50 @@ async fn one_failing_loan_does_not_stop_the_daily_jobs_of_the_others() {
         "{text}"
     );
 }
+
+/// The loan page is a point read by key: PostgreSQL keeps one generic plan for it instead of
+/// planning every read (which took as long as the read). A page of a list is planned with its
+/// LIMIT and OFFSET every time: a generic plan cannot know how much of the table a page takes.
+#[tokio::test]
+async fn the_loan_page_reuses_its_plan_and_a_list_page_is_planned_with_its_values() {
+    let app = TestApp::spawn().await;
+    let (password, id, _) = issued_loan(&app).await;
+    let token = login(&app, "ivan@example.ru", &password).await;
+    // One after another, so the read pool's connections take turns: each one runs every
+    // statement more than the five custom plans PostgreSQL makes before it decides.
+    for _ in 0..100 {
+        let page = app.get_as(&token, &format!("/api/v1/me/loans/{id}")).await;
+        assert_eq!(page.status, StatusCode::OK, "{:#}", page.body);
+        let list = app.get_as(&token, "/api/v1/me/loans?limit=10").await;
+        assert_eq!(list.status, StatusCode::OK, "{:#}", list.body);
+    }
+    // Every connection of the read pool at once, so each one is asked.
+    let size = app.db.pg.status().size;
+    let mut clients = Vec::new();
+    for _ in 0..size {
+        clients.push(app.db.pg.get().await.unwrap());
+    }
+    let (mut page, mut list) = ((0, 0), (0, 0));
+    for client in &clients {
+        for row in client
+            .query(
+                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements
+                  WHERE statement LIKE '%FROM read.loans l%'",
+                &[],
+            )
+            .await
+            .unwrap()
+        {
+            let statement: String = row.get(0);
+            let plans: (i64, i64) = (row.get(1), row.get(2));
+            let counted = if statement.contains("LIMIT") {
+                &mut list
+            } else {
+                &mut page
+            };
+            *counted = (counted.0 + plans.0, counted.1 + plans.1);
+        }
+    }
+    assert!(page.0 > 0, "the loan page was planned every time: {page:?}");
+    assert_eq!(list.0, 0, "a page of loans reused a generic plan: {list:?}");
+}

@@ -195,7 +195,7 @@ impl k911_event_store::follower::Follower for Probe {
     fn kind(&self) -> k911_event_store::follower::Kind {
         k911_event_store::follower::Kind::ReadModel {
             create_sql: "CREATE TABLE IF NOT EXISTS read.probe (position bigint PRIMARY KEY)",
-            drop_sql: "DROP TABLE IF EXISTS read.probe",
+            tables: &["read.probe"],
         }
     }
     async fn apply(
@@ -395,7 +395,7 @@ async fn after_a_cut_over_process_managers_start_at_the_end_of_the_log_and_read_
     let (manager, acted) = recorder("cut_over_manager", Kind::ProcessManager);
     let read_model = Kind::ReadModel {
         create_sql: "SELECT 1",
-        drop_sql: "SELECT 1",
+        tables: &[],
     };
     let (model, read) = recorder("cut_over_model", read_model);
     let followers = Followers::new(app.db.clone(), vec![manager, model]);
@@ -478,7 +478,7 @@ impl Follower for FailingWrite {
         Kind::ReadModel {
             create_sql: "CREATE TABLE IF NOT EXISTS read.pipeline_probe
                              (position bigint PRIMARY KEY, ok boolean NOT NULL CHECK (ok))",
-            drop_sql: "DROP TABLE IF EXISTS read.pipeline_probe",
+            tables: &["read.pipeline_probe"],
         }
     }
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
@@ -585,7 +585,7 @@ impl Follower for Counter {
             create_sql: "CREATE TABLE IF NOT EXISTS read.event_counter
                              (id int PRIMARY KEY, n bigint NOT NULL);
                          INSERT INTO read.event_counter VALUES (1, 0) ON CONFLICT DO NOTHING",
-            drop_sql: "DROP TABLE IF EXISTS read.event_counter",
+            tables: &["read.event_counter"],
         }
     }
     async fn apply(&self, tx: &BatchTx<'_>, _: &RecordedEvent) -> Result<(), FollowerError> {

@@ -408,6 +408,18 @@ impl TestApp {
         for ((table, key), live) in TABLES.into_iter().zip(live) {
             assert_eq!(self.dump(table, key).await, live, "{table} after a rebuild");
         }
+        // Analyzed before they serve: a table never analyzed has reltuples -1.
+        let unanalyzed: Vec<String> = sqlx::query_scalar(
+            "SELECT relname::text FROM pg_class
+              WHERE relnamespace = 'read'::regnamespace AND relkind = 'r' AND reltuples < 0",
+        )
+        .fetch_all(&self.db.sqlx)
+        .await
+        .unwrap();
+        assert!(
+            unanalyzed.is_empty(),
+            "rebuilt without planner statistics: {unanalyzed:?}"
+        );
     }
 
     /// A read model's rows as JSON text, in primary-key order, for comparing two states.
