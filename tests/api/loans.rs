@@ -812,8 +812,9 @@ async fn the_loan_page_reuses_its_plan_and_a_list_page_is_planned_with_its_value
     for client in &clients {
         for row in client
             .query(
-                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements
-                  WHERE statement LIKE '%FROM read.loans l%'",
+                "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements p
+                  WHERE statement LIKE '%FROM read.loans l%' AND name <> ''
+                    AND statement NOT LIKE '%pg_prepared_statements p%'",
                 &[],
             )
             .await
