@@ -55,6 +55,18 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute every link of the log's hash chain from the events table and name the first
+    /// position whose link differs (exit status 1); prints the head when every link holds.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +224,9 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => verify_chain(&db).await,
         Command::Payments {
             command:
                 PaymentsCommand::Import {
@@ -223,6 +238,38 @@ async fn main() -> anyhow::Result<()> {
             let layout = layout.parse().map_err(anyhow::Error::msg)?;
             let app = cli.config.app(&db)?;
             import_payments(&app, channel, layout, &file).await
+        }
+    }
+}
+
+/// `k911 audit verify`, with a progress bar over the chain's links.
+async fn verify_chain(db: &Database) -> anyhow::Result<()> {
+    use k911_event_store::chain::{verify, Verdict};
+    let client = db.pg.get().await?;
+    let links: i64 = client
+        .query_one("SELECT count(*) FROM audit_chain", &[])
+        .await?
+        .get(0);
+    let bar = indicatif::ProgressBar::new(links.max(0) as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} links {msg}")
+            .expect("progress template"),
+    );
+    let verdict = verify(&**client, |checked| bar.set_position(checked as u64)).await?;
+    bar.finish_and_clear();
+    match verdict {
+        Verdict::Intact(head) => {
+            println!(
+                "the chain holds: {} links, the last at position {}, head {}",
+                head.links,
+                head.position.map_or("-".to_string(), |p| p.to_string()),
+                hex::encode(head.link)
+            );
+            Ok(())
+        }
+        Verdict::Broken { position, reason } => {
+            println!("the chain breaks at position {position}: {reason}");
+            std::process::exit(1)
         }
     }
 }

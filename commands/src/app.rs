@@ -153,6 +153,8 @@ impl App {
             .when_committed(Arc::new(move |types| hook.committed(types)));
         let accounts = Arc::new(store::cqrs(&db, ()));
         let mut projections = read_models;
+        // The log's hash chain: every event, from the first, whatever kind of follower reads it.
+        projections.push(Arc::new(k911_event_store::chain::AuditChain));
         projections.push(Arc::new(crate::support_notifications::SupportNotifications));
         projections.push(Arc::new(OnboardingProcess {
             accounts: accounts.clone(),

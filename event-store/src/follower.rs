@@ -55,6 +55,9 @@ pub enum Kind {
     /// Acts on events: issues commands and writes effects in the outbox. What it did happened
     /// once, so it is never rebuilt, and readers do not wait for it.
     ProcessManager,
+    /// Keeps a record of the whole log from its first event (the audit hash chain): never
+    /// rebuilt, never moved to the log's end by a cut-over, and readers do not wait for it.
+    Ledger,
 }
 
 /// A read model or a process manager, fed from the global log.
@@ -64,12 +67,18 @@ pub trait Follower: Send + Sync {
     fn name(&self) -> &'static str;
     /// The event types it reads; the log is filtered to these, and only their commits wake it.
     /// Named through the aggregates' event enums (`LoanEventType::ContractSigned.into()`), so a
-    /// misspelt type does not compile. Event type names are unique across aggregates.
+    /// misspelt type does not compile. Event type names are unique across aggregates. None: every
+    /// event of every type, those of types no aggregate records any more included (the audit
+    /// chain).
     fn event_types(&self) -> Vec<&'static str>;
     fn kind(&self) -> Kind;
 
     fn is_process_manager(&self) -> bool {
         self.kind() == Kind::ProcessManager
+    }
+
+    fn is_read_model(&self) -> bool {
+        matches!(self.kind(), Kind::ReadModel { .. })
     }
 
     /// Applies one event inside the batch transaction; events of no interest are ignored.
@@ -107,7 +116,8 @@ pub enum FollowerError {
     #[error("no read model is called {0}")]
     Unknown(String),
     #[error(
-        "{0} is a process manager, not a read model: what it did happened once and is not rebuilt"
+        "{0} is not a read model: what a process manager did happened once, and the audit chain \
+         is never rewritten; neither is rebuilt"
     )]
     NotReadModel(String),
     #[error("no database connection: {0}")]
@@ -339,7 +349,7 @@ enum Whom<'a> {
 impl Whom<'_> {
     fn includes(self, projection: &dyn Follower) -> bool {
         match self {
-            Whom::ReadModels => !projection.is_process_manager(),
+            Whom::ReadModels => projection.is_read_model(),
             Whom::All => true,
             Whom::Named(name) => projection.name() == name,
         }
@@ -621,9 +631,11 @@ impl Followers {
         &self,
         name: Option<&str>,
     ) -> Result<Vec<(&'static str, u64, Duration)>, FollowerError> {
-        if let Some(manager) = self.inner.projections.iter().find(|slot| {
-            slot.projection.is_process_manager() && Some(slot.projection.name()) == name
-        }) {
+        if let Some(manager) =
+            self.inner.projections.iter().find(|slot| {
+                !slot.projection.is_read_model() && Some(slot.projection.name()) == name
+            })
+        {
             return Err(FollowerError::NotReadModel(
                 manager.projection.name().to_string(),
             ));
@@ -632,7 +644,7 @@ impl Followers {
             .inner
             .projections
             .iter()
-            .filter(|slot| !slot.projection.is_process_manager())
+            .filter(|slot| slot.projection.is_read_model())
             .filter(|slot| name.is_none_or(|n| n == slot.projection.name()))
             .collect();
         if selected.is_empty() {
@@ -809,7 +821,7 @@ impl Followers {
 impl Inner {
     fn wake_for(&self, event_type: &str) {
         for slot in &self.projections {
-            if slot.types.contains(&event_type) {
+            if slot.types.is_empty() || slot.types.contains(&event_type) {
                 slot.wake.notify_one();
             }
         }

@@ -4,6 +4,7 @@
 
 pub mod append;
 pub mod batch;
+pub mod chain;
 pub mod cluster;
 pub mod connect;
 pub mod credentials;

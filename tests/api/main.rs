@@ -2,6 +2,7 @@
 
 mod agents;
 mod analysts;
+mod audit;
 mod auth;
 mod authorization;
 mod cabinet;
