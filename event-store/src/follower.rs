@@ -589,8 +589,9 @@ impl Followers {
         }
     }
 
-    /// How many visible events of its types the slowest read model still has to apply,
-    /// as this process's projectors last saw their checkpoints.
+    /// How many visible events of its types the slowest follower (read model, process manager
+    /// or the audit chain) still has to apply, as this process's followers last saw their
+    /// checkpoints.
     pub async fn lag(&self) -> Result<i64, FollowerError> {
         let client = self.inner.db.pg.get().await?;
         let mut worst = 0;
@@ -601,7 +602,7 @@ impl Followers {
                     "SELECT count(*) FROM events
                       WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
                         AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-                        AND event_type = ANY($3)",
+                        AND ($3::text[] = '{}' OR event_type = ANY($3))",
                     &[
                         &seen.transaction_id.to_string(),
                         &seen.global_position,

@@ -102,6 +102,8 @@ role_extractor! {
     Finance: [Role::Finance];
     /// An agent in their own cabinet.
     AgentUser: [Role::Agent];
+    /// Who replays audit trails and answers for personal data (issue #16).
+    Compliance: [Role::Compliance];
     /// Who edits the public content (FAQ) and resolves payments no loan could take.
     Editor: [Role::Support, Role::Admin];
 }

@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    agent, agents, applications, auth, content, dev, effects, health, loans, me, my_support,
-    payments, sandbox, social, support,
+    agent, agents, applications, auth, compliance, content, dev, effects, health, loans, me,
+    my_support, payments, sandbox, social, support,
 };
 
 #[derive(OpenApi)]
@@ -27,6 +27,7 @@ use crate::routes::{
         content::publish_faq, content::edit_faq, content::withdraw_faq,
         content::upload_document, content::withdraw_document,
         effects::list, effects::retry,
+        compliance::log_head,
         agents::create, agents::suspend, agents::resume, agents::change_plan,
         agents::approve_payment, agents::list, agents::one, agents::statements,
         agents::all_statements,

@@ -57,6 +57,11 @@ impl Reader {
         Ok(())
     }
 
+    /// The last link of the log's hash chain (see `k911_event_store::chain`).
+    pub async fn log_head(&self) -> Result<k911_event_store::chain::Head, ReadError> {
+        Ok(k911_event_store::chain::head(&**self.client().await?).await?)
+    }
+
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, ReadError> {
         Ok(self.db.pg.get().await.map_err(FollowerError::from)?)
     }

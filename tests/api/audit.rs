@@ -2,6 +2,8 @@
 //! rewritten by a rebuild; `verify` recomputes the links from the events table and names where
 //! an edited or a deleted event breaks them.
 
+use axum::http::{Method, StatusCode};
+use k911_aggregates::values::Role;
 use k911_event_store::chain::{head, verify, Break, Verdict};
 use k911_tests::TestApp;
 
@@ -139,4 +141,27 @@ async fn verify_catches_a_deleted_event_and_one_deleted_with_its_link() {
             reason: Break::Differs
         }
     );
+}
+
+#[tokio::test]
+async fn a_compliance_officer_reads_the_head_of_the_chain_and_nobody_else_does() {
+    let app = chained().await;
+    let officer = app.staff("irina@k911.ru", Role::Compliance).await;
+    app.settle().await;
+    let Verdict::Intact(verified) = verdict(&app).await else {
+        panic!("an untouched log verifies");
+    };
+    let answer = app.get_as(&officer, "/api/v1/compliance/log/head").await;
+    assert_eq!(answer.status, StatusCode::OK, "{:#}", answer.body);
+    assert_eq!(answer.body["links"], verified.links);
+    assert_eq!(answer.body["position"], verified.position.unwrap());
+    assert_eq!(answer.body["link"], hex::encode(verified.link));
+
+    let support = app.staff("anna@k911.ru", Role::Support).await;
+    let refused = app.get_as(&support, "/api/v1/compliance/log/head").await;
+    refused.problem(StatusCode::FORBIDDEN);
+    let anonymous = app
+        .request(Method::GET, "/api/v1/compliance/log/head", None, &[])
+        .await;
+    anonymous.problem(StatusCode::UNAUTHORIZED);
 }

@@ -144,6 +144,12 @@ fn routes(application_id: &str) -> Vec<(Method, String, Option<Value>, &'static 
             None,
             &[Role::Admin],
         ),
+        (
+            Method::GET,
+            "/api/v1/compliance/log/head".into(),
+            None,
+            &[Role::Compliance],
+        ),
     ]
 }
 

@@ -4,6 +4,7 @@ pub(crate) mod agent;
 pub(crate) mod agents;
 pub(crate) mod applications;
 pub(crate) mod auth;
+pub(crate) mod compliance;
 pub(crate) mod content;
 pub(crate) mod dev;
 pub(crate) mod effects;
@@ -109,6 +110,7 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
             "/api/v1/me/deletion-request",
             post(my_support::request_deletion),
         )
+        .route("/api/v1/compliance/log/head", get(compliance::log_head))
         .route("/api/v1/staff/payments/unmatched", get(payments::unmatched))
         .route(
             "/api/v1/staff/payments/{id}/match",
