@@ -60,16 +60,16 @@ pub enum Kind {
     Ledger,
 }
 
-/// A read model or a process manager, fed from the global log.
+/// A read model, a process manager or the audit chain, fed from the global log.
 #[async_trait]
 pub trait Follower: Send + Sync {
     /// Stable name: the checkpoint key and the `k911 projections rebuild NAME` argument.
     fn name(&self) -> &'static str;
     /// The event types it reads; the log is filtered to these, and only their commits wake it.
     /// Named through the aggregates' event enums (`LoanEventType::ContractSigned.into()`), so a
-    /// misspelt type does not compile. Event type names are unique across aggregates. None: every
-    /// event of every type, those of types no aggregate records any more included (the audit
-    /// chain).
+    /// misspelt type does not compile. Event type names are unique across aggregates. An empty
+    /// list: every event of every type, those of types no aggregate records any more included
+    /// (the audit chain).
     fn event_types(&self) -> Vec<&'static str>;
     fn kind(&self) -> Kind;
 
