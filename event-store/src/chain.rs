@@ -25,50 +25,53 @@ pub const NAME: &str = "audit_chain";
 /// What [`verify`] reads a page at a time.
 const VERIFY_PAGE: i64 = 10_000;
 
-/// The link that follows `previous` for an event with these stored fields. Every field is
-/// length-prefixed, so no two different events give the same bytes.
-#[allow(clippy::too_many_arguments)]
-pub fn link(
-    previous: &Link,
-    position: i64,
-    event_type: &str,
-    event_version: &str,
-    payload: &serde_json::Value,
-    metadata: &serde_json::Value,
-    aggregate_type: &str,
-    aggregate_id: &str,
-    sequence: i64,
-) -> Link {
+/// An event's stored fields that its link covers: as the follower reads the event, and as
+/// [`verify`] reads the row again.
+pub struct Chained<'a> {
+    pub position: i64,
+    pub event_type: &'a str,
+    pub event_version: &'a str,
+    pub payload: &'a serde_json::Value,
+    pub metadata: &'a serde_json::Value,
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub sequence: i64,
+}
+
+impl<'a> From<&'a RecordedEvent> for Chained<'a> {
+    fn from(event: &'a RecordedEvent) -> Self {
+        Self {
+            position: event.position(),
+            event_type: &event.event_type,
+            event_version: &event.event_version,
+            payload: &event.payload,
+            metadata: &event.metadata,
+            aggregate_type: &event.aggregate_type,
+            aggregate_id: &event.aggregate_id,
+            sequence: event.sequence,
+        }
+    }
+}
+
+/// The link that follows `previous` for `event`. Every text field is length-prefixed, so no two
+/// different events give the same bytes.
+pub fn link(previous: &Link, event: &Chained) -> Link {
     let mut hash = Sha256::new();
     hash.update(previous);
-    hash.update(position.to_be_bytes());
+    hash.update(event.position.to_be_bytes());
     for text in [
-        event_type.as_bytes(),
-        event_version.as_bytes(),
-        &serde_json::to_vec(payload).expect("JSON serialises"),
-        &serde_json::to_vec(metadata).expect("JSON serialises"),
-        aggregate_type.as_bytes(),
-        aggregate_id.as_bytes(),
+        event.event_type.as_bytes(),
+        event.event_version.as_bytes(),
+        &serde_json::to_vec(event.payload).expect("JSON serialises"),
+        &serde_json::to_vec(event.metadata).expect("JSON serialises"),
+        event.aggregate_type.as_bytes(),
+        event.aggregate_id.as_bytes(),
     ] {
         hash.update((text.len() as u64).to_be_bytes());
         hash.update(text);
     }
-    hash.update(sequence.to_be_bytes());
+    hash.update(event.sequence.to_be_bytes());
     hash.finalize().into()
-}
-
-fn link_of(previous: &Link, event: &RecordedEvent) -> Link {
-    link(
-        previous,
-        event.position(),
-        &event.event_type,
-        &event.event_version,
-        &event.payload,
-        &event.metadata,
-        &event.aggregate_type,
-        &event.aggregate_id,
-        event.sequence,
-    )
 }
 
 /// The chain's last link: how many events it covers, the last one's position, and the link.
@@ -79,27 +82,30 @@ pub struct Head {
     pub link: Link,
 }
 
-/// The last link appended.
-pub async fn head(client: &impl GenericClient) -> Result<Head, tokio_postgres::Error> {
-    let row = client
-        .query_opt(
-            "SELECT link_number, global_position, link FROM audit_chain
-              ORDER BY link_number DESC LIMIT 1",
-            &[],
-        )
-        .await?;
-    Ok(match row {
-        Some(row) => Head {
+/// The last link appended: read by the follower before a batch and by the head's route.
+const LAST_LINK: &str = "
+SELECT link_number, global_position, link FROM audit_chain ORDER BY link_number DESC LIMIT 1";
+
+impl Head {
+    /// Before the first event.
+    const EMPTY: Head = Head {
+        links: 0,
+        position: None,
+        link: GENESIS,
+    };
+
+    fn of(last: Option<tokio_postgres::Row>) -> Self {
+        last.map_or(Self::EMPTY, |row| Head {
             links: row.get(0),
             position: Some(row.get(1)),
             link: to_link(row.get(2)),
-        },
-        None => Head {
-            links: 0,
-            position: None,
-            link: GENESIS,
-        },
-    })
+        })
+    }
+}
+
+/// The last link appended.
+pub async fn head(client: &impl GenericClient) -> Result<Head, tokio_postgres::Error> {
+    Ok(Head::of(client.query_opt(LAST_LINK, &[]).await?))
 }
 
 fn to_link(stored: Vec<u8>) -> Link {
@@ -133,19 +139,11 @@ impl Follower for AuditChain {
         tx: &BatchTx<'_>,
         events: &[RecordedEvent],
     ) -> Result<(), FollowerError> {
-        let last = tx
-            .query_opt(
-                "SELECT link_number, link FROM audit_chain ORDER BY link_number DESC LIMIT 1",
-                &[],
-            )
-            .await?;
-        let (mut number, mut previous) = match last {
-            Some(row) => (row.get::<_, i64>(0), to_link(row.get(1))),
-            None => (0, GENESIS),
-        };
+        let last = Head::of(tx.query_opt(LAST_LINK, &[]).await?);
+        let (mut number, mut previous) = (last.links, last.link);
         let (mut numbers, mut positions, mut links) = (vec![], vec![], vec![]);
         for event in events {
-            previous = link_of(&previous, event);
+            previous = link(&previous, &event.into());
             number += 1;
             numbers.push(number);
             positions.push(event.position());
@@ -197,11 +195,7 @@ pub async fn verify(
     client: &impl GenericClient,
     mut progress: impl FnMut(i64),
 ) -> Result<Verdict, tokio_postgres::Error> {
-    let mut head = Head {
-        links: 0,
-        position: None,
-        link: GENESIS,
-    };
+    let mut head = Head::EMPTY;
     loop {
         let rows = client
             .query(
@@ -228,16 +222,19 @@ pub async fn verify(
             if !row.get::<_, bool>(3) {
                 return Ok(broken(Break::Deleted));
             }
+            let (payload, metadata) = (row.get(6), row.get(7));
             let recomputed = link(
                 &head.link,
-                position,
-                row.get(4),
-                row.get(5),
-                &row.get(6),
-                &row.get(7),
-                row.get(8),
-                row.get(9),
-                row.get(10),
+                &Chained {
+                    position,
+                    event_type: row.get(4),
+                    event_version: row.get(5),
+                    payload: &payload,
+                    metadata: &metadata,
+                    aggregate_type: row.get(8),
+                    aggregate_id: row.get(9),
+                    sequence: row.get(10),
+                },
             );
             if recomputed != to_link(row.get(2)) {
                 return Ok(broken(Break::Differs));
@@ -257,17 +254,29 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn event<'a>(
+        payload: &'a serde_json::Value,
+        metadata: &'a serde_json::Value,
+        event_type: &'a str,
+        event_version: &'a str,
+    ) -> Chained<'a> {
+        Chained {
+            position: 7,
+            event_type,
+            event_version,
+            payload,
+            metadata,
+            aggregate_type: "Loan",
+            aggregate_id: "a",
+            sequence: 3,
+        }
+    }
+
     fn sample(previous: &Link, payload: serde_json::Value) -> Link {
+        let metadata = json!({"actor_role": "system"});
         link(
             previous,
-            7,
-            "PaymentReceived",
-            "1.0",
-            &payload,
-            &json!({"actor_role": "system"}),
-            "Loan",
-            "a",
-            3,
+            &event(&payload, &metadata, "PaymentReceived", "1.0"),
         )
     }
 
@@ -278,8 +287,8 @@ mod tests {
         assert_ne!(first, sample(&GENESIS, json!({"amount": 101})));
         assert_ne!(first, sample(&first, json!({"amount": 100})));
         // Fields are length-prefixed: moving a byte from one field to the next changes the link.
-        let split =
-            |t: &str, v: &str| link(&GENESIS, 1, t, v, &json!({}), &json!({}), "Loan", "a", 1);
+        let empty = json!({});
+        let split = |t: &str, v: &str| link(&GENESIS, &event(&empty, &empty, t, v));
         assert_ne!(split("Paid1", ".0"), split("Paid", "1.0"));
     }
 }
