@@ -67,6 +67,39 @@ enum AuditCommand {
     /// Recompute every link of the log's hash chain from the events table and name the first
     /// position whose link differs (exit status 1); prints the head when every link holds.
     Verify,
+    /// Write the audit trail's events matching the filters to FILE (CSV with a header, or JSON
+    /// lines), in log order. The export is recorded on the log (`AuditTrailRead`) before the
+    /// file takes its name.
+    Export {
+        /// The person the events concern.
+        #[arg(long)]
+        subject: Option<uuid::Uuid>,
+        /// The account that caused them.
+        #[arg(long)]
+        actor: Option<uuid::Uuid>,
+        #[arg(long)]
+        aggregate_type: Option<String>,
+        #[arg(long)]
+        aggregate_id: Option<String>,
+        #[arg(long)]
+        event_type: Option<String>,
+        /// From this time on (RFC 3339, inclusive).
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Before this time (RFC 3339, exclusive).
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        /// `csv` or `jsonl`.
+        #[arg(long, default_value = "csv")]
+        format: ExportFormat,
+        file: std::path::PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Csv,
+    Jsonl,
 }
 
 #[derive(Subcommand)]
@@ -227,6 +260,32 @@ async fn main() -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => verify_chain(&db).await,
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    subject,
+                    actor,
+                    aggregate_type,
+                    aggregate_id,
+                    event_type,
+                    from,
+                    to,
+                    format,
+                    file,
+                },
+        } => {
+            let query = k911_aggregates::compliance_read::AuditQuery {
+                subject_id: subject,
+                actor_id: actor,
+                aggregate_type,
+                aggregate_id,
+                event_type,
+                from,
+                to,
+            };
+            let (app, reader, _) = cli.config.app_and_clock(&db)?;
+            export_audit(&app, &reader, query, format, &file).await
+        }
         Command::Payments {
             command:
                 PaymentsCommand::Import {
@@ -272,6 +331,84 @@ async fn verify_chain(db: &Database) -> anyhow::Result<()> {
             std::process::exit(1)
         }
     }
+}
+
+/// `k911 audit export`: pages through the trail into `FILE.partial` with a progress bar over the
+/// log's positions, records the export, then renames the file.
+async fn export_audit(
+    app: &k911_commands::App,
+    reader: &k911_projections::Reader,
+    query: k911_aggregates::compliance_read::AuditQuery,
+    format: ExportFormat,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    const PAGE: i64 = 10_000;
+    let end: Option<i64> = app
+        .core
+        .db
+        .pg
+        .get()
+        .await?
+        .query_one("SELECT max(global_position) FROM events", &[])
+        .await?
+        .get(0);
+    let bar = indicatif::ProgressBar::new(end.unwrap_or(0).max(0) as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} position {pos}/{len} {msg}")
+            .expect("progress template"),
+    );
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let file = std::fs::File::create(&partial)
+        .with_context(|| format!("writing {}", partial.display()))?;
+    let mut csv = matches!(format, ExportFormat::Csv).then(|| csv::Writer::from_writer(&file));
+    let mut jsonl = std::io::BufWriter::new(&file);
+    let (mut after, mut written) = (0, 0u64);
+    loop {
+        let page = reader.audit_page(&query, after, PAGE).await?;
+        for entry in &page {
+            match csv.as_mut() {
+                Some(csv) => csv.serialize(entry)?,
+                None => {
+                    serde_json::to_writer(&mut jsonl, entry)?;
+                    jsonl.write_all(b"\n")?;
+                }
+            }
+        }
+        written += page.len() as u64;
+        bar.set_message(format!("{written} events"));
+        match page.last() {
+            Some(last) if page.len() as i64 == PAGE => {
+                after = last.position;
+                bar.set_position(after as u64);
+            }
+            _ => break,
+        }
+    }
+    if let Some(mut csv) = csv {
+        csv.flush()?;
+    }
+    jsonl.flush()?;
+    drop(jsonl);
+    file.sync_all()?;
+    bar.finish_and_clear();
+    let meta = CommandMeta {
+        channel: "cli",
+        ..CommandMeta::default()
+    };
+    app.compliance
+        .record_audit_read(
+            query,
+            k911_aggregates::compliance_read::AuditReadKind::Export,
+            written,
+            &meta,
+        )
+        .await?;
+    std::fs::rename(&partial, path).with_context(|| format!("naming {}", path.display()))?;
+    println!("{written} events written to {}", path.display());
+    Ok(())
 }
 
 /// `k911 payments import`: prints the totals and every rejected row; fails only when the file

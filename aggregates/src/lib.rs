@@ -5,6 +5,7 @@
 pub mod account;
 pub mod agent;
 pub mod calendar;
+pub mod compliance_read;
 pub mod document;
 pub mod faq;
 pub mod incoming_payment;
@@ -12,6 +13,7 @@ pub mod loan;
 pub mod loan_application;
 pub mod money;
 pub mod regions;
+pub mod replay;
 pub mod sealed;
 pub mod support_ticket;
 pub mod upcast;
@@ -40,6 +42,10 @@ pub fn event_types() -> Vec<(&'static str, &'static str)> {
     };
     of(account::Account::TYPE, account::AccountEvent::VARIANTS)
         .chain(of(agent::Agent::TYPE, agent::AgentEvent::VARIANTS))
+        .chain(of(
+            compliance_read::ComplianceRead::TYPE,
+            compliance_read::ComplianceReadEvent::VARIANTS,
+        ))
         .chain(of(
             document::Document::TYPE,
             document::DocumentEvent::VARIANTS,

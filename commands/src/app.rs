@@ -14,6 +14,7 @@ use k911_event_store::Database;
 use crate::agents::{AgentAttribution, AgentCommissions, Agents, CommissionPayouts};
 use crate::auth::Access;
 use crate::clock::Clock;
+use crate::compliance::Compliance;
 use crate::content::Content;
 use crate::credit_history::LocalCreditHistory;
 use crate::effects::{EffectRules, Effects};
@@ -116,6 +117,8 @@ pub struct App {
     pub agents: Agents,
     /// The effects outbox as admins see it.
     pub effects: Effects,
+    /// Compliance officers' reads, recorded.
+    pub compliance: Compliance,
 }
 
 impl App {
@@ -288,6 +291,10 @@ impl App {
             access,
             ports,
             effects: Effects { core: core.clone() },
+            compliance: Compliance {
+                core: core.clone(),
+                reads: Arc::new(store::cqrs(&db, ())),
+            },
             core,
         }
     }

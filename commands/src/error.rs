@@ -2,6 +2,7 @@
 //! enough to say what is wrong, infrastructure failures are logged and never echoed.
 
 use k911_aggregates::account::AccountError;
+use k911_aggregates::compliance_read::ComplianceReadError;
 use k911_aggregates::document::DocumentError;
 use k911_aggregates::faq::FaqError;
 use k911_aggregates::loan_application::LoanApplicationError;
@@ -17,6 +18,8 @@ pub enum Error {
     Account(#[from] AccountError),
     #[error(transparent)]
     Faq(#[from] FaqError),
+    #[error(transparent)]
+    ComplianceRead(#[from] ComplianceReadError),
     #[error(transparent)]
     Document(#[from] DocumentError),
     #[error(transparent)]

@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod cabinet;
 pub mod clock;
+pub mod compliance;
 pub mod content;
 pub mod contract;
 pub mod credit;

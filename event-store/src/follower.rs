@@ -47,10 +47,12 @@ const RETRY: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// Keeps `tables` (schema-qualified), which the log can rebuild: `create_sql` makes them if
-    /// they are missing (idempotent); a rebuild drops them. Read-your-writes waits for these.
+    /// they are missing (idempotent); a rebuild drops them, after the `views` it defines over
+    /// them (which `create_sql` defines again). Read-your-writes waits for these.
     ReadModel {
         create_sql: &'static str,
         tables: &'static [&'static str],
+        views: &'static [&'static str],
     },
     /// Acts on events: issues commands and writes effects in the outbox. What it did happened
     /// once, so it is never rebuilt, and readers do not wait for it.
@@ -685,10 +687,16 @@ impl Followers {
                 &[&projection.name()],
             )
             .await?;
-        let tables = match projection.kind() {
-            Kind::ReadModel { tables, .. } if !tables.is_empty() => tables.join(", "),
-            _ => String::new(),
+        let (tables, views) = match projection.kind() {
+            Kind::ReadModel { tables, views, .. } => (tables.join(", "), views.join(", ")),
+            _ => (String::new(), String::new()),
         };
+        // A view over the tables would stop their DROP; `create_sql` defines it again.
+        if !views.is_empty() {
+            client
+                .batch_execute(&format!("DROP VIEW IF EXISTS {views}"))
+                .await?;
+        }
         if !tables.is_empty() {
             client
                 .batch_execute(&format!("DROP TABLE IF EXISTS {tables}"))

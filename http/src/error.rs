@@ -264,6 +264,7 @@ impl From<AppError> for ApiError {
                 FaqError::NotFound => Self::NotFound("FAQ entry"),
                 FaqError::AlreadyPublished => Self::Conflict(e.to_string()),
             },
+            AppError::ComplianceRead(e) => Self::Conflict(e.to_string()),
             AppError::Document(e) => match e {
                 DocumentError::NotFound => Self::NotFound("document"),
                 DocumentError::AlreadyPublished => Self::Conflict(e.to_string()),

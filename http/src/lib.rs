@@ -69,6 +69,12 @@ pub(crate) struct AppState {
 }
 
 /// Handlers that use one service take it alone (`State<Content>`).
+impl axum::extract::FromRef<AppState> for k911_commands::compliance::Compliance {
+    fn from_ref(state: &AppState) -> Self {
+        state.app.compliance.clone()
+    }
+}
+
 impl axum::extract::FromRef<AppState> for k911_commands::content::Content {
     fn from_ref(state: &AppState) -> Self {
         state.app.content.clone()

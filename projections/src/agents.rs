@@ -178,6 +178,7 @@ impl Follower for Agents {
                 "read.agent_commissions",
                 "read.agent_statements",
             ],
+            views: &[],
         }
     }
 

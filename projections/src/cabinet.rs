@@ -183,6 +183,7 @@ impl Follower for Customers {
         Kind::ReadModel {
             create_sql: CREATE_CUSTOMERS,
             tables: &["read.customers", "read.customer_social_links"],
+            views: &[],
         }
     }
 
@@ -437,6 +438,7 @@ impl Follower for LoanApplications {
         Kind::ReadModel {
             create_sql: CREATE_APPLICATIONS,
             tables: &["read.loan_applications"],
+            views: &[],
         }
     }
 

@@ -60,6 +60,7 @@ impl Follower for Faq {
         COMMENT ON COLUMN read.faq.last_position IS 'The log position of the last event applied to the row.';
         COMMENT ON COLUMN read.faq.withdrawn_at IS 'Set once staff withdrew the entry; it is no longer shown.';",
             tables: &["read.faq"],
+            views: &[],
         }
     }
 
@@ -176,6 +177,7 @@ impl Follower for Documents {
         COMMENT ON COLUMN read.documents.last_position IS 'The log position of the last event applied to the row.';
         COMMENT ON COLUMN read.documents.published_on IS 'The date the document takes effect (Europe/Moscow).';",
             tables: &["read.documents"],
+            views: &[],
         }
     }
 

@@ -27,7 +27,7 @@ pub struct Column {
     pub comment: Option<String>,
 }
 
-/// Every column of every table in `read`, in table and column order.
+/// Every column of every table and view in `read`, in table and column order.
 pub async fn columns(
     client: &tokio_postgres::Client,
 ) -> Result<Vec<Column>, tokio_postgres::Error> {
@@ -38,7 +38,7 @@ pub async fn columns(
                     col_description(format('read.%I', c.table_name)::regclass, c.ordinal_position)
                FROM information_schema.columns c
                JOIN information_schema.tables t USING (table_schema, table_name)
-              WHERE c.table_schema = 'read' AND t.table_type = 'BASE TABLE'
+              WHERE c.table_schema = 'read' AND t.table_type IN ('BASE TABLE', 'VIEW')
               ORDER BY c.table_name, c.ordinal_position",
             &[],
         )
@@ -61,7 +61,7 @@ pub async fn markdown(client: &tokio_postgres::Client) -> Result<String, tokio_p
         .query(
             "SELECT c.relname::text, obj_description(c.oid, 'pg_class')
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname = 'read' AND c.relkind = 'r'
+              WHERE n.nspname = 'read' AND c.relkind IN ('r', 'v')
               ORDER BY c.relname",
             &[],
         )

@@ -5,6 +5,7 @@
 //! transaction, so each event is applied exactly once per read model, whatever crashes.
 
 pub mod agents;
+pub mod audit;
 pub mod cabinet;
 pub mod content;
 pub mod dictionary;
@@ -37,10 +38,12 @@ where
 }
 
 /// Every read model the service keeps, in the order they are started: the loan book's first,
-/// since they have the most of the log to replay and a rebuild starts a few at a time.
+/// since they have the most of the log to replay and a rebuild starts a few at a time (the audit
+/// trail's subjects read the whole log).
 pub fn all(queue_receipts: &support::Receipts) -> Vec<Arc<dyn Follower>> {
     vec![
         Arc::new(loans::Loans),
+        Arc::new(audit::AuditSubjects),
         Arc::new(cabinet::Customers),
         Arc::new(cabinet::LoanApplications),
         Arc::new(support::SupportTickets {

@@ -702,6 +702,7 @@ impl Follower for Loans {
         Kind::ReadModel {
             create_sql: CREATE,
             tables: &["read.loans", "read.loan_payments"],
+            views: &[],
         }
     }
 
@@ -1191,6 +1192,7 @@ impl Follower for UnmatchedPayments {
         Kind::ReadModel {
             create_sql: CREATE_UNMATCHED,
             tables: &["read.unmatched_payments"],
+            views: &[],
         }
     }
 

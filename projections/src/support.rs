@@ -156,6 +156,7 @@ impl Follower for SupportTickets {
         Kind::ReadModel {
             create_sql: CREATE,
             tables: &["read.support_tickets"],
+            views: &[],
         }
     }
 

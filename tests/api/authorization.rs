@@ -146,6 +146,24 @@ fn routes(application_id: &str) -> Vec<(Method, String, Option<Value>, &'static 
         ),
         (
             Method::GET,
+            "/api/v1/compliance/audit".into(),
+            None,
+            &[Role::Compliance],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/compliance/aggregates/LoanApplication/{application_id}/events"),
+            None,
+            &[Role::Compliance],
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/compliance/aggregates/LoanApplication/{application_id}/state"),
+            None,
+            &[Role::Compliance],
+        ),
+        (
+            Method::GET,
             "/api/v1/compliance/log/head".into(),
             None,
             &[Role::Compliance],

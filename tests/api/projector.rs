@@ -196,6 +196,7 @@ impl k911_event_store::follower::Follower for Probe {
         k911_event_store::follower::Kind::ReadModel {
             create_sql: "CREATE TABLE IF NOT EXISTS read.probe (position bigint PRIMARY KEY)",
             tables: &["read.probe"],
+            views: &[],
         }
     }
     async fn apply(
@@ -396,6 +397,7 @@ async fn after_a_cut_over_process_managers_start_at_the_end_of_the_log_and_read_
     let read_model = Kind::ReadModel {
         create_sql: "SELECT 1",
         tables: &[],
+        views: &[],
     };
     let (model, read) = recorder("cut_over_model", read_model);
     let followers = Followers::new(app.db.clone(), vec![manager, model]);
@@ -479,6 +481,7 @@ impl Follower for FailingWrite {
             create_sql: "CREATE TABLE IF NOT EXISTS read.pipeline_probe
                              (position bigint PRIMARY KEY, ok boolean NOT NULL CHECK (ok))",
             tables: &["read.pipeline_probe"],
+            views: &[],
         }
     }
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
@@ -586,6 +589,7 @@ impl Follower for Counter {
                              (id int PRIMARY KEY, n bigint NOT NULL);
                          INSERT INTO read.event_counter VALUES (1, 0) ON CONFLICT DO NOTHING",
             tables: &["read.event_counter"],
+            views: &[],
         }
     }
     async fn apply(&self, tx: &BatchTx<'_>, _: &RecordedEvent) -> Result<(), FollowerError> {

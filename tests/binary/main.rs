@@ -1,7 +1,8 @@
 //! A test of the `k911` binary itself (a target of the root package, so cargo builds the binary
 //! for it): the real `k911 serve` is killed with SIGKILL after the payout provider moved the money
 //! and before the service recorded the answer; started again, it takes the effect again, learns
-//! from the provider that the payout was made, and the money moves once.
+//! from the provider that the payout was made, and the money moves once. On the book it leaves,
+//! `k911 audit export` writes the borrower's audit trail.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -122,6 +123,87 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("not within 60 s");
+}
+
+/// `k911 audit export` of the borrower's trail, on the book the service left: JSON lines and CSV,
+/// every event that concerns them once, in log order, each export recorded on the log.
+async fn audit_export(url: &str) {
+    let db = sqlx::PgPool::connect(url).await.unwrap();
+    let customer: uuid::Uuid = sqlx::query_scalar("SELECT customer_id FROM read.loans")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let theirs: Vec<i64> = sqlx::query_scalar(
+        "SELECT position FROM read.audit_log WHERE subject_id = $1 ORDER BY position",
+    )
+    .bind(customer)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert!(theirs.len() > 10, "{theirs:?}");
+    let dir = std::env::temp_dir().join(format!("k911-export-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let export = |format: &'static str, file: std::path::PathBuf| {
+        let mut command = k911(url);
+        command
+            .args(["audit", "export", "--subject", &customer.to_string()])
+            .args(["--format", format])
+            .arg(file)
+            .stdout(Stdio::piped());
+        command
+    };
+    let jsonl = dir.join("trail.jsonl");
+    let done = export("jsonl", jsonl.clone()).output().await.unwrap();
+    assert!(done.status.success(), "{done:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&done.stdout).trim(),
+        format!("{} events written to {}", theirs.len(), jsonl.display())
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let positions: Vec<i64> = lines
+        .iter()
+        .map(|l| l["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(positions, theirs);
+    assert!(lines.iter().all(|l| l["subject_id"] == json!(customer)));
+
+    let csv = dir.join("trail.csv");
+    let done = export("csv", csv.clone()).output().await.unwrap();
+    assert!(done.status.success(), "{done:?}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut rows = text.lines();
+    assert!(rows
+        .next()
+        .unwrap()
+        .starts_with("position,recorded_at,aggregate_type"));
+    assert_eq!(rows.count(), theirs.len());
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "nothing partial is left: {names:?}");
+
+    let recorded: Vec<Value> = sqlx::query_scalar(
+        "SELECT payload FROM events WHERE event_type = 'AuditTrailRead' ORDER BY global_position",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(recorded.len(), 2);
+    for record in &recorded {
+        assert_eq!(record["AuditTrailRead"]["kind"], "export");
+        assert_eq!(record["AuditTrailRead"]["entries"], theirs.len());
+        assert_eq!(
+            record["AuditTrailRead"]["query"]["subject_id"],
+            json!(customer)
+        );
+    }
+    db.close().await;
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]
@@ -277,6 +359,8 @@ async fn a_service_killed_between_the_payout_and_its_answer_pays_once_after_rest
     .await;
     second.start_kill().unwrap();
     second.wait().await.unwrap();
+
+    audit_export(&url).await;
 
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server)
         .await

@@ -392,12 +392,13 @@ impl TestApp {
     /// live projector mostly sees a few, so a read model that folds a batch's events per row
     /// must fold them to the same rows.
     pub async fn assert_a_rebuild_agrees(&self) {
-        const TABLES: [(&str, &str); 5] = [
+        const TABLES: [(&str, &str); 6] = [
             ("read.customers", "customer_id"),
             ("read.customer_social_links", "customer_id, provider"),
             ("read.loan_applications", "application_id"),
             ("read.loans", "loan_id"),
             ("read.loan_payments", "channel, external_id"),
+            ("read.audit_subjects", "aggregate_type, aggregate_id"),
         ];
         self.settle().await;
         let mut live = Vec::new();

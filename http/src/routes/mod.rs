@@ -111,6 +111,15 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
             post(my_support::request_deletion),
         )
         .route("/api/v1/compliance/log/head", get(compliance::log_head))
+        .route("/api/v1/compliance/audit", get(compliance::audit))
+        .route(
+            "/api/v1/compliance/aggregates/{aggregate_type}/{aggregate_id}/events",
+            get(compliance::history),
+        )
+        .route(
+            "/api/v1/compliance/aggregates/{aggregate_type}/{aggregate_id}/state",
+            get(compliance::state),
+        )
         .route("/api/v1/staff/payments/unmatched", get(payments::unmatched))
         .route(
             "/api/v1/staff/payments/{id}/match",
