@@ -6,6 +6,7 @@ pub mod account;
 pub mod agent;
 pub mod calendar;
 pub mod compliance_read;
+pub mod disclosure;
 pub mod document;
 pub mod faq;
 pub mod incoming_payment;
@@ -45,6 +46,10 @@ pub fn event_types() -> Vec<(&'static str, &'static str)> {
         .chain(of(
             compliance_read::ComplianceRead::TYPE,
             compliance_read::ComplianceReadEvent::VARIANTS,
+        ))
+        .chain(of(
+            disclosure::Disclosure::TYPE,
+            disclosure::DisclosureEvent::VARIANTS,
         ))
         .chain(of(
             document::Document::TYPE,

@@ -36,6 +36,7 @@ pub fn state_of(aggregate_type: &str, events: &[Stored]) -> Result<Value, Replay
         account::Account::TYPE => replay::<account::Account>(events),
         agent::Agent::TYPE => replay::<agent::Agent>(events),
         compliance_read::ComplianceRead::TYPE => replay::<compliance_read::ComplianceRead>(events),
+        disclosure::Disclosure::TYPE => replay::<disclosure::Disclosure>(events),
         document::Document::TYPE => replay::<document::Document>(events),
         faq::FaqEntry::TYPE => replay::<faq::FaqEntry>(events),
         incoming_payment::IncomingPayment::TYPE => {

@@ -294,6 +294,8 @@ impl App {
             compliance: Compliance {
                 core: core.clone(),
                 reads: Arc::new(store::cqrs(&db, ())),
+                disclosures: Arc::new(store::cqrs(&db, ())),
+                disclosure_store: Arc::new(store::store(&db)),
             },
             core,
         }

@@ -8,12 +8,15 @@ use chrono::{DateTime, Utc};
 use k911_aggregates::compliance_read::{
     AuditQuery, AuditReadKind, ComplianceRead, ComplianceReadCommand, Replay, ReplayKind,
 };
+use k911_aggregates::disclosure::{
+    Disclosure, DisclosureCommand, DisclosureRequest, DisclosureScope, LawfulBasis,
+};
 use k911_aggregates::replay::{named_subject, state_of, ReplayError, Stored};
 use k911_aggregates::values::MessageText;
-use k911_aggregates::Sealed;
 use k911_event_store::keys::KeyError;
-use k911_event_store::store::Cqrs;
+use k911_event_store::store::{Cqrs, Store};
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::app::Core;
 use crate::{CommandMeta, Error, Written};
@@ -22,6 +25,8 @@ use crate::{CommandMeta, Error, Written};
 pub struct Compliance {
     pub(crate) core: Core,
     pub(crate) reads: Arc<Cqrs<ComplianceRead>>,
+    pub(crate) disclosures: Arc<Cqrs<Disclosure>>,
+    pub(crate) disclosure_store: Arc<Store<Disclosure>>,
 }
 
 impl Compliance {
@@ -78,9 +83,6 @@ pub struct Replayed {
     pub state: Value,
 }
 
-/// What erased personal data reads as.
-pub const ERASED: &str = "стёрто";
-
 impl Compliance {
     /// The events of an aggregate up to `until`, in order. With a `purpose` the personal data in
     /// them is opened, and the read is recorded with it before anything is handed out.
@@ -111,11 +113,11 @@ impl Compliance {
                 None => None,
             };
             if opened {
-                self.open_all(&mut event.payload).await?;
+                self.core.keys.open_within(&mut event.payload, None).await?;
                 if let Some(Value::String(sealed)) = client_ip {
                     let mut sealed: Value = serde_json::from_str(&sealed)
                         .map_err(|e| Error::Storage(format!("a sealed address: {e}")))?;
-                    self.open_all(&mut sealed).await?;
+                    self.core.keys.open_within(&mut sealed, None).await?;
                     event.metadata["client_ip"] = sealed;
                 }
             }
@@ -209,45 +211,70 @@ impl Compliance {
             .create(&self.reads, self.core.ids.new_id(), command, meta)
             .await
     }
-
-    /// Opens every sealed value inside `value` in place.
-    async fn open_all(&self, value: &mut Value) -> Result<(), Error> {
-        let mut found = Vec::new();
-        sealed_values(value, String::new(), &mut found);
-        for (pointer, sealed) in found {
-            let opened = match self.core.keys.open(&sealed).await {
-                Ok(opened) => opened,
-                Err(KeyError::Erased(_)) => Value::String(ERASED.to_string()),
-                Err(other) => return Err(Error::from(other)),
-            };
-            if let Some(slot) = value.pointer_mut(&pointer) {
-                *slot = opened;
-            }
-        }
-        Ok(())
-    }
 }
 
-/// Every sealed value inside `value`, with its JSON pointer.
-fn sealed_values(value: &Value, pointer: String, found: &mut Vec<(String, Sealed<Value>)>) {
-    match value {
-        Value::Object(map) => {
-            if let Ok(sealed) = serde_json::from_value::<Sealed<Value>>(value.clone()) {
-                if map.len() == 3 {
-                    found.push((pointer, sealed));
-                    return;
-                }
-            }
-            for (key, inner) in map {
-                let key = key.replace('~', "~0").replace('/', "~1");
-                sealed_values(inner, format!("{pointer}/{key}"), found);
-            }
+impl Compliance {
+    /// Registers a request to disclose `subject`'s data: the person must be one k911 holds
+    /// data of, and what the request asks is sealed with their key (it may name them).
+    pub async fn register_disclosure(
+        &self,
+        subject_id: Uuid,
+        basis: LawfulBasis,
+        asked: MessageText,
+        scope: DisclosureScope,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        if !self.core.keys.knows(subject_id).await? {
+            return Err(Error::UnknownSubject);
         }
-        Value::Array(items) => {
-            for (index, inner) in items.iter().enumerate() {
-                sealed_values(inner, format!("{pointer}/{index}"), found);
-            }
+        let asked = match self.core.keys.seal(subject_id, &asked).await {
+            Ok(sealed) => sealed,
+            Err(KeyError::Erased(_)) => return Err(Error::SubjectErased),
+            Err(other) => return Err(other.into()),
+        };
+        let command = DisclosureCommand::Register {
+            subject_id,
+            basis,
+            asked,
+            scope,
+            at: self.core.clock.now(),
+        };
+        self.core
+            .create(&self.disclosures, self.core.ids.new_id(), command, meta)
+            .await
+    }
+
+    /// A registered request, as the write side holds it.
+    pub async fn disclosure_request(&self, id: Uuid) -> Result<DisclosureRequest, Error> {
+        let disclosure: Disclosure = self.core.load(&self.disclosure_store, id).await?;
+        disclosure.request().cloned().ok_or(Error::NotFound)
+    }
+
+    /// Records that the request was answered with a file (its SHA-256, the events in it):
+    /// refused if it was answered before, so the data leaves once per request.
+    pub async fn record_disclosed(
+        &self,
+        id: Uuid,
+        file_sha256: String,
+        events: u64,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let command = DisclosureCommand::RecordDisclosed {
+            file_sha256,
+            events,
+            at: self.core.clock.now(),
+        };
+        self.core
+            .execute(&self.disclosures, id, command, meta)
+            .await
+    }
+
+    /// What a request asks, opened for the file that answers it.
+    pub async fn asked(&self, request: &DisclosureRequest) -> Result<Option<MessageText>, Error> {
+        match self.core.keys.open(&request.asked).await {
+            Ok(text) => Ok(Some(text)),
+            Err(KeyError::Erased(_)) => Ok(None),
+            Err(other) => Err(other.into()),
         }
-        _ => {}
     }
 }

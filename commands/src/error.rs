@@ -69,6 +69,14 @@ pub enum Error {
     Conflict,
     #[error("not found")]
     NotFound,
+    /// A person k911 holds no data of.
+    #[error("no such person")]
+    UnknownSubject,
+    /// The person's data was erased: there is nothing left to disclose.
+    #[error("this person's data has been erased")]
+    SubjectErased,
+    #[error(transparent)]
+    Disclosure(#[from] k911_aggregates::disclosure::DisclosureError),
     /// The payment was reported before (by another request at the same moment).
     #[error("this payment was reported before")]
     AlreadyReceived,

@@ -28,6 +28,41 @@ const CACHE_LIMIT: usize = 10_000;
 /// Subject keys created ahead in one commit, for new subjects (see [`KeyStore::new_subject`]).
 const KEY_BATCH: usize = 64;
 
+/// What an erased person's data reads as, wherever it is shown.
+pub const ERASED: &str = "стёрто";
+/// What another person's sealed data reads as in one person's own copy of their data.
+pub const ANOTHER_PERSON: &str = "данные другого лица";
+
+/// Every sealed value inside `value` (an object of exactly a sealed value's three fields), with
+/// its JSON pointer.
+fn sealed_values(
+    value: &serde_json::Value,
+    pointer: String,
+    found: &mut Vec<(String, Sealed<serde_json::Value>)>,
+) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            if map.len() == 3 {
+                if let Ok(sealed) = serde_json::from_value(value.clone()) {
+                    found.push((pointer, sealed));
+                    return;
+                }
+            }
+            for (key, inner) in map {
+                let key = key.replace('~', "~0").replace('/', "~1");
+                sealed_values(inner, format!("{pointer}/{key}"), found);
+            }
+        }
+        Value::Array(items) => {
+            for (index, inner) in items.iter().enumerate() {
+                sealed_values(inner, format!("{pointer}/{index}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("the master key must be base64 of exactly 32 bytes")]
@@ -193,6 +228,43 @@ impl KeyStore {
         )
         .ok_or_else(corrupt)?;
         serde_json::from_slice(&plaintext).map_err(|_| corrupt())
+    }
+
+    /// Whether `subject` is a person whose data k911 holds or held (erased ones included).
+    pub async fn knows(&self, subject: Uuid) -> Result<bool, KeyError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM subject_keys WHERE subject_id = $1)")
+                .bind(subject)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Opens in place every sealed value inside `value` (a stored payload or metadata): all of
+    /// them, or with `only`, that person's alone (another's reads [`ANOTHER_PERSON`]). An erased
+    /// person's values read [`ERASED`].
+    pub async fn open_within(
+        &self,
+        value: &mut serde_json::Value,
+        only: Option<Uuid>,
+    ) -> Result<(), KeyError> {
+        let mut found = Vec::new();
+        sealed_values(value, String::new(), &mut found);
+        for (pointer, sealed) in found {
+            let opened = if only.is_some_and(|subject| subject != sealed.subject_id) {
+                serde_json::Value::from(ANOTHER_PERSON)
+            } else {
+                match self.open(&sealed).await {
+                    Ok(opened) => opened,
+                    Err(KeyError::Erased(_)) => serde_json::Value::from(ERASED),
+                    Err(other) => return Err(other),
+                }
+            };
+            if let Some(slot) = value.pointer_mut(&pointer) {
+                *slot = opened;
+            }
+        }
+        Ok(())
     }
 
     /// A keyed hash of a lookup value (phone, e-mail): equal inputs give equal hashes, and

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use k911_aggregates::account::AccountError;
 use k911_aggregates::agent::AgentError;
+use k911_aggregates::disclosure::DisclosureError;
 use k911_aggregates::document::DocumentError;
 use k911_aggregates::faq::FaqError;
 use k911_aggregates::loan::law::Unlawful;
@@ -265,6 +266,16 @@ impl From<AppError> for ApiError {
                 FaqError::AlreadyPublished => Self::Conflict(e.to_string()),
             },
             AppError::ComplianceRead(e) => Self::Conflict(e.to_string()),
+            AppError::UnknownSubject => Self::invalid("subject_id", error),
+            AppError::SubjectErased => Self::Conflict(error.to_string()),
+            AppError::Disclosure(e) => match e {
+                DisclosureError::NotFound => Self::NotFound("disclosure request"),
+                DisclosureError::EmptyScope => Self::invalid("scope.categories", e),
+                DisclosureError::BackwardsPeriod => Self::invalid("scope.to", e),
+                DisclosureError::AlreadyRegistered | DisclosureError::AlreadyDisclosed => {
+                    Self::Conflict(e.to_string())
+                }
+            },
             AppError::Document(e) => match e {
                 DocumentError::NotFound => Self::NotFound("document"),
                 DocumentError::AlreadyPublished => Self::Conflict(e.to_string()),

@@ -320,3 +320,101 @@ mod tests {
         assert_eq!(concerns(&faq), Concerns::Unknown);
     }
 }
+
+/// An event of a person's own copy of their data.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SubjectEvent {
+    pub position: i64,
+    pub recorded_at: DateTime<Utc>,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    /// Who acted, as a role (staff are not named), and from where.
+    pub actor_role: Option<String>,
+    pub channel: Option<String>,
+    /// The client's address when it was recorded, if it is the person's own.
+    pub client_ip: Option<serde_json::Value>,
+    /// The event with the person's own sealed values opened; another person's read
+    /// "данные другого лица".
+    pub payload: serde_json::Value,
+}
+
+/// A recorded read of the person's data by staff, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PersonalDataRead {
+    pub read_at: DateTime<Utc>,
+    pub purpose: String,
+}
+
+impl Reader {
+    /// Every event that concerns `subject` (through `read.audit_subjects`), in log order, with
+    /// their own personal data opened: what the log holds about them.
+    pub async fn subject_events(&self, subject: Uuid) -> Result<Vec<SubjectEvent>, ReadError> {
+        let client = self.client().await?;
+        let rows = client
+            .query_typed(
+                "SELECT e.global_position, e.recorded_at, e.aggregate_type, e.aggregate_id,
+                        e.sequence, e.event_type, e.metadata, e.payload
+                   FROM read.audit_subjects s
+                   JOIN events e USING (aggregate_type, aggregate_id)
+                  WHERE s.subject_id = $1
+                  ORDER BY e.global_position",
+                &[(&subject, tokio_postgres::types::Type::UUID)],
+            )
+            .await?;
+        drop(client);
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            let metadata: serde_json::Value = row.get(6);
+            let text = |key: &str| metadata.get(key).and_then(|v| v.as_str()).map(String::from);
+            let client_ip = match text("client_ip") {
+                Some(sealed) => {
+                    let mut sealed: serde_json::Value = serde_json::from_str(&sealed)
+                        .map_err(|e| ReadError::Corrupt(e.to_string()))?;
+                    self.keys.open_within(&mut sealed, Some(subject)).await?;
+                    Some(sealed)
+                }
+                None => None,
+            };
+            let mut payload: serde_json::Value = row.get(7);
+            self.keys.open_within(&mut payload, Some(subject)).await?;
+            events.push(SubjectEvent {
+                position: row.get(0),
+                recorded_at: row.get(1),
+                aggregate_type: row.get(2),
+                aggregate_id: row.get(3),
+                sequence: row.get(4),
+                event_type: row.get(5),
+                actor_role: text("actor_role"),
+                channel: text("channel"),
+                client_ip,
+                payload,
+            });
+        }
+        Ok(events)
+    }
+
+    /// Staff reads of `subject`'s personal data, oldest first.
+    pub async fn personal_data_reads(
+        &self,
+        subject: Uuid,
+    ) -> Result<Vec<PersonalDataRead>, ReadError> {
+        let rows = self
+            .client()
+            .await?
+            .query_typed(
+                "SELECT read_at, purpose FROM personal_data_reads WHERE subject_id = $1
+                  ORDER BY read_at, id",
+                &[(&subject, tokio_postgres::types::Type::UUID)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| PersonalDataRead {
+                read_at: row.get(0),
+                purpose: row.get(1),
+            })
+            .collect())
+    }
+}

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod cabinet;
 pub mod content;
 pub mod dictionary;
+pub mod disclosures;
 pub mod loans;
 pub mod reader;
 pub mod support;
@@ -53,6 +54,7 @@ pub fn all(queue_receipts: &support::Receipts) -> Vec<Arc<dyn Follower>> {
         Arc::new(content::Documents),
         Arc::new(loans::UnmatchedPayments),
         Arc::new(agents::Agents),
+        Arc::new(disclosures::Disclosures),
     ]
 }
 

@@ -595,3 +595,340 @@ async fn personal_data_in_a_history_is_opened_only_for_a_stated_purpose_which_is
 fn urlencode(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn a_borrower_downloads_everything_held_about_them_and_nobody_elses_data() {
+    let app = crate::payments::spawn().await;
+    let (password, loan_id, number) = issued_loan(&app).await;
+    move_clock(&app, "2026-11-29T10:00:00+03:00").await;
+    let paid = notify(
+        &app,
+        &notification("sb-1", &number, 100_000, "2026-11-29T10:00:00+03:00"),
+        SECRET,
+    )
+    .await;
+    assert!(paid.status.is_success(), "{:#}", paid.body);
+    let token = crate::cabinet::login(&app, "ivan@example.ru", &password).await;
+    // Someone else's ticket: never in this borrower's copy.
+    let ticket = json!({"name": "Пётр Сидоров", "phone": "+79165550011",
+                        "email": "petr@example.ru", "question": "Как закрыть заём досрочно?"});
+    assert_eq!(
+        app.post("/api/v1/support/tickets", &ticket).await.status,
+        StatusCode::CREATED
+    );
+    app.settle().await;
+
+    let export = app.get_as(&token, "/api/v1/me/data-export").await;
+    assert_eq!(export.status, StatusCode::OK, "{:#}", export.body);
+    let body = &export.body;
+    let customer: Uuid = body["customer_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(body["profile"]["customer_id"], json!(customer));
+    let text = body.to_string();
+    // Their own data opened: name, passport, phone; nothing sealed left; no one else's.
+    for own in ["Иванов", "4510", "+79161234567", "ivan@example.ru"] {
+        assert!(text.contains(own), "{own} missing");
+    }
+    for foreign in ["ciphertext", "Пётр", "petr@example.ru", "закрыть заём"] {
+        assert!(!text.contains(foreign), "{foreign} leaked");
+    }
+    // Every event of the log that concerns them, in order.
+    let theirs: Vec<i64> = sqlx::query_scalar(
+        "SELECT position FROM read.audit_log WHERE subject_id = $1 ORDER BY position",
+    )
+    .bind(customer)
+    .fetch_all(&app.db.sqlx)
+    .await
+    .unwrap();
+    let exported: Vec<i64> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(exported, theirs);
+    let types: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["aggregate_type"].as_str().unwrap())
+        .collect();
+    for kind in ["Account", "LoanApplication", "Loan", "IncomingPayment"] {
+        assert!(types.contains(&kind), "{kind}: {types:?}");
+    }
+    assert!(text.contains(&loan_id));
+
+    // A staff read of their data, with its purpose, is in the next copy.
+    let officer = app.staff("irina@k911.ru", Role::Compliance).await;
+    let application: String = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE aggregate_type = 'LoanApplication' LIMIT 1",
+    )
+    .fetch_one(&app.db.sqlx)
+    .await
+    .unwrap();
+    let purpose = "Проверка по обращению заёмщика";
+    let replayed = app
+        .get_as(
+            &officer,
+            &format!(
+                "/api/v1/compliance/aggregates/LoanApplication/{application}/events?purpose={}",
+                urlencode(purpose)
+            ),
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::OK);
+    app.settle().await;
+    let again = app.get_as(&token, "/api/v1/me/data-export").await;
+    let replay = again.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "AggregateReplayed")
+        .expect("the officer's read is on the borrower's trail");
+    assert_eq!(
+        replay["payload"]["AggregateReplayed"]["replay"]["purpose"],
+        purpose
+    );
+    assert_eq!(replay["actor_role"], "compliance");
+
+    // The cabinet gives the same as a file to keep, to its own borrower only.
+    let download = app
+        .request(
+            Method::GET,
+            "/cabinet/data-export",
+            None,
+            &[("cookie", &format!("k911_session={token}"))],
+        )
+        .await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert_eq!(download.body["customer_id"], json!(customer));
+    let support = app.staff("anna@k911.ru", Role::Support).await;
+    app.get_as(&support, "/api/v1/me/data-export")
+        .await
+        .problem(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_court_request_is_answered_once_with_exactly_its_scope_and_is_on_the_persons_trail() {
+    let app = crate::payments::spawn().await;
+    let (_, loan_id, number) = issued_loan(&app).await;
+    move_clock(&app, "2026-12-03T10:00:00+03:00").await;
+    let paid = notify(
+        &app,
+        &notification("sb-1", &number, 200_000, "2026-12-03T09:00:00+03:00"),
+        SECRET,
+    )
+    .await;
+    assert!(paid.status.is_success(), "{:#}", paid.body);
+    app.settle().await;
+    let customer: Uuid =
+        sqlx::query_scalar("SELECT customer_id FROM read.loans WHERE loan_id = $1::uuid")
+            .bind(&loan_id)
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap();
+    // The scope's days are the days k911 recorded the events (Moscow).
+    let today: chrono::NaiveDate =
+        sqlx::query_scalar("SELECT (now() AT TIME ZONE 'Europe/Moscow')::date")
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap();
+    let officer = app.staff("irina@k911.ru", Role::Compliance).await;
+    let request = |categories: Value, to: chrono::NaiveDate| {
+        json!({
+            "subject_id": customer,
+            "basis": {"kind": "court", "court": "Тверской районный суд г. Москвы",
+                      "case_number": "2-15/2026", "dated": "2026-12-04"},
+            "asked": "Сведения о займах и платежах Иванова И. И.",
+            "scope": {"categories": categories, "from": "2026-01-01", "to": to.to_string()}
+        })
+    };
+    let registered = app
+        .post_as(
+            &officer,
+            "/api/v1/compliance/disclosures",
+            Some(&request(json!(["loans", "payments"]), today)),
+        )
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{:#}",
+        registered.body
+    );
+    let id = registered.body["disclosure_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Nothing of the person's has left yet: compliance's other routes hand out no personal
+    // data unless a purpose is stated.
+    let (trail, _) = audit_pages(&app, &officer, &format!("subject={customer}"), 1000).await;
+    let application: String = sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE aggregate_type = 'LoanApplication' LIMIT 1",
+    )
+    .fetch_one(&app.db.sqlx)
+    .await
+    .unwrap();
+    let history = app
+        .get_as(
+            &officer,
+            &format!("/api/v1/compliance/aggregates/LoanApplication/{application}/events"),
+        )
+        .await;
+    let state = app
+        .get_as(
+            &officer,
+            &format!("/api/v1/compliance/aggregates/LoanApplication/{application}/state"),
+        )
+        .await;
+    let register = app.get_as(&officer, "/api/v1/compliance/disclosures").await;
+    for answer in [json!(trail), history.body, state.body, register.body] {
+        let text = answer.to_string();
+        for personal in ["Иванов", "+79161234567", "ivan@example.ru", "4510"] {
+            assert!(!text.contains(personal), "{personal} in {text}");
+        }
+    }
+
+    let file = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/compliance/disclosures/{id}/file"),
+            None,
+            &[("authorization", &format!("Bearer {officer}"))],
+        )
+        .await;
+    assert_eq!(file.status, StatusCode::OK, "{:#}", file.body);
+    let text = file.body.to_string();
+    assert_eq!(
+        file.body["asked"],
+        "Сведения о займах и платежах Иванова И. И."
+    );
+    assert_eq!(file.body["basis"]["case_number"], "2-15/2026");
+    let events = file.body["events"].as_array().unwrap();
+    let kinds: std::collections::BTreeSet<&str> = events
+        .iter()
+        .map(|e| e["aggregate_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["IncomingPayment", "Loan"].into());
+    let in_scope: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM read.audit_log WHERE subject_id = $1
+            AND aggregate_type IN ('Loan', 'IncomingPayment')",
+    )
+    .bind(customer)
+    .fetch_one(&app.db.sqlx)
+    .await
+    .unwrap();
+    assert_eq!(events.len() as i64, in_scope);
+    // Opened, and nothing from the parts not asked for (the application's passport).
+    assert!(
+        !text.contains("ciphertext") && !text.contains("4510"),
+        "{text}"
+    );
+
+    // Recorded with the file's hash, on the person's trail; never answered twice.
+    app.settle().await;
+    let listed = app.get_as(&officer, "/api/v1/compliance/disclosures").await;
+    let row = &listed.body[0];
+    assert_eq!(row["disclosure_id"], json!(id));
+    assert_eq!(row["reference"], "2-15/2026");
+    assert_eq!(row["events"], in_scope);
+    let hashed: String = sqlx::query_scalar(
+        "SELECT payload -> 'DataDisclosed' ->> 'file_sha256' FROM events
+          WHERE event_type = 'DataDisclosed'",
+    )
+    .fetch_one(&app.db.sqlx)
+    .await
+    .unwrap();
+    assert_eq!(row["file_sha256"], json!(hashed));
+    let on_trail: Vec<String> = sqlx::query_scalar(
+        "SELECT event_type FROM read.audit_log WHERE aggregate_type = 'Disclosure'
+            AND subject_id = $1 ORDER BY position",
+    )
+    .bind(customer)
+    .fetch_all(&app.db.sqlx)
+    .await
+    .unwrap();
+    assert_eq!(on_trail, ["DisclosureRequested", "DataDisclosed"]);
+    let before = app.event_count().await;
+    let again = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/compliance/disclosures/{id}/file"),
+            None,
+            &[("authorization", &format!("Bearer {officer}"))],
+        )
+        .await;
+    again.problem(StatusCode::CONFLICT);
+    assert_eq!(app.event_count().await, before);
+
+    // A period that ends before anything was recorded discloses nothing of it.
+    let earlier = app
+        .post_as(
+            &officer,
+            "/api/v1/compliance/disclosures",
+            Some(&request(json!(["loans"]), today.pred_opt().unwrap())),
+        )
+        .await;
+    let earlier = earlier.body["disclosure_id"].as_str().unwrap().to_string();
+    let empty = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/compliance/disclosures/{earlier}/file"),
+            None,
+            &[("authorization", &format!("Bearer {officer}"))],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert_eq!(empty.body["events"], json!([]));
+}
+
+#[tokio::test]
+async fn a_disclosure_request_is_checked_field_by_field_and_only_compliance_registers_one() {
+    let app = TestApp::spawn().await;
+    let officer = app.staff("irina@k911.ru", Role::Compliance).await;
+    let before = app.event_count().await;
+    let bad = app
+        .post_as(
+            &officer,
+            "/api/v1/compliance/disclosures",
+            Some(&json!({
+                "subject_id": "someone",
+                "basis": {"kind": "police", "dated": "yesterday"},
+                "asked": "",
+                "scope": {"categories": ["everything"], "from": "2026-13-01"}
+            })),
+        )
+        .await;
+    assert_eq!(
+        bad.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        [
+            "subject_id",
+            "basis.dated",
+            "basis.kind",
+            "asked",
+            "scope.categories",
+            "scope.from"
+        ]
+    );
+    let stranger = app
+        .post_as(
+            &officer,
+            "/api/v1/compliance/disclosures",
+            Some(&json!({
+                "subject_id": Uuid::new_v4(),
+                "basis": {"kind": "regulator", "request_number": "Т1-2-3/456", "dated": "2026-12-01"},
+                "asked": "Сведения о заёмщике",
+                "scope": {"categories": ["profile"]}
+            })),
+        )
+        .await;
+    assert_eq!(
+        stranger.problem(StatusCode::UNPROCESSABLE_ENTITY),
+        ["subject_id"]
+    );
+    assert_eq!(app.event_count().await, before);
+    let support = app.staff("anna@k911.ru", Role::Support).await;
+    app.get_as(&support, "/api/v1/compliance/disclosures")
+        .await
+        .problem(StatusCode::FORBIDDEN);
+}

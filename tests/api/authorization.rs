@@ -26,6 +26,12 @@ fn routes(application_id: &str) -> Vec<(Method, String, Option<Value>, &'static 
         (Method::GET, "/api/v1/me".into(), None, &[Role::Borrower]),
         (
             Method::GET,
+            "/api/v1/me/data-export".into(),
+            None,
+            &[Role::Borrower],
+        ),
+        (
+            Method::GET,
             "/api/v1/me/applications".into(),
             None,
             &[Role::Borrower],
@@ -159,6 +165,29 @@ fn routes(application_id: &str) -> Vec<(Method, String, Option<Value>, &'static 
         (
             Method::GET,
             format!("/api/v1/compliance/aggregates/LoanApplication/{application_id}/state"),
+            None,
+            &[Role::Compliance],
+        ),
+        (
+            Method::GET,
+            "/api/v1/compliance/disclosures".into(),
+            None,
+            &[Role::Compliance],
+        ),
+        (
+            Method::POST,
+            "/api/v1/compliance/disclosures".into(),
+            Some(json!({
+                "subject_id": unknown,
+                "basis": {"kind": "court", "court": "Суд", "case_number": "1", "dated": "2026-12-01"},
+                "asked": "Сведения",
+                "scope": {"categories": ["loans"]}
+            })),
+            &[Role::Compliance],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/compliance/disclosures/{unknown}/file"),
             None,
             &[Role::Compliance],
         ),

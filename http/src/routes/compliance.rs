@@ -1,19 +1,25 @@
-//! Compliance officers' routes (issue #16).
+//! Compliance officers' routes (issue #16): the log's head, the audit trail, replays, and the
+//! register of lawful disclosures.
 
 use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json as JsonResponse;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use k911_aggregates::calendar::moscow_date;
 use k911_aggregates::compliance_read::{AuditQuery, AuditReadKind};
-use k911_aggregates::values::MessageText;
+use k911_aggregates::disclosure::{DataCategory, DisclosureScope, LawfulBasis};
+use k911_aggregates::values::{MessageText, Title};
 use k911_commands::compliance::Until;
 use k911_projections::audit::AuditEntry;
 use k911_projections::Reader;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::Compliance;
 use crate::error::ApiError;
-use crate::extract::{check, given};
+use crate::extract::{check, given, IdPath, Json, Page};
 
 /// The last link of the log's hash chain: a compliance officer who keeps it can later prove,
 /// with `k911 audit verify`, that no event up to it was edited or deleted since.
@@ -348,4 +354,252 @@ pub(crate) async fn state(
         last_position: replayed.last_position,
         state: replayed.state,
     }))
+}
+
+/// A request to disclose a person's data, as compliance registers it.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DisclosureBody {
+    /// Whose data is asked for.
+    subject_id: String,
+    basis: BasisBody,
+    /// What the request asks, in its own words.
+    asked: String,
+    scope: ScopeBody,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BasisBody {
+    /// `court` | `regulator`
+    kind: String,
+    /// The court (`court`).
+    court: Option<String>,
+    /// The case it hears (`court`).
+    case_number: Option<String>,
+    /// The request's number (`regulator`).
+    request_number: Option<String>,
+    /// The date the request bears (YYYY-MM-DD).
+    dated: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScopeBody {
+    /// Any of `profile`, `applications`, `loans`, `payments`, `support`.
+    categories: Vec<String>,
+    /// First day (Moscow, YYYY-MM-DD) of the period asked for.
+    from: Option<String>,
+    /// Last day (Moscow, YYYY-MM-DD) of the period asked for.
+    to: Option<String>,
+}
+
+impl DisclosureBody {
+    fn parse(self) -> Result<(Uuid, LawfulBasis, MessageText, DisclosureScope), ApiError> {
+        let mut errors = Vec::new();
+        let day = |text: &str| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| "must be a date, YYYY-MM-DD")
+        };
+        let subject = check(
+            &mut errors,
+            "subject_id",
+            self.subject_id
+                .parse::<Uuid>()
+                .map_err(|_| "must be a UUID"),
+        );
+        let dated = check(&mut errors, "basis.dated", day(&self.basis.dated));
+        let title = |errors: &mut Vec<_>, field: &str, text: Option<String>| {
+            let text = text.unwrap_or_default();
+            check(errors, field, Title::parse(&text))
+        };
+        let basis = match self.basis.kind.as_str() {
+            "court" => {
+                let court = title(&mut errors, "basis.court", self.basis.court);
+                let case = title(&mut errors, "basis.case_number", self.basis.case_number);
+                match (court, case, dated) {
+                    (Some(court), Some(case_number), Some(dated)) => Some(LawfulBasis::Court {
+                        court,
+                        case_number,
+                        dated,
+                    }),
+                    _ => None,
+                }
+            }
+            "regulator" => {
+                let number = title(
+                    &mut errors,
+                    "basis.request_number",
+                    self.basis.request_number,
+                );
+                match (number, dated) {
+                    (Some(request_number), Some(dated)) => Some(LawfulBasis::Regulator {
+                        request_number,
+                        dated,
+                    }),
+                    _ => None,
+                }
+            }
+            _ => {
+                errors.push(crate::error::FieldError::new(
+                    "basis.kind",
+                    "must be court or regulator",
+                ));
+                None
+            }
+        };
+        let asked = check(&mut errors, "asked", MessageText::parse(&self.asked));
+        let categories: Option<std::collections::BTreeSet<DataCategory>> = check(
+            &mut errors,
+            "scope.categories",
+            self.scope
+                .categories
+                .iter()
+                .map(|c| c.parse::<DataCategory>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| "each must be profile, applications, loans, payments or support"),
+        );
+        let from = given(self.scope.from).and_then(|t| check(&mut errors, "scope.from", day(&t)));
+        let to = given(self.scope.to).and_then(|t| check(&mut errors, "scope.to", day(&t)));
+        match (subject, basis, asked, categories) {
+            (Some(subject), Some(basis), Some(asked), Some(categories)) if errors.is_empty() => {
+                Ok((
+                    subject,
+                    basis,
+                    asked,
+                    DisclosureScope {
+                        categories,
+                        from,
+                        to,
+                    },
+                ))
+            }
+            _ => Err(ApiError::Invalid(errors)),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Registered {
+    disclosure_id: Uuid,
+    position: i64,
+}
+
+/// Registers a court's or the regulator's request for a person's data; nothing is disclosed
+/// yet.
+#[utoipa::path(post, path = "/api/v1/compliance/disclosures", tag = "compliance", security(("bearer" = [])), request_body = DisclosureBody, responses((status = 201, body = Registered), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "The person's data has been erased"), (status = 422, body = crate::error::Problem)))]
+pub(crate) async fn register_disclosure(
+    State(compliance): State<k911_commands::compliance::Compliance>,
+    Compliance(officer): Compliance,
+    Json(body): Json<DisclosureBody>,
+) -> Result<(StatusCode, JsonResponse<Registered>), ApiError> {
+    let (subject, basis, asked, scope) = body.parse()?;
+    let written = compliance
+        .register_disclosure(subject, basis, asked, scope, &officer.meta)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        JsonResponse(Registered {
+            disclosure_id: written.id,
+            position: written.position,
+        }),
+    ))
+}
+
+/// The file that answers a request: exactly the parts and days it asked for of the person's
+/// trail, their data opened. Recorded (with the file's SHA-256) before it is sent; a request
+/// is answered once.
+#[utoipa::path(post, path = "/api/v1/compliance/disclosures/{id}/file", tag = "compliance", security(("bearer" = [])), params(("id" = Uuid, Path)), responses((status = 200, description = "The file (application/json, as an attachment)"), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem, description = "Answered already")))]
+pub(crate) async fn disclose(
+    State(compliance): State<k911_commands::compliance::Compliance>,
+    State(reader): State<Reader>,
+    Compliance(officer): Compliance,
+    IdPath(id): IdPath,
+) -> Result<Response, ApiError> {
+    let request = compliance.disclosure_request(id).await?;
+    let asked = compliance.asked(&request).await?;
+    let events: Vec<_> = reader
+        .subject_events(request.subject_id)
+        .await?
+        .into_iter()
+        .filter(|e| {
+            request
+                .scope
+                .covers(&e.aggregate_type, moscow_date(e.recorded_at))
+        })
+        .collect();
+    let file = serde_json::to_vec_pretty(&serde_json::json!({
+        "disclosure_id": id,
+        "subject_id": request.subject_id,
+        "basis": request.basis,
+        "asked": asked,
+        "scope": request.scope,
+        "registered_at": request.registered_at,
+        "events": events,
+    }))
+    .expect("a disclosure serializes");
+    let digest = hex::encode(Sha256::digest(&file));
+    compliance
+        .record_disclosed(id, digest, events.len() as u64, &officer.meta)
+        .await?;
+    let disposition = format!("attachment; filename=\"disclosure-{id}.json\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        file,
+    )
+        .into_response())
+}
+
+/// A request in the register.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct DisclosureView {
+    disclosure_id: Uuid,
+    subject_id: Uuid,
+    /// `court` | `regulator`
+    basis: String,
+    authority: String,
+    /// The case or request number.
+    reference: String,
+    dated: NaiveDate,
+    categories: Vec<String>,
+    period_from: Option<NaiveDate>,
+    period_to: Option<NaiveDate>,
+    registered_at: DateTime<Utc>,
+    registered_by: Option<Uuid>,
+    /// `null` until answered.
+    disclosed_at: Option<DateTime<Utc>>,
+    file_sha256: Option<String>,
+    events: Option<i64>,
+}
+
+/// The register of disclosures, newest first.
+#[utoipa::path(get, path = "/api/v1/compliance/disclosures", tag = "compliance", security(("bearer" = [])), params(("limit" = Option<i64>, Query, description = "1..1000, default 100"), ("offset" = Option<i64>, Query, description = "default 0"), ("X-Min-Position" = Option<i64>, Header, description = "wait until the read models applied this position")), responses((status = 200, body = Vec<DisclosureView>), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
+pub(crate) async fn disclosures(
+    State(reader): State<Reader>,
+    Compliance(_officer): Compliance,
+    page: Page,
+) -> Result<JsonResponse<Vec<DisclosureView>>, ApiError> {
+    let rows = reader.disclosures(page.limit, page.offset).await?;
+    Ok(JsonResponse(
+        rows.into_iter()
+            .map(|r| DisclosureView {
+                disclosure_id: r.disclosure_id,
+                subject_id: r.subject_id,
+                basis: r.basis,
+                authority: r.authority,
+                reference: r.reference,
+                dated: r.dated,
+                categories: r.categories,
+                period_from: r.period_from,
+                period_to: r.period_to,
+                registered_at: r.registered_at,
+                registered_by: r.registered_by,
+                disclosed_at: r.disclosed_at,
+                file_sha256: r.file_sha256,
+                events: r.events,
+            })
+            .collect(),
+    ))
 }

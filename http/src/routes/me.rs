@@ -352,3 +352,48 @@ pub(crate) async fn change_time_zone(
         position,
     }))
 }
+
+/// Everything k911 holds about a customer (152-FZ art. 14): the profile as the cabinet shows
+/// it, every event of the log that concerns them with their own personal data opened, and the
+/// recorded reads of their data by staff.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct DataExport {
+    customer_id: Uuid,
+    exported_at: DateTime<Utc>,
+    profile: Me,
+    /// In log order: `{position, recorded_at, aggregate_type, aggregate_id, sequence,
+    /// event_type, actor_role, channel, client_ip, payload}`; another person's data in them
+    /// reads "данные другого лица".
+    #[schema(value_type = Vec<Object>)]
+    events: Vec<k911_projections::audit::SubjectEvent>,
+    /// `{read_at, purpose}`: when staff opened the customer's data, and why.
+    #[schema(value_type = Vec<Object>)]
+    personal_data_reads: Vec<k911_projections::audit::PersonalDataRead>,
+}
+
+/// The customer's data export, as the API and the cabinet's download give it.
+pub(crate) async fn data_export(
+    reader: &Reader,
+    customer_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<DataExport, ApiError> {
+    Ok(DataExport {
+        customer_id,
+        exported_at: now,
+        profile: reader.customer_view(customer_id).await?.into(),
+        events: reader.subject_events(customer_id).await?,
+        personal_data_reads: reader.personal_data_reads(customer_id).await?,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/me/data-export", tag = "cabinet", security(("bearer" = [])), responses((status = 200, body = DataExport), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
+pub(crate) async fn export(
+    State(reader): State<Reader>,
+    State(state): State<crate::AppState>,
+    Borrower(caller): Borrower,
+) -> Result<JsonResponse<DataExport>, ApiError> {
+    let now = state.app.core.clock.now();
+    Ok(JsonResponse(
+        data_export(&reader, caller.principal.account_id, now).await?,
+    ))
+}

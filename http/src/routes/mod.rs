@@ -89,6 +89,7 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
             post(applications::reject),
         )
         .route("/api/v1/me", get(me::me))
+        .route("/api/v1/me/data-export", get(me::export))
         .route(
             "/api/v1/me/applications",
             get(me::applications).post(me::apply_again),
@@ -112,6 +113,14 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         )
         .route("/api/v1/compliance/log/head", get(compliance::log_head))
         .route("/api/v1/compliance/audit", get(compliance::audit))
+        .route(
+            "/api/v1/compliance/disclosures",
+            get(compliance::disclosures).post(compliance::register_disclosure),
+        )
+        .route(
+            "/api/v1/compliance/disclosures/{id}/file",
+            post(compliance::disclose),
+        )
         .route(
             "/api/v1/compliance/aggregates/{aggregate_type}/{aggregate_id}/events",
             get(compliance::history),

@@ -519,3 +519,23 @@ pub(crate) async fn finish_link(
     };
     Ok(Redirect::to(&format!("/cabinet/settings?done={done}")).into_response())
 }
+
+/// The customer's data as a JSON file to keep (the same as `GET /api/v1/me/data-export`).
+pub(crate) async fn data_export(
+    State(reader): State<Reader>,
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Response, PageError> {
+    let caller = signed.require(&[Role::Borrower])?;
+    let now = state.app.core.clock.now();
+    let export = crate::routes::me::data_export(&reader, caller.principal.account_id, now).await?;
+    let disposition = format!(
+        "attachment; filename=\"k911-my-data-{}.json\"",
+        now.format("%Y-%m-%d")
+    );
+    Ok((
+        [(axum::http::header::CONTENT_DISPOSITION, disposition)],
+        axum::Json(export),
+    )
+        .into_response())
+}
