@@ -130,6 +130,11 @@ impl Follower for AuditChain {
         Kind::Ledger
     }
 
+    /// The chain proves the log afterwards; no command waits for its link.
+    fn trails(&self) -> bool {
+        true
+    }
+
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         self.apply_all(tx, std::slice::from_ref(event)).await
     }

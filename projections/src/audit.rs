@@ -82,6 +82,11 @@ impl Follower for AuditSubjects {
         Vec::new()
     }
 
+    /// Whom an event concerns matters to compliance, not to the command that recorded it.
+    fn trails(&self) -> bool {
+        true
+    }
+
     fn kind(&self) -> Kind {
         Kind::ReadModel {
             create_sql: CREATE_SQL,

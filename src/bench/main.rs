@@ -231,7 +231,8 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     let queue = (args.queue_every > 0).then_some((token.as_str(), args.queue_every));
     let cpu = CpuShares::start(services.iter().map(|s| s.pid).collect());
     let http = load.run(&addrs, queue).await;
-    let cpu = cpu.to_string();
+    let submitted = http.get("submit").map_or(0, |s| s.ok);
+    let cpu = format!("{cpu}\n  {}", cpu.per_thousand(submitted));
     let samples = watcher.stop().await;
     let lag = projection_lags(&db, &samples).await?;
     let peak_memory: Vec<String> = services.iter().map(Service::peak_memory).collect();
@@ -242,7 +243,8 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<()> {
     let demo = Service::demo(url, args.clients).await?;
     let demo_cpu = CpuShares::start(vec![demo.pid]);
     let demo_load = load.run(std::slice::from_ref(&demo.addr), None).await;
-    let demo_cpu = demo_cpu.to_string();
+    let demo_submitted = demo_load.get("submit").map_or(0, |s| s.ok);
+    let demo_cpu = format!("{demo_cpu}\n  {}", demo_cpu.per_thousand(demo_submitted));
     demo.stop().await;
 
     let baseline = baseline_load(&db, args.clients, duration).await;
@@ -587,18 +589,37 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 }
 
 /// The machine's CPU spent over a measured phase by the benchmark itself (its load costs CPU
-/// the service then lacks: on two cores a load generator can measure itself) and by the service.
+/// the service then lacks: on two cores a load generator can measure itself), by the service, and
+/// by PostgreSQL when it runs on this machine.
 pub(crate) struct CpuShares {
     started: Instant,
     bench: Option<f64>,
     service: Option<f64>,
     /// The service's processes (several instances count as one service).
     service_pids: Vec<u32>,
+    /// CPU seconds of each PostgreSQL process at the start.
+    database: HashMap<u32, f64>,
 }
 
 /// CPU seconds of `pids` together so far.
 fn cpu_seconds_of(pids: &[u32]) -> Option<f64> {
     pids.iter().map(|pid| cpu_seconds(*pid)).sum()
+}
+
+/// CPU seconds so far of every PostgreSQL process on this machine (none: it runs elsewhere).
+fn postgres_cpu() -> HashMap<u32, f64> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return HashMap::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .filter_map(|pid| Some((pid, cpu_seconds(pid)?)))
+        .collect()
 }
 
 impl CpuShares {
@@ -608,7 +629,41 @@ impl CpuShares {
             bench: cpu_seconds(std::process::id()),
             service: cpu_seconds_of(&service_pids),
             service_pids,
+            database: postgres_cpu(),
         }
+    }
+
+    /// CPU seconds PostgreSQL spent since the start: the processes there now (connections
+    /// opened meanwhile count whole; one closed meanwhile is missed).
+    fn database_seconds(&self) -> Option<f64> {
+        if self.database.is_empty() {
+            return None;
+        }
+        Some(
+            postgres_cpu()
+                .iter()
+                .map(|(pid, now)| now - self.database.get(pid).copied().unwrap_or(0.0))
+                .sum(),
+        )
+    }
+
+    /// The CPU the service and PostgreSQL spent per 1 000 of the phase's `commands`: what a
+    /// change costs, whatever the machine's speed that day (throughput on this machine varied by
+    /// half between runs of one binary; CPU per command far less).
+    pub(crate) fn per_thousand(&self, commands: u64) -> String {
+        let per = |seconds: Option<f64>| match seconds {
+            Some(seconds) if commands > 0 => format!("{:.2} s", seconds / commands as f64 * 1000.0),
+            _ => "unknown".to_string(),
+        };
+        let service = match (self.service, cpu_seconds_of(&self.service_pids)) {
+            (Some(before), Some(now)) => Some(now - before),
+            _ => None,
+        };
+        format!(
+            "CPU per 1 000 commands: the service {}, PostgreSQL {}",
+            per(service),
+            per(self.database_seconds())
+        )
     }
 }
 
@@ -620,11 +675,16 @@ impl std::fmt::Display for CpuShares {
             (Some(before), Some(now)) => format!("{:.0} %", (now - before) / machine * 100.0),
             _ => "unknown".to_string(),
         };
+        let database = match self.database_seconds() {
+            Some(seconds) => format!("{:.0} %", seconds / machine * 100.0),
+            None => "unknown (not on this machine)".to_string(),
+        };
         write!(
             f,
-            "CPU of the machine: the benchmark's own {}, the service's {}",
+            "CPU of the machine: the benchmark's own {}, the service's {}, PostgreSQL's {}",
             share(self.bench, &[std::process::id()]),
-            share(self.service, &self.service_pids)
+            share(self.service, &self.service_pids),
+            database
         )
     }
 }

@@ -637,3 +637,62 @@ async fn two_instances_racing_for_every_batch_apply_each_event_once() {
             .unwrap();
     assert_eq!(counted, events, "every event counted once");
 }
+
+/// A read model that never gets past its first event, and says it trails the log.
+struct StuckTrailing;
+
+#[async_trait::async_trait]
+impl Follower for StuckTrailing {
+    fn name(&self) -> &'static str {
+        "stuck_trailing"
+    }
+    fn event_types(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+    fn kind(&self) -> Kind {
+        Kind::ReadModel {
+            create_sql: "SELECT 1",
+            tables: &[],
+            views: &[],
+        }
+    }
+    fn trails(&self) -> bool {
+        true
+    }
+    async fn apply(&self, _: &BatchTx<'_>, _: &RecordedEvent) -> Result<(), FollowerError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn read_your_writes_does_not_wait_for_a_follower_that_trails_the_log() {
+    let app = TestApp::spawn().await;
+    let followers = Followers::new(
+        app.db.clone(),
+        vec![Arc::new(Probe), Arc::new(StuckTrailing)],
+    );
+    let tasks = followers.start();
+    followers
+        .wait_started(Duration::from_secs(10))
+        .await
+        .unwrap();
+    submit(&app, 1).await;
+    let head: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(&app.db.sqlx)
+        .await
+        .unwrap();
+    // The probe shows the ticket; the trailing read model is not waited for...
+    followers
+        .wait_for(head, Duration::from_secs(10))
+        .await
+        .expect("read-your-writes waits for the read models in step only");
+    // ...though everything is, when a test or an operator waits for the system to settle.
+    assert!(followers
+        .wait_for_all(head, Duration::from_millis(300))
+        .await
+        .is_err());
+    followers.shutdown();
+    for task in tasks {
+        task.abort();
+    }
+}
