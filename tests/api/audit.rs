@@ -171,6 +171,45 @@ async fn a_compliance_officer_reads_the_head_of_the_chain_and_nobody_else_does()
     anonymous.problem(StatusCode::UNAUTHORIZED);
 }
 
+/// An issued loan paid `kopecks` on `on` (RFC 3339, the clock moved there) through the bank's
+/// notification: the borrower's password, the loan id and its contract number.
+async fn paid_loan(app: &TestApp, on: &str, kopecks: i64) -> (String, String, String) {
+    let (password, loan_id, number) = issued_loan(app).await;
+    move_clock(app, on).await;
+    let paid = notify(app, &notification("sb-1", &number, kopecks, on), SECRET).await;
+    assert!(paid.status.is_success(), "{:#}", paid.body);
+    (password, loan_id, number)
+}
+
+/// The borrower of `loan_id`.
+async fn customer_of(app: &TestApp, loan_id: &str) -> Uuid {
+    sqlx::query_scalar("SELECT customer_id FROM read.loans WHERE loan_id = $1::uuid")
+        .bind(loan_id)
+        .fetch_one(&app.db.sqlx)
+        .await
+        .unwrap()
+}
+
+/// The id of the (only) loan application in the log.
+async fn application_id(app: &TestApp) -> String {
+    sqlx::query_scalar(
+        "SELECT aggregate_id FROM events WHERE aggregate_type = 'LoanApplication' LIMIT 1",
+    )
+    .fetch_one(&app.db.sqlx)
+    .await
+    .unwrap()
+}
+
+/// Another person's question to support: their data must never show in the borrower's.
+async fn someone_elses_ticket(app: &TestApp) {
+    let ticket = json!({"name": "Пётр Сидоров", "phone": "+79165550011",
+                        "email": "petr@example.ru", "question": "Как закрыть заём досрочно?"});
+    assert_eq!(
+        app.post("/api/v1/support/tickets", &ticket).await.status,
+        StatusCode::CREATED
+    );
+}
+
 /// Every page of the trail `query` selects, read by `officer` `limit` events at a time, and
 /// how many pages that took.
 async fn audit_pages(
@@ -202,21 +241,8 @@ async fn audit_pages(
 #[tokio::test]
 async fn the_audit_trail_shows_every_event_once_with_whom_it_concerns_and_records_each_read() {
     let app = crate::payments::spawn().await;
-    let (_, loan_id, number) = issued_loan(&app).await;
-    move_clock(&app, "2026-11-29T10:00:00+03:00").await;
-    let paid = notify(
-        &app,
-        &notification("sb-1", &number, 100_000, "2026-11-29T10:00:00+03:00"),
-        SECRET,
-    )
-    .await;
-    assert!(paid.status.is_success(), "{:#}", paid.body);
-    let ticket = json!({"name": "Пётр Сидоров", "phone": "+79165550011",
-                        "email": "petr@example.ru", "question": "Как закрыть заём досрочно?"});
-    assert_eq!(
-        app.post("/api/v1/support/tickets", &ticket).await.status,
-        StatusCode::CREATED
-    );
+    let (_, loan_id, _) = paid_loan(&app, "2026-11-29T10:00:00+03:00", 100_000).await;
+    someone_elses_ticket(&app).await;
     let officer = app.staff("irina@k911.ru", Role::Compliance).await;
     app.settle().await;
 
@@ -232,12 +258,7 @@ async fn the_audit_trail_shows_every_event_once_with_whom_it_concerns_and_record
     assert_eq!(trail, log);
 
     // The borrower's account, application, loan and payment all concern the borrower.
-    let customer: Uuid =
-        sqlx::query_scalar("SELECT customer_id FROM read.loans WHERE loan_id = $1::uuid")
-            .bind(&loan_id)
-            .fetch_one(&app.db.sqlx)
-            .await
-            .unwrap();
+    let customer = customer_of(&app, &loan_id).await;
     let concern = |aggregate_type: &'static str| {
         let app = &app;
         async move {
@@ -396,13 +417,7 @@ fn replayed_figures(state: &Value, day: &str) -> [i64; 4] {
 #[tokio::test]
 async fn a_loans_state_as_of_a_past_point_is_what_the_cabinet_showed_then() {
     let app = crate::payments::spawn().await;
-    let (password, loan_id, number) = issued_loan(&app).await;
-    move_clock(&app, "2026-12-03T10:00:00+03:00").await;
-    let payment = notification("sb-1", &number, 200_000, "2026-12-03T09:00:00+03:00");
-    assert_eq!(
-        notify(&app, &payment, SECRET).await.body["status"],
-        "applied"
-    );
+    let (password, loan_id, number) = paid_loan(&app, "2026-12-03T10:00:00+03:00", 200_000).await;
     let token = crate::cabinet::login(&app, "ivan@example.ru", &password).await;
     app.settle().await;
     let then = crate::loans::loans(&app, &token).await[0].clone();
@@ -468,12 +483,7 @@ async fn a_loans_state_as_of_a_past_point_is_what_the_cabinet_showed_then() {
 
     // Each replay is recorded, on the borrower's trail.
     app.settle().await;
-    let customer: Uuid =
-        sqlx::query_scalar("SELECT customer_id FROM read.loans WHERE loan_id = $1::uuid")
-            .bind(&loan_id)
-            .fetch_one(&app.db.sqlx)
-            .await
-            .unwrap();
+    let customer = customer_of(&app, &loan_id).await;
     let replays: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM read.audit_log WHERE event_type = 'AggregateReplayed'
             AND subject_id = $1 AND actor_role = 'compliance'",
@@ -489,12 +499,7 @@ async fn a_loans_state_as_of_a_past_point_is_what_the_cabinet_showed_then() {
 async fn personal_data_in_a_history_is_opened_only_for_a_stated_purpose_which_is_recorded() {
     let app = TestApp::spawn().await;
     issued_loan(&app).await;
-    let application: String = sqlx::query_scalar(
-        "SELECT aggregate_id FROM events WHERE aggregate_type = 'LoanApplication' LIMIT 1",
-    )
-    .fetch_one(&app.db.sqlx)
-    .await
-    .unwrap();
+    let application = application_id(&app).await;
     let officer = app.staff("irina@k911.ru", Role::Compliance).await;
     let path = format!("/api/v1/compliance/aggregates/LoanApplication/{application}/events");
 
@@ -599,23 +604,9 @@ fn urlencode(text: &str) -> String {
 #[tokio::test]
 async fn a_borrower_downloads_everything_held_about_them_and_nobody_elses_data() {
     let app = crate::payments::spawn().await;
-    let (password, loan_id, number) = issued_loan(&app).await;
-    move_clock(&app, "2026-11-29T10:00:00+03:00").await;
-    let paid = notify(
-        &app,
-        &notification("sb-1", &number, 100_000, "2026-11-29T10:00:00+03:00"),
-        SECRET,
-    )
-    .await;
-    assert!(paid.status.is_success(), "{:#}", paid.body);
+    let (password, loan_id, _) = paid_loan(&app, "2026-11-29T10:00:00+03:00", 100_000).await;
     let token = crate::cabinet::login(&app, "ivan@example.ru", &password).await;
-    // Someone else's ticket: never in this borrower's copy.
-    let ticket = json!({"name": "Пётр Сидоров", "phone": "+79165550011",
-                        "email": "petr@example.ru", "question": "Как закрыть заём досрочно?"});
-    assert_eq!(
-        app.post("/api/v1/support/tickets", &ticket).await.status,
-        StatusCode::CREATED
-    );
+    someone_elses_ticket(&app).await;
     app.settle().await;
 
     let export = app.get_as(&token, "/api/v1/me/data-export").await;
@@ -659,12 +650,7 @@ async fn a_borrower_downloads_everything_held_about_them_and_nobody_elses_data()
 
     // A staff read of their data, with its purpose, is in the next copy.
     let officer = app.staff("irina@k911.ru", Role::Compliance).await;
-    let application: String = sqlx::query_scalar(
-        "SELECT aggregate_id FROM events WHERE aggregate_type = 'LoanApplication' LIMIT 1",
-    )
-    .fetch_one(&app.db.sqlx)
-    .await
-    .unwrap();
+    let application = application_id(&app).await;
     let purpose = "Проверка по обращению заёмщика";
     let replayed = app
         .get_as(
@@ -710,22 +696,9 @@ async fn a_borrower_downloads_everything_held_about_them_and_nobody_elses_data()
 #[tokio::test]
 async fn a_court_request_is_answered_once_with_exactly_its_scope_and_is_on_the_persons_trail() {
     let app = crate::payments::spawn().await;
-    let (_, loan_id, number) = issued_loan(&app).await;
-    move_clock(&app, "2026-12-03T10:00:00+03:00").await;
-    let paid = notify(
-        &app,
-        &notification("sb-1", &number, 200_000, "2026-12-03T09:00:00+03:00"),
-        SECRET,
-    )
-    .await;
-    assert!(paid.status.is_success(), "{:#}", paid.body);
+    let (_, loan_id, _) = paid_loan(&app, "2026-12-03T10:00:00+03:00", 200_000).await;
     app.settle().await;
-    let customer: Uuid =
-        sqlx::query_scalar("SELECT customer_id FROM read.loans WHERE loan_id = $1::uuid")
-            .bind(&loan_id)
-            .fetch_one(&app.db.sqlx)
-            .await
-            .unwrap();
+    let customer = customer_of(&app, &loan_id).await;
     // The scope's days are the days k911 recorded the events (Moscow).
     let today: chrono::NaiveDate =
         sqlx::query_scalar("SELECT (now() AT TIME ZONE 'Europe/Moscow')::date")
@@ -763,12 +736,7 @@ async fn a_court_request_is_answered_once_with_exactly_its_scope_and_is_on_the_p
     // Nothing of the person's has left yet: compliance's other routes hand out no personal
     // data unless a purpose is stated.
     let (trail, _) = audit_pages(&app, &officer, &format!("subject={customer}"), 1000).await;
-    let application: String = sqlx::query_scalar(
-        "SELECT aggregate_id FROM events WHERE aggregate_type = 'LoanApplication' LIMIT 1",
-    )
-    .fetch_one(&app.db.sqlx)
-    .await
-    .unwrap();
+    let application = application_id(&app).await;
     let history = app
         .get_as(
             &officer,
