@@ -521,6 +521,18 @@ impl Followers {
         }
     }
 
+    /// Waits until the follower `name` has handled the event at `position`, waking it if it
+    /// [trails](Follower::trails) the log.
+    pub async fn wait_for_named(
+        &self,
+        name: &str,
+        position: i64,
+        timeout: Duration,
+    ) -> Result<(), FollowerError> {
+        self.wait_for_whom(Whom::Named(name), position, timeout)
+            .await
+    }
+
     /// Waits until the read model `name` has applied the event at `target`, which a command's
     /// answer knows without asking the database.
     pub async fn wait_for_one(

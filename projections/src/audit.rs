@@ -356,6 +356,7 @@ impl Reader {
     /// Every event that concerns `subject` (through `read.audit_subjects`), in log order, with
     /// their own personal data opened: what the log holds about them.
     pub async fn subject_events(&self, subject: Uuid) -> Result<Vec<SubjectEvent>, ReadError> {
+        self.subjects_caught_up().await?;
         let client = self.client().await?;
         let rows = client
             .query_typed(
@@ -398,6 +399,24 @@ impl Reader {
             });
         }
         Ok(events)
+    }
+
+    /// Waits until whom each event concerns is known up to the log's head: the subjects trail
+    /// the log (up to half a second), and a person's copy of their data must hold their last
+    /// request too.
+    async fn subjects_caught_up(&self) -> Result<(), ReadError> {
+        let head: Option<i64> = self
+            .client()
+            .await?
+            .query_one("SELECT max(global_position) FROM events", &[])
+            .await?
+            .get(0);
+        if let Some(head) = head {
+            self.followers
+                .wait_for_named(AuditSubjects.name(), head, self.wait)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Staff reads of `subject`'s personal data, oldest first.

@@ -662,7 +662,7 @@ async fn a_borrower_downloads_everything_held_about_them_and_nobody_elses_data()
         )
         .await;
     assert_eq!(replayed.status, StatusCode::OK);
-    app.settle().await;
+    // At once: the export waits for whom the officer's read concerns to be known.
     let again = app.get_as(&token, "/api/v1/me/data-export").await;
     let replay = again.body["events"]
         .as_array()
