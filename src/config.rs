@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
+use k911_aggregates::account::ErasureRules;
 use k911_aggregates::incoming_payment::PaymentChannel;
 use k911_aggregates::loan::law::LawEditions;
 use k911_commands::clock::{ManualClock, SystemClock};
@@ -137,6 +138,25 @@ pub struct Config {
         global = true
     )]
     pub offer_ttl_hours: u64,
+    /// Days a deletion request may take (152-FZ art. 21 part 5: 30 days from the request).
+    #[arg(
+        long,
+        env = "K911_ERASURE_DEADLINE_DAYS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..=365),
+        global = true
+    )]
+    pub erasure_deadline_days: u32,
+    /// Years a customer's records are kept after their last loan ended, before a deletion
+    /// request can be carried out (115-FZ art. 7 part 4: 5 years).
+    #[arg(
+        long,
+        env = "K911_AML_RETENTION_YEARS",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u32).range(0..=50),
+        global = true
+    )]
+    pub aml_retention_years: u32,
     /// Tries of an effect (SMS, e-mail, payout) before it is parked as dead for an admin.
     #[arg(
         long,
@@ -353,6 +373,10 @@ impl Config {
         settings.offer_ttl = std::time::Duration::from_secs(self.offer_ttl_hours * 3600);
         settings.effects.max_attempts = self.effect_max_attempts;
         settings.effects.lease = std::time::Duration::from_secs(self.effect_lease_secs);
+        settings.erasure = ErasureRules {
+            deadline_days: self.erasure_deadline_days,
+            retention_years: self.aml_retention_years,
+        };
         if let Some(url) = &self.oidc_redirect_url {
             settings.oidc_redirect_url = url.clone();
         }

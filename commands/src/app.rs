@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use k911_aggregates::account::ErasureRules;
 use k911_aggregates::loan::law::LawEditions;
 use k911_aggregates::loan::reminders::ReminderRules;
 use k911_aggregates::loan_application::{LendingPolicy, Product};
@@ -18,6 +19,7 @@ use crate::compliance::Compliance;
 use crate::content::Content;
 use crate::credit_history::LocalCreditHistory;
 use crate::effects::{EffectRules, Effects};
+use crate::erasure::ErasureProcess;
 use crate::ids::IdGenerator;
 use crate::lending::{Lending, LendingProcess};
 use crate::metrics::Metrics;
@@ -58,6 +60,7 @@ pub struct Settings {
     pub product: Product,
     /// How the effects worker retries and parks effects.
     pub effects: EffectRules,
+    pub erasure: ErasureRules,
 }
 
 impl Default for Settings {
@@ -75,6 +78,7 @@ impl Default for Settings {
             read_your_writes_timeout: Duration::from_secs(5),
             product: Product::default(),
             effects: EffectRules::default(),
+            erasure: ErasureRules::default(),
         }
     }
 }
@@ -211,6 +215,11 @@ impl App {
             loans: loans.clone(),
             incoming_store: incoming_store.clone(),
         }));
+        projections.push(Arc::new(ErasureProcess {
+            accounts: accounts.clone(),
+            keys: keys.clone(),
+            rules: settings.erasure,
+        }));
         let followers = Followers::new(db.clone(), projections);
         let oidc = Arc::new(Oidc::new(
             settings.oidc_providers.clone(),
@@ -280,7 +289,7 @@ impl App {
                 agent_store: agent_store.clone(),
             },
             profiles,
-            followers,
+            followers: followers.clone(),
             agents: Agents {
                 core: core.clone(),
                 agents,
@@ -296,6 +305,9 @@ impl App {
                 reads: Arc::new(store::cqrs(&db, ())),
                 disclosures: Arc::new(store::cqrs(&db, ())),
                 disclosure_store: Arc::new(store::store(&db)),
+                accounts: accounts.clone(),
+                account_store: account_store.clone(),
+                followers,
             },
             core,
         }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use k911_aggregates::account::Account;
 use k911_aggregates::compliance_read::{
     AuditQuery, AuditReadKind, ComplianceRead, ComplianceReadCommand, Replay, ReplayKind,
 };
@@ -13,6 +14,7 @@ use k911_aggregates::disclosure::{
 };
 use k911_aggregates::replay::{named_subject, state_of, ReplayError, Stored};
 use k911_aggregates::values::MessageText;
+use k911_event_store::follower::Followers;
 use k911_event_store::keys::KeyError;
 use k911_event_store::store::{Cqrs, Store};
 use serde_json::Value;
@@ -27,6 +29,10 @@ pub struct Compliance {
     pub(crate) reads: Arc<Cqrs<ComplianceRead>>,
     pub(crate) disclosures: Arc<Cqrs<Disclosure>>,
     pub(crate) disclosure_store: Arc<Store<Disclosure>>,
+    pub(crate) accounts: Arc<Cqrs<Account>>,
+    pub(crate) account_store: Arc<Store<Account>>,
+    /// The erase route waits for the process manager that shreds.
+    pub(crate) followers: Followers,
 }
 
 impl Compliance {

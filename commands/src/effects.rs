@@ -217,6 +217,22 @@ impl App {
                     _ => return Ok(Performed::Nothing("no contact for this channel")),
                 }
             }
+            Effect::CustomerEmail {
+                email,
+                subject,
+                body,
+            } => match (
+                self.core.keys.open(&email).await,
+                self.core.keys.open(&body).await,
+            ) {
+                (Ok(email), Ok(body)) => {
+                    self.ports.email.send_email(&email, &subject, &body).await?
+                }
+                (Err(e), _) | (_, Err(e)) if erased(&e) => {
+                    return Ok(Performed::Nothing("personal data erased"))
+                }
+                (Err(e), _) | (_, Err(e)) => return Err(e.to_string()),
+            },
             Effect::StaffEmail { to, subject, body } => {
                 self.ports.email.send_email(&to, &subject, &body).await?
             }

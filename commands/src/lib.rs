@@ -13,6 +13,7 @@ pub mod contract;
 pub mod credit;
 pub mod credit_history;
 pub mod effects;
+pub mod erasure;
 pub mod error;
 pub mod execute;
 pub mod ids;

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -25,6 +26,8 @@ const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
 /// Decrypted data keys kept in memory; the cache is simply emptied when it grows past this.
 const CACHE_LIMIT: usize = 10_000;
+/// How long a key opened once is used without reading `subject_keys` again.
+const CACHE_TTL: Duration = Duration::from_secs(60);
 /// Subject keys created ahead in one commit, for new subjects (see [`KeyStore::new_subject`]).
 const KEY_BATCH: usize = 64;
 
@@ -105,6 +108,9 @@ impl std::fmt::Debug for MasterKey {
     }
 }
 
+/// A subject key as the cache keeps it: the key, and when it was read.
+type CachedKey = ([u8; KEY_LEN], Instant);
+
 /// Seals and opens personal data, creating subject keys on first use.
 #[derive(Clone)]
 pub struct KeyStore {
@@ -114,7 +120,9 @@ pub struct KeyStore {
     /// Seals the answers kept for `Idempotency-Key` replays (they may carry a token or personal
     /// data, and live a day).
     answers: XChaCha20Poly1305,
-    cache: Arc<Mutex<HashMap<Uuid, [u8; KEY_LEN]>>>,
+    /// Keys opened lately, each with when: another instance's erasure reaches this one's cache
+    /// within [`CACHE_TTL`].
+    cache: Arc<Mutex<HashMap<Uuid, CachedKey>>>,
     /// Subjects whose keys are stored but not yet handed out.
     fresh: Arc<Mutex<Vec<Uuid>>>,
     refill: Arc<tokio::sync::Mutex<()>>,
@@ -175,7 +183,13 @@ impl KeyStore {
             if cache.len() + KEY_BATCH >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.extend(subjects.iter().copied().zip(keys));
+            let now = Instant::now();
+            cache.extend(
+                subjects
+                    .iter()
+                    .copied()
+                    .zip(keys.into_iter().map(|k| (k, now))),
+            );
             drop(cache);
             self.fresh.lock().expect("fresh subjects").extend(subjects);
         }
@@ -267,6 +281,29 @@ impl KeyStore {
         Ok(())
     }
 
+    /// Destroys `subject`'s key in the caller's transaction (crypto-shredding): every value
+    /// sealed with it reads as erased from then on, and nothing can be sealed with it again.
+    pub async fn destroy(
+        client: &impl tokio_postgres::GenericClient,
+        subject: Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), tokio_postgres::Error> {
+        client
+            .execute(
+                "INSERT INTO subject_keys (subject_id, wrapped_key, erased_at) VALUES ($1, NULL, $2)
+                 ON CONFLICT (subject_id) DO UPDATE SET wrapped_key = NULL,
+                        erased_at = coalesce(subject_keys.erased_at, EXCLUDED.erased_at)",
+                &[&subject, &at],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Drops `subject`'s key from this instance's cache (after [`Self::destroy`]).
+    pub fn forget(&self, subject: Uuid) {
+        self.cache.lock().expect("key cache").remove(&subject);
+    }
+
     /// A keyed hash of a lookup value (phone, e-mail): equal inputs give equal hashes, and
     /// nothing can be learned from the hash without the master key.
     pub fn lookup_hash(&self, value: &str) -> Vec<u8> {
@@ -276,8 +313,10 @@ impl KeyStore {
     }
 
     async fn data_key(&self, subject: Uuid, create: bool) -> Result<[u8; KEY_LEN], KeyError> {
-        if let Some(key) = self.cache.lock().expect("key cache").get(&subject) {
-            return Ok(*key);
+        if let Some((key, at)) = self.cache.lock().expect("key cache").get(&subject) {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(*key);
+            }
         }
         let wrapped: Option<Option<Vec<u8>>> = if create {
             let mut fresh = [0u8; KEY_LEN];
@@ -312,7 +351,7 @@ impl KeyStore {
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
-        cache.insert(subject, key);
+        cache.insert(subject, (key, Instant::now()));
         Ok(key)
     }
 }

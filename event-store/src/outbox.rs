@@ -63,6 +63,13 @@ pub enum Effect {
         phone: Sealed<Phone>,
         text: Sealed<String>,
     },
+    /// An e-mail to a customer, composed by a process manager: the address and the text are
+    /// theirs, sealed; the subject line carries no personal data.
+    CustomerEmail {
+        email: Sealed<Email>,
+        subject: String,
+        body: Sealed<String>,
+    },
     /// A notice to a staff member at their work login (not personal data: stored plainly, and
     /// it must carry none).
     StaffEmail {

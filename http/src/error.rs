@@ -258,7 +258,8 @@ impl From<AppError> for ApiError {
                 | AccountError::NotOpen
                 | AccountError::ApplicationPending
                 | AccountError::NoPassword
-                | AccountError::AlreadyLinked(_) => Self::Conflict(e.to_string()),
+                | AccountError::AlreadyLinked(_)
+                | AccountError::Erased => Self::Conflict(e.to_string()),
                 AccountError::NotLinked(_) => Self::NotFound("social link"),
             },
             AppError::Faq(e) => match e {

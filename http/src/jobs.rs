@@ -35,6 +35,9 @@ pub struct Visited {
     pub reminded: usize,
     pub lapsed_offers: usize,
     pub commission_payouts: usize,
+    /// Refused deletion requests decided again on the day they named (or their application's
+    /// decision) that recorded something.
+    pub erasures: usize,
 }
 
 impl std::fmt::Display for Visited {
@@ -43,14 +46,15 @@ impl std::fmt::Display for Visited {
             f,
             "daily close of {} active loans ({} fell overdue, {} overdue with reminders \
              decided), {} lapsed offers, {} payouts and {} refunds awaiting an answer, \
-             {} commission payouts",
+             {} commission payouts, {} erasures decided again",
             self.active,
             self.fell_overdue,
             self.reminded,
             self.lapsed_offers,
             self.payouts,
             self.refunds,
-            self.commission_payouts
+            self.commission_payouts,
+            self.erasures
         )
     }
 }
@@ -103,6 +107,10 @@ pub async fn loan_jobs(app: &App, reader: &Reader) -> Visited {
         Err(error) => {
             tracing::warn!(%error, "commission payouts awaiting an answer could not be listed")
         }
+    }
+    match reader.erasures_due(moscow_date(now)).await {
+        Ok(due) => visited.erasures = app.compliance.erase_due(&due).await,
+        Err(error) => tracing::warn!(%error, "erasures due could not be listed"),
     }
     visited
 }

@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    agent, agents, applications, auth, compliance, content, dev, effects, health, loans, me,
-    my_support, payments, sandbox, social, support,
+    agent, agents, applications, auth, compliance, content, dev, effects, erasures, health, loans,
+    me, my_support, payments, sandbox, social, support,
 };
 
 #[derive(OpenApi)]
@@ -35,6 +35,8 @@ use crate::routes::{
         compliance::disclosures,
         compliance::history,
         compliance::state,
+        erasures::erase,
+        erasures::erasures,
         agents::create, agents::suspend, agents::resume, agents::change_plan,
         agents::approve_payment, agents::list, agents::one, agents::statements,
         agents::all_statements,

@@ -10,6 +10,7 @@ pub mod cabinet;
 pub mod content;
 pub mod dictionary;
 pub mod disclosures;
+pub mod erasures;
 pub mod loans;
 pub mod reader;
 pub mod support;
@@ -55,6 +56,7 @@ pub fn all(queue_receipts: &support::Receipts) -> Vec<Arc<dyn Follower>> {
         Arc::new(loans::UnmatchedPayments),
         Arc::new(agents::Agents),
         Arc::new(disclosures::Disclosures),
+        Arc::new(erasures::ErasureCases),
     ]
 }
 

@@ -197,6 +197,18 @@ fn routes(application_id: &str) -> Vec<(Method, String, Option<Value>, &'static 
             None,
             &[Role::Compliance],
         ),
+        (
+            Method::GET,
+            "/api/v1/compliance/erasures".into(),
+            None,
+            &[Role::Compliance],
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/staff/customers/{unknown}/erase"),
+            None,
+            &[Role::Compliance],
+        ),
     ]
 }
 

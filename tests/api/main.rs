@@ -10,6 +10,7 @@ mod cluster;
 mod content;
 mod dev;
 mod effects;
+mod erasure;
 mod errors;
 mod health;
 mod idempotency;

@@ -424,6 +424,22 @@ impl TestApp {
     }
 
     /// A read model's rows as JSON text, in primary-key order, for comparing two states.
+    /// Every row of every table and schema, as `pg_dump --data-only` writes them: what a search
+    /// for a person's data in clear must search.
+    pub fn full_dump(&self) -> String {
+        let url = with_database(&self.server_url, &self.db_name);
+        let out = std::process::Command::new("pg_dump")
+            .args(["--data-only", "--no-owner", "--dbname", &url])
+            .output()
+            .expect("pg_dump runs");
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("the dump is UTF-8")
+    }
+
     pub async fn dump(&self, table: &str, order_by: &str) -> Vec<String> {
         sqlx::query_scalar(&format!(
             "SELECT to_jsonb(t)::text FROM {table} t ORDER BY {order_by}"

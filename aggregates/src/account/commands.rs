@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use uuid::Uuid;
 
-use super::ApplicationOutcome;
+use super::{ApplicationOutcome, ErasureRules};
 use crate::loan::law::{CreditRecord, LawRules};
 use crate::loan_application::applicant::ProfileChanges;
 use crate::money::Kopecks;
@@ -25,6 +25,19 @@ pub struct CreditTerms {
 /// What can be asked of an account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum AccountCommand {
+    /// The customer asked to have their data erased (a support ticket of kind `deletion`):
+    /// a case for compliance, with its legal deadline.
+    RequestErasure {
+        ticket_id: Option<Uuid>,
+        rules: ErasureRules,
+        at: DateTime<Utc>,
+    },
+    /// Compliance carries out a deletion request (or the scheduler, on the day a refusal said
+    /// it becomes possible): erased if nothing stops it, else the refusal recorded.
+    Erase {
+        rules: ErasureRules,
+        at: DateTime<Utc>,
+    },
     /// An administrator creates a staff member's account (`k911 staff add`). The password was
     /// hashed (argon2id) and stored as a credential before: the domain sees only its id.
     CreateStaff {

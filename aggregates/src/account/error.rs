@@ -21,4 +21,6 @@ pub enum AccountError {
     AlreadyLinked(String),
     #[error("no account of {0} is linked")]
     NotLinked(String),
+    #[error("the customer's personal data was erased")]
+    Erased,
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use uuid::Uuid;
 
-use super::ApplicationOutcome;
+use super::{ApplicationOutcome, ErasureBlock};
 use crate::loan::law::{CreditRecord, Unlawful};
 use crate::loan_application::applicant::ProfileChanges;
 use crate::money::Kopecks;
@@ -115,6 +115,23 @@ pub enum AccountEvent {
         application_id: Uuid,
         released_at: DateTime<Utc>,
     },
+    /// The customer asked to have their personal data erased, to be done by `deadline`.
+    ErasureRequested {
+        ticket_id: Option<Uuid>,
+        deadline: NaiveDate,
+        requested_at: DateTime<Utc>,
+    },
+    /// The erasure cannot happen yet: why, and from which day it can where that is known.
+    ErasureRefused {
+        reason: ErasureBlock,
+        possible_from: Option<NaiveDate>,
+        /// The retention period (years) it was decided under.
+        retention_years: u32,
+        refused_at: DateTime<Utc>,
+    },
+    /// The customer's personal data is erased: their key is destroyed, so every sealed value of
+    /// theirs reads as erased, and nothing logs them in.
+    CustomerErased { erased_at: DateTime<Utc> },
 }
 
 impl DomainEvent for AccountEvent {

@@ -3,6 +3,7 @@
 //! approval) join this aggregate as further variants of [`AccountKind`].
 
 mod commands;
+mod erasure;
 mod error;
 mod events;
 
@@ -11,6 +12,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 pub use commands::{AccountCommand, CreditTerms};
+pub use erasure::{retained_until, ErasureBlock, ErasureCase, ErasureRefusal, ErasureRules};
 pub use error::AccountError;
 pub use events::{AccountEvent, AccountEventType};
 
@@ -107,6 +109,9 @@ pub struct Account {
     credit: Vec<Commitment>,
     /// Why the latest commitment of an application was refused, until it is committed.
     refusals: Vec<(Uuid, Unlawful)>,
+    /// The customer's deletion request, once made.
+    #[serde(default)]
+    erasure: Option<ErasureCase>,
 }
 
 impl Account {
@@ -187,6 +192,66 @@ impl Account {
             .map(|(_, why)| why)
     }
 
+    /// The customer's deletion request, if they made one.
+    pub fn erasure(&self) -> Option<&ErasureCase> {
+        self.erasure.as_ref()
+    }
+
+    /// Whether the customer's personal data was erased.
+    pub fn erased(&self) -> bool {
+        self.erasure.as_ref().is_some_and(|c| c.erased_at.is_some())
+    }
+
+    /// What stops erasing the customer at `at`, if anything: an application being decided, a
+    /// loan in force, or the retention period after the last loan ended.
+    fn erasure_block(&self, at: DateTime<Utc>, retention_years: u32) -> Option<ErasureRefusal> {
+        let waiting = |reason| {
+            Some(ErasureRefusal {
+                reason,
+                possible_from: None,
+            })
+        };
+        if let AccountKind::Customer {
+            pending_application: Some(_),
+            ..
+        } = self.kind
+        {
+            return waiting(ErasureBlock::ApplicationPending);
+        }
+        if self.counted(at, None).any(|c| c.repaid_on.is_none()) {
+            return waiting(ErasureBlock::LoanInForce);
+        }
+        let last_repaid = self.credit.iter().filter_map(|c| c.repaid_on).max()?;
+        let possible_from = retained_until(last_repaid, retention_years);
+        (moscow_date(at) < possible_from).then_some(ErasureRefusal {
+            reason: ErasureBlock::RetentionPeriod,
+            possible_from: Some(possible_from),
+        })
+    }
+
+    /// Decides an open request at `at`: the refusal, unless it is the one recorded already, or
+    /// the erasure.
+    async fn decide_erasure(
+        &mut self,
+        retention_years: u32,
+        at: DateTime<Utc>,
+        sink: &EventSink<Self>,
+    ) {
+        let Some(case) = &self.erasure else { return };
+        let event = match self.erasure_block(at, retention_years) {
+            // The customer was told this already.
+            Some(refusal) if case.refused == Some(refusal) => return,
+            Some(refusal) => AccountEvent::ErasureRefused {
+                reason: refusal.reason,
+                possible_from: refusal.possible_from,
+                retention_years,
+                refused_at: at,
+            },
+            None => AccountEvent::CustomerErased { erased_at: at },
+        };
+        sink.write(event, self).await;
+    }
+
     /// The linked providers of an opened customer's cabinet; social accounts link only there.
     fn open_customer_providers(&self) -> Result<&[String], AccountError> {
         match &self.kind {
@@ -214,7 +279,58 @@ impl Aggregate for Account {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
+        // Nobody acts for an erased customer any more (what ends their past, a replayed close,
+        // still finds nothing to do).
+        let acting = matches!(
+            command,
+            AccountCommand::OpenCustomer { .. }
+                | AccountCommand::StartApplication { .. }
+                | AccountCommand::LinkSocial { .. }
+                | AccountCommand::UnlinkSocial { .. }
+                | AccountCommand::ChangePassword { .. }
+                | AccountCommand::ReserveCredit { .. }
+                | AccountCommand::CommitCredit { .. }
+        );
+        if acting && self.erased() {
+            return Err(AccountError::Erased);
+        }
         match command {
+            AccountCommand::RequestErasure {
+                ticket_id,
+                rules,
+                at,
+            } => {
+                if !matches!(self.kind, AccountKind::Customer { .. }) {
+                    return Err(AccountError::NotACustomer);
+                }
+                // One case at a time: a second request while one stands changes nothing.
+                if self.erasure.is_none() {
+                    let requested = AccountEvent::ErasureRequested {
+                        ticket_id,
+                        deadline: rules.deadline(at),
+                        requested_at: at,
+                    };
+                    sink.write(requested, self).await;
+                }
+            }
+            AccountCommand::Erase { rules, at } => {
+                if !matches!(self.kind, AccountKind::Customer { .. }) {
+                    return Err(AccountError::NotACustomer);
+                }
+                if self.erased() {
+                    return Ok(());
+                }
+                // A request received otherwise (on paper, by post) opens its case here.
+                if self.erasure.is_none() {
+                    let requested = AccountEvent::ErasureRequested {
+                        ticket_id: None,
+                        deadline: rules.deadline(at),
+                        requested_at: at,
+                    };
+                    sink.write(requested, self).await;
+                }
+                self.decide_erasure(rules.retention_years, at, sink).await;
+            }
             AccountCommand::CreateStaff {
                 login,
                 role,
@@ -436,6 +552,17 @@ impl Aggregate for Account {
                     },
                 };
                 sink.write(event, self).await;
+                // A request refused while the loan was in force is decided again at its close.
+                if let Some(ErasureCase {
+                    refused: Some(refused),
+                    retention_years,
+                    ..
+                }) = self.erasure
+                {
+                    if refused.reason == ErasureBlock::LoanInForce {
+                        self.decide_erasure(retention_years, at, sink).await;
+                    }
+                }
             }
             AccountCommand::UnlinkSocial { provider, at } => {
                 let providers = self.open_customer_providers()?;
@@ -618,6 +745,40 @@ impl Aggregate for Account {
             }
             AccountEvent::CreditReleased { application_id, .. } => {
                 self.credit.retain(|c| c.application_id != application_id);
+            }
+            AccountEvent::ErasureRequested {
+                ticket_id,
+                deadline,
+                requested_at,
+            } => {
+                self.erasure = Some(ErasureCase {
+                    ticket_id,
+                    requested_at,
+                    deadline,
+                    refused: None,
+                    retention_years: 0,
+                    erased_at: None,
+                })
+            }
+            AccountEvent::ErasureRefused {
+                reason,
+                possible_from,
+                retention_years,
+                ..
+            } => {
+                if let Some(case) = &mut self.erasure {
+                    case.refused = Some(ErasureRefusal {
+                        reason,
+                        possible_from,
+                    });
+                    case.retention_years = retention_years;
+                }
+            }
+            AccountEvent::CustomerErased { erased_at } => {
+                if let Some(case) = &mut self.erasure {
+                    case.refused = None;
+                    case.erased_at = Some(erased_at);
+                }
             }
         }
     }

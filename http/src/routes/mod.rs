@@ -8,6 +8,7 @@ pub(crate) mod compliance;
 pub(crate) mod content;
 pub(crate) mod dev;
 pub(crate) mod effects;
+pub(crate) mod erasures;
 pub(crate) mod health;
 pub(crate) mod loans;
 pub(crate) mod me;
@@ -129,6 +130,8 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
             "/api/v1/compliance/aggregates/{aggregate_type}/{aggregate_id}/state",
             get(compliance::state),
         )
+        .route("/api/v1/compliance/erasures", get(erasures::erasures))
+        .route("/api/v1/staff/customers/{id}/erase", post(erasures::erase))
         .route("/api/v1/staff/payments/unmatched", get(payments::unmatched))
         .route(
             "/api/v1/staff/payments/{id}/match",
