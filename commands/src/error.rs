@@ -98,6 +98,9 @@ pub enum Error {
     /// The client showed an older text of a consent than the one in force.
     #[error("the text of the {0} consent has changed: show the current one and ask again")]
     ConsentTextChanged(&'static str),
+    /// No credit bureau may be asked: the customer's consent is not live.
+    #[error("{}", .0.explained())]
+    NoLiveConsent(k911_aggregates::account::NoLiveConsent),
     /// A consent's document is not published: no application can be taken.
     #[error("the text of the {0} consent is not published")]
     ConsentTextMissing(&'static str),

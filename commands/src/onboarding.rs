@@ -77,6 +77,9 @@ pub struct Approval {
 pub struct RepeatForm {
     pub loan: LoanRequest,
     pub changes: ProfileChanges,
+    /// The consent to request the credit history given anew: the version (SHA-256) of the text
+    /// the client showed, empty if it does not say.
+    pub credit_history_consent: Option<String>,
 }
 
 /// Loan applications: the first one registers the customer, a repeat one starts from the profile;
@@ -287,6 +290,7 @@ impl Onboarding {
         form: ApplicationForm,
         changes: Option<(Sealed<ProfileChanges>, Vec<String>)>,
         repeat: bool,
+        credit_history_consent: Option<TextVersion>,
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
         let application_id = self.core.ids.new_id();
@@ -294,6 +298,7 @@ impl Onboarding {
         let start = AccountCommand::StartApplication {
             application_id,
             changes,
+            credit_history_consent,
             at: now,
         };
         self.core
@@ -362,8 +367,20 @@ impl Onboarding {
         }
         // A new passport becomes theirs too.
         self.reserve_identities(customer_id, identities).await?;
-        self.start_and_submit(customer_id, form, None, false, &meta.about(customer_id))
-            .await
+        // The public form gives every consent anew, the credit history's with them.
+        let consent = form
+            .consents
+            .as_ref()
+            .map(|texts| texts.credit_history_check.clone());
+        self.start_and_submit(
+            customer_id,
+            form,
+            None,
+            false,
+            consent,
+            &meta.about(customer_id),
+        )
+        .await
     }
 
     /// Reserves every identity for `customer_id`, or none. One held by a registered customer
@@ -431,7 +448,7 @@ impl Onboarding {
         approval: Approval,
         meta: &CommandMeta,
     ) -> Result<Written, Error> {
-        let (assessment, elsewhere) = self.assess(application_id).await?;
+        let (assessment, elsewhere) = self.assess(application_id, meta).await?;
         let at = self.core.clock.now();
         let application = self
             .core
@@ -479,7 +496,11 @@ impl Onboarding {
     /// The applicant's declared income and the loans they hold here (as their account counts
     /// them) and at other lenders (as a bureau reports them, returned apart too), for the
     /// decision.
-    async fn assess(&self, application_id: Uuid) -> Result<(Assessment, Vec<CreditRecord>), Error> {
+    async fn assess(
+        &self,
+        application_id: Uuid,
+        meta: &CommandMeta,
+    ) -> Result<(Assessment, Vec<CreditRecord>), Error> {
         let application = self
             .core
             .load(&self.application_store, application_id)
@@ -490,7 +511,19 @@ impl Onboarding {
             return Err(LoanApplicationError::NotSubmitted.into());
         };
         let applicant: Applicant = self.core.keys.open(applicant).await?;
+        // No bureau is asked without a live consent: the request, or its refusal, is recorded
+        // on the account first.
+        let request = AccountCommand::RequestCreditHistory {
+            application_id,
+            at: self.core.clock.now(),
+        };
+        self.core
+            .execute(&self.accounts, customer_id, request, meta)
+            .await?;
         let account = self.core.load(&self.account_store, customer_id).await?;
+        if let Some(reason) = account.credit_history_refusal(application_id) {
+            return Err(Error::NoLiveConsent(reason));
+        }
         let elsewhere = self
             .credit_history
             .loans(&applicant.passport)
@@ -695,17 +728,30 @@ impl Onboarding {
                 fields,
             ))
         };
+        // Consented with the first application; the credit history consent, which lapses, may
+        // be given anew: recorded with the text in force (the one the client showed, if it says).
+        let consent = match form.credit_history_consent {
+            None => None,
+            Some(seen) => {
+                let text = self.consent_texts().await?.credit_history_check;
+                if !seen.is_empty() && text.sha256 != seen {
+                    return Err(Error::ConsentTextChanged(
+                        Consent::CreditHistoryCheck.as_str(),
+                    ));
+                }
+                Some(text)
+            }
+        };
         let (applicant, payout) = form.changes.applied_to(applicant, payout);
         let application = ApplicationForm {
             applicant,
             loan: form.loan,
             payout,
             referral_code: None,
-            // Consented with the first application.
             seen_consents: vec![],
             consents: None,
         };
-        self.start_and_submit(customer_id, application, changes, true, meta)
+        self.start_and_submit(customer_id, application, changes, true, consent, meta)
             .await
     }
 }
@@ -905,5 +951,22 @@ impl OnboardingProcess {
             ),
             _ => "Вход в личный кабинет — по номеру телефона и коду из SMS.".to_string(),
         })
+    }
+}
+
+impl Onboarding {
+    /// The customer withdraws their consent to request their credit history: no bureau is asked
+    /// for them until they give it again with an application.
+    pub async fn withdraw_credit_history_consent(
+        &self,
+        customer_id: Uuid,
+        meta: &CommandMeta,
+    ) -> Result<Written, Error> {
+        let command = AccountCommand::WithdrawCreditHistoryConsent {
+            at: self.core.clock.now(),
+        };
+        self.core
+            .execute(&self.accounts, customer_id, command, meta)
+            .await
     }
 }

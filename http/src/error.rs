@@ -259,7 +259,8 @@ impl From<AppError> for ApiError {
                 | AccountError::ApplicationPending
                 | AccountError::NoPassword
                 | AccountError::AlreadyLinked(_)
-                | AccountError::Erased => Self::Conflict(e.to_string()),
+                | AccountError::Erased
+                | AccountError::NoConsent => Self::Conflict(e.to_string()),
                 AccountError::NotLinked(_) => Self::NotFound("social link"),
             },
             AppError::Faq(e) => match e {
@@ -316,7 +317,9 @@ impl From<AppError> for ApiError {
             AppError::AlreadyReceived => Self::Conflict(error.to_string()),
             AppError::LoginTaken => Self::Conflict(error.to_string()),
             AppError::BadCredentials => Self::Unauthorized,
-            AppError::ConsentTextChanged(_) => Self::Conflict(error.to_string()),
+            AppError::ConsentTextChanged(_) | AppError::NoLiveConsent(_) => {
+                Self::Conflict(error.to_string())
+            }
             AppError::ConsentTextMissing(_) => Self::Unavailable(error.to_string()),
             AppError::Throttled { retry_after_secs } => Self::TooManyRequests { retry_after_secs },
             AppError::NotReady(e) => Self::Unavailable(e.to_string()),

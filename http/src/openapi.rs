@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    agent, agents, applications, auth, compliance, content, dev, effects, erasures, health, loans,
-    me, my_support, payments, sandbox, social, support,
+    agent, agents, applications, auth, compliance, consents, content, dev, effects, erasures,
+    health, loans, me, my_support, payments, sandbox, social, support,
 };
 
 #[derive(OpenApi)]
@@ -36,6 +36,8 @@ use crate::routes::{
         compliance::history,
         compliance::state,
         erasures::erase,
+        consents::consents,
+        consents::withdraw_credit_history,
         erasures::erasures,
         agents::create, agents::suspend, agents::resume, agents::change_plan,
         agents::approve_payment, agents::list, agents::one, agents::statements,

@@ -7,6 +7,7 @@
 pub mod agents;
 pub mod audit;
 pub mod cabinet;
+pub mod consents;
 pub mod content;
 pub mod dictionary;
 pub mod disclosures;
@@ -57,6 +58,7 @@ pub fn all(queue_receipts: &support::Receipts) -> Vec<Arc<dyn Follower>> {
         Arc::new(agents::Agents),
         Arc::new(disclosures::Disclosures),
         Arc::new(erasures::ErasureCases),
+        Arc::new(consents::Consents),
     ]
 }
 

@@ -199,6 +199,18 @@ fn routes(application_id: &str) -> Vec<(Method, String, Option<Value>, &'static 
         ),
         (
             Method::GET,
+            "/api/v1/me/consents".into(),
+            None,
+            &[Role::Borrower],
+        ),
+        (
+            Method::POST,
+            "/api/v1/me/consents/credit_history_check/withdraw".into(),
+            None,
+            &[Role::Borrower],
+        ),
+        (
+            Method::GET,
             "/api/v1/compliance/erasures".into(),
             None,
             &[Role::Compliance],

@@ -7,6 +7,7 @@ mod auth;
 mod authorization;
 mod cabinet;
 mod cluster;
+mod consents;
 mod content;
 mod dev;
 mod effects;

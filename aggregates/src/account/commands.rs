@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::{ApplicationOutcome, ErasureRules};
 use crate::loan::law::{CreditRecord, LawRules};
 use crate::loan_application::applicant::ProfileChanges;
+use crate::loan_application::consents::TextVersion;
 use crate::money::Kopecks;
 use crate::values::{CredentialId, Email, Phone, Role};
 use crate::Sealed;
@@ -68,6 +69,18 @@ pub enum AccountCommand {
         application_id: Uuid,
         /// The changes, sealed, and the names of the changed fields.
         changes: Option<(Sealed<ProfileChanges>, Vec<String>)>,
+        /// The text of the consent to request the credit history, if the customer gave it anew.
+        credit_history_consent: Option<TextVersion>,
+        at: DateTime<Utc>,
+    },
+    /// The customer withdraws their consent to request their credit history.
+    WithdrawCreditHistoryConsent {
+        at: DateTime<Utc>,
+    },
+    /// A credit bureau is about to be asked for the customer's history, for an application:
+    /// recorded with the consent it relies on, or refused without a live one.
+    RequestCreditHistory {
+        application_id: Uuid,
         at: DateTime<Utc>,
     },
     /// The application was decided (or could not be submitted): the customer may apply again.

@@ -288,6 +288,7 @@ mod tests {
         let mut given = customer();
         given.push(AccountEvent::ApplicationStarted {
             application_id: Uuid::from_u128(8),
+            credit_history_consent: None,
             started_at: at(2026, 12, 6),
         });
         let now = at(2026, 12, 7);

@@ -23,4 +23,6 @@ pub enum AccountError {
     NotLinked(String),
     #[error("the customer's personal data was erased")]
     Erased,
+    #[error("no consent to request the credit history is in force")]
+    NoConsent,
 }

@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use uuid::Uuid;
 
-use super::{ApplicationOutcome, ErasureBlock};
+use super::{ApplicationOutcome, ErasureBlock, NoLiveConsent};
 use crate::loan::law::{CreditRecord, Unlawful};
 use crate::loan_application::applicant::ProfileChanges;
+use crate::loan_application::consents::TextVersion;
 use crate::money::Kopecks;
 use crate::upcast::EVENT_VERSION_2;
 use crate::values::{CredentialId, Email, Phone, Role};
@@ -49,9 +50,12 @@ pub enum AccountEvent {
         password: CredentialId,
         issued_at: DateTime<Utc>,
     },
-    /// A repeat application from the cabinet.
+    /// A repeat application from the cabinet. 1.1: with the text of the consent to request the
+    /// credit history, if the customer gave it anew (absent before 1.1: not given).
     ApplicationStarted {
         application_id: Uuid,
+        #[serde(default)]
+        credit_history_consent: Option<TextVersion>,
         started_at: DateTime<Utc>,
     },
     /// The customer changed their profile with a repeat application. `fields` names what
@@ -115,6 +119,21 @@ pub enum AccountEvent {
         application_id: Uuid,
         released_at: DateTime<Utc>,
     },
+    /// The customer withdrew their consent to request their credit history.
+    CreditHistoryConsentWithdrawn { withdrawn_at: DateTime<Utc> },
+    /// A credit bureau was asked for the customer's history for an application, under the
+    /// consent given at `consent_given_at`.
+    CreditHistoryRequested {
+        application_id: Uuid,
+        consent_given_at: DateTime<Utc>,
+        requested_at: DateTime<Utc>,
+    },
+    /// No bureau was asked: no live consent.
+    CreditHistoryRequestRefused {
+        application_id: Uuid,
+        reason: NoLiveConsent,
+        refused_at: DateTime<Utc>,
+    },
     /// The customer asked to have their personal data erased, to be done by `deadline`.
     ErasureRequested {
         ticket_id: Option<Uuid>,
@@ -146,6 +165,8 @@ impl DomainEvent for AccountEvent {
             | Self::CustomerAccountOpened { .. }
             | Self::PasswordIssued { .. }
             | Self::PasswordChanged { .. } => EVENT_VERSION_2,
+            // 1.1: the consent given anew with a repeat application.
+            Self::ApplicationStarted { .. } => crate::EVENT_VERSION_1_1,
             _ => EVENT_VERSION_1,
         }
         .to_string()

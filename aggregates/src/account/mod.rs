@@ -3,6 +3,7 @@
 //! approval) join this aggregate as further variants of [`AccountKind`].
 
 mod commands;
+mod consent;
 mod erasure;
 mod error;
 mod events;
@@ -12,6 +13,7 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 pub use commands::{AccountCommand, CreditTerms};
+pub use consent::{CreditHistoryConsent, NoLiveConsent, CREDIT_HISTORY_CONSENT_MONTHS};
 pub use erasure::{retained_until, ErasureBlock, ErasureCase, ErasureRefusal, ErasureRules};
 pub use error::AccountError;
 pub use events::{AccountEvent, AccountEventType};
@@ -112,6 +114,12 @@ pub struct Account {
     /// The customer's deletion request, once made.
     #[serde(default)]
     erasure: Option<ErasureCase>,
+    /// The latest consent to request the customer's credit history.
+    #[serde(default)]
+    credit_history_consent: Option<CreditHistoryConsent>,
+    /// Applications whose credit history request was refused for want of a live consent.
+    #[serde(default)]
+    history_refusals: Vec<(Uuid, NoLiveConsent)>,
 }
 
 impl Account {
@@ -190,6 +198,19 @@ impl Account {
             .iter()
             .find(|(id, _)| *id == application_id)
             .map(|(_, why)| why)
+    }
+
+    /// The latest consent to request the customer's credit history, live or not.
+    pub fn credit_history_consent(&self) -> Option<&CreditHistoryConsent> {
+        self.credit_history_consent.as_ref()
+    }
+
+    /// Why the credit history request of `application_id` was refused, if its latest was.
+    pub fn credit_history_refusal(&self, application_id: Uuid) -> Option<NoLiveConsent> {
+        self.history_refusals
+            .iter()
+            .find(|(id, _)| *id == application_id)
+            .map(|(_, why)| *why)
     }
 
     /// The customer's deletion request, if they made one.
@@ -290,6 +311,8 @@ impl Aggregate for Account {
                 | AccountCommand::ChangePassword { .. }
                 | AccountCommand::ReserveCredit { .. }
                 | AccountCommand::CommitCredit { .. }
+                | AccountCommand::WithdrawCreditHistoryConsent { .. }
+                | AccountCommand::RequestCreditHistory { .. }
         );
         if acting && self.erased() {
             return Err(AccountError::Erased);
@@ -330,6 +353,48 @@ impl Aggregate for Account {
                     sink.write(requested, self).await;
                 }
                 self.decide_erasure(rules.retention_years, at, sink).await;
+            }
+            AccountCommand::WithdrawCreditHistoryConsent { at } => {
+                if !matches!(self.kind, AccountKind::Customer { .. }) {
+                    return Err(AccountError::NotACustomer);
+                }
+                match self.credit_history_consent {
+                    Some(CreditHistoryConsent {
+                        withdrawn_at: None, ..
+                    }) => {
+                        let withdrawn =
+                            AccountEvent::CreditHistoryConsentWithdrawn { withdrawn_at: at };
+                        sink.write(withdrawn, self).await;
+                    }
+                    _ => return Err(AccountError::NoConsent),
+                }
+            }
+            AccountCommand::RequestCreditHistory { application_id, at } => {
+                if !matches!(self.kind, AccountKind::Customer { .. }) {
+                    return Err(AccountError::NotACustomer);
+                }
+                // A refusal is an outcome to record: the caller reads it back
+                // (`credit_history_refusal`) and asks no bureau.
+                let event = match self.credit_history_consent {
+                    None => AccountEvent::CreditHistoryRequestRefused {
+                        application_id,
+                        reason: NoLiveConsent::Missing,
+                        refused_at: at,
+                    },
+                    Some(consent) => match consent.refusal_at(at) {
+                        Some(reason) => AccountEvent::CreditHistoryRequestRefused {
+                            application_id,
+                            reason,
+                            refused_at: at,
+                        },
+                        None => AccountEvent::CreditHistoryRequested {
+                            application_id,
+                            consent_given_at: consent.given_at,
+                            requested_at: at,
+                        },
+                    },
+                };
+                sink.write(event, self).await;
             }
             AccountCommand::CreateStaff {
                 login,
@@ -397,6 +462,7 @@ impl Aggregate for Account {
             AccountCommand::StartApplication {
                 application_id,
                 changes,
+                credit_history_consent,
                 at,
             } => {
                 // From the cabinet, or, for someone whose first application was rejected (no
@@ -422,6 +488,7 @@ impl Aggregate for Account {
                 }
                 let started = AccountEvent::ApplicationStarted {
                     application_id,
+                    credit_history_consent,
                     started_at: at,
                 };
                 sink.write(started, self).await;
@@ -615,8 +682,13 @@ impl Aggregate for Account {
                 phone,
                 email,
                 application_id,
-                ..
+                registered_at,
             } => {
+                // The first application is given with all its consents.
+                self.credit_history_consent = Some(CreditHistoryConsent {
+                    given_at: registered_at,
+                    withdrawn_at: None,
+                });
                 self.kind = AccountKind::Customer {
                     phone,
                     email,
@@ -651,7 +723,17 @@ impl Aggregate for Account {
                 AccountKind::Staff { password, .. } => *password = hash,
                 AccountKind::None => {}
             },
-            AccountEvent::ApplicationStarted { application_id, .. } => {
+            AccountEvent::ApplicationStarted {
+                application_id,
+                credit_history_consent,
+                started_at,
+            } => {
+                if credit_history_consent.is_some() {
+                    self.credit_history_consent = Some(CreditHistoryConsent {
+                        given_at: started_at,
+                        withdrawn_at: None,
+                    });
+                }
                 if let AccountKind::Customer {
                     pending_application,
                     ..
@@ -745,6 +827,24 @@ impl Aggregate for Account {
             }
             AccountEvent::CreditReleased { application_id, .. } => {
                 self.credit.retain(|c| c.application_id != application_id);
+            }
+            AccountEvent::CreditHistoryConsentWithdrawn { withdrawn_at } => {
+                if let Some(consent) = &mut self.credit_history_consent {
+                    consent.withdrawn_at = Some(withdrawn_at);
+                }
+            }
+            AccountEvent::CreditHistoryRequested { application_id, .. } => {
+                self.history_refusals
+                    .retain(|(id, _)| *id != application_id);
+            }
+            AccountEvent::CreditHistoryRequestRefused {
+                application_id,
+                reason,
+                ..
+            } => {
+                self.history_refusals
+                    .retain(|(id, _)| *id != application_id);
+                self.history_refusals.push((application_id, reason));
             }
             AccountEvent::ErasureRequested {
                 ticket_id,
@@ -924,6 +1024,7 @@ mod tests {
         AccountCommand::StartApplication {
             application_id: Uuid::from_u128(id),
             changes,
+            credit_history_consent: None,
             at: at(),
         }
     }
@@ -931,6 +1032,7 @@ mod tests {
     fn started(id: u128) -> AccountEvent {
         AccountEvent::ApplicationStarted {
             application_id: Uuid::from_u128(id),
+            credit_history_consent: None,
             started_at: at(),
         }
     }

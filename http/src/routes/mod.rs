@@ -5,6 +5,7 @@ pub(crate) mod agents;
 pub(crate) mod applications;
 pub(crate) mod auth;
 pub(crate) mod compliance;
+pub(crate) mod consents;
 pub(crate) mod content;
 pub(crate) mod dev;
 pub(crate) mod effects;
@@ -111,6 +112,11 @@ pub(crate) fn routes(dev_routes: bool, manual_clock: bool, sandbox: bool) -> Rou
         .route(
             "/api/v1/me/deletion-request",
             post(my_support::request_deletion),
+        )
+        .route("/api/v1/me/consents", get(consents::consents))
+        .route(
+            "/api/v1/me/consents/credit_history_check/withdraw",
+            post(consents::withdraw_credit_history),
         )
         .route("/api/v1/compliance/log/head", get(compliance::log_head))
         .route("/api/v1/compliance/audit", get(compliance::audit))

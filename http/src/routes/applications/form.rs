@@ -462,6 +462,21 @@ pub(crate) struct RepeatRequest {
     changes: Option<ChangesBody>,
     #[serde(default)]
     payout: Option<PayoutBody>,
+    /// The consent to request the credit history, given anew (the one given before lapses six
+    /// months after it was given, or when withdrawn).
+    #[serde(default)]
+    consents: Option<RepeatConsentsBody>,
+}
+
+/// Consents given again with a repeat application.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RepeatConsentsBody {
+    /// `true`: the customer consents to a credit history request (218-FZ).
+    credit_history_check: bool,
+    /// The version (SHA-256, as `GET /api/v1/consents` gives it) of the text shown.
+    #[serde(default)]
+    version: Option<String>,
 }
 
 /// The profile fields a returning customer may change; phone and e-mail change through support.
@@ -524,8 +539,27 @@ impl RepeatRequest {
             .monthly_income_kopecks
             .map(|k| form.income("changes.monthly_income_kopecks", k));
         let payout = self.payout.map(|p| p.parse(&mut form));
+        let credit_history_consent = match self.consents {
+            None => None,
+            Some(RepeatConsentsBody {
+                credit_history_check: false,
+                ..
+            }) => {
+                form.fail(
+                    "consents.credit_history_check",
+                    "leave the consents out, or give this one",
+                );
+                None
+            }
+            Some(RepeatConsentsBody { version, .. }) => Some(
+                given(version)
+                    .map(|v| v.trim().to_string())
+                    .unwrap_or_default(),
+            ),
+        };
         let parsed = (|| {
             Some(RepeatForm {
+                credit_history_consent,
                 loan: loan?,
                 changes: ProfileChanges {
                     last_name: last_name?,
