@@ -56,6 +56,28 @@ async fn a_borrower_applies_again_asks_support_and_changes_the_password() {
     assert!(tickets.contains("Как продлить заём?"), "{tickets}");
     assert!(tickets.contains("удаление профиля"), "{tickets}");
 
+    // The consents given with the application, each with its text; the credit history's is
+    // withdrawn here.
+    browser.open("/cabinet/settings").await;
+    let consents = browser.text("#consents").await;
+    assert!(consents.contains("Запрос кредитной истории"), "{consents}");
+    assert!(consents.contains("редакция"), "{consents}");
+    assert!(browser
+        .text("#credit-history-consent")
+        .await
+        .starts_with("действует до"));
+    browser.submit("#withdraw-credit-history").await;
+    assert!(browser
+        .text("#notice")
+        .await
+        .starts_with("Согласие на запрос кредитной истории отозвано"));
+    app.settle().await;
+    browser.open("/cabinet/settings").await;
+    assert!(browser
+        .text("#credit-history-consent")
+        .await
+        .starts_with("отозвано"));
+
     browser.open("/cabinet/settings").await;
     browser.fill("current_password", &password).await;
     browser.fill("new_password", "новый-пароль-2026").await;

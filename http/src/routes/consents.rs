@@ -17,16 +17,16 @@ use crate::error::ApiError;
 /// A consent given with an application.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ConsentView {
-    application_id: Uuid,
+    pub(crate) application_id: Uuid,
     /// `personal_data` | `credit_history_check` | `terms`
-    consent: String,
+    pub(crate) consent: String,
     /// The published document holding the text (`/api/v1/documents/{id}`).
-    document_id: Option<Uuid>,
-    title: Option<String>,
+    pub(crate) document_id: Option<Uuid>,
+    pub(crate) title: Option<String>,
     /// SHA-256 of the text's file the consent was given to.
-    text_sha256: Option<String>,
-    given_at: DateTime<Utc>,
-    withdrawn_at: Option<DateTime<Utc>>,
+    pub(crate) text_sha256: Option<String>,
+    pub(crate) given_at: DateTime<Utc>,
+    pub(crate) withdrawn_at: Option<DateTime<Utc>>,
 }
 
 impl From<ConsentRow> for ConsentView {
@@ -47,20 +47,20 @@ impl From<ConsentRow> for ConsentView {
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CreditHistoryStanding {
     /// When the latest consent was given.
-    given_at: DateTime<Utc>,
+    pub(crate) given_at: DateTime<Utc>,
     /// The first day (Moscow) it is no longer live by its age (218-FZ art. 6 part 9: six months).
-    lapses_on: NaiveDate,
-    withdrawn_at: Option<DateTime<Utc>>,
-    live: bool,
+    pub(crate) lapses_on: NaiveDate,
+    pub(crate) withdrawn_at: Option<DateTime<Utc>>,
+    pub(crate) live: bool,
 }
 
 /// The borrower's consents.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct MyConsents {
     /// `null`: never given (or not recorded yet).
-    credit_history_check: Option<CreditHistoryStanding>,
+    pub(crate) credit_history_check: Option<CreditHistoryStanding>,
     /// Every consent given, newest first.
-    consents: Vec<ConsentView>,
+    pub(crate) consents: Vec<ConsentView>,
 }
 
 /// The consents as the cabinet shows them at `now`.
@@ -108,7 +108,7 @@ pub(crate) async fn consents(
 /// Where the withdrawal stands in the log.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Withdrawn {
-    position: i64,
+    pub(crate) position: i64,
 }
 
 /// Withdraws the consent to a credit history request: no bureau is asked about the borrower

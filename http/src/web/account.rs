@@ -20,6 +20,7 @@ use k911_projections::Reader;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use uuid::Uuid;
 
 use super::csrf::{CheckedForm, WithCsrf};
 use super::format;
@@ -30,6 +31,7 @@ use super::{login, PageError};
 use crate::error::ApiError;
 use crate::extract::Today;
 use crate::routes::applications::form::RepeatRequest;
+use crate::routes::consents::{my_consents, ConsentView};
 use crate::routes::me::check_new_password;
 use crate::routes::my_support::deletion_request;
 use crate::AppState;
@@ -393,17 +395,62 @@ struct SettingsPage {
     min_password: usize,
     linked: Vec<(String, String)>,
     providers: Vec<String>,
+    consents: Vec<ConsentLine>,
+    /// The consent to a credit history request: whether it is live, and what to say of it.
+    credit_history: Option<(bool, String)>,
+}
+
+/// A consent as the settings page lists it.
+struct ConsentLine {
+    what: &'static str,
+    title: String,
+    document_id: Option<Uuid>,
+    version: String,
+    given: String,
+    withdrawn: Option<String>,
+}
+
+impl ConsentLine {
+    fn of(view: ConsentView) -> Self {
+        Self {
+            what: match view.consent.as_str() {
+                "personal_data" => "Обработка персональных данных",
+                "credit_history_check" => "Запрос кредитной истории",
+                _ => "Общие условия",
+            },
+            title: view.title.unwrap_or_default(),
+            document_id: view.document_id,
+            // The first characters of the SHA-256 name the text's version.
+            version: view
+                .text_sha256
+                .map(|sha| sha.chars().take(12).collect())
+                .unwrap_or_default(),
+            given: format::moment(view.given_at),
+            withdrawn: view.withdrawn_at.map(format::moment),
+        }
+    }
 }
 
 /// `/cabinet/settings`.
 pub(crate) async fn settings(
     State(reader): State<Reader>,
+    State(state): State<AppState>,
     State(access): State<Access>,
     visit: Visit,
 ) -> Result<Response, PageError> {
     let visit = visit.of(&[Role::Borrower])?;
     let caller = &visit.caller;
     let me = reader.customer_view(caller.principal.account_id).await?;
+    let now = state.app.core.clock.now();
+    let consents = my_consents(&reader, caller.principal.account_id, now).await?;
+    let credit_history = consents.credit_history_check.map(|c| {
+        let said = match (c.live, c.withdrawn_at) {
+            (_, Some(at)) => format!("отозвано {}", format::moment(at)),
+            (true, None) => format!("действует до {}", format::date(c.lapses_on)),
+            (false, None) => format!("истекло {}", format::date(c.lapses_on)),
+        };
+        (c.live, said)
+    });
     let linked: Vec<(String, String)> = me
         .social_links
         .iter()
@@ -420,8 +467,23 @@ pub(crate) async fn settings(
             .filter(|p| !linked.iter().any(|(l, _)| l == p))
             .collect(),
         linked,
+        consents: consents.consents.into_iter().map(ConsentLine::of).collect(),
+        credit_history,
     };
     visit.answer(&page)
+}
+
+/// `POST /cabinet/settings/consents/credit-history/withdraw`.
+pub(crate) async fn withdraw_credit_history(
+    State(onboarding): State<Onboarding>,
+    signed: Signed,
+    CheckedForm(_): CheckedForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    let caller = signed.require(&[Role::Borrower])?;
+    onboarding
+        .withdraw_credit_history_consent(caller.principal.account_id, &caller.meta)
+        .await?;
+    Ok(Redirect::to("/cabinet/settings?done=consent_withdrawn").into_response())
 }
 
 #[derive(Deserialize)]

@@ -53,6 +53,10 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/cabinet/support", get(account::support).post(account::ask))
         .route("/cabinet/deletion-request", post(account::request_deletion))
+        .route(
+            "/cabinet/settings/consents/credit-history/withdraw",
+            post(account::withdraw_credit_history),
+        )
         .route("/cabinet/settings", get(account::settings))
         .route("/cabinet/data-export", get(account::data_export))
         .route("/cabinet/settings/password", post(account::change_password))
