@@ -19,6 +19,7 @@ pub mod sealed;
 pub mod support_ticket;
 pub mod upcast;
 pub mod values;
+pub mod working_days;
 
 pub use sealed::Sealed;
 

@@ -18,8 +18,14 @@ async fn a_borrower_sees_only_their_own_loans_and_never_the_back_office() {
     assert!(browser.text("h1").await.starts_with("Договор №"));
     browser.open(&format!("/cabinet/loans/{first_loan}")).await;
     assert_eq!(browser.text("h1").await, "Страница не найдена");
-    browser.open("/staff").await;
-    assert_eq!(browser.text("h1").await, "Нет доступа");
+    for page in [
+        "/staff",
+        "/staff/compliance",
+        "/staff/compliance/audit?subject=x",
+    ] {
+        browser.open(page).await;
+        assert_eq!(browser.text("h1").await, "Нет доступа", "{page}");
+    }
     // A wrong signing code is told, and the offer stays unsigned.
     browser.open(&format!("/cabinet/loans/{own_loan}")).await;
     browser.fill("code", "000000").await;

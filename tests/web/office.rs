@@ -98,3 +98,67 @@ async fn published_faq_shows_on_the_site_and_admins_see_dead_effects() {
     std::fs::remove_file(pdf).ok();
     browser.close().await;
 }
+
+/// A compliance officer works a deletion request from the back office (a loan offer in force:
+/// refused, and said so) and finds it on the person's audit trail; the search is recorded.
+#[tokio::test]
+async fn an_officer_carries_out_a_deletion_request_and_searches_the_trail() {
+    let app = TestApp::spawn().await;
+    let (password, loan_id) = crate::borrowers::approved_borrower(
+        &app,
+        "+79160000031",
+        "vera@example.ru",
+        "000031",
+        None,
+    )
+    .await;
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            &serde_json::json!({"login": "vera@example.ru", "password": password}),
+        )
+        .await;
+    let token = login.body["token"].as_str().unwrap();
+    let asked = app
+        .post_as(token, "/api/v1/me/deletion-request", None)
+        .await;
+    assert!(asked.status.is_success(), "{:#}", asked.body);
+    app.settle().await;
+    let customer_id: uuid::Uuid =
+        sqlx::query_scalar("SELECT customer_id FROM read.loans WHERE loan_id = $1::uuid")
+            .bind(&loan_id)
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap();
+
+    app.staff("irina@k911.ru", Role::Compliance).await;
+    let browser = app.browser(390).await;
+    log_in(&browser, "irina@k911.ru", STAFF_PASSWORD).await;
+    browser.open("/staff/compliance").await;
+    let cases = browser.text("#erasures").await;
+    assert!(cases.contains(&customer_id.to_string()), "{cases}");
+    assert!(cases.contains("27.12.2026"), "{cases}");
+    browser.submit(".erase").await;
+    assert!(browser
+        .text("#notice")
+        .await
+        .starts_with("Удалить данные пока нельзя"));
+    app.settle().await;
+    browser.open("/staff/compliance").await;
+    assert!(browser.text("#erasures").await.contains("loan_in_force"));
+
+    browser.open("/staff/compliance/audit").await;
+    browser.fill("subject", &customer_id.to_string()).await;
+    browser.submit("#search").await;
+    let trail = browser.text("#entries").await;
+    for event in ["CustomerRegistered", "ErasureRequested", "ErasureRefused"] {
+        assert!(trail.contains(event), "{event} not in {trail}");
+    }
+    let reads: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'AuditTrailRead'")
+            .fetch_one(&app.db.sqlx)
+            .await
+            .unwrap();
+    assert_eq!(reads, 1);
+    browser.close().await;
+}

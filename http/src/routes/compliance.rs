@@ -26,11 +26,11 @@ use crate::extract::{check, given, IdPath, Json, Page};
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct LogHead {
     /// Events linked so far.
-    links: i64,
+    pub(crate) links: i64,
     /// The position of the last event linked (`null`: none yet).
-    position: Option<i64>,
+    pub(crate) position: Option<i64>,
     /// The last link, hex: SHA-256 of the link before it and the event's canonical fields.
-    link: String,
+    pub(crate) link: String,
 }
 
 #[utoipa::path(get, path = "/api/v1/compliance/log/head", tag = "compliance", security(("bearer" = [])), responses((status = 200, body = LogHead), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem, description = "Not a compliance officer")))]
@@ -46,42 +46,42 @@ pub(crate) async fn log_head(
     }))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 pub(crate) struct AuditParams {
     /// The person the events concern (a customer's, agent's or ticket author's id).
-    subject: Option<String>,
+    pub(crate) subject: Option<String>,
     /// The account that caused the events.
-    actor: Option<String>,
+    pub(crate) actor: Option<String>,
     /// `Account`, `LoanApplication`, `Loan`, `IncomingPayment`, `SupportTicket`, `Agent`, ...
-    aggregate_type: Option<String>,
-    aggregate_id: Option<String>,
-    event_type: Option<String>,
+    pub(crate) aggregate_type: Option<String>,
+    pub(crate) aggregate_id: Option<String>,
+    pub(crate) event_type: Option<String>,
     /// From this time on (RFC 3339, inclusive).
-    from: Option<String>,
+    pub(crate) from: Option<String>,
     /// Before this time (RFC 3339, exclusive).
-    to: Option<String>,
+    pub(crate) to: Option<String>,
     /// Events after this log position (the previous page's `next_after`); default 0.
-    after: Option<String>,
+    pub(crate) after: Option<String>,
     /// 1..1000, default 100.
-    limit: Option<String>,
+    pub(crate) limit: Option<String>,
 }
 
 /// One event of the audit trail: no personal data (that stays sealed in the event).
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AuditEntryView {
-    position: i64,
-    recorded_at: DateTime<Utc>,
-    aggregate_type: String,
-    aggregate_id: String,
-    sequence: i64,
-    event_type: String,
-    event_version: String,
-    actor_id: Option<Uuid>,
-    actor_role: Option<String>,
-    request_id: Option<String>,
-    channel: Option<String>,
+    pub(crate) position: i64,
+    pub(crate) recorded_at: DateTime<Utc>,
+    pub(crate) aggregate_type: String,
+    pub(crate) aggregate_id: String,
+    pub(crate) sequence: i64,
+    pub(crate) event_type: String,
+    pub(crate) event_version: String,
+    pub(crate) actor_id: Option<Uuid>,
+    pub(crate) actor_role: Option<String>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) channel: Option<String>,
     /// Whom the event concerns (`null`: no one, or not known yet).
-    subject_id: Option<Uuid>,
+    pub(crate) subject_id: Option<Uuid>,
 }
 
 impl From<AuditEntry> for AuditEntryView {
@@ -105,9 +105,9 @@ impl From<AuditEntry> for AuditEntryView {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AuditPage {
-    entries: Vec<AuditEntryView>,
+    pub(crate) entries: Vec<AuditEntryView>,
     /// Pass as `after` for the next page; `null`: this was the last.
-    next_after: Option<i64>,
+    pub(crate) next_after: Option<i64>,
 }
 
 /// The audit trail: events in log order, filtered. The read is recorded (an `AuditTrailRead`
@@ -119,24 +119,32 @@ pub(crate) async fn audit(
     Compliance(officer): Compliance,
     Query(params): Query<AuditParams>,
 ) -> Result<JsonResponse<AuditPage>, ApiError> {
+    Ok(JsonResponse(
+        audit_page(&reader, &compliance, params, &officer.meta).await?,
+    ))
+}
+
+/// One page of the audit trail as `params` ask, the read recorded before it is handed out (the
+/// API's and the back office's).
+pub(crate) async fn audit_page(
+    reader: &Reader,
+    compliance: &k911_commands::compliance::Compliance,
+    params: AuditParams,
+    meta: &k911_commands::CommandMeta,
+) -> Result<AuditPage, ApiError> {
     let (query, after, limit) = params.parse()?;
     let entries = reader.audit_page(&query, after, limit).await?;
     compliance
-        .record_audit_read(
-            query,
-            AuditReadKind::Page,
-            entries.len() as u64,
-            &officer.meta,
-        )
+        .record_audit_read(query, AuditReadKind::Page, entries.len() as u64, meta)
         .await?;
     let next_after = match entries.last() {
         Some(last) if entries.len() as i64 == limit => Some(last.position),
         _ => None,
     };
-    Ok(JsonResponse(AuditPage {
+    Ok(AuditPage {
         entries: entries.into_iter().map(AuditEntryView::from).collect(),
         next_after,
-    }))
+    })
 }
 
 /// An aggregate type, id or event type as the log writes them: letters, digits, `-` and `_`.
@@ -555,23 +563,23 @@ pub(crate) async fn disclose(
 /// A request in the register.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct DisclosureView {
-    disclosure_id: Uuid,
-    subject_id: Uuid,
+    pub(crate) disclosure_id: Uuid,
+    pub(crate) subject_id: Uuid,
     /// `court` | `regulator`
-    basis: String,
-    authority: String,
+    pub(crate) basis: String,
+    pub(crate) authority: String,
     /// The case or request number.
-    reference: String,
-    dated: NaiveDate,
-    categories: Vec<String>,
-    period_from: Option<NaiveDate>,
-    period_to: Option<NaiveDate>,
-    registered_at: DateTime<Utc>,
-    registered_by: Option<Uuid>,
+    pub(crate) reference: String,
+    pub(crate) dated: NaiveDate,
+    pub(crate) categories: Vec<String>,
+    pub(crate) period_from: Option<NaiveDate>,
+    pub(crate) period_to: Option<NaiveDate>,
+    pub(crate) registered_at: DateTime<Utc>,
+    pub(crate) registered_by: Option<Uuid>,
     /// `null` until answered.
-    disclosed_at: Option<DateTime<Utc>>,
+    pub(crate) disclosed_at: Option<DateTime<Utc>>,
     file_sha256: Option<String>,
-    events: Option<i64>,
+    pub(crate) events: Option<i64>,
 }
 
 /// The register of disclosures, newest first.

@@ -64,6 +64,10 @@ impl Frame {
             if role == Role::Admin {
                 nav.push(link("/staff/effects", "Эффекты"));
             }
+            if role == Role::Compliance {
+                nav.push(link("/staff/compliance", "Комплаенс"));
+                nav.push(link("/staff/compliance/audit", "Журнал аудита"));
+            }
             if dev_routes {
                 nav.push(link("/staff/dev/payment", "Тестовый платёж"));
             }

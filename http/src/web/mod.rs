@@ -8,6 +8,7 @@ mod agent;
 mod agents;
 mod apply;
 mod cabinet;
+mod compliance;
 mod csrf;
 mod dev;
 mod format;
@@ -75,6 +76,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/agent/statements.csv", get(agent::statements_csv))
         .route("/agent/statements/{month}/pdf", get(agent::statement_pdf))
         .route("/staff", get(staff::home))
+        .route("/staff/compliance", get(compliance::home))
+        .route("/staff/compliance/audit", get(compliance::audit))
+        .route("/staff/compliance/erasures/{id}", post(compliance::erase))
         .route("/staff/payments", get(office::payments))
         .route("/staff/payments/{id}/match", post(office::match_payment))
         .route("/staff/content", get(office::content))
