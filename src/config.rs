@@ -157,6 +157,20 @@ pub struct Config {
         global = true
     )]
     pub aml_retention_years: u32,
+    /// Working days after an event's day by whose end a credit bureau must have its report
+    /// (218-FZ art. 5 part 5: the second).
+    #[arg(
+        long,
+        env = "K911_BUREAU_DEADLINE_WORKING_DAYS",
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u32).range(1..=30),
+        global = true
+    )]
+    pub bureau_deadline_working_days: u32,
+    /// Years of the production calendar given or corrected, JSON:
+    /// `[{"year": 2027, "days_off": ["2027-01-01", ...], "working_weekends": [...]}]`.
+    #[arg(long, env = "K911_PRODUCTION_CALENDAR", global = true)]
+    pub production_calendar: Option<String>,
     /// Tries of an effect (SMS, e-mail, payout) before it is parked as dead for an admin.
     #[arg(
         long,
@@ -373,6 +387,20 @@ impl Config {
         settings.offer_ttl = std::time::Duration::from_secs(self.offer_ttl_hours * 3600);
         settings.effects.max_attempts = self.effect_max_attempts;
         settings.effects.lease = std::time::Duration::from_secs(self.effect_lease_secs);
+        settings.bureau.working_days = self.bureau_deadline_working_days;
+        if let Some(json) = &self.production_calendar {
+            let years: Vec<k911_aggregates::working_days::CalendarYear> =
+                serde_json::from_str(json).context(
+                    "K911_PRODUCTION_CALENDAR must be a JSON list of {year, days_off, working_weekends}",
+                )?;
+            for year in years {
+                settings
+                    .bureau
+                    .calendar
+                    .set_year(year)
+                    .map_err(|e| anyhow::anyhow!("K911_PRODUCTION_CALENDAR: {e}"))?;
+            }
+        }
         settings.erasure = ErasureRules {
             deadline_days: self.erasure_deadline_days,
             retention_years: self.aml_retention_years,

@@ -60,6 +60,23 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Credit bureau reporting (218-FZ).
+    Bureau {
+        #[command(subcommand)]
+        command: BureauCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BureauCommand {
+    /// Write every unsent report of an event on or before DATE (Moscow day, default today) to
+    /// FILE (JSON lines, the README's layout), then mark them sent. The file is written as
+    /// `FILE.partial` and named once complete; a report is marked only after that.
+    Export {
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -286,6 +303,12 @@ async fn main() -> anyhow::Result<()> {
             let (app, reader, _) = cli.config.app_and_clock(&db)?;
             export_audit(&app, &reader, query, format, &file).await
         }
+        Command::Bureau {
+            command: BureauCommand::Export { date, file },
+        } => {
+            let (app, _, _) = cli.config.app_and_clock(&db)?;
+            export_bureau_reports(&app, date, &file).await
+        }
         Command::Payments {
             command:
                 PaymentsCommand::Import {
@@ -408,6 +431,43 @@ async fn export_audit(
         .await?;
     std::fs::rename(&partial, path).with_context(|| format!("naming {}", path.display()))?;
     println!("{written} events written to {}", path.display());
+    Ok(())
+}
+
+/// `k911 bureau export`: the reports due into `FILE.partial`, named `FILE` once complete, then
+/// marked sent. Should the marking fail, the next export writes them again under the same
+/// `uid`, which the bureau takes once.
+async fn export_bureau_reports(
+    app: &k911_commands::App,
+    date: Option<chrono::NaiveDate>,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let through =
+        date.unwrap_or_else(|| k911_aggregates::calendar::moscow_date(app.core.clock.now()));
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let file = std::fs::File::create(&partial)
+        .with_context(|| format!("writing {}", partial.display()))?;
+    let mut out = std::io::BufWriter::new(&file);
+    let (ids, exported) = app.bureau.export(through, &mut out).await?;
+    out.flush()?;
+    drop(out);
+    file.sync_all()?;
+    std::fs::rename(&partial, path).with_context(|| format!("naming {}", path.display()))?;
+    app.bureau
+        .mark_sent(&ids, &path.display().to_string())
+        .await?;
+    println!(
+        "{} reports of events through {through} written to {}{}",
+        exported.reports,
+        path.display(),
+        match exported.erased {
+            0 => String::new(),
+            n => format!(" ({n} of erased people marked without sending)"),
+        }
+    );
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod account;
 pub mod agent;
 pub mod calendar;
 pub mod compliance_read;
+pub mod credit_report;
 pub mod disclosure;
 pub mod document;
 pub mod faq;

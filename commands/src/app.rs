@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k911_aggregates::account::ErasureRules;
+use k911_aggregates::credit_report::ReportingRules;
 use k911_aggregates::loan::law::LawEditions;
 use k911_aggregates::loan::reminders::ReminderRules;
 use k911_aggregates::loan_application::{LendingPolicy, Product};
@@ -14,6 +15,7 @@ use k911_event_store::Database;
 
 use crate::agents::{AgentAttribution, AgentCommissions, Agents, CommissionPayouts};
 use crate::auth::Access;
+use crate::bureau::{Bureau, BureauReports};
 use crate::clock::Clock;
 use crate::compliance::Compliance;
 use crate::content::Content;
@@ -61,6 +63,7 @@ pub struct Settings {
     /// How the effects worker retries and parks effects.
     pub effects: EffectRules,
     pub erasure: ErasureRules,
+    pub bureau: ReportingRules,
 }
 
 impl Default for Settings {
@@ -79,6 +82,7 @@ impl Default for Settings {
             product: Product::default(),
             effects: EffectRules::default(),
             erasure: ErasureRules::default(),
+            bureau: ReportingRules::default(),
         }
     }
 }
@@ -123,6 +127,7 @@ pub struct App {
     pub effects: Effects,
     /// Compliance officers' reads, recorded.
     pub compliance: Compliance,
+    pub bureau: Bureau,
 }
 
 impl App {
@@ -215,6 +220,9 @@ impl App {
             loans: loans.clone(),
             incoming_store: incoming_store.clone(),
         }));
+        projections.push(Arc::new(BureauReports {
+            rules: settings.bureau.clone(),
+        }));
         projections.push(Arc::new(ErasureProcess {
             accounts: accounts.clone(),
             keys: keys.clone(),
@@ -300,6 +308,10 @@ impl App {
             access,
             ports,
             effects: Effects { core: core.clone() },
+            bureau: Bureau {
+                core: core.clone(),
+                application_store: application_store.clone(),
+            },
             compliance: Compliance {
                 core: core.clone(),
                 reads: Arc::new(store::cqrs(&db, ())),

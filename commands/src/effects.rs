@@ -79,8 +79,10 @@ impl App {
     pub fn start_effects_worker(&self) -> JoinHandle<()> {
         let app = self.clone();
         tokio::spawn(async move {
+            // Bureau reports leave as files (`k911 bureau export`), not through a port.
             let lanes = EffectKind::VARIANTS
                 .iter()
+                .filter(|&&kind| kind != EffectKind::BureauReport)
                 .map(|&kind| app.effects_lane(kind));
             futures::future::join_all(lanes).await;
         })
@@ -233,6 +235,9 @@ impl App {
                 }
                 (Err(e), _) | (_, Err(e)) => return Err(e.to_string()),
             },
+            Effect::BureauReport(_) => {
+                return Err("a bureau report is exported as a file, not performed".to_string())
+            }
             Effect::StaffEmail { to, subject, body } => {
                 self.ports.email.send_email(&to, &subject, &body).await?
             }

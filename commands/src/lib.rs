@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod app;
 pub mod auth;
+pub mod bureau;
 pub mod cabinet;
 pub mod clock;
 pub mod compliance;

@@ -40,6 +40,15 @@ pub struct Metrics {
     pub job_failures: Family<JobLabels, Counter>,
     /// Effects performed, failed and parked, by kind.
     pub effects: Family<EffectLabels, Counter>,
+    /// Credit bureau reports unsent, by where they stand against their deadline, measured at
+    /// scrape time.
+    pub bureau_reports: Family<DeadlineLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeadlineLabels {
+    /// `pending` (all unsent) | `due_soon` (due today or tomorrow) | `overdue` (past it)
+    pub standing: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -102,6 +111,12 @@ impl Default for Metrics {
             "Effects of the outbox performed (done), failed (retried later) and parked as dead",
             effects.clone(),
         );
+        let bureau_reports = Family::<DeadlineLabels, Gauge>::default();
+        registry.register(
+            "bureau_reports",
+            "Credit bureau reports not sent yet (218-FZ), all, due today or tomorrow, and past their deadline",
+            bureau_reports.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
@@ -111,6 +126,7 @@ impl Default for Metrics {
             events_set_aside,
             job_failures,
             effects,
+            bureau_reports,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! money sent out), written in the process manager's own transaction and performed later, once,
 //! by the effects worker. Personal data stays sealed until the moment it is sent.
 
+use k911_aggregates::credit_report::CreditReport;
 use k911_aggregates::loan_application::applicant::PayoutMethod;
 use k911_aggregates::money::Kopecks;
 use k911_aggregates::support_ticket::TicketContact;
@@ -25,6 +26,8 @@ crate::text_enum! {
         Sms,
         Email,
         Payout,
+        /// A report owed to a credit bureau: exported as a file, never performed by the worker.
+        BureauReport,
     }
 }
 
@@ -77,6 +80,8 @@ pub enum Effect {
         subject: String,
         body: String,
     },
+    /// An event of a borrower's credit history, owed to the bureau by its deadline.
+    BureauReport(CreditReport),
     /// Money out through the payout provider, under `payout_id` (its idempotency key).
     Payout {
         payout_id: Uuid,
@@ -103,6 +108,25 @@ pub async fn enqueue(
             "INSERT INTO effects (id, kind, request) VALUES ($1, $2, $3)
              ON CONFLICT (id) DO NOTHING",
             &[&id, &kind, &request],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Adds a bureau report inside the caller's transaction, with its deadline; like [`enqueue`],
+/// once per id.
+pub async fn enqueue_report(
+    client: &impl GenericClient,
+    id: Uuid,
+    report: CreditReport,
+) -> Result<(), tokio_postgres::Error> {
+    let due_on = report.deadline;
+    let request = serde_json::to_value(Effect::BureauReport(report)).expect("effects serialize");
+    client
+        .execute(
+            "INSERT INTO effects (id, kind, request, due_on) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO NOTHING",
+            &[&id, &EffectKind::BureauReport, &request, &due_on],
         )
         .await?;
     Ok(())

@@ -771,10 +771,11 @@ async fn jobs_run(k911: &std::path::Path, url: &str, at: DateTime<Utc>) -> anyho
 async fn drain_effects(db: &Database, limit: Duration) -> anyhow::Result<(i64, i64)> {
     let deadline = Instant::now() + limit;
     loop {
+        // Bureau reports wait for `k911 bureau export`, not for the worker.
         let (done, pending): (i64, i64) = sqlx::query_as(
             "SELECT count(*) FILTER (WHERE status = 'done'),
                     count(*) FILTER (WHERE status = 'pending')
-               FROM effects",
+               FROM effects WHERE kind <> 'bureau_report'",
         )
         .fetch_one(&db.sqlx)
         .await?;

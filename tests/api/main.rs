@@ -5,6 +5,7 @@ mod analysts;
 mod audit;
 mod auth;
 mod authorization;
+mod bureau;
 mod cabinet;
 mod cluster;
 mod consents;

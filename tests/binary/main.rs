@@ -2,7 +2,8 @@
 //! for it): the real `k911 serve` is killed with SIGKILL after the payout provider moved the money
 //! and before the service recorded the answer; started again, it takes the effect again, learns
 //! from the provider that the payout was made, and the money moves once. On the book it leaves,
-//! `k911 audit export` writes the borrower's audit trail.
+//! `k911 audit export` writes the borrower's audit trail and `k911 bureau export` the reports
+//! owed to the credit bureau.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -123,6 +124,39 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("not within 60 s");
+}
+
+/// `k911 bureau export`: the approval's and the payout's reports, once; the next export has none.
+async fn bureau_export(url: &str) {
+    let dir = std::env::temp_dir().join(format!("k911-bureau-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let export = |file: &std::path::Path| {
+        let mut command = k911(url);
+        command
+            .args(["bureau", "export", "--date", "2099-12-31"])
+            .arg(file)
+            .stdout(Stdio::piped());
+        command
+    };
+    let first = dir.join("first.jsonl");
+    let done = export(&first).output().await.unwrap();
+    assert!(done.status.success(), "{done:?}");
+    let lines: Vec<Value> = std::fs::read_to_string(&first)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let events: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["1.2", "2.2"], "{lines:#?}");
+    assert!(lines
+        .iter()
+        .all(|l| l["subject"]["C1_NAME"]["last_name"] == "Иванов"));
+    let second = dir.join("second.jsonl");
+    let done = export(&second).output().await.unwrap();
+    assert!(done.status.success(), "{done:?}");
+    assert!(String::from_utf8_lossy(&done.stdout).starts_with("0 reports"));
+    assert_eq!(std::fs::read_to_string(&second).unwrap(), "");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// `k911 audit export` of the borrower's trail, on the book the service left: JSON lines and CSV,
@@ -361,6 +395,7 @@ async fn a_service_killed_between_the_payout_and_its_answer_pays_once_after_rest
     second.wait().await.unwrap();
 
     audit_export(&url).await;
+    bureau_export(&url).await;
 
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server)
         .await

@@ -135,6 +135,9 @@ async fn an_officer_carries_out_a_deletion_request_and_searches_the_trail() {
     let browser = app.browser(390).await;
     log_in(&browser, "irina@k911.ru", STAFF_PASSWORD).await;
     browser.open("/staff/compliance").await;
+    // The approval owes the credit bureau a report, due in two working days.
+    assert_eq!(browser.text("#bureau-pending").await, "1");
+    assert_eq!(browser.text("#bureau-overdue").await, "0");
     let cases = browser.text("#erasures").await;
     assert!(cases.contains(&customer_id.to_string()), "{cases}");
     assert!(cases.contains("27.12.2026"), "{cases}");

@@ -36,13 +36,29 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<V
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text exposition", content_type = "application/openmetrics-text")))]
-/// Prometheus metrics; the projector lag and the events set aside are measured at scrape time.
+/// Prometheus metrics; the projector lag, the events set aside and the bureau reports owed are
+/// measured at scrape time.
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
     if let Ok(lag) = state.app.followers.lag().await {
         state.app.core.metrics.projection_lag.set(lag);
     }
     if let Ok(set_aside) = state.app.followers.set_aside().await {
         state.app.core.metrics.events_set_aside.set(set_aside);
+    }
+    let today = k911_aggregates::calendar::moscow_date(state.app.core.clock.now());
+    if let Ok(due) = state.app.bureau.due(today).await {
+        let reports = &state.app.core.metrics.bureau_reports;
+        for (standing, count) in [
+            ("pending", due.pending),
+            ("due_soon", due.due_soon),
+            ("overdue", due.overdue),
+        ] {
+            reports
+                .get_or_create(&k911_commands::metrics::DeadlineLabels {
+                    standing: standing.to_string(),
+                })
+                .set(count);
+        }
     }
     (
         [(

@@ -6,6 +6,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use k911_aggregates::values::Role;
+use k911_commands::bureau::ReportsDue;
 use k911_commands::compliance::Compliance;
 use k911_projections::Reader;
 use serde::Deserialize;
@@ -49,14 +50,18 @@ struct CompliancePage {
     head: String,
     erasures: Vec<ErasureLine>,
     disclosures: Vec<DisclosureLine>,
+    bureau: ReportsDue,
 }
 
 /// `/staff/compliance`.
 pub(crate) async fn home(
     State(reader): State<Reader>,
+    State(state): State<crate::AppState>,
     visit: Visit,
 ) -> Result<Response, PageError> {
     let visit = visit.of(&OFFICERS)?;
+    let today = k911_aggregates::calendar::moscow_date(state.app.core.clock.now());
+    let bureau = state.app.bureau.due(today).await?;
     let head = reader.log_head().await?;
     let erasures = reader
         .erasure_cases(100, 0)
@@ -98,6 +103,7 @@ pub(crate) async fn home(
         head: hex::encode(head.link),
         erasures,
         disclosures,
+        bureau,
     };
     visit.answer(&page)
 }
