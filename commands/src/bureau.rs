@@ -63,6 +63,11 @@ impl Follower for BureauReports {
         Kind::ProcessManager
     }
 
+    /// Reports are due in days: read in batches, out of the loans' way.
+    fn trails(&self) -> bool {
+        true
+    }
+
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         let bad = |e: &dyn std::fmt::Display| FollowerError::bad_event(event, e.to_string());
         // The day of the event is its own (the service's clock), not when the row was written.

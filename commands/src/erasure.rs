@@ -137,6 +137,13 @@ impl Follower for ErasureProcess {
         Kind::ProcessManager
     }
 
+    /// It reads every ticket submitted to find the deletion requests: woken by each, it would
+    /// slow the ticket path; a case opened half a second later loses nothing (the erase route
+    /// wakes it when it waits).
+    fn trails(&self) -> bool {
+        true
+    }
+
     async fn apply(&self, tx: &BatchTx<'_>, event: &RecordedEvent) -> Result<(), FollowerError> {
         if event.of::<k911_aggregates::support_ticket::SupportTicket>() {
             if let SupportTicketEvent::TicketSubmitted {

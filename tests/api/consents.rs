@@ -126,6 +126,8 @@ async fn a_withdrawn_consent_stops_the_bureau_request_until_given_again_with_an_
         decide(&app, &underwriter, &repeat, "reject").await.status,
         StatusCode::OK
     );
+    // The account hears of the decision from the onboarding process: then one may apply again.
+    app.settle().await;
 
     // Given again with the next application: the bureau is asked.
     let version = consent_texts(&app).await[1]["version"].clone();

@@ -27,15 +27,28 @@ fn k911(url: &str) -> Command {
     command
 }
 
-/// Starts `k911 serve`; returns the process and its base URL.
-async fn serve(url: &str, answer_delay_ms: u64) -> (Child, String) {
+/// Everything a service printed, both streams.
+type Printed = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Starts `k911 serve` logging at `info`; returns the process, its base URL and what it prints
+/// (kept to search for personal data).
+async fn serve(url: &str, answer_delay_ms: u64, printed: &Printed) -> (Child, String) {
     let mut child = k911(url)
         .args(["serve", "--addr", "127.0.0.1:0"])
         .env("K911_SANDBOX_ANSWER_DELAY_MS", answer_delay_ms.to_string())
         .env("K911_EFFECT_LEASE_SECS", "2")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("k911 serve");
+    let keep = |printed: Printed, stream| async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            printed.lock().unwrap().push(line);
+        }
+    };
+    tokio::spawn(keep(printed.clone(), child.stderr.take().unwrap()));
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     loop {
         let line = lines
@@ -43,8 +56,15 @@ async fn serve(url: &str, answer_delay_ms: u64) -> (Child, String) {
             .await
             .unwrap()
             .expect("the service exited before listening");
+        printed.lock().unwrap().push(line.clone());
         if let Some(rest) = line.strip_prefix("k911 listening on ") {
             let base = rest.split_whitespace().next().unwrap().to_string();
+            let printed = printed.clone();
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    printed.lock().unwrap().push(line);
+                }
+            });
             return (child, base);
         }
     }
@@ -274,7 +294,8 @@ async fn a_service_killed_between_the_payout_and_its_answer_pays_once_after_rest
     assert!(added.success());
 
     // The sandbox will take a minute to answer the payout it executes.
-    let (mut first, base) = serve(&url, 60_000).await;
+    let printed = Printed::default();
+    let (mut first, base) = serve(&url, 60_000, &printed).await;
     let client = Client {
         http: reqwest::Client::new(),
         base: format!("http://{}", base.trim_start_matches("http://")),
@@ -358,7 +379,7 @@ async fn a_service_killed_between_the_payout_and_its_answer_pays_once_after_rest
     first.start_kill().unwrap();
     first.wait().await.unwrap();
 
-    let (mut second, base) = serve(&url, 0).await;
+    let (mut second, base) = serve(&url, 0, &printed).await;
     let client = Client {
         http: reqwest::Client::new(),
         base: format!("http://{}", base.trim_start_matches("http://")),
@@ -396,6 +417,22 @@ async fn a_service_killed_between_the_payout_and_its_answer_pays_once_after_rest
 
     audit_export(&url).await;
     bureau_export(&url).await;
+
+    // Nothing the service printed, at `info`, holds the borrower's data.
+    let printed = printed.lock().unwrap().join("\n");
+    assert!(printed.contains("k911 listening on"), "the logs were kept");
+    for theirs in [
+        "Иванов",
+        "79161234567",
+        "ivan@example.ru",
+        "123456",
+        "Тверская",
+    ] {
+        assert!(
+            !printed.contains(theirs),
+            "{theirs} in the service's logs:\n{printed}"
+        );
+    }
 
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&server)
         .await
