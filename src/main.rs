@@ -381,11 +381,7 @@ async fn export_audit(
         indicatif::ProgressStyle::with_template("{bar:40} position {pos}/{len} {msg}")
             .expect("progress template"),
     );
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = std::path::PathBuf::from(partial);
-    let file = std::fs::File::create(&partial)
-        .with_context(|| format!("writing {}", partial.display()))?;
+    let (partial, file) = private_partial(path)?;
     let mut csv = matches!(format, ExportFormat::Csv).then(|| csv::Writer::from_writer(&file));
     let mut jsonl = std::io::BufWriter::new(&file);
     let (mut after, mut written) = (0, 0u64);
@@ -434,6 +430,22 @@ async fn export_audit(
     Ok(())
 }
 
+/// `FILE.partial`, created readable by its owner only (exports hold personal data).
+fn private_partial(path: &std::path::Path) -> anyhow::Result<(std::path::PathBuf, std::fs::File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .with_context(|| format!("writing {}", partial.display()))?;
+    Ok((partial, file))
+}
+
 /// `k911 bureau export`: the reports due into `FILE.partial`, named `FILE` once complete, then
 /// marked sent. Should the marking fail, the next export writes them again under the same
 /// `uid`, which the bureau takes once.
@@ -445,25 +457,28 @@ async fn export_bureau_reports(
     use std::io::Write;
     let through =
         date.unwrap_or_else(|| k911_aggregates::calendar::moscow_date(app.core.clock.now()));
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = std::path::PathBuf::from(partial);
-    let file = std::fs::File::create(&partial)
-        .with_context(|| format!("writing {}", partial.display()))?;
+    let (partial, file) = private_partial(path)?;
     let mut out = std::io::BufWriter::new(&file);
-    let (ids, exported) = app.bureau.export(through, &mut out).await?;
+    let exported = match app.bureau.export(through, &mut out).await {
+        Ok(exported) => exported,
+        Err(error) => {
+            drop(out);
+            std::fs::remove_file(&partial).ok();
+            return Err(error.into());
+        }
+    };
     out.flush()?;
     drop(out);
     file.sync_all()?;
     std::fs::rename(&partial, path).with_context(|| format!("naming {}", path.display()))?;
     app.bureau
-        .mark_sent(&ids, &path.display().to_string())
+        .mark_sent(&exported, &path.display().to_string())
         .await?;
     println!(
         "{} reports of events through {through} written to {}{}",
-        exported.reports,
+        exported.written.len(),
         path.display(),
-        match exported.erased {
+        match exported.erased.len() {
             0 => String::new(),
             n => format!(" ({n} of erased people marked without sending)"),
         }

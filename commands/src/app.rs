@@ -319,6 +319,7 @@ impl App {
                 disclosure_store: Arc::new(store::store(&db)),
                 accounts: accounts.clone(),
                 account_store: account_store.clone(),
+                application_store: application_store.clone(),
                 followers,
             },
             core,

@@ -212,7 +212,7 @@ impl Access {
     /// Failed-login counters are kept per keyed hash of the login: customers' logins are
     /// personal data.
     pub(crate) fn throttle_key(&self, login: &str) -> String {
-        hex::encode(self.core.keys.lookup_hash(&format!("login:{login}")))
+        throttle_key(&self.core.keys, login)
     }
 
     /// Counts an attempt on `throttle` before it is checked, in one statement: of any number of
@@ -469,6 +469,12 @@ impl Access {
         .await?;
         Ok(())
     }
+}
+
+/// The key failed logins of `login` are counted under: a keyed hash (a customer's login is
+/// personal data).
+pub(crate) fn throttle_key(keys: &k911_event_store::keys::KeyStore, login: &str) -> String {
+    hex::encode(keys.lookup_hash(&format!("login:{login}")))
 }
 
 #[cfg(test)]

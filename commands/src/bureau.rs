@@ -170,12 +170,12 @@ pub struct ReportsDue {
     pub overdue: i64,
 }
 
-/// What an export wrote.
+/// What an export took: the reports written, and those of people whose data was erased
+/// meanwhile (nothing to send; marked with why).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Exported {
-    pub reports: usize,
-    /// Reports of people whose data was erased meanwhile: nothing to send, marked with why.
-    pub erased: usize,
+    pub written: Vec<Uuid>,
+    pub erased: Vec<Uuid>,
 }
 
 /// Credit bureau reports as the export and the compliance side see them.
@@ -210,13 +210,12 @@ impl Bureau {
     }
 
     /// Writes every pending report of an event on or before `through` (oldest first, one JSON
-    /// line each) to `out`, and returns their ids with what was written; [`Self::mark_sent`]
-    /// marks them once the file is safely in place.
+    /// line each) to `out`; [`Self::mark_sent`] marks them once the file is safely in place.
     pub async fn export(
         &self,
         through: NaiveDate,
         out: &mut impl std::io::Write,
-    ) -> Result<(Vec<Uuid>, Exported), Error> {
+    ) -> Result<Exported, Error> {
         let rows = self
             .core
             .db
@@ -231,7 +230,6 @@ impl Bureau {
                 &[&through],
             )
             .await?;
-        let mut ids = Vec::with_capacity(rows.len());
         let mut exported = Exported::default();
         for row in rows {
             let id: Uuid = row.get(0);
@@ -246,26 +244,33 @@ impl Bureau {
                     text.push(b'\n');
                     out.write_all(&text)
                         .map_err(|e| Error::Storage(format!("writing the file: {e}")))?;
-                    exported.reports += 1;
+                    exported.written.push(id);
                 }
-                None => exported.erased += 1,
+                None => exported.erased.push(id),
             }
-            ids.push(id);
         }
-        Ok((ids, exported))
+        Ok(exported)
     }
 
-    /// Marks the exported reports sent (once: a report marked already is left alone).
-    pub async fn mark_sent(&self, ids: &[Uuid], file: &str) -> Result<(), Error> {
+    /// Marks the reports of an export done, each with what became of it (once: a report marked
+    /// already is left alone).
+    pub async fn mark_sent(&self, exported: &Exported, file: &str) -> Result<(), Error> {
         let client = self.core.db.pg.get().await?;
-        let note = format!("exported to {file}");
-        client
-            .execute(
-                "UPDATE effects SET status = 'done', done_at = now(), note = $2
-                  WHERE id = ANY($1) AND kind = 'bureau_report' AND status = 'pending'",
-                &[&ids, &note],
-            )
-            .await?;
+        for (ids, note) in [
+            (&exported.written, format!("exported to {file}")),
+            (
+                &exported.erased,
+                "personal data erased: nothing sent".to_string(),
+            ),
+        ] {
+            client
+                .execute(
+                    "UPDATE effects SET status = 'done', done_at = now(), note = $2
+                      WHERE id = ANY($1) AND kind = 'bureau_report' AND status = 'pending'",
+                    &[ids, &note],
+                )
+                .await?;
+        }
         Ok(())
     }
 

@@ -31,6 +31,7 @@ pub struct Compliance {
     pub(crate) disclosure_store: Arc<Store<Disclosure>>,
     pub(crate) accounts: Arc<Cqrs<Account>>,
     pub(crate) account_store: Arc<Store<Account>>,
+    pub(crate) application_store: Arc<Store<k911_aggregates::loan_application::LoanApplication>>,
     /// The erase route waits for the process manager that shreds.
     pub(crate) followers: Followers,
 }

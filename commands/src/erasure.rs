@@ -14,9 +14,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use k911_aggregates::account::{
-    Account, AccountCommand, AccountError, AccountEvent, AccountEventType, ErasureBlock,
-    ErasureCase, ErasureRules,
+    Account, AccountCommand, AccountError, AccountEvent, AccountEventType, AccountKind,
+    ErasureBlock, ErasureCase, ErasureFacts, ErasureRules,
 };
+use k911_aggregates::loan_application::{ApplicationStatus, LoanApplication};
 use k911_aggregates::support_ticket::{
     Requester, SupportTicketEvent, SupportTicketEventType, TicketKind,
 };
@@ -53,6 +54,7 @@ impl Compliance {
     ) -> Result<ErasureOutcome, Error> {
         let command = AccountCommand::Erase {
             rules: self.core.settings.erasure,
+            facts: self.erasure_facts(customer_id).await?,
             at: self.core.clock.now(),
         };
         let written = match self
@@ -87,15 +89,17 @@ impl Compliance {
         let meta = CommandMeta::system("scheduler");
         let mut erased = 0;
         for &customer_id in customers {
-            let command = AccountCommand::Erase {
-                rules: self.core.settings.erasure,
-                at: self.core.clock.now(),
+            let decided = async {
+                let command = AccountCommand::Erase {
+                    rules: self.core.settings.erasure,
+                    facts: self.erasure_facts(customer_id).await?,
+                    at: self.core.clock.now(),
+                };
+                self.core
+                    .run(&self.accounts, customer_id, command, &meta)
+                    .await
             };
-            match self
-                .core
-                .run(&self.accounts, customer_id, command, &meta)
-                .await
-            {
+            match decided.await {
                 Ok(Some(_)) => erased += 1,
                 Ok(None) => {}
                 Err(error) => {
@@ -104,6 +108,45 @@ impl Compliance {
             }
         }
         erased
+    }
+}
+
+impl Compliance {
+    /// What the account cannot see of itself (write-side state all the same): whether its
+    /// latest application is back in the underwriters' queue, and whether reports about the
+    /// customer are still owed to the credit bureau.
+    async fn erasure_facts(&self, customer_id: Uuid) -> Result<ErasureFacts, Error> {
+        let account: Account = self.core.load(&self.account_store, customer_id).await?;
+        let application_waiting = match account.kind() {
+            AccountKind::Customer {
+                latest_application, ..
+            } => {
+                let application: LoanApplication = self
+                    .core
+                    .load(&self.application_store, *latest_application)
+                    .await?;
+                application.status() == ApplicationStatus::Submitted
+            }
+            _ => false,
+        };
+        let reports_pending: bool = self
+            .core
+            .db
+            .pg
+            .get()
+            .await?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM effects
+                                 WHERE kind = 'bureau_report' AND status = 'pending'
+                                   AND request -> 'BureauReport' ->> 'customer_id' = $1::uuid::text)",
+                &[&customer_id],
+            )
+            .await?
+            .get(0);
+        Ok(ErasureFacts {
+            application_waiting,
+            reports_pending,
+        })
     }
 }
 
@@ -178,6 +221,9 @@ impl Follower for ErasureProcess {
                         ErasureBlock::LoanInForce => {
                             "Мы вернёмся к запросу, когда заём будет погашен.".to_string()
                         }
+                        ErasureBlock::ReportsPending => {
+                            "Мы удалим их, как только передадим сведения в бюро.".to_string()
+                        }
                         _ => "Мы вернёмся к запросу, когда по заявке будет принято решение."
                             .to_string(),
                     },
@@ -212,12 +258,9 @@ impl ErasureProcess {
             at,
         };
         let meta = CommandMeta::system("erasure").about(customer_id).to_map();
-        match run_retrying(&self.accounts, &customer_id.to_string(), command, meta).await {
-            Ok(()) => Ok(()),
-            // Asked again after the erasure: there is nothing left to erase.
-            Err(cqrs_es::AggregateError::UserError(AccountError::Erased)) => Ok(()),
-            Err(error) => Err(step_failed(event, &Error::from_command(error))),
-        }
+        run_retrying(&self.accounts, &customer_id.to_string(), command, meta)
+            .await
+            .map_err(|error| step_failed(event, &Error::from_command(error)))
     }
 
     /// The customer's registered contacts, sealed as their account holds them.
@@ -315,10 +358,15 @@ impl ErasureProcess {
                 &[&addresses],
             )
             .await?;
+        // Failed logins are counted under a keyed hash of the login typed.
+        let throttles: Vec<String> = addresses
+            .iter()
+            .map(|address| crate::auth::throttle_key(&self.keys, address))
+            .collect();
         client
             .execute(
                 "DELETE FROM login_failures WHERE login = ANY($1)",
-                &[&addresses],
+                &[&throttles],
             )
             .await?;
         client

@@ -5,7 +5,7 @@
 //! with the subject id as associated data so a ciphertext cannot be moved to another subject.
 //! Destroying the wrapped key erases the data for good.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -123,6 +123,9 @@ pub struct KeyStore {
     /// Keys opened lately, each with when: another instance's erasure reaches this one's cache
     /// within [`CACHE_TTL`].
     cache: Arc<Mutex<HashMap<Uuid, CachedKey>>>,
+    /// Subjects this instance destroyed the key of: read as erased at once, even before the
+    /// destroying transaction commits (a key read in between must not be cached again).
+    shredded: Arc<Mutex<HashSet<Uuid>>>,
     /// Subjects whose keys are stored but not yet handed out.
     fresh: Arc<Mutex<Vec<Uuid>>>,
     refill: Arc<tokio::sync::Mutex<()>>,
@@ -143,6 +146,7 @@ impl KeyStore {
             lookup: <Hmac<Sha256> as Mac>::new_from_slice(&lookup_key).expect("any key length"),
             answers: XChaCha20Poly1305::new(&answers_key),
             cache: Arc::default(),
+            shredded: Arc::default(),
             fresh: Arc::default(),
             refill: Arc::default(),
         }
@@ -299,8 +303,10 @@ impl KeyStore {
         Ok(())
     }
 
-    /// Drops `subject`'s key from this instance's cache (after [`Self::destroy`]).
+    /// Drops `subject`'s key from this instance's cache and reads them as erased from now on
+    /// (with [`Self::destroy`]; other instances lose the key within [`CACHE_TTL`]).
     pub fn forget(&self, subject: Uuid) {
+        self.shredded.lock().expect("shredded keys").insert(subject);
         self.cache.lock().expect("key cache").remove(&subject);
     }
 
@@ -313,6 +319,14 @@ impl KeyStore {
     }
 
     async fn data_key(&self, subject: Uuid, create: bool) -> Result<[u8; KEY_LEN], KeyError> {
+        if self
+            .shredded
+            .lock()
+            .expect("shredded keys")
+            .contains(&subject)
+        {
+            return Err(KeyError::Erased(subject));
+        }
         if let Some((key, at)) = self.cache.lock().expect("key cache").get(&subject) {
             if at.elapsed() < CACHE_TTL {
                 return Ok(*key);

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use k911_aggregates::account::{Account, AccountEvent, AccountEventType, ErasureBlock};
+use k911_aggregates::account::{Account, AccountEvent, AccountEventType};
 use k911_event_store::follower::{aggregate_uuid, payload, BatchTx, Follower, FollowerError, Kind};
 use k911_event_store::log::RecordedEvent;
 use tokio_postgres::types::Type;
@@ -51,7 +51,7 @@ impl Follower for ErasureCases {
         COMMENT ON COLUMN read.erasure_cases.requested_at IS 'When the request was made.';
         COMMENT ON COLUMN read.erasure_cases.deadline IS 'The last day (Moscow) the law allows for carrying it out.';
         COMMENT ON COLUMN read.erasure_cases.status IS 'requested | refused | erased.';
-        COMMENT ON COLUMN read.erasure_cases.reason IS 'Why it was refused: application_pending | loan_in_force | retention_period.';
+        COMMENT ON COLUMN read.erasure_cases.reason IS 'Why it was refused: application_pending | loan_in_force | retention_period | reports_pending.';
         COMMENT ON COLUMN read.erasure_cases.possible_from IS 'The first day (Moscow) erasure becomes possible, where known; the scheduler erases then.';
         COMMENT ON COLUMN read.erasure_cases.decided_at IS 'When the latest refusal was recorded.';
         COMMENT ON COLUMN read.erasure_cases.erased_at IS 'When the data was erased.';
@@ -161,17 +161,17 @@ impl Reader {
     }
 
     /// The customers whose refused erasure may be possible by `today`: the day a refusal named
-    /// came, or a refusal waiting for an application's decision (decided again each run).
+    /// came, or a refusal waiting for an event (a decision, a close, the bureau's reports sent),
+    /// decided again each run.
     pub async fn erasures_due(&self, today: NaiveDate) -> Result<Vec<Uuid>, ReadError> {
-        let waiting: &str = ErasureBlock::ApplicationPending.into();
         let rows = self
             .client()
             .await?
             .query_typed(
                 "SELECT customer_id FROM read.erasure_cases
-                  WHERE status = 'refused' AND (possible_from <= $1 OR reason = $2)
+                  WHERE status = 'refused' AND (possible_from <= $1 OR possible_from IS NULL)
                   ORDER BY customer_id",
-                &[(&today, Type::DATE), (&waiting, Type::TEXT)],
+                &[(&today, Type::DATE)],
             )
             .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())

@@ -5,6 +5,7 @@
 
 use axum::http::StatusCode;
 use k911_aggregates::values::Role;
+use k911_commands::clock::Clock;
 use k911_event_store::chain::{verify, Verdict};
 use k911_tests::{Options, TestApp};
 use serde_json::{json, Value};
@@ -82,6 +83,23 @@ async fn customer_id_of(app: &TestApp, loan_id: &str) -> Uuid {
         .unwrap()
 }
 
+/// `k911 bureau export` of everything owed, as its code does it.
+async fn export_bureau_reports(app: &TestApp) {
+    let today = k911_aggregates::calendar::moscow_date(app.clock.now());
+    let exported = app
+        .app
+        .bureau
+        .export(today, &mut std::io::sink())
+        .await
+        .unwrap();
+    assert!(!exported.written.is_empty());
+    app.app
+        .bureau
+        .mark_sent(&exported, "test.jsonl")
+        .await
+        .unwrap();
+}
+
 async fn login_status(app: &TestApp, password: &str) -> StatusCode {
     app.post(
         "/api/v1/auth/login",
@@ -135,9 +153,10 @@ async fn erasure_waits_for_the_loan_and_the_retention_period_then_leaves_nothing
     assert!(paid.status.is_success(), "{:#}", paid.body);
     let case = case_of(&app, customer_id).await;
     assert_eq!(case["status"], "refused", "{case:#}");
+    // Kept through 2 December 2027 (a year from the repayment's day), erasable the day after.
     assert_eq!(case["reason"], "retention_period");
-    assert_eq!(case["possible_from"], "2027-12-02");
-    sms_with(&app, PHONE, "удалим их автоматически 02.12.2027").await;
+    assert_eq!(case["possible_from"], "2027-12-03");
+    sms_with(&app, PHONE, "удалим их автоматически 03.12.2027").await;
     let refusals: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE event_type = 'ErasureRefused' AND aggregate_id = $1",
     )
@@ -153,11 +172,19 @@ async fn erasure_waits_for_the_loan_and_the_retention_period_then_leaves_nothing
     let loan_before = figures(&app, &loan_id).await;
     let events_before = app.event_count().await;
 
-    // The day before the date, still refused; on the date, erased by the scheduler alone.
-    move_clock(&app, "2027-12-01T10:00:00+03:00").await;
-    assert_eq!(case_of(&app, customer_id).await["status"], "refused");
-    assert_eq!(login_status(&app, &password).await, StatusCode::OK);
+    // On the last day of the period, still refused. On the date, the scheduler decides again:
+    // the reports owed to the credit bureau go first; once exported, it erases.
     move_clock(&app, "2027-12-02T10:00:00+03:00").await;
+    assert_eq!(
+        case_of(&app, customer_id).await["reason"],
+        "retention_period"
+    );
+    assert_eq!(login_status(&app, &password).await, StatusCode::OK);
+    move_clock(&app, "2027-12-03T10:00:00+03:00").await;
+    let case = case_of(&app, customer_id).await;
+    assert_eq!(case["reason"], "reports_pending", "{case:#}");
+    export_bureau_reports(&app).await;
+    move_clock(&app, "2027-12-03T10:01:00+03:00").await;
     let case = case_of(&app, customer_id).await;
     assert_eq!(case["status"], "erased", "{case:#}");
 
@@ -231,8 +258,15 @@ async fn a_deletion_request_from_the_cabinet_is_a_case_that_an_offer_never_signe
     // The approved offer counts as a loan until it lapses unsigned (72 hours)...
     let refused = erase(&app, &officer, customer_id).await;
     assert_eq!(refused["reason"], "loan_in_force", "{refused:#}");
-    // ...and its lapse decides again: nothing was ever borrowed, nothing is retained.
+    // ...and after its lapse nothing was ever borrowed, nothing is retained: once the approval's
+    // report has gone to the credit bureau, the scheduler erases.
     move_clock(&app, "2026-12-01T10:00:00+03:00").await;
+    app.settle().await;
+    move_clock(&app, "2026-12-01T10:01:00+03:00").await;
+    let case = case_of(&app, customer_id).await;
+    assert_eq!(case["reason"], "reports_pending", "{case:#}");
+    export_bureau_reports(&app).await;
+    move_clock(&app, "2026-12-01T10:02:00+03:00").await;
     let case = case_of(&app, customer_id).await;
     assert_eq!(case["status"], "erased", "{case:#}");
     assert_eq!(

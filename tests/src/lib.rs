@@ -425,7 +425,6 @@ impl TestApp {
         );
     }
 
-    /// A read model's rows as JSON text, in primary-key order, for comparing two states.
     /// Every row of every table and schema, as `pg_dump --data-only` writes them: what a search
     /// for a person's data in clear must search.
     pub fn full_dump(&self) -> String {
@@ -442,6 +441,7 @@ impl TestApp {
         String::from_utf8(out.stdout).expect("the dump is UTF-8")
     }
 
+    /// A read model's rows as JSON text, in primary-key order, for comparing two states.
     pub async fn dump(&self, table: &str, order_by: &str) -> Vec<String> {
         sqlx::query_scalar(&format!(
             "SELECT to_jsonb(t)::text FROM {table} t ORDER BY {order_by}"

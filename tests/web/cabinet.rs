@@ -65,7 +65,7 @@ async fn a_borrower_applies_again_asks_support_and_changes_the_password() {
     assert!(browser
         .text("#credit-history-consent")
         .await
-        .starts_with("действует до"));
+        .starts_with("действует по"));
     browser.submit("#withdraw-credit-history").await;
     assert!(browser
         .text("#notice")

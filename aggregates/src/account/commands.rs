@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use uuid::Uuid;
 
-use super::{ApplicationOutcome, ErasureRules};
+use super::{ApplicationOutcome, ErasureFacts, ErasureRules};
 use crate::loan::law::{CreditRecord, LawRules};
 use crate::loan_application::applicant::ProfileChanges;
 use crate::loan_application::consents::TextVersion;
@@ -37,6 +37,7 @@ pub enum AccountCommand {
     /// it becomes possible): erased if nothing stops it, else the refusal recorded.
     Erase {
         rules: ErasureRules,
+        facts: ErasureFacts,
         at: DateTime<Utc>,
     },
     /// An administrator creates a staff member's account (`k911 staff add`). The password was

@@ -177,21 +177,19 @@ mod tests {
 
     #[test]
     fn a_repeat_application_without_a_new_consent_keeps_the_old_one() {
-        let mut account = Account::default();
-        cqrs_es::Aggregate::apply(&mut account, registered());
-        cqrs_es::Aggregate::apply(
-            &mut account,
-            AccountEvent::ApplicationStarted {
+        let repeat = AccountEvent::ApplicationStarted {
+            application_id: REPEAT,
+            credit_history_consent: None,
+            started_at: at(2026, 9, 1),
+        };
+        let last_day = at(2026, 11, 30);
+        TestFramework::<Account>::with(())
+            .given(vec![registered(), repeat])
+            .when(request(last_day))
+            .then_expect_events(vec![AccountEvent::CreditHistoryRequested {
                 application_id: REPEAT,
-                credit_history_consent: None,
-                started_at: at(2026, 9, 1),
-            },
-        );
-        let consent = account.credit_history_consent().unwrap();
-        assert_eq!(consent.given_at, at(2026, 6, 1));
-        assert_eq!(
-            consent.lapses_on(),
-            chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
-        );
+                consent_given_at: at(2026, 6, 1),
+                requested_at: last_day,
+            }]);
     }
 }

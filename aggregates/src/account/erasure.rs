@@ -39,6 +39,15 @@ impl ErasureRules {
     }
 }
 
+/// What the account cannot see of itself but an erasure must wait for, as the caller found it
+/// on the write side: the latest application back in the underwriters' queue (its approval was
+/// given back), and reports still owed to the credit bureau.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureFacts {
+    pub application_waiting: bool,
+    pub reports_pending: bool,
+}
+
 /// What stops an erasure for now.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::Display,
@@ -52,6 +61,8 @@ pub enum ErasureBlock {
     LoanInForce,
     /// The anti-money-laundering retention period after the last loan ended.
     RetentionPeriod,
+    /// Reports about the customer are still owed to the credit bureau (218-FZ): sent first.
+    ReportsPending,
 }
 
 impl ErasureBlock {
@@ -62,8 +73,9 @@ impl ErasureBlock {
             Self::LoanInForce => "у вас есть непогашенный заём",
             Self::RetentionPeriod => {
                 "закон о противодействии легализации доходов (115-ФЗ) требует хранить сведения \
-                 пять лет после окончания отношений"
+                 после окончания отношений"
             }
+            Self::ReportsPending => "сведения ещё не переданы в бюро кредитных историй",
         }
     }
 }
@@ -91,10 +103,13 @@ pub struct ErasureCase {
     pub erased_at: Option<DateTime<Utc>>,
 }
 
-/// The first day erasure is possible after the last loan was repaid on `last_repaid_on`.
-pub fn retained_until(last_repaid_on: NaiveDate, retention_years: u32) -> NaiveDate {
+/// The first day erasure is possible after the last loan was repaid on `last_repaid_on`: a
+/// period of years from a day runs through the same date of its last year (Civil Code arts. 191
+/// and 192), so the day after that.
+pub fn erasable_from(last_repaid_on: NaiveDate, retention_years: u32) -> NaiveDate {
     last_repaid_on
         .checked_add_months(Months::new(retention_years.saturating_mul(12)))
+        .and_then(|last_day| last_day.succ_opt())
         .unwrap_or(NaiveDate::MAX)
 }
 
@@ -168,7 +183,11 @@ mod tests {
     }
 
     fn erase(at: DateTime<Utc>) -> AccountCommand {
-        AccountCommand::Erase { rules: RULES, at }
+        AccountCommand::Erase {
+            rules: RULES,
+            facts: ErasureFacts::default(),
+            at,
+        }
     }
 
     #[test]
@@ -250,7 +269,7 @@ mod tests {
                 },
                 AccountEvent::ErasureRefused {
                     reason: ErasureBlock::RetentionPeriod,
-                    possible_from: Some(day(2031, 12, 10)),
+                    possible_from: Some(day(2031, 12, 11)),
                     retention_years: 5,
                     refused_at: closed,
                 },
@@ -258,29 +277,95 @@ mod tests {
     }
 
     #[test]
-    fn erasure_is_possible_on_the_day_the_retention_period_ends_not_before() {
+    fn a_close_that_leaves_nothing_in_the_way_leaves_the_erasure_to_the_scheduler() {
+        // Released unissued: nothing is retained, but reports may still be owed, which only
+        // the scheduler's erase (with the facts) knows.
+        let first = at(2026, 12, 7);
+        let mut given = with_loan(customer());
+        given.push(requested(first));
+        given.push(AccountEvent::ErasureRefused {
+            reason: ErasureBlock::LoanInForce,
+            possible_from: None,
+            retention_years: 5,
+            refused_at: first,
+        });
+        TestFramework::<Account>::with(())
+            .given(given)
+            .when(AccountCommand::EndCredit {
+                application_id: APPLICATION,
+                repaid_on: None,
+                at: at(2026, 12, 8),
+            })
+            .then_expect_events(vec![AccountEvent::CreditReleased {
+                application_id: APPLICATION,
+                released_at: at(2026, 12, 8),
+            }]);
+    }
+
+    #[test]
+    fn erasure_is_possible_the_day_after_the_retention_period_ends() {
         let given = || repaid(with_loan(customer()), day(2026, 12, 10));
-        let eve = at(2031, 12, 9);
+        let last_day = at(2031, 12, 10);
         TestFramework::<Account>::with(())
             .given(given())
-            .when(erase(eve))
+            .when(erase(last_day))
             .then_expect_events(vec![
-                requested(eve),
+                requested(last_day),
                 AccountEvent::ErasureRefused {
                     reason: ErasureBlock::RetentionPeriod,
-                    possible_from: Some(day(2031, 12, 10)),
+                    possible_from: Some(day(2031, 12, 11)),
                     retention_years: 5,
-                    refused_at: eve,
+                    refused_at: last_day,
                 },
             ]);
-        let day_of = at(2031, 12, 10);
+        let day_after = at(2031, 12, 11);
         TestFramework::<Account>::with(())
             .given(given())
-            .when(erase(day_of))
+            .when(erase(day_after))
             .then_expect_events(vec![
-                requested(day_of),
-                AccountEvent::CustomerErased { erased_at: day_of },
+                requested(day_after),
+                AccountEvent::CustomerErased {
+                    erased_at: day_after,
+                },
             ]);
+    }
+
+    #[test]
+    fn an_application_back_in_the_queue_or_reports_owed_stop_the_erasure() {
+        let now = at(2026, 12, 7);
+        for (facts, reason) in [
+            (
+                ErasureFacts {
+                    application_waiting: true,
+                    reports_pending: true,
+                },
+                ErasureBlock::ApplicationPending,
+            ),
+            (
+                ErasureFacts {
+                    application_waiting: false,
+                    reports_pending: true,
+                },
+                ErasureBlock::ReportsPending,
+            ),
+        ] {
+            TestFramework::<Account>::with(())
+                .given(customer())
+                .when(AccountCommand::Erase {
+                    rules: RULES,
+                    facts,
+                    at: now,
+                })
+                .then_expect_events(vec![
+                    requested(now),
+                    AccountEvent::ErasureRefused {
+                        reason,
+                        possible_from: None,
+                        retention_years: 5,
+                        refused_at: now,
+                    },
+                ]);
+        }
     }
 
     #[test]

@@ -13,8 +13,8 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 pub use commands::{AccountCommand, CreditTerms};
-pub use consent::{CreditHistoryConsent, NoLiveConsent, CREDIT_HISTORY_CONSENT_MONTHS};
-pub use erasure::{retained_until, ErasureBlock, ErasureCase, ErasureRefusal, ErasureRules};
+pub use consent::{CreditHistoryConsent, NoLiveConsent};
+pub use erasure::{ErasureBlock, ErasureCase, ErasureFacts, ErasureRefusal, ErasureRules};
 pub use error::AccountError;
 pub use events::{AccountEvent, AccountEventType};
 
@@ -27,6 +27,7 @@ use crate::loan::law::{CreditRecord, Unlawful};
 use crate::money::Kopecks;
 use crate::values::{CredentialId, Email, Phone, Role};
 use crate::Sealed;
+use erasure::erasable_from;
 
 /// Which kind of account this is, with what it needs for logging in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,11 +201,6 @@ impl Account {
             .map(|(_, why)| why)
     }
 
-    /// The latest consent to request the customer's credit history, live or not.
-    pub fn credit_history_consent(&self) -> Option<&CreditHistoryConsent> {
-        self.credit_history_consent.as_ref()
-    }
-
     /// Why the credit history request of `application_id` was refused, if its latest was.
     pub fn credit_history_refusal(&self, application_id: Uuid) -> Option<NoLiveConsent> {
         self.history_refusals
@@ -225,41 +221,58 @@ impl Account {
 
     /// What stops erasing the customer at `at`, if anything: an application being decided, a
     /// loan in force, or the retention period after the last loan ended.
-    fn erasure_block(&self, at: DateTime<Utc>, retention_years: u32) -> Option<ErasureRefusal> {
+    fn erasure_block(
+        &self,
+        at: DateTime<Utc>,
+        retention_years: u32,
+        facts: ErasureFacts,
+    ) -> Option<ErasureRefusal> {
         let waiting = |reason| {
             Some(ErasureRefusal {
                 reason,
                 possible_from: None,
             })
         };
-        if let AccountKind::Customer {
-            pending_application: Some(_),
-            ..
-        } = self.kind
-        {
+        let pending = matches!(
+            self.kind,
+            AccountKind::Customer {
+                pending_application: Some(_),
+                ..
+            }
+        );
+        if pending || facts.application_waiting {
             return waiting(ErasureBlock::ApplicationPending);
         }
         if self.counted(at, None).any(|c| c.repaid_on.is_none()) {
             return waiting(ErasureBlock::LoanInForce);
         }
-        let last_repaid = self.credit.iter().filter_map(|c| c.repaid_on).max()?;
-        let possible_from = retained_until(last_repaid, retention_years);
-        (moscow_date(at) < possible_from).then_some(ErasureRefusal {
-            reason: ErasureBlock::RetentionPeriod,
-            possible_from: Some(possible_from),
-        })
+        let last_repaid = self.credit.iter().filter_map(|c| c.repaid_on).max();
+        if let Some(possible_from) = last_repaid.map(|day| erasable_from(day, retention_years)) {
+            if moscow_date(at) < possible_from {
+                return Some(ErasureRefusal {
+                    reason: ErasureBlock::RetentionPeriod,
+                    possible_from: Some(possible_from),
+                });
+            }
+        }
+        if facts.reports_pending {
+            return waiting(ErasureBlock::ReportsPending);
+        }
+        None
     }
 
     /// Decides an open request at `at`: the refusal, unless it is the one recorded already, or
-    /// the erasure.
+    /// (`facts` known) the erasure. Without the facts (a loan's close) only a new refusal is
+    /// recorded; what would erase is left to the scheduler's erase, which knows them.
     async fn decide_erasure(
         &mut self,
         retention_years: u32,
+        facts: Option<ErasureFacts>,
         at: DateTime<Utc>,
         sink: &EventSink<Self>,
     ) {
         let Some(case) = &self.erasure else { return };
-        let event = match self.erasure_block(at, retention_years) {
+        let event = match self.erasure_block(at, retention_years, facts.unwrap_or_default()) {
             // The customer was told this already.
             Some(refusal) if case.refused == Some(refusal) => return,
             Some(refusal) => AccountEvent::ErasureRefused {
@@ -268,6 +281,7 @@ impl Account {
                 retention_years,
                 refused_at: at,
             },
+            None if facts.is_none() => return,
             None => AccountEvent::CustomerErased { erased_at: at },
         };
         sink.write(event, self).await;
@@ -336,7 +350,7 @@ impl Aggregate for Account {
                     sink.write(requested, self).await;
                 }
             }
-            AccountCommand::Erase { rules, at } => {
+            AccountCommand::Erase { rules, facts, at } => {
                 if !matches!(self.kind, AccountKind::Customer { .. }) {
                     return Err(AccountError::NotACustomer);
                 }
@@ -352,7 +366,8 @@ impl Aggregate for Account {
                     };
                     sink.write(requested, self).await;
                 }
-                self.decide_erasure(rules.retention_years, at, sink).await;
+                self.decide_erasure(rules.retention_years, Some(facts), at, sink)
+                    .await;
             }
             AccountCommand::WithdrawCreditHistoryConsent { at } => {
                 if !matches!(self.kind, AccountKind::Customer { .. }) {
@@ -627,7 +642,7 @@ impl Aggregate for Account {
                 }) = self.erasure
                 {
                     if refused.reason == ErasureBlock::LoanInForce {
-                        self.decide_erasure(retention_years, at, sink).await;
+                        self.decide_erasure(retention_years, None, at, sink).await;
                     }
                 }
             }

@@ -26,11 +26,11 @@ use crate::extract::{check, given, IdPath, Json, Page};
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct LogHead {
     /// Events linked so far.
-    pub(crate) links: i64,
+    links: i64,
     /// The position of the last event linked (`null`: none yet).
-    pub(crate) position: Option<i64>,
+    position: Option<i64>,
     /// The last link, hex: SHA-256 of the link before it and the event's canonical fields.
-    pub(crate) link: String,
+    link: String,
 }
 
 #[utoipa::path(get, path = "/api/v1/compliance/log/head", tag = "compliance", security(("bearer" = [])), responses((status = 200, body = LogHead), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem, description = "Not a compliance officer")))]
@@ -563,23 +563,23 @@ pub(crate) async fn disclose(
 /// A request in the register.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct DisclosureView {
-    pub(crate) disclosure_id: Uuid,
-    pub(crate) subject_id: Uuid,
+    disclosure_id: Uuid,
+    subject_id: Uuid,
     /// `court` | `regulator`
-    pub(crate) basis: String,
-    pub(crate) authority: String,
+    basis: String,
+    authority: String,
     /// The case or request number.
-    pub(crate) reference: String,
-    pub(crate) dated: NaiveDate,
-    pub(crate) categories: Vec<String>,
-    pub(crate) period_from: Option<NaiveDate>,
-    pub(crate) period_to: Option<NaiveDate>,
-    pub(crate) registered_at: DateTime<Utc>,
-    pub(crate) registered_by: Option<Uuid>,
+    reference: String,
+    dated: NaiveDate,
+    categories: Vec<String>,
+    period_from: Option<NaiveDate>,
+    period_to: Option<NaiveDate>,
+    registered_at: DateTime<Utc>,
+    registered_by: Option<Uuid>,
     /// `null` until answered.
-    pub(crate) disclosed_at: Option<DateTime<Utc>>,
+    disclosed_at: Option<DateTime<Utc>>,
     file_sha256: Option<String>,
-    pub(crate) events: Option<i64>,
+    events: Option<i64>,
 }
 
 /// The register of disclosures, newest first.

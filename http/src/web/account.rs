@@ -446,7 +446,11 @@ pub(crate) async fn settings(
     let credit_history = consents.credit_history_check.map(|c| {
         let said = match (c.live, c.withdrawn_at) {
             (_, Some(at)) => format!("отозвано {}", format::moment(at)),
-            (true, None) => format!("действует до {}", format::date(c.lapses_on)),
+            // `lapses_on` is the first day it no longer serves.
+            (true, None) => format!(
+                "действует по {}",
+                format::date(c.lapses_on.pred_opt().unwrap_or(c.lapses_on))
+            ),
             (false, None) => format!("истекло {}", format::date(c.lapses_on)),
         };
         (c.live, said)
