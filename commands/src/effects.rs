@@ -241,7 +241,7 @@ impl App {
             Effect::StaffEmail { to, subject, body } => {
                 self.ports.email.send_email(&to, &subject, &body).await?
             }
-            Effect::Sms { phone, text } => {
+            Effect::Sms { phone, text, .. } => {
                 match (
                     self.core.keys.open(&phone).await,
                     self.core.keys.open(&text).await,
@@ -292,7 +292,57 @@ pub struct Effects {
     pub(crate) core: Core,
 }
 
+/// What the copy says of a message that carried a password or a one-time code.
+const WITHHELD: &str = "— (пароль или одноразовый код: текст в копию не включается)";
+
+/// A message sent to a customer, as their own copy of their data shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MessageSent {
+    /// `sms` | `email`
+    pub channel: &'static str,
+    pub sent_at: chrono::DateTime<chrono::Utc>,
+    /// `null`: an SMS.
+    pub subject: Option<String>,
+    pub text: String,
+}
+
 impl Effects {
+    /// The SMS and e-mails sent to `customer_id`, their texts opened with the customer's key
+    /// (152-FZ art. 14: what was sent to them is data held about them).
+    pub async fn sent_to(&self, customer_id: Uuid) -> Result<Vec<MessageSent>, Error> {
+        let sent = {
+            let client = self.core.db.pg.get().await?;
+            outbox::sent_to(&**client, customer_id).await?
+        };
+        let mut messages = Vec::with_capacity(sent.len());
+        for (kind, sent_at, effect) in sent {
+            let (subject, text) = match effect.map_err(Error::Storage)? {
+                Effect::Sms { secret: true, .. } => (None, WITHHELD.to_string()),
+                Effect::Sms { text, .. } => (None, self.core.keys.open(&text).await?),
+                Effect::CustomerEmail { subject, body, .. } => {
+                    (Some(subject), self.core.keys.open(&body).await?)
+                }
+                Effect::TicketAnswer { answer, .. } => (
+                    Some("Ответ на ваше обращение".to_string()),
+                    self.core.keys.open(&answer).await?.as_str().to_string(),
+                ),
+                other => {
+                    return Err(Error::Storage(format!(
+                        "a {} effect found among messages: {other:?}",
+                        kind.as_str()
+                    )))
+                }
+            };
+            messages.push(MessageSent {
+                channel: kind.as_str(),
+                sent_at,
+                subject,
+                text,
+            });
+        }
+        Ok(messages)
+    }
+
     /// `GET /api/v1/staff/effects`: effects in `status`, oldest first.
     pub async fn list(
         &self,

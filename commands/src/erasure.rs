@@ -306,6 +306,7 @@ impl ErasureProcess {
         let sms = Effect::Sms {
             phone,
             text: sealed.clone(),
+            secret: false,
         };
         let id = outbox::message_id(event.position(), Channel::Sms);
         outbox::enqueue(tx.transaction(), id, Channel::Sms, &sms).await?;

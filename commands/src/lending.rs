@@ -659,7 +659,11 @@ impl LendingProcess {
             .seal(customer_id, &text)
             .await
             .map_err(|e| bad(&e))?;
-        let message = Effect::Sms { phone, text };
+        let message = Effect::Sms {
+            phone,
+            text,
+            secret: false,
+        };
         outbox::enqueue(tx.transaction(), message_id, Channel::Sms, &message).await?;
         Ok(())
     }

@@ -856,6 +856,9 @@ impl Follower for OnboardingProcess {
             | LoanApplicationEvent::ApplicationReturned { .. }
             | LoanApplicationEvent::DebtToIncomeAssessed { .. } => return Ok(()),
         };
+        // The first approval's message carries the password (or the login instructions).
+        let secret = matches!(decision, LoanApplicationEvent::ApplicationApproved { .. })
+            && !(repeat || redecided);
         let outcome = match decision {
             LoanApplicationEvent::ApplicationRejected { .. } => ApplicationOutcome::Rejected,
             _ => ApplicationOutcome::Approved,
@@ -870,7 +873,11 @@ impl Follower for OnboardingProcess {
             .seal(customer_id, &text)
             .await
             .map_err(|e| bad(&e))?;
-        let message = Effect::Sms { phone, text };
+        let message = Effect::Sms {
+            phone,
+            text,
+            secret,
+        };
         outbox::enqueue(tx.transaction(), sms_id, Channel::Sms, &message).await?;
         Ok(())
     }

@@ -193,6 +193,7 @@ impl Codes {
                 Some(Effect::Sms {
                     phone: sealed_phone.clone(),
                     text: self.keys.seal(*account_id, &text).await?,
+                    secret: true,
                 })
             }
             None => None,

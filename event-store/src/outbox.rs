@@ -65,6 +65,10 @@ pub enum Effect {
     Sms {
         phone: Sealed<Phone>,
         text: Sealed<String>,
+        /// The text carries a password or a one-time code: the person's own copy of their data
+        /// withholds it (absent in older rows: none did but the decision and code messages).
+        #[serde(default)]
+        secret: bool,
     },
     /// An e-mail to a customer, composed by a process manager: the address and the text are
     /// theirs, sealed; the subject line carries no personal data.
@@ -292,6 +296,43 @@ pub async fn list(
             created_at: row.get(5),
             next_attempt_at: row.get(6),
             done_at: row.get(7),
+        })
+        .collect())
+}
+
+/// The SMS and e-mails sent to `subject` (done, sent, oldest first): kind, when, and the effect
+/// as queued (sealed).
+pub async fn sent_to(
+    client: &impl GenericClient,
+    subject: Uuid,
+) -> Result<
+    Vec<(
+        EffectKind,
+        chrono::DateTime<chrono::Utc>,
+        Result<Effect, String>,
+    )>,
+    tokio_postgres::Error,
+> {
+    // The expression of the index `effects_recipient` (migration 24).
+    let rows = client
+        .query(
+            "SELECT kind, done_at, request FROM effects
+              WHERE kind IN ('sms', 'email') AND status = 'done' AND note IS NULL
+                AND coalesce(request #>> '{Sms,phone,subject_id}',
+                             request #>> '{CustomerEmail,email,subject_id}',
+                             request #>> '{TicketAnswer,contact,subject_id}') = $1::uuid::text
+              ORDER BY done_at, id",
+            &[&subject],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            (
+                row.get(0),
+                row.get(1),
+                serde_json::from_value(row.get(2)).map_err(|e: serde_json::Error| e.to_string()),
+            )
         })
         .collect())
 }

@@ -210,6 +210,35 @@ async fn someone_elses_ticket(app: &TestApp) {
     );
 }
 
+/// The borrower asks support from the cabinet; the agent takes the oldest ticket (someone
+/// else's, closed unanswered) and then theirs, and answers it.
+async fn answered_question(app: &TestApp, token: &str) {
+    let asked = app
+        .post_as(
+            token,
+            "/api/v1/me/support/tickets",
+            Some(&json!({"question": "Как погасить заём досрочно?"})),
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{:#}", asked.body);
+    let ticket = asked.body["ticket_id"].as_str().unwrap().to_string();
+    let agent = app.staff("sveta@k911.ru", Role::Support).await;
+    loop {
+        let next = app
+            .post_as(&agent, "/api/v1/staff/support/queue/next", None)
+            .await;
+        assert_eq!(next.status, StatusCode::OK, "{:#}", next.body);
+        let taken = next.body["ticket_id"].as_str().unwrap().to_string();
+        let reply = json!({"text": "Погасить можно в кабинете в любой день."});
+        let path = format!("/api/v1/staff/support/tickets/{taken}/reply");
+        let answered = app.post_as(&agent, &path, Some(&reply)).await;
+        assert_eq!(answered.status, StatusCode::OK, "{:#}", answered.body);
+        if taken == ticket {
+            return;
+        }
+    }
+}
+
 /// Every page of the trail `query` selects, read by `officer` `limit` events at a time, and
 /// how many pages that took.
 async fn audit_pages(
@@ -607,6 +636,7 @@ async fn a_borrower_downloads_everything_held_about_them_and_nobody_elses_data()
     let (password, loan_id, _) = paid_loan(&app, "2026-11-29T10:00:00+03:00", 100_000).await;
     let token = crate::cabinet::login(&app, "ivan@example.ru", &password).await;
     someone_elses_ticket(&app).await;
+    answered_question(&app, &token).await;
     app.settle().await;
 
     let export = app.get_as(&token, "/api/v1/me/data-export").await;
@@ -647,6 +677,29 @@ async fn a_borrower_downloads_everything_held_about_them_and_nobody_elses_data()
         assert!(types.contains(&kind), "{kind}: {types:?}");
     }
     assert!(text.contains(&loan_id));
+    // The messages sent to them: the approval's and the signing code's withheld (a password,
+    // a code), the rest opened (support's answer to their question).
+    let messages: Vec<&str> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .filter(|t| t.contains("текст в копию не включается"))
+            .count()
+            >= 2,
+        "{messages:?}"
+    );
+    assert!(!text.contains(&password), "a password in the copy");
+    assert!(
+        messages
+            .iter()
+            .any(|t| t.contains("Погасить можно в кабинете")),
+        "{messages:?}"
+    );
 
     // A staff read of their data, with its purpose, is in the next copy.
     let officer = app.staff("irina@k911.ru", Role::Compliance).await;

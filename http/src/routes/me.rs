@@ -369,11 +369,15 @@ pub(crate) struct DataExport {
     /// `{read_at, purpose}`: when staff opened the customer's data, and why.
     #[schema(value_type = Vec<Object>)]
     personal_data_reads: Vec<k911_projections::audit::PersonalDataRead>,
+    /// `{channel: sms|email, sent_at, subject, text}`: the messages sent to them, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    messages: Vec<k911_commands::effects::MessageSent>,
 }
 
 /// The customer's data export, as the API and the cabinet's download give it.
 pub(crate) async fn data_export(
     reader: &Reader,
+    effects: &k911_commands::effects::Effects,
     customer_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<DataExport, ApiError> {
@@ -383,6 +387,7 @@ pub(crate) async fn data_export(
         profile: reader.customer_view(customer_id).await?.into(),
         events: reader.subject_events(customer_id).await?,
         personal_data_reads: reader.personal_data_reads(customer_id).await?,
+        messages: effects.sent_to(customer_id).await?,
     })
 }
 
@@ -394,6 +399,12 @@ pub(crate) async fn export(
 ) -> Result<JsonResponse<DataExport>, ApiError> {
     let now = state.app.core.clock.now();
     Ok(JsonResponse(
-        data_export(&reader, caller.principal.account_id, now).await?,
+        data_export(
+            &reader,
+            &state.app.effects,
+            caller.principal.account_id,
+            now,
+        )
+        .await?,
     ))
 }

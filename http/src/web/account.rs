@@ -594,7 +594,13 @@ pub(crate) async fn data_export(
 ) -> Result<Response, PageError> {
     let caller = signed.require(&[Role::Borrower])?;
     let now = state.app.core.clock.now();
-    let export = crate::routes::me::data_export(&reader, caller.principal.account_id, now).await?;
+    let export = crate::routes::me::data_export(
+        &reader,
+        &state.app.effects,
+        caller.principal.account_id,
+        now,
+    )
+    .await?;
     let disposition = format!(
         "attachment; filename=\"k911-my-data-{}.json\"",
         now.format("%Y-%m-%d")
