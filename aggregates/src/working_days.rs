@@ -88,7 +88,7 @@ impl Default for ProductionCalendar {
 }
 
 /// Labour Code art. 112: the non-working holidays, (month, day).
-const HOLIDAYS: [(u32, u32); 14] = [
+pub const STATUTORY_HOLIDAYS: [(u32, u32); 14] = [
     (1, 1),
     (1, 2),
     (1, 3),
@@ -160,7 +160,7 @@ impl ProductionCalendar {
     /// excepted) the next working day after it, in order.
     fn statutory_day_off(day: NaiveDate) -> bool {
         let year = day.year();
-        let holidays: Vec<NaiveDate> = HOLIDAYS
+        let holidays: Vec<NaiveDate> = STATUTORY_HOLIDAYS
             .iter()
             .filter_map(|&(m, d)| NaiveDate::from_ymd_opt(year, m, d))
             .collect();

@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::regions::LocalTimeZone;
+use crate::working_days::STATUTORY_HOLIDAYS;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReminderRules {
@@ -39,22 +40,7 @@ impl Default for ReminderRules {
             day_off_hours: (9, 20),
             // Labour Code art. 112: New Year holidays, 23 February, 8 March, 1 and 9 May,
             // 12 June, 4 November.
-            holidays: vec![
-                (1, 1),
-                (1, 2),
-                (1, 3),
-                (1, 4),
-                (1, 5),
-                (1, 6),
-                (1, 7),
-                (1, 8),
-                (2, 23),
-                (3, 8),
-                (5, 1),
-                (5, 9),
-                (6, 12),
-                (11, 4),
-            ],
+            holidays: STATUTORY_HOLIDAYS.to_vec(),
             min_interval_hours: 6,
         }
     }
