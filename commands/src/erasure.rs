@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use cqrs_es::Aggregate;
 use k911_aggregates::account::{
     Account, AccountCommand, AccountError, AccountEvent, AccountEventType, AccountKind,
     ErasureBlock, ErasureCase, ErasureFacts, ErasureRules,
@@ -21,7 +20,6 @@ use k911_aggregates::loan_application::{ApplicationStatus, LoanApplication};
 use k911_aggregates::support_ticket::{
     Requester, SupportTicketEvent, SupportTicketEventType, TicketKind,
 };
-use k911_aggregates::values::{Email, Phone};
 use k911_event_store::follower::{payload, BatchTx, Follower, FollowerError, Kind};
 use k911_event_store::keys::{KeyError, KeyStore, ERASED};
 use k911_event_store::log::RecordedEvent;
@@ -32,6 +30,7 @@ use uuid::Uuid;
 use crate::compliance::Compliance;
 use crate::error::{step_failed, StepFailure};
 use crate::execute::run_retrying;
+use crate::notify::registered_contacts;
 use crate::{CommandMeta, Error};
 
 /// What came of carrying out a deletion request.
@@ -263,31 +262,6 @@ impl ErasureProcess {
             .map_err(|error| step_failed(event, &Error::from_command(error)))
     }
 
-    /// The customer's registered contacts, sealed as their account holds them.
-    async fn contacts(
-        &self,
-        tx: &BatchTx<'_>,
-        event: &RecordedEvent,
-        customer_id: Uuid,
-    ) -> Result<
-        (
-            k911_aggregates::Sealed<Phone>,
-            Option<k911_aggregates::Sealed<Email>>,
-        ),
-        FollowerError,
-    > {
-        let registered = tx
-            .first_payload(Account::TYPE, &customer_id.to_string())
-            .await?;
-        match serde_json::from_value(registered) {
-            Ok(AccountEvent::CustomerRegistered { phone, email, .. }) => Ok((phone, email)),
-            _ => Err(FollowerError::bad_event(
-                event,
-                "customer without registration",
-            )),
-        }
-    }
-
     /// Tells the customer `text` by SMS and, if they gave one, by e-mail, once per event.
     async fn tell(
         &self,
@@ -297,7 +271,7 @@ impl ErasureProcess {
         text: String,
     ) -> Result<(), FollowerError> {
         let bad = |e: &dyn StepFailure| step_failed(event, e);
-        let (phone, email) = self.contacts(tx, event, customer_id).await?;
+        let (phone, email) = registered_contacts(tx, event, customer_id).await?;
         let sealed = self
             .keys
             .seal(customer_id, &text)
@@ -334,7 +308,7 @@ impl ErasureProcess {
         // What the development drivers recorded went to these addresses in clear: found while
         // the key still opens them (a replay after the erasure finds them erased, and nothing
         // left to delete).
-        let (phone, email) = self.contacts(tx, event, customer_id).await?;
+        let (phone, email) = registered_contacts(tx, event, customer_id).await?;
         let mut addresses = Vec::new();
         match self.keys.open(&phone).await {
             Ok(phone) => addresses.push(phone.as_str().to_string()),

@@ -34,6 +34,7 @@ use crate::credit;
 use crate::error::{step_failed, StepFailure};
 use crate::execute::run_retrying;
 use crate::metrics::JobLabels;
+use crate::notify::registered_contacts;
 use crate::otp::{Codes, OneTimeCode, OtpPurpose};
 use crate::payout::PayoutOutcome;
 use crate::payout::PayoutProvider;
@@ -250,13 +251,7 @@ impl LendingProcess {
         else {
             return Err(bad(&"application without submission"));
         };
-        let registered = tx
-            .first_payload(Account::TYPE, &customer_id.to_string())
-            .await?;
-        let Ok(AccountEvent::CustomerRegistered { phone, .. }) = serde_json::from_value(registered)
-        else {
-            return Err(bad(&"customer without registration"));
-        };
+        let (phone, _) = registered_contacts(tx, event, customer_id).await?;
         let mut loan = self.load(loan_id).await.map_err(|e| bad(&e))?;
         let existing = loan.terms().cloned();
         let (contract_number, pdn_percent) = match existing {
@@ -646,13 +641,7 @@ impl LendingProcess {
         if outbox::exists(tx.transaction(), message_id).await? {
             return Ok(());
         }
-        let registered = tx
-            .first_payload(Account::TYPE, &customer_id.to_string())
-            .await?;
-        let Ok(AccountEvent::CustomerRegistered { phone, .. }) = serde_json::from_value(registered)
-        else {
-            return Err(bad(&"customer without registration"));
-        };
+        let (phone, _) = registered_contacts(tx, event, customer_id).await?;
         let text = self
             .codes
             .keys

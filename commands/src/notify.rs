@@ -177,3 +177,30 @@ impl App {
             .collect())
     }
 }
+
+/// A customer's contacts as they registered them (their account's first event), sealed: where
+/// process managers send what they tell them.
+pub(crate) async fn registered_contacts(
+    tx: &k911_event_store::follower::BatchTx<'_>,
+    event: &k911_event_store::log::RecordedEvent,
+    customer_id: uuid::Uuid,
+) -> Result<
+    (
+        k911_aggregates::Sealed<Phone>,
+        Option<k911_aggregates::Sealed<Email>>,
+    ),
+    k911_event_store::follower::FollowerError,
+> {
+    use cqrs_es::Aggregate;
+    use k911_aggregates::account::{Account, AccountEvent};
+    let registered = tx
+        .first_payload(Account::TYPE, &customer_id.to_string())
+        .await?;
+    match serde_json::from_value(registered) {
+        Ok(AccountEvent::CustomerRegistered { phone, email, .. }) => Ok((phone, email)),
+        _ => Err(k911_event_store::follower::FollowerError::bad_event(
+            event,
+            "customer without registration",
+        )),
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cqrs_es::{Aggregate, AggregateError};
 use k911_aggregates::account::{
-    Account, AccountCommand, AccountError, AccountEvent, AccountKind, ApplicationOutcome,
+    Account, AccountCommand, AccountError, AccountKind, ApplicationOutcome,
 };
 use k911_aggregates::agent::Agent;
 use k911_aggregates::document::Document;
@@ -813,13 +813,7 @@ impl Follower for OnboardingProcess {
             }) => (customer_id, repeat),
             _ => return Err(bad(&"application without submission")),
         };
-        let registered = tx
-            .first_payload(Account::TYPE, &customer_id.to_string())
-            .await?;
-        let (phone, email) = match serde_json::from_value(registered) {
-            Ok(AccountEvent::CustomerRegistered { phone, email, .. }) => (phone, email),
-            _ => return Err(bad(&"customer without registration")),
-        };
+        let (phone, email) = crate::notify::registered_contacts(tx, event, customer_id).await?;
         let application_id: Uuid = event.aggregate_id.parse().map_err(|e| bad(&e))?;
         // An approval whose terms could not become a contract came back for a new decision: the
         // first one already opened the cabinet and freed the customer for the next application.

@@ -405,13 +405,7 @@ impl Reader {
     /// the log (up to half a second), and a person's copy of their data must hold their last
     /// request too.
     async fn subjects_caught_up(&self) -> Result<(), ReadError> {
-        let head: Option<i64> = self
-            .client()
-            .await?
-            .query_one("SELECT max(global_position) FROM events", &[])
-            .await?
-            .get(0);
-        if let Some(head) = head {
+        if let Some(head) = self.head().await? {
             self.followers
                 .wait_for_named(AuditSubjects.name(), head, self.wait)
                 .await?;

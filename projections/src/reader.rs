@@ -43,15 +43,19 @@ impl Reader {
         }
     }
 
-    /// Waits until the read models show everything committed so far.
-    pub async fn catch_up(&self) -> Result<(), ReadError> {
-        let head: Option<i64> = self
+    /// The log's last position (`None`: an empty log).
+    pub(crate) async fn head(&self) -> Result<Option<i64>, ReadError> {
+        Ok(self
             .client()
             .await?
             .query_one("SELECT max(global_position) FROM events", &[])
             .await?
-            .get(0);
-        if let Some(head) = head {
+            .get(0))
+    }
+
+    /// Waits until the read models show everything committed so far.
+    pub async fn catch_up(&self) -> Result<(), ReadError> {
+        if let Some(head) = self.head().await? {
             self.followers.wait_for(head, self.wait).await?;
         }
         Ok(())
