@@ -401,6 +401,8 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!("K911_PRODUCTION_CALENDAR: {e}"))?;
             }
         }
+        // One calendar: the days reminders keep the weekend's hours are the days not worked.
+        settings.reminders.calendar = settings.bureau.calendar.clone();
         settings.erasure = ErasureRules {
             deadline_days: self.erasure_deadline_days,
             retention_years: self.aml_retention_years,
@@ -500,6 +502,7 @@ pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Re
     let (app, reader, manual_clock) = config.app_and_clock(&db)?;
     let projector_tasks = app.followers.start();
     let dispatcher = app.start_effects_worker();
+    let session_listener = app.core.sessions.listen(&db);
     // Payout answers are polled every few seconds; a new day's accrual starts within as long.
     let scheduler = k911_http::jobs::start(
         app.clone(),
@@ -542,6 +545,7 @@ pub async fn serve(db: Database, config: &Config, args: ServeArgs) -> anyhow::Re
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     dispatcher.abort();
+    session_listener.abort();
     scheduler.abort();
     app.followers.shutdown();
     for task in projector_tasks {

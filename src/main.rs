@@ -220,8 +220,9 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let (app, reader, _) = cli.config.app_and_clock(&db)?;
             let started = std::time::Instant::now();
-            let visited = k911_http::jobs::loan_jobs(&app, &reader).await;
+            let mut visited = k911_http::jobs::loan_jobs(&app, &reader).await;
             let seconds = started.elapsed().as_secs_f64();
+            visited.active = usize::try_from(reader.active_loans().await?).unwrap_or_default();
             println!(
                 "{visited} in {seconds:.1} s ({:.0} loans/s)",
                 visited.active as f64 / seconds.max(f64::EPSILON)

@@ -240,6 +240,17 @@ impl LocalTimeZone {
         self.0
     }
 
+    /// The IANA names of every zone of every region, each once.
+    pub fn all_names() -> impl Iterator<Item = &'static str> {
+        let mut names: Vec<&'static str> = REGIONS
+            .iter()
+            .flat_map(|region| region.time_zones.iter().copied())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names.into_iter()
+    }
+
     /// The zone of the debtor's residence region (else registration region), or `asked` if
     /// given: it must then be one of that region's zones. A region spanning several zones needs
     /// `asked`. With no region at all (addresses as bare text, as before regions were asked),

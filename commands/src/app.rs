@@ -30,6 +30,7 @@ use crate::onboarding::{Onboarding, OnboardingProcess};
 use crate::otp::{Codes, OtpRules};
 use crate::payments::{ChannelSecrets, PaymentAssignment, Payments};
 use crate::profile::Profiles;
+use crate::sessions::SessionCache;
 use crate::social::{Oidc, OidcProvider};
 use crate::support::Support;
 
@@ -97,6 +98,8 @@ pub struct Core {
     pub ids: Arc<dyn IdGenerator>,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
+    /// Sessions checked lately; [`SessionCache::listen`] must run for it to keep any.
+    pub sessions: SessionCache,
 }
 
 /// The write side: the services, named after what they do, and what they share, with the log's
@@ -159,6 +162,7 @@ impl App {
         read_models: Vec<Arc<dyn Follower>>,
     ) -> Self {
         let keys = KeyStore::new(db.sqlx.clone(), master_key);
+        let sessions = SessionCache::default();
         let waker = Waker::default();
         let hook = waker.clone();
         db.appends
@@ -226,6 +230,7 @@ impl App {
         projections.push(Arc::new(ErasureProcess {
             accounts: accounts.clone(),
             keys: keys.clone(),
+            sessions: sessions.clone(),
             rules: settings.erasure,
         }));
         let followers = Followers::new(db.clone(), projections);
@@ -241,6 +246,7 @@ impl App {
             ids,
             settings,
             metrics: Arc::default(),
+            sessions,
         };
         let access = Access {
             core: core.clone(),

@@ -413,7 +413,8 @@ impl Access {
         })
     }
 
-    /// Who holds this bearer token, if it is valid now.
+    /// Who holds this bearer token, if it is valid now: from the sessions this instance checked
+    /// lately (see [`crate::sessions`]), else from PostgreSQL.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>, Error> {
         #[derive(sqlx::FromRow)]
         struct SessionRow {
@@ -422,22 +423,31 @@ impl Access {
             expires_at: DateTime<Utc>,
             revoked_at: Option<DateTime<Utc>>,
         }
+        let hash = token_hash(token);
+        let now = self.core.clock.now();
+        let cache = &self.core.sessions;
+        if let Some(principal) = cache.get(&hash, now) {
+            return Ok(Some(principal));
+        }
+        let read_at = cache.generation();
         let row: Option<SessionRow> = sqlx::query_as(
             "SELECT account_id, role, expires_at, revoked_at FROM auth_sessions WHERE token_hash = $1",
         )
-        .bind(token_hash(token))
+        .bind(&hash)
         .fetch_optional(&self.core.db.sqlx)
         .await?;
-        let now = self.core.clock.now();
-        Ok(match row {
-            Some(s) if s.revoked_at.is_none() && s.expires_at > now => {
-                s.role.parse().ok().map(|role| Principal {
-                    account_id: s.account_id,
-                    role,
-                })
-            }
-            _ => None,
-        })
+        let Some(s) = row.filter(|s| s.revoked_at.is_none() && s.expires_at > now) else {
+            return Ok(None);
+        };
+        let Ok(role) = s.role.parse() else {
+            return Ok(None);
+        };
+        let principal = Principal {
+            account_id: s.account_id,
+            role,
+        };
+        cache.keep(hash, principal.clone(), s.expires_at, read_at);
+        Ok(Some(principal))
     }
 
     /// Ends every session of the account but the one holding `token` (after a password change).
@@ -446,27 +456,26 @@ impl Access {
         account_id: Uuid,
         token: &str,
     ) -> Result<(), Error> {
-        sqlx::query(
-            "UPDATE auth_sessions SET revoked_at = $3
-              WHERE account_id = $1 AND token_hash <> $2 AND revoked_at IS NULL",
-        )
-        .bind(account_id)
-        .bind(token_hash(token))
-        .bind(self.core.clock.now())
-        .execute(&self.core.db.sqlx)
-        .await?;
+        sqlx::query(crate::sessions::END_OTHERS)
+            .bind(account_id)
+            .bind(token_hash(token))
+            .bind(self.core.clock.now())
+            .execute(&self.core.db.sqlx)
+            .await?;
+        self.core.sessions.forget_account(account_id);
         Ok(())
     }
 
     /// Ends the session of this token.
     pub async fn logout(&self, token: &str) -> Result<(), Error> {
-        sqlx::query(
-            "UPDATE auth_sessions SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(token_hash(token))
-        .bind(self.core.clock.now())
-        .execute(&self.core.db.sqlx)
-        .await?;
+        let ended: Option<Uuid> = sqlx::query_scalar(crate::sessions::END_ONE)
+            .bind(token_hash(token))
+            .bind(self.core.clock.now())
+            .fetch_optional(&self.core.db.sqlx)
+            .await?;
+        if let Some(account_id) = ended {
+            self.core.sessions.forget_account(account_id);
+        }
         Ok(())
     }
 }

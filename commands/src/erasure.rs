@@ -31,6 +31,7 @@ use crate::compliance::Compliance;
 use crate::error::{step_failed, StepFailure};
 use crate::execute::run_retrying;
 use crate::notify::registered_contacts;
+use crate::sessions::SessionCache;
 use crate::{CommandMeta, Error};
 
 /// What came of carrying out a deletion request.
@@ -158,6 +159,7 @@ pub const ERASURE: &str = "erasure";
 pub struct ErasureProcess {
     pub(crate) accounts: Arc<Cqrs<Account>>,
     pub(crate) keys: KeyStore,
+    pub(crate) sessions: SessionCache,
     pub(crate) rules: ErasureRules,
 }
 
@@ -353,6 +355,7 @@ impl ErasureProcess {
             .await?;
         KeyStore::destroy(client, customer_id, erased_at).await?;
         self.keys.forget(customer_id);
+        self.sessions.forget_account(customer_id);
         Ok(())
     }
 }
@@ -364,7 +367,8 @@ const ERASE_OUTSIDE_THE_LOG: &[&str] = &[
     "DELETE FROM customer_identities WHERE customer_id = $1",
     "DELETE FROM social_identities WHERE account_id = $1",
     "DELETE FROM account_logins WHERE account_id = $1",
-    "DELETE FROM auth_sessions WHERE account_id = $1",
+    // Every instance forgets the sessions when this commits.
+    crate::sessions::DELETE_ALL,
     "DELETE FROM otp_codes WHERE account_id = $1",
     "DELETE FROM oidc_flows WHERE account_id = $1",
     "DELETE FROM idempotency_keys WHERE scope = $1::uuid::text",

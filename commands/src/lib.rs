@@ -28,6 +28,7 @@ pub mod payout;
 mod pdf;
 pub mod profile;
 pub mod registry;
+pub mod sessions;
 pub mod smsru;
 pub mod social;
 pub mod statement;

@@ -173,6 +173,20 @@ crate::text_enum! {
     }
 }
 
+/// The claim of [`claim`]: `$1` how many, `$2` the lease in seconds, `$3` the kind. It seeks the
+/// kind's due effects through `effects_due` (kind first), whatever waits in other lanes.
+pub const CLAIM: &str = "
+UPDATE effects e
+   SET attempts = e.attempts + 1,
+       leased_until = now() + make_interval(secs => $2)
+  FROM (SELECT id FROM effects
+         WHERE status = 'pending' AND kind = $3 AND next_attempt_at <= now()
+           AND (leased_until IS NULL OR leased_until <= now())
+         ORDER BY next_attempt_at, created_at, id
+         LIMIT $1 FOR UPDATE SKIP LOCKED) due
+ WHERE e.id = due.id
+RETURNING e.id, e.request, e.attempts";
+
 /// Takes up to `limit` due effects for `lease` in one short statement (its own transaction): no
 /// transaction stays open while they are performed. `SKIP LOCKED` and the lease let several
 /// workers share the outbox; a worker that dies leaves its effects to be taken again once the
@@ -184,19 +198,7 @@ pub async fn claim(
     lease: std::time::Duration,
 ) -> Result<Vec<Claimed>, tokio_postgres::Error> {
     let rows = client
-        .query(
-            "UPDATE effects e
-                SET attempts = e.attempts + 1,
-                    leased_until = now() + make_interval(secs => $2)
-               FROM (SELECT id FROM effects
-                      WHERE status = 'pending' AND kind = $3 AND next_attempt_at <= now()
-                        AND (leased_until IS NULL OR leased_until <= now())
-                      ORDER BY next_attempt_at, created_at, id
-                      LIMIT $1 FOR UPDATE SKIP LOCKED) due
-              WHERE e.id = due.id
-          RETURNING e.id, e.request, e.attempts",
-            &[&limit, &lease.as_secs_f64(), &kind],
-        )
+        .query(CLAIM, &[&limit, &lease.as_secs_f64(), &kind])
         .await?;
     Ok(rows
         .iter()

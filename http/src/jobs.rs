@@ -27,7 +27,8 @@ pub struct Visited {
     pub payouts: usize,
     pub refunds: usize,
     /// Active loans the daily close covered (their charges are derived to the day; only a turn
-    /// of their course is recorded).
+    /// of their course is recorded): counted by `k911 jobs run` for its report, not by the
+    /// scheduler.
     pub active: usize,
     /// Loans whose fall overdue (and the charges up to it) was recorded.
     pub fell_overdue: usize,
@@ -78,7 +79,6 @@ pub async fn loan_jobs(app: &App, reader: &Reader) -> Visited {
     let reminders = &app.core.settings.reminders;
     match reader.due_loans(moscow_date(now), now, reminders).await {
         Ok(due) => {
-            visited.active = usize::try_from(due.active).unwrap_or_default();
             visited.fell_overdue = due.falling_overdue.len();
             visited.reminded = due.overdue.len();
             visited.lapsed_offers = due.lapsed_offers.len();

@@ -585,6 +585,15 @@ COMMENT ON COLUMN read.loans.time_zone IS
     'The borrower''s local time zone (IANA): reminders keep 230-FZ quiet hours in it.';
 CREATE INDEX IF NOT EXISTS loans_customer ON read.loans (customer_id, offered_at);
 CREATE INDEX IF NOT EXISTS loans_status ON read.loans (status);
+-- The scheduler's lists (`Reader::due_loans`, `pending_refunds`), read every few seconds: each
+-- finds its few loans without reading the book.
+CREATE INDEX IF NOT EXISTS loans_falling_due ON read.loans (due_on)
+    WHERE status = 'active' AND overdue_since IS NULL;
+CREATE INDEX IF NOT EXISTS loans_to_remind
+    ON read.loans (time_zone, (coalesce(last_reminder_at, '-infinity')))
+    WHERE status = 'active' AND overdue_since IS NOT NULL;
+CREATE INDEX IF NOT EXISTS loans_refund_pending ON read.loans (loan_id)
+    WHERE refund_status = 'pending';
 COMMENT ON TABLE read.loans IS 'Loans from offer to repayment, with what is owed now.';
 COMMENT ON COLUMN read.loans.loan_id IS 'The Loan aggregate''s id.';
 COMMENT ON COLUMN read.loans.application_id IS 'The approved application the offer came from.';
@@ -1097,8 +1106,8 @@ pub async fn pending_refunds(
 ) -> Result<Vec<LoanRow>, tokio_postgres::Error> {
     let rows = client
         .query(
-            &format!("{SELECT_LOAN} WHERE l.refund_status = $1 ORDER BY l.loan_id"),
-            &[&RefundState::Pending],
+            &format!("{SELECT_LOAN} WHERE l.refund_status = 'pending' ORDER BY l.loan_id"),
+            &[],
         )
         .await?;
     Ok(rows.iter().map(LoanRow::from_row).collect())
@@ -1312,12 +1321,26 @@ impl LoanView {
     }
 }
 
+/// Active loans past their due day (`$1`) whose fall overdue is not recorded yet. This list and
+/// [`TO_REMIND`] are read by the scheduler every few seconds, each through a partial index of
+/// its own (`loans_falling_due`, `loans_to_remind`), so that it finds its few loans without
+/// reading the book; the states are literals, for the planner to match the indexes.
+pub const FALLING_OVERDUE: &str = "
+SELECT loan_id FROM read.loans
+ WHERE status = 'active' AND overdue_since IS NULL AND due_on < $1
+ ORDER BY loan_id";
+
+/// Overdue loans of the time zones `$1` not reminded since `$2`.
+pub const TO_REMIND: &str = "
+SELECT loan_id FROM read.loans
+ WHERE status = 'active' AND overdue_since IS NOT NULL AND time_zone = ANY($1)
+   AND coalesce(last_reminder_at, '-infinity') <= $2
+ ORDER BY loan_id";
+
 /// The loans the daily jobs should visit, as the loan book shows them. It may lag, which only
 /// delays a visit: what happens to a loan is decided by the loan itself.
 #[derive(Debug, Clone, Default)]
 pub struct DueLoans {
-    /// Active loans: the book the close covers.
-    pub active: i64,
     /// Active loans past their due date whose fall overdue is not recorded yet: the one turn of
     /// the charges the close records (the days between are derived, [`LoanRow::owed_on`]).
     pub falling_overdue: Vec<Uuid>,
@@ -1388,6 +1411,20 @@ impl Reader {
         Ok(loans.into_iter().map(|row| row.loan_id).collect())
     }
 
+    /// How many loans are active: the book the daily close covers (for `k911 jobs run`'s report;
+    /// the scheduler does not count it every few seconds).
+    pub async fn active_loans(&self) -> Result<i64, ReadError> {
+        Ok(self
+            .client()
+            .await?
+            .query_one(
+                "SELECT count(*) FROM read.loans WHERE status = 'active'",
+                &[],
+            )
+            .await?
+            .get(0))
+    }
+
     /// The loans the daily jobs should visit on `today` (Moscow) at `now`: overdue ones only
     /// where `reminders` let a message go at this hour of the debtor's time zone, and only if
     /// their last reminder is as old as the product's pace (the loan still decides what the law
@@ -1401,41 +1438,21 @@ impl Reader {
     ) -> Result<DueLoans, ReadError> {
         let client = self.client().await?;
         let ids = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|row| row.get(0)).collect();
-        let active: i64 = client
-            .query_one(
-                "SELECT count(*) FROM read.loans WHERE status = $1",
-                &[&LoanState::Active],
-            )
-            .await?
-            .get(0);
         let falling_overdue = client
-            .query(
-                "SELECT loan_id FROM read.loans WHERE status = $1 AND due_on < $2
-                    AND overdue_since IS NULL ORDER BY loan_id",
-                &[&LoanState::Active, &today],
-            )
+            .query_typed(FALLING_OVERDUE, &[(&today, Type::DATE)])
             .await?;
-        // The few time zones of the overdue book, and of those the ones in hours now.
-        let zones = client
-            .query(
-                "SELECT DISTINCT time_zone FROM read.loans WHERE status = $1 AND due_on < $2",
-                &[&LoanState::Active, &today],
-            )
-            .await?;
-        let in_hours: Vec<String> = zones
-            .iter()
-            .map(|row| row.get::<_, String>(0))
+        let in_hours: Vec<&str> = LocalTimeZone::all_names()
             .filter(|zone| {
                 LocalTimeZone::parse(zone).is_ok_and(|zone| reminders.in_hours(now, zone))
             })
             .collect();
         let rested = now - chrono::Duration::hours(reminders.min_interval_hours);
+        // Overdue as the book shows it: a loan falling overdue in this very run is reminded in
+        // the next one, once its fall is recorded (quiet hours keep both at night anyway).
         let overdue = client
-            .query(
-                "SELECT loan_id FROM read.loans WHERE status = $1 AND due_on < $2
-                    AND time_zone = ANY($3)
-                    AND (last_reminder_at IS NULL OR last_reminder_at <= $4) ORDER BY loan_id",
-                &[&LoanState::Active, &today, &in_hours, &rested],
+            .query_typed(
+                TO_REMIND,
+                &[(&in_hours, Type::TEXT_ARRAY), (&rested, Type::TIMESTAMPTZ)],
             )
             .await?;
         let lapsed_offers = client
@@ -1446,7 +1463,6 @@ impl Reader {
             )
             .await?;
         Ok(DueLoans {
-            active,
             falling_overdue: ids(falling_overdue),
             overdue: ids(overdue),
             lapsed_offers: ids(lapsed_offers),

@@ -262,3 +262,32 @@ async fn one_address_is_held_to_its_limit_of_login_attempts() {
         .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
 }
+
+/// Each instance keeps the sessions it has checked (`commands/src/sessions.rs`); a logout through
+/// one instance is refused by the other as soon as its end is announced (NOTIFY at the logout's
+/// commit), not when the kept entry would be asked again a minute later.
+#[tokio::test]
+async fn a_session_ended_through_one_instance_is_refused_by_the_other_at_once() {
+    let one = TestApp::spawn().await;
+    let two = one.another_instance().await;
+    let token = one.staff("anna@k911.ru", Role::Support).await;
+    const QUEUE: &str = "/api/v1/staff/support/queue";
+    // Checked, and kept, by both instances.
+    for app in [&one, &two, &one, &two] {
+        assert_eq!(app.get_as(&token, QUEUE).await.status, StatusCode::OK);
+    }
+    let out = one.post_as(&token, "/api/v1/auth/logout", None).await;
+    assert!(out.status.is_success(), "{:#}", out.body);
+    assert_eq!(
+        one.get_as(&token, QUEUE).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while two.get_as(&token, QUEUE).await.status != StatusCode::UNAUTHORIZED {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance still takes the ended session"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

@@ -199,6 +199,7 @@ impl TestApp {
             .await
             .expect("projectors start");
         tasks.push(app.start_effects_worker());
+        tasks.push(app.core.sessions.listen(&app.core.db));
         let config = k911_http::HttpConfig {
             cors_origins: vec!["https://k911.ru".to_string()],
             contacts: k911_http::Contacts {

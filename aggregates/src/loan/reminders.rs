@@ -3,14 +3,16 @@
 //! at night: on working days from 22:00 to 08:00, on weekends and holidays from 20:00 to 09:00,
 //! in the debtor's local time (the time zone of their residence or registration region, kept on
 //! the loan). The defaults below are the law's; a deployment may configure others (a stricter
-//! product policy, this year's holidays).
+//! product policy). Which days are working days is the production calendar's answer, the same
+//! one the credit-bureau deadlines count by: a day off moved by the government's decree (2 and 11
+//! May 2026) has the weekend's hours, a Saturday worked in its place the working day's.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::regions::LocalTimeZone;
-use crate::working_days::STATUTORY_HOLIDAYS;
+use crate::working_days::ProductionCalendar;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReminderRules {
@@ -24,8 +26,10 @@ pub struct ReminderRules {
     pub working_day_hours: (u32, u32),
     /// ...and on weekends and public holidays.
     pub day_off_hours: (u32, u32),
-    /// Public holidays (month, day) besides Saturdays and Sundays.
-    pub holidays: Vec<(u32, u32)>,
+    /// Which days are worked: configured with the bureau's (`K911_PRODUCTION_CALENDAR`), not
+    /// with these limits.
+    #[serde(skip)]
+    pub calendar: ProductionCalendar,
     /// The product's own pace: the least time between two reminders.
     pub min_interval_hours: i64,
 }
@@ -38,9 +42,7 @@ impl Default for ReminderRules {
             per_month: 16,
             working_day_hours: (8, 22),
             day_off_hours: (9, 20),
-            // Labour Code art. 112: New Year holidays, 23 February, 8 March, 1 and 9 May,
-            // 12 June, 4 November.
-            holidays: STATUTORY_HOLIDAYS.to_vec(),
+            calendar: ProductionCalendar::default(),
             min_interval_hours: 6,
         }
     }
@@ -56,18 +58,13 @@ impl ReminderRules {
         Self::local(at, zone).date_naive()
     }
 
-    fn day_off(&self, day: NaiveDate) -> bool {
-        matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
-            || self.holidays.contains(&(day.month(), day.day()))
-    }
-
     /// Whether `at` falls within the hours messages may be sent to a debtor in `zone`.
     pub fn in_hours(&self, at: DateTime<Utc>, zone: LocalTimeZone) -> bool {
         let local = Self::local(at, zone);
-        let (from, to) = if self.day_off(local.date_naive()) {
-            self.day_off_hours
-        } else {
+        let (from, to) = if self.calendar.is_working_day(local.date_naive()) {
             self.working_day_hours
+        } else {
+            self.day_off_hours
         };
         (from..to).contains(&local.hour())
     }
@@ -142,6 +139,35 @@ mod tests {
         assert!(!rules.in_hours(msk(2026, 11, 4, 8, 30), MSK));
         assert!(!rules.in_hours(msk(2026, 11, 4, 21, 0), MSK));
         assert!(rules.in_hours(msk(2026, 11, 4, 19, 59), MSK));
+    }
+
+    /// The decree's days count, not only art. 112's dates: Thursday 31 December 2026 and Monday
+    /// 11 May 2026 are days off by decree No. 1466; a Saturday a decree makes a working day has
+    /// the working day's hours.
+    #[test]
+    fn days_off_and_working_saturdays_come_from_the_production_calendar() {
+        let rules = ReminderRules::default();
+        assert!(rules.in_hours(msk(2026, 12, 30, 8, 30), MSK));
+        assert!(!rules.in_hours(msk(2026, 12, 31, 8, 30), MSK));
+        assert!(!rules.in_hours(msk(2026, 12, 31, 20, 30), MSK));
+        assert!(!rules.in_hours(msk(2026, 5, 11, 21, 0), MSK));
+        assert!(rules.in_hours(msk(2026, 5, 12, 21, 0), MSK));
+
+        let mut calendar = ProductionCalendar::default();
+        calendar
+            .set_year(crate::working_days::CalendarYear {
+                year: 2027,
+                days_off: vec![],
+                // Saturday 6 November 2027.
+                working_weekends: vec![NaiveDate::from_ymd_opt(2027, 11, 6).unwrap()],
+            })
+            .unwrap();
+        let rules = ReminderRules {
+            calendar,
+            ..ReminderRules::default()
+        };
+        assert!(rules.in_hours(msk(2027, 11, 6, 8, 30), MSK));
+        assert!(!rules.in_hours(msk(2027, 11, 13, 8, 30), MSK));
     }
 
     #[test]
