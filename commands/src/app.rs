@@ -96,7 +96,8 @@ pub struct Core {
     pub keys: KeyStore,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
-    pub settings: Settings,
+    /// Behind an `Arc`: every service holds the core, and handlers take services by value.
+    pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
     /// Sessions checked lately; [`SessionCache::listen`] must run for it to keep any.
     pub sessions: SessionCache,
@@ -244,7 +245,7 @@ impl App {
             keys: keys.clone(),
             clock,
             ids,
-            settings,
+            settings: Arc::new(settings),
             metrics: Arc::default(),
             sessions,
         };

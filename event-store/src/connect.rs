@@ -3,6 +3,7 @@
 //! Two pools on purpose: postgres-es speaks sqlx, while the projectors use tokio-postgres (the
 //! product owner's choice for read models). They never share a transaction.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool as PgPool, RecyclingMethod};
@@ -21,7 +22,7 @@ pub struct Database {
     pub pg: PgPool,
     /// The writers that append events (group commit).
     pub appends: GroupCommit,
-    url: String,
+    url: Arc<str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +109,7 @@ impl Database {
             appends: GroupCommit::start(sqlx.clone()),
             sqlx,
             pg,
-            url: url.to_string(),
+            url: url.into(),
         })
     }
 

@@ -111,9 +111,12 @@ impl std::fmt::Debug for MasterKey {
 /// A subject key as the cache keeps it: the key, and when it was read.
 type CachedKey = ([u8; KEY_LEN], Instant);
 
-/// Seals and opens personal data, creating subject keys on first use.
+/// Seals and opens personal data, creating subject keys on first use. Cheap to clone (one
+/// `Arc`): every request's handlers hold a copy, and its ciphers are a few hundred bytes.
 #[derive(Clone)]
-pub struct KeyStore {
+pub struct KeyStore(Arc<Keys>);
+
+pub struct Keys {
     pool: PgPool,
     master: XChaCha20Poly1305,
     lookup: Hmac<Sha256>,
@@ -131,6 +134,14 @@ pub struct KeyStore {
     refill: Arc<tokio::sync::Mutex<()>>,
 }
 
+impl std::ops::Deref for KeyStore {
+    type Target = Keys;
+
+    fn deref(&self) -> &Keys {
+        &self.0
+    }
+}
+
 impl KeyStore {
     pub fn new(pool: PgPool, master: &MasterKey) -> Self {
         // A separate key for lookup hashes, derived so that the master key is never used twice.
@@ -140,7 +151,7 @@ impl KeyStore {
         let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(&master.0).expect("any key length");
         derive.update(b"k911 stored answers key v1");
         let answers_key = derive.finalize().into_bytes();
-        Self {
+        Self(Arc::new(Keys {
             pool,
             master: XChaCha20Poly1305::new((&master.0).into()),
             lookup: <Hmac<Sha256> as Mac>::new_from_slice(&lookup_key).expect("any key length"),
@@ -149,7 +160,7 @@ impl KeyStore {
             shredded: Arc::default(),
             fresh: Arc::default(),
             refill: Arc::default(),
-        }
+        }))
     }
 
     /// A new subject whose key is already stored, so sealing its data writes nothing more.
