@@ -402,7 +402,7 @@ impl Config {
             }
         }
         // One calendar: the days reminders keep the weekend's hours are the days not worked.
-        settings.reminders.calendar = settings.bureau.calendar.clone();
+        settings.reminders.calendar = std::sync::Arc::new(settings.bureau.calendar.clone());
         settings.erasure = ErasureRules {
             deadline_days: self.erasure_deadline_days,
             retention_years: self.aml_retention_years,

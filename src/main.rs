@@ -219,10 +219,12 @@ async fn main() -> anyhow::Result<()> {
             command: JobsCommand::Run,
         } => {
             let (app, reader, _) = cli.config.app_and_clock(&db)?;
+            // The book the close covers: counted before it closes any.
+            let active = usize::try_from(reader.active_loans().await?).unwrap_or_default();
             let started = std::time::Instant::now();
             let mut visited = k911_http::jobs::loan_jobs(&app, &reader).await;
             let seconds = started.elapsed().as_secs_f64();
-            visited.active = usize::try_from(reader.active_loans().await?).unwrap_or_default();
+            visited.active = active;
             println!(
                 "{visited} in {seconds:.1} s ({:.0} loans/s)",
                 visited.active as f64 / seconds.max(f64::EPSILON)

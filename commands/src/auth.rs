@@ -10,7 +10,6 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use k911_aggregates::account::{Account, AccountCommand, AccountKind};
 use k911_aggregates::values::{Email, Phone, Role};
 use k911_event_store::credentials;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::onboarding::email_key;
@@ -21,6 +20,7 @@ use k911_event_store::store::{Cqrs, Store};
 
 use crate::app::Core;
 use crate::otp::Codes;
+use crate::sessions::token_hash;
 use crate::social::Oidc;
 use crate::{CommandMeta, Error, Written};
 
@@ -91,10 +91,6 @@ fn verify_against_nothing(password: &str) {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let hash = DUMMY.get_or_init(|| hash_password("k911 timing equaliser"));
     let _ = verify_password(password, hash);
-}
-
-fn token_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
 }
 
 /// Who may do what: staff and customer logins, one-time codes, sessions, linked social

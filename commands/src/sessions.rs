@@ -7,11 +7,14 @@
 //! (the statements below), delivered to every instance when that statement's transaction commits; each
 //! instance's listener then forgets the account's sessions, and the instance that ended it has
 //! already forgotten them. So another instance may accept a token for the moment the notification
-//! takes to arrive (milliseconds, as it takes for any write to be read there), never longer while
-//! its listener is connected. Without a listener (before it connects, after it fails) nothing is
-//! cached and every check asks PostgreSQL; a reconnected listener starts from an empty cache, as
-//! notifications sent meanwhile are lost. Expiry is checked on every use against the service's
-//! clock, and an entry is asked again after [`RECHECK_AFTER`] whatever happens.
+//! takes to arrive (milliseconds, as it takes for any write to be read there) while its listener
+//! is connected. Without a listener (before it connects, after it fails) nothing is cached and
+//! every check asks PostgreSQL; once it listens again the cache starts empty and no check begun
+//! before may keep what it read, as notifications sent meanwhile are lost. The listener's
+//! connection sends TCP keepalives, so a silently dead one is noticed within
+//! [`KEEPALIVE_IDLE`] + [`KEEPALIVE_INTERVAL`] × [`KEEPALIVE_RETRIES`]. Expiry is checked on every
+//! use against the service's clock, and an entry is asked again after [`RECHECK_AFTER`] whatever
+//! happens: the most a lost notification could cost.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use k911_event_store::connect::Database;
+use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
@@ -54,11 +58,20 @@ SELECT pg_notify('k911_sessions', $1::uuid::text)";
 
 /// An entry is asked of PostgreSQL again after this long, should a notification ever be missed.
 const RECHECK_AFTER: Duration = Duration::from_secs(60);
-/// At most so many sessions are kept; past that, new ones are checked every time until old ones
-/// age out.
+/// At most so many sessions are kept; past that the cache starts empty again.
 const CAPACITY: usize = 50_000;
 /// Between two connection attempts of the listener.
 const RETRY: Duration = Duration::from_secs(1);
+/// The listener's keepalives: a connection that died without a word (a failover, a cut cable)
+/// is noticed within 10 + 3 × 5 s, and the cache stops keeping sessions.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// How a session's token is stored and looked up: its SHA-256 (the token itself is never kept).
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
 
 struct Cached {
     principal: Principal,
@@ -117,10 +130,8 @@ impl SessionCache {
             return;
         }
         if entries.len() >= CAPACITY {
-            entries.retain(|_, c| c.checked.elapsed() < RECHECK_AFTER);
-            if entries.len() >= CAPACITY {
-                return;
-            }
+            // Rarely: emptied at once rather than searched for old entries on every miss.
+            entries.clear();
         }
         entries.insert(
             token_hash,
@@ -153,6 +164,11 @@ impl SessionCache {
         }
     }
 
+    /// Whether the listener is connected and entries are kept.
+    pub fn is_listening(&self) -> bool {
+        self.0.listening.load(Ordering::Acquire)
+    }
+
     /// LISTENs for ended sessions on a connection of its own, reconnecting after a failure,
     /// until the task is aborted. The cache keeps entries only while it listens.
     pub fn listen(&self, db: &Database) -> JoinHandle<()> {
@@ -171,7 +187,11 @@ impl SessionCache {
 
     async fn listen_once(&self, url: &str) -> Result<(), tokio_postgres::Error> {
         let mut config: tokio_postgres::Config = url.parse()?;
-        config.application_name("k911 session listener");
+        config
+            .application_name("k911 session listener")
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES);
         let (client, mut connection) = config.connect(NoTls).await?;
         // The connection must be polled for notifications to arrive; LISTEN is sent meanwhile.
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -184,6 +204,8 @@ impl SessionCache {
                 done = &mut listen, if !listening => {
                     done?;
                     listening = true;
+                    // A check that read a session before this moment may have missed its end.
+                    self.forget_all();
                     self.0.listening.store(true, Ordering::Release);
                 }
                 message = futures::StreamExt::next(&mut messages) => match message {
@@ -255,6 +277,29 @@ mod tests {
         cache.forget_account(id);
         cache.keep(b"t".to_vec(), borrower(id), at(12), read_at);
         assert_eq!(cache.get(b"t", at(11)), None);
+    }
+
+    /// A check begun while the listener was away (its session's end may have been announced
+    /// then, unheard) keeps nothing once the listener is back.
+    #[test]
+    fn a_read_begun_before_the_listener_connected_is_not_kept() {
+        let cache = SessionCache::default();
+        let read_at = cache.generation();
+        // What `listen_once` does once LISTEN is in place.
+        cache.forget_all();
+        cache.0.listening.store(true, Ordering::Release);
+        cache.keep(b"t".to_vec(), borrower(Uuid::new_v4()), at(12), read_at);
+        assert_eq!(cache.get(b"t", at(11)), None);
+    }
+
+    #[test]
+    fn every_statement_that_ends_sessions_announces_it_on_the_channel() {
+        for statement in [END_ONE, END_OTHERS, DELETE_ALL] {
+            assert!(
+                statement.contains(&format!("pg_notify('{CHANNEL}'")),
+                "{statement}"
+            );
+        }
     }
 
     #[test]

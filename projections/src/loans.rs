@@ -589,9 +589,10 @@ CREATE INDEX IF NOT EXISTS loans_status ON read.loans (status);
 -- finds its few loans without reading the book.
 CREATE INDEX IF NOT EXISTS loans_falling_due ON read.loans (due_on)
     WHERE status = 'active' AND overdue_since IS NULL;
-CREATE INDEX IF NOT EXISTS loans_to_remind
-    ON read.loans (time_zone, (coalesce(last_reminder_at, '-infinity')))
-    WHERE status = 'active' AND overdue_since IS NOT NULL;
+CREATE INDEX IF NOT EXISTS loans_never_reminded ON read.loans (time_zone, due_on)
+    WHERE status = 'active' AND last_reminder_at IS NULL;
+CREATE INDEX IF NOT EXISTS loans_reminded ON read.loans (time_zone, last_reminder_at)
+    WHERE status = 'active';
 CREATE INDEX IF NOT EXISTS loans_refund_pending ON read.loans (loan_id)
     WHERE refund_status = 'pending';
 COMMENT ON TABLE read.loans IS 'Loans from offer to repayment, with what is owed now.';
@@ -1322,19 +1323,23 @@ impl LoanView {
 }
 
 /// Active loans past their due day (`$1`) whose fall overdue is not recorded yet. This list and
-/// [`TO_REMIND`] are read by the scheduler every few seconds, each through a partial index of
-/// its own (`loans_falling_due`, `loans_to_remind`), so that it finds its few loans without
+/// [`TO_REMIND`] are read by the scheduler every few seconds, each through partial indexes of
+/// its own (`loans_falling_due`; `loans_never_reminded`, `loans_reminded`), so that it finds its few loans without
 /// reading the book; the states are literals, for the planner to match the indexes.
 pub const FALLING_OVERDUE: &str = "
 SELECT loan_id FROM read.loans
  WHERE status = 'active' AND overdue_since IS NULL AND due_on < $1
  ORDER BY loan_id";
 
-/// Overdue loans of the time zones `$1` not reminded since `$2`.
+/// Active loans past their due day (`$3`) of the time zones `$1` not reminded since `$2` (the
+/// loan decides whether it is overdue and may be reminded): those never reminded, through
+/// `loans_never_reminded`, and those reminded before, through `loans_reminded`.
 pub const TO_REMIND: &str = "
 SELECT loan_id FROM read.loans
- WHERE status = 'active' AND overdue_since IS NOT NULL AND time_zone = ANY($1)
-   AND coalesce(last_reminder_at, '-infinity') <= $2
+ WHERE status = 'active' AND last_reminder_at IS NULL AND time_zone = ANY($1) AND due_on < $3
+UNION ALL
+SELECT loan_id FROM read.loans
+ WHERE status = 'active' AND last_reminder_at <= $2 AND time_zone = ANY($1) AND due_on < $3
  ORDER BY loan_id";
 
 /// The loans the daily jobs should visit, as the loan book shows them. It may lag, which only
@@ -1447,12 +1452,14 @@ impl Reader {
             })
             .collect();
         let rested = now - chrono::Duration::hours(reminders.min_interval_hours);
-        // Overdue as the book shows it: a loan falling overdue in this very run is reminded in
-        // the next one, once its fall is recorded (quiet hours keep both at night anyway).
         let overdue = client
             .query_typed(
                 TO_REMIND,
-                &[(&in_hours, Type::TEXT_ARRAY), (&rested, Type::TIMESTAMPTZ)],
+                &[
+                    (&in_hours, Type::TEXT_ARRAY),
+                    (&rested, Type::TIMESTAMPTZ),
+                    (&today, Type::DATE),
+                ],
             )
             .await?;
         let lapsed_offers = client

@@ -276,6 +276,12 @@ async fn a_session_ended_through_one_instance_is_refused_by_the_other_at_once() 
     for app in [&one, &two, &one, &two] {
         assert_eq!(app.get_as(&token, QUEUE).await.status, StatusCode::OK);
     }
+    let hash = k911_commands::sessions::token_hash(&token);
+    let kept = |app: &TestApp| {
+        use k911_commands::clock::Clock;
+        app.app.core.sessions.get(&hash, app.clock.now()).is_some()
+    };
+    assert!(kept(&one) && kept(&two));
     let out = one.post_as(&token, "/api/v1/auth/logout", None).await;
     assert!(out.status.is_success(), "{:#}", out.body);
     assert_eq!(

@@ -881,11 +881,12 @@ async fn the_schedulers_lists_read_their_own_loans_not_the_book() {
         sqlx::query_scalar(&explain(k911_projections::loans::TO_REMIND))
             .bind(vec!["Europe/Moscow".to_string()])
             .bind(rested)
+            .bind(today)
             .fetch_one(&app.db.sqlx)
             .await
             .unwrap();
-    assert!(
-        to_remind.to_string().contains("loans_to_remind"),
-        "{to_remind}"
-    );
+    let plan = to_remind.to_string();
+    assert!(plan.contains("loans_never_reminded"), "{plan}");
+    assert!(plan.contains("loans_reminded"), "{plan}");
+    assert!(!plan.contains("Seq Scan"), "{plan}");
 }

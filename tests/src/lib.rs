@@ -200,6 +200,15 @@ impl TestApp {
             .expect("projectors start");
         tasks.push(app.start_effects_worker());
         tasks.push(app.core.sessions.listen(&app.core.db));
+        // As a running service would be: sessions are kept from the first request on.
+        let listening = std::time::Instant::now();
+        while !app.core.sessions.is_listening() {
+            assert!(
+                listening.elapsed() < Duration::from_secs(30),
+                "the session listener did not connect"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let config = k911_http::HttpConfig {
             cors_origins: vec!["https://k911.ru".to_string()],
             contacts: k911_http::Contacts {

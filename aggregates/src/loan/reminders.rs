@@ -4,8 +4,11 @@
 //! in the debtor's local time (the time zone of their residence or registration region, kept on
 //! the loan). The defaults below are the law's; a deployment may configure others (a stricter
 //! product policy). Which days are working days is the production calendar's answer, the same
-//! one the credit-bureau deadlines count by: a day off moved by the government's decree (2 and 11
-//! May 2026) has the weekend's hours, a Saturday worked in its place the working day's.
+//! one the credit-bureau deadlines count by: a day off moved by the government's decree (9
+//! January, 9 March, 11 May and 31 December 2026) has the weekend's hours, a Saturday worked in
+//! its place the working day's.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
@@ -14,7 +17,10 @@ use serde::{Deserialize, Serialize};
 use crate::regions::LocalTimeZone;
 use crate::working_days::ProductionCalendar;
 
+// Unknown fields refused: `holidays`, which older configurations set, is the production
+// calendar's now, and silently ignoring it would hide that.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReminderRules {
     /// Art. 7 part 3 point 3 (b): at most so many messages a day...
     pub per_day: usize,
@@ -29,7 +35,7 @@ pub struct ReminderRules {
     /// Which days are worked: configured with the bureau's (`K911_PRODUCTION_CALENDAR`), not
     /// with these limits.
     #[serde(skip)]
-    pub calendar: ProductionCalendar,
+    pub calendar: Arc<ProductionCalendar>,
     /// The product's own pace: the least time between two reminders.
     pub min_interval_hours: i64,
 }
@@ -42,7 +48,7 @@ impl Default for ReminderRules {
             per_month: 16,
             working_day_hours: (8, 22),
             day_off_hours: (9, 20),
-            calendar: ProductionCalendar::default(),
+            calendar: Arc::default(),
             min_interval_hours: 6,
         }
     }
@@ -163,7 +169,7 @@ mod tests {
             })
             .unwrap();
         let rules = ReminderRules {
-            calendar,
+            calendar: Arc::new(calendar),
             ..ReminderRules::default()
         };
         assert!(rules.in_hours(msk(2027, 11, 6, 8, 30), MSK));
