@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use k911_event_store::connect::Database;
+use k911_event_store::listen::listen;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 use crate::auth::Principal;
@@ -192,32 +192,15 @@ impl SessionCache {
             .keepalives_idle(KEEPALIVE_IDLE)
             .keepalives_interval(KEEPALIVE_INTERVAL)
             .keepalives_retries(KEEPALIVE_RETRIES);
-        let (client, mut connection) = config.connect(NoTls).await?;
-        // The connection must be polled for notifications to arrive; LISTEN is sent meanwhile.
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        let statement = format!("LISTEN {CHANNEL}");
-        let listen = client.batch_execute(&statement);
-        tokio::pin!(listen);
-        let mut listening = false;
-        loop {
-            tokio::select! {
-                done = &mut listen, if !listening => {
-                    done?;
-                    listening = true;
-                    // A check that read a session before this moment may have missed its end.
-                    self.forget_all();
-                    self.0.listening.store(true, Ordering::Release);
-                }
-                message = futures::StreamExt::next(&mut messages) => match message {
-                    Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
-                        self.on_notice(n.payload())
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(e),
-                    None => return Ok(()),
-                },
-            }
-        }
+        let listening = || {
+            // A check that read a session before this moment may have missed its end.
+            self.forget_all();
+            self.0.listening.store(true, Ordering::Release);
+        };
+        listen(&config, CHANNEL, listening, |payload| {
+            self.on_notice(payload)
+        })
+        .await
     }
 }
 

@@ -901,27 +901,14 @@ impl Inner {
     async fn listen_once(&self) -> Result<(), FollowerError> {
         let mut config: tokio_postgres::Config = self.db.url().parse()?;
         config.application_name("k911 listener");
-        let (client, mut connection) = config.connect(NoTls).await?;
-        // The connection must be polled for notifications to arrive; LISTEN is sent meanwhile.
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        let statement = format!("LISTEN {CHANNEL}");
-        let listen = client.batch_execute(&statement);
-        tokio::pin!(listen);
-        let mut listening = false;
-        loop {
-            tokio::select! {
-                done = &mut listen, if !listening => {
-                    done?;
-                    listening = true;
-                }
-                message = futures::StreamExt::next(&mut messages) => match message {
-                    Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => self.on_notification(n.payload()),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(e.into()),
-                    None => return Ok(()),
-                },
-            }
-        }
+        crate::listen::listen(
+            &config,
+            CHANNEL,
+            || {},
+            |payload| self.on_notification(payload),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Sends one NOTIFY for any number of local commits within [`NOTIFY_EVERY`].

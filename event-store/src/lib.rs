@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod follower;
 pub mod idempotency;
 pub mod keys;
+pub mod listen;
 pub mod log;
 pub mod outbox;
 pub mod snapshot;
