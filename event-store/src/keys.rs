@@ -125,13 +125,13 @@ pub struct Keys {
     answers: XChaCha20Poly1305,
     /// Keys opened lately, each with when: another instance's erasure reaches this one's cache
     /// within [`CACHE_TTL`].
-    cache: Arc<Mutex<HashMap<Uuid, CachedKey>>>,
+    cache: Mutex<HashMap<Uuid, CachedKey>>,
     /// Subjects this instance destroyed the key of: read as erased at once, even before the
     /// destroying transaction commits (a key read in between must not be cached again).
-    shredded: Arc<Mutex<HashSet<Uuid>>>,
+    shredded: Mutex<HashSet<Uuid>>,
     /// Subjects whose keys are stored but not yet handed out.
-    fresh: Arc<Mutex<Vec<Uuid>>>,
-    refill: Arc<tokio::sync::Mutex<()>>,
+    fresh: Mutex<Vec<Uuid>>,
+    refill: tokio::sync::Mutex<()>,
 }
 
 impl std::ops::Deref for KeyStore {
@@ -156,10 +156,10 @@ impl KeyStore {
             master: XChaCha20Poly1305::new((&master.0).into()),
             lookup: <Hmac<Sha256> as Mac>::new_from_slice(&lookup_key).expect("any key length"),
             answers: XChaCha20Poly1305::new(&answers_key),
-            cache: Arc::default(),
-            shredded: Arc::default(),
-            fresh: Arc::default(),
-            refill: Arc::default(),
+            cache: Mutex::default(),
+            shredded: Mutex::default(),
+            fresh: Mutex::default(),
+            refill: tokio::sync::Mutex::default(),
         }))
     }
 

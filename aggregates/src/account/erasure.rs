@@ -226,9 +226,8 @@ mod tests {
             ]);
     }
 
-    #[test]
-    fn asking_again_with_nothing_changed_records_nothing() {
-        let first = at(2026, 12, 7);
+    /// A customer with a loan in force who asked for erasure at `first` and was refused.
+    fn refused_during_the_loan(first: DateTime<Utc>) -> Vec<AccountEvent> {
         let mut given = with_loan(customer());
         given.push(requested(first));
         given.push(AccountEvent::ErasureRefused {
@@ -237,6 +236,13 @@ mod tests {
             retention_years: 5,
             refused_at: first,
         });
+        given
+    }
+
+    #[test]
+    fn asking_again_with_nothing_changed_records_nothing() {
+        let first = at(2026, 12, 7);
+        let given = refused_during_the_loan(first);
         TestFramework::<Account>::with(())
             .given(given)
             .when(erase(at(2026, 12, 8)))
@@ -246,14 +252,7 @@ mod tests {
     #[test]
     fn the_loans_close_decides_again_the_retention_period_from_its_repayment() {
         let first = at(2026, 12, 7);
-        let mut given = with_loan(customer());
-        given.push(requested(first));
-        given.push(AccountEvent::ErasureRefused {
-            reason: ErasureBlock::LoanInForce,
-            possible_from: None,
-            retention_years: 5,
-            refused_at: first,
-        });
+        let given = refused_during_the_loan(first);
         let closed = at(2026, 12, 10);
         TestFramework::<Account>::with(())
             .given(given)
@@ -281,14 +280,7 @@ mod tests {
         // Released unissued: nothing is retained, but reports may still be owed, which only
         // the scheduler's erase (with the facts) knows.
         let first = at(2026, 12, 7);
-        let mut given = with_loan(customer());
-        given.push(requested(first));
-        given.push(AccountEvent::ErasureRefused {
-            reason: ErasureBlock::LoanInForce,
-            possible_from: None,
-            retention_years: 5,
-            refused_at: first,
-        });
+        let given = refused_during_the_loan(first);
         TestFramework::<Account>::with(())
             .given(given)
             .when(AccountCommand::EndCredit {
