@@ -6,8 +6,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use k911_aggregates::incoming_payment::PaymentChannel;
 use k911_aggregates::values::{Email, Role};
-use k911_commands::CommandMeta;
+use k911_commands::clock::ManualClock;
+use k911_commands::{App, CommandMeta};
 use k911_event_store::Database;
+use k911_projections::Reader;
 
 use crate::config::{Config, ServeArgs};
 
@@ -148,8 +150,9 @@ enum ProjectionsCommand {
     Rebuild { name: Option<String> },
     /// After importing a loan book with its history (the service stopped): process managers
     /// begin at the end of the log, since the system the book came from acted on it already;
-    /// read models still replay it.
-    CutOver,
+    /// read models still replay it. With NAME, only that process manager: one a new release
+    /// adds to a running book, which is not to act on the history before it.
+    CutOver { name: Option<String> },
     /// Write the data dictionary of the read models (from their `COMMENT ON`s) to FILE, or to
     /// stdout.
     Dictionary { file: Option<std::path::PathBuf> },
@@ -189,7 +192,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Projections {
             command: ProjectionsCommand::Rebuild { name },
         } => {
-            let app = cli.config.app(&db)?;
+            let (app, _, _) = one_off(&cli.config, &db)?;
             let started = std::time::Instant::now();
             let log: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
                 .fetch_one(&db.sqlx)
@@ -208,17 +211,18 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Projections {
-            command: ProjectionsCommand::CutOver,
+            command: ProjectionsCommand::CutOver { name },
         } => {
-            let app = cli.config.app(&db)?;
-            let position = app.followers.cut_over().await?;
-            println!("process managers start after position {position}");
+            let (app, _, _) = one_off(&cli.config, &db)?;
+            let position = app.followers.cut_over(name.as_deref()).await?;
+            let whom = name.unwrap_or_else(|| "process managers".to_string());
+            println!("{whom} start after position {position}");
             Ok(())
         }
         Command::Jobs {
             command: JobsCommand::Run,
         } => {
-            let (app, reader, _) = cli.config.app_and_clock(&db)?;
+            let (app, reader, _) = one_off(&cli.config, &db)?;
             // The book the close covers: counted before it closes any.
             let active = usize::try_from(reader.active_loans().await?).unwrap_or_default();
             let started = std::time::Instant::now();
@@ -262,7 +266,7 @@ async fn main() -> anyhow::Result<()> {
                     k911_commands::auth::MIN_PASSWORD_CHARS
                 );
             }
-            let app = cli.config.app(&db)?;
+            let (app, _, _) = one_off(&cli.config, &db)?;
             let meta = CommandMeta {
                 channel: "cli",
                 ..CommandMeta::default()
@@ -303,13 +307,13 @@ async fn main() -> anyhow::Result<()> {
                 from,
                 to,
             };
-            let (app, reader, _) = cli.config.app_and_clock(&db)?;
+            let (app, reader, _) = one_off(&cli.config, &db)?;
             export_audit(&app, &reader, query, format, &file).await
         }
         Command::Bureau {
             command: BureauCommand::Export { date, file },
         } => {
-            let (app, _, _) = cli.config.app_and_clock(&db)?;
+            let (app, _, _) = one_off(&cli.config, &db)?;
             export_bureau_reports(&app, date, &file).await
         }
         Command::Payments {
@@ -321,10 +325,22 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => {
             let layout = layout.parse().map_err(anyhow::Error::msg)?;
-            let app = cli.config.app(&db)?;
+            let (app, _, _) = one_off(&cli.config, &db)?;
             import_payments(&app, channel, layout, &file).await
         }
     }
+}
+
+/// The application for a one-off command. Its commits are announced to the running services as
+/// their own are, so they apply them at once rather than at their next poll (up to a second; that
+/// is still the bound for the last commits before the process exits).
+fn one_off(
+    config: &config::Config,
+    db: &Database,
+) -> anyhow::Result<(App, Reader, Option<ManualClock>)> {
+    let built = config.app_and_clock(db)?;
+    built.0.followers.start_announcer();
+    Ok(built)
 }
 
 /// `k911 audit verify`, with a progress bar over the chain's links.

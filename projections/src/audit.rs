@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use k911_aggregates::account::Account;
 use k911_aggregates::compliance_read::AuditQuery;
-use k911_aggregates::loan::Loan;
+use k911_aggregates::loan::{Loan, LoanEventType};
 use k911_aggregates::replay::{named_loan, named_subject};
 use k911_event_store::follower::{BatchTx, Follower, FollowerError, Kind};
 use k911_event_store::log::RecordedEvent;
@@ -77,9 +77,21 @@ impl Follower for AuditSubjects {
         "audit_subjects"
     }
 
-    /// Every event: whom an aggregate concerns is read from its events, whatever their type.
+    /// Every event that could be the first to name whom its aggregate concerns, whatever its
+    /// type, but a loan's after its first: a loan is opened by its offer (made or refused), which
+    /// names the borrower, so what follows (charges, reminders, payments: two thirds of the log
+    /// in a loan book) never names anyone first. Reading those cost a rebuild as much as the
+    /// loans' read model itself.
     fn event_types(&self) -> Vec<&'static str> {
-        Vec::new()
+        let opens_a_loan: [&str; 2] = [
+            LoanEventType::LoanOffered.into(),
+            LoanEventType::OfferRefused.into(),
+        ];
+        k911_aggregates::event_types()
+            .into_iter()
+            .filter(|(aggregate, event)| *aggregate != Loan::TYPE || opens_a_loan.contains(event))
+            .map(|(_, event)| event)
+            .collect()
     }
 
     /// Whom an event concerns matters to compliance, not to the command that recorded it.
@@ -297,6 +309,28 @@ mod tests {
     }
 
     const LOAN: &str = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
+
+    #[test]
+    fn a_loan_is_read_for_its_offer_only_and_other_aggregates_for_every_event() {
+        let read = AuditSubjects.event_types();
+        for opening in [LoanEventType::LoanOffered, LoanEventType::OfferRefused] {
+            assert!(read.contains(&opening.into()), "{opening:?}");
+        }
+        for later in [
+            LoanEventType::InterestAccrued,
+            LoanEventType::OverdueReminderSent,
+            LoanEventType::PaymentReceived,
+        ] {
+            assert!(!read.contains(&later.into()), "{later:?}");
+        }
+        let others: Vec<&str> = k911_aggregates::event_types()
+            .into_iter()
+            .filter(|(aggregate, _)| *aggregate != Loan::TYPE)
+            .map(|(_, event)| event)
+            .collect();
+        assert!(others.contains(&"PaymentAssigned") && others.contains(&"TicketSubmitted"));
+        assert!(others.iter().all(|event| read.contains(event)));
+    }
 
     #[test]
     fn an_account_is_about_itself_and_a_payment_about_its_loan() {

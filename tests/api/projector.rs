@@ -401,7 +401,7 @@ async fn after_a_cut_over_process_managers_start_at_the_end_of_the_log_and_read_
     };
     let (model, read) = recorder("cut_over_model", read_model);
     let followers = Followers::new(app.db.clone(), vec![manager, model]);
-    let end = followers.cut_over().await.unwrap();
+    let end = followers.cut_over(None).await.unwrap();
     let tasks = followers.start();
     submit(&app, 3).await;
     let last: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
@@ -433,6 +433,57 @@ async fn after_a_cut_over_process_managers_start_at_the_end_of_the_log_and_read_
     assert_eq!(*read.lock().unwrap(), submitted, "the whole log");
 }
 
+/// A release that adds a process manager to a running book starts that one alone at the log's
+/// end: the others go on from where they were, and a read model cannot be cut over.
+#[tokio::test]
+async fn a_cut_over_of_one_process_manager_leaves_the_others_where_they_were() {
+    let app = TestApp::spawn().await;
+    for n in 0..2 {
+        submit(&app, n).await;
+    }
+    let (new, acted_new) = recorder("new_manager", Kind::ProcessManager);
+    let (old, acted_old) = recorder("old_manager", Kind::ProcessManager);
+    let read_model = Kind::ReadModel {
+        create_sql: "SELECT 1",
+        tables: &[],
+        views: &[],
+    };
+    let (model, _) = recorder("a_read_model", read_model);
+    let followers = Followers::new(app.db.clone(), vec![new, old, model]);
+    assert!(matches!(
+        followers.cut_over(Some("a_read_model")).await,
+        Err(FollowerError::NotProcessManager(_))
+    ));
+    assert!(matches!(
+        followers.cut_over(Some("no_such_manager")).await,
+        Err(FollowerError::Unknown(_))
+    ));
+    followers.cut_over(Some("new_manager")).await.unwrap();
+    let tasks = followers.start();
+    submit(&app, 2).await;
+    let submitted: Vec<i64> = sqlx::query_scalar(
+        "SELECT global_position FROM events WHERE event_type = 'TicketSubmitted'
+          ORDER BY global_position",
+    )
+    .fetch_all(&app.db.sqlx)
+    .await
+    .unwrap();
+    followers
+        .wait_for_all(submitted[2], Duration::from_secs(10))
+        .await
+        .unwrap();
+    followers.shutdown();
+    for task in tasks {
+        task.abort();
+    }
+    assert_eq!(
+        *acted_new.lock().unwrap(),
+        submitted[2..],
+        "only what came after"
+    );
+    assert_eq!(*acted_old.lock().unwrap(), submitted, "the whole log");
+}
+
 /// The log's end is the last event in transaction order, however many digits the ids have: a
 /// cut-over once took the text order and started process managers 200 000 events too early.
 #[tokio::test]
@@ -458,7 +509,7 @@ async fn a_cut_over_finds_the_end_of_the_log_in_transaction_order() {
             .unwrap();
     let (manager, _) = recorder("cut_over_manager", Kind::ProcessManager);
     let followers = Followers::new(app.db.clone(), vec![manager]);
-    assert_eq!(followers.cut_over().await.unwrap(), last);
+    assert_eq!(followers.cut_over(None).await.unwrap(), last);
 }
 
 /// A read model whose write fails for one event: the batch's writes are pipelined, so the
@@ -695,4 +746,66 @@ async fn read_your_writes_does_not_wait_for_a_follower_that_trails_the_log() {
     for task in tasks {
         task.abort();
     }
+}
+
+/// A follower's log read keeps one plan, an ordered walk of the log's index, even when it is
+/// planned on an empty log (as a new service's first batch is): a plan made then and kept would
+/// be a bitmap scan and a sort of everything after the checkpoint, read again for every batch as
+/// the log grows. The read model's statements after it are planned with their values again.
+#[tokio::test]
+async fn the_log_read_is_planned_once_as_a_walk_of_the_index_even_on_an_empty_log() {
+    use k911_event_store::follower::{BEGIN_WITH_THE_READS_PLAN, PLAN_EACH_RUN};
+    let app = TestApp::spawn().await;
+    let mut config: tokio_postgres::Config = app.db.url().parse().unwrap();
+    // As a projector's connection plans (`follower::connect`).
+    k911_event_store::connect::add_options(&mut config, "-c plan_cache_mode=force_custom_plan");
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "PREPARE read_after(text, bigint, bigint, text[]) AS {}",
+            k911_event_store::log::READ_AFTER
+        ))
+        .await
+        .unwrap();
+    client
+        .batch_execute(BEGIN_WITH_THE_READS_PLAN)
+        .await
+        .unwrap();
+    let plan: Vec<String> = client
+        .query(
+            "EXPLAIN EXECUTE read_after('0', 0, 500, '{TicketSubmitted}')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    // The generic plan: the checkpoint is a parameter in it.
+    assert!(plan.contains("ROW(($1)::xid8, $2)"), "{plan}");
+    assert_eq!(
+        plan.matches("Index Scan using events_global_log on events")
+            .count(),
+        2,
+        "the events and the held-back probe walk the index: {plan}"
+    );
+    assert!(
+        !plan.contains("Bitmap") && !plan.contains("Seq Scan"),
+        "{plan}"
+    );
+    client.batch_execute(PLAN_EACH_RUN).await.unwrap();
+    for (setting, value) in [
+        ("plan_cache_mode", "force_custom_plan"),
+        ("enable_seqscan", "on"),
+        ("enable_bitmapscan", "on"),
+    ] {
+        let row = client
+            .query_one(&format!("SHOW {setting}"), &[])
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), value, "{setting} after the read");
+    }
+    client.batch_execute("COMMIT").await.unwrap();
 }
