@@ -276,10 +276,6 @@ impl Config {
         }
     }
 
-    pub fn app(&self, db: &Database) -> anyhow::Result<App> {
-        self.app_and_clock(db).map(|(app, _, _)| app)
-    }
-
     /// The application, and the manual clock that drives it if `K911_CLOCK=manual`.
     pub fn app_and_clock(
         &self,
@@ -388,21 +384,22 @@ impl Config {
         settings.effects.max_attempts = self.effect_max_attempts;
         settings.effects.lease = std::time::Duration::from_secs(self.effect_lease_secs);
         settings.bureau.working_days = self.bureau_deadline_working_days;
+        let mut calendar = k911_aggregates::working_days::ProductionCalendar::default();
         if let Some(json) = &self.production_calendar {
             let years: Vec<k911_aggregates::working_days::CalendarYear> =
                 serde_json::from_str(json).context(
                     "K911_PRODUCTION_CALENDAR must be a JSON list of {year, days_off, working_weekends}",
                 )?;
             for year in years {
-                settings
-                    .bureau
-                    .calendar
+                calendar
                     .set_year(year)
                     .map_err(|e| anyhow::anyhow!("K911_PRODUCTION_CALENDAR: {e}"))?;
             }
         }
         // One calendar: the days reminders keep the weekend's hours are the days not worked.
-        settings.reminders.calendar = std::sync::Arc::new(settings.bureau.calendar.clone());
+        let calendar = Arc::new(calendar);
+        settings.bureau.calendar = calendar.clone();
+        settings.reminders.calendar = calendar;
         settings.erasure = ErasureRules {
             deadline_days: self.erasure_deadline_days,
             retention_years: self.aml_retention_years,

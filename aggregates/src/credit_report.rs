@@ -6,6 +6,8 @@
 //! following the day of the event" (the wording we rely on; configurable, as the number of
 //! working days, with `K911_BUREAU_DEADLINE_WORKING_DAYS`).
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -14,18 +16,19 @@ use uuid::Uuid;
 use crate::money::Kopecks;
 use crate::working_days::ProductionCalendar;
 
-/// The reporting rules: how many working days after the event's day, by which calendar.
+/// The reporting rules: how many working days after the event's day, by which calendar (the one
+/// the reminders' quiet hours also follow, shared).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportingRules {
     pub working_days: u32,
-    pub calendar: ProductionCalendar,
+    pub calendar: Arc<ProductionCalendar>,
 }
 
 impl Default for ReportingRules {
     fn default() -> Self {
         Self {
             working_days: 2,
-            calendar: ProductionCalendar::default(),
+            calendar: Arc::default(),
         }
     }
 }

@@ -135,12 +135,7 @@ impl Compliance {
             .pg
             .get()
             .await?
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM effects
-                                 WHERE kind = 'bureau_report' AND status = 'pending'
-                                   AND request -> 'BureauReport' ->> 'customer_id' = $1::uuid::text)",
-                &[&customer_id],
-            )
+            .query_one(REPORTS_PENDING, &[&customer_id])
             .await?
             .get(0);
         Ok(ErasureFacts {
@@ -149,6 +144,13 @@ impl Compliance {
         })
     }
 }
+
+/// Whether reports about the customer (`$1`) are still owed to the credit bureau: through the
+/// index of pending reports by customer (migration 26).
+pub const REPORTS_PENDING: &str = "
+SELECT EXISTS (SELECT 1 FROM effects
+                WHERE kind = 'bureau_report' AND status = 'pending'
+                  AND request -> 'BureauReport' ->> 'customer_id' = $1::uuid::text)";
 
 /// The process manager's name (the erase route waits for it).
 pub const ERASURE: &str = "erasure";

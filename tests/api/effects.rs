@@ -455,3 +455,48 @@ async fn a_claim_seeks_its_own_kind_past_a_backlog_of_bureau_reports() {
         .sum();
     assert_eq!(walked, 0, "{plan}");
 }
+
+/// Whether reports about a customer are still owed to the bureau (asked by each decision of their
+/// erasure, and by the scheduler for every refusal waiting for an event) is found through the
+/// customer, not by reading every report that waits for the day's export.
+#[tokio::test]
+async fn reports_owed_about_a_customer_are_found_through_the_customer() {
+    let app = TestApp::spawn().await;
+    sqlx::query(
+        "INSERT INTO effects (id, kind, request, due_on)
+         SELECT gen_random_uuid(), 'bureau_report',
+                jsonb_build_object('BureauReport', jsonb_build_object('customer_id', gen_random_uuid())),
+                current_date
+           FROM generate_series(1, 5000)",
+    )
+    .execute(&app.db.sqlx)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE effects")
+        .execute(&app.db.sqlx)
+        .await
+        .unwrap();
+    let plan: Value = sqlx::query_scalar(&format!(
+        "EXPLAIN (ANALYZE, FORMAT JSON) {}",
+        k911_commands::erasure::REPORTS_PENDING
+    ))
+    .bind(Uuid::new_v4())
+    .fetch_one(&app.db.sqlx)
+    .await
+    .unwrap();
+    let nodes = plan_nodes(&plan);
+    assert!(
+        nodes
+            .iter()
+            .any(|node| node["Index Name"] == "effects_bureau_pending_customer"),
+        "{plan}"
+    );
+    let read: i64 = nodes
+        .iter()
+        .map(|node| {
+            node["Rows Removed by Filter"].as_i64().unwrap_or(0)
+                + node["Rows Removed by Index Recheck"].as_i64().unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(read, 0, "{plan}");
+}
