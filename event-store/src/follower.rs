@@ -702,12 +702,20 @@ impl Followers {
         }
         // Each read model has its own tables, lock, checkpoint and connection: a few are rebuilt
         // at once, so that one's round trips overlap another's work on the two sides of the
-        // connection. Reported in the order they are kept.
-        futures::stream::iter(selected)
-            .map(|slot| self.rebuild_one(slot))
-            .buffered(REBUILDS_AT_ONCE)
-            .try_collect()
-            .await
+        // connection. The next starts as soon as any one ends (in order, a finished rebuild kept
+        // its place until every one before it had ended: behind the loans' 39 s, the small read
+        // models and the consents waited, a fifth of a loan book's rebuild). Reported in the
+        // order they are kept.
+        let mut rebuilt: Vec<(usize, (&'static str, u64, Duration))> =
+            futures::stream::iter(selected.into_iter().enumerate())
+                .map(|(i, slot)| async move {
+                    Ok::<_, FollowerError>((i, self.rebuild_one(slot).await?))
+                })
+                .buffer_unordered(REBUILDS_AT_ONCE)
+                .try_collect()
+                .await?;
+        rebuilt.sort_by_key(|(i, _)| *i);
+        Ok(rebuilt.into_iter().map(|(_, done)| done).collect())
     }
 
     async fn rebuild_one(

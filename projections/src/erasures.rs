@@ -14,6 +14,15 @@ use crate::reader::{ReadError, Reader};
 
 pub struct ErasureCases;
 
+/// See [`Reader::erasures_due`]. `loans_customer` finds the customer's loans.
+const ERASURES_DUE: &str = "
+SELECT c.customer_id FROM read.erasure_cases c
+ WHERE c.status = 'refused' AND (c.possible_from <= $1 OR c.possible_from IS NULL)
+   AND NOT (c.reason = 'loan_in_force'
+            AND EXISTS (SELECT 1 FROM read.loans l
+                         WHERE l.customer_id = c.customer_id AND l.status = 'active'))
+ ORDER BY c.customer_id";
+
 #[async_trait]
 impl Follower for ErasureCases {
     fn name(&self) -> &'static str {
@@ -162,17 +171,16 @@ impl Reader {
 
     /// The customers whose refused erasure may be possible by `today`: the day a refusal named
     /// came, or a refusal waiting for an event (a decision, a close, the bureau's reports sent),
-    /// decided again each run.
+    /// decided again each run; but not one refused for a loan that the book still shows active.
+    /// A loan runs for weeks or months, and each decision loads the account, its application
+    /// and the reports owed; its close decides the case again by itself (the account's own
+    /// reaction), and the run after the book shows it closed decides what that left. The book
+    /// only spares a decision: the account decides, on its own state.
     pub async fn erasures_due(&self, today: NaiveDate) -> Result<Vec<Uuid>, ReadError> {
         let rows = self
             .client()
             .await?
-            .query_typed(
-                "SELECT customer_id FROM read.erasure_cases
-                  WHERE status = 'refused' AND (possible_from <= $1 OR possible_from IS NULL)
-                  ORDER BY customer_id",
-                &[(&today, Type::DATE)],
-            )
+            .query_typed(ERASURES_DUE, &[(&today, Type::DATE)])
             .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }

@@ -120,6 +120,16 @@ async fn figures(app: &TestApp, loan_id: &str) -> Value {
     .unwrap()
 }
 
+/// Whether the scheduler's next run decides the customer's case again.
+async fn erasure_due(app: &TestApp, customer_id: Uuid) -> bool {
+    let today = k911_aggregates::calendar::moscow_date(app.clock.now());
+    app.reader
+        .erasures_due(today)
+        .await
+        .unwrap()
+        .contains(&customer_id)
+}
+
 #[tokio::test]
 async fn erasure_waits_for_the_loan_and_the_retention_period_then_leaves_nothing_in_clear() {
     let app = spawn(1).await;
@@ -140,6 +150,8 @@ async fn erasure_waits_for_the_loan_and_the_retention_period_then_leaves_nothing
         .contains("Удалить их сейчас нельзя"));
     // Asked again, nothing new to tell.
     erase(&app, &officer, customer_id).await;
+    // Nor is it decided again on every run of the scheduler while the loan is active.
+    assert!(!erasure_due(&app, customer_id).await);
 
     // Repaid in full on 2 December (15 000 ₽ and 600 ₽ of interest for 5 days): decided again
     // at the close, the retention period (a year here) runs from that day.

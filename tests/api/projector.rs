@@ -809,3 +809,95 @@ async fn the_log_read_is_planned_once_as_a_walk_of_the_index_even_on_an_empty_lo
     }
     client.batch_execute("COMMIT").await.unwrap();
 }
+
+/// A rebuild starts the next read model as soon as any one ends, not once every one before it
+/// has: the first here waits, while it is rebuilt, for the fifth to be rebuilt, which four at a
+/// time in order it never would be.
+#[tokio::test]
+async fn a_rebuild_starts_the_next_read_model_when_any_one_ends() {
+    let app = TestApp::spawn().await;
+    submit(&app, 1).await;
+    let fifth_applied = Arc::new(tokio::sync::Notify::new());
+    let waited = Arc::new(Mutex::new(None));
+    let read_model = Kind::ReadModel {
+        create_sql: "SELECT 1",
+        tables: &[],
+        views: &[],
+    };
+    let first: Arc<dyn Follower> = Arc::new(WaitsForAnother {
+        other_applied: fifth_applied.clone(),
+        released: waited.clone(),
+    });
+    let quick = ["second", "third", "fourth"].map(|name| recorder(name, read_model).0);
+    let fifth: Arc<dyn Follower> = Arc::new(Announces {
+        applied: fifth_applied,
+    });
+    let followers = Followers::new(
+        app.db.clone(),
+        [vec![first], quick.to_vec(), vec![fifth]].concat(),
+    );
+    let rebuilt = followers.rebuild(None).await.unwrap();
+    let names: Vec<&str> = rebuilt.iter().map(|(name, _, _)| *name).collect();
+    assert_eq!(names, ["waits", "second", "third", "fourth", "announces"]);
+    assert_eq!(
+        *waited.lock().unwrap(),
+        Some(true),
+        "the fifth was rebuilt while the first still ran"
+    );
+}
+
+/// A read model whose apply waits (up to 10 s) for another's.
+struct WaitsForAnother {
+    other_applied: Arc<tokio::sync::Notify>,
+    released: Arc<Mutex<Option<bool>>>,
+}
+
+#[async_trait::async_trait]
+impl Follower for WaitsForAnother {
+    fn name(&self) -> &'static str {
+        "waits"
+    }
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![SupportTicketEventType::TicketSubmitted.into()]
+    }
+    fn kind(&self) -> Kind {
+        Kind::ReadModel {
+            create_sql: "SELECT 1",
+            tables: &[],
+            views: &[],
+        }
+    }
+    async fn apply(&self, _: &BatchTx<'_>, _: &RecordedEvent) -> Result<(), FollowerError> {
+        let released =
+            tokio::time::timeout(Duration::from_secs(10), self.other_applied.notified()).await;
+        *self.released.lock().unwrap() = Some(released.is_ok());
+        Ok(())
+    }
+}
+
+/// A read model that announces its apply.
+struct Announces {
+    applied: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait::async_trait]
+impl Follower for Announces {
+    fn name(&self) -> &'static str {
+        "announces"
+    }
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![SupportTicketEventType::TicketSubmitted.into()]
+    }
+    fn kind(&self) -> Kind {
+        Kind::ReadModel {
+            create_sql: "SELECT 1",
+            tables: &[],
+            views: &[],
+        }
+    }
+    async fn apply(&self, _: &BatchTx<'_>, _: &RecordedEvent) -> Result<(), FollowerError> {
+        // Stored for a waiter that is not waiting yet.
+        self.applied.notify_one();
+        Ok(())
+    }
+}
