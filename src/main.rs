@@ -215,8 +215,10 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let (app, _, _) = one_off(&cli.config, &db)?;
             let position = app.followers.cut_over(name.as_deref()).await?;
-            let whom = name.unwrap_or_else(|| "process managers".to_string());
-            println!("{whom} start after position {position}");
+            match name {
+                Some(name) => println!("{name} starts after position {position}"),
+                None => println!("process managers start after position {position}"),
+            }
             Ok(())
         }
         Command::Jobs {
@@ -236,6 +238,7 @@ async fn main() -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             app.tidy_up().await;
             println!("housekeeping in {:.1} s", started.elapsed().as_secs_f64());
+            app.followers.announce_pending().await;
             Ok(())
         }
         Command::Projections {
@@ -279,6 +282,7 @@ async fn main() -> anyhow::Result<()> {
                 "staff account {} created ({role}), position {}",
                 written.id, written.position
             );
+            app.followers.announce_pending().await;
             Ok(())
         }
         Command::Audit {
@@ -308,13 +312,17 @@ async fn main() -> anyhow::Result<()> {
                 to,
             };
             let (app, reader, _) = one_off(&cli.config, &db)?;
-            export_audit(&app, &reader, query, format, &file).await
+            let exported = export_audit(&app, &reader, query, format, &file).await;
+            app.followers.announce_pending().await;
+            exported
         }
         Command::Bureau {
             command: BureauCommand::Export { date, file },
         } => {
             let (app, _, _) = one_off(&cli.config, &db)?;
-            export_bureau_reports(&app, date, &file).await
+            let exported = export_bureau_reports(&app, date, &file).await;
+            app.followers.announce_pending().await;
+            exported
         }
         Command::Payments {
             command:
@@ -326,14 +334,17 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let layout = layout.parse().map_err(anyhow::Error::msg)?;
             let (app, _, _) = one_off(&cli.config, &db)?;
-            import_payments(&app, channel, layout, &file).await
+            let imported = import_payments(&app, channel, layout, &file).await;
+            app.followers.announce_pending().await;
+            imported
         }
     }
 }
 
 /// The application for a one-off command. Its commits are announced to the running services as
-/// their own are, so they apply them at once rather than at their next poll (up to a second; that
-/// is still the bound for the last commits before the process exits).
+/// their own are, so they apply them at once rather than at their next look at the log (up to a
+/// second); a command that commits announces what is left before it exits
+/// (`Followers::announce_pending`).
 fn one_off(
     config: &config::Config,
     db: &Database,

@@ -133,7 +133,7 @@ pub enum FollowerError {
     Timeout(i64),
     #[error("position {0} is beyond the head of the log")]
     BeyondHead(i64),
-    #[error("no read model is called {0}")]
+    #[error("no read model or process manager is called {0}")]
     Unknown(String),
     #[error(
         "{0} is not a read model: what a process manager did happened once, and the audit chain \
@@ -390,6 +390,10 @@ struct Slot {
     /// The checkpoint as last seen by this process's projector (its own batches, or another
     /// instance's, read back from the database).
     applied: watch::Sender<Checkpoint>,
+    /// The furthest place a reader in this process has waited for it to reach: until it gets
+    /// there it looks at the log again soon, not at its idle pace (the place may lie past the
+    /// horizon of a transaction still running, with none of its own types beyond it).
+    wanted: std::sync::Mutex<Checkpoint>,
 }
 
 struct Inner {
@@ -446,6 +450,7 @@ impl Followers {
                         projection,
                         wake: Notify::new(),
                         applied: watch::Sender::new(Checkpoint::default()),
+                        wanted: std::sync::Mutex::default(),
                     })
                     .collect(),
                 committed: Notify::new(),
@@ -459,8 +464,9 @@ impl Followers {
         }
     }
 
-    /// The same projectors, looking for missed events every `poll` instead of the default (while
-    /// the listener is down; at least as often while it is up).
+    /// The same projectors, looking for missed events every `poll` instead of the default while
+    /// the listener is down (and every `poll` or every second, whichever is longer, while it is
+    /// up).
     pub fn with_poll_interval(self, poll: Duration) -> Self {
         let inner =
             Arc::try_unwrap(self.inner).unwrap_or_else(|_| panic!("configure before start"));
@@ -506,6 +512,12 @@ impl Followers {
 
     pub fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);
+    }
+
+    /// Announces at once the commits the announcer has not yet: for a one-off command before it
+    /// exits (its last commits would otherwise wait for the services' next look at the log).
+    pub async fn announce_pending(&self) {
+        self.inner.announce_pending().await;
     }
 
     /// Waits until every read model has applied the event at `position` (read-your-writes).
@@ -596,9 +608,14 @@ impl Followers {
                 return Ok(());
             }
             // A projector with nothing of its own to apply only looks at the log when polled;
-            // nudge those behind once so they move their horizon now.
+            // nudge those behind once so they move their horizon now, and keep looking until
+            // they reach the target.
             if !woken {
-                behind.iter().for_each(|slot| slot.wake.notify_one());
+                for slot in &behind {
+                    let mut wanted = slot.wanted.lock().expect("wanted checkpoint");
+                    *wanted = (*wanted).max(target);
+                    slot.wake.notify_one();
+                }
                 woken = true;
             }
             if tokio::time::timeout_at(deadline, progress.changed())
@@ -767,7 +784,11 @@ impl Followers {
         // The log is read ahead on a connection of its own: the next page comes from the
         // server while this one's batch is applied, and decoding it overlaps the batch's writes.
         let reader = connect(&self.inner.db, projection.name()).await?;
-        reader.client.batch_execute(PLAN_THE_READ_ONCE).await?;
+        let settings: Vec<String> = READ_PLANNING
+            .iter()
+            .map(|(name, value)| format!("SET {name} = {value}"))
+            .collect();
+        reader.client.batch_execute(&settings.join("; ")).await?;
         let read_after =
             |from| log::read_after(&reader.client, &reader.read, from, &slot.types, BATCH);
         let mut stored = Checkpoint::default();
@@ -987,20 +1008,27 @@ impl Inner {
                 _ = self.committed.notified() => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
-            let types: Vec<String> =
-                std::mem::take(&mut *self.pending.lock().expect("pending types"))
-                    .into_iter()
-                    .collect();
-            let payload = format!("{}:{}", self.instance, types.join(","));
-            if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(payload)
-                .execute(&self.db.sqlx)
-                .await
-            {
-                tracing::debug!(%error, "NOTIFY failed; other instances will poll");
-            }
+            self.announce_pending().await;
             tokio::time::sleep(NOTIFY_EVERY).await;
+        }
+    }
+
+    /// One NOTIFY for the commits not yet announced, if any.
+    async fn announce_pending(&self) {
+        let types: Vec<String> = std::mem::take(&mut *self.pending.lock().expect("pending types"))
+            .into_iter()
+            .collect();
+        if types.is_empty() {
+            return;
+        }
+        let payload = format!("{}:{}", self.instance, types.join(","));
+        if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(&self.db.sqlx)
+            .await
+        {
+            tracing::debug!(%error, "NOTIFY failed; other instances will poll");
         }
     }
 
@@ -1059,7 +1087,9 @@ impl Inner {
             if (batch.applied as i64) < BATCH {
                 // Events held back by a transaction still running elsewhere are looked at again
                 // soon: no commit notification will come for them.
-                let pause = if batch.held_back {
+                let awaited =
+                    *slot.wanted.lock().expect("wanted checkpoint") > *slot.applied.borrow();
+                let pause = if batch.held_back || awaited {
                     HELD_BACK_RETRY
                 } else if projection.trails() {
                     GATHER
@@ -1078,15 +1108,33 @@ impl Inner {
 /// load). A generic plan made while the log is small would be a bitmap scan and a sort of every
 /// event after the checkpoint, kept as the log grows; with those two paths off while it is made,
 /// the index walk is the plan, whenever it is made or made again.
-pub const PLAN_THE_READ_ONCE: &str = "SET plan_cache_mode = force_generic_plan; \
-     SET enable_seqscan = off; SET enable_bitmapscan = off";
+/// (With the event types a parameter, `= ANY($4)` searches the list linearly for each event;
+/// the audit subjects' sixty types cost less than the planning did.)
+const READ_PLANNING: [(&str, &str); 3] = [
+    ("plan_cache_mode", "force_generic_plan"),
+    ("enable_seqscan", "off"),
+    ("enable_bitmapscan", "off"),
+];
 /// A batch's transaction, with the read's planning (above) for as long as it lasts.
-pub const BEGIN_WITH_THE_READS_PLAN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; \
-     SET LOCAL plan_cache_mode = force_generic_plan; \
-     SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off";
+pub static BEGIN_WITH_THE_READS_PLAN: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        let settings: Vec<String> = READ_PLANNING
+            .iter()
+            .map(|(name, value)| format!("SET LOCAL {name} = {value}"))
+            .collect();
+        format!(
+            "BEGIN ISOLATION LEVEL READ COMMITTED; {}",
+            settings.join("; ")
+        )
+    });
 /// Back to the connection's planning (every run, see `connect`) for the read model's statements.
-pub const PLAN_EACH_RUN: &str =
-    "RESET plan_cache_mode; RESET enable_seqscan; RESET enable_bitmapscan";
+pub static PLAN_EACH_RUN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let resets: Vec<String> = READ_PLANNING
+        .iter()
+        .map(|(name, _)| format!("RESET {name}"))
+        .collect();
+    resets.join("; ")
+});
 
 /// A projector's own connection, named so operators can see projectors in `pg_stat_activity`,
 /// with the runtime's statements prepared once: prepared statements are sent at once when their
@@ -1114,7 +1162,8 @@ async fn connect(db: &Database, projection: &str) -> Result<ProjectorConnection,
     // the log horizon of every other reader.
     // Statements are prepared once per connection, but planned on every run: read models grow
     // from empty (a new database, a rebuild), and a plan made while a table was small (a
-    // sequential scan) would be kept while it grows.
+    // sequential scan) would be kept while it grows. The log read is the exception (see
+    // `READ_PLANNING`).
     crate::connect::add_options(
         &mut config,
         "-c synchronous_commit=off -c plan_cache_mode=force_custom_plan",
@@ -1229,7 +1278,7 @@ async fn apply_batch(
     let (name, key, types) = (projection.name(), lock_key(projection), &slot.types);
     // Read committed, whatever the database's default: the checkpoint's statement must see the
     // commit of the instance that let go of the lock. The log read that follows keeps one plan.
-    let begin = client.batch_execute(BEGIN_WITH_THE_READS_PLAN);
+    let begin = client.batch_execute(&BEGIN_WITH_THE_READS_PLAN);
     let (key_param, name_param): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) =
         ([&key], [&name]);
     let lock = client.query_one(&connection.lock, &key_param);
@@ -1289,7 +1338,7 @@ async fn apply_batch(
     }
     // The read model's statements are planned with their values again; sent without waiting
     // for its answer, ahead of them.
-    let _ = futures::FutureExt::now_or_never(client.batch_execute(PLAN_EACH_RUN));
+    let _ = futures::FutureExt::now_or_never(client.batch_execute(&PLAN_EACH_RUN));
     let tx = BatchTx {
         tx: client,
         statements: &connection.statements,

@@ -61,8 +61,9 @@ pub struct LogPage {
 // `held_back` is a scalar subquery with ORDER BY ... LIMIT 1, not EXISTS: the planner cannot
 // estimate `>= pg_snapshot_xmin(..)` and, for EXISTS (which drops ORDER BY and LIMIT), chose a
 // sequential scan of the whole log on every read (measured: 6 ms at 6 000 events).
-// `$4 = '{}'` is a follower of every event type (the audit chain); for the others it folds away,
-// as their connections plan every run with the values.
+// `$4 = '{}'` is a follower of every event type (the audit chain). Followers run it with one
+// generic plan (`follower::READ_PLANNING`), where that test is evaluated per event: a comparison
+// of two arrays, cheaper than planning each read.
 pub const READ_AFTER: &str = "
 SELECT h.horizon::text,
        (SELECT b.transaction_id FROM events b

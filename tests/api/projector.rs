@@ -769,7 +769,7 @@ async fn the_log_read_is_planned_once_as_a_walk_of_the_index_even_on_an_empty_lo
         .await
         .unwrap();
     client
-        .batch_execute(BEGIN_WITH_THE_READS_PLAN)
+        .batch_execute(&BEGIN_WITH_THE_READS_PLAN)
         .await
         .unwrap();
     let plan: Vec<String> = client
@@ -783,8 +783,12 @@ async fn the_log_read_is_planned_once_as_a_walk_of_the_index_even_on_an_empty_lo
         .map(|row| row.get(0))
         .collect();
     let plan = plan.join("\n");
-    // The generic plan: the checkpoint is a parameter in it.
-    assert!(plan.contains("ROW(($1)::xid8, $2)"), "{plan}");
+    // The generic plan: the checkpoint is a parameter in it, where the walk of the index starts.
+    assert!(
+        plan.lines()
+            .any(|line| line.contains("Index Cond:") && line.contains("ROW(($1)::xid8, $2)")),
+        "{plan}"
+    );
     assert_eq!(
         plan.matches("Index Scan using events_global_log on events")
             .count(),
@@ -795,7 +799,7 @@ async fn the_log_read_is_planned_once_as_a_walk_of_the_index_even_on_an_empty_lo
         !plan.contains("Bitmap") && !plan.contains("Seq Scan"),
         "{plan}"
     );
-    client.batch_execute(PLAN_EACH_RUN).await.unwrap();
+    client.batch_execute(&PLAN_EACH_RUN).await.unwrap();
     for (setting, value) in [
         ("plan_cache_mode", "force_custom_plan"),
         ("enable_seqscan", "on"),
@@ -898,6 +902,127 @@ impl Follower for Announces {
     async fn apply(&self, _: &BatchTx<'_>, _: &RecordedEvent) -> Result<(), FollowerError> {
         // Stored for a waiter that is not waiting yet.
         self.applied.notify_one();
+        Ok(())
+    }
+}
+
+/// A reader waiting for an event that lies past a transaction still running, on a follower with
+/// nothing of its own types beyond it, is answered once that transaction ends, not at the
+/// follower's next idle look (a minute here).
+#[tokio::test]
+async fn a_reader_waiting_past_a_running_transaction_is_answered_when_it_ends() {
+    let app = TestApp::spawn().await;
+    let read_model = Kind::ReadModel {
+        create_sql: "SELECT 1",
+        tables: &[],
+        views: &[],
+    };
+    let followers = Followers::new(app.db.clone(), vec![recorder("waited_for", read_model).0])
+        .with_poll_interval(Duration::from_secs(60));
+    let tasks = followers.start();
+    followers
+        .wait_started(Duration::from_secs(10))
+        .await
+        .unwrap();
+    // A transaction that holds the log's horizon back.
+    let (holder, connection) = tokio_postgres::connect(app.db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    holder
+        .batch_execute("BEGIN; SELECT pg_current_xact_id()")
+        .await
+        .unwrap();
+    // An event of a type the follower does not read, committed after it.
+    let position: i64 = sqlx::query_scalar(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                             payload, metadata)
+         VALUES ('Test', 'past-the-horizon', 1, 'Tested', '1.0', '{}', '{}')
+         RETURNING global_position",
+    )
+    .fetch_one(&app.db.sqlx)
+    .await
+    .unwrap();
+    let waiting = {
+        let followers = followers.clone();
+        tokio::spawn(async move { followers.wait_for(position, Duration::from_secs(30)).await })
+    };
+    // The follower, woken by the wait, finds the horizon short of the event.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    holder.batch_execute("COMMIT").await.unwrap();
+    let answered = tokio::time::timeout(Duration::from_secs(10), waiting).await;
+    followers.shutdown();
+    for task in tasks {
+        task.abort();
+    }
+    assert!(
+        matches!(answered, Ok(Ok(Ok(())))),
+        "the wait ended with {answered:?}"
+    );
+}
+
+/// A read model's statements are planned with their values, live and in a rebuild: the log
+/// read's planning settings end before them.
+#[tokio::test]
+async fn a_read_models_statements_are_planned_with_their_values_after_the_log_read() {
+    let app = TestApp::spawn().await;
+    let seen = Arc::new(Mutex::new(vec![]));
+    let followers = Followers::new(
+        app.db.clone(),
+        vec![Arc::new(PlanningProbe { seen: seen.clone() }) as Arc<dyn Follower>],
+    );
+    let tasks = followers.start();
+    submit(&app, 1).await;
+    let last: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(&app.db.sqlx)
+        .await
+        .unwrap();
+    followers
+        .wait_for_all(last, Duration::from_secs(10))
+        .await
+        .unwrap();
+    followers.rebuild(Some("planning_probe")).await.unwrap();
+    followers.shutdown();
+    for task in tasks {
+        task.abort();
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "applied live and in the rebuild: {seen:?}");
+    for settings in seen {
+        assert_eq!(settings, ["force_custom_plan", "on", "on"]);
+    }
+}
+
+/// A read model that records the planning settings its statements run under.
+struct PlanningProbe {
+    seen: Arc<Mutex<Vec<Vec<String>>>>,
+}
+
+#[async_trait::async_trait]
+impl Follower for PlanningProbe {
+    fn name(&self) -> &'static str {
+        "planning_probe"
+    }
+    fn event_types(&self) -> Vec<&'static str> {
+        vec![SupportTicketEventType::TicketSubmitted.into()]
+    }
+    fn kind(&self) -> Kind {
+        Kind::ReadModel {
+            create_sql: "SELECT 1",
+            tables: &[],
+            views: &[],
+        }
+    }
+    async fn apply(&self, tx: &BatchTx<'_>, _: &RecordedEvent) -> Result<(), FollowerError> {
+        let row = tx
+            .query_one(
+                "SELECT current_setting('plan_cache_mode'), current_setting('enable_seqscan'),
+                        current_setting('enable_bitmapscan')",
+                &[],
+            )
+            .await?;
+        let settings = (0..3).map(|i| row.get::<_, String>(i)).collect();
+        self.seen.lock().unwrap().push(settings);
         Ok(())
     }
 }
