@@ -18,9 +18,9 @@ pub struct ErasureCases;
 const ERASURES_DUE: &str = "
 SELECT c.customer_id FROM read.erasure_cases c
  WHERE c.status = 'refused' AND (c.possible_from <= $1 OR c.possible_from IS NULL)
-   AND NOT (c.reason = 'loan_in_force'
-            AND EXISTS (SELECT 1 FROM read.loans l
-                         WHERE l.customer_id = c.customer_id AND l.status = 'active'))
+   AND (c.reason IS DISTINCT FROM 'loan_in_force'
+        OR NOT EXISTS (SELECT 1 FROM read.loans l
+                        WHERE l.customer_id = c.customer_id AND l.status = 'active'))
  ORDER BY c.customer_id";
 
 #[async_trait]

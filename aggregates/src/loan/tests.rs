@@ -796,3 +796,81 @@ fn a_loan_is_overdue_from_the_day_after_its_due_date() {
     assert_eq!(days_overdue(due, due - chrono::Days::new(3)), 0);
     assert_eq!(days_overdue(due, due + chrono::Days::new(2)), 2);
 }
+
+/// A loan is opened only by its offer, made or refused, and that first event names the borrower:
+/// the audit trail's subjects read no later loan event (`projections/src/audit.rs`).
+#[test]
+fn a_loan_is_opened_only_by_its_offer_which_names_the_borrower() {
+    use super::reminders::ReminderRules;
+    let customer = terms("0.8").customer_id;
+    for rate in ["0.8", "0.81"] {
+        let opened = loans()
+            .given_no_previous_events()
+            .when(LoanCommand::Offer {
+                terms: Box::new(terms(rate)),
+                at: at(1),
+            })
+            .inspect_result()
+            .unwrap();
+        let first = serde_json::to_value(&opened[0]).unwrap();
+        assert!(matches!(
+            opened[0],
+            LoanEvent::LoanOffered { .. } | LoanEvent::OfferRefused { .. }
+        ));
+        assert_eq!(crate::replay::named_subject(&first), Some(customer));
+    }
+    let id = Uuid::from_u128(7);
+    let others = [
+        LoanCommand::Sign { at: at(1) },
+        LoanCommand::Expire { at: at(1) },
+        LoanCommand::RequestPayout {
+            payout_id: id,
+            at: at(1),
+        },
+        LoanCommand::ConfirmPayout {
+            payout_id: id,
+            on: day(1),
+            at: at(1),
+        },
+        LoanCommand::FailPayout {
+            payout_id: id,
+            reason: "нет".into(),
+            at: at(1),
+        },
+        LoanCommand::Accrue { through: day(5) },
+        LoanCommand::Remind {
+            at: at(5),
+            rules: ReminderRules::default(),
+        },
+        LoanCommand::ChangeTimeZone {
+            time_zone: LocalTimeZone::MOSCOW,
+            at: at(1),
+        },
+        LoanCommand::RequestRefund {
+            refund_id: id,
+            at: at(1),
+        },
+        LoanCommand::SettleRefund {
+            refund_id: id,
+            failure: None,
+            at: at(1),
+        },
+        LoanCommand::ApplyPayment {
+            channel: PaymentChannel::SberbankOnline,
+            external_id: "sb-1".into(),
+            amount: Kopecks::new(100).unwrap(),
+            paid_at: at(1),
+            paid_on: day(1),
+        },
+    ];
+    for command in others {
+        let recorded = loans()
+            .given_no_previous_events()
+            .when(command.clone())
+            .inspect_result();
+        assert!(
+            recorded.as_ref().map_or(true, Vec::is_empty),
+            "{command:?} recorded {recorded:?} on a loan never offered"
+        );
+    }
+}
