@@ -828,14 +828,20 @@ async fn a_rebuild_starts_the_next_read_model_when_any_one_ends() {
         tables: &[],
         views: &[],
     };
-    let first: Arc<dyn Follower> = Arc::new(WaitsForAnother {
-        other_applied: fifth_applied.clone(),
-        released: waited.clone(),
-    });
+    let first = ActingProbe::new(
+        "waits",
+        Act::WaitFor {
+            other_applied: fifth_applied.clone(),
+            released: waited.clone(),
+        },
+    );
     let quick = ["second", "third", "fourth"].map(|name| recorder(name, read_model).0);
-    let fifth: Arc<dyn Follower> = Arc::new(Announces {
-        applied: fifth_applied,
-    });
+    let fifth = ActingProbe::new(
+        "announces",
+        Act::Announce {
+            applied: fifth_applied,
+        },
+    );
     let followers = Followers::new(
         app.db.clone(),
         [vec![first], quick.to_vec(), vec![fifth]].concat(),
@@ -848,62 +854,6 @@ async fn a_rebuild_starts_the_next_read_model_when_any_one_ends() {
         Some(true),
         "the fifth was rebuilt while the first still ran"
     );
-}
-
-/// A read model whose apply waits (up to 10 s) for another's.
-struct WaitsForAnother {
-    other_applied: Arc<tokio::sync::Notify>,
-    released: Arc<Mutex<Option<bool>>>,
-}
-
-#[async_trait::async_trait]
-impl Follower for WaitsForAnother {
-    fn name(&self) -> &'static str {
-        "waits"
-    }
-    fn event_types(&self) -> Vec<&'static str> {
-        vec![SupportTicketEventType::TicketSubmitted.into()]
-    }
-    fn kind(&self) -> Kind {
-        Kind::ReadModel {
-            create_sql: "SELECT 1",
-            tables: &[],
-            views: &[],
-        }
-    }
-    async fn apply(&self, _: &BatchTx<'_>, _: &RecordedEvent) -> Result<(), FollowerError> {
-        let released =
-            tokio::time::timeout(Duration::from_secs(10), self.other_applied.notified()).await;
-        *self.released.lock().unwrap() = Some(released.is_ok());
-        Ok(())
-    }
-}
-
-/// A read model that announces its apply.
-struct Announces {
-    applied: Arc<tokio::sync::Notify>,
-}
-
-#[async_trait::async_trait]
-impl Follower for Announces {
-    fn name(&self) -> &'static str {
-        "announces"
-    }
-    fn event_types(&self) -> Vec<&'static str> {
-        vec![SupportTicketEventType::TicketSubmitted.into()]
-    }
-    fn kind(&self) -> Kind {
-        Kind::ReadModel {
-            create_sql: "SELECT 1",
-            tables: &[],
-            views: &[],
-        }
-    }
-    async fn apply(&self, _: &BatchTx<'_>, _: &RecordedEvent) -> Result<(), FollowerError> {
-        // Stored for a waiter that is not waiting yet.
-        self.applied.notify_one();
-        Ok(())
-    }
 }
 
 /// A reader waiting for an event that lies past a transaction still running, on a follower with
@@ -969,7 +919,10 @@ async fn a_read_models_statements_are_planned_with_their_values_after_the_log_re
     let seen = Arc::new(Mutex::new(vec![]));
     let followers = Followers::new(
         app.db.clone(),
-        vec![Arc::new(PlanningProbe { seen: seen.clone() }) as Arc<dyn Follower>],
+        vec![ActingProbe::new(
+            "planning_probe",
+            Act::RecordPlanning { seen: seen.clone() },
+        )],
     );
     let tasks = followers.start();
     submit(&app, 1).await;
@@ -993,15 +946,34 @@ async fn a_read_models_statements_are_planned_with_their_values_after_the_log_re
     }
 }
 
-/// A read model that records the planning settings its statements run under.
-struct PlanningProbe {
-    seen: Arc<Mutex<Vec<Vec<String>>>>,
+/// A read model of new tickets for the runtime's tests, doing `act` for each.
+struct ActingProbe {
+    name: &'static str,
+    act: Act,
+}
+
+enum Act {
+    /// Waits (up to 10 s) for another probe's apply, and records whether it came.
+    WaitFor {
+        other_applied: Arc<tokio::sync::Notify>,
+        released: Arc<Mutex<Option<bool>>>,
+    },
+    /// Tells a waiting probe (or one yet to wait: the permit is stored).
+    Announce { applied: Arc<tokio::sync::Notify> },
+    /// Records the planning settings its statements run under.
+    RecordPlanning { seen: Arc<Mutex<Vec<Vec<String>>>> },
+}
+
+impl ActingProbe {
+    fn new(name: &'static str, act: Act) -> Arc<dyn Follower> {
+        Arc::new(Self { name, act })
+    }
 }
 
 #[async_trait::async_trait]
-impl Follower for PlanningProbe {
+impl Follower for ActingProbe {
     fn name(&self) -> &'static str {
-        "planning_probe"
+        self.name
     }
     fn event_types(&self) -> Vec<&'static str> {
         vec![SupportTicketEventType::TicketSubmitted.into()]
@@ -1014,15 +986,29 @@ impl Follower for PlanningProbe {
         }
     }
     async fn apply(&self, tx: &BatchTx<'_>, _: &RecordedEvent) -> Result<(), FollowerError> {
-        let row = tx
-            .query_one(
-                "SELECT current_setting('plan_cache_mode'), current_setting('enable_seqscan'),
-                        current_setting('enable_bitmapscan')",
-                &[],
-            )
-            .await?;
-        let settings = (0..3).map(|i| row.get::<_, String>(i)).collect();
-        self.seen.lock().unwrap().push(settings);
+        match &self.act {
+            Act::WaitFor {
+                other_applied,
+                released,
+            } => {
+                let came =
+                    tokio::time::timeout(Duration::from_secs(10), other_applied.notified()).await;
+                *released.lock().unwrap() = Some(came.is_ok());
+            }
+            Act::Announce { applied } => applied.notify_one(),
+            Act::RecordPlanning { seen } => {
+                let row = tx
+                    .query_one(
+                        "SELECT current_setting('plan_cache_mode'),
+                                current_setting('enable_seqscan'),
+                                current_setting('enable_bitmapscan')",
+                        &[],
+                    )
+                    .await?;
+                let settings = (0..3).map(|i| row.get::<_, String>(i)).collect();
+                seen.lock().unwrap().push(settings);
+            }
+        }
         Ok(())
     }
 }
