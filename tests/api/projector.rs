@@ -351,6 +351,24 @@ async fn a_rebuild_reading_ahead_over_many_pages_replays_each_event_once_in_orde
     assert_eq!(app.dump(TICKETS_BY_ID.0, TICKETS_BY_ID.1).await, live);
 }
 
+/// A read model with no tables of its own, for the runtime's tests.
+const TABLELESS: Kind = Kind::ReadModel {
+    create_sql: "SELECT 1",
+    tables: &[],
+    views: &[],
+};
+
+/// The log positions of the tickets submitted so far.
+async fn submitted_positions(app: &TestApp) -> Vec<i64> {
+    sqlx::query_scalar(
+        "SELECT global_position FROM events WHERE event_type = 'TicketSubmitted'
+          ORDER BY global_position",
+    )
+    .fetch_all(&app.db.sqlx)
+    .await
+    .unwrap()
+}
+
 /// A [`Recorder`] named `name`, and what it will have been given.
 fn recorder(name: &'static str, kind: Kind) -> (Arc<dyn Follower>, Arc<Mutex<Vec<i64>>>) {
     let seen = Arc::new(Mutex::new(vec![]));
@@ -394,12 +412,7 @@ async fn after_a_cut_over_process_managers_start_at_the_end_of_the_log_and_read_
         submit(&app, n).await;
     }
     let (manager, acted) = recorder("cut_over_manager", Kind::ProcessManager);
-    let read_model = Kind::ReadModel {
-        create_sql: "SELECT 1",
-        tables: &[],
-        views: &[],
-    };
-    let (model, read) = recorder("cut_over_model", read_model);
+    let (model, read) = recorder("cut_over_model", TABLELESS);
     let followers = Followers::new(app.db.clone(), vec![manager, model]);
     let end = followers.cut_over(None).await.unwrap();
     let tasks = followers.start();
@@ -416,13 +429,7 @@ async fn after_a_cut_over_process_managers_start_at_the_end_of_the_log_and_read_
     for task in tasks {
         task.abort();
     }
-    let submitted: Vec<i64> = sqlx::query_scalar(
-        "SELECT global_position FROM events WHERE event_type = 'TicketSubmitted'
-          ORDER BY global_position",
-    )
-    .fetch_all(&app.db.sqlx)
-    .await
-    .unwrap();
+    let submitted = submitted_positions(&app).await;
     assert_eq!(submitted.len(), 4);
     assert!(submitted[2] <= end && end < submitted[3]);
     assert_eq!(
@@ -443,12 +450,7 @@ async fn a_cut_over_of_one_process_manager_leaves_the_others_where_they_were() {
     }
     let (new, acted_new) = recorder("new_manager", Kind::ProcessManager);
     let (old, acted_old) = recorder("old_manager", Kind::ProcessManager);
-    let read_model = Kind::ReadModel {
-        create_sql: "SELECT 1",
-        tables: &[],
-        views: &[],
-    };
-    let (model, _) = recorder("a_read_model", read_model);
+    let (model, _) = recorder("a_read_model", TABLELESS);
     let followers = Followers::new(app.db.clone(), vec![new, old, model]);
     assert!(matches!(
         followers.cut_over(Some("a_read_model")).await,
@@ -461,13 +463,7 @@ async fn a_cut_over_of_one_process_manager_leaves_the_others_where_they_were() {
     followers.cut_over(Some("new_manager")).await.unwrap();
     let tasks = followers.start();
     submit(&app, 2).await;
-    let submitted: Vec<i64> = sqlx::query_scalar(
-        "SELECT global_position FROM events WHERE event_type = 'TicketSubmitted'
-          ORDER BY global_position",
-    )
-    .fetch_all(&app.db.sqlx)
-    .await
-    .unwrap();
+    let submitted = submitted_positions(&app).await;
     followers
         .wait_for_all(submitted[2], Duration::from_secs(10))
         .await
@@ -552,13 +548,7 @@ async fn a_write_failing_in_a_pipelined_batch_is_set_aside_and_the_others_are_wr
     for n in 0..3 {
         submit(&app, n).await;
     }
-    let submitted: Vec<i64> = sqlx::query_scalar(
-        "SELECT global_position FROM events WHERE event_type = 'TicketSubmitted'
-          ORDER BY global_position",
-    )
-    .fetch_all(&app.db.sqlx)
-    .await
-    .unwrap();
+    let submitted = submitted_positions(&app).await;
     let probe = Arc::new(FailingWrite { bad: submitted[1] }) as Arc<dyn Follower>;
     let followers = Followers::new(app.db.clone(), vec![probe]);
     let tasks = followers.start();
@@ -701,11 +691,7 @@ impl Follower for StuckTrailing {
         Vec::new()
     }
     fn kind(&self) -> Kind {
-        Kind::ReadModel {
-            create_sql: "SELECT 1",
-            tables: &[],
-            views: &[],
-        }
+        TABLELESS
     }
     fn trails(&self) -> bool {
         true
@@ -823,20 +809,15 @@ async fn a_rebuild_starts_the_next_read_model_when_any_one_ends() {
     submit(&app, 1).await;
     let fifth_applied = Arc::new(tokio::sync::Notify::new());
     let waited = Arc::new(Mutex::new(None));
-    let read_model = Kind::ReadModel {
-        create_sql: "SELECT 1",
-        tables: &[],
-        views: &[],
-    };
-    let first = ActingProbe::new(
+    let first = ActingProbe::follower(
         "waits",
         Act::WaitFor {
             other_applied: fifth_applied.clone(),
             released: waited.clone(),
         },
     );
-    let quick = ["second", "third", "fourth"].map(|name| recorder(name, read_model).0);
-    let fifth = ActingProbe::new(
+    let quick = ["second", "third", "fourth"].map(|name| recorder(name, TABLELESS).0);
+    let fifth = ActingProbe::follower(
         "announces",
         Act::Announce {
             applied: fifth_applied,
@@ -862,12 +843,7 @@ async fn a_rebuild_starts_the_next_read_model_when_any_one_ends() {
 #[tokio::test]
 async fn a_reader_waiting_past_a_running_transaction_is_answered_when_it_ends() {
     let app = TestApp::spawn().await;
-    let read_model = Kind::ReadModel {
-        create_sql: "SELECT 1",
-        tables: &[],
-        views: &[],
-    };
-    let followers = Followers::new(app.db.clone(), vec![recorder("waited_for", read_model).0])
+    let followers = Followers::new(app.db.clone(), vec![recorder("waited_for", TABLELESS).0])
         .with_poll_interval(Duration::from_secs(60));
     let tasks = followers.start();
     followers
@@ -919,7 +895,7 @@ async fn a_read_models_statements_are_planned_with_their_values_after_the_log_re
     let seen = Arc::new(Mutex::new(vec![]));
     let followers = Followers::new(
         app.db.clone(),
-        vec![ActingProbe::new(
+        vec![ActingProbe::follower(
             "planning_probe",
             Act::RecordPlanning { seen: seen.clone() },
         )],
@@ -965,7 +941,7 @@ enum Act {
 }
 
 impl ActingProbe {
-    fn new(name: &'static str, act: Act) -> Arc<dyn Follower> {
+    fn follower(name: &'static str, act: Act) -> Arc<dyn Follower> {
         Arc::new(Self { name, act })
     }
 }
@@ -979,11 +955,7 @@ impl Follower for ActingProbe {
         vec![SupportTicketEventType::TicketSubmitted.into()]
     }
     fn kind(&self) -> Kind {
-        Kind::ReadModel {
-            create_sql: "SELECT 1",
-            tables: &[],
-            views: &[],
-        }
+        TABLELESS
     }
     async fn apply(&self, tx: &BatchTx<'_>, _: &RecordedEvent) -> Result<(), FollowerError> {
         match &self.act {
