@@ -784,11 +784,12 @@ impl Followers {
         // The log is read ahead on a connection of its own: the next page comes from the
         // server while this one's batch is applied, and decoding it overlaps the batch's writes.
         let reader = connect(&self.inner.db, projection.name()).await?;
-        let settings: Vec<String> = READ_PLANNING
-            .iter()
-            .map(|(name, value)| format!("SET {name} = {value}"))
-            .collect();
-        reader.client.batch_execute(&settings.join("; ")).await?;
+        reader
+            .client
+            .batch_execute(&read_planning(|name, value| {
+                format!("SET {name} = {value}")
+            }))
+            .await?;
         let read_after =
             |from| log::read_after(&reader.client, &reader.read, from, &slot.types, BATCH);
         let mut stored = Checkpoint::default();
@@ -1118,23 +1119,23 @@ const READ_PLANNING: [(&str, &str); 3] = [
 /// A batch's transaction, with the read's planning (above) for as long as it lasts.
 pub static BEGIN_WITH_THE_READS_PLAN: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| {
-        let settings: Vec<String> = READ_PLANNING
-            .iter()
-            .map(|(name, value)| format!("SET LOCAL {name} = {value}"))
-            .collect();
         format!(
             "BEGIN ISOLATION LEVEL READ COMMITTED; {}",
-            settings.join("; ")
+            read_planning(|name, value| format!("SET LOCAL {name} = {value}"))
         )
     });
 /// Back to the connection's planning (every run, see `connect`) for the read model's statements.
-pub static PLAN_EACH_RUN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let resets: Vec<String> = READ_PLANNING
+pub static PLAN_EACH_RUN: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| read_planning(|name, _| format!("RESET {name}")));
+
+/// One statement per setting of [`READ_PLANNING`], made by `statement` from its name and value.
+fn read_planning(statement: impl Fn(&str, &str) -> String) -> String {
+    let statements: Vec<String> = READ_PLANNING
         .iter()
-        .map(|(name, _)| format!("RESET {name}"))
+        .map(|(name, value)| statement(name, value))
         .collect();
-    resets.join("; ")
-});
+    statements.join("; ")
+}
 
 /// A projector's own connection, named so operators can see projectors in `pg_stat_activity`,
 /// with the runtime's statements prepared once: prepared statements are sent at once when their

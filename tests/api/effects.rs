@@ -395,6 +395,23 @@ async fn a_payout_provider_that_does_not_answer_holds_up_no_sms() {
     assert_eq!(code.len(), 6);
 }
 
+/// 5 000 bureau reports waiting for the day's export, each `request` (an SQL expression), with
+/// the outbox's planner statistics taken.
+async fn bureau_reports_waiting(app: &TestApp, request: &str) {
+    sqlx::query(&format!(
+        "INSERT INTO effects (id, kind, request, due_on)
+         SELECT gen_random_uuid(), 'bureau_report', {request}, current_date
+           FROM generate_series(1, 5000)"
+    ))
+    .execute(&app.db.sqlx)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE effects")
+        .execute(&app.db.sqlx)
+        .await
+        .unwrap();
+}
+
 /// Every plan node under `plan` (an `EXPLAIN (FORMAT JSON)` answer).
 fn plan_nodes(plan: &Value) -> Vec<&Value> {
     let mut nodes = vec![];
@@ -415,18 +432,7 @@ fn plan_nodes(plan: &Value) -> Vec<&Value> {
 #[tokio::test]
 async fn a_claim_seeks_its_own_kind_past_a_backlog_of_bureau_reports() {
     let app = TestApp::spawn().await;
-    sqlx::query(
-        "INSERT INTO effects (id, kind, request, due_on)
-         SELECT gen_random_uuid(), 'bureau_report', '{}', current_date
-           FROM generate_series(1, 5000)",
-    )
-    .execute(&app.db.sqlx)
-    .await
-    .unwrap();
-    sqlx::query("ANALYZE effects")
-        .execute(&app.db.sqlx)
-        .await
-        .unwrap();
+    bureau_reports_waiting(&app, "'{}'").await;
     let plan: Value = sqlx::query_scalar(&format!(
         "EXPLAIN (ANALYZE, FORMAT JSON) {}",
         k911_event_store::outbox::CLAIM
@@ -462,20 +468,11 @@ async fn a_claim_seeks_its_own_kind_past_a_backlog_of_bureau_reports() {
 #[tokio::test]
 async fn reports_owed_about_a_customer_are_found_through_the_customer() {
     let app = TestApp::spawn().await;
-    sqlx::query(
-        "INSERT INTO effects (id, kind, request, due_on)
-         SELECT gen_random_uuid(), 'bureau_report',
-                jsonb_build_object('BureauReport', jsonb_build_object('customer_id', gen_random_uuid())),
-                current_date
-           FROM generate_series(1, 5000)",
+    bureau_reports_waiting(
+        &app,
+        "jsonb_build_object('BureauReport', jsonb_build_object('customer_id', gen_random_uuid()))",
     )
-    .execute(&app.db.sqlx)
-    .await
-    .unwrap();
-    sqlx::query("ANALYZE effects")
-        .execute(&app.db.sqlx)
-        .await
-        .unwrap();
+    .await;
     let plan: Value = sqlx::query_scalar(&format!(
         "EXPLAIN (ANALYZE, FORMAT JSON) {}",
         k911_commands::erasure::REPORTS_PENDING

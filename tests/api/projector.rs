@@ -140,10 +140,7 @@ async fn a_read_with_x_min_position_beyond_the_head_is_refused_at_once() {
     let app = TestApp::spawn().await;
     let support = app.staff("anna@k911.ru", Role::Support).await;
     submit(&app, 1).await;
-    let head: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
-        .fetch_one(&app.db.sqlx)
-        .await
-        .unwrap();
+    let head = head(&app).await;
     let auth = format!("Bearer {support}");
     let beyond = (head + 1000).to_string();
     let response = app
@@ -253,10 +250,7 @@ async fn another_instance_learns_of_a_commit_by_notification_without_waiting_to_
         seen, 1,
         "the other instance applied the event long before its 60 s poll"
     );
-    other.shutdown();
-    for task in tasks {
-        task.abort();
-    }
+    stop(&other, tasks);
 }
 
 #[tokio::test]
@@ -351,6 +345,22 @@ async fn a_rebuild_reading_ahead_over_many_pages_replays_each_event_once_in_orde
     assert_eq!(app.dump(TICKETS_BY_ID.0, TICKETS_BY_ID.1).await, live);
 }
 
+/// Stops followers started by a test.
+fn stop(followers: &Followers, tasks: Vec<tokio::task::JoinHandle<()>>) {
+    followers.shutdown();
+    for task in tasks {
+        task.abort();
+    }
+}
+
+/// The log's last position.
+async fn head(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT max(global_position) FROM events")
+        .fetch_one(&app.db.sqlx)
+        .await
+        .unwrap()
+}
+
 /// A read model with no tables of its own, for the runtime's tests.
 const TABLELESS: Kind = Kind::ReadModel {
     create_sql: "SELECT 1",
@@ -417,18 +427,12 @@ async fn after_a_cut_over_process_managers_start_at_the_end_of_the_log_and_read_
     let end = followers.cut_over(None).await.unwrap();
     let tasks = followers.start();
     submit(&app, 3).await;
-    let last: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
-        .fetch_one(&app.db.sqlx)
-        .await
-        .unwrap();
+    let last = head(&app).await;
     followers
         .wait_for_all(last, Duration::from_secs(10))
         .await
         .unwrap();
-    followers.shutdown();
-    for task in tasks {
-        task.abort();
-    }
+    stop(&followers, tasks);
     let submitted = submitted_positions(&app).await;
     assert_eq!(submitted.len(), 4);
     assert!(submitted[2] <= end && end < submitted[3]);
@@ -468,10 +472,7 @@ async fn a_cut_over_of_one_process_manager_leaves_the_others_where_they_were() {
         .wait_for_all(submitted[2], Duration::from_secs(10))
         .await
         .unwrap();
-    followers.shutdown();
-    for task in tasks {
-        task.abort();
-    }
+    stop(&followers, tasks);
     assert_eq!(
         *acted_new.lock().unwrap(),
         submitted[2..],
@@ -556,10 +557,7 @@ async fn a_write_failing_in_a_pipelined_batch_is_set_aside_and_the_others_are_wr
         .wait_for_all(submitted[2], Duration::from_secs(10))
         .await
         .unwrap();
-    followers.shutdown();
-    for task in tasks {
-        task.abort();
-    }
+    stop(&followers, tasks);
     let outcome = || async {
         let written: Vec<i64> =
             sqlx::query_scalar("SELECT position FROM read.pipeline_probe ORDER BY position")
@@ -714,10 +712,7 @@ async fn read_your_writes_does_not_wait_for_a_follower_that_trails_the_log() {
         .await
         .unwrap();
     submit(&app, 1).await;
-    let head: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
-        .fetch_one(&app.db.sqlx)
-        .await
-        .unwrap();
+    let head = head(&app).await;
     // The probe shows the ticket; the trailing read model is not waited for...
     followers
         .wait_for(head, Duration::from_secs(10))
@@ -728,10 +723,7 @@ async fn read_your_writes_does_not_wait_for_a_follower_that_trails_the_log() {
         .wait_for_all(head, Duration::from_millis(300))
         .await
         .is_err());
-    followers.shutdown();
-    for task in tasks {
-        task.abort();
-    }
+    stop(&followers, tasks);
 }
 
 /// A follower's log read keeps one plan, an ordered walk of the log's index, even when it is
@@ -877,10 +869,7 @@ async fn a_reader_waiting_past_a_running_transaction_is_answered_when_it_ends() 
     tokio::time::sleep(Duration::from_millis(300)).await;
     holder.batch_execute("COMMIT").await.unwrap();
     let answered = tokio::time::timeout(Duration::from_secs(10), waiting).await;
-    followers.shutdown();
-    for task in tasks {
-        task.abort();
-    }
+    stop(&followers, tasks);
     assert!(
         matches!(answered, Ok(Ok(Ok(())))),
         "the wait ended with {answered:?}"
@@ -902,19 +891,13 @@ async fn a_read_models_statements_are_planned_with_their_values_after_the_log_re
     );
     let tasks = followers.start();
     submit(&app, 1).await;
-    let last: i64 = sqlx::query_scalar("SELECT max(global_position) FROM events")
-        .fetch_one(&app.db.sqlx)
-        .await
-        .unwrap();
+    let last = head(&app).await;
     followers
         .wait_for_all(last, Duration::from_secs(10))
         .await
         .unwrap();
     followers.rebuild(Some("planning_probe")).await.unwrap();
-    followers.shutdown();
-    for task in tasks {
-        task.abort();
-    }
+    stop(&followers, tasks);
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2, "applied live and in the rebuild: {seen:?}");
     for settings in seen {
